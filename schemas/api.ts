@@ -1,0 +1,158 @@
+import { z } from "zod";
+import { EnvironmentSlug, Json, SerializedError, TaskId, Version } from "./common.ts";
+import { BuildManifest } from "./manifest.ts";
+import { DeploymentStatus, RunStatus } from "./status.ts";
+
+/** A duration as the SDK and CLI accept it: milliseconds, or "500ms", "10s", "5m", "2h", "1d". */
+export const DurationInput = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(/^\d+(ms|s|m|h|d)$/, "a duration looks like 500ms, 10s, 5m, 2h or 1d"),
+]);
+
+export const TriggerOptions = z
+  .object({
+    idempotencyKey: z.string().min(1).max(256).optional(),
+    /** A duration ("10m") or an ISO date. */
+    delay: z.union([DurationInput, z.iso.datetime({ offset: true })]).optional(),
+    tags: z.array(z.string().min(1).max(128)).max(10).optional(),
+    version: Version.optional(),
+    maxAttempts: z.number().int().min(1).max(100).optional(),
+    /** Seconds; overrides the task's maxDuration. */
+    maxDuration: z.number().int().positive().optional(),
+  })
+  .strict();
+export type TriggerOptions = z.infer<typeof TriggerOptions>;
+
+export const TriggerRequest = z.object({ payload: Json, options: TriggerOptions.optional() }).strict();
+export type TriggerRequest = z.infer<typeof TriggerRequest>;
+
+export const TriggerResponse = z.object({ id: z.string(), isCached: z.boolean() });
+export type TriggerResponse = z.infer<typeof TriggerResponse>;
+
+export const BatchTriggerRequest = z
+  .object({ items: z.array(z.object({ task: TaskId, payload: Json, options: TriggerOptions.optional() }).strict()).min(1).max(500) })
+  .strict();
+export const BatchTriggerResponse = z.object({ runs: z.array(TriggerResponse) });
+
+export const AttemptView = z.object({
+  number: z.number().int(),
+  status: z.enum(["EXECUTING", "COMPLETED", "FAILED", "CANCELED", "LOST"]),
+  runnerId: z.string().nullable(),
+  error: SerializedError.nullable(),
+  startedAt: z.string(),
+  endedAt: z.string().nullable(),
+});
+
+export const RunView = z.object({
+  id: z.string(),
+  taskId: z.string(),
+  status: RunStatus,
+  environment: z.string(),
+  version: Version.nullable(),
+  payload: Json,
+  output: Json,
+  error: SerializedError.nullable(),
+  attempts: z.number().int(),
+  attemptDetails: z.array(AttemptView).optional(),
+  tags: z.array(z.string()),
+  idempotencyKey: z.string().nullable(),
+  parentRunId: z.string().nullable(),
+  replayOf: z.string().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  completedAt: z.string().nullable(),
+  /** When a DELAYED or RETRYING run becomes claimable. */
+  availableAt: z.string().nullable(),
+  durationMs: z.number().nullable(),
+});
+export type RunView = z.infer<typeof RunView>;
+
+export const ListRunsQuery = z
+  .object({
+    status: RunStatus.optional(),
+    task: z.string().optional(),
+    tag: z.string().optional(),
+    limit: z.coerce.number().int().min(1).max(200).default(25),
+    /** Run id to continue after (runs are listed newest first). */
+    cursor: z.string().optional(),
+  })
+  .strict();
+export const ListRunsResponse = z.object({ data: z.array(RunView), nextCursor: z.string().nullable() });
+
+export const ReplayRequest = z.object({ version: Version.optional() }).strict();
+
+export const LogLevel = z.enum(["debug", "info", "warn", "error"]);
+export type LogLevel = z.infer<typeof LogLevel>;
+export const LogLine = z.object({
+  seq: z.number().int(),
+  ts: z.string(),
+  level: LogLevel,
+  message: z.string(),
+  attempt: z.number().int(),
+  data: z.record(z.string(), z.unknown()).optional(),
+});
+export type LogLine = z.infer<typeof LogLine>;
+export const LogsQuery = z
+  .object({ after: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(5000).default(1000), waitMs: z.coerce.number().int().min(0).max(30_000).default(0) })
+  .strict();
+export const LogsResponse = z.object({ data: z.array(LogLine), next: z.number().int(), runFinished: z.boolean() });
+
+export const SendEventRequest = z
+  .object({ event: z.string().min(1).max(256), payload: Json, id: z.string().min(1).max(256).optional() })
+  .strict();
+export const SendEventResponse = z.object({ id: z.string(), duplicate: z.boolean(), matchedWaitpoints: z.number().int() });
+
+export const CommitInfo = z
+  .object({ sha: z.string().optional(), branch: z.string().optional(), message: z.string().optional(), committedAt: z.string().optional(), repository: z.string().optional() })
+  .strict();
+
+/** Register a built image as a new version of an environment. */
+export const CreateDeploymentRequest = z
+  .object({
+    /** Image reference with digest, e.g. `oci-layout:/abs/dir@sha256:…` or `127.0.0.1:5000/proj@sha256:…`. */
+    imageRef: z.string().min(1),
+    imageDigest: z.string().regex(/^sha256:[a-f0-9]{64}$/, "imageDigest is sha256:<64 hex>"),
+    manifest: BuildManifest,
+    commit: CommitInfo.optional(),
+    promote: z.boolean().default(true),
+  })
+  .strict();
+export type CreateDeploymentRequest = z.infer<typeof CreateDeploymentRequest>;
+
+/** Two-phase deploys (CI builds): reserve a version first, then finish it. */
+export const StartDeploymentRequest = z.object({ commit: CommitInfo.optional() }).strict();
+export const FinishDeploymentRequest = z
+  .object({ imageRef: z.string().min(1), imageDigest: CreateDeploymentRequest.shape.imageDigest, manifest: BuildManifest, promote: z.boolean().default(true) })
+  .strict();
+export const FailDeploymentRequest = z.object({ reason: z.string().min(1).max(10_000), status: z.enum(["FAILED", "CANCELED"]).default("FAILED") }).strict();
+
+export const DeploymentView = z.object({
+  id: z.string(),
+  environment: z.string(),
+  version: Version,
+  status: DeploymentStatus,
+  imageRef: z.string().nullable(),
+  imageDigest: z.string().nullable(),
+  tasks: z.array(z.string()),
+  promoted: z.boolean(),
+  commit: CommitInfo.nullable(),
+  failureReason: z.string().nullable(),
+  createdAt: z.string(),
+  deployedAt: z.string().nullable(),
+});
+export type DeploymentView = z.infer<typeof DeploymentView>;
+
+export const EnvironmentView = z.object({
+  slug: EnvironmentSlug,
+  project: z.string(),
+  archived: z.boolean(),
+  promotedVersion: Version.nullable(),
+});
+
+/** Admin: create a project (idempotent) with its standard environments. */
+export const CreateProjectRequest = z.object({ slug: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), repository: z.string().optional() }).strict();
+export const CreateEnvironmentRequest = z.object({ slug: EnvironmentSlug }).strict();
+/** API keys are returned once, at creation; the server keeps only their hash. */
+export const ApiKeyView = z.object({ environment: EnvironmentSlug, apiKey: z.string() });
+
+export const WhoAmIResponse = z.object({ project: z.string(), environment: EnvironmentSlug });

@@ -1,0 +1,92 @@
+import { z } from "zod";
+import { Json, SerializedError } from "./common.ts";
+import { LogLevel, TriggerOptions, SendEventRequest } from "./api.ts";
+import { BuildManifest } from "./manifest.ts";
+import { TriggerChildrenRequest, WaitResult, WaitSpec } from "./waitpoint.ts";
+
+/** Runner ↔ server. Every call carries the runner token; per-run calls carry the lease id (a fencing token). */
+export const RegisterRunnerRequest = z
+  .object({
+    name: z.string().min(1).max(200),
+    capacity: z.number().int().min(1).max(1000),
+    checkpoints: z.boolean(),
+    workload: z.enum(["process", "runc", "docker"]).default("process"),
+  })
+  .strict();
+export const RegisterRunnerResponse = z.object({ runnerId: z.string(), heartbeatIntervalMs: z.number().int(), leaseMs: z.number().int() });
+
+export const PollRequest = z
+  .object({ runnerId: z.string(), freeSlots: z.number().int().min(0), waitMs: z.number().int().min(0).max(30_000).default(10_000) })
+  .strict();
+
+export const ClaimedRun = z.object({
+  runId: z.string(),
+  leaseId: z.string(),
+  attempt: z.number().int(),
+  taskId: z.string(),
+  payload: Json,
+  environment: z.string(),
+  project: z.string(),
+  deployment: z.object({ id: z.string(), version: z.string(), imageRef: z.string(), imageDigest: z.string(), manifest: BuildManifest }),
+  /** Server-clock deadline for this execution (maxDuration), ISO, or null. */
+  deadline: z.string().nullable(),
+  tags: z.array(z.string()),
+  /** Present when the run resumes from a checkpoint. */
+  resume: z.object({ checkpointLocation: z.string(), waitpointId: z.string(), result: WaitResult }).nullable(),
+});
+export type ClaimedRun = z.infer<typeof ClaimedRun>;
+
+/** A waitpoint of a run whose process is still alive on this runner has completed. */
+export const ContinueRun = z.object({ runId: z.string(), leaseId: z.string(), waitpointId: z.string(), result: WaitResult });
+export type ContinueRun = z.infer<typeof ContinueRun>;
+
+export const PollResponse = z.object({
+  runs: z.array(ClaimedRun),
+  continues: z.array(ContinueRun),
+  /** Runs this runner holds that were canceled (or timed out) and must be stopped. */
+  stops: z.array(z.object({ runId: z.string(), reason: z.string() })),
+});
+export type PollResponse = z.infer<typeof PollResponse>;
+
+export const HeartbeatRequest = z.object({ runnerId: z.string(), leases: z.array(z.object({ runId: z.string(), leaseId: z.string() })) }).strict();
+export const HeartbeatResponse = z.object({ lost: z.array(z.string()), leaseMs: z.number().int() });
+
+export const LeaseBody = z.object({ leaseId: z.string() });
+
+export const CompleteAttemptRequest = z
+  .object({
+    leaseId: z.string(),
+    result: z.discriminatedUnion("ok", [
+      z.object({ ok: z.literal(true), output: Json }),
+      z.object({ ok: z.literal(false), error: SerializedError, /** e.g. OOM, crash: not the task's own throw */ crashed: z.boolean().optional() }),
+    ]),
+  })
+  .strict();
+export type CompleteAttemptRequest = z.infer<typeof CompleteAttemptRequest>;
+export const CompleteAttemptResponse = z.object({ status: z.string(), retryAt: z.string().nullable() });
+
+export const AppendLogsRequest = z
+  .object({
+    leaseId: z.string(),
+    lines: z.array(z.object({ ts: z.string(), level: LogLevel, message: z.string().max(64 * 1024), data: z.record(z.string(), z.unknown()).optional() })).max(1000),
+  })
+  .strict();
+
+export const CreateWaitRequest = z.object({ leaseId: z.string(), spec: WaitSpec }).strict();
+/** If the waitpoint completed already (e.g. zero duration), `result` is set and the run keeps EXECUTING. */
+export const CreateWaitResponse = z.object({ waitpointId: z.string(), result: WaitResult.nullable() });
+
+export const CreateRequestTokenRequest = z.object({ leaseId: z.string(), timeoutMs: z.number().int().positive().optional() }).strict();
+export const CreateRequestTokenResponse = z.object({ token: z.string(), url: z.string() });
+
+export const SuspendRequest = z
+  .object({ leaseId: z.string(), waitpointId: z.string(), checkpoint: z.object({ location: z.string(), sizeBytes: z.number().int().nonnegative() }) })
+  .strict();
+export const SuspendResponse = z.object({ status: z.enum(["SUSPENDED", "QUEUED"]) });
+
+export const RunnerTriggerRequest = TriggerChildrenRequest.extend({ leaseId: z.string() }).strict();
+export const RunnerTriggerResponse = z.object({ runIds: z.array(z.string()) });
+export const RunnerSendEventRequest = SendEventRequest.extend({ leaseId: z.string() }).strict();
+
+export const ReleaseRequest = z.object({ runnerId: z.string(), leases: z.array(z.object({ runId: z.string(), leaseId: z.string() })) }).strict();
+export { TriggerOptions };
