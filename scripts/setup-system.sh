@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Installs the system packages Stasis needs on Debian 12, idempotently (run as root):
+#   - CRIU >= 4.2 (Debian 12's 3.17 fails `criu check`; trixie's 4.1 cannot dump inet sockets on
+#     kernels >= 6.16). It comes from Debian forky (or sid), fetched with a PRIVATE apt config and
+#     an empty dpkg status, unpacked with `dpkg -x` into /opt/stasis/criu/root and run through that
+#     prefix's own dynamic loader, so the host's apt sources and libc are never touched.
+#   - From Debian 12: runc, skopeo, umoci, docker-registry, postgresql, zstd, util-linux, git.
+# Progress goes to stderr. When everything is present it only runs `criu check` (well under 1 s).
+set -euo pipefail
+
+CRIU_PREFIX="${STASIS_CRIU_PREFIX:-/opt/stasis/criu}"
+CRIU_WRAPPER="${STASIS_CRIU_WRAPPER:-/usr/local/bin/criu}"
+CRIU_SUITES="${STASIS_CRIU_SUITES:-forky sid}"
+DEBIAN_MIRROR="${STASIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+APT_PACKAGES=(runc skopeo umoci docker-registry postgresql zstd util-linux git)
+
+log() { printf 'setup-system: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (CRIU and apt need it)"
+command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 only"
+
+# --- Debian 12 packages ---------------------------------------------------------------------
+
+is_installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]; }
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do is_installed "$pkg" || missing+=("$pkg"); done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing from Debian 12: ${missing[*]}"
+  # Keep package services (postgresql, docker-registry) from starting: tests start their own.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  trap '[ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  trap - EXIT
+  if printf '%s\n' "${missing[@]}" | grep -qx postgresql; then
+    # The packaged cluster must neither run nor start at boot; tests run their own servers.
+    for conf in /etc/postgresql/*/*/start.conf; do
+      [ -f "$conf" ] || continue
+      ver="$(basename "$(dirname "$(dirname "$conf")")")"; name="$(basename "$(dirname "$conf")")"
+      pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
+      echo manual > "$conf"
+      log "postgresql cluster $ver/$name stopped and set to manual start"
+    done
+  fi
+else
+  log "Debian packages present: ${APT_PACKAGES[*]}"
+fi
+
+# --- CRIU >= 4.2 ------------------------------------------------------------------------------
+
+criu_ok() {
+  command -v criu >/dev/null || return 1
+  local v
+  v="$(criu --version 2>/dev/null | sed -n 's/^Version: *\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')"
+  [ -n "$v" ] || return 1
+  set -- $v
+  { [ "$1" -gt 4 ] || { [ "$1" -eq 4 ] && [ "$2" -ge 2 ]; }; } || return 1
+  criu check >/dev/null 2>&1
+}
+
+install_criu() {
+  local apt_dir="$CRIU_PREFIX/apt" stage="$CRIU_PREFIX/root.new" suite
+  [ -r "$KEYRING" ] || die "$KEYRING missing: install debian-archive-keyring"
+  mkdir -p "$apt_dir/etc/empty" "$apt_dir/state/lists/partial" "$apt_dir/cache/archives/partial"
+  : > "$apt_dir/status" # empty dpkg status: apt resolves criu's whole library closure
+  local -a opts=(
+    -o "Dir::Etc::sourcelist=$apt_dir/etc/sources.list" -o "Dir::Etc::sourceparts=$apt_dir/etc/empty"
+    -o "Dir::Etc::preferences=$apt_dir/etc/preferences" -o "Dir::Etc::preferencesparts=$apt_dir/etc/empty"
+    -o "Dir::State=$apt_dir/state" -o "Dir::State::status=$apt_dir/status" -o "Dir::Cache=$apt_dir/cache"
+    -o Acquire::Languages=none -o APT::Architectures::=amd64 -o Debug::NoLocking=1
+    -o APT::Install-Recommends=false -o Dpkg::Use-Pty=0
+  )
+  : > "$apt_dir/etc/preferences"
+  for suite in $CRIU_SUITES; do
+    log "fetching criu and its libraries from Debian $suite (private apt config in $apt_dir)"
+    echo "deb [signed-by=$KEYRING] $DEBIAN_MIRROR $suite main" > "$apt_dir/etc/sources.list"
+    rm -f "$apt_dir/cache/archives/"*.deb
+    if apt-get "${opts[@]}" -qq update >&2 \
+      && apt-get "${opts[@]}" -qq -y install --download-only criu >&2; then
+      break
+    fi
+    log "Debian $suite did not work, trying the next suite"
+    suite=""
+  done
+  [ -n "${suite:-}" ] || die "could not download criu from any of: $CRIU_SUITES"
+
+  rm -rf "$stage"; mkdir -p "$stage"
+  local deb
+  for deb in "$apt_dir/cache/archives/"*.deb; do dpkg -x "$deb" "$stage"; done
+  [ -x "$stage/usr/sbin/criu" ] || die "criu binary missing from the downloaded packages"
+  [ -e "$stage/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" ] || die "dynamic loader missing from the download"
+  rm -rf "$CRIU_PREFIX/root.old"
+  [ -d "$CRIU_PREFIX/root" ] && mv "$CRIU_PREFIX/root" "$CRIU_PREFIX/root.old"
+  mv "$stage" "$CRIU_PREFIX/root"
+  rm -rf "$CRIU_PREFIX/root.old" "$apt_dir/cache/archives/"*.deb
+
+  local root="$CRIU_PREFIX/root" lib="$CRIU_PREFIX/root/usr/lib/x86_64-linux-gnu"
+  mkdir -p "$(dirname "$CRIU_WRAPPER")"
+  cat > "$CRIU_WRAPPER.tmp" <<EOF
+#!/bin/sh
+# CRIU from Debian $suite, unpacked into $root by scripts/setup-system.sh and run with its own
+# libc through its own dynamic loader (the host's libc stays Debian 12's).
+exec "$lib/ld-linux-x86-64.so.2" --library-path "$lib:$root/lib/x86_64-linux-gnu" "$root/usr/sbin/criu" "\$@"
+EOF
+  chmod 755 "$CRIU_WRAPPER.tmp"
+  mv "$CRIU_WRAPPER.tmp" "$CRIU_WRAPPER"
+  hash -r
+}
+
+if criu_ok; then
+  log "CRIU present: $(criu --version | head -1) at $(command -v criu)"
+else
+  if command -v criu >/dev/null; then
+    log "found $(criu --version 2>/dev/null | head -1 || echo 'an unusable criu') at $(command -v criu): need >= 4.2 passing 'criu check'"
+  fi
+  start=$(date +%s)
+  install_criu
+  log "installed CRIU $("$CRIU_WRAPPER" --version | sed -n 's/^Version: *//p') in $(( $(date +%s) - start )) s -> $CRIU_WRAPPER"
+  [ "$(command -v criu)" = "$CRIU_WRAPPER" ] || log "warning: 'criu' on PATH is $(command -v criu), not $CRIU_WRAPPER"
+fi
+
+# `criu check` must pass; the RLIMIT_NOFILE / kdat cache lines it prints here are harmless.
+if out="$(criu check 2>&1)"; then
+  log "criu check: $(printf '%s\n' "$out" | tail -1)"
+else
+  printf '%s\n' "$out" >&2
+  die "criu check failed"
+fi
