@@ -1,1 +1,13 @@
-export {};
+// `stasis/sdk`: what task code and app code import.
+export { task, tasks, type TaskDefinition, type TaskOptions, type TaskRunArgs } from "./task.ts";
+export { wait, type RequestWait } from "./wait.ts";
+export { events, type ReceivedEvent } from "./events.ts";
+export { rollback } from "./rollback.ts";
+export { logger } from "./logger.ts";
+export { runs, type Run } from "./runs.ts";
+export { configure } from "./api-client.ts";
+export { defineConfig } from "./config.ts";
+export type { TaskRunResult } from "./result.ts";
+export type { Duration, DurationObject } from "./duration.ts";
+export { AbortTaskRunError, WaitTimeoutError, ChildRunFailedError, StasisApiError } from "./errors.ts";
+export type { RunContext, ReceivedRequest, EventFilter } from "../schemas/index.ts";

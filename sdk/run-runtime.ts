@@ -1,0 +1,27 @@
+import type { RunContext, TaskCall, WaitResult } from "../schemas/index.ts";
+
+/**
+ * Inside a run, the SDK talks to its runner through this; outside a run (app code) it is null and
+ * the SDK talks to the HTTP API instead.
+ */
+export interface RunRuntime {
+  readonly ctx: RunContext;
+  call(call: TaskCall): Promise<unknown>;
+  wait(spec: unknown): Promise<WaitResult>;
+  registerCompensation(fn: () => unknown | Promise<unknown>, name: string): void;
+}
+
+let current: RunRuntime | null = null;
+
+export function setRunRuntime(runtime: RunRuntime | null): void {
+  current = runtime;
+}
+
+export function getRunRuntime(): RunRuntime | null {
+  return current;
+}
+
+export function requireRunRuntime(what: string): RunRuntime {
+  if (!current) throw new Error(`${what} can only be called inside a task's run()`);
+  return current;
+}

@@ -1,0 +1,49 @@
+import { writeSync } from "node:fs";
+import type { TaskToRunner } from "../../schemas/index.ts";
+import { executeRun, type ActiveRun } from "./execute-run.ts";
+import { captureConsole } from "./capture-console.ts";
+import { indexTasks, type IndexDefaults, type TaskModule } from "./index-tasks.ts";
+import { openIpcChannel } from "./ipc-channel.ts";
+
+/**
+ * Entry of every task bundle. `STASIS_WORKER_MODE=index` prints the task list and exits; otherwise
+ * the process waits on fd 3 for `execute` messages from its runner.
+ */
+export async function startWorker(modules: TaskModule[]): Promise<void> {
+  if (process.env.STASIS_WORKER_MODE === "index") return indexAndExit(modules);
+  const channel = openIpcChannel();
+  captureConsole(channel);
+  let active: ActiveRun | null = null;
+  process.on("unhandledRejection", (reason) => console.error("unhandled rejection:", reason));
+
+  channel.onMessage((message) => {
+    switch (message.type) {
+      case "execute":
+        void executeRun(channel, message.ctx, message.payload, (run) => (active = run)).finally(() => (active = null));
+        return;
+      case "prepare-checkpoint":
+        void channel.flush().then(() => channel.send({ type: "checkpoint-ready" }));
+        return;
+      case "cancel":
+        active?.abort.abort(new Error(message.reason));
+        return;
+      default:
+        active?.runtime.handle(message);
+    }
+  });
+  channel.send({ type: "ready" });
+}
+
+function indexAndExit(modules: TaskModule[]): void {
+  const defaults = process.env.STASIS_INDEX_DEFAULTS ? (JSON.parse(process.env.STASIS_INDEX_DEFAULTS) as IndexDefaults) : {};
+  let message: TaskToRunner | { type: "index-error"; message: string };
+  try {
+    message = { type: "indexed", tasks: indexTasks(modules, defaults) };
+  } catch (error) {
+    message = { type: "index-error", message: error instanceof Error ? error.message : String(error) };
+  }
+  // Synchronous, so the line is out before exit.
+  writeSync(3, `${JSON.stringify(message)}\n`);
+  process.exit(message.type === "indexed" ? 0 : 1);
+}
+
