@@ -46,5 +46,7 @@ export const TaskToRunner = z.discriminatedUnion("type", [
   z.object({ type: z.literal("completed"), output: Json }),
   z.object({ type: z.literal("failed"), error: SerializedError }),
   z.object({ type: z.literal("checkpoint-ready") }),
+  /** Index mode only: the bundle could not list its tasks (e.g. a duplicate task id). */
+  z.object({ type: z.literal("index-error"), message: z.string() }),
 ]);
 export type TaskToRunner = z.infer<typeof TaskToRunner>;

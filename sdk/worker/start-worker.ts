@@ -36,7 +36,7 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
 
 function indexAndExit(modules: TaskModule[]): void {
   const defaults = process.env.STASIS_INDEX_DEFAULTS ? (JSON.parse(process.env.STASIS_INDEX_DEFAULTS) as IndexDefaults) : {};
-  let message: TaskToRunner | { type: "index-error"; message: string };
+  let message: TaskToRunner;
   try {
     message = { type: "indexed", tasks: indexTasks(modules, defaults) };
   } catch (error) {
