@@ -1,0 +1,78 @@
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
+import { digestHex, sha256 } from "./digest.ts";
+import { MEDIA_TYPE_LAYER_GZIP } from "./oci-types.ts";
+import { writeTar, type TarEntry } from "./tar-writer.ts";
+
+/** A blob on local disk, addressed by its digest. */
+export interface BlobFile {
+  digest: string;
+  size: number;
+  mediaType: string;
+  path: string;
+}
+
+export interface LayerBlob extends BlobFile {
+  /** sha256 of the uncompressed tar (the config's rootfs.diff_ids entry). */
+  diffId: string;
+}
+
+export function blobPath(blobsDir: string, digest: string): string {
+  return join(blobsDir, "sha256", digestHex(digest));
+}
+
+function hashing(hash: ReturnType<typeof createHash>, count?: { bytes: number }): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      if (count) count.bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+}
+
+/**
+ * Writes one gzip'd tar layer into `blobsDir/sha256/<hex>`. zlib's gzip header carries no name
+ * and a zero mtime, so equal entries give an equal digest.
+ */
+export async function writeLayer(entries: TarEntry[], options: { blobsDir: string; mtime: number }): Promise<LayerBlob> {
+  await mkdir(join(options.blobsDir, "sha256"), { recursive: true });
+  const tmp = join(options.blobsDir, `.layer-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const diffHash = createHash("sha256");
+  const blobHash = createHash("sha256");
+  const count = { bytes: 0 };
+  try {
+    await pipeline(
+      Readable.from(writeTar(entries, options.mtime)),
+      hashing(diffHash),
+      createGzip({ level: 6 }),
+      hashing(blobHash, count),
+      createWriteStream(tmp),
+    );
+    const digest = "sha256:" + blobHash.digest("hex");
+    const path = blobPath(options.blobsDir, digest);
+    await rename(tmp, path);
+    return { digest, diffId: "sha256:" + diffHash.digest("hex"), size: count.bytes, mediaType: MEDIA_TYPE_LAYER_GZIP, path };
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/** Stores a small JSON/bytes blob (config, manifest) and returns its descriptor. */
+export async function writeBlob(data: Buffer, mediaType: string, blobsDir: string): Promise<BlobFile> {
+  const digest = sha256(data);
+  const path = blobPath(blobsDir, digest);
+  await mkdir(join(blobsDir, "sha256"), { recursive: true });
+  const existing = await stat(path).catch(() => null);
+  if (!existing || existing.size !== data.length) {
+    const tmp = `${path}.tmp-${process.pid}`;
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  }
+  return { digest, size: data.length, mediaType, path };
+}

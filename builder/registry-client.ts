@@ -1,0 +1,114 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { BuilderError, toError } from "./errors.ts";
+
+export type RegistryAuth = { username: string; password: string } | { token: string };
+
+export interface RegistryClientOptions {
+  /** `http://127.0.0.1:5000` or `https://ghcr.io`. */
+  url: string;
+  auth?: RegistryAuth;
+  /** Attempts per request on network errors, 429 and 5xx (default 5), with exponential backoff. */
+  attempts?: number;
+  /** First backoff delay in ms (default 200), doubled each attempt, capped at 5 s. */
+  backoffMs?: number;
+}
+
+export interface RegistryRequest {
+  method: "GET" | "HEAD" | "POST" | "PUT" | "PATCH";
+  /** A path under the registry (`/v2/…`) or an absolute upload Location. */
+  path: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
+}
+
+export interface RegistryClient {
+  readonly host: string;
+  request(req: RegistryRequest): Promise<Response>;
+  /** Throws a REGISTRY_ERROR naming the call unless the status is one of `ok`. */
+  expect(res: Response, ok: number[], what: string): Promise<Response>;
+}
+
+function parseChallenge(header: string): { scheme: string; params: Record<string, string> } {
+  const space = header.indexOf(" ");
+  const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
+  const params: Record<string, string> = {};
+  for (const m of header.slice(space + 1).matchAll(/([a-zA-Z_]+)="([^"]*)"/g)) params[m[1]!.toLowerCase()] = m[2]!;
+  return { scheme, params };
+}
+
+function basic(username: string, password: string): string {
+  return "Basic " + Buffer.from(`${username}:${password}`).toString("base64");
+}
+
+/**
+ * A small OCI Distribution HTTP client: answers Basic and Bearer (token-service) challenges from
+ * `WWW-Authenticate`, retries network errors, 429 and 5xx with backoff. Credentials never appear in errors.
+ */
+export function createRegistryClient(o: RegistryClientOptions): RegistryClient {
+  const base = new URL(o.url);
+  const attempts = o.attempts ?? 5;
+  const backoffMs = o.backoffMs ?? 200;
+  let authorization: string | undefined = o.auth && "token" in o.auth ? `Bearer ${o.auth.token}` : undefined;
+
+  async function answerChallenge(header: string | null): Promise<boolean> {
+    if (!header || !o.auth) return false;
+    const { scheme, params } = parseChallenge(header);
+    if (scheme === "basic" && "username" in o.auth) {
+      authorization = basic(o.auth.username, o.auth.password);
+      return true;
+    }
+    if (scheme !== "bearer" || !params.realm) return false;
+    const tokenUrl = new URL(params.realm);
+    if (params.service) tokenUrl.searchParams.set("service", params.service);
+    if (params.scope) tokenUrl.searchParams.set("scope", params.scope);
+    const headers: Record<string, string> = {};
+    if ("username" in o.auth) headers.authorization = basic(o.auth.username, o.auth.password);
+    else headers.authorization = basic("token", o.auth.token);
+    const res = await fetch(tokenUrl, { headers });
+    if (!res.ok) throw new BuilderError("REGISTRY_AUTH", `token service ${tokenUrl.origin} refused the credentials (${res.status})`);
+    const body = (await res.json()) as { token?: string; access_token?: string };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new BuilderError("REGISTRY_AUTH", `token service ${tokenUrl.origin} answered without a token`);
+    authorization = `Bearer ${token}`;
+    return true;
+  }
+
+  async function request(req: RegistryRequest): Promise<Response> {
+    const url = new URL(req.path, base);
+    let challenges = 0;
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        const headers: Record<string, string> = { ...req.headers };
+        if (authorization && url.host === base.host) headers.authorization = authorization;
+        res = await fetch(url, { method: req.method, headers, body: req.body as RequestInit["body"], redirect: "follow" });
+      } catch (err) {
+        if (attempt >= attempts) throw new BuilderError("REGISTRY_ERROR", `${req.method} ${url.origin}${url.pathname} failed: ${toError(err).message}`, { cause: err });
+        await sleep(Math.min(backoffMs * 2 ** (attempt - 1), 5000));
+        continue;
+      }
+      if (res.status === 401 && challenges < 2) {
+        await res.body?.cancel();
+        challenges++;
+        attempt--;
+        if (await answerChallenge(res.headers.get("www-authenticate"))) continue;
+        throw new BuilderError("REGISTRY_AUTH", `${url.host} requires authentication${o.auth ? " and refused the credentials" : " and none were given"}`);
+      }
+      if ((res.status === 429 || res.status >= 500) && attempt < attempts) {
+        await res.body?.cancel();
+        await sleep(Math.min(backoffMs * 2 ** (attempt - 1), 5000));
+        continue;
+      }
+      return res;
+    }
+  }
+
+  async function expect(res: Response, ok: number[], what: string): Promise<Response> {
+    if (ok.includes(res.status)) return res;
+    const text = (await res.text().catch(() => "")).slice(0, 300);
+    if (res.status === 401 || res.status === 403) throw new BuilderError("REGISTRY_AUTH", `${what}: ${res.status} ${text}`);
+    throw new BuilderError("REGISTRY_ERROR", `${what}: unexpected ${res.status} ${text}`);
+  }
+
+  return { host: base.host, request, expect };
+}
