@@ -1,0 +1,62 @@
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const MIN_MAJOR = 4;
+const MIN_MINOR = 2;
+
+export type CriuDetection = { ok: true; path: string; version: string } | { ok: false; reason: string };
+
+/**
+ * CRIU must be >= 4.2 (4.1 cannot dump a process holding a socket on kernels >= 6.16) and
+ * `criu check` must pass. The reason string is shown to operators as-is.
+ */
+export async function detectCriu(criuPath: string): Promise<CriuDetection> {
+  let versionOut: string;
+  try {
+    versionOut = (await run(criuPath, ["--version"], { timeout: 10_000 })).stdout;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, reason: code === "ENOENT" ? `criu not found (${criuPath})` : `criu --version failed: ${String(err)}` };
+  }
+  const match = /Version:\s*(\d+)\.(\d+)(\S*)/.exec(versionOut);
+  if (!match) return { ok: false, reason: `cannot read the criu version from: ${versionOut.trim()}` };
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  const version = `${major}.${minor}${match[3]}`;
+  if (major < MIN_MAJOR || (major === MIN_MAJOR && minor < MIN_MINOR)) {
+    return { ok: false, reason: `criu ${version} is too old: need >= ${MIN_MAJOR}.${MIN_MINOR} (run scripts/setup-system.sh)` };
+  }
+  try {
+    await run(criuPath, ["check"], { timeout: 30_000 });
+  } catch (err) {
+    const out = `${(err as { stdout?: string }).stdout ?? ""}\n${(err as { stderr?: string }).stderr ?? ""}`;
+    return { ok: false, reason: `criu check failed: ${interestingLines(out).join(" | ") || String(err)}` };
+  }
+  return { ok: true, path: criuPath, version };
+}
+
+/** Runs a CRIU command that is expected to finish (dump); rejects with the log's error lines. */
+export async function runCriu(criuPath: string, args: string[], logFile: string): Promise<void> {
+  try {
+    await run(criuPath, args, { maxBuffer: 16 * 1024 * 1024 });
+  } catch (err) {
+    throw new Error(`criu ${args[0]} failed: ${await logSummary(logFile, err)}`, { cause: err });
+  }
+}
+
+/** The error lines of a CRIU log (without the harmless RLIMIT_NOFILE noise), for error messages. */
+export async function logSummary(logFile: string, fallback?: unknown): Promise<string> {
+  const text = await readFile(logFile, "utf8").catch(() => "");
+  const lines = interestingLines(text);
+  if (lines.length > 0) return lines.slice(-6).join(" | ");
+  const stderr = (fallback as { stderr?: string } | undefined)?.stderr?.trim();
+  return stderr || (fallback ? String(fallback) : `no error in ${logFile}`);
+}
+
+function interestingLines(text: string): string[] {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line && /error|fail/i.test(line) && !/RLIMIT_NOFILE|kdat cache/.test(line));
+}

@@ -1,0 +1,62 @@
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { writeCheckpointMeta } from "./checkpoint-meta.ts";
+import { runCriu } from "./criu.ts";
+import { WorkloadError } from "./errors.ts";
+import { socketInode } from "./namespace.ts";
+import type { TaskHandle } from "./task-process.ts";
+import type { CheckpointResult } from "./types.ts";
+
+export interface DumpTaskOptions {
+  criuPath: string;
+  criuVersion: string;
+  workDir: string;
+}
+
+/**
+ * `criu dump` of the task's whole PID namespace. Its stdio/ipc/status sockets lead to this runner,
+ * outside the dumped tree, so they are declared external and re-attached to fresh sockets on restore.
+ */
+export async function dumpTask(handle: TaskHandle, imageDir: string, options: DumpTaskOptions): Promise<CheckpointResult> {
+  if (!handle.running) throw new WorkloadError("NOT_RUNNING", `task ${handle.proc.id} is not running`);
+  const pid = await handle.parts.initPid();
+  const [stdout, stderr, ipc, status] = await Promise.all([1, 2, 3, 4].map((fd) => socketInode(pid, fd))).catch((err) => {
+    throw new WorkloadError("DUMP_FAILED", `cannot checkpoint task ${handle.proc.id}: ${(err as Error).message}`, { cause: err });
+  });
+
+  const imageAbs = path.resolve(imageDir);
+  await mkdir(imageAbs, { recursive: true });
+  await mkdir(options.workDir, { recursive: true });
+  const work = await mkdtemp(path.join(options.workDir, "dump-"));
+  const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established"];
+  for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
+
+  const started = performance.now();
+  try {
+    await runCriu(options.criuPath, args, path.join(work, "dump.log"));
+  } catch (err) {
+    throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  const dumpMs = Math.round(performance.now() - started);
+  await writeCheckpointMeta(imageAbs, {
+    format: 1,
+    runtime: "process",
+    sockets: { stdout, stderr, ipc, status },
+    criuVersion: options.criuVersion,
+    dumpedAt: new Date().toISOString(),
+  });
+  await handle.proc.exited; // CRIU killed the tree; wait until our side has seen it go
+  return { dumpMs, sizeBytes: await dirSize(imageAbs) };
+}
+
+export async function dirSize(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += await dirSize(full);
+    else if (entry.isFile()) total += (await stat(full)).size;
+  }
+  return total;
+}

@@ -1,0 +1,22 @@
+export type WorkloadErrorCode =
+  | "CHECKPOINTS_UNAVAILABLE"
+  | "NOT_RUNNING"
+  | "UNKNOWN_PROCESS"
+  | "DUMP_FAILED"
+  | "RESTORE_FAILED"
+  | "BAD_CHECKPOINT"
+  | "START_FAILED";
+
+export class WorkloadError extends Error {
+  readonly code: WorkloadErrorCode;
+
+  constructor(code: WorkloadErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = "WorkloadError";
+    this.code = code;
+  }
+}
+
+export function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}

@@ -1,0 +1,64 @@
+import { spawnSync } from "node:child_process";
+import { readFile, readlink } from "node:fs/promises";
+import { pollFor } from "./poll.ts";
+
+/**
+ * PID 1 of the task's namespace: a bash that closes every fd but the task's (stdio, ipc on 3, its
+ * status socket on 4), opens stdin inside the namespace, runs the task and reports `exit N` on fd 4.
+ * CRIU dumps and restores bash with the task, so the exit of a restored task is observable even
+ * though `criu restore` itself exits 0 whatever the task did.
+ */
+const SUPERVISOR = [
+  'for f in /proc/$$/fd/*; do n=${f##*/}; case $n in 0|1|2|3|4) ;; *) [ -e "$f" ] && eval "exec $n>&-";; esac; done',
+  "exec </dev/null",
+  '"$0" "$@" 4>&-',
+  "s=$?",
+  'echo "exit $s" >&4',
+  "exit $s",
+].join("\n");
+
+export interface NamespaceTools {
+  unshare: string;
+  setsid: string;
+  bash: string;
+}
+
+/** Checks that this machine lets us run a PID + mount namespace; returns why not otherwise. */
+export function probeNamespaces(tools: NamespaceTools): { ok: true } | { ok: false; reason: string } {
+  const result = spawnSync(tools.unshare, ["--pid", "--fork", "--mount-proc", tools.setsid, tools.bash, "-c", "exit 0"], {
+    stdio: ["ignore", "ignore", "pipe"],
+    timeout: 10_000,
+  });
+  if (result.error) return { ok: false, reason: `unshare failed: ${result.error.message}` };
+  if (result.status !== 0) return { ok: false, reason: `unshare --pid --fork --mount-proc failed: ${result.stderr.toString().trim()}` };
+  return { ok: true };
+}
+
+/** argv for `spawn`: the task in its own PID namespace, its own session, under the supervisor. */
+export function namespaceArgv(tools: NamespaceTools, command: string, args: string[]): [string, string[]] {
+  // --kill-child: if the runner (and so unshare) dies, the namespace dies with it.
+  return [tools.unshare, ["--pid", "--fork", "--mount-proc", "--kill-child", tools.setsid, tools.bash, "-c", SUPERVISOR, command, ...args]];
+}
+
+/** Host PID of the namespace's init: the one child of `unshare`. */
+export function namespaceInitPid(unsharePid: number): Promise<number> {
+  return pollFor(
+    async () => {
+      const children = await readFile(`/proc/${unsharePid}/task/${unsharePid}/children`, "utf8").catch(() => {
+        throw new Error(`process ${unsharePid} (unshare) is gone`);
+      });
+      const first = children.trim().split(/\s+/)[0];
+      return first ? Number(first) : undefined;
+    },
+    5_000,
+    `the PID namespace of unshare ${unsharePid}`,
+  );
+}
+
+/** Inode of the socket on `fd` of `pid` (`socket:[123]` → "123"). */
+export async function socketInode(pid: number, fd: number): Promise<string> {
+  const target = await readlink(`/proc/${pid}/fd/${fd}`);
+  const match = /^socket:\[(\d+)\]$/.exec(target);
+  if (!match) throw new Error(`fd ${fd} of process ${pid} is ${target}, not a socket`);
+  return match[1];
+}

@@ -1,0 +1,135 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createProcessRuntime, type TaskProcess, type WorkloadRuntime } from "./index.ts";
+import { pollFor } from "./poll.ts";
+import { collect, createIpcClient } from "./test-support/ipc-client.ts";
+import { GRAPH_SIZE, graphSum, writeStatefulTask } from "./test-support/stateful-task.ts";
+
+const run = promisify(execFile);
+const runtime = await createProcessRuntime();
+if (!runtime.checkpoints.available) console.warn(`skipping CRIU tests: ${runtime.checkpoints.reason}`);
+
+let task: Awaited<ReturnType<typeof writeStatefulTask>>;
+let scratch: string;
+const live: TaskProcess[] = [];
+
+beforeAll(async () => {
+  task = await writeStatefulTask();
+  scratch = await mkdtemp(path.join(tmpdir(), "stasis-checkpoints-"));
+});
+afterAll(async () => {
+  await Promise.all(live.map((p) => p.kill()));
+  await rm(task.dir, { recursive: true, force: true });
+  await rm(scratch, { recursive: true, force: true });
+});
+
+async function startTask(rt: WorkloadRuntime, logFile = task.logFile) {
+  const proc = await rt.start({ command: process.execPath, args: [task.script, logFile, String(GRAPH_SIZE)], cwd: task.dir, env: { PATH: process.env.PATH ?? "" } });
+  live.push(proc);
+  const ipc = createIpcClient(proc.ipc);
+  expect(await ipc.next()).toMatchObject({ type: "ready" });
+  return { proc, ipc };
+}
+
+describe("process runtime without checkpoints", () => {
+  it("runs a task, reports its exit code, and refuses to checkpoint with the reason", async () => {
+    const rt = await createProcessRuntime({ checkpoints: false });
+    expect(rt.checkpoints).toEqual({ available: false, reason: "checkpoints turned off" });
+    const { proc, ipc } = await startTask(rt);
+    const out = collect(proc.stdout);
+    expect(await ipc.request({ cmd: "say", text: "hi" })).toEqual({ type: "said" });
+    await expect(rt.checkpoint(proc, path.join(scratch, "never"))).rejects.toThrow(/checkpoints are unavailable \(checkpoints turned off\)/);
+    ipc.send({ cmd: "exit", code: 3 });
+    expect(await proc.exited).toEqual({ code: 3, signal: null });
+    expect(out.text()).toBe("hi\n");
+  });
+
+  it("kill() ends the task and its exit says SIGKILL", async () => {
+    const { proc } = await startTask(runtime);
+    await proc.kill();
+    expect(await proc.exited).toEqual({ code: null, signal: "SIGKILL" });
+  });
+});
+
+describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () => {
+  it("restores a checkpoint in another process with its state intact and fresh pipes", async () => {
+    const { proc, ipc } = await startTask(runtime);
+    const before = await ipc.request({ cmd: "state" });
+    expect(before).toMatchObject({ count: 1, graphSum: graphSum(GRAPH_SIZE) });
+    const imageDir = path.join(scratch, "one");
+    const { dumpMs, sizeBytes } = await runtime.checkpoint(proc, imageDir);
+    expect(dumpMs).toBeGreaterThan(0);
+    expect(sizeBytes).toBeGreaterThan(5 * 1024 * 1024);
+    expect(await proc.exited).toEqual({ code: null, signal: "SIGKILL" });
+    const ticksAtDump = (await readFile(task.logFile, "utf8")).split("\n").length;
+
+    const { stdout } = await run(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "test-support/restore-in-child.ts"), imageDir, "7"], { cwd: path.resolve(import.meta.dirname, "../..") });
+    const seen = JSON.parse(stdout.trim().split("\n").pop()!);
+    expect(seen.state).toMatchObject({ type: "state", random: before.random, count: 2, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });
+    expect(seen.said).toEqual({ type: "said" });
+    expect(seen.stdout).toBe("hello from the restored task\n");
+    expect(seen.stderr).toContain("hello from the restored task\n");
+    expect(seen.exit).toEqual({ code: 7, signal: null });
+    // The O_APPEND log kept growing after the restore, from where it was.
+    const lines = (await readFile(task.logFile, "utf8")).trim().split("\n");
+    expect(lines.length).toBeGreaterThan(ticksAtDump);
+    expect(lines.every((line, i) => line === `tick ${i + 1}`)).toBe(true);
+  });
+
+  it("checkpoints a restored task again and restores it once more", async () => {
+    const logFile = path.join(task.dir, "twice.log");
+    const { proc, ipc } = await startTask(runtime, logFile);
+    const first = await ipc.request({ cmd: "state" });
+    await runtime.checkpoint(proc, path.join(scratch, "twice-1"));
+    const other = await createProcessRuntime({ checkpoints: true });
+    const again = await other.restore(path.join(scratch, "twice-1"), { cwd: task.dir });
+    live.push(again);
+    const ipc2 = createIpcClient(again.ipc);
+    expect(await ipc2.request({ cmd: "state" })).toMatchObject({ random: first.random, count: 2 });
+    await other.checkpoint(again, path.join(scratch, "twice-2"));
+    expect(await again.exited).toEqual({ code: null, signal: "SIGKILL" });
+    const third = await runtime.restore(path.join(scratch, "twice-2"), { cwd: task.dir });
+    live.push(third);
+    const ipc3 = createIpcClient(third.ipc);
+    expect(await ipc3.request({ cmd: "state" })).toMatchObject({ random: first.random, count: 3 });
+    await third.kill();
+    expect(await third.exited).toEqual({ code: null, signal: "SIGKILL" });
+  });
+
+  it("restores two checkpoints whose tasks had the same PID side by side", async () => {
+    const a = await startTask(runtime, path.join(task.dir, "a.log"));
+    const b = await startTask(runtime, path.join(task.dir, "b.log"));
+    const [stateA, stateB] = [await a.ipc.request({ cmd: "state" }), await b.ipc.request({ cmd: "state" })];
+    expect(stateA.pid).toBe(stateB.pid); // same PID, each in its own namespace
+    await Promise.all([runtime.checkpoint(a.proc, path.join(scratch, "a")), runtime.checkpoint(b.proc, path.join(scratch, "b"))]);
+    const [ra, rb] = await Promise.all([runtime.restore(path.join(scratch, "a"), { cwd: task.dir }), runtime.restore(path.join(scratch, "b"), { cwd: task.dir })]);
+    live.push(ra, rb);
+    const [ia, ib] = [createIpcClient(ra.ipc), createIpcClient(rb.ipc)];
+    expect(await ia.request({ cmd: "state" })).toMatchObject({ random: stateA.random, pid: stateA.pid, count: 2 });
+    expect(await ib.request({ cmd: "state" })).toMatchObject({ random: stateB.random, pid: stateB.pid, count: 2 });
+    ia.send({ cmd: "exit", code: 0 });
+    ib.send({ cmd: "exit", code: 5 });
+    expect(await ra.exited).toEqual({ code: 0, signal: null });
+    expect(await rb.exited).toEqual({ code: 5, signal: null });
+  });
+
+  it("names the problem when the image dir is not a checkpoint", async () => {
+    await expect(runtime.restore(path.join(scratch, "missing"), { cwd: task.dir })).rejects.toThrow(/is not a process-runtime checkpoint/);
+  });
+
+  it("a restored task's log keeps its place (polls, no sleeps)", async () => {
+    const logFile = path.join(task.dir, "poll.log");
+    const { proc } = await startTask(runtime, logFile);
+    await pollFor(async () => ((await readFile(logFile, "utf8")).includes("tick 3\n") ? true : undefined), 5_000, "3 ticks");
+    await runtime.checkpoint(proc, path.join(scratch, "poll"));
+    const restored = await runtime.restore(path.join(scratch, "poll"), { cwd: task.dir });
+    live.push(restored);
+    const count = (await readFile(logFile, "utf8")).split("\n").length;
+    await pollFor(async () => ((await readFile(logFile, "utf8")).split("\n").length > count + 2 ? true : undefined), 5_000, "ticks after restore");
+    await restored.kill();
+  });
+});

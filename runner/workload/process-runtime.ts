@@ -1,0 +1,99 @@
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Duplex, Readable } from "node:stream";
+import { detectCriu } from "./criu.ts";
+import { dumpTask } from "./dump-task.ts";
+import { WorkloadError } from "./errors.ts";
+import { namespaceArgv, namespaceInitPid, probeNamespaces, type NamespaceTools } from "./namespace.ts";
+import { restoreTask } from "./restore-task.ts";
+import { createTaskHandle, type TaskHandle } from "./task-process.ts";
+import type { CheckpointSupport, StartTaskOptions, TaskProcess, WorkloadRuntime } from "./types.ts";
+
+export interface ProcessRuntimeOptions {
+  /** Default: detect (CRIU >= 4.2 whose `criu check` passes, and a working `unshare`). */
+  checkpoints?: boolean;
+  /** Where CRIU logs and pid files go while it runs. Default: `$TMPDIR/stasis-workload`. */
+  workDir?: string;
+  /** Default: `criu` on PATH. */
+  criuPath?: string;
+  tools?: Partial<NamespaceTools>;
+}
+
+/**
+ * Task processes as plain host processes, each in its own PID namespace (so a restore never
+ * collides with a live PID), checkpointed with CRIU.
+ */
+export async function createProcessRuntime(options: ProcessRuntimeOptions = {}): Promise<WorkloadRuntime> {
+  const tools: NamespaceTools = { unshare: "unshare", setsid: "setsid", bash: "bash", ...options.tools };
+  const workDir = path.resolve(options.workDir ?? path.join(tmpdir(), "stasis-workload"));
+  const criuPath = options.criuPath ?? "criu";
+  const namespaces = probeNamespaces(tools);
+
+  let checkpoints: CheckpointSupport;
+  let criuVersion = "";
+  if (options.checkpoints === false) {
+    checkpoints = { available: false, reason: "checkpoints turned off" };
+  } else if (!namespaces.ok) {
+    checkpoints = { available: false, reason: `no PID namespace for task processes: ${namespaces.reason}` };
+  } else {
+    const criu = await detectCriu(criuPath);
+    checkpoints = criu.ok ? { available: true } : { available: false, reason: criu.reason };
+    if (criu.ok) criuVersion = criu.version;
+  }
+  if (options.checkpoints === true && !checkpoints.available) {
+    throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `checkpoints were required but are unavailable: ${checkpoints.reason}`);
+  }
+
+  const handles = new WeakMap<TaskProcess, TaskHandle>();
+  const track = (handle: TaskHandle): TaskProcess => {
+    handles.set(handle.proc, handle);
+    return handle.proc;
+  };
+  const requireCheckpoints = (what: string) => {
+    if (!checkpoints.available) {
+      throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `cannot ${what}: checkpoints are unavailable (${checkpoints.reason})`);
+    }
+  };
+
+  return {
+    checkpoints,
+
+    async start(opts: StartTaskOptions) {
+      const env = { ...opts.env, UV_USE_IO_URING: "0" };
+      const [file, args] = namespaces.ok ? namespaceArgv(tools, opts.command, opts.args) : [opts.command, opts.args];
+      const stdio = namespaces.ok ? (["ignore", "pipe", "pipe", "pipe", "pipe"] as const) : (["ignore", "pipe", "pipe", "pipe"] as const);
+      const child = spawn(file, args, { cwd: opts.cwd, env, stdio: [...stdio] });
+      await new Promise<void>((resolve, reject) => {
+        child.once("spawn", resolve);
+        child.once("error", (err) => reject(new WorkloadError("START_FAILED", `cannot start ${file}: ${err.message}`, { cause: err })));
+      });
+      const pid = child.pid as number;
+      let initPid: Promise<number> | undefined;
+      return track(
+        createTaskHandle({
+          id: `task-${randomUUID()}`,
+          child,
+          stdout: child.stdio[1] as Readable,
+          stderr: child.stdio[2] as Readable,
+          ipc: child.stdio[3] as Duplex,
+          status: namespaces.ok ? (child.stdio[4] as Readable) : undefined,
+          initPid: () => (initPid ??= namespaces.ok ? namespaceInitPid(pid) : Promise.resolve(pid)),
+        }),
+      );
+    },
+
+    async checkpoint(proc, imageDir) {
+      requireCheckpoints("checkpoint");
+      const handle = handles.get(proc);
+      if (!handle) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
+      return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir });
+    },
+
+    async restore(imageDir, opts) {
+      requireCheckpoints("restore");
+      return track(await restoreTask(imageDir, opts, { criuPath, workDir }));
+    },
+  };
+}

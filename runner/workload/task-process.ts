@@ -1,0 +1,94 @@
+import type { ChildProcess } from "node:child_process";
+import { constants } from "node:os";
+import type { Duplex, Readable } from "node:stream";
+import type { TaskExit, TaskProcess } from "./types.ts";
+
+export interface TaskProcessParts {
+  id: string;
+  /** The process the runtime spawned: `unshare`, `criu restore`, or the task itself. */
+  child: ChildProcess;
+  stdout: Readable;
+  stderr: Readable;
+  ipc: Duplex;
+  /** The in-namespace supervisor's `exit N` line; absent for a plainly spawned task. */
+  status?: Readable;
+  /** Host PID of the process to dump or SIGKILL (the namespace's init, or the task). */
+  initPid(): Promise<number>;
+}
+
+/** What the runtime keeps about each process it handed out. */
+export interface TaskHandle {
+  proc: TaskProcess;
+  parts: TaskProcessParts;
+  readonly running: boolean;
+}
+
+export function createTaskHandle(parts: TaskProcessParts): TaskHandle {
+  let running = true;
+  const childExit = new Promise<TaskExit>((resolve) => {
+    if (parts.child.exitCode !== null || parts.child.signalCode !== null) {
+      resolve({ code: parts.child.exitCode, signal: parts.child.signalCode });
+    }
+    parts.child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+  const statusLine = readStatus(parts.status);
+  const exited = Promise.all([childExit, statusLine]).then(([child, status]) => {
+    running = false;
+    if (!parts.status) return child;
+    // The supervisor was SIGKILLed with its namespace (kill or checkpoint) before it could report.
+    if (status === undefined) return { code: null, signal: "SIGKILL" };
+    return statusToExit(status);
+  });
+
+  const proc: TaskProcess = {
+    id: parts.id,
+    stdout: parts.stdout,
+    stderr: parts.stderr,
+    ipc: parts.ipc,
+    exited,
+    async kill() {
+      if (running) {
+        const pid = await parts.initPid().catch(() => undefined);
+        try {
+          if (pid !== undefined) process.kill(pid, "SIGKILL");
+          else parts.child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      await exited;
+    },
+  };
+  return {
+    proc,
+    parts,
+    get running() {
+      return running;
+    },
+  };
+}
+
+function readStatus(status: Readable | undefined): Promise<number | undefined> {
+  if (!status) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    let text = "";
+    status.setEncoding("utf8");
+    status.on("data", (chunk: string) => (text += chunk));
+    const done = () => {
+      const match = /^exit (\d+)$/m.exec(text);
+      resolve(match ? Number(match[1]) : undefined);
+    };
+    status.once("end", done);
+    status.once("close", done);
+    status.once("error", done);
+  });
+}
+
+/** A shell reports death by signal N as 128+N; an exit code above 128 is read the same way. */
+function statusToExit(status: number): TaskExit {
+  if (status > 128) {
+    const name = Object.entries(constants.signals).find(([, n]) => n === status - 128)?.[0];
+    if (name) return { code: null, signal: name };
+  }
+  return { code: status, signal: null };
+}

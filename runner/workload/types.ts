@@ -1,0 +1,53 @@
+import type { Duplex, Readable } from "node:stream";
+
+/** How a task process ended. `signal` is set when it was killed (or checkpointed away). */
+export interface TaskExit {
+  code: number | null;
+  signal: string | null;
+}
+
+/** One running task process, started fresh or restored from a checkpoint. */
+export interface TaskProcess {
+  readonly id: string;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  /** fd 3 of the task: a socket carrying newline-delimited JSON (framing is the caller's). */
+  readonly ipc: Duplex;
+  /** Settles once the process is gone: it exited, was killed, or was checkpointed (then SIGKILL). */
+  readonly exited: Promise<TaskExit>;
+  /** SIGKILL the task (its whole PID namespace) and wait until it is gone. */
+  kill(): Promise<void>;
+}
+
+export interface StartTaskOptions {
+  command: string;
+  args: string[];
+  cwd: string;
+  /** The task's whole environment (`UV_USE_IO_URING=0` is always added). */
+  env: Record<string, string>;
+}
+
+export interface RestoreTaskOptions {
+  cwd: string;
+}
+
+export interface CheckpointResult {
+  dumpMs: number;
+  sizeBytes: number;
+}
+
+export interface CheckpointSupport {
+  available: boolean;
+  /** Why checkpoints are unavailable, e.g. "criu not found" or "criu check failed: …". */
+  reason?: string;
+}
+
+/** Runs task processes and, when it can, freezes them into image dirs and brings them back. */
+export interface WorkloadRuntime {
+  readonly checkpoints: CheckpointSupport;
+  start(opts: StartTaskOptions): Promise<TaskProcess>;
+  /** Dumps the task into `imageDir` (created if missing); the process is gone afterwards. */
+  checkpoint(proc: TaskProcess, imageDir: string): Promise<CheckpointResult>;
+  /** Restores a checkpoint written by any runtime instance, with fresh stdout/stderr/ipc pipes. */
+  restore(imageDir: string, opts: RestoreTaskOptions): Promise<TaskProcess>;
+}
