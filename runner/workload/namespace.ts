@@ -18,6 +18,7 @@ const SUPERVISOR = [
 ].join("\n");
 
 export interface NamespaceTools {
+  setpriv: string;
   unshare: string;
   setsid: string;
   bash: string;
@@ -36,8 +37,10 @@ export function probeNamespaces(tools: NamespaceTools): { ok: true } | { ok: fal
 
 /** argv for `spawn`: the task in its own PID namespace, its own session, under the supervisor. */
 export function namespaceArgv(tools: NamespaceTools, command: string, args: string[]): [string, string[]] {
-  // --kill-child: if the runner (and so unshare) dies, the namespace dies with it.
-  return [tools.unshare, ["--pid", "--fork", "--mount-proc", "--kill-child", tools.setsid, tools.bash, "-c", SUPERVISOR, command, ...args]];
+  // pdeathsig: unshare dies with the runner; --kill-child: the namespace dies with unshare. A run
+  // whose runner crashed is recovered elsewhere, so its old process must not live on.
+  const unshare = [tools.unshare, "--pid", "--fork", "--mount-proc", "--kill-child", tools.setsid, tools.bash, "-c", SUPERVISOR, command, ...args];
+  return [tools.setpriv, ["--pdeathsig", "KILL", ...unshare]];
 }
 
 /** Host PID of the namespace's init: the one child of `unshare`. */

@@ -26,7 +26,7 @@ export interface ProcessRuntimeOptions {
  * collides with a live PID), checkpointed with CRIU.
  */
 export async function createProcessRuntime(options: ProcessRuntimeOptions = {}): Promise<WorkloadRuntime> {
-  const tools: NamespaceTools = { unshare: "unshare", setsid: "setsid", bash: "bash", ...options.tools };
+  const tools: NamespaceTools = { setpriv: "setpriv", unshare: "unshare", setsid: "setsid", bash: "bash", ...options.tools };
   const workDir = path.resolve(options.workDir ?? path.join(tmpdir(), "stasis-workload"));
   const criuPath = options.criuPath ?? "criu";
   const namespaces = probeNamespaces(tools);
@@ -93,7 +93,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
 
     async restore(imageDir, opts) {
       requireCheckpoints("restore");
-      return track(await restoreTask(imageDir, opts, { criuPath, workDir }));
+      return track(await restoreTask(imageDir, opts, { criuPath, setprivPath: tools.setpriv, workDir }));
     },
   };
 }

@@ -12,6 +12,7 @@ import type { RestoreTaskOptions } from "./types.ts";
 
 export interface RestoreTaskRuntimeOptions {
   criuPath: string;
+  setprivPath: string;
   workDir: string;
 }
 
@@ -33,7 +34,9 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   const args = ["restore", "-D", imageAbs, "-W", work, "-o", "restore.log", "--root", "/", "--tcp-established", "--pidfile", pidFile];
   [stdout, stderr, ipc, status].forEach((ino, i) => args.push("--inherit-fd", `fd[${3 + i}]:socket:[${ino}]`));
 
-  const child = spawn(options.criuPath, args, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"] });
+  // pdeathsig: criu dies with the runner, and the restored init (whose own pdeathsig, set by
+  // `unshare --kill-child`, CRIU restores) dies with criu.
+  const child = spawn(options.setprivPath, ["--pdeathsig", "KILL", options.criuPath, ...args], { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"] });
   let criuOutput = "";
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding("utf8");
