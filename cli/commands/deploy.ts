@@ -1,0 +1,79 @@
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { buildToLayout, createLayoutImageStore, openImageStore, type ImageStore } from "../../builder/index.ts";
+import type { DeploymentView } from "../../schemas/index.ts";
+import { apiCall } from "../api-call.ts";
+import { resolveApiTarget } from "../api-target.ts";
+import { deployProject } from "../deploy-project.ts";
+import { printResult, progress, table } from "../output.ts";
+
+function formatDeployment(d: DeploymentView): string {
+  return `${d.version} ${d.status}${d.promoted ? " (promoted)" : ""} in ${d.environment}\n  image ${d.imageRef ?? "-"}\n  tasks ${d.tasks.join(", ") || "-"}`;
+}
+
+/** `--registry host/repo` (or STASIS_REGISTRY) pushes there; otherwise an OCI layout dir. */
+function imageStoreFor(opts: { registry?: string; out: string }): ImageStore {
+  const registry = opts.registry ?? process.env.STASIS_REGISTRY;
+  if (registry) return openImageStore(registry);
+  return createLayoutImageStore(resolve(opts.out));
+}
+
+export function registerDeployCommands(program: Command): void {
+  program
+    .command("build")
+    .description("build the project's image into an OCI layout dir, without deploying")
+    .option("--project <dir>", "the project directory", ".")
+    .option("--out <dir>", "OCI image layout directory", ".stasis/build")
+    .option("--json", "print { digest, layout, tag }")
+    .action(async (opts: { project: string; out: string; json?: boolean }) => {
+      const result = await buildToLayout({ projectDir: resolve(opts.project), outDir: resolve(opts.out), onProgress: opts.json ? undefined : progress });
+      printResult(Boolean(opts.json), result, () => `built ${result.digest}\n  layout ${result.layout}\n  tag    ${result.tag}`);
+    });
+
+  program
+    .command("deploy")
+    .description("build, push and register a new version (promoted unless --skip-promotion)")
+    .option("--project <dir>", "the project directory", ".")
+    .option("--registry <ref>", "push to this registry repository (host[:port]/repo); default STASIS_REGISTRY, else --out")
+    .option("--out <dir>", "OCI image layout directory when no registry is given", ".stasis/images")
+    .option("--skip-promotion", "register the version without promoting it")
+    .option("--json", "print the deployment")
+    .action(async (opts: { project: string; registry?: string; out: string; skipPromotion?: boolean; json?: boolean }) => {
+      const { apiUrl, apiKey } = resolveApiTarget();
+      const deployment = (await deployProject({ projectDir: resolve(opts.project), apiUrl, apiKey, store: imageStoreFor(opts), promote: !opts.skipPromotion, onProgress: opts.json ? undefined : progress }))!;
+      printResult(Boolean(opts.json), deployment, () => formatDeployment(deployment));
+    });
+
+  program
+    .command("promote <version>")
+    .description("make a deployed version the one new runs use")
+    .option("--json", "print the deployment")
+    .action(async (version: string, opts: { json?: boolean }) => {
+      const { apiUrl, apiKey } = resolveApiTarget();
+      const deployment = await apiCall<DeploymentView>(apiUrl, apiKey, "POST", `/api/v1/deployments/${encodeURIComponent(version)}/promote`, {});
+      printResult(Boolean(opts.json), deployment, () => `promoted ${deployment.version} in ${deployment.environment}`);
+    });
+
+  program
+    .command("rollback")
+    .description("promote the previously promoted version again (no rebuild)")
+    .option("--json", "print the deployment")
+    .action(async (opts: { json?: boolean }) => {
+      const { apiUrl, apiKey } = resolveApiTarget();
+      const deployment = await apiCall<DeploymentView>(apiUrl, apiKey, "POST", "/api/v1/deployments/rollback", {});
+      printResult(Boolean(opts.json), deployment, () => `rolled back to ${deployment.version} in ${deployment.environment}`);
+    });
+
+  program
+    .command("deployments")
+    .description("list deployments of the environment")
+    .command("list")
+    .option("--json", "print JSON")
+    .action(async (opts: { json?: boolean }) => {
+      const { apiUrl, apiKey } = resolveApiTarget();
+      const page = await apiCall<{ data: DeploymentView[] }>(apiUrl, apiKey, "GET", "/api/v1/deployments");
+      printResult(Boolean(opts.json), page, () =>
+        table([["VERSION", "STATUS", "PROMOTED", "DIGEST", "CREATED"], ...page.data.map((d) => [d.version, d.status, d.promoted ? "yes" : "", (d.imageDigest ?? "-").slice(0, 19), d.createdAt])]),
+      );
+    });
+}

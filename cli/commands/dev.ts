@@ -1,0 +1,140 @@
+import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import pino from "pino";
+import { createLayoutImageStore, loadProjectConfig, findTaskDirs } from "../../builder/index.ts";
+import { apiCall } from "../api-call.ts";
+import { DevState } from "../api-target.ts";
+import { deployProject } from "../deploy-project.ts";
+import { readDotEnv } from "../dotenv.ts";
+import { startLocalStack } from "../local-stack.ts";
+import { CliError, ExitCode, progress } from "../output.ts";
+
+interface DevOptions {
+  project: string;
+  port: string;
+  json?: boolean;
+  checkpoints: boolean;
+  runners: string;
+}
+
+export function registerDevCommand(program: Command): void {
+  program
+    .command("dev")
+    .description("run PostgreSQL, the server and a runner for this project; redeploy on every change")
+    .option("--project <dir>", "the project directory", ".")
+    .option("--port <port>", "API port (0: any free port)", "3030")
+    .option("--runners <n>", "in-process runners", "1")
+    .option("--no-checkpoints", "keep waiting runs alive instead of freezing them with CRIU")
+    .option("--json", "print one JSON object when ready, then one JSON event per line")
+    .action((opts: DevOptions) => runDev(opts));
+}
+
+async function runDev(opts: DevOptions): Promise<void> {
+  const projectDir = resolve(opts.project);
+  const emit = (event: Record<string, unknown>, human: string) => (opts.json ? process.stdout.write(`${JSON.stringify(event)}\n`) : progress(human));
+  const { config } = await loadProjectConfig(projectDir);
+  const stateDir = join(projectDir, ".stasis");
+  await mkdir(stateDir, { recursive: true });
+  const stateFile = join(stateDir, "dev.json");
+  const previous = existsSync(stateFile) ? DevState.safeParse(JSON.parse(readFileSync(stateFile, "utf8"))) : null;
+  const prior = previous?.success ? previous.data : null;
+
+  if (!opts.json) progress(`stasis dev: starting ${config.project} (${projectDir})`);
+  const stack = await startLocalStack({
+    stateDir,
+    databaseUrl: process.env.DATABASE_URL,
+    port: Number(opts.port),
+    adminToken: prior?.adminToken,
+    runnerToken: prior?.runnerToken,
+    runners: Number(opts.runners),
+    checkpoints: opts.checkpoints ? undefined : false,
+    taskEnv: readDotEnv(join(projectDir, ".env")),
+    log: pino({ level: process.env.STASIS_LOG_LEVEL ?? "warn" }, pino.destination(2)),
+    onRunnerEvent: (event) => emit({ type: `run.${event.type}`, runId: event.runId, runner: event.runner }, `run ${event.runId} ${event.type} (${event.runner})`),
+  });
+
+  const watchers: FSWatcher[] = [];
+  const stop = async () => {
+    for (const watcher of watchers) watcher.close();
+    await stack.stop();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void stop());
+  process.once("SIGTERM", () => void stop());
+
+  const apiKey = await developmentKey(stack.apiUrl, stack.adminToken, config.project, prior?.apiKey);
+  const state: DevState = { apiUrl: stack.apiUrl, apiKey, environment: "development", adminToken: stack.adminToken, runnerToken: stack.runnerToken, port: Number(new URL(stack.apiUrl).port), pid: process.pid };
+  await writeFile(stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+
+  const store = createLayoutImageStore(stack.dirs.images);
+  let lastHash: string | null = null;
+  const deploy = async () => {
+    const deployment = await deployProject({ projectDir, apiUrl: stack.apiUrl, apiKey, store, promote: true, withRuntime: false, unchangedFrom: lastHash, onProgress: opts.json ? undefined : (m) => progress(`  ${m}`) });
+    if (deployment) lastHash = deployment.contentHash;
+    return deployment;
+  };
+
+  let deployment;
+  try {
+    deployment = (await deploy())!;
+  } catch (error) {
+    await stack.stop();
+    throw new CliError(`the first build failed: ${(error as Error).message}`, ExitCode.FAILURE);
+  }
+  const mode = stack.checkpointsMode.available ? "checkpoints on: waiting runs are frozen with CRIU" : `checkpoints off: waiting runs stay alive (${stack.checkpointsMode.reason ?? "disabled"})`;
+  if (opts.json) {
+    process.stdout.write(`${JSON.stringify({ apiUrl: stack.apiUrl, apiKey, environment: "development", version: deployment.version, checkpoints: stack.checkpointsMode.available })}\n`);
+  } else {
+    process.stdout.write(
+      [
+        ``,
+        `  Stasis dev is running for ${config.project}`,
+        `  API URL      ${stack.apiUrl}`,
+        `  API key      ${apiKey}   (development)`,
+        `  version      ${deployment.version}  tasks: ${deployment.tasks.join(", ")}`,
+        `  mode         ${mode}`,
+        ``,
+        `  export STASIS_API_URL=${stack.apiUrl} STASIS_API_KEY=${apiKey}`,
+        `  Ctrl-C stops everything; the next start reuses the data in .stasis/`,
+        ``,
+      ].join("\n"),
+    );
+  }
+
+  let timer: NodeJS.Timeout | null = null;
+  let building: Promise<void> = Promise.resolve();
+  const dirs = await findTaskDirs(projectDir, config);
+  const rebuild = () => {
+    building = building.then(async () => {
+      try {
+        const next = await deploy();
+        if (!next) return;
+        emit({ type: "deployed", version: next.version, tasks: next.tasks }, `deployed ${next.version} (${next.tasks.join(", ")})`);
+      } catch (error) {
+        emit({ type: "build-failed", error: (error as Error).message }, `build failed: ${(error as Error).message}`);
+      }
+    });
+  };
+  for (const dir of dirs) {
+    const watcher = watch(dir, { recursive: true }, () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(rebuild, 250);
+    });
+    watchers.push(watcher);
+  }
+}
+
+/** Reuses the key `stasis dev` saved, or creates the project (first run) or rotates its development key. */
+async function developmentKey(apiUrl: string, adminToken: string, project: string, saved?: string): Promise<string> {
+  if (saved) {
+    const ok = await apiCall(apiUrl, saved, "GET", "/api/v1/whoami").then(() => true, () => false);
+    if (ok) return saved;
+  }
+  const created = await apiCall<{ keys: Array<{ environment: string; apiKey: string }> }>(apiUrl, adminToken, "POST", "/api/v1/admin/projects", { slug: project });
+  const key = created.keys.find((k) => k.environment === "development");
+  if (key) return key.apiKey;
+  const rotated = await apiCall<{ apiKey: string }>(apiUrl, adminToken, "POST", `/api/v1/admin/projects/${project}/environments/development/keys`, {});
+  return rotated.apiKey;
+}

@@ -1,0 +1,88 @@
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import pino from "pino";
+import { createDirCheckpointStore, createImageCache, createProcessRuntime, createRunner } from "../../runner/index.ts";
+import { connectDatabase, createServer, migrate, startEmbeddedPostgres } from "../../server/index.ts";
+import { CliError, ExitCode, printResult, progress } from "../output.ts";
+import { readDotEnv } from "../dotenv.ts";
+
+function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new CliError(`${name} is not set`, ExitCode.USAGE);
+  return value;
+}
+
+export function registerServeCommands(program: Command): void {
+  program
+    .command("server")
+    .description("run the control plane (DATABASE_URL, or an embedded PostgreSQL in --data-dir)")
+    .option("--host <host>", "listen address", "127.0.0.1")
+    .option("--port <port>", "listen port", "3030")
+    .option("--data-dir <dir>", "embedded PostgreSQL data dir when DATABASE_URL is not set", ".stasis/server")
+    .option("--json", "print {\"url\"} when listening")
+    .action(async (opts: { host: string; port: string; dataDir: string; json?: boolean }) => {
+      const adminToken = requireEnv("STASIS_ADMIN_TOKEN");
+      const runnerToken = requireEnv("STASIS_RUNNER_TOKEN");
+      const embedded = process.env.DATABASE_URL ? null : await startEmbeddedPostgres({ dataDir: resolve(opts.dataDir, "pg") });
+      const db = connectDatabase(process.env.DATABASE_URL ?? embedded!.url);
+      await migrate(db);
+      const url = process.env.STASIS_PUBLIC_URL ?? `http://${opts.host}:${opts.port}`;
+      const server = await createServer({ db, adminToken, runnerToken, publicUrl: url, logger: { level: process.env.STASIS_LOG_LEVEL ?? "info" } });
+      await server.app.listen({ host: opts.host, port: Number(opts.port) });
+      printResult(Boolean(opts.json), { url }, () => `stasis server listening on ${url}`);
+      const stop = async () => {
+        await server.close();
+        await db.destroy();
+        await embedded?.stop();
+        process.exit(0);
+      };
+      process.once("SIGINT", () => void stop());
+      process.once("SIGTERM", () => void stop());
+    });
+
+  program
+    .command("runner")
+    .description("run a runner daemon: claims runs from the server and executes them")
+    .option("--server-url <url>", "the server (default STASIS_SERVER_URL)")
+    .option("--name <name>", "runner name")
+    .option("--capacity <n>", "concurrent runs", "10")
+    .option("--work-dir <dir>", "scratch space", ".stasis/runner")
+    .option("--image-cache <dir>", "image cache shared by the runners of this host", ".stasis/image-cache")
+    .option("--checkpoint-dir <dir>", "checkpoint store: a directory shared by all runners (default STASIS_CHECKPOINT_DIR)")
+    .option("--no-checkpoints", "never freeze waiting runs")
+    .option("--suspend-threshold <ms>", "waits shorter than this stay in-process", "5000")
+    .option("--env-file <file>", "environment for task processes")
+    .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
+    .option("--json", "print {\"runnerId\"} when registered")
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; suspendThreshold: string; envFile?: string; drainGrace: string; json?: boolean }) => {
+      const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
+      const runnerToken = requireEnv("STASIS_RUNNER_TOKEN");
+      const workDir = resolve(opts.workDir);
+      const log = pino({ level: process.env.STASIS_LOG_LEVEL ?? "info" }, pino.destination(2));
+      const runtime = await createProcessRuntime({ checkpoints: opts.checkpoints ? undefined : false, workDir });
+      const checkpointDir = opts.checkpointDir ?? process.env.STASIS_CHECKPOINT_DIR ?? join(workDir, "checkpoints");
+      if (!runtime.checkpoints.available) log.warn({ reason: runtime.checkpoints.reason }, "checkpoints are off: runs stay alive while they wait");
+      const runner = createRunner({
+        serverUrl,
+        runnerToken,
+        name: opts.name,
+        capacity: Number(opts.capacity),
+        runtime,
+        checkpoints: opts.checkpoints ? createDirCheckpointStore(resolve(checkpointDir)) : null,
+        appDirFor: createImageCache(resolve(opts.imageCache)),
+        workDir,
+        suspendThresholdMs: Number(opts.suspendThreshold),
+        taskEnv: opts.envFile ? readDotEnv(opts.envFile) : {},
+        log,
+      });
+      await runner.start();
+      printResult(Boolean(opts.json), { runnerId: runner.id, checkpoints: runtime.checkpoints.available }, () => `runner ${runner.id} is claiming runs from ${serverUrl}`);
+      const stop = async (graceMs: number) => {
+        progress(`runner ${runner.id}: draining (up to ${graceMs} ms)`);
+        await runner.drain(graceMs);
+        process.exit(0);
+      };
+      process.once("SIGTERM", () => void stop(Number(opts.drainGrace)));
+      process.once("SIGINT", () => void stop(Number(opts.drainGrace)));
+    });
+}

@@ -1,0 +1,54 @@
+import type { z } from "zod";
+import { buildImage, type ImageStore } from "../builder/index.ts";
+import type { CommitInfo, DeploymentView } from "../schemas/index.ts";
+import { apiCall } from "./api-call.ts";
+
+export interface DeployProjectOptions {
+  projectDir: string;
+  apiUrl: string;
+  apiKey: string;
+  store: ImageStore;
+  promote: boolean;
+  commit?: z.infer<typeof CommitInfo>;
+  /** Skip the Node runtime layer (process-mode runners use the host's Node): much faster dev rebuilds. */
+  withRuntime?: boolean;
+  onProgress?: (message: string) => void;
+  /** Skip the deploy (return null) when the bundle's content hash equals this one. */
+  unchangedFrom?: string | null;
+}
+
+/**
+ * Build → (unchanged? stop) → reserve a version → push the image tagged with that version → finish the deployment.
+ * A build or push that fails marks the deployment FAILED with the reason; nothing is half-deployed.
+ */
+export async function deployProject(options: DeployProjectOptions): Promise<(DeploymentView & { contentHash: string }) | null> {
+  const { apiUrl, apiKey, onProgress = () => {} } = options;
+  const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit) });
+  const contentHash = image.buildManifest.contentHash;
+  if (options.unchangedFrom && options.unchangedFrom === contentHash) return null;
+  const started = await apiCall<DeploymentView>(apiUrl, apiKey, "POST", "/api/v1/deployments/start", { commit: options.commit });
+  onProgress(`deploying version ${started.version} to ${started.environment}`);
+  try {
+    const tag = `${started.environment.replace(/[^a-zA-Z0-9_.-]/g, "-")}-${started.version}`;
+    const pushed = await options.store.push(image, tag, onProgress);
+    const finished = await apiCall<DeploymentView>(apiUrl, apiKey, "POST", `/api/v1/deployments/${started.id}/finish`, {
+      imageRef: pushed.ref,
+      imageDigest: pushed.digest,
+      manifest: image.buildManifest,
+      promote: options.promote,
+    });
+    return { ...finished, contentHash };
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    await apiCall(apiUrl, apiKey, "POST", `/api/v1/deployments/${started.id}/fail`, { reason }).catch(() => {});
+    throw error;
+  }
+}
+
+function commitLabels(commit: DeployProjectOptions["commit"]): Record<string, string> {
+  const labels: Record<string, string> = {};
+  if (commit?.sha) labels["org.opencontainers.image.revision"] = commit.sha;
+  if (commit?.branch) labels["stasis.branch"] = commit.branch;
+  if (commit?.repository) labels["org.opencontainers.image.source"] = commit.repository;
+  return labels;
+}

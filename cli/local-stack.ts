@@ -1,0 +1,120 @@
+import { randomBytes } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { join } from "node:path";
+import type { Knex } from "knex";
+import pino, { type Logger } from "pino";
+import { createImageCache, createProcessRuntime, createRunner, createDirCheckpointStore, type Runner } from "../runner/index.ts";
+import { connectDatabase, createServer, migrate, startEmbeddedPostgres } from "../server/index.ts";
+
+export interface LocalStackOptions {
+  /** Where the embedded database, images, checkpoints and the image cache live. */
+  stateDir: string;
+  /** An external PostgreSQL; nothing embedded starts when set. */
+  databaseUrl?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  host?: string;
+  adminToken?: string;
+  runnerToken?: string;
+  /** In-process runners to start (0: none; start `stasis runner` processes instead). */
+  runners?: number;
+  capacity?: number;
+  /** false: runs stay alive while they wait even when CRIU works. */
+  checkpoints?: boolean;
+  suspendThresholdMs?: number;
+  taskEnv?: Record<string, string>;
+  log?: Logger;
+  onRunnerEvent?: (event: { type: string; runId: string; runner: string }) => void;
+}
+
+export interface LocalStack {
+  apiUrl: string;
+  adminToken: string;
+  runnerToken: string;
+  db: Knex;
+  runners: Runner[];
+  checkpointsMode: { available: boolean; reason?: string };
+  dirs: { images: string; checkpoints: string; imageCache: string; work: string };
+  stop(): Promise<void>;
+}
+
+/** PostgreSQL (embedded unless a URL is given), the server, and in-process runners, in one process. */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const log = options.log ?? pino({ level: "warn" });
+  const dirs = {
+    images: join(options.stateDir, "images"),
+    checkpoints: join(options.stateDir, "checkpoints"),
+    imageCache: join(options.stateDir, "image-cache"),
+    work: join(options.stateDir, "work"),
+  };
+  for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
+
+  const embedded = options.databaseUrl ? null : await startEmbeddedPostgres({ dataDir: join(options.stateDir, "pg") });
+  const db = connectDatabase(options.databaseUrl ?? embedded!.url);
+  const stops: Array<() => Promise<void>> = [];
+  try {
+    await migrate(db);
+    const adminToken = options.adminToken ?? `adm_${randomBytes(24).toString("hex")}`;
+    const runnerToken = options.runnerToken ?? `rnr_${randomBytes(24).toString("hex")}`;
+    const host = options.host ?? "127.0.0.1";
+    const port = options.port || (await freePort(host));
+    const apiUrl = `http://${host}:${port}`;
+    const server = await createServer({ db, adminToken, runnerToken, publicUrl: apiUrl, logger: false, suspendThresholdMs: options.suspendThresholdMs });
+    await server.app.listen({ host, port });
+    stops.push(() => server.close());
+
+    const runtime = await createProcessRuntime({ checkpoints: options.checkpoints, workDir: dirs.work });
+    const checkpointStore = options.checkpoints === false ? null : createDirCheckpointStore(dirs.checkpoints);
+    const runners: Runner[] = [];
+    for (let i = 0; i < (options.runners ?? 1); i++) {
+      const runner = createRunner({
+        serverUrl: apiUrl,
+        runnerToken,
+        name: `local-${i + 1}`,
+        capacity: options.capacity ?? 10,
+        runtime,
+        checkpoints: checkpointStore,
+        appDirFor: createImageCache(dirs.imageCache),
+        workDir: dirs.work,
+        suspendThresholdMs: options.suspendThresholdMs,
+        taskEnv: options.taskEnv,
+        log: log.child({ runner: i + 1 }),
+        onEvent: (event) => options.onRunnerEvent?.({ ...event, runner: `local-${i + 1}` }),
+      });
+      await runner.start();
+      runners.push(runner);
+      stops.unshift(() => runner.drain(5_000));
+    }
+    return {
+      apiUrl,
+      adminToken,
+      runnerToken,
+      db,
+      runners,
+      checkpointsMode: runtime.checkpoints,
+      dirs,
+      async stop() {
+        for (const stop of stops) await stop().catch((error: Error) => log.warn({ err: error.message }, "stop failed"));
+        await db.destroy();
+        await embedded?.stop();
+      },
+    };
+  } catch (error) {
+    for (const stop of stops) await stop().catch(() => {});
+    await db.destroy();
+    await embedded?.stop();
+    throw error;
+  }
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once("error", reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,42 @@
+import { Command, CommanderError } from "commander";
+import { StasisApiError } from "../sdk/index.ts";
+import { registerDeployCommands } from "./commands/deploy.ts";
+import { registerDevCommand } from "./commands/dev.ts";
+import { registerEventsCommands } from "./commands/events.ts";
+import { registerRunsCommands } from "./commands/runs.ts";
+import { registerServeCommands } from "./commands/serve.ts";
+import { registerTriggerCommand } from "./commands/trigger.ts";
+import { CliError, ExitCode } from "./output.ts";
+
+const program = new Command("stasis").description("durable TypeScript tasks that freeze while they wait").exitOverride();
+registerDevCommand(program);
+registerServeCommands(program);
+registerDeployCommands(program);
+registerTriggerCommand(program);
+registerRunsCommands(program);
+registerEventsCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (thrown) {
+  process.exitCode = report(thrown);
+}
+
+function report(thrown: unknown): number {
+  if (thrown instanceof CommanderError) return thrown.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+  const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+  if (error instanceof CliError) {
+    process.stderr.write(`stasis: ${error.message}\n`);
+    return error.exitCode;
+  }
+  if (error instanceof StasisApiError) {
+    process.stderr.write(`stasis: ${error.message}\n`);
+    return error.status === 401 || error.status === 403 ? ExitCode.USAGE : ExitCode.FAILURE;
+  }
+  if ((error as { cause?: { code?: string } }).cause?.code === "ECONNREFUSED") {
+    process.stderr.write(`stasis: cannot reach the Stasis API (${error.message})\n`);
+    return ExitCode.UNREACHABLE;
+  }
+  process.stderr.write(`stasis: ${error.stack ?? error.message}\n`);
+  return ExitCode.FAILURE;
+}

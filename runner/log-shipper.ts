@@ -1,0 +1,54 @@
+import type { LogLevel } from "../schemas/index.ts";
+import type { ServerClient } from "./server-client.ts";
+
+export interface LogEntry {
+  ts: string;
+  level: LogLevel;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+const MAX_BATCH = 500;
+const FLUSH_EVERY_MS = 150;
+
+/**
+ * Ships one run's log lines to the server in order: batches are sent one at a time, so a line
+ * logged before a suspend is stored before the lines logged after the restore.
+ */
+export function createLogShipper(server: ServerClient, runId: string, leaseId: string, onError: (error: Error) => void) {
+  let queue: LogEntry[] = [];
+  let sending: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | null = null;
+
+  function schedule(): void {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = null;
+      void flush();
+    }, FLUSH_EVERY_MS);
+  }
+
+  function flush(): Promise<void> {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    while (queue.length > 0) {
+      const lines = queue.slice(0, MAX_BATCH).map((line) => ({ ...line, message: line.message.slice(0, 64 * 1024) }));
+      queue = queue.slice(MAX_BATCH);
+      sending = sending.then(() => server.appendLogs(runId, { leaseId, lines }).then(() => undefined, (error: Error) => onError(error)));
+    }
+    return sending;
+  }
+
+  return {
+    push(entry: LogEntry): void {
+      queue.push(entry);
+      if (queue.length >= MAX_BATCH) void flush();
+      else schedule();
+    },
+    flush,
+  };
+}
+
+export type LogShipper = ReturnType<typeof createLogShipper>;

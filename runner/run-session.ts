@@ -1,0 +1,263 @@
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { WaitSpec, type ClaimedRun, type SerializedError, type TaskCall, type TaskToRunner, type WaitResult } from "../schemas/index.ts";
+import type { CheckpointStore } from "./checkpoint-store/index.ts";
+import { createLogShipper } from "./log-shipper.ts";
+import { readLines } from "./line-reader.ts";
+import { ServerCallError, type ServerClient } from "./server-client.ts";
+import { openTaskChannel, type TaskChannel } from "./task-channel.ts";
+import type { TaskProcess, WorkloadRuntime } from "./workload/index.ts";
+
+export interface RunSessionDeps {
+  server: ServerClient;
+  runtime: WorkloadRuntime;
+  /** null: never suspend (runs stay alive while they wait). */
+  checkpoints: CheckpointStore | null;
+  /** Resolves a deployment to the directory holding its bundle (the image's app dir). */
+  appDirFor(deployment: ClaimedRun["deployment"]): Promise<string>;
+  workDir: string;
+  suspendThresholdMs: number;
+  /** Extra environment for task processes (e.g. the project's `.env`). */
+  taskEnv: Record<string, string>;
+  log: Logger;
+}
+
+export type SessionOutcome = "finished" | "suspended" | "stopped" | "lost";
+
+interface PendingWait {
+  callId: number;
+  waitpointId: string;
+}
+
+const PREPARE_TIMEOUT_MS = 10_000;
+
+/**
+ * One claimed run on this runner: starts or restores its process, answers its calls, ships its logs,
+ * suspends it with a checkpoint on long waits, and reports how it ended. `done` settles when the run
+ * no longer holds a slot here.
+ */
+export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
+  const { server, runtime, log } = deps;
+  const { runId, leaseId } = claim;
+  const shipper = createLogShipper(server, runId, leaseId, (error) => log.warn({ err: error.message }, "could not ship logs"));
+  let proc: TaskProcess | null = null;
+  let channel: TaskChannel | null = null;
+  let pendingWait: PendingWait | null = null;
+  let suspending = false;
+  let ended = false;
+  let checkpointReady: (() => void) | null = null;
+  let lateContinue: ((result: WaitResult) => void) | null = null;
+  let resolveDone!: (outcome: SessionOutcome) => void;
+  const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
+
+  function end(outcome: SessionOutcome): void {
+    if (ended) return;
+    ended = true;
+    resolveDone(outcome);
+  }
+
+  function systemLog(level: "info" | "warn" | "error", message: string): void {
+    shipper.push({ ts: new Date().toISOString(), level, message: `[stasis] ${message}` });
+  }
+
+  function attach(process: TaskProcess): void {
+    proc = process;
+    readLines(process.stdout, (line) => shipper.push({ ts: new Date().toISOString(), level: "info", message: line }));
+    readLines(process.stderr, (line) => shipper.push({ ts: new Date().toISOString(), level: "error", message: line }));
+    channel = openTaskChannel(process.ipc, onMessage, (problem) => log.warn({ runId }, problem));
+    void process.exited.then((exit) => {
+      if (proc !== process || suspending || ended) return;
+      const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+      void finish({ ok: false, error: { name: "TaskProcessCrashed", message: `the task process ${how} before the run finished` }, crashed: true });
+    });
+  }
+
+  function onMessage(message: TaskToRunner): void {
+    switch (message.type) {
+      case "ready":
+        if (!claim.resume) channel?.send({ type: "execute", ctx: contextOf(claim), payload: claim.payload });
+        return;
+      case "log":
+        shipper.push({ ts: message.ts, level: message.level, message: message.message, data: message.data });
+        return;
+      case "call":
+        void answerCall(message.callId, message.call);
+        return;
+      case "completed":
+        void finish({ ok: true, output: message.output });
+        return;
+      case "failed":
+        void finish({ ok: false, error: message.error });
+        return;
+      case "checkpoint-ready":
+        checkpointReady?.();
+        return;
+      default:
+        return;
+    }
+  }
+
+  async function answerCall(callId: number, call: TaskCall): Promise<void> {
+    try {
+      switch (call.method) {
+        case "wait":
+          return await beginWait(callId, WaitSpec.parse(call.spec));
+        case "createRequestToken":
+          return reply(callId, await server.createRequestToken(runId, { leaseId, timeoutMs: call.timeoutMs }));
+        case "trigger":
+          return reply(callId, await server.trigger(runId, { leaseId, items: call.items as never, wait: call.wait }));
+        case "sendEvent":
+          return reply(callId, await server.sendEvent(runId, { leaseId, event: call.event, payload: call.payload, id: call.id }));
+      }
+    } catch (thrown) {
+      const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+      if (error instanceof ServerCallError && error.code === "LEASE_LOST") return void stop("lease lost", "lost");
+      channel?.send({ type: "reply", callId, ok: false, error: { name: error.name, message: error.message } });
+    }
+  }
+
+  function reply(callId: number, result: unknown): void {
+    channel?.send({ type: "reply", callId, ok: true, result });
+  }
+
+  async function beginWait(callId: number, spec: WaitSpec): Promise<void> {
+    const { waitpointId, result } = await server.createWait(runId, { leaseId, spec });
+    if (result) return void channel?.send({ type: "wait-result", callId, result });
+    pendingWait = { callId, waitpointId };
+    if (shouldSuspend(spec)) await suspend();
+  }
+
+  function shouldSuspend(spec: WaitSpec): boolean {
+    if (!deps.checkpoints || !runtime.checkpoints.available) return false;
+    if (spec.kind === "duration") return spec.ms >= deps.suspendThresholdMs;
+    if (spec.kind === "until") return Date.parse(spec.date) - Date.now() >= deps.suspendThresholdMs;
+    return true;
+  }
+
+  /** The waitpoint this process is blocked on completed while the process is alive here. */
+  function continueWait(waitpointId: string, result: WaitResult): void {
+    if (lateContinue) return lateContinue(result);
+    if (!pendingWait || pendingWait.waitpointId !== waitpointId) return;
+    const { callId } = pendingWait;
+    pendingWait = null;
+    channel?.send({ type: "wait-result", callId, result });
+  }
+
+  async function suspend(): Promise<void> {
+    const wait = pendingWait!;
+    const started = Date.now();
+    const ready = new Promise<boolean>((resolve) => {
+      checkpointReady = () => resolve(true);
+      setTimeout(() => resolve(false), PREPARE_TIMEOUT_MS).unref();
+    });
+    channel?.send({ type: "prepare-checkpoint" });
+    if (!(await ready)) {
+      systemLog("warn", "the task did not get ready for a checkpoint in time; it stays alive while it waits");
+      return;
+    }
+    const dir = join(deps.workDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
+    suspending = true;
+    try {
+      await shipper.flush();
+      const frozen = proc!;
+      const { dumpMs, sizeBytes } = await runtime.checkpoint(frozen, join(dir, "images"));
+      await writeFile(join(dir, "resume.json"), JSON.stringify({ callId: wait.callId }));
+      const stored = await deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir);
+      log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
+      try {
+        await server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes } });
+        end("suspended");
+      } catch (error) {
+        // The waitpoint completed (and was handed to us in a poll) while we were dumping: resume here.
+        if (!(error instanceof ServerCallError && error.status === 409 && error.code !== "LEASE_LOST")) throw error;
+        const result = await new Promise<WaitResult>((resolve) => (lateContinue = resolve));
+        lateContinue = null;
+        await restoreInto(dir, wait.callId, result);
+      }
+    } catch (thrown) {
+      const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+      log.error({ runId, err: error.message }, "suspend failed");
+      if (proc) await proc.kill().catch(() => {});
+      await finish({ ok: false, error: { name: "CheckpointFailed", message: `could not suspend the run: ${error.message}` }, crashed: true });
+    } finally {
+      suspending = false;
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  async function restoreInto(dir: string, callId: number, result: WaitResult): Promise<void> {
+    const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment) });
+    attach(restored);
+    channel!.send({ type: "wait-result", callId, result });
+  }
+
+  async function finish(result: { ok: true; output: unknown } | { ok: false; error: SerializedError; crashed?: boolean }): Promise<void> {
+    if (ended) return;
+    ended = true;
+    await shipper.flush();
+    try {
+      await server.complete(runId, { leaseId, result });
+    } catch (error) {
+      log.warn({ runId, err: (error as Error).message }, "could not report the end of the run");
+    }
+    await proc?.kill().catch(() => {});
+    if (claim.resume) await deps.checkpoints?.delete(claim.resume.checkpointLocation).catch(() => {});
+    resolveDone("finished");
+  }
+
+  /** Cancel, timeout, lost lease or drain: kill the process; the server already knows. */
+  async function stop(reason: string, outcome: SessionOutcome = "stopped"): Promise<void> {
+    if (ended) return;
+    ended = true;
+    systemLog("warn", `run stopped on this runner: ${reason}`);
+    await shipper.flush();
+    await proc?.kill().catch(() => {});
+    resolveDone(outcome);
+  }
+
+  async function begin(): Promise<void> {
+    const appDir = await deps.appDirFor(claim.deployment);
+    if (claim.resume) {
+      const dir = join(deps.workDir, "restores", `${runId}-${Date.now()}`);
+      await mkdir(dir, { recursive: true });
+      try {
+        await deps.checkpoints!.get(claim.resume.checkpointLocation, dir);
+        const { callId } = JSON.parse(await readFile(join(dir, "resume.json"), "utf8")) as { callId: number };
+        await restoreInto(dir, callId, claim.resume.result);
+      } finally {
+        await rm(dir, { recursive: true, force: true }).catch(() => {});
+      }
+      return;
+    }
+    const entry = join(appDir, claim.deployment.manifest.entry);
+    attach(await runtime.start({ command: process.execPath, args: ["--enable-source-maps", entry], cwd: appDir, env: { ...deps.taskEnv, ...baseTaskEnv() } }));
+  }
+
+  void begin().catch((error: Error) => {
+    log.error({ runId, err: error.message }, "could not start the run");
+    void finish({ ok: false, error: { name: "RunStartFailed", message: error.message }, crashed: true });
+  });
+
+  return { runId, leaseId, done, continueWait, stop };
+}
+
+export type RunSession = ReturnType<typeof startRunSession>;
+
+function contextOf(claim: ClaimedRun) {
+  return {
+    runId: claim.runId,
+    taskId: claim.taskId,
+    attempt: claim.attempt,
+    environment: claim.environment,
+    project: claim.project,
+    version: claim.deployment.version,
+    tags: claim.tags,
+  };
+}
+
+function baseTaskEnv(): Record<string, string> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", STASIS_WORKER_MODE: "run", UV_USE_IO_URING: "0", NODE_ENV: process.env.NODE_ENV ?? "production" };
+  if (process.env.TZ) env.TZ = process.env.TZ;
+  return env;
+}

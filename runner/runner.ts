@@ -1,0 +1,133 @@
+import { hostname } from "node:os";
+import type { Logger } from "pino";
+import type { ClaimedRun } from "../schemas/index.ts";
+import type { CheckpointStore } from "./checkpoint-store/index.ts";
+import { startRunSession, type RunSession } from "./run-session.ts";
+import { createServerClient } from "./server-client.ts";
+import type { WorkloadRuntime } from "./workload/index.ts";
+
+export interface RunnerOptions {
+  serverUrl: string;
+  runnerToken: string;
+  name?: string;
+  /** How many runs may hold a process here at once (suspended runs hold none). */
+  capacity: number;
+  runtime: WorkloadRuntime;
+  checkpoints: CheckpointStore | null;
+  appDirFor: (deployment: ClaimedRun["deployment"]) => Promise<string>;
+  workDir: string;
+  suspendThresholdMs?: number;
+  taskEnv?: Record<string, string>;
+  log: Logger;
+  /** Called after each poll with what it brought (progress display, tests). */
+  onEvent?: (event: { type: "claimed" | "suspended" | "finished" | "stopped"; runId: string }) => void;
+}
+
+/**
+ * The runner daemon: registers, long-polls the server for runs and wake-ups, keeps its leases alive
+ * with heartbeats, and on `drain()` stops claiming, lets runs finish for a grace period, then gives
+ * the rest back.
+ */
+export function createRunner(options: RunnerOptions) {
+  const server = createServerClient({ serverUrl: options.serverUrl, runnerToken: options.runnerToken });
+  const log = options.log;
+  const sessions = new Map<string, RunSession>();
+  const pollAbort = new AbortController();
+  let runnerId = "";
+  let heartbeatTimer: NodeJS.Timeout | null = null;
+  let polling = false;
+  let draining = false;
+  let loop: Promise<void> = Promise.resolve();
+
+  function track(claim: ClaimedRun): void {
+    const session = startRunSession(claim, {
+      server,
+      runtime: options.runtime,
+      checkpoints: options.checkpoints,
+      appDirFor: options.appDirFor,
+      workDir: options.workDir,
+      suspendThresholdMs: options.suspendThresholdMs ?? 5000,
+      taskEnv: options.taskEnv ?? {},
+      log: log.child({ runId: claim.runId, attempt: claim.attempt }),
+    });
+    sessions.set(claim.runId, session);
+    options.onEvent?.({ type: "claimed", runId: claim.runId });
+    void session.done.then((outcome) => {
+      if (sessions.get(claim.runId) === session) sessions.delete(claim.runId);
+      options.onEvent?.({ type: outcome === "suspended" ? "suspended" : outcome === "finished" ? "finished" : "stopped", runId: claim.runId });
+    });
+  }
+
+  async function pollLoop(): Promise<void> {
+    let failures = 0;
+    while (polling) {
+      try {
+        const freeSlots = draining ? 0 : Math.max(0, options.capacity - sessions.size);
+        const response = await server.poll({ runnerId, freeSlots, waitMs: 10_000 }, pollAbort.signal);
+        failures = 0;
+        for (const claim of response.runs) track(claim);
+        for (const next of response.continues) sessions.get(next.runId)?.continueWait(next.waitpointId, next.result);
+        for (const stop of response.stops) void sessions.get(stop.runId)?.stop(stop.reason);
+      } catch (error) {
+        if (!polling) return;
+        failures += 1;
+        const delay = Math.min(5000, 100 * 2 ** failures);
+        log.warn({ err: (error as Error).message, retryInMs: delay }, "poll failed");
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  async function heartbeat(): Promise<void> {
+    const leases = [...sessions.values()].map((s) => ({ runId: s.runId, leaseId: s.leaseId }));
+    try {
+      const { lost } = await server.heartbeat({ runnerId, leases });
+      for (const runId of lost) void sessions.get(runId)?.stop("the server gave this run's lease to someone else", "lost");
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, "heartbeat failed");
+    }
+  }
+
+  return {
+    get id() {
+      return runnerId;
+    },
+    get activeRuns() {
+      return sessions.size;
+    },
+    async start(): Promise<void> {
+      const registered = await server.register({
+        name: options.name ?? `${hostname()}-${process.pid}`,
+        capacity: options.capacity,
+        checkpoints: Boolean(options.checkpoints && options.runtime.checkpoints.available),
+        workload: "process",
+      });
+      runnerId = registered.runnerId;
+      heartbeatTimer = setInterval(() => void heartbeat(), registered.heartbeatIntervalMs);
+      polling = true;
+      loop = pollLoop();
+      log.info({ runnerId, capacity: options.capacity, checkpoints: options.runtime.checkpoints }, "runner started");
+    },
+    /** Stop claiming; wait up to `graceMs` for running runs; give the rest back to the queue. */
+    async drain(graceMs = 30_000): Promise<void> {
+      draining = true;
+      const deadline = Date.now() + graceMs;
+      while (sessions.size > 0 && Date.now() < deadline) await Promise.race([...[...sessions.values()].map((s) => s.done), new Promise((r) => setTimeout(r, 100))]);
+      const remaining = [...sessions.values()];
+      if (remaining.length > 0) {
+        await server.release({ runnerId, leases: remaining.map((s) => ({ runId: s.runId, leaseId: s.leaseId })) }).catch((error: Error) => log.warn({ err: error.message }, "release failed"));
+        await Promise.all(remaining.map((s) => s.stop("runner shutting down; the run was given back")));
+      }
+      await this.close();
+    },
+    async close(): Promise<void> {
+      polling = false;
+      pollAbort.abort();
+      if (heartbeatTimer) clearInterval(heartbeatTimer);
+      await loop.catch(() => {});
+      await Promise.all([...sessions.values()].map((s) => s.stop("runner closed")));
+    },
+  };
+}
+
+export type Runner = ReturnType<typeof createRunner>;
