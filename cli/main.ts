@@ -29,9 +29,10 @@ function report(thrown: unknown): number {
     process.stderr.write(`stasis: ${error.message}\n`);
     return error.exitCode;
   }
-  if (error instanceof StasisApiError) {
+  if (error instanceof StasisApiError || error.name === "StasisApiCallError") {
+    const status = (error as StasisApiError).status;
     process.stderr.write(`stasis: ${error.message}\n`);
-    return error.status === 401 || error.status === 403 ? ExitCode.USAGE : ExitCode.FAILURE;
+    return status === 401 || status === 403 ? ExitCode.USAGE : ExitCode.FAILURE;
   }
   if ((error as { cause?: { code?: string } }).cause?.code === "ECONNREFUSED") {
     process.stderr.write(`stasis: cannot reach the Stasis API (${error.message})\n`);

@@ -4,7 +4,7 @@ import { buildToLayout, createLayoutImageStore, openImageStore, type ImageStore 
 import type { DeploymentView } from "../../schemas/index.ts";
 import { apiCall } from "../api-call.ts";
 import { resolveApiTarget } from "../api-target.ts";
-import { deployProject } from "../deploy-project.ts";
+import { deployProject } from "../../builder/index.ts";
 import { printResult, progress, table } from "../output.ts";
 
 function formatDeployment(d: DeploymentView): string {

@@ -6,7 +6,7 @@ import pino from "pino";
 import { createLayoutImageStore, loadProjectConfig, findTaskDirs } from "../../builder/index.ts";
 import { apiCall } from "../api-call.ts";
 import { DevState } from "../api-target.ts";
-import { deployProject } from "../deploy-project.ts";
+import { deployProject } from "../../builder/index.ts";
 import { readDotEnv } from "../dotenv.ts";
 import { startLocalStack } from "../local-stack.ts";
 import { CliError, ExitCode, progress } from "../output.ts";

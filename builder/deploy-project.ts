@@ -1,7 +1,8 @@
 import type { z } from "zod";
-import { buildImage, type ImageStore } from "../builder/index.ts";
+import { buildImage } from "./build-image.ts";
+import type { ImageStore } from "./image-store.ts";
 import type { CommitInfo, DeploymentView } from "../schemas/index.ts";
-import { apiCall } from "./api-call.ts";
+import { callStasisApi as apiCall } from "./stasis-api.ts";
 
 export interface DeployProjectOptions {
   projectDir: string;
