@@ -1,0 +1,101 @@
+import { readdir, rm, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { BuildManifest } from "../schemas/index.ts";
+import { pullBaseImage } from "./base-image.ts";
+import { bundleProject, ENTRY_FILE } from "./bundle.ts";
+import { externalsLayerEntries } from "./externals.ts";
+import { readGitInfo } from "./git-info.ts";
+import { writeLayer, type LayerBlob } from "./layer.ts";
+import { loadProjectConfig } from "./load-config.ts";
+import { assembleImage, type BuiltImage } from "./oci-image.ts";
+import { localNodeRuntimeLayer, stasisCacheDir } from "./runtime-layer.ts";
+import type { TarEntry } from "./tar-writer.ts";
+
+export type BaseImageOption = { kind: "local-node" } | { kind: "registry"; ref: string } | { kind: "none" };
+
+export interface BuildImageOptions {
+  projectDir: string;
+  /** Extra labels; they win over the ones derived from the commit. */
+  labels?: Record<string, string>;
+  /** Where Node comes from: the local Node (default), a base image from a registry, or nothing. */
+  base?: BaseImageOption;
+  /** false = no runtime layer (process-mode runners use the host's Node): fast dev rebuilds. */
+  withRuntime?: boolean;
+  onProgress?: (message: string) => void;
+  /** Seconds; default SOURCE_DATE_EPOCH, else the HEAD commit's time, else 0. */
+  sourceDateEpoch?: number;
+  /** Default `<projectDir>/.stasis/build`. */
+  buildDir?: string;
+}
+
+export type BuiltProjectImage = BuiltImage & { buildManifest: BuildManifest };
+
+const PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+function isoSeconds(epoch: number): string {
+  return new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+async function appLayerEntries(appDir: string, manifest: BuildManifest): Promise<TarEntry[]> {
+  const entries: TarEntry[] = [];
+  for (const name of (await readdir(appDir)).sort()) {
+    entries.push({ type: "file", path: `app/${name}`, source: join(appDir, name), size: (await stat(join(appDir, name))).size });
+  }
+  entries.push({ type: "file", path: "app/stasis-manifest.json", data: Buffer.from(JSON.stringify(manifest, null, 2) + "\n") });
+  return entries;
+}
+
+/**
+ * trigger/ dirs → bundle → task index → OCI image (runtime, externals, app layers) in
+ * `<buildDir>/blobs`. Equal inputs at one commit give an equal manifest digest.
+ */
+export async function buildImage(o: BuildImageOptions): Promise<BuiltProjectImage> {
+  const projectDir = resolve(o.projectDir);
+  const buildDir = resolve(o.buildDir ?? join(projectDir, ".stasis", "build"));
+  const blobsDir = join(buildDir, "blobs");
+  await rm(blobsDir, { recursive: true, force: true });
+  const loaded = await loadProjectConfig(projectDir);
+  const git = await readGitInfo(projectDir);
+  const envEpoch = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : undefined;
+  const epoch = o.sourceDateEpoch ?? (Number.isFinite(envEpoch) ? envEpoch! : git?.committedAt ?? 0);
+
+  const bundle = await bundleProject({ projectDir, outDir: join(buildDir, "app"), onProgress: o.onProgress, loaded });
+  const layers: LayerBlob[] = [];
+  let baseEnv: string[] = [];
+  const base = o.withRuntime === false ? { kind: "none" as const } : (o.base ?? { kind: "local-node" as const });
+  if (base.kind === "local-node") layers.push(await localNodeRuntimeLayer(o.onProgress));
+  if (base.kind === "registry") {
+    const pulled = await pullBaseImage(base.ref, join(stasisCacheDir(), "layers", "blobs"), o.onProgress);
+    layers.push(...pulled.layers);
+    baseEnv = pulled.env.filter((e) => !e.startsWith("PATH=") && !e.startsWith("UV_USE_IO_URING="));
+  }
+  if (bundle.externals.length > 0) {
+    o.onProgress?.(`externals layer: ${bundle.externals.map((e) => `${e.name}@${e.version}`).join(", ")}`);
+    layers.push(await writeLayer(await externalsLayerEntries(bundle.externals), { blobsDir, mtime: 0 }));
+  }
+  layers.push(await writeLayer(await appLayerEntries(bundle.appDir, bundle.manifest), { blobsDir, mtime: epoch }));
+
+  const labels: Record<string, string> = {
+    "org.opencontainers.image.created": isoSeconds(epoch),
+    "org.opencontainers.image.title": bundle.manifest.project,
+    "stasis.project": bundle.manifest.project,
+    "stasis.content-hash": bundle.manifest.contentHash,
+    "stasis.sdk-version": bundle.manifest.sdkVersion,
+    "stasis.tasks": bundle.manifest.tasks.map((t) => t.id).join(","),
+    ...(git ? { "org.opencontainers.image.revision": git.sha } : {}),
+    ...(git?.branch ? { "stasis.branch": git.branch } : {}),
+    ...o.labels,
+  };
+  o.onProgress?.(`image: ${layers.length} layer(s), ${bundle.manifest.tasks.length} task(s)`);
+  const image = await assembleImage({
+    blobsDir,
+    layers,
+    entrypoint: ["node", `/app/${ENTRY_FILE}`],
+    env: [PATH, "UV_USE_IO_URING=0", "NODE_ENV=production", ...baseEnv],
+    labels,
+    workingDir: "/app",
+    created: isoSeconds(epoch),
+    buildManifest: bundle.manifest,
+  });
+  return image as BuiltProjectImage;
+}

@@ -1,0 +1,13 @@
+// builder/: trigger/ dirs → esbuild bundle → task index → deterministic OCI image → image store.
+export { loadProjectConfig, findTriggerDirs, findTaskDirs, CONFIG_FILES, type LoadedProjectConfig } from "./load-config.ts";
+export { bundleProject, entrySource, type BundleProjectOptions, type BundleResult } from "./bundle.ts";
+export { buildImage, type BuildImageOptions, type BuiltProjectImage, type BaseImageOption } from "./build-image.ts";
+export { buildToLayout, type BuildToLayoutOptions, type BuildToLayoutResult } from "./build-to-layout.ts";
+export type { BuiltImage } from "./oci-image.ts";
+export type { ImageStore, PushResult, FetchedImage, ProgressFn } from "./image-store.ts";
+export { createLayoutImageStore, parseLayoutRef, LAYOUT_REF_PREFIX } from "./layout-store.ts";
+export { createRegistryImageStore, parseRegistryRef, type RegistryImageStoreOptions } from "./registry-store.ts";
+export { openImageStore, registryAuthFromEnv, type OpenImageStoreOptions } from "./open-image-store.ts";
+export type { RegistryAuth } from "./registry-client.ts";
+export { BuilderError, type BuilderErrorCode } from "./errors.ts";
+export type { OciManifest, OciImageConfig } from "./oci-types.ts";
