@@ -11,3 +11,6 @@ export { openImageStore, registryAuthFromEnv, type OpenImageStoreOptions } from 
 export type { RegistryAuth } from "./registry-client.ts";
 export { BuilderError, type BuilderErrorCode } from "./errors.ts";
 export type { OciManifest, OciImageConfig } from "./oci-types.ts";
+// The deploy path shared by the CLI, the Action and the GitHub App (written by the lead).
+export { deployProject, type DeployProjectOptions } from "./deploy-project.ts";
+export { callStasisApi, StasisApiCallError } from "./stasis-api.ts";
