@@ -1,0 +1,76 @@
+import { randomUUID } from "node:crypto";
+import { mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { CheckpointStoreError, checkKey } from "./errors.ts";
+import { packDir, unpackFile } from "./tar-zstd.ts";
+import type { CheckpointStore } from "./types.ts";
+
+const PREFIX = "dir:";
+const SUFFIX = ".tar.zst";
+
+/**
+ * Checkpoints as zstd-compressed tarballs under `rootDir` — a local disk, or a directory shared by
+ * all runners (NFS and the like). Locations (`dir:<key>.tar.zst`) are relative to the root, so runners
+ * may mount it at different paths. Writes go to a temp file beside the target and are renamed into
+ * place, so a location never names a half-written checkpoint.
+ */
+export function createDirCheckpointStore(rootDir: string): CheckpointStore {
+  const root = path.resolve(rootDir);
+
+  const fileFor = (location: string): string => {
+    const relative = location.startsWith(PREFIX) ? location.slice(PREFIX.length) : undefined;
+    const file = relative === undefined ? undefined : path.resolve(root, relative);
+    if (!relative || !file || !relative.endsWith(SUFFIX) || path.isAbsolute(relative) || !file.startsWith(root + path.sep)) {
+      throw new CheckpointStoreError("BAD_LOCATION", `checkpoint location ${JSON.stringify(location)} is not a ${PREFIX}…${SUFFIX} path inside ${root}`);
+    }
+    return file;
+  };
+
+  return {
+    async put(key, imageDir) {
+      const segments = checkKey(key);
+      const relative = `${segments.join("/")}${SUFFIX}`;
+      const file = path.join(root, relative);
+      const source = await stat(imageDir).catch(() => undefined);
+      if (!source?.isDirectory()) throw new CheckpointStoreError("PUT_FAILED", `cannot store checkpoint ${key}: ${imageDir} is not a directory`);
+      await mkdir(path.dirname(file), { recursive: true });
+      const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
+      try {
+        await packDir(imageDir, tmp);
+        await rename(tmp, file);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw new CheckpointStoreError("PUT_FAILED", `cannot store checkpoint ${key}: ${(err as Error).message}`, { cause: err });
+      }
+      return { location: `${PREFIX}${relative}`, sizeBytes: (await stat(file)).size };
+    },
+
+    async get(location, destDir) {
+      const file = fileFor(location);
+      if (!(await stat(file).catch(() => undefined))?.isFile()) {
+        throw new CheckpointStoreError("NOT_FOUND", `checkpoint ${location} does not exist in ${root}`);
+      }
+      const dest = path.resolve(destDir);
+      const tmp = `${dest}.${randomUUID()}.partial`;
+      try {
+        await mkdir(tmp, { recursive: true });
+        await unpackFile(file, tmp);
+        await mkdir(dest, { recursive: true });
+        for (const entry of await readdir(tmp)) await rename(path.join(tmp, entry), path.join(dest, entry));
+      } catch (err) {
+        throw new CheckpointStoreError("GET_FAILED", `cannot fetch checkpoint ${location}: ${(err as Error).message}`, { cause: err });
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    },
+
+    async delete(location) {
+      const file = fileFor(location);
+      await rm(file, { force: true });
+      // Drop directories the key created, up to the root, once they are empty.
+      for (let dir = path.dirname(file); dir !== root && dir.startsWith(root + path.sep); dir = path.dirname(dir)) {
+        if (!(await rmdir(dir).then(() => true, () => false))) break; // not empty (or gone)
+      }
+    },
+  };
+}
