@@ -151,6 +151,12 @@ export const EnvironmentView = z.object({
 
 /** Admin: create a project (idempotent) with its standard environments. */
 export const CreateProjectRequest = z.object({ slug: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/), repository: z.string().optional() }).strict();
+export const CreateProjectResponse = z.object({
+  project: z.string(),
+  created: z.boolean(),
+  /** Keys of the environments this call created; empty when the project existed already. */
+  environments: z.array(z.object({ environment: EnvironmentSlug, apiKey: z.string() })),
+});
 export const CreateEnvironmentRequest = z.object({ slug: EnvironmentSlug }).strict();
 /** API keys are returned once, at creation; the server keeps only their hash. */
 export const ApiKeyView = z.object({ environment: EnvironmentSlug, apiKey: z.string() });

@@ -45,6 +45,8 @@ export const PollResponse = z.object({
   continues: z.array(ContinueRun),
   /** Runs this runner holds that were canceled (or timed out) and must be stopped. */
   stops: z.array(z.object({ runId: z.string(), reason: z.string() })),
+  /** Checkpoint locations of canceled suspended runs: the runner deletes them from the checkpoint store. */
+  deleteCheckpoints: z.array(z.string()).optional(),
 });
 export type PollResponse = z.infer<typeof PollResponse>;
 
@@ -89,4 +91,5 @@ export const RunnerTriggerResponse = z.object({ runIds: z.array(z.string()) });
 export const RunnerSendEventRequest = SendEventRequest.extend({ leaseId: z.string() }).strict();
 
 export const ReleaseRequest = z.object({ runnerId: z.string(), leases: z.array(z.object({ runId: z.string(), leaseId: z.string() })) }).strict();
+export const ReleaseResponse = z.object({ released: z.array(z.string()) });
 export { TriggerOptions };

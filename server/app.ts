@@ -1,0 +1,81 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import type { Knex } from "knex";
+import pino, { type LoggerOptions } from "pino";
+import { MAX_PAYLOAD_BYTES } from "../schemas/index.ts";
+import { DEFAULT_ENGINE_CONFIG, type Engine, type EngineConfig } from "./engine/context.ts";
+import { createListener } from "./engine/notify.ts";
+import { createScheduler, type Scheduler } from "./engine/scheduler.ts";
+import { installAuth } from "./http/auth-hook.ts";
+import { installErrorHandler } from "./http/error-handler.ts";
+import { adminRoutes } from "./routes/admin.ts";
+import { deploymentRoutes } from "./routes/deployments.ts";
+import { runRoutes } from "./routes/runs.ts";
+import { runnerRoutes } from "./routes/runner.ts";
+import { registerOptionalRoutes } from "./routes/optional.ts";
+
+export interface CreateServerOptions {
+  db: Knex;
+  adminToken: string;
+  runnerToken: string;
+  /** Base URL that `wait.forRequest` URLs point at. */
+  publicUrl?: string;
+  logger?: LoggerOptions | false;
+  /** Passed to runners; waits shorter than this stay in-process (the runner decides). */
+  suspendThresholdMs?: number;
+  /** Engine knobs (lease length, TTLs); tests shorten them. */
+  engine?: Partial<EngineConfig>;
+}
+
+export interface StasisServer {
+  app: FastifyInstance;
+  engine: Engine;
+  scheduler: Scheduler;
+  close(): Promise<void>;
+}
+
+const REDACT = ["req.headers.authorization", "headers.authorization", "*.apiKey", "*.token", "apiKey", "token"];
+
+/** Builds the app and starts the scheduler; only the CLI calls `listen`. */
+export async function createServer(options: CreateServerOptions): Promise<StasisServer> {
+  if (options.adminToken.length < 16 || options.runnerToken.length < 16) throw new Error("adminToken and runnerToken must be at least 16 characters");
+  const logger = pino(options.logger === false || options.logger === undefined ? { level: "silent" } : { ...options.logger, redact: { paths: REDACT, censor: "[redacted]" } });
+  const app = Fastify({
+    loggerInstance: logger,
+    // Payloads are limited to MAX_PAYLOAD_BYTES; the body may carry a little more around them.
+    bodyLimit: MAX_PAYLOAD_BYTES + 64 * 1024,
+    routerOptions: { maxParamLength: 500 },
+  }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  const config: EngineConfig = { ...DEFAULT_ENGINE_CONFIG, ...(options.publicUrl ? { publicUrl: options.publicUrl.replace(/\/$/, "") } : {}), ...options.engine };
+  const listener = await createListener(options.db, logger);
+  const engine: Engine = { db: options.db, config, listener, logger };
+
+  installErrorHandler(app);
+  installAuth(app, { db: options.db, adminToken: options.adminToken, runnerToken: options.runnerToken });
+  app.get("/healthz", { config: { auth: "none" } }, async () => {
+    await options.db.raw("SELECT 1");
+    return { ok: true };
+  });
+  await app.register(async (scope) => {
+    await runRoutes(scope, engine);
+    await deploymentRoutes(scope, engine);
+    await adminRoutes(scope, engine);
+    await runnerRoutes(scope, engine);
+    await registerOptionalRoutes(scope, engine);
+  });
+  await app.ready();
+  const scheduler = createScheduler(engine);
+
+  return {
+    app,
+    engine,
+    scheduler,
+    async close() {
+      await scheduler.stop();
+      await listener.close();
+      await app.close();
+    },
+  };
+}

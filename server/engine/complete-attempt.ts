@@ -1,0 +1,57 @@
+import type { CompleteAttemptRequest, RetryOptions } from "../../schemas/index.ts";
+import { conflict } from "../errors.ts";
+import type { Engine } from "./context.ts";
+import { executedMs, lockLeasedRun } from "./lease.ts";
+import { notify } from "./notify.ts";
+import { DEFAULT_RETRY, retryDelayMs } from "./retry-backoff.ts";
+import type { RunRow } from "./rows.ts";
+import { assertPayloadSize } from "./trigger-run.ts";
+import { transitionRun } from "./transition.ts";
+
+export async function retryOptionsFor(trx: Engine["db"], run: RunRow): Promise<RetryOptions> {
+  if (!run.deployment_id) return DEFAULT_RETRY;
+  const d = await trx("deployments").where({ id: run.deployment_id }).first("manifest");
+  const entry = d?.manifest?.tasks?.find((t: { id: string }) => t.id === run.task_id);
+  return { ...DEFAULT_RETRY, ...(entry?.retry ?? {}) };
+}
+
+export function maxAttemptsOf(run: RunRow, retry: RetryOptions): number {
+  return run.max_attempts ?? retry.maxAttempts;
+}
+
+/**
+ * The runner reports how an attempt ended. Success → COMPLETED. Failure → RETRYING after the
+ * task's backoff while attempts remain (and the error does not say doNotRetry), else FAILED.
+ */
+export async function completeAttempt(engine: Engine, runId: string, body: CompleteAttemptRequest): Promise<{ status: string; retryAt: string | null }> {
+  if (body.result.ok) assertPayloadSize(body.result.output, "result.output");
+  return await engine.db.transaction(async (trx) => {
+    const run = await lockLeasedRun(trx, runId, body.leaseId);
+    if (run.status !== "EXECUTING") throw conflict(`run ${runId} is ${run.status}, not EXECUTING; it cannot complete`, "INVALID_TRANSITION");
+    const common = { execution_ms: executedMs(run), execution_started_at: null, deadline_at: null, lease_expires_at: null };
+    if (body.result.ok) {
+      await transitionRun(trx, run, "COMPLETED", { ...common, output: JSON.stringify(body.result.output ?? null), error: null });
+      await trx("run_attempts").where({ run_id: runId, number: run.attempt_count }).update({ status: "COMPLETED", ended_at: trx.fn.now() });
+      return { status: "COMPLETED", retryAt: null };
+    }
+    const error = body.result.error;
+    await trx("run_attempts").where({ run_id: runId, number: run.attempt_count }).update({ status: "FAILED", error: JSON.stringify(error), ended_at: trx.fn.now() });
+    const retry = await retryOptionsFor(trx, run);
+    if (error.doNotRetry || run.attempt_count >= maxAttemptsOf(run, retry)) {
+      await transitionRun(trx, run, "FAILED", { ...common, error: JSON.stringify(error) });
+      return { status: "FAILED", retryAt: null };
+    }
+    const retryAt = new Date(Date.now() + retryDelayMs(retry, run.attempt_count));
+    await transitionRun(trx, run, "RETRYING", {
+      ...common,
+      error: JSON.stringify(error),
+      available_at: retryAt,
+      runner_id: null,
+      lease_id: null,
+      checkpoint_location: null,
+      checkpoint_waitpoint_id: null,
+    });
+    await notify(trx, "scheduler");
+    return { status: "RETRYING", retryAt: retryAt.toISOString() };
+  });
+}

@@ -1,0 +1,32 @@
+import type { Knex } from "knex";
+import type { Logger } from "pino";
+import type { Listener } from "./notify.ts";
+
+export interface EngineConfig {
+  /** How long a lease lasts without a heartbeat. */
+  leaseMs: number;
+  heartbeatIntervalMs: number;
+  /** PENDING_VERSION runs expire after this long. */
+  pendingVersionTtlMs: number;
+  /** A BUILDING deployment without a heartbeat for this long is TIMED_OUT. */
+  deploymentHeartbeatTimeoutMs: number;
+  /** Longest the scheduler sleeps without being woken (a safety net, not the mechanism). */
+  schedulerMaxSleepMs: number;
+  publicUrl: string;
+}
+
+export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
+  leaseMs: 30_000,
+  heartbeatIntervalMs: 10_000,
+  pendingVersionTtlMs: 24 * 60 * 60 * 1000,
+  deploymentHeartbeatTimeoutMs: 10 * 60 * 1000,
+  schedulerMaxSleepMs: 30_000,
+  publicUrl: "http://127.0.0.1:3030",
+};
+
+export interface Engine {
+  db: Knex;
+  config: EngineConfig;
+  listener: Listener;
+  logger: Logger;
+}

@@ -1,0 +1,60 @@
+import { z } from "zod";
+import type { PollResponse, RegisterRunnerRequest } from "../../schemas/index.ts";
+import { notFound } from "../errors.ts";
+import { extendLeases } from "../sql/heartbeat.ts";
+import { claimRuns, takeCheckpointDeletions, takeContinues, takeStops } from "./claim.ts";
+import type { Engine } from "./context.ts";
+import { newId } from "./ids.ts";
+import { recoverRun } from "./recover-run.ts";
+import type { RunRow } from "./rows.ts";
+
+export async function registerRunner(engine: Engine, body: z.infer<typeof RegisterRunnerRequest>) {
+  const runnerId = newId("runner");
+  await engine.db("runners").insert({ id: runnerId, name: body.name, capacity: body.capacity, checkpoints: body.checkpoints, workload: body.workload });
+  return { runnerId, heartbeatIntervalMs: engine.config.heartbeatIntervalMs, leaseMs: engine.config.leaseMs };
+}
+
+async function touchRunner(engine: Engine, runnerId: string): Promise<void> {
+  const updated = await engine.db("runners").where({ id: runnerId }).update({ last_seen_at: engine.db.fn.now() });
+  if (updated === 0) throw notFound(`runner ${runnerId} is not registered; register again`, "runnerId");
+}
+
+export type PollResult = PollResponse & { deleteCheckpoints?: string[] };
+
+/**
+ * Long-poll: look once, and if there is nothing for this runner, sleep until a NOTIFY says
+ * something changed (any replica) or the wait is over, then look again.
+ */
+export async function pollRunner(engine: Engine, body: { runnerId: string; freeSlots: number; waitMs: number }, signal?: AbortSignal): Promise<PollResult> {
+  await touchRunner(engine, body.runnerId);
+  const deadline = Date.now() + body.waitMs;
+  for (;;) {
+    const stops = await takeStops(engine, body.runnerId);
+    const continues = await takeContinues(engine, body.runnerId);
+    const runs = await claimRuns(engine, body.runnerId, body.freeSlots);
+    const deleteCheckpoints = await takeCheckpointDeletions(engine);
+    const left = deadline - Date.now();
+    if (stops.length || continues.length || runs.length || deleteCheckpoints.length || left <= 0 || signal?.aborted) {
+      return { runs, continues, stops, ...(deleteCheckpoints.length ? { deleteCheckpoints } : {}) };
+    }
+    await engine.listener.waitFor("runs", left, signal);
+  }
+}
+
+export async function heartbeatRunner(engine: Engine, body: { runnerId: string; leases: Array<{ runId: string; leaseId: string }> }) {
+  await touchRunner(engine, body.runnerId);
+  const lost = await extendLeases(engine.db, body.runnerId, body.leases, engine.config.leaseMs);
+  return { lost, leaseMs: engine.config.leaseMs };
+}
+
+/** Drain: the runner gives its runs back; each is queued as a new attempt (from its checkpoint if any). */
+export async function releaseRuns(engine: Engine, body: { runnerId: string; leases: Array<{ runId: string; leaseId: string }> }): Promise<{ released: string[] }> {
+  const released: string[] = [];
+  for (const lease of body.leases) {
+    await engine.db.transaction(async (trx) => {
+      const run = (await trx("runs").where({ id: lease.runId, lease_id: lease.leaseId, runner_id: body.runnerId }).forUpdate().first()) as RunRow | undefined;
+      if (run && (await recoverRun(trx, run, "released"))) released.push(run.id);
+    });
+  }
+  return { released };
+}

@@ -1,0 +1,29 @@
+import type { Knex } from "knex";
+import type { WaitResult } from "../../schemas/index.ts";
+import { completeWaitpointRow } from "../sql/complete-waitpoint.ts";
+import { notify } from "./notify.ts";
+import type { RunRow, WaitpointRow } from "./rows.ts";
+import { transitionRun } from "./transition.ts";
+
+/**
+ * Completes a waitpoint and wakes whoever waits on it: a WAITING run (process alive) gets a
+ * `continue` in its runner's next poll; a SUSPENDED run is QUEUED with `resume` so any runner
+ * restores its checkpoint with the result.
+ */
+export async function completeWaitpoint(trx: Knex.Transaction, id: string, result: WaitResult, status: "COMPLETED" | "TIMED_OUT" | "CANCELED" = "COMPLETED"): Promise<WaitpointRow | null> {
+  const wp = await completeWaitpointRow(trx, id, status, result);
+  if (!wp) return null;
+  if (wp.run_id) {
+    const run = (await trx("runs").where({ id: wp.run_id }).forUpdate().first()) as RunRow | undefined;
+    if (run && run.waitpoint_id === wp.id) {
+      if (run.status === "SUSPENDED") {
+        await transitionRun(trx, run, "QUEUED", {
+          resume: JSON.stringify({ checkpointLocation: run.checkpoint_location, waitpointId: wp.id, result }),
+          available_at: trx.fn.now(),
+        });
+      }
+      await notify(trx, "runs");
+    }
+  }
+  return wp;
+}

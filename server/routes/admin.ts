@@ -1,0 +1,38 @@
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { ApiErrorBody, ApiKeyView, CreateEnvironmentRequest, CreateProjectRequest, CreateProjectResponse, EnvironmentSlug, EnvironmentView } from "../../schemas/index.ts";
+import type { Engine } from "../engine/context.ts";
+import { archiveEnvironment, createEnvironment, createEnvironmentKey, ensureProject, findEnvironment } from "../projects.ts";
+
+const errors = { 400: ApiErrorBody, 401: ApiErrorBody, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody };
+const admin = { auth: "admin" as const };
+const ProjectParams = z.object({ project: z.string().min(1) });
+// The slug arrives URL-encoded (`preview%2Fpr-3`); fastify decodes params.
+const EnvParams = z.object({ project: z.string().min(1), env: EnvironmentSlug });
+
+export async function adminRoutes(root: FastifyInstance, engine: Engine): Promise<void> {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+
+  app.post("/api/v1/admin/projects", { config: admin, schema: { body: CreateProjectRequest, response: { 200: CreateProjectResponse, ...errors } } }, async (request) => {
+    const result = await ensureProject(engine.db, request.body);
+    return { project: request.body.slug, created: result.created, environments: result.keys as z.infer<typeof CreateProjectResponse>["environments"] };
+  });
+
+  app.post("/api/v1/admin/projects/:project/environments", { config: admin, schema: { params: ProjectParams, body: CreateEnvironmentRequest, response: { 200: ApiKeyView, ...errors } } }, async (request) => {
+    const key = await createEnvironment(engine.db, { project: request.params.project, environment: request.body.slug });
+    return { environment: request.body.slug, apiKey: key.apiKey };
+  });
+
+  app.post("/api/v1/admin/projects/:project/environments/:env/archive", { config: admin, schema: { params: EnvParams, response: { 200: EnvironmentView, ...errors } } }, async (request) => {
+    await archiveEnvironment(engine.db, { project: request.params.project, environment: request.params.env });
+    const env = await findEnvironment(engine.db, request.params.project, request.params.env);
+    const promoted = await engine.db("deployments").where({ id: (env as { promoted_deployment_id?: string }).promoted_deployment_id ?? null }).first("version");
+    return { slug: request.params.env, project: request.params.project, archived: true, promotedVersion: promoted?.version ?? null };
+  });
+
+  app.post("/api/v1/admin/projects/:project/environments/:env/keys", { config: admin, schema: { params: EnvParams, response: { 200: ApiKeyView, ...errors } } }, async (request) => {
+    const key = await createEnvironmentKey(engine.db, { project: request.params.project, environment: request.params.env, revokeOthers: true });
+    return { environment: request.params.env, apiKey: key.apiKey };
+  });
+}

@@ -1,0 +1,52 @@
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import {
+  ApiErrorBody,
+  AppendLogsRequest,
+  CompleteAttemptRequest,
+  CompleteAttemptResponse,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  PollRequest,
+  PollResponse,
+  RegisterRunnerRequest,
+  RegisterRunnerResponse,
+  ReleaseRequest,
+  ReleaseResponse,
+} from "../../schemas/index.ts";
+import { completeAttempt } from "../engine/complete-attempt.ts";
+import type { Engine } from "../engine/context.ts";
+import { appendLogs } from "../engine/logs.ts";
+import { heartbeatRunner, pollRunner, registerRunner, releaseRuns } from "../engine/runners.ts";
+
+export const runnerErrors = { 400: ApiErrorBody, 401: ApiErrorBody, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody, 413: ApiErrorBody };
+export const runnerAuth = { auth: "runner" as const };
+export const RunParams = z.object({ runId: z.string().min(1) });
+
+export async function runnerRoutes(root: FastifyInstance, engine: Engine): Promise<void> {
+  const app = root.withTypeProvider<ZodTypeProvider>();
+  const errors = runnerErrors;
+  const config = runnerAuth;
+
+  app.post("/api/v1/runner/register", { config, schema: { body: RegisterRunnerRequest, response: { 200: RegisterRunnerResponse, ...errors } } }, async (request) => registerRunner(engine, request.body));
+
+  app.post("/api/v1/runner/poll", { config, schema: { body: PollRequest, response: { 200: PollResponse, ...errors } } }, async (request, reply) => {
+    // Stop waiting when the client goes away.
+    const abort = new AbortController();
+    reply.raw.once("close", () => abort.abort());
+    return await pollRunner(engine, request.body, abort.signal);
+  });
+
+  app.post("/api/v1/runner/heartbeat", { config, schema: { body: HeartbeatRequest, response: { 200: HeartbeatResponse, ...errors } } }, async (request) => heartbeatRunner(engine, request.body));
+
+  app.post("/api/v1/runner/release", { config, schema: { body: ReleaseRequest, response: { 200: ReleaseResponse, ...errors } } }, async (request) => releaseRuns(engine, request.body));
+
+  app.post("/api/v1/runner/runs/:runId/complete", { config, schema: { params: RunParams, body: CompleteAttemptRequest, response: { 200: CompleteAttemptResponse, ...errors } } }, async (request) =>
+    completeAttempt(engine, request.params.runId, request.body),
+  );
+
+  app.post("/api/v1/runner/runs/:runId/logs", { config, schema: { params: RunParams, body: AppendLogsRequest, response: { 200: z.object({ lastSeq: z.number().int() }), ...errors } } }, async (request) => ({
+    lastSeq: await appendLogs(engine, request.params.runId, request.body.leaseId, request.body.lines),
+  }));
+}

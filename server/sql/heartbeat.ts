@@ -1,0 +1,25 @@
+import type { Knex } from "knex";
+
+/**
+ * Extends every lease a runner still holds in one statement. The (id, lease_id) pairs come in as
+ * one JSON array expanded with jsonb_to_recordset, so a runner with 100 runs costs one round trip
+ * and one index lookup per run (primary key). A pair that matches nothing — the lease was taken
+ * away (expired, canceled, completed elsewhere) — is reported back as lost.
+ */
+const HEARTBEAT_SQL = `
+  UPDATE runs r
+  SET lease_expires_at = now() + make_interval(secs => ? / 1000.0)
+  FROM jsonb_to_recordset(?::jsonb) AS l(run_id text, lease_id text)
+  WHERE r.id = l.run_id
+    AND r.lease_id = l.lease_id
+    AND r.runner_id = ?
+    AND r.status IN ('EXECUTING', 'WAITING')
+  RETURNING r.id
+`;
+
+export async function extendLeases(db: Knex, runnerId: string, leases: Array<{ runId: string; leaseId: string }>, leaseMs: number): Promise<string[]> {
+  if (leases.length === 0) return [];
+  const result = await db.raw(HEARTBEAT_SQL, [leaseMs, JSON.stringify(leases.map((l) => ({ run_id: l.runId, lease_id: l.leaseId }))), runnerId]);
+  const kept = new Set((result.rows as Array<{ id: string }>).map((r) => r.id));
+  return leases.filter((l) => !kept.has(l.runId)).map((l) => l.runId);
+}
