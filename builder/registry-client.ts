@@ -87,8 +87,12 @@ export function createRegistryClient(o: RegistryClientOptions): RegistryClient {
         await sleep(Math.min(backoffMs * 2 ** (attempt - 1), 5000));
         continue;
       }
-      if (res.status === 401 && challenges < 2) {
+      if (res.status === 401) {
         await res.body?.cancel();
+        // A second 401 after Basic credentials, or a third after tokens (a new scope may earn one retry), is a refusal.
+        if (challenges >= 2 || (challenges >= 1 && authorization?.startsWith("Basic "))) {
+          throw new BuilderError("REGISTRY_AUTH", `${url.host} refused the credentials`);
+        }
         challenges++;
         attempt--;
         if (await answerChallenge(res.headers.get("www-authenticate"))) continue;

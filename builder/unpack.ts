@@ -74,7 +74,12 @@ async function extractLayer(source: BlobSource, layer: Descriptor, root: string)
       done(null, chunk);
     },
   });
-  await pipeline(await source.open(layer.digest, "blob"), hasher, extractTar({ cwd: root, filter: whiteoutFilter(root), strict: true }));
+  try {
+    await pipeline(await source.open(layer.digest, "blob"), hasher, extractTar({ cwd: root, filter: whiteoutFilter(root), strict: true }));
+  } catch (err) {
+    if (err instanceof BuilderError) throw err;
+    throw new BuilderError("DIGEST_MISMATCH", `blob ${layer.digest} from ${source.name} is corrupt or tampered: ${(err as Error).message}`, { cause: err });
+  }
   if ("sha256:" + hash.digest("hex") !== layer.digest) throw mismatch(source, layer.digest);
 }
 
@@ -119,7 +124,8 @@ async function fetchOnce(source: BlobSource, digest: string, destDir: string, on
     }
     return fetched;
   } finally {
-    await rm(tmpDir, { recursive: true, force: true });
+    // An aborted extraction may still be closing files: rm retries ENOTEMPTY.
+    await rm(tmpDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
 }
 
