@@ -12,7 +12,7 @@ import { adminRoutes } from "./routes/admin.ts";
 import { deploymentRoutes } from "./routes/deployments.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { runnerRoutes } from "./routes/runner.ts";
-import { registerOptionalRoutes } from "./routes/optional.ts";
+import { waitRoutes } from "./routes/waits.ts";
 
 export interface CreateServerOptions {
   db: Knex;
@@ -63,7 +63,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await deploymentRoutes(scope, engine);
     await adminRoutes(scope, engine);
     await runnerRoutes(scope, engine);
-    await registerOptionalRoutes(scope, engine);
+    await waitRoutes(scope, engine);
   });
   await app.ready();
   const scheduler = createScheduler(engine);

@@ -1,0 +1,36 @@
+import type { Knex } from "knex";
+import { isFinalRunStatus, type ChildRunResult, type RunStatus } from "../../schemas/index.ts";
+import type { RunRow, WaitpointRow } from "./rows.ts";
+import { onRunFinal } from "./transition.ts";
+import { completeWaitpoint } from "./waitpoints.ts";
+
+function resultOf(run: RunRow): ChildRunResult {
+  if (run.status === "COMPLETED") return { ok: true, runId: run.id, taskId: run.task_id, output: run.output ?? null };
+  const error = (run.error as { name: string; message: string } | null) ?? { name: `Run${run.status}`, message: `child run ${run.id} ended ${run.status}` };
+  return { ok: false, runId: run.id, taskId: run.task_id, error };
+}
+
+/** Results in the order of `runIds`, or null while any child is still going. */
+export async function childResults(trx: Knex.Transaction, runIds: string[], lock: boolean): Promise<ChildRunResult[] | null> {
+  const query = trx("runs").whereIn("id", runIds);
+  // FOR SHARE: a child finishing concurrently either committed already (we see it final) or waits
+  // for us to commit (its final hook then sees our waitpoint). Either way nobody misses it.
+  const rows = (await (lock ? query.forShare() : query)) as RunRow[];
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const results: ChildRunResult[] = [];
+  for (const id of runIds) {
+    const row = byId.get(id);
+    if (!row || !isFinalRunStatus(row.status as RunStatus)) return null;
+    results.push(resultOf(row));
+  }
+  return results;
+}
+
+/** When a child run ends, complete every parent `runs` waitpoint whose children are all final. */
+onRunFinal(async (trx, run) => {
+  const waitpoints = (await trx("waitpoints").where({ status: "PENDING", kind: "runs" }).whereRaw("child_run_ids @> ARRAY[?]::text[]", [run.id]).forUpdate()) as WaitpointRow[];
+  for (const wp of waitpoints) {
+    const results = await childResults(trx, wp.child_run_ids ?? [], false);
+    if (results) await completeWaitpoint(trx, wp.id, { kind: "runs", results });
+  }
+});

@@ -1,0 +1,32 @@
+import type { EventFilter } from "../../schemas/index.ts";
+import type { Engine } from "./context.ts";
+import { matchesFilter } from "./event-filter.ts";
+import { newId } from "./ids.ts";
+import type { WaitpointRow } from "./rows.ts";
+import { assertPayloadSize } from "./trigger-run.ts";
+import { completeWaitpoint } from "./waitpoints.ts";
+
+/**
+ * Delivers an event to every PENDING event waitpoint of the environment with that name whose filter
+ * matches. Idempotent by id: a second delivery of the same id says `duplicate` and completes nothing.
+ */
+export async function sendEvent(engine: Engine, environmentId: string, body: { event: string; payload: unknown; id?: string }): Promise<{ id: string; duplicate: boolean; matchedWaitpoints: number }> {
+  assertPayloadSize(body.payload);
+  const id = body.id ?? newId("evt");
+  return await engine.db.transaction(async (trx) => {
+    const inserted = await trx("events")
+      .insert({ environment_id: environmentId, id, event: body.event, payload: JSON.stringify(body.payload ?? null) })
+      .onConflict(["environment_id", "id"])
+      .ignore()
+      .returning("id");
+    if (inserted.length === 0) return { id, duplicate: true, matchedWaitpoints: 0 };
+    const candidates = (await trx("waitpoints").where({ environment_id: environmentId, kind: "event", status: "PENDING", event_name: body.event }).orderBy("created_at").forUpdate()) as WaitpointRow[];
+    let matched = 0;
+    for (const wp of candidates) {
+      if (!matchesFilter(wp.filter as EventFilter | null, body.payload)) continue;
+      if (await completeWaitpoint(trx, wp.id, { kind: "event", id, event: body.event, payload: body.payload ?? null })) matched++;
+    }
+    await trx("events").where({ environment_id: environmentId, id }).update({ matched_waitpoints: matched });
+    return { id, duplicate: false, matchedWaitpoints: matched };
+  });
+}

@@ -1,0 +1,117 @@
+import type { z } from "zod";
+import type { WaitResult, WaitSpec } from "../../schemas/index.ts";
+import type { CreateWaitRequest, SuspendRequest } from "../../schemas/index.ts";
+import { randomToken, sha256 } from "../auth.ts";
+import { badRequest, conflict, notFound } from "../errors.ts";
+import { childResults } from "./children.ts";
+import type { Engine } from "./context.ts";
+import { newId } from "./ids.ts";
+import { executedMs, lockLeasedRun } from "./lease.ts";
+import { notify } from "./notify.ts";
+import type { RunRow, WaitpointRow } from "./rows.ts";
+import { transitionRun } from "./transition.ts";
+
+function resultOfCompleted(wp: WaitpointRow): WaitResult {
+  return wp.result as WaitResult;
+}
+
+/**
+ * The run asks to wait. The waitpoint is written first; if it is satisfied already (zero duration,
+ * a date in the past, children all final, a request that arrived early) the result comes back at
+ * once and the run keeps EXECUTING. Otherwise EXECUTING → WAITING and the execution clock stops.
+ */
+export async function createWait(engine: Engine, runId: string, body: z.infer<typeof CreateWaitRequest>): Promise<{ waitpointId: string; result: WaitResult | null }> {
+  const spec: WaitSpec = body.spec;
+  const out = await engine.db.transaction(async (trx) => {
+    const run = await lockLeasedRun(trx, runId, body.leaseId);
+    if (run.status !== "EXECUTING") throw conflict(`run ${runId} is ${run.status}; only an EXECUTING run can wait`, "INVALID_TRANSITION");
+    const now = Date.now();
+    let waitpoint: WaitpointRow;
+    let immediate: WaitResult | null = null;
+
+    if (spec.kind === "request") {
+      const existing = (await trx("waitpoints").where({ token_hash: sha256(spec.token), run_id: runId }).forUpdate().first()) as WaitpointRow | undefined;
+      if (!existing) throw notFound("request token is unknown for this run; create it with request-tokens first", "spec.token");
+      waitpoint = existing;
+      if (existing.status !== "PENDING") immediate = resultOfCompleted(existing);
+    } else {
+      const row: Record<string, unknown> = { id: newId("wp"), environment_id: run.environment_id, run_id: runId, kind: spec.kind, spec: JSON.stringify(spec) };
+      if (spec.kind === "duration") {
+        if (spec.ms === 0) immediate = { kind: "duration" };
+        row.due_at = new Date(now + spec.ms);
+      } else if (spec.kind === "until") {
+        const date = new Date(spec.date);
+        if (date.getTime() <= now) immediate = { kind: "duration" };
+        row.due_at = date;
+      } else if (spec.kind === "event") {
+        row.event_name = spec.event;
+        row.filter = spec.filter ? JSON.stringify(spec.filter) : null;
+        if (spec.timeoutMs) row.due_at = new Date(now + spec.timeoutMs);
+      } else if (spec.kind === "runs") {
+        const found = await trx("runs").whereIn("id", spec.runIds).where({ environment_id: run.environment_id }).pluck("id");
+        const missing = spec.runIds.filter((id) => !found.includes(id));
+        if (missing.length) throw badRequest(`spec.runIds: unknown run ${missing.join(", ")}`, "spec.runIds");
+        row.child_run_ids = spec.runIds;
+        const results = await childResults(trx, spec.runIds, true);
+        if (results) immediate = { kind: "runs", results };
+      }
+      if (immediate) Object.assign(row, { status: "COMPLETED", result: JSON.stringify(immediate), completed_at: trx.fn.now(), due_at: null });
+      [waitpoint] = await trx("waitpoints").insert(row).returning("*");
+    }
+
+    if (immediate) return { waitpointId: waitpoint.id, result: immediate };
+    await transitionRun(trx, run, "WAITING", { waitpoint_id: waitpoint.id, execution_ms: executedMs(run), execution_started_at: null, deadline_at: null });
+    if (waitpoint.due_at) await notify(trx, "scheduler");
+    return { waitpointId: waitpoint.id, result: null };
+  });
+  engine.logger.debug({ runId, kind: spec.kind, waitpointId: out.waitpointId, immediate: out.result !== null }, "wait created");
+  return out;
+}
+
+/**
+ * A token for `wait.forRequest`. The waitpoint exists (PENDING) from now on, so a request that
+ * arrives before the run starts waiting is kept and handed over when it does.
+ */
+export async function createRequestToken(engine: Engine, runId: string, body: { leaseId: string; timeoutMs?: number }): Promise<{ token: string; url: string }> {
+  const token = randomToken(32);
+  await engine.db.transaction(async (trx) => {
+    const run = await lockLeasedRun(trx, runId, body.leaseId);
+    await trx("waitpoints").insert({
+      id: newId("wp"),
+      environment_id: run.environment_id,
+      run_id: runId,
+      kind: "request",
+      spec: JSON.stringify({ kind: "request" }),
+      token_hash: sha256(token),
+      due_at: body.timeoutMs ? new Date(Date.now() + body.timeoutMs) : null,
+    });
+    if (body.timeoutMs) await notify(trx, "scheduler");
+  });
+  return { token, url: `${engine.config.publicUrl}/api/v1/waitpoints/requests/${token}` };
+}
+
+/**
+ * The runner froze the waiting process. WAITING → SUSPENDED with the checkpoint's location; if the
+ * waitpoint completed meanwhile, straight to QUEUED with `resume`. The waitpoint row is locked
+ * before the run (the order completion uses), so the two cannot miss each other.
+ */
+export async function suspendRun(engine: Engine, runId: string, body: z.infer<typeof SuspendRequest>): Promise<{ status: "SUSPENDED" | "QUEUED" }> {
+  return await engine.db.transaction(async (trx) => {
+    const wp = (await trx("waitpoints").where({ id: body.waitpointId }).forUpdate().first()) as WaitpointRow | undefined;
+    const run: RunRow = await lockLeasedRun(trx, runId, body.leaseId);
+    if (!wp || run.waitpoint_id !== wp.id) throw conflict(`run ${runId} is not waiting on waitpoint ${body.waitpointId}`, "NOT_WAITING");
+    if (run.status !== "WAITING") throw conflict(`run ${runId} is ${run.status}; only a WAITING run can be suspended`, "INVALID_TRANSITION");
+    const common = { checkpoint_location: body.checkpoint.location, checkpoint_waitpoint_id: wp.id, runner_id: null, lease_id: null, lease_expires_at: null };
+    if (wp.status === "PENDING") {
+      await transitionRun(trx, run, "SUSPENDED", common);
+      return { status: "SUSPENDED" as const };
+    }
+    await transitionRun(trx, run, "QUEUED", {
+      ...common,
+      resume: JSON.stringify({ checkpointLocation: body.checkpoint.location, waitpointId: wp.id, result: wp.result }),
+      available_at: trx.fn.now(),
+    });
+    await notify(trx, "runs");
+    return { status: "QUEUED" as const };
+  });
+}
