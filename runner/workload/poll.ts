@@ -9,6 +9,6 @@ export async function pollFor<T>(probe: () => Promise<T | undefined> | T | undef
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await delay(interval);
-    interval = Math.min(interval * 2, 50);
+    interval = Math.min(interval * 2, 20);
   }
 }

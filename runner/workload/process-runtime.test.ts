@@ -1,5 +1,6 @@
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -46,6 +47,17 @@ describe("process runtime without checkpoints", () => {
     ipc.send({ cmd: "exit", code: 3 });
     expect(await proc.exited).toEqual({ code: 3, signal: null });
     expect(out.text()).toBe("hi\n");
+  });
+
+  it("falls back to a plain process when there is no unshare, and says why it cannot checkpoint", async () => {
+    const rt = await createProcessRuntime({ tools: { unshare: "/nonexistent/unshare" } });
+    expect(rt.checkpoints.available).toBe(false);
+    expect(rt.checkpoints.reason).toMatch(/no PID namespace for task processes: unshare failed: .*ENOENT/);
+    const { proc, ipc } = await startTask(rt);
+    expect(await ipc.request({ cmd: "state" })).toMatchObject({ count: 1, graphSum: graphSum(GRAPH_SIZE) });
+    await expect(rt.restore(path.join(scratch, "never"), { cwd: task.dir })).rejects.toThrow(/cannot restore: checkpoints are unavailable/);
+    ipc.send({ cmd: "exit", code: 4 });
+    expect(await proc.exited).toEqual({ code: 4, signal: null });
   });
 
   it("kill() ends the task and its exit says SIGKILL", async () => {
@@ -145,6 +157,36 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
     const { proc } = await startTask(runtime, path.join(task.dir, "orphan-restored.log"));
     await runtime.checkpoint(proc, path.join(scratch, "orphan"));
     await crashRunnerAndExpectNoTask(["restore", path.join(scratch, "orphan")]);
+  });
+
+  it("keeps an outbound TCP connection open across a checkpoint (--tcp-established)", async () => {
+    const server = net.createServer((socket) => socket.on("data", (data) => socket.write(`echo:${data}\n`)));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const script = path.join(task.dir, "tcp.mjs");
+    await writeFile(script, [
+      'import net from "node:net";',
+      "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });",
+      `const conn = net.connect(${port}, "127.0.0.1", () => ipc.write(JSON.stringify({ type: "connected" }) + "\\n"));`,
+      'conn.setEncoding("utf8");',
+      'conn.on("data", (text) => ipc.write(JSON.stringify({ type: "reply", text: text.trim() }) + "\\n"));',
+      'ipc.on("data", (data) => conn.write(JSON.parse(String(data)).text));',
+    ].join("\n"));
+    try {
+      const proc = await runtime.start({ command: process.execPath, args: [script], cwd: task.dir, env: {} });
+      live.push(proc);
+      const ipc = createIpcClient(proc.ipc);
+      expect(await ipc.next()).toEqual({ type: "connected" });
+      expect(await ipc.request({ text: "one" })).toEqual({ type: "reply", text: "echo:one" });
+      await runtime.checkpoint(proc, path.join(scratch, "tcp"));
+      const restored = await runtime.restore(path.join(scratch, "tcp"), { cwd: task.dir });
+      live.push(restored);
+      expect(await createIpcClient(restored.ipc).request({ text: "two" })).toEqual({ type: "reply", text: "echo:two" });
+      await restored.kill();
+    } finally {
+      server.close();
+      server.unref();
+    }
   });
 
   it("names the problem when the image dir is not a checkpoint", async () => {
