@@ -102,6 +102,14 @@ describe("project loading and bundling errors", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("loads a config that imports defineConfig from stasis/sdk, outside the stasis repo", async () => {
+    const dir = await project({ "stasis.config.ts": 'import { defineConfig } from "stasis/sdk";\nexport default defineConfig({ project: "outside", dirs: ["jobs"] });\n', "jobs/a.ts": "export {};\n" });
+    const { config, configPath } = await loadProjectConfig(dir);
+    expect(config).toMatchObject({ project: "outside", dirs: ["jobs"] });
+    expect(configPath).toBe(join(dir, "stasis.config.ts"));
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it("without a config, takes the project from package.json and finds every trigger/ dir", async () => {
     const dir = await project({
       "package.json": JSON.stringify({ name: "@Acme/Ticket Shop" }),

@@ -4,7 +4,7 @@ import { pathToFileURL } from "node:url";
 import { build, type Plugin } from "esbuild";
 import { StasisConfig } from "../schemas/index.ts";
 import { BuilderError, toError } from "./errors.ts";
-import { SDK_INDEX } from "./package-root.ts";
+import { PACKAGE_ROOT, SDK_INDEX } from "./package-root.ts";
 
 export const CONFIG_FILES = ["stasis.config.ts", "stasis.config.mts", "stasis.config.js", "stasis.config.mjs"];
 const SKIP_DIRS = new Set(["node_modules", ".stasis", "dist", ".git"]);
@@ -21,6 +21,17 @@ export function sdkAliasPlugin(): Plugin {
     name: "stasis-sdk",
     setup(b) {
       b.onResolve({ filter: /^stasis\/sdk$/ }, () => ({ path: SDK_INDEX }));
+    },
+  };
+}
+
+/** The project's own package imports stay external (resolved from the project); the SDK's (zod) are bundled. */
+function projectPackagesExternal(): Plugin {
+  const sdkDirs = [join(PACKAGE_ROOT, "sdk") + sep, join(PACKAGE_ROOT, "schemas") + sep];
+  return {
+    name: "project-packages-external",
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, (args) => (sdkDirs.some((d) => args.importer.startsWith(d)) ? undefined : { path: args.path, external: true }));
     },
   };
 }
@@ -58,8 +69,7 @@ async function importConfigFile(projectDir: string, configPath: string): Promise
       format: "esm",
       platform: "node",
       target: "node20",
-      packages: "external",
-      plugins: [sdkAliasPlugin()],
+      plugins: [sdkAliasPlugin(), projectPackagesExternal()],
       logLevel: "silent",
     });
     const mod = (await import(pathToFileURL(outfile).href)) as { default?: unknown };
