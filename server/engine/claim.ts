@@ -3,6 +3,7 @@ import type { ClaimedRun, ContinueRun, WaitResult } from "../../schemas/index.ts
 import { lockClaimableRuns } from "../sql/claim-runs.ts";
 import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
+import { notify } from "./notify.ts";
 import { iso, type DeploymentRow, type RunRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 
@@ -84,6 +85,8 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         resume,
       });
     }
+    // New leases and maxDuration deadlines: the scheduler recomputes when it next has to look.
+    if (claimed.length > 0) await notify(trx, "scheduler");
     return claimed;
   });
 }
@@ -113,6 +116,7 @@ export async function takeContinues(engine: Engine, runnerId: string): Promise<C
         deadline_at: executionDeadline(row),
         waitpoint_id: null,
       });
+      if (next && next.deadline_at) await notify(trx, "scheduler");
       if (next) out.push({ runId: row.id, leaseId: row.lease_id!, waitpointId: row.wait_id, result: row.wait_result });
     }
     return out;

@@ -14,12 +14,12 @@ const HEARTBEAT_SQL = `
     AND r.lease_id = l.lease_id
     AND r.runner_id = ?
     AND r.status IN ('EXECUTING', 'WAITING')
-  RETURNING r.id
+  RETURNING r.id, r.lease_id
 `;
 
 export async function extendLeases(db: Knex, runnerId: string, leases: Array<{ runId: string; leaseId: string }>, leaseMs: number): Promise<string[]> {
   if (leases.length === 0) return [];
   const result = await db.raw(HEARTBEAT_SQL, [leaseMs, JSON.stringify(leases.map((l) => ({ run_id: l.runId, lease_id: l.leaseId }))), runnerId]);
-  const kept = new Set((result.rows as Array<{ id: string }>).map((r) => r.id));
-  return leases.filter((l) => !kept.has(l.runId)).map((l) => l.runId);
+  const kept = new Set((result.rows as Array<{ id: string; lease_id: string }>).map((r) => `${r.id}\n${r.lease_id}`));
+  return leases.filter((l) => !kept.has(`${l.runId}\n${l.leaseId}`)).map((l) => l.runId);
 }
