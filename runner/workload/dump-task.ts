@@ -28,7 +28,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   await mkdir(imageAbs, { recursive: true });
   await mkdir(options.workDir, { recursive: true });
   const work = await mkdtemp(path.join(options.workDir, "dump-"));
-  const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established"];
+  const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established", "--file-locks"];
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
 
   const started = performance.now();

@@ -94,7 +94,8 @@ async function processesRunning(marker: string): Promise<number> {
 
 describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () => {
   it("restores a checkpoint in another process with its state intact and fresh pipes", async () => {
-    const { proc, ipc } = await startTask(runtime);
+    const logFile = path.join(task.dir, "restored-elsewhere.log");
+    const { proc, ipc } = await startTask(runtime, logFile);
     const before = await ipc.request({ cmd: "state" });
     expect(before).toMatchObject({ count: 1, graphSum: graphSum(GRAPH_SIZE) });
     const imageDir = path.join(scratch, "one");
@@ -111,7 +112,7 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
     expect(seen.stderr).toContain("hello from the restored task\n");
     expect(seen.exit).toEqual({ code: 7, signal: null });
     // The O_APPEND log is one unbroken sequence across the checkpoint (growth: see the poll test).
-    const lines = (await readFile(task.logFile, "utf8")).trim().split("\n");
+    const lines = (await readFile(logFile, "utf8")).trim().split("\n");
     expect(lines.length).toBeGreaterThanOrEqual(seen.state.ticks);
     expect(lines.every((line, i) => line === `tick ${i + 1}`)).toBe(true);
   });
@@ -186,6 +187,31 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
     } finally {
       server.close();
       server.unref();
+    }
+  });
+
+  it("a failed checkpoint leaves the task running and says why", async () => {
+    // A unix socket to a process outside the task's tree is something CRIU refuses to dump.
+    const socketPath = path.join(task.dir, "outside.sock");
+    const server = net.createServer(() => {});
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    const script = path.join(task.dir, "unix.mjs");
+    await writeFile(script, [
+      'import net from "node:net";',
+      "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });",
+      `net.connect(${JSON.stringify(socketPath)}, () => ipc.write(JSON.stringify({ type: "connected" }) + "\\n"));`,
+      'ipc.on("data", () => ipc.write(JSON.stringify({ type: "alive" }) + "\\n"));',
+    ].join("\n"));
+    try {
+      const proc = await runtime.start({ command: process.execPath, args: [script], cwd: task.dir, env: {} });
+      live.push(proc);
+      const ipc = createIpcClient(proc.ipc);
+      expect(await ipc.next()).toEqual({ type: "connected" });
+      await expect(runtime.checkpoint(proc, path.join(scratch, "refused"))).rejects.toThrow(/checkpoint of task .* failed: criu dump failed: .*rror/);
+      expect(await ipc.request({ cmd: "ping" })).toEqual({ type: "alive" });
+      await proc.kill();
+    } finally {
+      server.close();
     }
   });
 

@@ -31,7 +31,7 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   const pidFile = path.join(work, "task.pid");
   const logFile = path.join(work, "restore.log");
   const { stdout, stderr, ipc, status } = meta.sockets;
-  const args = ["restore", "-D", imageAbs, "-W", work, "-o", "restore.log", "--root", "/", "--tcp-established", "--pidfile", pidFile];
+  const args = ["restore", "-D", imageAbs, "-W", work, "-o", "restore.log", "--root", "/", "--tcp-established", "--file-locks", "--pidfile", pidFile];
   [stdout, stderr, ipc, status].forEach((ino, i) => args.push("--inherit-fd", `fd[${3 + i}]:socket:[${ino}]`));
 
   // pdeathsig: criu dies with the runner, and the restored init (whose own pdeathsig, set by
