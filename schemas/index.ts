@@ -6,3 +6,4 @@ export * from "./api.ts";
 export * from "./waitpoint.ts";
 export * from "./runner-api.ts";
 export * from "./ipc.ts";
+export * from "./deploy-token.ts";

@@ -13,6 +13,7 @@ import { deploymentRoutes } from "./routes/deployments.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { runnerRoutes } from "./routes/runner.ts";
 import { waitRoutes } from "./routes/waits.ts";
+import { oidcRoutes } from "./oidc/index.ts";
 
 export interface CreateServerOptions {
   db: Knex;
@@ -64,6 +65,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await adminRoutes(scope, engine);
     await runnerRoutes(scope, engine);
     await waitRoutes(scope, engine);
+    await oidcRoutes(scope, engine);
   });
   await app.ready();
   const scheduler = createScheduler(engine);

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Knex } from "knex";
 import type { FastifyRequest } from "fastify";
 import { forbidden, unauthorized } from "./errors.ts";
+import { principalForDeployToken } from "./oidc/deploy-tokens.ts";
 
 export type AuthKind = "admin" | "env" | "runner" | "none";
 
@@ -57,6 +58,8 @@ export async function authenticate(request: FastifyRequest, required: AuthKind, 
   if (sameSecret(token, options.adminToken)) principal = { kind: "admin" };
   else if (sameSecret(token, options.runnerToken)) principal = { kind: "runner" };
   else if (token.startsWith("sk_")) principal = await environmentForKey(options.db, token);
+  // Short-lived CI deploy tokens (server/oidc): scoped to one environment and the deploy routes.
+  else if (token.startsWith("dt_")) principal = await principalForDeployToken(options.db, token, request);
   if (!principal) throw unauthorized("invalid API key");
 
   if (principal.kind !== required) {

@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { SchemaTooNewError } from "../errors.ts";
 import * as initial from "../migrations/001-initial.ts";
+import * as deployTokens from "../migrations/002-deploy-tokens.ts";
 
 interface Migration {
   id: number;
@@ -9,7 +10,10 @@ interface Migration {
 }
 
 /** Append-only: never edit or reorder an entry once committed; add a new one. */
-export const MIGRATIONS: readonly Migration[] = [{ id: 1, name: "initial", up: initial.up }];
+export const MIGRATIONS: readonly Migration[] = [
+  { id: 1, name: "initial", up: initial.up },
+  { id: 2, name: "deploy-tokens", up: deployTokens.up },
+];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;
 
