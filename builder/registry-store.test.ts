@@ -2,11 +2,12 @@ import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, request, type Server } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRegistry, type TestRegistry } from "../test/support/registry.ts";
 import { describeImageStoreConformance, makeTestImage } from "./image-store.conformance.ts";
+import { buildImage } from "./build-image.ts";
 import { openImageStore } from "./open-image-store.ts";
 import { createRegistryImageStore, parseRegistryRef } from "./registry-store.ts";
 
@@ -109,6 +110,17 @@ describe("OCI registry store", () => {
       }
     });
   }
+
+  it("builds examples/hello on a base image pulled from the registry", async () => {
+    const base = await makeTestImage(join(work, "base"), "base image\n");
+    const pushedBase = await createRegistryImageStore({ url: registry.url, repository: "base/node" }).push(base, "1");
+    const image = await buildImage({ projectDir: resolve(import.meta.dirname, "../examples/hello"), base: { kind: "registry", ref: `${registry.host}/base/node:1` }, buildDir: join(work, "on-base"), sourceDateEpoch: 0 });
+    expect(image.layers.slice(0, 2).map((l) => l.digest)).toEqual(base.layers.map((l) => l.digest));
+    expect(image.layers).toHaveLength(3);
+    const pushed = await createRegistryImageStore({ url: registry.url, repository: "base/node" }).push(image, "app-1");
+    expect(pushed.blobsSkipped).toBe(2);
+    expect(pushedBase.digest).toBe(base.digest);
+  });
 
   it("parses registry references", () => {
     const d = "sha256:" + "b".repeat(64);
