@@ -16,6 +16,11 @@ export interface DeployProjectOptions {
   onProgress?: (message: string) => void;
   /** Skip the deploy (return null) when the bundle's content hash equals this one. */
   unchangedFrom?: string | null;
+  /**
+   * Aborting stops before the next step; a reserved version is then marked CANCELED (e.g. superseded
+   * by a newer push), or FAILED when the abort reason is a TimeoutError (a build time limit).
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -27,11 +32,13 @@ export async function deployProject(options: DeployProjectOptions): Promise<(Dep
   const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit) });
   const contentHash = image.buildManifest.contentHash;
   if (options.unchangedFrom && options.unchangedFrom === contentHash) return null;
+  options.signal?.throwIfAborted();
   const started = await apiCall<DeploymentView>(apiUrl, apiKey, "POST", "/api/v1/deployments/start", { commit: options.commit });
   onProgress(`deploying version ${started.version} to ${started.environment}`);
   try {
     const tag = `${started.environment.replace(/[^a-zA-Z0-9_.-]/g, "-")}-${started.version}`;
     const pushed = await options.store.push(image, tag, onProgress);
+    options.signal?.throwIfAborted();
     const finished = await apiCall<DeploymentView>(apiUrl, apiKey, "POST", `/api/v1/deployments/${started.id}/finish`, {
       imageRef: pushed.ref,
       imageDigest: pushed.digest,
@@ -41,7 +48,8 @@ export async function deployProject(options: DeployProjectOptions): Promise<(Dep
     return { ...finished, contentHash };
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    await apiCall(apiUrl, apiKey, "POST", `/api/v1/deployments/${started.id}/fail`, { reason }).catch(() => {});
+    const status = options.signal?.aborted && (options.signal.reason as Error | undefined)?.name !== "TimeoutError" ? "CANCELED" : "FAILED";
+    await apiCall(apiUrl, apiKey, "POST", `/api/v1/deployments/${started.id}/fail`, { reason, status }).catch(() => {});
     throw error;
   }
 }
