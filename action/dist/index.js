@@ -44174,21 +44174,12 @@ function registryAuthFromEnv(env = process.env) {
   if (env.STASIS_REGISTRY_USERNAME && env.STASIS_REGISTRY_PASSWORD) return { username: env.STASIS_REGISTRY_USERNAME, password: env.STASIS_REGISTRY_PASSWORD };
   return void 0;
 }
-function openImageStore(ref, options = {}) {
-  if (ref.startsWith(LAYOUT_REF_PREFIX)) return createLayoutImageStore(parseLayoutRef(ref).dir);
-  const { host, repository } = parseRegistryRef(ref);
-  if (!host.includes(".") && !host.includes(":") && host !== "localhost") throw new BuilderError("BAD_REF", `image reference needs a registry host: ${ref}`);
-  const insecure = options.insecure ?? (LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1");
-  return createRegistryImageStore({ url: `${insecure ? "http" : "https"}://${host}`, repository, auth: options.auth ?? registryAuthFromEnv() });
-}
-var LOOPBACK;
 var init_open_image_store = __esm({
   "builder/open-image-store.ts"() {
     "use strict";
     init_errors3();
     init_layout_store();
     init_registry_store();
-    LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
   }
 });
 
@@ -44201,7 +44192,7 @@ import { Readable as Readable3, Transform as Transform3 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
 async function pullBaseImage(ref, blobsDir, onProgress) {
   const { host, repository, digest, tag } = parseRegistryRef(ref);
-  const scheme = LOOPBACK2.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
+  const scheme = LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
   const client = createRegistryClient({ url: `${scheme}://${host}`, auth: registryAuthFromEnv() });
   const repo = `/v2/${repository}`;
   const getManifest = async (reference) => {
@@ -44249,7 +44240,7 @@ async function pullBaseImage(ref, blobsDir, onProgress) {
   }
   return { layers, env: config2.config?.Env ?? [] };
 }
-var ACCEPT, LOOPBACK2;
+var ACCEPT, LOOPBACK;
 var init_base_image = __esm({
   "builder/base-image.ts"() {
     "use strict";
@@ -44262,7 +44253,7 @@ var init_base_image = __esm({
     init_unpack();
     init_digest();
     ACCEPT = [MEDIA_TYPE_MANIFEST, MEDIA_TYPE_INDEX, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_LIST].join(", ");
-    LOOPBACK2 = /^(127\.\d+\.\d+\.\d+|localhost)(:\d+)?$/;
+    LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost)(:\d+)?$/;
   }
 });
 
@@ -44602,7 +44593,10 @@ import { resolve as resolve5 } from "node:path";
 function imageStoreFor(registry2, auth) {
   if (!registry2) throw new Error("set the registry input (host[:port]/repository, e.g. ghcr.io/acme/tasks): runners pull each version's image from it");
   if (registry2.startsWith(LAYOUT)) return createLayoutImageStore(resolve5(registry2.slice(LAYOUT.length)));
-  return openImageStore(registry2, { auth });
+  const slash = registry2.indexOf("/");
+  const host = registry2.slice(0, slash);
+  const scheme = LOOPBACK2.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
+  return createRegistryImageStore({ url: `${scheme}://${host}`, repository: registry2.slice(slash + 1).replace(/:[^/]*$/, ""), auth });
 }
 async function deployStep(o) {
   const store = imageStoreFor(o.registry, o.registryAuth);
@@ -44611,12 +44605,13 @@ async function deployStep(o) {
   if (!deployment) throw new Error("the build was skipped unexpectedly");
   return deployment;
 }
-var LAYOUT;
+var LAYOUT, LOOPBACK2;
 var init_deploy_step = __esm({
   "action/src/deploy-step.ts"() {
     "use strict";
     init_builder();
     LAYOUT = "oci-layout:";
+    LOOPBACK2 = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
   }
 });
 
@@ -46025,7 +46020,6 @@ async function obtainDeployToken(o) {
       `no api-key was given and the job's OIDC token is not available (${error63.message}): add \`permissions: id-token: write\` to the job, or pass a deploy key as \`api-key: \${{ secrets.STASIS_API_KEY }}\``
     );
   }
-  o.setSecret(idToken);
   const minted = await callApi(o.apiUrl, null, "POST", "/api/v1/auth/oidc/exchange", { token: idToken, environment: o.environment, project: o.project }).catch((error63) => {
     throw explain(error63, "oidc");
   });

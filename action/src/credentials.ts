@@ -39,7 +39,6 @@ export async function obtainDeployToken(o: CredentialOptions): Promise<Credentia
         "add `permissions: id-token: write` to the job, or pass a deploy key as `api-key: ${{ secrets.STASIS_API_KEY }}`",
     );
   }
-  o.setSecret(idToken);
   const minted = await callApi<unknown>(o.apiUrl, null, "POST", "/api/v1/auth/oidc/exchange", { token: idToken, environment: o.environment, project: o.project }).catch((error) => {
     throw explain(error, "oidc");
   });
