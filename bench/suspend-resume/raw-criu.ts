@@ -2,8 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
-import { dirSize } from "../../runner/workload/dump-task.ts";
-import { pollFor } from "../../runner/workload/poll.ts";
+import { dirSize, pollFor } from "./util.ts";
 
 const run = promisify(execFile);
 
