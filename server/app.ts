@@ -9,6 +9,7 @@ import { createScheduler, type Scheduler } from "./engine/scheduler.ts";
 import { installAuth } from "./http/auth-hook.ts";
 import { installErrorHandler } from "./http/error-handler.ts";
 import { adminRoutes } from "./routes/admin.ts";
+import { adminDeployTokenRoutes } from "./routes/admin-deploy-tokens.ts";
 import { deploymentRoutes } from "./routes/deployments.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { runnerRoutes } from "./routes/runner.ts";
@@ -63,6 +64,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await runRoutes(scope, engine);
     await deploymentRoutes(scope, engine);
     await adminRoutes(scope, engine);
+    await adminDeployTokenRoutes(scope, engine);
     await runnerRoutes(scope, engine);
     await waitRoutes(scope, engine);
     await oidcRoutes(scope, engine);
