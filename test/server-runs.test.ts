@@ -117,3 +117,42 @@ describe("trigger → claim → complete", () => {
     expect(new Date(page2.body.data[0].createdAt).getTime()).toBeLessThanOrEqual(new Date(page1.body.data[1].createdAt).getTime());
   });
 });
+
+describe("batch, log follow, cancel cascade", () => {
+  it("batch triggers all items, or none when one is bad", async () => {
+    const before = await f.database.db("runs").count<{ count: string }[]>("* as count");
+    const bad = await f.call("POST", "/api/v1/tasks/batch", { body: { items: [{ task: "hello", payload: 1 }, { task: "missing", payload: 2 }] } });
+    expect(bad.status).toBe(404);
+    expect(bad.body.error.message).toContain("missing");
+    const after = await f.database.db("runs").count<{ count: string }[]>("* as count");
+    expect(after[0].count).toBe(before[0].count);
+    const ok = await f.call("POST", "/api/v1/tasks/batch", { body: { items: [{ task: "hello", payload: 1 }, { task: "flaky", payload: 2 }] } });
+    expect(ok.body.runs).toHaveLength(2);
+  });
+
+  it("logs?waitMs long-polls until a new line arrives", async () => {
+    const runnerId = await registerRunner(f, "r-follow");
+    await poll(f, runnerId, { freeSlots: 50 });
+    const trig = await f.call("POST", "/api/v1/tasks/hello/trigger", { body: { payload: 1 } });
+    const claimed = (await eventually(() => poll(f, runnerId, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length > 0)).runs[0];
+    const started = Date.now();
+    const follow = f.call("GET", `/api/v1/runs/${trig.body.id}/logs?after=0&waitMs=10000`);
+    await f.call("POST", `/api/v1/runner/runs/${claimed.runId}/logs`, { key: RUNNER_TOKEN, body: { leaseId: claimed.leaseId, lines: [{ ts: new Date().toISOString(), level: "info", message: "late line" }] } });
+    const got = await follow;
+    expect(got.body.data.map((l: { message: string }) => l.message)).toEqual(["late line"]);
+    expect(got.body.next).toBe(1);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("cancelling a parent cancels its waiting children", async () => {
+    const runnerId = await registerRunner(f, "r-cascade");
+    await poll(f, runnerId, { freeSlots: 50 });
+    const trig = await f.call("POST", "/api/v1/tasks/hello/trigger", { body: { payload: 1 } });
+    const parent = (await eventually(() => poll(f, runnerId, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length > 0)).runs[0];
+    const kids = await f.call("POST", `/api/v1/runner/runs/${parent.runId}/trigger`, { key: RUNNER_TOKEN, body: { leaseId: parent.leaseId, wait: true, items: [{ task: "hello", payload: 2 }] } });
+    await f.call("POST", `/api/v1/runner/runs/${parent.runId}/waits`, { key: RUNNER_TOKEN, body: { leaseId: parent.leaseId, spec: { kind: "runs", runIds: kids.body.runIds } } });
+    await f.call("POST", `/api/v1/runs/${trig.body.id}/cancel`);
+    const child = await f.call("GET", `/api/v1/runs/${kids.body.runIds[0]}`);
+    expect(child.body.status).toBe("CANCELED");
+  });
+});

@@ -49,9 +49,12 @@ export async function runRoutes(root: FastifyInstance, engine: Engine): Promise<
 
   app.post("/api/v1/tasks/batch", { config: env, schema: { body: BatchTriggerRequest, response: { 200: BatchTriggerResponse, ...errors } } }, async (request) => {
     const principal = envOf(request);
-    const runs = [];
-    for (const item of request.body.items) runs.push(await triggerRun(engine.db, triggerEnv(principal), { taskId: item.task, payload: item.payload, options: item.options }, ttl));
-    return { runs };
+    // All or nothing: one bad item leaves no run of the batch behind.
+    return await engine.db.transaction(async (trx) => {
+      const runs = [];
+      for (const item of request.body.items) runs.push(await triggerRun(trx, triggerEnv(principal), { taskId: item.task, payload: item.payload, options: item.options }, ttl));
+      return { runs };
+    });
   });
 
   app.get("/api/v1/runs", { config: env, schema: { querystring: ListRunsQuery, response: { 200: ListRunsResponse, ...errors } } }, async (request) => {
