@@ -44532,11 +44532,13 @@ async function deployProject(options) {
   const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit) });
   const contentHash = image.buildManifest.contentHash;
   if (options.unchangedFrom && options.unchangedFrom === contentHash) return null;
+  options.signal?.throwIfAborted();
   const started = await callStasisApi(apiUrl, apiKey, "POST", "/api/v1/deployments/start", { commit: options.commit });
   onProgress(`deploying version ${started.version} to ${started.environment}`);
   try {
     const tag = `${started.environment.replace(/[^a-zA-Z0-9_.-]/g, "-")}-${started.version}`;
     const pushed = await options.store.push(image, tag, onProgress);
+    options.signal?.throwIfAborted();
     const finished = await callStasisApi(apiUrl, apiKey, "POST", `/api/v1/deployments/${started.id}/finish`, {
       imageRef: pushed.ref,
       imageDigest: pushed.digest,
@@ -44546,7 +44548,8 @@ async function deployProject(options) {
     return { ...finished, contentHash };
   } catch (error63) {
     const reason = error63 instanceof Error ? error63.message : String(error63);
-    await callStasisApi(apiUrl, apiKey, "POST", `/api/v1/deployments/${started.id}/fail`, { reason }).catch(() => {
+    const status = options.signal?.aborted && options.signal.reason?.name !== "TimeoutError" ? "CANCELED" : "FAILED";
+    await callStasisApi(apiUrl, apiKey, "POST", `/api/v1/deployments/${started.id}/fail`, { reason, status }).catch(() => {
     });
     throw error63;
   }
