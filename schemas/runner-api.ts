@@ -13,7 +13,13 @@ export const RegisterRunnerRequest = z
     workload: z.enum(["process", "runc", "docker"]).default("process"),
   })
   .strict();
-export const RegisterRunnerResponse = z.object({ runnerId: z.string(), heartbeatIntervalMs: z.number().int(), leaseMs: z.number().int() });
+export const RegisterRunnerResponse = z.object({
+  runnerId: z.string(),
+  heartbeatIntervalMs: z.number().int(),
+  leaseMs: z.number().int(),
+  /** The server's STASIS_SUSPEND_THRESHOLD_MS when it was given one: waits shorter than this stay in-process. */
+  suspendThresholdMs: z.number().int().optional(),
+});
 
 export const PollRequest = z
   .object({ runnerId: z.string(), freeSlots: z.number().int().min(0), waitMs: z.number().int().min(0).max(30_000).default(10_000) })

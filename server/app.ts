@@ -23,7 +23,7 @@ export interface CreateServerOptions {
   /** Base URL that `wait.forRequest` URLs point at. */
   publicUrl?: string;
   logger?: LoggerOptions | false;
-  /** Passed to runners; waits shorter than this stay in-process (the runner decides). */
+  /** Handed to runners in the register response; waits shorter than this stay in-process (the runner decides). */
   suspendThresholdMs?: number;
   /** Engine knobs (lease length, TTLs); tests shorten them. */
   engine?: Partial<EngineConfig>;
@@ -50,7 +50,12 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  const config: EngineConfig = { ...DEFAULT_ENGINE_CONFIG, ...(options.publicUrl ? { publicUrl: options.publicUrl.replace(/\/$/, "") } : {}), ...options.engine };
+  const config: EngineConfig = {
+    ...DEFAULT_ENGINE_CONFIG,
+    ...(options.publicUrl ? { publicUrl: options.publicUrl.replace(/\/$/, "") } : {}),
+    ...(options.suspendThresholdMs !== undefined ? { suspendThresholdMs: options.suspendThresholdMs } : {}),
+    ...options.engine,
+  };
   const listener = await createListener(options.db, logger);
   const engine: Engine = { db: options.db, config, listener, logger };
 

@@ -1,3 +1,4 @@
+import { inTransaction } from "../db/transaction.ts";
 import type { Knex } from "knex";
 import { isFinalRunStatus } from "../../schemas/index.ts";
 import { conflict, notFound } from "../errors.ts";
@@ -13,7 +14,10 @@ import { lockRun, transitionRun } from "./transition.ts";
  * polls hand out (`deleteCheckpoints`), so a runner with access to the store removes it.
  */
 export async function cancelRun(engine: Engine, runId: string): Promise<void> {
-  await engine.db.transaction(async (trx) => {
+  await inTransaction(engine.db, async (trx) => {
+    // Lock order waitpoint → run, as completion does.
+    const peek = await trx("runs").where({ id: runId }).first("waitpoint_id");
+    if (peek?.waitpoint_id) await trx("waitpoints").where({ id: peek.waitpoint_id }).forUpdate().first("id");
     const run = await lockRun(trx, runId);
     if (!run) throw notFound(`run ${runId} does not exist`, "id");
     if (isFinalRunStatus(run.status)) throw conflict(`run ${runId} is already ${run.status}`, "RUN_FINISHED");

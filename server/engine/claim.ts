@@ -1,3 +1,4 @@
+import { inTransaction } from "../db/transaction.ts";
 import type { Knex } from "knex";
 import type { ClaimedRun, ContinueRun, WaitResult } from "../../schemas/index.ts";
 import { lockClaimableRuns } from "../sql/claim-runs.ts";
@@ -28,7 +29,7 @@ export function executionDeadline(run: Pick<RunRow, "max_duration_s" | "executio
 /** Claims up to `limit` due runs for a runner. PENDING_VERSION decisions happen here, at dequeue. */
 export async function claimRuns(engine: Engine, runnerId: string, limit: number): Promise<ClaimedRun[]> {
   if (limit <= 0) return [];
-  return await engine.db.transaction(async (trx) => {
+  return await inTransaction(engine.db, async (trx) => {
     const candidates = await lockClaimableRuns(trx, limit);
     const claimed: ClaimedRun[] = [];
     for (const run of candidates) {
@@ -101,7 +102,7 @@ async function deploymentFor(trx: Knex.Transaction, run: RunRow): Promise<Deploy
 
 /** WAITING runs of this runner whose waitpoint completed: back to EXECUTING, the process continues. */
 export async function takeContinues(engine: Engine, runnerId: string): Promise<ContinueRun[]> {
-  return await engine.db.transaction(async (trx) => {
+  return await inTransaction(engine.db, async (trx) => {
     const rows = await trx("runs as r")
       .join("waitpoints as w", "w.id", "r.waitpoint_id")
       .where({ "r.runner_id": runnerId, "r.status": "WAITING" })

@@ -1,3 +1,4 @@
+import { inTransaction } from "../db/transaction.ts";
 import type { CompleteAttemptRequest, RetryOptions } from "../../schemas/index.ts";
 import { conflict } from "../errors.ts";
 import type { Engine } from "./context.ts";
@@ -25,7 +26,7 @@ export function maxAttemptsOf(run: RunRow, retry: RetryOptions): number {
  */
 export async function completeAttempt(engine: Engine, runId: string, body: CompleteAttemptRequest): Promise<{ status: string; retryAt: string | null }> {
   if (body.result.ok) assertPayloadSize(body.result.output, "result.output");
-  return await engine.db.transaction(async (trx) => {
+  return await inTransaction(engine.db, async (trx) => {
     const run = await lockLeasedRun(trx, runId, body.leaseId);
     if (run.status !== "EXECUTING") throw conflict(`run ${runId} is ${run.status}, not EXECUTING; it cannot complete`, "INVALID_TRANSITION");
     const common = { execution_ms: executedMs(run), execution_started_at: null, deadline_at: null, lease_expires_at: null };

@@ -13,6 +13,8 @@ export interface EngineConfig {
   /** Longest the scheduler sleeps without being woken (a safety net, not the mechanism). */
   schedulerMaxSleepMs: number;
   publicUrl: string;
+  /** Handed to runners at registration when set. */
+  suspendThresholdMs?: number;
 }
 
 export const DEFAULT_ENGINE_CONFIG: EngineConfig = {

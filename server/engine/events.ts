@@ -1,3 +1,4 @@
+import { inTransaction } from "../db/transaction.ts";
 import type { EventFilter } from "../../schemas/index.ts";
 import type { Engine } from "./context.ts";
 import { matchesFilter } from "./event-filter.ts";
@@ -13,7 +14,7 @@ import { completeWaitpoint } from "./waitpoints.ts";
 export async function sendEvent(engine: Engine, environmentId: string, body: { event: string; payload: unknown; id?: string }): Promise<{ id: string; duplicate: boolean; matchedWaitpoints: number }> {
   assertPayloadSize(body.payload);
   const id = body.id ?? newId("evt");
-  return await engine.db.transaction(async (trx) => {
+  return await inTransaction(engine.db, async (trx) => {
     const inserted = await trx("events")
       .insert({ environment_id: environmentId, id, event: body.event, payload: JSON.stringify(body.payload ?? null) })
       .onConflict(["environment_id", "id"])

@@ -1,3 +1,4 @@
+import { inTransaction } from "../db/transaction.ts";
 import type { ReceivedRequest } from "../../schemas/index.ts";
 import { sha256 } from "../auth.ts";
 import { conflict, notFound } from "../errors.ts";
@@ -20,7 +21,7 @@ export function toReceivedRequest(input: { method: string; headers: Record<strin
 
 /** A hit on a request-wait URL: the unguessable token is the authorization. Completes once. */
 export async function receiveRequest(engine: Engine, token: string, request: ReceivedRequest): Promise<{ waitpointId: string }> {
-  return await engine.db.transaction(async (trx) => {
+  return await inTransaction(engine.db, async (trx) => {
     const wp = (await trx("waitpoints").where({ token_hash: sha256(token), kind: "request" }).forUpdate().first()) as WaitpointRow | undefined;
     if (!wp) throw notFound("unknown request token");
     if (wp.status !== "PENDING") throw conflict(`this request URL was already completed (${wp.status.toLowerCase()})`, "ALREADY_COMPLETED");

@@ -1,3 +1,4 @@
+import { inTransaction } from "../db/transaction.ts";
 import { z } from "zod";
 import type { PollResponse, RegisterRunnerRequest } from "../../schemas/index.ts";
 import { notFound } from "../errors.ts";
@@ -11,7 +12,8 @@ import type { RunRow } from "./rows.ts";
 export async function registerRunner(engine: Engine, body: z.infer<typeof RegisterRunnerRequest>) {
   const runnerId = newId("runner");
   await engine.db("runners").insert({ id: runnerId, name: body.name, capacity: body.capacity, checkpoints: body.checkpoints, workload: body.workload });
-  return { runnerId, heartbeatIntervalMs: engine.config.heartbeatIntervalMs, leaseMs: engine.config.leaseMs };
+  const threshold = engine.config.suspendThresholdMs;
+  return { runnerId, heartbeatIntervalMs: engine.config.heartbeatIntervalMs, leaseMs: engine.config.leaseMs, ...(threshold !== undefined ? { suspendThresholdMs: threshold } : {}) };
 }
 
 async function touchRunner(engine: Engine, runnerId: string): Promise<void> {
@@ -51,7 +53,7 @@ export async function heartbeatRunner(engine: Engine, body: { runnerId: string; 
 export async function releaseRuns(engine: Engine, body: { runnerId: string; leases: Array<{ runId: string; leaseId: string }> }): Promise<{ released: string[] }> {
   const released: string[] = [];
   for (const lease of body.leases) {
-    await engine.db.transaction(async (trx) => {
+    await inTransaction(engine.db, async (trx) => {
       const run = (await trx("runs").where({ id: lease.runId, lease_id: lease.leaseId, runner_id: body.runnerId }).forUpdate().first()) as RunRow | undefined;
       if (run && (await recoverRun(trx, run, "released"))) released.push(run.id);
     });

@@ -1,3 +1,4 @@
+import { inTransaction } from "../db/transaction.ts";
 import { isFinalRunStatus } from "../../schemas/index.ts";
 import { lockDueWaitpoints } from "../sql/complete-waitpoint.ts";
 import { lockExpiredLeases } from "../sql/expire-leases.ts";
@@ -94,7 +95,7 @@ async function nextDue(engine: Engine): Promise<Date | null> {
 }
 
 async function sweepWaitpoints(engine: Engine): Promise<void> {
-  await engine.db.transaction(async (trx) => {
+  await inTransaction(engine.db, async (trx) => {
     for (const wp of await lockDueWaitpoints(trx, BATCH)) {
       if (wp.kind === "duration" || wp.kind === "until") await completeWaitpoint(trx, wp.id, { kind: "duration" });
       else await completeWaitpoint(trx, wp.id, { kind: "timeout", message: `${wp.kind === "event" ? `event ${wp.event_name}` : "request"} did not arrive in time` }, "TIMED_OUT");
@@ -103,7 +104,7 @@ async function sweepWaitpoints(engine: Engine): Promise<void> {
 }
 
 async function sweepLeases(engine: Engine): Promise<void> {
-  await engine.db.transaction(async (trx) => {
+  await inTransaction(engine.db, async (trx) => {
     for (const run of await lockExpiredLeases(trx, BATCH)) {
       engine.logger.warn({ runId: run.id, runnerId: run.runner_id, attempt: run.attempt_count }, "lease expired; recovering run");
       await recoverRun(trx, run, "lease-expired");
@@ -112,7 +113,7 @@ async function sweepLeases(engine: Engine): Promise<void> {
 }
 
 async function sweepDeadlines(engine: Engine): Promise<void> {
-  await engine.db.transaction(async (trx) => {
+  await inTransaction(engine.db, async (trx) => {
     const rows = (await trx("runs").where("status", "EXECUTING").where("deadline_at", "<=", trx.fn.now()).orderBy("deadline_at").limit(BATCH).forUpdate().skipLocked()) as RunRow[];
     for (const run of rows) {
       const message = `run exceeded its maxDuration of ${run.max_duration_s}s of execution`;
@@ -134,7 +135,7 @@ async function sweepDeadlines(engine: Engine): Promise<void> {
 }
 
 async function sweepPendingVersions(engine: Engine): Promise<void> {
-  await engine.db.transaction(async (trx) => {
+  await inTransaction(engine.db, async (trx) => {
     const rows = (await trx("runs").where("status", "PENDING_VERSION").where("expires_at", "<=", trx.fn.now()).limit(BATCH).forUpdate().skipLocked()) as RunRow[];
     for (const run of rows) {
       await transitionRun(trx, run, "EXPIRED", {

@@ -1,3 +1,4 @@
+import { inTransaction } from "../db/transaction.ts";
 import type { z } from "zod";
 import type { WaitResult, WaitSpec } from "../../schemas/index.ts";
 import type { CreateWaitRequest, SuspendRequest } from "../../schemas/index.ts";
@@ -22,7 +23,7 @@ function resultOfCompleted(wp: WaitpointRow): WaitResult {
  */
 export async function createWait(engine: Engine, runId: string, body: z.infer<typeof CreateWaitRequest>): Promise<{ waitpointId: string; result: WaitResult | null }> {
   const spec: WaitSpec = body.spec;
-  const out = await engine.db.transaction(async (trx) => {
+  const out = await inTransaction(engine.db, async (trx) => {
     const run = await lockLeasedRun(trx, runId, body.leaseId);
     if (run.status !== "EXECUTING") throw conflict(`run ${runId} is ${run.status}; only an EXECUTING run can wait`, "INVALID_TRANSITION");
     const now = Date.now();
@@ -74,7 +75,7 @@ export async function createWait(engine: Engine, runId: string, body: z.infer<ty
  */
 export async function createRequestToken(engine: Engine, runId: string, body: { leaseId: string; timeoutMs?: number }): Promise<{ token: string; url: string }> {
   const token = randomToken(32);
-  await engine.db.transaction(async (trx) => {
+  await inTransaction(engine.db, async (trx) => {
     const run = await lockLeasedRun(trx, runId, body.leaseId);
     await trx("waitpoints").insert({
       id: newId("wp"),
@@ -96,7 +97,7 @@ export async function createRequestToken(engine: Engine, runId: string, body: { 
  * before the run (the order completion uses), so the two cannot miss each other.
  */
 export async function suspendRun(engine: Engine, runId: string, body: z.infer<typeof SuspendRequest>): Promise<{ status: "SUSPENDED" | "QUEUED" }> {
-  return await engine.db.transaction(async (trx) => {
+  return await inTransaction(engine.db, async (trx) => {
     const wp = (await trx("waitpoints").where({ id: body.waitpointId }).forUpdate().first()) as WaitpointRow | undefined;
     const run: RunRow = await lockLeasedRun(trx, runId, body.leaseId);
     if (!wp || run.waitpoint_id !== wp.id) throw conflict(`run ${runId} is not waiting on waitpoint ${body.waitpointId}`, "NOT_WAITING");
