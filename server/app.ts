@@ -38,10 +38,19 @@ export interface StasisServer {
 
 const REDACT = ["req.headers.authorization", "headers.authorization", "*.apiKey", "*.token", "apiKey", "token"];
 
+// Request-wait URLs carry their secret in the path: log them masked.
+function serializeRequest(req: { method?: string; url?: string; ip?: string }) {
+  return { method: req.method, url: req.url?.replace(/(\/api\/v1\/waitpoints\/requests\/)[^/?]+/, "$1[redacted]"), remoteAddress: req.ip };
+}
+
 /** Builds the app and starts the scheduler; only the CLI calls `listen`. */
 export async function createServer(options: CreateServerOptions): Promise<StasisServer> {
   if (options.adminToken.length < 16 || options.runnerToken.length < 16) throw new Error("adminToken and runnerToken must be at least 16 characters");
-  const logger = pino(options.logger === false || options.logger === undefined ? { level: "silent" } : { ...options.logger, redact: { paths: REDACT, censor: "[redacted]" } });
+  const logger = pino(
+    options.logger === false || options.logger === undefined
+      ? { level: "silent" }
+      : { ...options.logger, redact: { paths: REDACT, censor: "[redacted]" }, serializers: { req: serializeRequest, ...options.logger.serializers } },
+  );
   const app = Fastify({
     loggerInstance: logger,
     // Payloads are limited to MAX_PAYLOAD_BYTES; the body may carry a little more around them.
