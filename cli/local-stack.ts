@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Knex } from "knex";
 import pino, { type Logger } from "pino";
 import { createImageCache, createProcessRuntime, createRunner, createDirCheckpointStore, type Runner } from "../runner/index.ts";
-import { connectDatabase, createServer, migrate, startEmbeddedPostgres } from "../server/index.ts";
+import { connectDatabase, createServer, migrate, startEmbeddedPostgres, type CreateServerOptions } from "../server/index.ts";
 
 export interface LocalStackOptions {
   /** Where the embedded database, images, checkpoints and the image cache live. */
@@ -26,6 +26,8 @@ export interface LocalStackOptions {
   taskEnv?: Record<string, string>;
   log?: Logger;
   onRunnerEvent?: (event: { type: string; runId: string; runner: string }) => void;
+  /** Engine knobs (lease length, heartbeat interval…); tests shorten them. */
+  engine?: CreateServerOptions["engine"];
 }
 
 export interface LocalStack {
@@ -60,7 +62,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const host = options.host ?? "127.0.0.1";
     const port = options.port || (await freePort(host));
     const apiUrl = `http://${host}:${port}`;
-    const server = await createServer({ db, adminToken, runnerToken, publicUrl: apiUrl, logger: false, suspendThresholdMs: options.suspendThresholdMs });
+    const server = await createServer({ db, adminToken, runnerToken, publicUrl: apiUrl, logger: false, suspendThresholdMs: options.suspendThresholdMs, engine: options.engine });
     await server.app.listen({ host, port });
     stops.push(() => server.close());
 

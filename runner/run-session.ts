@@ -44,10 +44,13 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   let proc: TaskProcess | null = null;
   let channel: TaskChannel | null = null;
   let pendingWait: PendingWait | null = null;
-  let suspending = false;
+  let suspendPhase: "none" | "preparing" | "dumping" = "none";
+  let heldResult: WaitResult | null = null;
+  let resultArrived: (() => void) | null = null;
+  /** Processes checkpointed away: what their dying wrappers print is not the run's output. */
+  const silenced = new WeakSet<TaskProcess>();
   let ended = false;
   let checkpointReady: (() => void) | null = null;
-  let lateContinue: ((result: WaitResult) => void) | null = null;
   let resolveDone!: (outcome: SessionOutcome) => void;
   const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
 
@@ -63,11 +66,11 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
 
   function attach(process: TaskProcess): void {
     proc = process;
-    readLines(process.stdout, (line) => shipper.push({ ts: new Date().toISOString(), level: "info", message: line }));
-    readLines(process.stderr, (line) => shipper.push({ ts: new Date().toISOString(), level: "error", message: line }));
+    readLines(process.stdout, (line) => silenced.has(process) || shipper.push({ ts: new Date().toISOString(), level: "info", message: line }));
+    readLines(process.stderr, (line) => silenced.has(process) || shipper.push({ ts: new Date().toISOString(), level: "error", message: line }));
     channel = openTaskChannel(process.ipc, onMessage, (problem) => log.warn({ runId }, problem));
     void process.exited.then((exit) => {
-      if (proc !== process || suspending || ended) return;
+      if (proc !== process || suspendPhase === "dumping" || silenced.has(process) || ended) return;
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
       void finish({ ok: false, error: { name: "TaskProcessCrashed", message: `the task process ${how} before the run finished` }, crashed: true });
     });
@@ -135,45 +138,63 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     return true;
   }
 
-  /** The waitpoint this process is blocked on completed while the process is alive here. */
+  /**
+   * The waitpoint this process is blocked on completed while the process is alive here. During a
+   * suspend the result is held back: handing it over mid-dump would freeze a run that already moved on.
+   */
   function continueWait(waitpointId: string, result: WaitResult): void {
-    if (lateContinue) return lateContinue(result);
     if (!pendingWait || pendingWait.waitpointId !== waitpointId) return;
+    if (suspendPhase !== "none") {
+      heldResult = result;
+      resultArrived?.();
+      return;
+    }
     const { callId } = pendingWait;
     pendingWait = null;
     channel?.send({ type: "wait-result", callId, result });
   }
 
+  function nextHeldResult(): Promise<WaitResult> {
+    if (heldResult) return Promise.resolve(heldResult);
+    return new Promise((resolve) => (resultArrived = () => resolve(heldResult!)));
+  }
+
   async function suspend(): Promise<void> {
     const wait = pendingWait!;
     const started = Date.now();
+    suspendPhase = "preparing";
     const ready = new Promise<boolean>((resolve) => {
       checkpointReady = () => resolve(true);
       setTimeout(() => resolve(false), PREPARE_TIMEOUT_MS).unref();
     });
     channel?.send({ type: "prepare-checkpoint" });
-    if (!(await ready)) {
-      systemLog("warn", "the task did not get ready for a checkpoint in time; it stays alive while it waits");
+    const prepared = await ready;
+    if (!prepared || heldResult) {
+      // Not ready in time, or the wait is already over: no checkpoint, the process goes on here.
+      if (!prepared) systemLog("warn", "the task did not get ready for a checkpoint in time; it stays alive while it waits");
+      suspendPhase = "none";
+      if (heldResult) continueWait(wait.waitpointId, takeHeld());
       return;
     }
     const dir = join(deps.workDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
-    suspending = true;
+    suspendPhase = "dumping";
     try {
       await shipper.flush();
       const frozen = proc!;
       const { dumpMs, sizeBytes } = await runtime.checkpoint(frozen, join(dir, "images"));
+      silenced.add(frozen);
       await writeFile(join(dir, "resume.json"), JSON.stringify({ callId: wait.callId }));
+      if (heldResult) return await restoreInto(dir, wait.callId, takeHeld());
       const stored = await deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir);
       log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
       try {
         await server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes } });
         end("suspended");
       } catch (error) {
-        // The waitpoint completed (and was handed to us in a poll) while we were dumping: resume here.
+        // The waitpoint completed while we were dumping and its result is on its way in a poll: resume here.
         if (!(error instanceof ServerCallError && error.status === 409 && error.code !== "LEASE_LOST")) throw error;
-        const result = await new Promise<WaitResult>((resolve) => (lateContinue = resolve));
-        lateContinue = null;
-        await restoreInto(dir, wait.callId, result);
+        await deps.checkpoints!.delete(stored.location).catch(() => {});
+        await restoreInto(dir, wait.callId, await nextHeldResult().then(() => takeHeld()));
       }
     } catch (thrown) {
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));
@@ -181,9 +202,17 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       if (proc) await proc.kill().catch(() => {});
       await finish({ ok: false, error: { name: "CheckpointFailed", message: `could not suspend the run: ${error.message}` }, crashed: true });
     } finally {
-      suspending = false;
+      suspendPhase = "none";
       await rm(dir, { recursive: true, force: true }).catch(() => {});
     }
+  }
+
+  function takeHeld(): WaitResult {
+    const result = heldResult!;
+    heldResult = null;
+    resultArrived = null;
+    pendingWait = null;
+    return result;
   }
 
   async function restoreInto(dir: string, callId: number, result: WaitResult): Promise<void> {

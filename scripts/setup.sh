@@ -18,3 +18,8 @@ if [ -x scripts/setup-system.sh ] || [ -f scripts/setup-system.sh ]; then
 fi
 
 node scripts/build-dist.mjs
+
+# The example's app code imports `stasis/sdk` through a file: dependency on this package.
+if [ ! -e examples/movie-tickets/node_modules/stasis ]; then
+  npm install --prefix examples/movie-tickets --no-audit --no-fund >&2
+fi

@@ -64,7 +64,10 @@ async function runDev(opts: DevOptions): Promise<void> {
   process.once("SIGINT", () => void stop());
   process.once("SIGTERM", () => void stop());
 
-  const apiKey = await developmentKey(stack.apiUrl, stack.adminToken, config.project, prior?.apiKey);
+  const apiKey = await developmentKey(stack.apiUrl, stack.adminToken, config.project, prior?.apiKey).catch(async (error: Error) => {
+    await stack.stop();
+    throw error;
+  });
   const state: DevState = { apiUrl: stack.apiUrl, apiKey, environment: "development", adminToken: stack.adminToken, runnerToken: stack.runnerToken, port: Number(new URL(stack.apiUrl).port), pid: process.pid };
   await writeFile(stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
 
@@ -132,8 +135,8 @@ async function developmentKey(apiUrl: string, adminToken: string, project: strin
     const ok = await apiCall(apiUrl, saved, "GET", "/api/v1/whoami").then(() => true, () => false);
     if (ok) return saved;
   }
-  const created = await apiCall<{ keys: Array<{ environment: string; apiKey: string }> }>(apiUrl, adminToken, "POST", "/api/v1/admin/projects", { slug: project });
-  const key = created.keys.find((k) => k.environment === "development");
+  const created = await apiCall<{ environments: Array<{ environment: string; apiKey: string }> }>(apiUrl, adminToken, "POST", "/api/v1/admin/projects", { slug: project });
+  const key = created.environments.find((k) => k.environment === "development");
   if (key) return key.apiKey;
   const rotated = await apiCall<{ apiKey: string }>(apiUrl, adminToken, "POST", `/api/v1/admin/projects/${project}/environments/development/keys`, {});
   return rotated.apiKey;
