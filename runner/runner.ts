@@ -68,6 +68,9 @@ export function createRunner(options: RunnerOptions) {
         for (const claim of response.runs) track(claim);
         for (const next of response.continues) sessions.get(next.runId)?.continueWait(next.waitpointId, next.result);
         for (const stop of response.stops) void sessions.get(stop.runId)?.stop(stop.reason);
+        for (const location of response.deleteCheckpoints ?? []) {
+          void options.checkpoints?.delete(location).catch((error: Error) => log.warn({ location, err: error.message }, "could not delete a canceled run's checkpoint"));
+        }
       } catch (error) {
         if (!polling) return;
         failures += 1;

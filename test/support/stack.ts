@@ -1,0 +1,122 @@
+// The whole platform for an end-to-end test: a fresh database, the server, runners (in-process or
+// as real `stasis runner` processes), a project with its keys, and deploys of fixture projects.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createLayoutImageStore, deployProject, callStasisApi } from "../../builder/index.ts";
+import { startLocalStack, type LocalStack, type LocalStackOptions } from "../../cli/local-stack.ts";
+import type { DeploymentView, RunView } from "../../schemas/index.ts";
+import { createTestDatabase, type TestDatabase } from "./db.ts";
+import { waitFor } from "./wait-for.ts";
+
+export const REPO_ROOT = resolve(import.meta.dirname, "../..");
+export const CLI = join(REPO_ROOT, "cli/bin.mjs");
+
+export interface RunnerProcess {
+  runnerId: string;
+  child: ChildProcess;
+  /** Everything the runner printed on stderr so far (its pino log). */
+  log(): string;
+  /** SIGTERM: drain and exit. */
+  stop(): Promise<void>;
+  /** SIGKILL, like a machine dying. */
+  kill9(): Promise<void>;
+}
+
+export interface TestStack {
+  local: LocalStack;
+  database: TestDatabase;
+  stateDir: string;
+  apiUrl: string;
+  /** API keys of the project's environments (production, staging, development). */
+  keys: Record<string, string>;
+  project: string;
+  deploy(projectDir: string, options?: { environment?: string; promote?: boolean }): Promise<DeploymentView>;
+  /** Call the public API as an environment (default development). */
+  api<T>(method: string, path: string, body?: unknown, environment?: string): Promise<T>;
+  waitForRun(id: string, predicate: (run: RunView) => boolean, what: string, timeoutMs?: number): Promise<RunView>;
+  startRunnerProcess(options?: { capacity?: number; checkpoints?: boolean; env?: Record<string, string>; name?: string }): Promise<RunnerProcess>;
+  stop(): Promise<void>;
+}
+
+export interface TestStackOptions extends Partial<Omit<LocalStackOptions, "stateDir" | "databaseUrl">> {
+  project?: string;
+}
+
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
+  const stateDir = await mkdtemp(join(tmpdir(), "stasis-e2e-"));
+  const database = await createTestDatabase();
+  const local = await startLocalStack({ runners: 0, ...options, stateDir, databaseUrl: database.url });
+  const project = options.project ?? "e2e";
+  const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(local.apiUrl, local.adminToken, "POST", "/api/v1/admin/projects", { slug: project });
+  const keys = Object.fromEntries(created.environments.map((e) => [e.environment, e.apiKey]));
+  const runnerProcesses: RunnerProcess[] = [];
+  const store = createLayoutImageStore(local.dirs.images);
+
+  const stack: TestStack = {
+    local,
+    database,
+    stateDir,
+    apiUrl: local.apiUrl,
+    keys,
+    project,
+    async deploy(projectDir, deployOptions = {}) {
+      const deployment = await deployProject({
+        projectDir,
+        apiUrl: local.apiUrl,
+        apiKey: keys[deployOptions.environment ?? "development"],
+        store,
+        promote: deployOptions.promote ?? true,
+        withRuntime: false,
+      });
+      return deployment!;
+    },
+    api(method, path, body, environment = "development") {
+      return callStasisApi(local.apiUrl, keys[environment], method, path, body);
+    },
+    waitForRun(id, predicate, what, timeoutMs = 60_000) {
+      return waitFor(what, async () => {
+        const run = await stack.api<RunView>("GET", `/api/v1/runs/${id}`);
+        return predicate(run) ? run : null;
+      }, { timeoutMs });
+    },
+    async startRunnerProcess(runnerOptions = {}) {
+      const n = runnerProcesses.length + 1;
+      const args = [CLI, "runner", "--server-url", local.apiUrl, "--name", runnerOptions.name ?? `proc-${n}`, "--capacity", String(runnerOptions.capacity ?? 5), "--work-dir", join(stateDir, `runner-${n}`), "--image-cache", local.dirs.imageCache, "--checkpoint-dir", local.dirs.checkpoints, "--drain-grace", "2000", "--json"];
+      if (runnerOptions.checkpoints === false) args.push("--no-checkpoints");
+      const child = spawn(process.execPath, args, { env: { ...process.env, STASIS_RUNNER_TOKEN: local.runnerToken, STASIS_LOG_LEVEL: "info", ...runnerOptions.env }, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout!.on("data", (chunk) => (stdout += chunk));
+      child.stderr!.on("data", (chunk) => (stderr += chunk));
+      const exited = new Promise<void>((resolveExit) => child.once("exit", () => resolveExit()));
+      const line = await waitFor(`runner process ${n} to register`, () => {
+        if (child.exitCode !== null) throw new Error(`runner exited early: ${stderr}`);
+        return stdout.split("\n").find((l) => l.startsWith("{"));
+      }, { timeoutMs: 30_000 });
+      const runner: RunnerProcess = {
+        runnerId: JSON.parse(line).runnerId,
+        child,
+        log: () => stderr,
+        async stop() {
+          if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+          await exited;
+        },
+        async kill9() {
+          if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+          await exited;
+        },
+      };
+      runnerProcesses.push(runner);
+      return runner;
+    },
+    async stop() {
+      await Promise.all(runnerProcesses.map((r) => r.kill9()));
+      await local.stop();
+      await database.drop();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
