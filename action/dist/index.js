@@ -39893,7 +39893,13 @@ var init_runner_api = __esm({
       checkpoints: external_exports.boolean(),
       workload: external_exports.enum(["process", "runc", "docker"]).default("process")
     }).strict();
-    RegisterRunnerResponse = external_exports.object({ runnerId: external_exports.string(), heartbeatIntervalMs: external_exports.number().int(), leaseMs: external_exports.number().int() });
+    RegisterRunnerResponse = external_exports.object({
+      runnerId: external_exports.string(),
+      heartbeatIntervalMs: external_exports.number().int(),
+      leaseMs: external_exports.number().int(),
+      /** The server's STASIS_SUSPEND_THRESHOLD_MS when it was given one: waits shorter than this stay in-process. */
+      suspendThresholdMs: external_exports.number().int().optional()
+    });
     PollRequest = external_exports.object({ runnerId: external_exports.string(), freeSlots: external_exports.number().int().min(0), waitMs: external_exports.number().int().min(0).max(3e4).default(1e4) }).strict();
     ClaimedRun = external_exports.object({
       runId: external_exports.string(),
@@ -44169,17 +44175,34 @@ var init_registry_store = __esm({
 });
 
 // builder/open-image-store.ts
+import { resolve as resolve4 } from "node:path";
 function registryAuthFromEnv(env = process.env) {
   if (env.STASIS_REGISTRY_TOKEN) return { token: env.STASIS_REGISTRY_TOKEN };
   if (env.STASIS_REGISTRY_USERNAME && env.STASIS_REGISTRY_PASSWORD) return { username: env.STASIS_REGISTRY_USERNAME, password: env.STASIS_REGISTRY_PASSWORD };
   return void 0;
 }
+function openImageRepository(target, options = {}) {
+  if (target.startsWith(LAYOUT_REF_PREFIX)) return createLayoutImageStore(resolve4(target.slice(LAYOUT_REF_PREFIX.length).replace(/@sha256:.*$/, "")));
+  if (target.startsWith("/") || target.startsWith(".")) return createLayoutImageStore(resolve4(target));
+  const slash = target.indexOf("/");
+  if (slash <= 0) throw new BuilderError("BAD_REF", `an image repository looks like host[:port]/name (e.g. ghcr.io/acme/tasks) or oci-layout:<dir>, got ${JSON.stringify(target)}`);
+  const host = target.slice(0, slash);
+  const repository = target.slice(slash + 1).replace(/[:@].*$/, "");
+  return registryStoreFor(target, host, repository, options);
+}
+function registryStoreFor(ref, host, repository, options) {
+  if (!host.includes(".") && !host.includes(":") && host !== "localhost") throw new BuilderError("BAD_REF", `image reference needs a registry host: ${ref}`);
+  const insecure = options.insecure ?? (LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1");
+  return createRegistryImageStore({ url: `${insecure ? "http" : "https"}://${host}`, repository, auth: options.auth ?? registryAuthFromEnv() });
+}
+var LOOPBACK;
 var init_open_image_store = __esm({
   "builder/open-image-store.ts"() {
     "use strict";
     init_errors3();
     init_layout_store();
     init_registry_store();
+    LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
   }
 });
 
@@ -44192,7 +44215,7 @@ import { Readable as Readable3, Transform as Transform3 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
 async function pullBaseImage(ref, blobsDir, onProgress) {
   const { host, repository, digest, tag } = parseRegistryRef(ref);
-  const scheme = LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
+  const scheme = LOOPBACK2.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
   const client = createRegistryClient({ url: `${scheme}://${host}`, auth: registryAuthFromEnv() });
   const repo = `/v2/${repository}`;
   const getManifest = async (reference) => {
@@ -44240,7 +44263,7 @@ async function pullBaseImage(ref, blobsDir, onProgress) {
   }
   return { layers, env: config2.config?.Env ?? [] };
 }
-var ACCEPT, LOOPBACK;
+var ACCEPT, LOOPBACK2;
 var init_base_image = __esm({
   "builder/base-image.ts"() {
     "use strict";
@@ -44253,7 +44276,7 @@ var init_base_image = __esm({
     init_unpack();
     init_digest();
     ACCEPT = [MEDIA_TYPE_MANIFEST, MEDIA_TYPE_INDEX, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_LIST].join(", ");
-    LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost)(:\d+)?$/;
+    LOOPBACK2 = /^(127\.\d+\.\d+\.\d+|localhost)(:\d+)?$/;
   }
 });
 
@@ -44401,7 +44424,7 @@ var init_runtime_layer = __esm({
 
 // builder/build-image.ts
 import { readdir as readdir5, rm as rm7, stat as stat8 } from "node:fs/promises";
-import { join as join12, resolve as resolve4 } from "node:path";
+import { join as join12, resolve as resolve5 } from "node:path";
 function isoSeconds(epoch) {
   return new Date(epoch * 1e3).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
@@ -44414,8 +44437,8 @@ async function appLayerEntries(appDir, manifest) {
   return entries;
 }
 async function buildImage(o) {
-  const projectDir = resolve4(o.projectDir);
-  const buildDir = resolve4(o.buildDir ?? join12(projectDir, ".stasis", "build"));
+  const projectDir = resolve5(o.projectDir);
+  const buildDir = resolve5(o.buildDir ?? join12(projectDir, ".stasis", "build"));
   const blobsDir = join12(buildDir, "blobs");
   await rm7(blobsDir, { recursive: true, force: true });
   const loaded2 = await loadProjectConfig(projectDir);
@@ -44592,14 +44615,9 @@ __export(deploy_step_exports, {
   deployStep: () => deployStep,
   imageStoreFor: () => imageStoreFor
 });
-import { resolve as resolve5 } from "node:path";
 function imageStoreFor(registry2, auth) {
   if (!registry2) throw new Error("set the registry input (host[:port]/repository, e.g. ghcr.io/acme/tasks): runners pull each version's image from it");
-  if (registry2.startsWith(LAYOUT)) return createLayoutImageStore(resolve5(registry2.slice(LAYOUT.length)));
-  const slash = registry2.indexOf("/");
-  const host = registry2.slice(0, slash);
-  const scheme = LOOPBACK2.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
-  return createRegistryImageStore({ url: `${scheme}://${host}`, repository: registry2.slice(slash + 1).replace(/:[^/]*$/, ""), auth });
+  return openImageRepository(registry2, { auth });
 }
 async function deployStep(o) {
   const store = imageStoreFor(o.registry, o.registryAuth);
@@ -44608,13 +44626,10 @@ async function deployStep(o) {
   if (!deployment) throw new Error("the build was skipped unexpectedly");
   return deployment;
 }
-var LAYOUT, LOOPBACK2;
 var init_deploy_step = __esm({
   "action/src/deploy-step.ts"() {
     "use strict";
     init_builder();
-    LAYOUT = "oci-layout:";
-    LOOPBACK2 = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
   }
 });
 

@@ -1,5 +1,4 @@
-import { resolve } from "node:path";
-import { createLayoutImageStore, createRegistryImageStore, deployProject, type ImageStore } from "../../builder/index.ts";
+import { deployProject, openImageRepository, type ImageStore } from "../../builder/index.ts";
 import type { DeploymentView } from "../../schemas/index.ts";
 import type { CommitDetails } from "./environment.ts";
 
@@ -14,18 +13,10 @@ export interface DeployStepOptions {
   onProgress(message: string): void;
 }
 
-const LAYOUT = "oci-layout:";
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
-
 /** `registry` is `host[:port]/repository`, or `oci-layout:<dir>` when the server reads images from this machine. */
 export function imageStoreFor(registry: string | undefined, auth?: { username: string; password: string }): ImageStore {
   if (!registry) throw new Error("set the registry input (host[:port]/repository, e.g. ghcr.io/acme/tasks): runners pull each version's image from it");
-  if (registry.startsWith(LAYOUT)) return createLayoutImageStore(resolve(registry.slice(LAYOUT.length)));
-  const slash = registry.indexOf("/");
-  const host = registry.slice(0, slash);
-  // Loopback registries speak plain HTTP (as the builder's openImageStore assumes).
-  const scheme = LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
-  return createRegistryImageStore({ url: `${scheme}://${host}`, repository: registry.slice(slash + 1).replace(/:[^/]*$/, ""), auth });
+  return openImageRepository(registry, { auth });
 }
 
 /** The one deploy path (builder's deployProject): build, reserve a version, push, finish. */

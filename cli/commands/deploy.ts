@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
-import { buildToLayout, createLayoutImageStore, openImageStore, type ImageStore } from "../../builder/index.ts";
+import { buildToLayout, openImageRepository, type ImageStore } from "../../builder/index.ts";
 import type { DeploymentView } from "../../schemas/index.ts";
 import { apiCall } from "../api-call.ts";
 import { resolveApiTarget } from "../api-target.ts";
@@ -13,9 +13,7 @@ function formatDeployment(d: DeploymentView): string {
 
 /** `--registry host/repo` (or STASIS_REGISTRY) pushes there; otherwise an OCI layout dir. */
 function imageStoreFor(opts: { registry?: string; out: string }): ImageStore {
-  const registry = opts.registry ?? process.env.STASIS_REGISTRY;
-  if (registry) return openImageStore(registry);
-  return createLayoutImageStore(resolve(opts.out));
+  return openImageRepository(opts.registry ?? process.env.STASIS_REGISTRY ?? resolve(opts.out));
 }
 
 export function registerDeployCommands(program: Command): void {
