@@ -3,6 +3,7 @@ import { StasisApiError } from "../sdk/index.ts";
 import { registerDeployCommands } from "./commands/deploy.ts";
 import { registerDevCommand } from "./commands/dev.ts";
 import { registerEventsCommands } from "./commands/events.ts";
+import { registerGithubAppCommand } from "./commands/github-app.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
 import { registerServeCommands } from "./commands/serve.ts";
 import { registerTriggerCommand } from "./commands/trigger.ts";
@@ -15,6 +16,7 @@ registerDeployCommands(program);
 registerTriggerCommand(program);
 registerRunsCommands(program);
 registerEventsCommands(program);
+registerGithubAppCommand(program);
 
 try {
   await program.parseAsync(process.argv);
