@@ -1,10 +1,10 @@
 // The whole platform for an end-to-end test: a fresh database, the server, runners (in-process or
 // as real `stasis runner` processes), a project with its keys, and deploys of fixture projects.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createLayoutImageStore, deployProject, callStasisApi } from "../../builder/index.ts";
+import { createLayoutImageStore, deployProject, callStasisApi, type ImageStore } from "../../builder/index.ts";
 import { startLocalStack, type LocalStack, type LocalStackOptions } from "../../cli/local-stack.ts";
 import type { DeploymentView, RunView } from "../../schemas/index.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
@@ -32,11 +32,13 @@ export interface TestStack {
   /** API keys of the project's environments (production, staging, development). */
   keys: Record<string, string>;
   project: string;
-  deploy(projectDir: string, options?: { environment?: string; promote?: boolean }): Promise<DeploymentView>;
+  /** Builds and deploys a project (to the stack's OCI layout dir unless `store` is given). */
+  deploy(projectDir: string, options?: { environment?: string; promote?: boolean; store?: ImageStore; withRuntime?: boolean }): Promise<DeploymentView>;
   /** Call the public API as an environment (default development). */
   api<T>(method: string, path: string, body?: unknown, environment?: string): Promise<T>;
   waitForRun(id: string, predicate: (run: RunView) => boolean, what: string, timeoutMs?: number): Promise<RunView>;
-  startRunnerProcess(options?: { capacity?: number; checkpoints?: boolean; env?: Record<string, string>; name?: string }): Promise<RunnerProcess>;
+  /** `env`: the runner's own environment; `taskEnv`: what its task processes get (through `--env-file`). */
+  startRunnerProcess(options?: { capacity?: number; checkpoints?: boolean; env?: Record<string, string>; taskEnv?: Record<string, string>; name?: string; suspendThresholdMs?: number }): Promise<RunnerProcess>;
   stop(): Promise<void>;
 }
 
@@ -66,9 +68,9 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         projectDir,
         apiUrl: local.apiUrl,
         apiKey: keys[deployOptions.environment ?? "development"],
-        store,
+        store: deployOptions.store ?? store,
         promote: deployOptions.promote ?? true,
-        withRuntime: false,
+        withRuntime: deployOptions.withRuntime ?? false,
       });
       return deployment!;
     },
@@ -85,6 +87,12 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       const n = runnerProcesses.length + 1;
       const args = [CLI, "runner", "--server-url", local.apiUrl, "--name", runnerOptions.name ?? `proc-${n}`, "--capacity", String(runnerOptions.capacity ?? 5), "--work-dir", join(stateDir, `runner-${n}`), "--image-cache", local.dirs.imageCache, "--checkpoint-dir", local.dirs.checkpoints, "--drain-grace", "2000", "--json"];
       if (runnerOptions.checkpoints === false) args.push("--no-checkpoints");
+      if (runnerOptions.suspendThresholdMs !== undefined) args.push("--suspend-threshold", String(runnerOptions.suspendThresholdMs));
+      if (runnerOptions.taskEnv) {
+        const envFile = join(stateDir, `runner-${n}.env`);
+        await writeFile(envFile, Object.entries(runnerOptions.taskEnv).map(([k, v]) => `${k}=${v}\n`).join(""));
+        args.push("--env-file", envFile);
+      }
       const child = spawn(process.execPath, args, { env: { ...process.env, STASIS_RUNNER_TOKEN: local.runnerToken, STASIS_LOG_LEVEL: "info", ...runnerOptions.env }, stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
