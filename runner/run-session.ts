@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -260,7 +261,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       return;
     }
     const entry = join(appDir, claim.deployment.manifest.entry);
-    attach(await runtime.start({ command: process.execPath, args: ["--enable-source-maps", entry], cwd: appDir, env: { ...deps.taskEnv, ...baseTaskEnv() } }));
+    attach(await runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...baseTaskEnv() } }));
   }
 
   void begin().catch((error: Error) => {
@@ -283,6 +284,21 @@ function contextOf(claim: ClaimedRun) {
     version: claim.deployment.version,
     tags: claim.tags,
   };
+}
+
+let nodeFlags: string[] | undefined;
+
+/**
+ * V8 protects wasm code with memory protection keys (PKU) when the CPU has them; CRIU does not bring
+ * the process's pkey allocation back, so wasm code compiled after a restore (undici's llhttp behind
+ * every `fetch` tiers up) aborts the task. Turned off where this Node knows the flag.
+ */
+function taskNodeFlags(): string[] {
+  if (!nodeFlags) {
+    const probe = spawnSync(process.execPath, ["--no-wasm-memory-protection-keys", "-e", "0"], { stdio: "ignore", timeout: 10_000 });
+    nodeFlags = ["--enable-source-maps", ...(probe.status === 0 ? ["--no-wasm-memory-protection-keys"] : [])];
+  }
+  return nodeFlags;
 }
 
 function baseTaskEnv(): Record<string, string> {

@@ -34,6 +34,8 @@ export function createRunner(options: RunnerOptions) {
   const sessions = new Map<string, RunSession>();
   const pollAbort = new AbortController();
   let runnerId = "";
+  /** The runner's own setting wins; else the server's (register response); else 5 s. */
+  let suspendThresholdMs = options.suspendThresholdMs ?? 5000;
   let heartbeatTimer: NodeJS.Timeout | null = null;
   let polling = false;
   let draining = false;
@@ -46,7 +48,7 @@ export function createRunner(options: RunnerOptions) {
       checkpoints: options.checkpoints,
       appDirFor: options.appDirFor,
       workDir: options.workDir,
-      suspendThresholdMs: options.suspendThresholdMs ?? 5000,
+      suspendThresholdMs,
       taskEnv: options.taskEnv ?? {},
       log: log.child({ runId: claim.runId, attempt: claim.attempt }),
     });
@@ -106,6 +108,7 @@ export function createRunner(options: RunnerOptions) {
         workload: "process",
       });
       runnerId = registered.runnerId;
+      if (options.suspendThresholdMs === undefined && registered.suspendThresholdMs !== undefined) suspendThresholdMs = registered.suspendThresholdMs;
       heartbeatTimer = setInterval(() => void heartbeat(), registered.heartbeatIntervalMs);
       polling = true;
       loop = pollLoop();

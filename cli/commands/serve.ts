@@ -50,11 +50,11 @@ export function registerServeCommands(program: Command): void {
     .option("--image-cache <dir>", "image cache shared by the runners of this host", ".stasis/image-cache")
     .option("--checkpoint-dir <dir>", "checkpoint store: a directory shared by all runners (default STASIS_CHECKPOINT_DIR)")
     .option("--no-checkpoints", "never freeze waiting runs")
-    .option("--suspend-threshold <ms>", "waits shorter than this stay in-process", "5000")
+    .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
     .option("--env-file <file>", "environment for task processes")
     .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; suspendThreshold: string; envFile?: string; drainGrace: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; suspendThreshold?: string; envFile?: string; drainGrace: string; json?: boolean }) => {
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
       const runnerToken = requireEnv("STASIS_RUNNER_TOKEN");
       const workDir = resolve(opts.workDir);
@@ -71,7 +71,7 @@ export function registerServeCommands(program: Command): void {
         checkpoints: opts.checkpoints ? createDirCheckpointStore(resolve(checkpointDir)) : null,
         appDirFor: createImageCache(resolve(opts.imageCache)),
         workDir,
-        suspendThresholdMs: Number(opts.suspendThreshold),
+        suspendThresholdMs: opts.suspendThreshold === undefined ? undefined : Number(opts.suspendThreshold),
         taskEnv: opts.envFile ? readDotEnv(opts.envFile) : {},
         log,
       });
