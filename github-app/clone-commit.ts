@@ -24,7 +24,7 @@ export async function cloneCommit(options: CloneCommitOptions): Promise<ClonedCo
   const remove = () => rm(dir, { recursive: true, force: true });
   const basic = Buffer.from(`x-access-token:${options.token}`).toString("base64");
   try {
-    const git = simpleGit({ baseDir: dir, abort: options.signal, config: [`http.extraHeader=Authorization: Basic ${basic}`] }).env({
+    const git = simpleGit({ baseDir: dir, abort: options.signal, allowEnvironment: ["GIT_TERMINAL_PROMPT"], config: [`http.extraHeader=Authorization: Basic ${basic}`] }).env({
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       HOME: process.env.HOME ?? dir,
       GIT_TERMINAL_PROMPT: "0",

@@ -54,7 +54,10 @@ const Env = z.object({
 export function loadGithubAppConfig(env: NodeJS.ProcessEnv = process.env): GithubAppConfig {
   const input = Object.fromEntries(Object.keys(Env.shape).map((k) => [k, env[k] === "" ? undefined : env[k]]));
   const parsed = Env.safeParse(input);
-  if (!parsed.success) throw new Error(`GitHub App configuration: ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join("; ")}`);
+  if (!parsed.success) {
+    const describe = (i: z.core.$ZodIssue) => `${String(i.path[0])}: ${i.code === "invalid_type" && input[String(i.path[0])] === undefined ? "is not set" : i.message}`;
+    throw new Error(`GitHub App configuration: ${parsed.error.issues.map(describe).join("; ")}`);
+  }
   const e = parsed.data;
   return {
     appId: e.GITHUB_APP_ID,

@@ -41,7 +41,8 @@ export async function startGithubApp(options: StartGithubAppOptions): Promise<Gi
     admin: createStasisAdmin({ apiUrl: config.stasisApiUrl, adminToken: config.adminToken }),
     slots,
     links: await createRepoLinks(join(config.stateDir, "links.json")),
-    storeFor: (project) => (config.registry ? openImageStore(`${config.registry}/${project}`) : createLayoutImageStore(join(config.stateDir, "images", project))),
+    // openImageStore takes a full reference; its tag is unused, since every push names its own `<env>-<version>` tag.
+    storeFor: (project) => (config.registry ? openImageStore(`${config.registry}/${project}:latest`) : createLayoutImageStore(join(config.stateDir, "images", project))),
     log,
   });
   const server = createWebhookServer({ verify: github.verify, deliveries: await createDeliveryLog(join(config.stateDir, "deliveries.log")), handle, log });
