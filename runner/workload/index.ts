@@ -1,4 +1,5 @@
-export type { CheckpointResult, CheckpointSupport, RestoreTaskOptions, StartTaskOptions, TaskExit, TaskProcess, WorkloadRuntime } from "./types.ts";
+export type { CheckpointResult, MachineLimits, CheckpointSupport, RestoreTaskOptions, StartTaskOptions, TaskExit, TaskProcess, WorkloadRuntime } from "./types.ts";
 export { createProcessRuntime, type ProcessRuntimeOptions } from "./process-runtime.ts";
+export { createRuncRuntime, detectRunc, type RuncRuntimeOptions } from "./runc-runtime.ts";
 export { WorkloadError, type WorkloadErrorCode } from "./errors.ts";
 export { CHECKPOINT_META_FILE } from "./checkpoint-meta.ts";

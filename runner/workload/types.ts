@@ -4,6 +4,14 @@ import type { Duplex, Readable } from "node:stream";
 export interface TaskExit {
   code: number | null;
   signal: string | null;
+  /** Why the runtime ended the task, when it knows better than the signal (e.g. its memory limit). */
+  reason?: { name: string; message: string };
+}
+
+/** A task's machine: cpu in cores, memory in MB (the manifest's `machine`). */
+export interface MachineLimits {
+  cpu: number;
+  memory: number;
 }
 
 /** One running task process, started fresh or restored from a checkpoint. */
@@ -25,10 +33,17 @@ export interface StartTaskOptions {
   cwd: string;
   /** The task's whole environment (`UV_USE_IO_URING=0` is always added). */
   env: Record<string, string>;
+  /** The unpacked image's root filesystem (runtimes that run the image's own rootfs, e.g. runc). */
+  rootfs?: string;
+  /** Limits for runtimes that enforce them (runc: a cgroup). */
+  machine?: MachineLimits;
 }
 
 export interface RestoreTaskOptions {
   cwd: string;
+  /** As for start; a runc restore may use another unpacked copy of the same image. */
+  rootfs?: string;
+  machine?: MachineLimits;
 }
 
 export interface CheckpointResult {

@@ -1,0 +1,203 @@
+import { execFile, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { Duplex, Readable } from "node:stream";
+import { promisify } from "node:util";
+import { detectCriu, logSummary } from "./criu.ts";
+import { dirSize } from "./dump-task.ts";
+import { WorkloadError } from "./errors.ts";
+import { socketInode } from "./namespace.ts";
+import { createTaskCgroup } from "./runc-cgroup.ts";
+import { createContainer, type Container } from "./runc-container.ts";
+import { readRuncMeta, writeRuncMeta } from "./runc-meta.ts";
+import { bundleSpec, containerProcess, type ContainerProcess } from "./runc-spec.ts";
+import type { CheckpointSupport, MachineLimits, TaskProcess, WorkloadRuntime } from "./types.ts";
+
+const run = promisify(execFile);
+
+export interface RuncRuntimeOptions {
+  /** Default: detect (runc, and CRIU >= 4.2 whose `criu check` passes). */
+  checkpoints?: boolean;
+  /** Bundles (config.json, CRIU config, logs) of live containers. Default `$TMPDIR/stasis-runc`. */
+  workDir?: string;
+  runcPath?: string;
+  /** CRIU for runc to use (`runc --criu`). Default: `criu` on PATH. */
+  criuPath?: string;
+  /** The rootfs for starts and restores that name none (tests, local development). */
+  rootfs?: string;
+}
+
+/** The fd a restored task's new ipc socket sits on in `runc restore` (runc's CRIU uses fd 3 itself). */
+const RESTORE_IPC_FD = 5;
+const RESTORE_TIMEOUT_MS = 60_000;
+
+export async function detectRunc(runcPath = "runc"): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
+  try {
+    const { stdout } = await run(runcPath, ["--version"], { timeout: 10_000 });
+    return { ok: true, version: /runc version (\S+)/.exec(stdout)?.[1] ?? stdout.trim() };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { ok: false, reason: code === "ENOENT" ? `runc not found (${runcPath}); run scripts/setup-system.sh` : `runc --version failed: ${String(err)}` };
+  }
+}
+
+/**
+ * Task processes in OCI containers run by `runc` on the image's own rootfs, with the task's machine
+ * as cgroup limits, checkpointed with `runc checkpoint`/`restore`. The container's stdout/stderr
+ * are runc's pipes (which runc re-creates on restore); fd 3, the runner's socket, is passed in with
+ * `--preserve-fds` and declared external to CRIU through a per-container CRIU config file.
+ */
+export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promise<WorkloadRuntime> {
+  const runcPath = options.runcPath ?? "runc";
+  const workDir = path.resolve(options.workDir ?? path.join(tmpdir(), "stasis-runc"));
+  const runc = await detectRunc(runcPath);
+  if (!runc.ok) throw new WorkloadError("START_FAILED", `the runc workload needs runc: ${runc.reason}`);
+  const globalArgs = options.criuPath ? ["--criu", options.criuPath] : [];
+
+  let checkpoints: CheckpointSupport;
+  if (options.checkpoints === false) {
+    checkpoints = { available: false, reason: "checkpoints turned off" };
+  } else {
+    const criu = await detectCriu(options.criuPath ?? "criu");
+    checkpoints = criu.ok ? { available: true } : { available: false, reason: criu.reason };
+  }
+  if (options.checkpoints === true && !checkpoints.available) {
+    throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `checkpoints were required but are unavailable: ${checkpoints.reason}`);
+  }
+  await mkdir(workDir, { recursive: true });
+  await deleteOrphans(runcPath);
+
+  const containers = new WeakMap<TaskProcess, Container>();
+  const requireCheckpoints = (what: string) => {
+    if (!checkpoints.available) throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `cannot ${what}: checkpoints are unavailable (${checkpoints.reason})`);
+  };
+  const rootfsOf = async (given: string | undefined, fallback?: string): Promise<string> => {
+    const rootfs = given ?? options.rootfs ?? fallback;
+    if (!rootfs) throw new WorkloadError("START_FAILED", "the runc workload needs the image's rootfs (start/restore option `rootfs`)");
+    const abs = path.resolve(rootfs);
+    if (!(await stat(abs).catch(() => null))?.isDirectory()) throw new WorkloadError("START_FAILED", `the image rootfs ${abs} is not a directory`);
+    return abs;
+  };
+
+  /** A bundle dir with config.json and an empty CRIU config, and the parent cgroup with the memory limit. */
+  async function prepare(rootfs: string, processSpec: ContainerProcess, machine: MachineLimits | undefined) {
+    const id = `stasis-${process.pid}-${randomUUID().slice(0, 8)}`;
+    const bundle = path.join(workDir, id);
+    await mkdir(bundle, { recursive: true });
+    const cgroup = await createTaskCgroup(id, machine?.memory);
+    const criuConfig = path.join(bundle, "criu.conf");
+    await writeFile(criuConfig, "");
+    const spec = bundleSpec({ rootfs, process: processSpec, cgroupsPath: cgroup.runcPath, machine, criuConfig });
+    await writeFile(path.join(bundle, "config.json"), JSON.stringify(spec, null, 2));
+    return { id, bundle, cgroup, criuConfig, pidFile: path.join(bundle, "task.pid") };
+  }
+
+  function track(container: Container): TaskProcess {
+    containers.set(container.proc, container);
+    return container.proc;
+  }
+
+  return {
+    checkpoints,
+
+    async start(opts) {
+      const rootfs = await rootfsOf(opts.rootfs);
+      const processSpec = await containerProcess(rootfs, opts);
+      const prepared = await prepare(rootfs, processSpec, opts.machine);
+      const child = spawn(runcPath, [...globalArgs, "run", "--bundle", prepared.bundle, "--pid-file", prepared.pidFile, "--preserve-fds", "1", prepared.id], {
+        stdio: ["ignore", "pipe", "pipe", "pipe"],
+      });
+      await new Promise<void>((resolve, reject) => {
+        child.once("spawn", resolve);
+        child.once("error", (err) => reject(new WorkloadError("START_FAILED", `cannot start ${runcPath}: ${err.message}`, { cause: err })));
+      });
+      return track(createContainer({ ...prepared, child, stdout: child.stdio[1] as Readable, stderr: child.stdio[2] as Readable, ipc: child.stdio[3] as Duplex, machine: opts.machine }));
+    },
+
+    async checkpoint(proc, imageDir) {
+      requireCheckpoints("checkpoint");
+      const container = containers.get(proc);
+      if (!container) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
+      if (!container.running) throw new WorkloadError("NOT_RUNNING", `task ${proc.id} is not running`);
+      const { id, bundle } = container.parts;
+      const pid = await container.pid();
+      const ipcSocket = await socketInode(pid, 3).catch((err: Error) => {
+        throw new WorkloadError("DUMP_FAILED", `cannot checkpoint task ${id}: ${err.message}`, { cause: err });
+      });
+      const meta = await readSpecOf(bundle);
+      const imageAbs = path.resolve(imageDir);
+      await mkdir(imageAbs, { recursive: true });
+      const work = path.join(bundle, `dump-${Date.now()}`);
+      await writeFile(path.join(bundle, "criu.conf"), `external unix[${ipcSocket}]\n`);
+      const started = performance.now();
+      try {
+        container.expectKill();
+        await run(runcPath, [...globalArgs, "checkpoint", "--image-path", imageAbs, "--work-path", work, "--tcp-established", "--file-locks", id], { maxBuffer: 16 * 1024 * 1024 });
+      } catch (err) {
+        container.expectKill(false);
+        throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${id} failed: criu dump failed: ${await logSummary(path.join(work, "dump.log"), err)}`, { cause: err });
+      }
+      const dumpMs = Math.round(performance.now() - started);
+      await writeRuncMeta(imageAbs, { format: 1, runtime: "runc", ipcSocket, process: meta.process, rootfs: meta.rootfs, machine: container.parts.machine, dumpedAt: new Date().toISOString() });
+      await proc.exited;
+      return { dumpMs, sizeBytes: await dirSize(imageAbs) };
+    },
+
+    async restore(imageDir, opts) {
+      requireCheckpoints("restore");
+      const imageAbs = path.resolve(imageDir);
+      const meta = await readRuncMeta(imageAbs);
+      const rootfs = await rootfsOf(opts.rootfs, meta.rootfs);
+      const machine = opts.machine ?? meta.machine;
+      const prepared = await prepare(rootfs, meta.process, machine);
+      await writeFile(prepared.criuConfig, `inherit-fd fd[${RESTORE_IPC_FD}]:socket:[${meta.ipcSocket}]\n`);
+      const work = path.join(prepared.bundle, "restore");
+      const args = [...globalArgs, "restore", "--image-path", imageAbs, "--work-path", work, "--tcp-established", "--file-locks", "--pid-file", prepared.pidFile, "--bundle", prepared.bundle, prepared.id];
+      const child = spawn(runcPath, args, { stdio: ["ignore", "pipe", "pipe", "ignore", "ignore", "pipe"] });
+      let runcOutput = "";
+      const stderr = child.stdio[2] as Readable;
+      const captureErr = (chunk: Buffer) => (runcOutput = (runcOutput + chunk.toString()).slice(-4000));
+      stderr.on("data", captureErr);
+      const container = createContainer({ ...prepared, child, stdout: child.stdio[1] as Readable, stderr, ipc: (child.stdio as unknown as Duplex[])[RESTORE_IPC_FD], machine });
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no task after ${RESTORE_TIMEOUT_MS} ms`)), RESTORE_TIMEOUT_MS).unref());
+      try {
+        await Promise.race([container.pid(), timeout, new Promise((_, reject) => child.once("error", reject))]);
+      } catch (err) {
+        const summary = await logSummary(path.join(work, "restore.log"), { stderr: runcOutput });
+        await container.proc.kill();
+        throw new WorkloadError("RESTORE_FAILED", `restore of ${imageAbs} failed: ${(err as Error).message}: ${summary}`, { cause: err });
+      }
+      stderr.off("data", captureErr);
+      return track(container);
+    },
+  };
+}
+
+async function readSpecOf(bundle: string): Promise<{ process: ContainerProcess; rootfs: string }> {
+  const spec = JSON.parse(await readFile(path.join(bundle, "config.json"), "utf8")) as { root: { path: string }; process: { args: string[]; env: string[]; cwd: string }; mounts: Array<{ type: string; source: string }> };
+  const binds = spec.mounts.filter((m) => m.type === "bind").map((m) => m.source);
+  return { rootfs: spec.root.path, process: { args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, binds } };
+}
+
+/** Containers left by a runner that died (its PID is in their id): they must not run on unowned. */
+async function deleteOrphans(runcPath: string): Promise<void> {
+  const listed = await run(runcPath, ["list", "--format", "json"], { timeout: 10_000 }).catch(() => ({ stdout: "null" }));
+  const all = (JSON.parse(listed.stdout || "null") as Array<{ id: string }> | null) ?? [];
+  for (const { id } of all) {
+    const owner = /^stasis-(\d+)-/.exec(id)?.[1];
+    if (!owner || isAlive(Number(owner))) continue;
+    await run(runcPath, ["delete", "--force", id], { timeout: 10_000 }).catch(() => {});
+    await (await createTaskCgroup(id, undefined)).remove();
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
