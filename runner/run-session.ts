@@ -190,6 +190,8 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
       try {
         await server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes } });
+        // The run's checkpoint is now this one: the one it was restored from is of no use any more.
+        if (claim.resume) await deps.checkpoints!.delete(claim.resume.checkpointLocation).catch(() => {});
         end("suspended");
       } catch (error) {
         // The waitpoint completed while we were dumping and its result is on its way in a poll: resume here.
