@@ -4,7 +4,7 @@ import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Knex } from "knex";
 import pino, { type Logger } from "pino";
-import { createImageCache, createProcessRuntime, createRunner, createDirCheckpointStore, type Runner } from "../runner/index.ts";
+import { createImageCache, createProcessRuntime, createRuncRuntime, createRunner, createDirCheckpointStore, type Runner } from "../runner/index.ts";
 import { connectDatabase, createServer, migrate, startEmbeddedPostgres, type CreateServerOptions } from "../server/index.ts";
 
 export interface LocalStackOptions {
@@ -22,6 +22,8 @@ export interface LocalStackOptions {
   capacity?: number;
   /** false: runs stay alive while they wait even when CRIU works. */
   checkpoints?: boolean;
+  /** How in-process runners run tasks: "process" (default) or "runc" (the image's rootfs; images need the runtime layer). */
+  workload?: "process" | "runc";
   suspendThresholdMs?: number;
   taskEnv?: Record<string, string>;
   log?: Logger;
@@ -66,9 +68,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await server.app.listen({ host, port });
     stops.push(() => server.close());
 
-    const runtime = await createProcessRuntime({ checkpoints: options.checkpoints, workDir: dirs.work });
+    const workload = options.workload ?? "process";
+    const runtime = workload === "runc" ? await createRuncRuntime({ checkpoints: options.checkpoints, workDir: join(dirs.work, "runc") }) : await createProcessRuntime({ checkpoints: options.checkpoints, workDir: dirs.work });
     const checkpointStore = options.checkpoints === false ? null : createDirCheckpointStore(dirs.checkpoints);
     const runners: Runner[] = [];
+    const images = createImageCache(dirs.imageCache);
     for (let i = 0; i < (options.runners ?? 1); i++) {
       const runner = createRunner({
         serverUrl: apiUrl,
@@ -77,7 +81,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         capacity: options.capacity ?? 10,
         runtime,
         checkpoints: checkpointStore,
-        appDirFor: createImageCache(dirs.imageCache),
+        appDirFor: images,
+        rootfsFor: workload === "runc" ? images.rootfsFor : undefined,
+        workload,
         workDir: dirs.work,
         suspendThresholdMs: options.suspendThresholdMs,
         taskEnv: options.taskEnv,

@@ -17,6 +17,8 @@ export interface RunSessionDeps {
   checkpoints: CheckpointStore | null;
   /** Resolves a deployment to the directory holding its bundle (the image's app dir). */
   appDirFor(deployment: ClaimedRun["deployment"]): Promise<string>;
+  /** The image's unpacked rootfs, for runtimes that run it (runc); tasks then get their `machine` limits too. */
+  rootfsFor?(deployment: ClaimedRun["deployment"]): Promise<string>;
   workDir: string;
   suspendThresholdMs: number;
   /** Extra environment for task processes (e.g. the project's `.env`). */
@@ -72,6 +74,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     channel = openTaskChannel(process.ipc, onMessage, (problem) => log.warn({ runId }, problem));
     void process.exited.then((exit) => {
       if (proc !== process || suspendPhase === "dumping" || silenced.has(process) || ended) return;
+      if (exit.reason) return void finish({ ok: false, error: exit.reason, crashed: true });
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
       void finish({ ok: false, error: { name: "TaskProcessCrashed", message: `the task process ${how} before the run finished` }, crashed: true });
     });
@@ -219,7 +222,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   }
 
   async function restoreInto(dir: string, callId: number, result: WaitResult): Promise<void> {
-    const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment) });
+    const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
     attach(restored);
     channel!.send({ type: "wait-result", callId, result });
   }
@@ -248,6 +251,13 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     resolveDone(outcome);
   }
 
+  /** Where the image's rootfs is and the task's machine, when the runtime runs the image itself. */
+  async function placement(): Promise<{ rootfs?: string; machine?: { cpu: number; memory: number } }> {
+    if (!deps.rootfsFor) return {};
+    const machine = claim.deployment.manifest.tasks.find((t) => t.id === claim.taskId)?.machine;
+    return { rootfs: await deps.rootfsFor(claim.deployment), machine: machine && { cpu: machine.cpu, memory: machine.memory } };
+  }
+
   async function begin(): Promise<void> {
     const appDir = await deps.appDirFor(claim.deployment);
     if (claim.resume) {
@@ -263,7 +273,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       return;
     }
     const entry = join(appDir, claim.deployment.manifest.entry);
-    attach(await runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...baseTaskEnv() } }));
+    attach(await runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...baseTaskEnv() }, ...(await placement()) }));
   }
 
   void begin().catch((error: Error) => {

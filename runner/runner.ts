@@ -15,6 +15,10 @@ export interface RunnerOptions {
   runtime: WorkloadRuntime;
   checkpoints: CheckpointStore | null;
   appDirFor: (deployment: ClaimedRun["deployment"]) => Promise<string>;
+  /** Given with a runtime that runs the image's own rootfs (runc). */
+  rootfsFor?: (deployment: ClaimedRun["deployment"]) => Promise<string>;
+  /** What the runner tells the server it runs tasks with. Default "process". */
+  workload?: "process" | "runc";
   workDir: string;
   suspendThresholdMs?: number;
   taskEnv?: Record<string, string>;
@@ -47,6 +51,7 @@ export function createRunner(options: RunnerOptions) {
       runtime: options.runtime,
       checkpoints: options.checkpoints,
       appDirFor: options.appDirFor,
+      rootfsFor: options.rootfsFor,
       workDir: options.workDir,
       suspendThresholdMs,
       taskEnv: options.taskEnv ?? {},
@@ -105,7 +110,7 @@ export function createRunner(options: RunnerOptions) {
         name: options.name ?? `${hostname()}-${process.pid}`,
         capacity: options.capacity,
         checkpoints: Boolean(options.checkpoints && options.runtime.checkpoints.available),
-        workload: "process",
+        workload: options.workload ?? "process",
       });
       runnerId = registered.runnerId;
       if (options.suspendThresholdMs === undefined && registered.suspendThresholdMs !== undefined) suspendThresholdMs = registered.suspendThresholdMs;

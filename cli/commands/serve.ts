@@ -1,7 +1,7 @@
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
-import { createDirCheckpointStore, createImageCache, createProcessRuntime, createRunner } from "../../runner/index.ts";
+import { createDirCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner } from "../../runner/index.ts";
 import { connectDatabase, createServer, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
 import { readDotEnv } from "../dotenv.ts";
@@ -50,16 +50,21 @@ export function registerServeCommands(program: Command): void {
     .option("--image-cache <dir>", "image cache shared by the runners of this host", ".stasis/image-cache")
     .option("--checkpoint-dir <dir>", "checkpoint store: a directory shared by all runners (default STASIS_CHECKPOINT_DIR)")
     .option("--no-checkpoints", "never freeze waiting runs")
+    .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits", "process")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
     .option("--env-file <file>", "environment for task processes")
     .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; suspendThreshold?: string; envFile?: string; drainGrace: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; json?: boolean }) => {
+      if (opts.workload !== "process" && opts.workload !== "runc") throw new CliError(`--workload must be process or runc, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
+      const workload = opts.workload;
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
       const runnerToken = requireEnv("STASIS_RUNNER_TOKEN");
       const workDir = resolve(opts.workDir);
       const log = pino({ level: process.env.STASIS_LOG_LEVEL ?? "info" }, pino.destination(2));
-      const runtime = await createProcessRuntime({ checkpoints: opts.checkpoints ? undefined : false, workDir });
+      const runtimeOptions = { checkpoints: opts.checkpoints ? undefined : false, workDir };
+      const runtime = workload === "runc" ? await createRuncRuntime({ ...runtimeOptions, workDir: join(workDir, "runc") }) : await createProcessRuntime(runtimeOptions);
+      const images = createImageCache(resolve(opts.imageCache));
       const checkpointDir = opts.checkpointDir ?? process.env.STASIS_CHECKPOINT_DIR ?? join(workDir, "checkpoints");
       if (!runtime.checkpoints.available) log.warn({ reason: runtime.checkpoints.reason }, "checkpoints are off: runs stay alive while they wait");
       const runner = createRunner({
@@ -69,7 +74,9 @@ export function registerServeCommands(program: Command): void {
         capacity: Number(opts.capacity),
         runtime,
         checkpoints: opts.checkpoints ? createDirCheckpointStore(resolve(checkpointDir)) : null,
-        appDirFor: createImageCache(resolve(opts.imageCache)),
+        appDirFor: images,
+        rootfsFor: workload === "runc" ? images.rootfsFor : undefined,
+        workload,
         workDir,
         suspendThresholdMs: opts.suspendThreshold === undefined ? undefined : Number(opts.suspendThreshold),
         taskEnv: opts.envFile ? readDotEnv(opts.envFile) : {},
