@@ -1,0 +1,86 @@
+// The runc workload end to end: `stasis runner --workload runc` processes run each task in its image's
+// own rootfs under runc, enforce the task's machine memory, and suspend/resume with runc checkpoint/restore.
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { detectRunc } from "../runner/index.ts";
+import { runLogs, runnerPool, trigger, waitForFinal, waitForLog } from "./support/e2e-waits.ts";
+import { REPO_ROOT, startTestStack, type RunnerProcess, type TestStack } from "./support/stack.ts";
+import { waitFor } from "./support/wait-for.ts";
+
+const run = promisify(execFile);
+const runc = await detectRunc();
+const FIXTURE = join(REPO_ROOT, "test/fixtures/runc");
+
+/** runc containers that a runner process started and that still exist. */
+async function containersOf(runner: RunnerProcess): Promise<string[]> {
+  const { stdout } = await run("runc", ["list", "--format", "json"]);
+  const all = (JSON.parse(stdout || "null") as Array<{ id: string }> | null) ?? [];
+  return all.map((c) => c.id).filter((id) => id.startsWith(`stasis-${runner.child.pid}-`));
+}
+
+/** A figure from a runner's pino log: the first line with `msg` that has `field`. */
+function logged(runner: RunnerProcess, msg: string, field: string): number | undefined {
+  for (const line of runner.log().split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    if (entry.msg === msg && typeof entry[field] === "number") return entry[field] as number;
+  }
+  return undefined;
+}
+
+describe.skipIf(!runc.ok)(`runc workload end to end${runc.ok ? "" : ` (skipped: ${runc.reason})`}`, () => {
+  let stack: TestStack;
+  const runners = runnerPool(() => stack);
+
+  beforeAll(async () => {
+    stack = await startTestStack({ runners: 0, suspendThresholdMs: 1000, project: "runc" });
+    await stack.deploy(FIXTURE, { withRuntime: true });
+  }, 120_000);
+
+  afterEach(() => runners.killAll());
+  afterAll(() => stack?.stop());
+
+  it("runs a task inside its image: the image's Node, its root, a container hostname", async () => {
+    const runner = await runners.start({ name: "runc-a", workload: "runc" });
+    const started = Date.now();
+    const { id } = await trigger(stack, "where-am-i", { name: "Ada" });
+    const done = await waitForFinal(stack, id, "COMPLETED");
+    console.log(`runc e2e: trigger → COMPLETED in ${Date.now() - started} ms`);
+    expect(done.output).toEqual({ greeting: "Hello, Ada!", node: "/usr/local/bin/node", hostname: "stasis-task", manifestAtRoot: true });
+    expect((await runLogs(stack, id)).map((l) => l.message)).toContain("hello Ada from stasis-task");
+    await waitFor("the finished run's container to be gone", async () => (await containersOf(runner)).length === 0, { timeoutMs: 10_000 });
+  });
+
+  it("a task over its machine memory fails with 'exceeded memory limit', not a crash", async () => {
+    await runners.start({ name: "runc-oom", workload: "runc" });
+    const { id } = await trigger(stack, "hog", { mb: 600 });
+    const failed = await waitForFinal(stack, id, "FAILED");
+    expect(failed.error).toMatchObject({ name: "MemoryLimitExceeded", message: "exceeded memory limit of 256 MB" });
+    expect(failed.attempts).toBe(1);
+  });
+
+  it("a task under its machine memory completes", async () => {
+    await runners.start({ name: "runc-fits", workload: "runc" });
+    const { id } = await trigger(stack, "hog", { mb: 100 });
+    expect((await waitForFinal(stack, id, "COMPLETED")).output).toEqual({ held: 100 });
+  });
+
+  it("suspends a waiting run with runc checkpoint and resumes it with runc restore on another runner", async () => {
+    const runnerA = await runners.start({ name: "runc-suspend", workload: "runc" });
+    const { id } = await trigger(stack, "nap", { seconds: 3 });
+    const before = await waitForLog(stack, id, "before the nap");
+    const suspended = await stack.waitForRun(id, (r) => r.status === "SUSPENDED" || r.status === "COMPLETED" || r.status === "FAILED", `run ${id} to suspend`);
+    expect(suspended.status).toBe("SUSPENDED");
+    await waitFor("runner A's container to be gone", async () => (await containersOf(runnerA)).length === 0, { timeoutMs: 10_000 });
+    await runnerA.stop();
+
+    const runnerB = await runners.start({ name: "runc-resume", workload: "runc" });
+    const done = await waitForFinal(stack, id, "COMPLETED");
+    expect(done.output).toMatchObject({ random: before.data!.random, nodes: 100_000, sum: (100_000 * 99_999) / 2, pid: 1 });
+    expect(done.attemptDetails!.at(-1)!.runnerId).toBe(runnerB.runnerId);
+    expect((await runLogs(stack, id)).map((l) => l.message)).toContain("after the nap");
+    console.log(`runc e2e: dump ${logged(runnerA, "run suspended", "dumpMs")} ms, suspend ${logged(runnerA, "run suspended", "suspendMs")} ms, checkpoint ${logged(runnerA, "run suspended", "sizeBytes")} bytes`);
+  });
+});
