@@ -6,6 +6,7 @@ import { buildToLayout, openImageStore } from "../../builder/index.ts";
 import { describeWorkloadRuntime } from "./conformance.ts";
 import { createRuncRuntime, detectRunc } from "./runc-runtime.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
+import { GRAPH_SIZE, writeStatefulTask } from "./test-support/stateful-task.ts";
 
 const runc = await detectRunc();
 if (!runc.ok) console.warn(`skipping the runc workload tests: ${runc.reason}`);
@@ -64,6 +65,34 @@ if (runc.ok) {
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe.skipIf(!runtime.checkpoints.available)("runc runtime: figures", () => {
+    it("measures start → ready, checkpoint and restore → first reply (medians of 3, ~20 MB heap)", async () => {
+      const task = await writeStatefulTask();
+      const [starts, dumps, restores, sizes]: number[][] = [[], [], [], []];
+      try {
+        for (let i = 0; i < 3; i++) {
+          let t = performance.now();
+          const proc = await runtime.start({ command: process.execPath, args: [task.script, task.logFile, String(GRAPH_SIZE)], cwd: task.dir, env: {} });
+          expect(await createIpcClient(proc.ipc).next()).toMatchObject({ type: "ready" });
+          starts.push(performance.now() - t);
+          const imageDir = path.join(task.dir, `figures-${i}`);
+          const { dumpMs, sizeBytes } = await runtime.checkpoint(proc, imageDir);
+          dumps.push(dumpMs);
+          sizes.push(sizeBytes);
+          t = performance.now();
+          const restored = await runtime.restore(imageDir, { cwd: task.dir });
+          expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ count: 1 });
+          restores.push(performance.now() - t);
+          await restored.kill();
+        }
+      } finally {
+        await rm(task.dir, { recursive: true, force: true });
+      }
+      const median = (xs: number[]) => Math.round([...xs].sort((a, b) => a - b)[1]!);
+      console.log(`runc figures (median of 3): start→ready ${median(starts)} ms, checkpoint ${median(dumps)} ms, restore→first reply ${median(restores)} ms, image ${(median(sizes) / 1024 / 1024).toFixed(1)} MiB`);
     });
   });
 } else {
