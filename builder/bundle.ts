@@ -8,7 +8,7 @@ import { BuilderError } from "./errors.ts";
 import { externalsPlugin, relativePosix, type ExternalPackage } from "./externals.ts";
 import { indexBundle } from "./index-bundle.ts";
 import { loadProjectConfig, sdkAliasPlugin, type LoadedProjectConfig } from "./load-config.ts";
-import { SDK_WORKER, sdkVersion } from "./package-root.ts";
+import { sdkVersion, sdkWorkerPath } from "./package-root.ts";
 
 export interface BundleProjectOptions {
   projectDir: string;
@@ -52,7 +52,7 @@ async function listTaskFiles(projectDir: string, dirs: string[]): Promise<string
 
 /** The generated entry: every task file as a namespace, handed to the SDK's worker runtime. */
 export function entrySource(files: string[]): string {
-  const lines = [`import { startWorker } from ${JSON.stringify(SDK_WORKER)};`];
+  const lines = [`import { startWorker } from ${JSON.stringify(sdkWorkerPath())};`];
   files.forEach((file, i) => lines.push(`import * as m${i} from ${JSON.stringify("./" + file)};`));
   lines.push(`await startWorker([${files.map((file, i) => `{ filePath: ${JSON.stringify(file)}, exports: m${i} }`).join(", ")}]);`);
   return lines.join("\n") + "\n";
@@ -75,7 +75,7 @@ export async function bundleProject(o: BundleProjectOptions): Promise<BundleResu
   const loaded = o.loaded ?? (await loadProjectConfig(projectDir));
   const { config } = loaded;
   if (config.dirs.length === 0) throw new BuilderError("NO_TASK_DIRS", `no trigger/ directory in ${projectDir} (and no dirs in stasis.config.ts)`);
-  if (!existsSync(SDK_WORKER)) throw new BuilderError("BUNDLE_FAILED", `the SDK worker runtime is missing at ${SDK_WORKER}`);
+  if (!existsSync(sdkWorkerPath())) throw new BuilderError("BUNDLE_FAILED", `the SDK worker runtime is missing at ${sdkWorkerPath()}`);
   const files = await listTaskFiles(projectDir, config.dirs);
   if (files.length === 0) throw new BuilderError("NO_TASK_DIRS", `no task files in ${config.dirs.join(", ")}`);
 

@@ -4,7 +4,7 @@ import { pathToFileURL } from "node:url";
 import { build, type Plugin } from "esbuild";
 import { StasisConfig } from "../schemas/index.ts";
 import { BuilderError, toError } from "./errors.ts";
-import { PACKAGE_ROOT, SDK_INDEX } from "./package-root.ts";
+import { packageRoot, sdkIndexPath } from "./package-root.ts";
 
 export const CONFIG_FILES = ["stasis.config.ts", "stasis.config.mts", "stasis.config.js", "stasis.config.mjs"];
 const SKIP_DIRS = new Set(["node_modules", ".stasis", "dist", ".git"]);
@@ -20,14 +20,14 @@ export function sdkAliasPlugin(): Plugin {
   return {
     name: "stasis-sdk",
     setup(b) {
-      b.onResolve({ filter: /^stasis\/sdk$/ }, () => ({ path: SDK_INDEX }));
+      b.onResolve({ filter: /^stasis\/sdk$/ }, () => ({ path: sdkIndexPath() }));
     },
   };
 }
 
 /** The project's own package imports stay external (resolved from the project); the SDK's (zod) are bundled. */
 function projectPackagesExternal(): Plugin {
-  const sdkDirs = [join(PACKAGE_ROOT, "sdk") + sep, join(PACKAGE_ROOT, "schemas") + sep];
+  const sdkDirs = [join(packageRoot(), "sdk") + sep, join(packageRoot(), "schemas") + sep];
   return {
     name: "project-packages-external",
     setup(b) {

@@ -19162,6 +19162,69 @@ var require_undici = __commonJS({
   }
 });
 
+// action/src/toolchain.ts
+import { existsSync as existsSync2 } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+function resolveToolchainRoot(projectDir, env = process.env) {
+  const tried = [];
+  const candidates = [
+    () => env.STASIS_PACKAGE_ROOT ?? null,
+    () => {
+      try {
+        return dirname(createRequire(join(projectDir, "package.json")).resolve("stasis/package.json"));
+      } catch {
+        return null;
+      }
+    },
+    () => ACTION_ROOT
+  ];
+  for (const candidate of candidates) {
+    const root = candidate();
+    if (!root) continue;
+    tried.push(root);
+    if (hasEsbuild(root)) return root;
+  }
+  throw new Error(
+    `cannot find the stasis build toolchain (esbuild) for ${projectDir}: add "stasis" to the project's dependencies and run \`npm ci\` (or your package manager's install) in working-directory before this step. Looked in: ${tried.join(", ")}`
+  );
+}
+function hasEsbuild(root) {
+  try {
+    createRequire(join(root, "package.json")).resolve("esbuild");
+    return existsSync2(join(root, "sdk"));
+  } catch {
+    return false;
+  }
+}
+function useToolchain(root) {
+  globalThis.__stasisPackageRoot = root;
+  globalThis.__stasisModuleUrl = (relativePath) => pathToFileURL(join(root, relativePath)).href;
+}
+var ACTION_ROOT;
+var init_toolchain = __esm({
+  "action/src/toolchain.ts"() {
+    "use strict";
+    ACTION_ROOT = fileURLToPath(new URL("../..", import.meta.url));
+  }
+});
+
+// action/src/esbuild-runtime.ts
+import { createRequire as createRequire2 } from "node:module";
+import { join as join2 } from "node:path";
+function esbuild() {
+  loaded ??= createRequire2(join2(globalThis.__stasisPackageRoot ?? ACTION_ROOT, "package.json"))("esbuild");
+  return loaded;
+}
+var loaded, build;
+var init_esbuild_runtime = __esm({
+  "action/src/esbuild-runtime.ts"() {
+    init_toolchain();
+    build = ((options) => esbuild().build(options));
+  }
+});
+
 // node_modules/zod/v4/core/util.js
 var util_exports = {};
 __export(util_exports, {
@@ -40048,69 +40111,6 @@ var init_schemas3 = __esm({
   }
 });
 
-// action/src/toolchain.ts
-import { existsSync as existsSync2 } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-function resolveToolchainRoot(projectDir, env = process.env) {
-  const tried = [];
-  const candidates = [
-    () => env.STASIS_PACKAGE_ROOT ?? null,
-    () => {
-      try {
-        return dirname(createRequire(join(projectDir, "package.json")).resolve("stasis/package.json"));
-      } catch {
-        return null;
-      }
-    },
-    () => ACTION_ROOT
-  ];
-  for (const candidate of candidates) {
-    const root = candidate();
-    if (!root) continue;
-    tried.push(root);
-    if (hasEsbuild(root)) return root;
-  }
-  throw new Error(
-    `cannot find the stasis build toolchain (esbuild) for ${projectDir}: add "stasis" to the project's dependencies and run \`npm ci\` (or your package manager's install) in working-directory before this step. Looked in: ${tried.join(", ")}`
-  );
-}
-function hasEsbuild(root) {
-  try {
-    createRequire(join(root, "package.json")).resolve("esbuild");
-    return existsSync2(join(root, "sdk"));
-  } catch {
-    return false;
-  }
-}
-function useToolchain(root) {
-  globalThis.__stasisPackageRoot = root;
-  globalThis.__stasisModuleUrl = (relativePath) => pathToFileURL(join(root, relativePath)).href;
-}
-var ACTION_ROOT;
-var init_toolchain = __esm({
-  "action/src/toolchain.ts"() {
-    "use strict";
-    ACTION_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-  }
-});
-
-// action/src/esbuild-runtime.ts
-import { createRequire as createRequire2 } from "node:module";
-import { join as join2 } from "node:path";
-function esbuild() {
-  loaded ??= createRequire2(join2(globalThis.__stasisPackageRoot ?? ACTION_ROOT, "package.json"))("esbuild");
-  return loaded;
-}
-var loaded, build;
-var init_esbuild_runtime = __esm({
-  "action/src/esbuild-runtime.ts"() {
-    init_toolchain();
-    build = ((options) => esbuild().build(options));
-  }
-});
-
 // builder/errors.ts
 function toError(value) {
   return value instanceof Error ? value : new Error(String(value));
@@ -40131,19 +40131,21 @@ var init_errors3 = __esm({
 });
 
 // builder/package-root.ts
-import { readFileSync as readFileSync2 } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname as dirname2, join as join3 } from "node:path";
 import { fileURLToPath as fileURLToPath2 } from "node:url";
-function sdkVersion() {
-  return JSON.parse(readFileSync2(join3(PACKAGE_ROOT, "package.json"), "utf8")).version;
+function packageRoot() {
+  return join3(dirname2(fileURLToPath2(globalThis.__stasisModuleUrl?.("builder/package-root.ts") ?? import.meta.url)), "..");
 }
-var PACKAGE_ROOT, SDK_INDEX, SDK_WORKER;
+function sdkVersion() {
+  return JSON.parse(readFileSync(join3(packageRoot(), "package.json"), "utf8")).version;
+}
+var sdkIndexPath, sdkWorkerPath;
 var init_package_root = __esm({
   "builder/package-root.ts"() {
     "use strict";
-    PACKAGE_ROOT = join3(dirname2(fileURLToPath2(globalThis.__stasisModuleUrl?.("builder/package-root.ts") ?? import.meta.url)), "..");
-    SDK_INDEX = join3(PACKAGE_ROOT, "sdk", "index.ts");
-    SDK_WORKER = join3(PACKAGE_ROOT, "sdk", "worker.ts");
+    sdkIndexPath = () => join3(packageRoot(), "sdk", "index.ts");
+    sdkWorkerPath = () => join3(packageRoot(), "sdk", "worker.ts");
   }
 });
 
@@ -40155,12 +40157,12 @@ function sdkAliasPlugin() {
   return {
     name: "stasis-sdk",
     setup(b2) {
-      b2.onResolve({ filter: /^stasis\/sdk$/ }, () => ({ path: SDK_INDEX }));
+      b2.onResolve({ filter: /^stasis\/sdk$/ }, () => ({ path: sdkIndexPath() }));
     }
   };
 }
 function projectPackagesExternal() {
-  const sdkDirs = [join4(PACKAGE_ROOT, "sdk") + sep, join4(PACKAGE_ROOT, "schemas") + sep];
+  const sdkDirs = [join4(packageRoot(), "sdk") + sep, join4(packageRoot(), "schemas") + sep];
   return {
     name: "project-packages-external",
     setup(b2) {
@@ -40246,7 +40248,7 @@ var init_load_config = __esm({
 });
 
 // builder/externals.ts
-import { existsSync as existsSync3, readdirSync, readFileSync as readFileSync3, realpathSync } from "node:fs";
+import { existsSync as existsSync3, readdirSync, readFileSync as readFileSync2, realpathSync } from "node:fs";
 import { lstat as lstat2, readdir as readdir3, readlink as readlink2, realpath } from "node:fs/promises";
 import { builtinModules } from "node:module";
 import { dirname as dirname3, join as join5, relative as relative2, sep as sep2 } from "node:path";
@@ -40271,7 +40273,7 @@ function hasNativeCode(dir, depth = 0) {
   return false;
 }
 function readPackage(dir) {
-  return JSON.parse(readFileSync3(join5(dir, "package.json"), "utf8"));
+  return JSON.parse(readFileSync2(join5(dir, "package.json"), "utf8"));
 }
 function externalsPlugin(explicit, found) {
   const nativeCache = /* @__PURE__ */ new Map();
@@ -40401,7 +40403,7 @@ async function listTaskFiles(projectDir, dirs) {
   return [...new Set(files)].sort();
 }
 function entrySource(files) {
-  const lines = [`import { startWorker } from ${JSON.stringify(SDK_WORKER)};`];
+  const lines = [`import { startWorker } from ${JSON.stringify(sdkWorkerPath())};`];
   files.forEach((file2, i) => lines.push(`import * as m${i} from ${JSON.stringify("./" + file2)};`));
   lines.push(`await startWorker([${files.map((file2, i) => `{ filePath: ${JSON.stringify(file2)}, exports: m${i} }`).join(", ")}]);`);
   return lines.join("\n") + "\n";
@@ -40421,7 +40423,7 @@ async function bundleProject(o) {
   const loaded2 = o.loaded ?? await loadProjectConfig(projectDir);
   const { config: config2 } = loaded2;
   if (config2.dirs.length === 0) throw new BuilderError("NO_TASK_DIRS", `no trigger/ directory in ${projectDir} (and no dirs in stasis.config.ts)`);
-  if (!existsSync4(SDK_WORKER)) throw new BuilderError("BUNDLE_FAILED", `the SDK worker runtime is missing at ${SDK_WORKER}`);
+  if (!existsSync4(sdkWorkerPath())) throw new BuilderError("BUNDLE_FAILED", `the SDK worker runtime is missing at ${sdkWorkerPath()}`);
   const files = await listTaskFiles(projectDir, config2.dirs);
   if (files.length === 0) throw new BuilderError("NO_TASK_DIRS", `no task files in ${config2.dirs.join(", ")}`);
   o.onProgress?.(`bundling ${files.length} task file(s) from ${config2.dirs.join(", ")}`);
@@ -44511,11 +44513,18 @@ var init_build_to_layout = __esm({
 
 // builder/stasis-api.ts
 async function callStasisApi(apiUrl, token, method, path, body) {
-  const response = await fetch(`${apiUrl.replace(/\/+$/, "")}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...body === void 0 ? {} : { "content-type": "application/json" } },
-    body: body === void 0 ? void 0 : JSON.stringify(body)
-  });
+  const base = apiUrl.replace(/\/+$/, "");
+  let response;
+  try {
+    response = await fetch(`${base}${path}`, {
+      method,
+      headers: { ...token ? { authorization: `Bearer ${token}` } : {}, ...body === void 0 ? {} : { "content-type": "application/json" } },
+      body: body === void 0 ? void 0 : JSON.stringify(body)
+    });
+  } catch (error63) {
+    const cause = error63.cause?.code ?? error63.message;
+    throw new Error(`cannot reach the Stasis server at ${base} (${cause})`, { cause: error63 });
+  }
   const text = await response.text();
   let json2;
   try {
@@ -45982,50 +45991,16 @@ function getIDToken(aud) {
   });
 }
 
-// action/src/api.ts
-init_schemas3();
-var StasisApiError = class extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-  status;
-  code;
-  name = "StasisApiError";
-};
-async function callApi(apiUrl, token, method, path, body) {
-  let response;
-  try {
-    response = await fetch(`${apiUrl}${path}`, {
-      method,
-      headers: { ...token ? { authorization: `Bearer ${token}` } : {}, ...body === void 0 ? {} : { "content-type": "application/json" } },
-      body: body === void 0 ? void 0 : JSON.stringify(body)
-    });
-  } catch (error63) {
-    const cause = error63.cause?.code ?? error63.message;
-    throw new Error(`cannot reach the Stasis server at ${apiUrl} (${cause}): check the api-url input`);
-  }
-  const text = await response.text();
-  let json2;
-  try {
-    json2 = text ? JSON.parse(text) : void 0;
-  } catch {
-    json2 = void 0;
-  }
-  if (!response.ok) {
-    const parsed = ApiErrorBody.safeParse(json2);
-    throw new StasisApiError(response.status, parsed.success ? parsed.data.error.code : "HTTP_ERROR", parsed.success ? parsed.data.error.message : `${method} ${path}: HTTP ${response.status}`);
-  }
-  return json2;
-}
+// action/src/main.ts
+init_builder();
 
 // action/src/credentials.ts
 init_deploy_token();
+init_builder();
 async function obtainDeployToken(o) {
   if (o.apiKey) {
     o.setSecret(o.apiKey);
-    const minted2 = await callApi(o.apiUrl, o.apiKey, "POST", "/api/v1/auth/deploy-tokens", { environment: o.environment }).catch((error63) => {
+    const minted2 = await callStasisApi(o.apiUrl, o.apiKey, "POST", "/api/v1/auth/deploy-tokens", { environment: o.environment }).catch((error63) => {
       throw explain(error63, "api-key");
     });
     return finish(minted2, "api-key", o.setSecret);
@@ -46038,7 +46013,7 @@ async function obtainDeployToken(o) {
       `no api-key was given and the job's OIDC token is not available (${error63.message}): add \`permissions: id-token: write\` to the job, or pass a deploy key as \`api-key: \${{ secrets.STASIS_API_KEY }}\``
     );
   }
-  const minted = await callApi(o.apiUrl, null, "POST", "/api/v1/auth/oidc/exchange", { token: idToken, environment: o.environment, project: o.project }).catch((error63) => {
+  const minted = await callStasisApi(o.apiUrl, null, "POST", "/api/v1/auth/oidc/exchange", { token: idToken, environment: o.environment, project: o.project }).catch((error63) => {
     throw explain(error63, "oidc");
   });
   return finish(minted, "oidc", o.setSecret);
@@ -46050,18 +46025,18 @@ function finish(body, via, setSecret2) {
   return { ...parsed.data, via };
 }
 function explain(error63, via) {
-  if (!(error63 instanceof StasisApiError)) return error63 instanceof Error ? error63 : new Error(String(error63));
+  if (!(error63 instanceof StasisApiCallError)) return error63 instanceof Error ? error63 : new Error(String(error63));
   if (error63.status === 404 && error63.code !== "NOT_FOUND") return new Error(`the Stasis server at this api-url has no deploy-token API (HTTP 404): upgrade the server`);
   const hint = via === "oidc" ? error63.status === 401 ? " (the server refused the job's OIDC token: check that the project is linked to this repository and that oidc-audience matches the server's STASIS_OIDC_AUDIENCE)" : "" : error63.status === 401 ? " (check the api-key secret: it must be an environment API key of the project)" : "";
   return new Error(`${error63.message}${hint}`);
 }
 
 // action/src/environment.ts
-import { readFileSync } from "node:fs";
+import { readFileSync as readFileSync3 } from "node:fs";
 function readEventPayload(path) {
   if (!path) return {};
   try {
-    return JSON.parse(readFileSync(path, "utf8"));
+    return JSON.parse(readFileSync3(path, "utf8"));
   } catch (error63) {
     throw new Error(`cannot read the event payload at GITHUB_EVENT_PATH (${path}): ${error63.message}`);
   }
@@ -46204,7 +46179,7 @@ async function run3() {
     info(`authenticated for ${credential.project}/${credential.environment} (${credential.via === "oidc" ? "GitHub OIDC" : "api-key"}; token valid until ${credential.expiresAt})`);
     setOutput("environment", credential.environment);
     if (plan.kind === "archive") {
-      if (!credential.archived) await callApi(inputs.apiUrl, credential.token, "POST", "/api/v1/environments/current/archive", {});
+      if (!credential.archived) await callStasisApi(inputs.apiUrl, credential.token, "POST", "/api/v1/environments/current/archive", {});
       info(credential.archived ? `${credential.environment} was already archived` : `archived ${credential.environment}`);
       await summary.addRaw(archiveSummary(credential.project, credential.environment, credential.archived)).write();
       return;

@@ -1,5 +1,5 @@
 import { DeployTokenResponse } from "../../schemas/deploy-token.ts";
-import { callApi, StasisApiError } from "./api.ts";
+import { callStasisApi as callApi, StasisApiCallError as StasisApiError } from "../../builder/index.ts";
 
 export interface CredentialOptions {
   apiUrl: string;

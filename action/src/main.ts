@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import * as core from "@actions/core";
-import { callApi } from "./api.ts";
+import { callStasisApi as callApi } from "../../builder/index.ts";
 import { obtainDeployToken } from "./credentials.ts";
 import { planFromEvent, readEventPayload } from "./environment.ts";
 import { readInputs } from "./inputs.ts";
@@ -43,7 +43,7 @@ export async function run(): Promise<void> {
 
     const projectDir = resolve(process.env.GITHUB_WORKSPACE ?? process.cwd(), inputs.workingDirectory);
     useToolchain(resolveToolchainRoot(projectDir));
-    // Loaded only now: the builder reads the toolchain root when its modules initialise.
+    // Loaded only now: the deploy step pulls in esbuild from the toolchain root.
     const { deployStep } = await import("./deploy-step.ts");
     const deployment = await core.group(`Build and deploy ${projectDir} to ${credential.environment}`, () =>
       deployStep({
