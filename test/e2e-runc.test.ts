@@ -67,6 +67,16 @@ describe.skipIf(!runc.ok)(`runc workload end to end${runc.ok ? "" : ` (skipped: 
     expect((await waitForFinal(stack, id, "COMPLETED")).output).toEqual({ held: 100 });
   });
 
+  it("a runner killed with SIGKILL leaves no container running", async () => {
+    const runner = await runners.start({ name: "runc-dies", workload: "runc", checkpoints: false });
+    const { id } = await trigger(stack, "nap", { seconds: 60 });
+    await waitForLog(stack, id, "before the nap");
+    expect(await containersOf(runner)).toHaveLength(1);
+    await runner.kill9();
+    // The task exits when its ipc socket to the dead runner closes; runc then removes the container.
+    await waitFor("the dead runner's container to be gone", async () => (await containersOf(runner)).length === 0, { timeoutMs: 10_000 });
+  });
+
   it("suspends a waiting run with runc checkpoint and resumes it with runc restore on another runner", async () => {
     const runnerA = await runners.start({ name: "runc-suspend", workload: "runc" });
     const { id } = await trigger(stack, "nap", { seconds: 3 });

@@ -25,6 +25,13 @@ function isV1(): boolean {
   return existsSync(path.join(CGROUP_ROOT, "memory", "memory.limit_in_bytes"));
 }
 
+/** Ids of the task cgroups on this host (live or left behind). */
+export async function listTaskCgroups(): Promise<string[]> {
+  const dir = isV1() ? path.join(CGROUP_ROOT, "memory", "stasis") : path.join(CGROUP_ROOT, "stasis");
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+}
+
 export async function createTaskCgroup(id: string, memoryMb: number | undefined): Promise<TaskCgroup> {
   const rel = path.join("stasis", id);
   const v1 = isV1();

@@ -9,7 +9,7 @@ import { detectCriu, logSummary } from "./criu.ts";
 import { dirSize } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
-import { createTaskCgroup } from "./runc-cgroup.ts";
+import { createTaskCgroup, listTaskCgroups } from "./runc-cgroup.ts";
 import { createContainer, type Container } from "./runc-container.ts";
 import { readRuncMeta, writeRuncMeta } from "./runc-meta.ts";
 import { bundleSpec, containerProcess, type ContainerProcess } from "./runc-spec.ts";
@@ -181,16 +181,20 @@ async function readSpecOf(bundle: string): Promise<{ process: ContainerProcess; 
   return { rootfs: spec.root.path, process: { args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, binds } };
 }
 
-/** Containers left by a runner that died (its PID is in their id): they must not run on unowned. */
+/**
+ * Containers (and cgroups) left by a runner that died, its PID being in their id. Its tasks exit by
+ * themselves when their ipc socket closes; this catches any that did not, and the empty cgroups.
+ */
 async function deleteOrphans(runcPath: string): Promise<void> {
   const listed = await run(runcPath, ["list", "--format", "json"], { timeout: 10_000 }).catch(() => ({ stdout: "null" }));
-  const all = (JSON.parse(listed.stdout || "null") as Array<{ id: string }> | null) ?? [];
-  for (const { id } of all) {
+  const containers = ((JSON.parse(listed.stdout || "null") as Array<{ id: string }> | null) ?? []).map((c) => c.id);
+  const cgroups = await listTaskCgroups();
+  const orphaned = (id: string) => {
     const owner = /^stasis-(\d+)-/.exec(id)?.[1];
-    if (!owner || isAlive(Number(owner))) continue;
-    await run(runcPath, ["delete", "--force", id], { timeout: 10_000 }).catch(() => {});
-    await (await createTaskCgroup(id, undefined)).remove();
-  }
+    return owner !== undefined && !isAlive(Number(owner));
+  };
+  for (const id of containers.filter(orphaned)) await run(runcPath, ["delete", "--force", id], { timeout: 10_000 }).catch(() => {});
+  for (const id of new Set([...containers, ...cgroups].filter(orphaned))) await (await createTaskCgroup(id, undefined)).remove();
 }
 
 function isAlive(pid: number): boolean {
