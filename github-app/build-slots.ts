@@ -64,6 +64,10 @@ export function createBuildSlots(options: { concurrency: number; timeoutMs: numb
       current.set(key, entry);
       try {
         await acquire(controller.signal);
+        if (controller.signal.aborted) {
+          release();
+          throw controller.signal.reason;
+        }
         const seconds = Math.round(options.timeoutMs / 1000);
         const timer = setTimeout(() => controller.abort(new BuildTimeoutError(`the build exceeded its time limit of ${seconds} s`)), options.timeoutMs);
         try {

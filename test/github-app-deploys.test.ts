@@ -5,7 +5,7 @@
 // api.github.com the tests cannot reach.
 import { execFileSync } from "node:child_process";
 import { createHmac, generateKeyPairSync, randomUUID } from "node:crypto";
-import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -307,5 +307,10 @@ describe("stasis github-app", () => {
     expect(check.output.title).toBe("Not built: pull request from a fork");
     expect(await stack.db("environments").where({ slug: "preview/pr-7" }).first()).toBeUndefined();
     expect(github.deployments.some((d) => d.ref === sha)).toBe(false);
+  });
+
+  it("every clone's work dir is removed after its build", async () => {
+    await app.idle();
+    expect(await readdir(join(work, "app", "work"))).toEqual([]);
   });
 });
