@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
@@ -67,7 +67,7 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
     throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `checkpoints were required but are unavailable: ${checkpoints.reason}`);
   }
   await mkdir(workDir, { recursive: true });
-  await deleteOrphans(runcPath);
+  await deleteOrphans(runcPath, workDir);
 
   const containers = new WeakMap<TaskProcess, Container>();
   const requireCheckpoints = (what: string) => {
@@ -185,7 +185,7 @@ async function readSpecOf(bundle: string): Promise<{ process: ContainerProcess; 
  * Containers (and cgroups) left by a runner that died, its PID being in their id. Its tasks exit by
  * themselves when their ipc socket closes; this catches any that did not, and the empty cgroups.
  */
-async function deleteOrphans(runcPath: string): Promise<void> {
+async function deleteOrphans(runcPath: string, workDir: string): Promise<void> {
   const listed = await run(runcPath, ["list", "--format", "json"], { timeout: 10_000 }).catch(() => ({ stdout: "null" }));
   const containers = ((JSON.parse(listed.stdout || "null") as Array<{ id: string }> | null) ?? []).map((c) => c.id);
   const cgroups = await listTaskCgroups();
@@ -195,6 +195,7 @@ async function deleteOrphans(runcPath: string): Promise<void> {
   };
   for (const id of containers.filter(orphaned)) await run(runcPath, ["delete", "--force", id], { timeout: 10_000 }).catch(() => {});
   for (const id of new Set([...containers, ...cgroups].filter(orphaned))) await (await createTaskCgroup(id, undefined)).remove();
+  for (const id of (await readdir(workDir)).filter(orphaned)) await rm(path.join(workDir, id), { recursive: true, force: true });
 }
 
 function isAlive(pid: number): boolean {
