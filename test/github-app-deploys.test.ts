@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLayoutImageStore, deployProject, type ImageStore } from "../builder/index.ts";
 import { startLocalStack, type LocalStack } from "../cli/local-stack.ts";
 import { startGithubApp, type GithubAppConfig, type GithubAppServer } from "../github-app/index.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
@@ -307,6 +308,18 @@ describe("stasis github-app", () => {
     expect(check.output.title).toBe("Not built: pull request from a fork");
     expect(await stack.db("environments").where({ slug: "preview/pr-7" }).first()).toBeUndefined();
     expect(github.deployments.some((d) => d.ref === sha)).toBe(false);
+  });
+
+  it("a build superseded after it reserved a version is recorded as CANCELED, with the reason", async () => {
+    // The App's pipeline passes its AbortSignal to deployProject; abort it while the image is pushed.
+    const token = await fetch(`${stack.apiUrl}/api/v1/admin/projects/hello-world/deploy-tokens`, { method: "POST", headers: { authorization: `Bearer ${stack.adminToken}`, "content-type": "application/json" }, body: JSON.stringify({ environment: "staging" }) });
+    const { token: apiKey } = await token.json();
+    const controller = new AbortController();
+    const layout = createLayoutImageStore(join(work, "superseded-images"));
+    const store: ImageStore = { ...layout, push: async (...args) => (controller.abort(new Error("superseded by commit bbbbbbb")), layout.push(...args)) };
+    await expect(deployProject({ projectDir: checkout, apiUrl: stack.apiUrl, apiKey, store, promote: true, withRuntime: false, signal: controller.signal })).rejects.toThrow("superseded by commit bbbbbbb");
+    const [row] = await deploymentsOf("staging");
+    expect(row).toMatchObject({ status: "CANCELED", failure_reason: "superseded by commit bbbbbbb" });
   });
 
   it("every clone's work dir is removed after its build", async () => {
