@@ -222,9 +222,11 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   }
 
   async function restoreInto(dir: string, callId: number, result: WaitResult): Promise<void> {
+    const started = Date.now();
     const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
     attach(restored);
     channel!.send({ type: "wait-result", callId, result });
+    log.info({ runId, restoreMs: Date.now() - started }, "run restored");
   }
 
   async function finish(result: { ok: true; output: unknown } | { ok: false; error: SerializedError; crashed?: boolean }): Promise<void> {
