@@ -36,6 +36,8 @@ export interface StasisServer {
   close(): Promise<void>;
 }
 
+const CLOSE_GRACE_MS = 1000;
+
 const REDACT = ["req.headers.authorization", "headers.authorization", "*.apiKey", "*.token", "apiKey", "token"];
 
 // Request-wait URLs carry their secret in the path: log them masked.
@@ -93,7 +95,14 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     async close() {
       await scheduler.stop();
       await listener.close();
-      await app.close();
+      // In-flight requests get a moment; then sockets a client left half-open (an aborted long-poll)
+      // are cut, or close would wait for the 72 s keep-alive timeout.
+      const force = setTimeout(() => app.server.closeAllConnections?.(), CLOSE_GRACE_MS);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(force);
+      }
     },
   };
 }

@@ -30,16 +30,25 @@ export type PollResult = PollResponse & { deleteCheckpoints?: string[] };
 export async function pollRunner(engine: Engine, body: { runnerId: string; freeSlots: number; waitMs: number }, signal?: AbortSignal): Promise<PollResult> {
   await touchRunner(engine, body.runnerId);
   const deadline = Date.now() + body.waitMs;
-  for (;;) {
-    const stops = await takeStops(engine, body.runnerId);
-    const continues = await takeContinues(engine, body.runnerId);
-    const runs = await claimRuns(engine, body.runnerId, body.freeSlots);
-    const deleteCheckpoints = await takeCheckpointDeletions(engine);
-    const left = deadline - Date.now();
-    if (stops.length || continues.length || runs.length || deleteCheckpoints.length || left <= 0 || signal?.aborted) {
-      return { runs, continues, stops, ...(deleteCheckpoints.length ? { deleteCheckpoints } : {}) };
+  // Count wake-ups from before we look: one that lands while the queries run must not be slept through.
+  let wakes = 0;
+  const onWake = () => void wakes++;
+  engine.listener.events.on("runs", onWake);
+  try {
+    for (;;) {
+      const seen = wakes;
+      const stops = await takeStops(engine, body.runnerId);
+      const continues = await takeContinues(engine, body.runnerId);
+      const runs = await claimRuns(engine, body.runnerId, body.freeSlots);
+      const deleteCheckpoints = await takeCheckpointDeletions(engine);
+      const left = deadline - Date.now();
+      if (stops.length || continues.length || runs.length || deleteCheckpoints.length || left <= 0 || signal?.aborted) {
+        return { runs, continues, stops, ...(deleteCheckpoints.length ? { deleteCheckpoints } : {}) };
+      }
+      if (wakes === seen) await engine.listener.waitFor("runs", left, signal);
     }
-    await engine.listener.waitFor("runs", left, signal);
+  } finally {
+    engine.listener.events.off("runs", onWake);
   }
 }
 

@@ -1,0 +1,20 @@
+import { readdir, readFile } from "node:fs/promises";
+
+/** PIDs of live processes whose command line contains every one of `needles` (zombies excluded). */
+export async function processesMatching(...needles: string[]): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (!cmdline || !needles.every((n) => cmdline.includes(n))) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    if (/\) Z /.test(stat)) continue;
+    found.push(Number(entry));
+  }
+  return found;
+}
+
+/** Task processes started by the runners of a test stack (their bundle lives under its state dir). */
+export function taskProcesses(stateDir: string): Promise<number[]> {
+  return processesMatching(stateDir, "--enable-source-maps");
+}
