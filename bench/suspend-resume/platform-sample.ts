@@ -1,0 +1,109 @@
+import { readdir, stat } from "node:fs/promises";
+import path from "node:path";
+import pino from "pino";
+import { callStasisApi, createLayoutImageStore, deployProject } from "../../builder/index.ts";
+import { startLocalStack, type LocalStack } from "../../cli/local-stack.ts";
+import type { RunView } from "../../schemas/index.ts";
+import { pollFor } from "./util.ts";
+
+export interface PlatformSample {
+  /** trigger sent → first line of run(). */
+  coldStartMs: number;
+  /** trigger sent → state built. */
+  coldReadyMs: number;
+  /** wait called → the runner freed the slot (the server has the run SUSPENDED). */
+  suspendMs: number;
+  /** the runner's split of that: CRIU dump alone, and prepare → dump → stored (before reporting it). */
+  dumpMs: number;
+  runnerSuspendMs: number;
+  /** event sent (completes the waitpoint) → code after the wait running, on the restored process. */
+  resumeMs: number;
+  /** the part of that before a runner holds the resume claim (server, NOTIFY, long poll). */
+  claimMs: number;
+  imageBytes: number;
+  storedBytes: number;
+  rssBytes: number;
+}
+
+interface SuspendLog {
+  runId: string;
+  dumpMs: number;
+  sizeBytes: number;
+  storedBytes: number;
+  suspendMs: number;
+}
+
+/**
+ * The whole platform in this process tree — embedded PostgreSQL, the server, one runner with the
+ * process runtime and dir checkpoint store — and the `hold-state` task deployed to it.
+ */
+export async function startPlatform(dir: string) {
+  const suspendLogs: SuspendLog[] = [];
+  const slotFreed = new Map<string, number>();
+  const finished = new Set<string>();
+  const claims = new Map<string, number[]>();
+  const log = pino({ level: "info" }, { write: (line: string) => void (line.includes('"run suspended"') && suspendLogs.push(JSON.parse(line))) });
+  const local: LocalStack = await startLocalStack({
+    stateDir: path.join(dir, "platform"),
+    runners: 1,
+    capacity: 2,
+    log,
+    onRunnerEvent: (event) => {
+      if (event.type === "suspended") slotFreed.set(event.runId, Date.now());
+      else if (event.type === "claimed") claims.set(event.runId, [...(claims.get(event.runId) ?? []), Date.now()]);
+      else if (event.type !== "claimed") finished.add(event.runId);
+    },
+  });
+  const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(local.apiUrl, local.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
+  const apiKey = created.environments.find((e) => e.environment === "development")!.apiKey;
+  const api = <T>(method: string, route: string, body?: unknown) => callStasisApi<T>(local.apiUrl, apiKey, method, route, body);
+  await deployProject({ projectDir: path.join(import.meta.dirname, "project"), apiUrl: local.apiUrl, apiKey, store: createLayoutImageStore(local.dirs.images), promote: true, withRuntime: false });
+
+  async function sample(mb: number): Promise<PlatformSample> {
+    const triggered = Date.now();
+    const { id } = await api<{ id: string }>("POST", "/api/v1/tasks/hold-state/trigger", { payload: { mb } });
+    const freedAt = await pollFor(async () => {
+      const at = slotFreed.get(id);
+      if (at === undefined && finished.has(id)) {
+        const view = await api<RunView>("GET", `/api/v1/runs/${id}`);
+        throw new Error(`run ${id} ended ${view.status} instead of suspending: ${JSON.stringify(view.error)}`);
+      }
+      return at;
+    }, 120_000, `run ${id} to suspend`);
+    const suspended = suspendLogs.find((l) => l.runId === id)!;
+    const run = await api<RunView>("GET", `/api/v1/runs/${id}`);
+    if (run.status !== "SUSPENDED") throw new Error(`run ${id} is ${run.status} after its runner freed the slot`);
+    const checkpoint = await onlyFile(local.dirs.checkpoints);
+
+    const sent = Date.now();
+    await api("POST", "/api/v1/events", { event: "bench.go", payload: { runId: id } });
+    const done = await pollFor(async () => {
+      const view = await api<RunView>("GET", `/api/v1/runs/${id}`);
+      return ["COMPLETED", "FAILED", "CANCELED"].includes(view.status) ? view : undefined;
+    }, 120_000, `run ${id} to finish`);
+    if (done.status !== "COMPLETED") throw new Error(`run ${id} ended ${done.status}: ${JSON.stringify(done.error)}`);
+    const out = done.output as { started: number; ready: number; waitCalled: number; resumed: number; rss: number };
+    return {
+      coldStartMs: out.started - triggered,
+      coldReadyMs: out.ready - triggered,
+      suspendMs: freedAt - out.waitCalled,
+      dumpMs: suspended.dumpMs,
+      runnerSuspendMs: suspended.suspendMs,
+      resumeMs: out.resumed - sent,
+      claimMs: claims.get(id)![1]! - sent,
+      imageBytes: suspended.sizeBytes,
+      storedBytes: checkpoint.size,
+      rssBytes: out.rss,
+    };
+  }
+
+  return { sample, stop: () => local.stop() };
+}
+
+/** The one checkpoint file in the store (the bench holds one suspended run at a time). */
+async function onlyFile(root: string): Promise<{ file: string; size: number }> {
+  const files = (await readdir(root, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
+  if (files.length !== 1) throw new Error(`expected one checkpoint in ${root}, found ${files.length}`);
+  const file = path.join(files[0]!.parentPath, files[0]!.name);
+  return { file, size: (await stat(file)).size };
+}
