@@ -1,5 +1,7 @@
 // Every kind of wait through a real CRIU suspend and resume: durations, dates, events (filters,
 // duplicates, timeouts), request URLs (hit twice, timeouts), child runs, and rollbacks.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeploymentView } from "../schemas/index.ts";
@@ -115,6 +117,22 @@ describe("every wait kind suspends and resumes", () => {
     for (const child of output.batch) expect((await getRun(stack, child.id)).parentRunId).toBe(id);
     // It suspended twice (one child, then the batch): neither checkpoint outlives the run.
     await waitFor("the parent's checkpoints to be deleted", async () => (await checkpointFiles(stack)).every((f) => !f.includes(id)), { timeoutMs: 10_000 });
+  });
+
+  it("plain fetch with a keep-alive connection pool works across suspends", async () => {
+    const server = createServer((req, res) => res.end("ok"));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      // 1.5 s: the pooled socket is still open on the server's side; 6 s: the server closed it meanwhile (keepAliveTimeout 5 s).
+      const { id } = await trigger(stack, "fetch-around-waits", { url, waits: [1500, 6000, 1500] });
+      await waitForSuspended(stack, id);
+      const run = await waitForFinal(stack, id);
+      expect(run.output).toEqual({ statuses: [200, 200, 200, 200] });
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it("rollback: compensations run in reverse order, each once, and a failing one is logged while the others still run", async () => {

@@ -2,6 +2,7 @@ import { writeSync } from "node:fs";
 import type { TaskToRunner } from "../../schemas/index.ts";
 import { executeRun, type ActiveRun } from "./execute-run.ts";
 import { captureConsole } from "./capture-console.ts";
+import { closePooledConnections } from "./close-connections.ts";
 import { indexTasks, type IndexDefaults, type TaskModule } from "./index-tasks.ts";
 import { openIpcChannel } from "./ipc-channel.ts";
 
@@ -22,7 +23,9 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
         void executeRun(channel, message.ctx, message.payload, (run) => (active = run)).finally(() => (active = null));
         return;
       case "prepare-checkpoint":
-        void channel.flush().then(() => channel.send({ type: "checkpoint-ready" }));
+        void closePooledConnections()
+          .then(() => channel.flush())
+          .then(() => channel.send({ type: "checkpoint-ready" }));
         return;
       case "cancel":
         active?.abort.abort(new Error(message.reason));
