@@ -37,6 +37,8 @@ export function createRunner(options: RunnerOptions) {
   const log = options.log;
   const sessions = new Map<string, RunSession>();
   const pollAbort = new AbortController();
+  /** The poll in flight: a drain cuts it, or it could claim (even the runs the drain gives back) for a runner that is leaving. */
+  let pollInFlight: AbortController | null = null;
   let runnerId = "";
   /** The runner's own setting wins; else the server's (register response); else 5 s. */
   let suspendThresholdMs = options.suspendThresholdMs ?? 5000;
@@ -68,9 +70,11 @@ export function createRunner(options: RunnerOptions) {
   async function pollLoop(): Promise<void> {
     let failures = 0;
     while (polling) {
+      const thisPoll = new AbortController();
+      pollInFlight = thisPoll;
       try {
         const freeSlots = draining ? 0 : Math.max(0, options.capacity - sessions.size);
-        const response = await server.poll({ runnerId, freeSlots, waitMs: 10_000 }, pollAbort.signal);
+        const response = await server.poll({ runnerId, freeSlots, waitMs: 10_000 }, AbortSignal.any([pollAbort.signal, thisPoll.signal]));
         failures = 0;
         for (const claim of response.runs) track(claim);
         for (const next of response.continues) sessions.get(next.runId)?.continueWait(next.waitpointId, next.result);
@@ -80,6 +84,7 @@ export function createRunner(options: RunnerOptions) {
         }
       } catch (error) {
         if (!polling) return;
+        if (thisPoll.signal.aborted) continue; // drain began: poll again, claiming nothing
         failures += 1;
         const delay = Math.min(5000, 100 * 2 ** failures);
         log.warn({ err: (error as Error).message, retryInMs: delay }, "poll failed");
@@ -122,6 +127,7 @@ export function createRunner(options: RunnerOptions) {
     /** Stop claiming; wait up to `graceMs` for running runs; give the rest back to the queue. */
     async drain(graceMs = 30_000): Promise<void> {
       draining = true;
+      pollInFlight?.abort();
       const deadline = Date.now() + graceMs;
       while (sessions.size > 0 && Date.now() < deadline) await Promise.race([...[...sessions.values()].map((s) => s.done), new Promise((r) => setTimeout(r, 100))]);
       const remaining = [...sessions.values()];

@@ -39,7 +39,8 @@ export async function pollRunner(engine: Engine, body: { runnerId: string; freeS
       const seen = wakes;
       const stops = await takeStops(engine, body.runnerId);
       const continues = await takeContinues(engine, body.runnerId);
-      const runs = await claimRuns(engine, body.runnerId, body.freeSlots);
+      // A runner that hung up (drain, shutdown) would never see what we claim for it.
+      const runs = signal?.aborted ? [] : await claimRuns(engine, body.runnerId, body.freeSlots);
       const deleteCheckpoints = await takeCheckpointDeletions(engine);
       const left = deadline - Date.now();
       if (stops.length || continues.length || runs.length || deleteCheckpoints.length || left <= 0 || signal?.aborted) {
