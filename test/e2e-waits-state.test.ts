@@ -65,6 +65,8 @@ describe("durable waits keep the run's state", () => {
     const times = mine.map((l) => Date.parse(l.ts));
     expect(times).toEqual([...times].sort((a, b) => a - b));
     expect(mine[3]!.data).toEqual(mine[1]!.data); // the same random number on both sides
+    // Nothing else: the dying wrappers of the checkpointed process say nothing in the run's log.
+    expect(lines.filter((l) => l.level === "error" || l.level === "warn").map((l) => l.message)).toEqual([]);
   });
 
   it("keeps a wait shorter than the threshold in-process: never SUSPENDED", async () => {
