@@ -31,7 +31,7 @@ interface CliResult {
 
 function stasis(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
   return new Promise((resolveRun) => {
-    const childEnv = { ...process.env, STASIS_API_URL: stack.apiUrl, STASIS_API_KEY: stack.keys.development, ...env };
+    const childEnv: Record<string, string | undefined> = { ...process.env, STASIS_API_URL: stack.apiUrl, STASIS_API_KEY: stack.keys.development, ...env };
     for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
     execFile(process.execPath, [CLI, ...args], { cwd, env: childEnv, timeout: 60_000 }, (error, stdout, stderr) => {
       resolveRun({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
