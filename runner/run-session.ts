@@ -185,8 +185,11 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     try {
       await shipper.flush();
       const frozen = proc!;
-      const { dumpMs, sizeBytes } = await runtime.checkpoint(frozen, join(dir, "images"));
+      // Silenced from the start: the wrappers CRIU kills at the end of the dump may print as they die.
       silenced.add(frozen);
+      const { dumpMs, sizeBytes } = await runtime
+        .checkpoint(frozen, join(dir, "images"))
+        .catch((error: unknown) => (silenced.delete(frozen), Promise.reject(error)));
       await writeFile(join(dir, "resume.json"), JSON.stringify({ callId: wait.callId }));
       if (heldResult) return await restoreInto(dir, wait.callId, takeHeld());
       const stored = await deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir);
