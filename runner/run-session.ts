@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { WaitSpec, type ClaimedRun, type SerializedError, type TaskCall, type TaskToRunner, type WaitResult } from "../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store/index.ts";
+import type { LocalCheckpoints } from "./local-checkpoints.ts";
 import { createLogShipper } from "./log-shipper.ts";
 import { readLines } from "./line-reader.ts";
 import { ServerCallError, type ServerClient } from "./server-client.ts";
@@ -23,6 +24,10 @@ export interface RunSessionDeps {
   suspendThresholdMs: number;
   /** Extra environment for task processes (e.g. the project's `.env`). */
   taskEnv: Record<string, string>;
+  /** This runner's uncompressed copies of its own checkpoints, for fast local resumes. */
+  localCheckpoints?: LocalCheckpoints;
+  /** The run's process is gone (dumped): its slot is free although the checkpoint is still being stored. */
+  onSlotFreed?: () => void;
   log: Logger;
 }
 
@@ -53,6 +58,8 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   /** Processes checkpointed away: what their dying wrappers print is not the run's output. */
   const silenced = new WeakSet<TaskProcess>();
   let ended = false;
+  /** False while the run has no process here (dumped, not yet restored). */
+  let holdsSlot = true;
   let checkpointReady: (() => void) | null = null;
   let resolveDone!: (outcome: SessionOutcome) => void;
   const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
@@ -181,6 +188,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       return;
     }
     const dir = join(deps.workDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
+    let keptLocally = false;
     suspendPhase = "dumping";
     try {
       await shipper.flush();
@@ -192,12 +200,18 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
         .catch((error: unknown) => (silenced.delete(frozen), Promise.reject(error)));
       await writeFile(join(dir, "resume.json"), JSON.stringify({ callId: wait.callId }));
       if (heldResult) return await restoreInto(dir, wait.callId, takeHeld());
+      holdsSlot = false;
+      deps.onSlotFreed?.();
       const stored = await deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir);
       log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
       try {
         await server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes } });
         // The run's checkpoint is now this one: the one it was restored from is of no use any more.
         if (claim.resume) await deps.checkpoints!.delete(claim.resume.checkpointLocation).catch(() => {});
+        if (deps.localCheckpoints) {
+          deps.localCheckpoints.keep(stored.location, dir);
+          keptLocally = true;
+        }
         end("suspended");
       } catch (error) {
         // The waitpoint completed while we were dumping and its result is on its way in a poll: resume here.
@@ -212,7 +226,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       await finish({ ok: false, error: { name: "CheckpointFailed", message: `could not suspend the run: ${error.message}` }, crashed: true });
     } finally {
       suspendPhase = "none";
-      await rm(dir, { recursive: true, force: true }).catch(() => {});
+      if (!keptLocally) await rm(dir, { recursive: true, force: true }).catch(() => {});
     }
   }
 
@@ -227,6 +241,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   async function restoreInto(dir: string, callId: number, result: WaitResult): Promise<void> {
     const started = Date.now();
     const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
+    holdsSlot = true;
     attach(restored);
     channel!.send({ type: "wait-result", callId, result });
     log.info({ runId, restoreMs: Date.now() - started }, "run restored");
@@ -266,10 +281,13 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   async function begin(): Promise<void> {
     const appDir = await deps.appDirFor(claim.deployment);
     if (claim.resume) {
-      const dir = join(deps.workDir, "restores", `${runId}-${Date.now()}`);
-      await mkdir(dir, { recursive: true });
+      const local = deps.localCheckpoints?.take(claim.resume.checkpointLocation) ?? null;
+      const dir = local ?? join(deps.workDir, "restores", `${runId}-${Date.now()}`);
       try {
-        await deps.checkpoints!.get(claim.resume.checkpointLocation, dir);
+        if (!local) {
+          await mkdir(dir, { recursive: true });
+          await deps.checkpoints!.get(claim.resume.checkpointLocation, dir);
+        }
         const { callId } = JSON.parse(await readFile(join(dir, "resume.json"), "utf8")) as { callId: number };
         await restoreInto(dir, callId, claim.resume.result);
       } finally {
@@ -286,7 +304,16 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     void finish({ ok: false, error: { name: "RunStartFailed", message: error.message }, crashed: true });
   });
 
-  return { runId, leaseId, done, continueWait, stop };
+  return {
+    runId,
+    leaseId,
+    done,
+    continueWait,
+    stop,
+    get holdsSlot() {
+      return holdsSlot && !ended;
+    },
+  };
 }
 
 export type RunSession = ReturnType<typeof startRunSession>;

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { ClaimedRun } from "../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store/index.ts";
+import { createLocalCheckpoints } from "./local-checkpoints.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
 import type { WorkloadRuntime } from "./workload/index.ts";
@@ -46,6 +47,7 @@ export function createRunner(options: RunnerOptions) {
   let polling = false;
   let draining = false;
   let loop: Promise<void> = Promise.resolve();
+  const localCheckpoints = createLocalCheckpoints();
 
   function track(claim: ClaimedRun): void {
     const session = startRunSession(claim, {
@@ -57,13 +59,16 @@ export function createRunner(options: RunnerOptions) {
       workDir: options.workDir,
       suspendThresholdMs,
       taskEnv: options.taskEnv ?? {},
+      localCheckpoints,
+      // Reported as soon as the process is gone; storing the checkpoint goes on in the background.
+      onSlotFreed: () => options.onEvent?.({ type: "suspended", runId: claim.runId }),
       log: log.child({ runId: claim.runId, attempt: claim.attempt }),
     });
     sessions.set(claim.runId, session);
     options.onEvent?.({ type: "claimed", runId: claim.runId });
     void session.done.then((outcome) => {
       if (sessions.get(claim.runId) === session) sessions.delete(claim.runId);
-      options.onEvent?.({ type: outcome === "suspended" ? "suspended" : outcome === "finished" ? "finished" : "stopped", runId: claim.runId });
+      if (outcome !== "suspended") options.onEvent?.({ type: outcome === "finished" ? "finished" : "stopped", runId: claim.runId });
     });
   }
 
@@ -73,13 +78,15 @@ export function createRunner(options: RunnerOptions) {
       const thisPoll = new AbortController();
       pollInFlight = thisPoll;
       try {
-        const freeSlots = draining ? 0 : Math.max(0, options.capacity - sessions.size);
+        const busy = [...sessions.values()].filter((s) => s.holdsSlot).length;
+        const freeSlots = draining ? 0 : Math.max(0, options.capacity - busy);
         const response = await server.poll({ runnerId, freeSlots, waitMs: 10_000 }, AbortSignal.any([pollAbort.signal, thisPoll.signal]));
         failures = 0;
         for (const claim of response.runs) track(claim);
         for (const next of response.continues) sessions.get(next.runId)?.continueWait(next.waitpointId, next.result);
         for (const stop of response.stops) void sessions.get(stop.runId)?.stop(stop.reason);
         for (const location of response.deleteCheckpoints ?? []) {
+          void localCheckpoints.forget(location);
           void options.checkpoints?.delete(location).catch((error: Error) => log.warn({ location, err: error.message }, "could not delete a canceled run's checkpoint"));
         }
       } catch (error) {

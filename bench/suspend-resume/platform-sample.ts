@@ -11,7 +11,7 @@ export interface PlatformSample {
   coldStartMs: number;
   /** trigger sent → state built. */
   coldReadyMs: number;
-  /** wait called → the runner freed the slot (the server has the run SUSPENDED). */
+  /** wait called → the runner freed the slot (the process is dumped; storing the checkpoint goes on). */
   suspendMs: number;
   /** the runner's split of that: CRIU dump alone, and prepare → dump → stored (before reporting it). */
   dumpMs: number;
@@ -70,9 +70,9 @@ export async function startPlatform(dir: string) {
       }
       return at;
     }, 120_000, `run ${id} to suspend`);
+    // The slot is free once the process is dumped; the checkpoint is stored and reported after that.
+    await pollFor(async () => (await api<RunView>("GET", `/api/v1/runs/${id}`)).status === "SUSPENDED" || undefined, 120_000, `run ${id} to be SUSPENDED`);
     const suspended = suspendLogs.find((l) => l.runId === id)!;
-    const run = await api<RunView>("GET", `/api/v1/runs/${id}`);
-    if (run.status !== "SUSPENDED") throw new Error(`run ${id} is ${run.status} after its runner freed the slot`);
     const checkpoint = await onlyFile(local.dirs.checkpoints);
 
     const sent = Date.now();
