@@ -1,0 +1,56 @@
+// Trigger latency and throughput: Stasis (server + in-process runner, one task process per run) and
+// graphile-worker side by side, on one embedded PostgreSQL in one run.
+// Usage: npx tsx bench/trigger-latency/run.ts [--runs 50] [--burst 100] [--capacity 10] [--json]
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { startEmbeddedPostgres } from "../../server/index.ts";
+import { benchGraphile } from "./graphile.ts";
+import { benchStasis } from "./stasis.ts";
+import type { SystemResult } from "./stats.ts";
+
+const { values } = parseArgs({ options: { runs: { type: "string", default: "50" }, burst: { type: "string", default: "100" }, capacity: { type: "string", default: "10" }, json: { type: "boolean", default: false } } });
+const [runs, burst, capacity] = [Number(values.runs), Number(values.burst), Number(values.capacity)];
+if (![runs, burst, capacity].every((n) => Number.isInteger(n) && n >= 1) || burst > 500) {
+  console.error("usage: run.ts [--runs N>=1] [--burst 1..500] [--capacity N>=1] [--json]");
+  process.exit(2);
+}
+
+const dir = await mkdtemp(join(tmpdir(), "stasis-bench-latency-"));
+await chmod(dir, 0o755); // the embedded PostgreSQL runs as its own user and must reach its data dir
+console.error("bench: starting PostgreSQL");
+const postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
+const results: SystemResult[] = [];
+try {
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  for (const name of ["stasis_bench", "graphile_bench"]) await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = (name: string) => postgres.url.replace(/\/postgres$/, `/${name}`);
+  console.error(`bench: stasis (${runs} sequential runs, then a burst of ${burst})`);
+  results.push(await benchStasis({ databaseUrl: url("stasis_bench"), stateDir: join(dir, "stasis"), runs, burst, capacity }));
+  console.error(`bench: graphile-worker (${runs} sequential jobs, then a burst of ${burst})`);
+  results.push(await benchGraphile({ databaseUrl: url("graphile_bench"), stateDir: dir, runs, burst, capacity }));
+} finally {
+  await postgres.stop();
+  await rm(dir, { recursive: true, force: true });
+}
+
+if (values.json) {
+  console.log(JSON.stringify({ runs, burst, capacity, results }, null, 2));
+} else {
+  const ms = (v: number) => `${v.toFixed(0)} ms`;
+  const rows = [
+    ["", ...results.map((r) => r.system)],
+    ["trigger → start p50", ...results.map((r) => ms(r.triggerToStart.p50))],
+    ["trigger → start p99", ...results.map((r) => ms(r.triggerToStart.p99))],
+    ["trigger → complete p50", ...results.map((r) => ms(r.triggerToComplete.p50))],
+    ["trigger → complete p99", ...results.map((r) => ms(r.triggerToComplete.p99))],
+    [`throughput (${burst} runs)`, ...results.map((r) => `${r.throughput.runsPerSecond.toFixed(1)} runs/s`)],
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  console.log(rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ")).join("\n"));
+  console.log(`\n${runs} sequential runs each (latency), concurrency ${capacity}; no-op task; same PostgreSQL server.`);
+}

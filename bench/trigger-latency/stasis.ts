@@ -1,0 +1,57 @@
+// Stasis: the server and one in-process runner on the given database; a no-op task run in its own
+// process per run (the platform's isolation), checkpoints off (nothing waits).
+import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { callStasisApi, createLayoutImageStore, deployProject } from "../../builder/index.ts";
+import { startLocalStack } from "../../cli/local-stack.ts";
+import { toResult, type Sample, type SystemResult } from "./stats.ts";
+
+export interface BenchOptions {
+  databaseUrl: string;
+  stateDir: string;
+  runs: number;
+  burst: number;
+  capacity: number;
+}
+
+const PROJECT = join(import.meta.dirname, "project");
+
+export async function benchStasis(options: BenchOptions): Promise<SystemResult> {
+  const stack = await startLocalStack({ stateDir: options.stateDir, databaseUrl: options.databaseUrl, runners: 1, capacity: options.capacity, checkpoints: false });
+  try {
+    const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
+    const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;
+    await deployProject({ projectDir: PROJECT, apiUrl: stack.apiUrl, apiKey, store: createLayoutImageStore(stack.dirs.images), promote: true, withRuntime: false });
+
+    const trigger = (count: number) =>
+      callStasisApi<{ runs: Array<{ id: string }> }>(stack.apiUrl, apiKey, "POST", "/api/v1/tasks/batch", { items: Array.from({ length: count }, () => ({ task: "noop", payload: null })) }).then((r) => r.runs.map((run) => run.id));
+
+    // Completion as the server recorded it (completed_at), read straight from the database so
+    // watching does not load the API; polled every 2 ms.
+    const finished = async (ids: string[]) => {
+      for (;;) {
+        const rows = await stack.db("runs").whereIn("id", ids).whereIn("status", ["COMPLETED", "FAILED", "TIMED_OUT", "CANCELED"]).select("status", "output", "completed_at");
+        if (rows.length === ids.length) {
+          const failed = rows.find((r) => r.status !== "COMPLETED");
+          if (failed) throw new Error(`a bench run ended ${failed.status}`);
+          return rows as Array<{ output: { startedAt: number }; completed_at: Date }>;
+        }
+        await delay(2);
+      }
+    };
+
+    for (let i = 0; i < 3; i++) await finished(await trigger(1)); // warm-up: unpack the image, warm caches
+    const samples: Sample[] = [];
+    for (let i = 0; i < options.runs; i++) {
+      const t0 = Date.now();
+      const [row] = await finished(await trigger(1));
+      samples.push({ start: row.output.startedAt - t0, complete: row.completed_at.getTime() - t0 });
+    }
+    const t0 = Date.now();
+    const rows = await finished(await trigger(options.burst));
+    const last = Math.max(...rows.map((r) => r.completed_at.getTime()));
+    return toResult("stasis", samples, { runs: options.burst, ms: last - t0 });
+  } finally {
+    await stack.stop();
+  }
+}
