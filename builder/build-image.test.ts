@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BuildManifest } from "../schemas/index.ts";
@@ -88,7 +88,7 @@ describe("externals", () => {
       expect(image.layers).toHaveLength(2);
       const { stdout } = await run("tar", ["tzf", image.layers[0]!.path]);
       expect(stdout.split("\n")).toEqual(expect.arrayContaining(["app/node_modules/fake-native/binding.gyp", "app/node_modules/fake-dep/index.js"]));
-      expect(await readFile(join(dir, ".stasis/build/app/index.mjs"), "utf8")).not.toContain("a + b");
+      expect(await readFile(join(dirname(image.blobsDir), "app/index.mjs"), "utf8")).not.toContain("a + b");
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

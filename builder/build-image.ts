@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readdir, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { BuildManifest } from "../schemas/index.ts";
@@ -24,11 +25,15 @@ export interface BuildImageOptions {
   onProgress?: (message: string) => void;
   /** Seconds; default SOURCE_DATE_EPOCH, else the HEAD commit's time, else 0. */
   sourceDateEpoch?: number;
-  /** Default `<projectDir>/.stasis/build`. */
+  /** Default: a fresh `<projectDir>/.stasis/build/<id>`, so concurrent builds of one project never share files. */
   buildDir?: string;
 }
 
-export type BuiltProjectImage = BuiltImage & { buildManifest: BuildManifest };
+export type BuiltProjectImage = BuiltImage & {
+  buildManifest: BuildManifest;
+  /** Removes the build's scratch files (when the builder chose the dir); call after pushing. */
+  dispose(): Promise<void>;
+};
 
 const PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -51,9 +56,13 @@ async function appLayerEntries(appDir: string, manifest: BuildManifest): Promise
  */
 export async function buildImage(o: BuildImageOptions): Promise<BuiltProjectImage> {
   const projectDir = resolve(o.projectDir);
-  const buildDir = resolve(o.buildDir ?? join(projectDir, ".stasis", "build"));
+  // Every build gets its own dir at the same depth (source-map paths, hence digests, stay equal).
+  const buildDir = resolve(o.buildDir ?? join(projectDir, ".stasis", "build", `${process.pid}-${randomBytes(4).toString("hex")}`));
   const blobsDir = join(buildDir, "blobs");
   await rm(blobsDir, { recursive: true, force: true });
+  const dispose = async () => {
+    if (!o.buildDir) await rm(buildDir, { recursive: true, force: true });
+  };
   const loaded = await loadProjectConfig(projectDir);
   const git = await readGitInfo(projectDir);
   const envEpoch = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : undefined;
@@ -97,5 +106,5 @@ export async function buildImage(o: BuildImageOptions): Promise<BuiltProjectImag
     created: isoSeconds(epoch),
     buildManifest: bundle.manifest,
   });
-  return image as BuiltProjectImage;
+  return Object.assign(image, { buildManifest: bundle.manifest, dispose });
 }

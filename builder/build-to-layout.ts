@@ -24,6 +24,6 @@ export async function buildToLayout(o: BuildToLayoutOptions): Promise<BuildToLay
   const layout = resolve(o.outDir ?? resolve(o.projectDir, ".stasis", "oci"));
   const image = await buildImage(o);
   const tag = o.tag ?? `build-${image.digest.slice(7, 19)}`;
-  const pushed = await createLayoutImageStore(layout).push(image, tag, o.onProgress);
+  const pushed = await createLayoutImageStore(layout).push(image, tag, o.onProgress).finally(() => image.dispose());
   return { digest: image.digest, layout, tag, ref: pushed.ref, contentHash: image.buildManifest.contentHash, tasks: image.buildManifest.tasks.map((t) => t.id) };
 }

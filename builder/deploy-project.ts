@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { buildImage } from "./build-image.ts";
+import { buildImage, type BuiltProjectImage } from "./build-image.ts";
 import type { ImageStore } from "./image-store.ts";
 import type { CommitInfo, DeploymentView } from "../schemas/index.ts";
 import { callStasisApi as apiCall } from "./stasis-api.ts";
@@ -30,6 +30,15 @@ export interface DeployProjectOptions {
 export async function deployProject(options: DeployProjectOptions): Promise<(DeploymentView & { contentHash: string }) | null> {
   const { apiUrl, apiKey, onProgress = () => {} } = options;
   const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit) });
+  try {
+    return await registerImage(options, image);
+  } finally {
+    await image.dispose();
+  }
+}
+
+async function registerImage(options: DeployProjectOptions, image: BuiltProjectImage): Promise<(DeploymentView & { contentHash: string }) | null> {
+  const { apiUrl, apiKey, onProgress = () => {} } = options;
   const contentHash = image.buildManifest.contentHash;
   if (options.unchangedFrom && options.unchangedFrom === contentHash) return null;
   options.signal?.throwIfAborted();

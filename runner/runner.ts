@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import type { ClaimedRun } from "../schemas/index.ts";
+import type { ClaimedRun, PollResponse } from "../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store/index.ts";
 import { createLocalCheckpoints } from "./local-checkpoints.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
@@ -48,6 +48,10 @@ export function createRunner(options: RunnerOptions) {
   let draining = false;
   let loop: Promise<void> = Promise.resolve();
   const localCheckpoints = createLocalCheckpoints();
+  /** Slots the long poll in flight may fill; a quick poll offers only the others. */
+  let slotsOfferedByLongPoll = 0;
+  let quickPolling = false;
+  let quickPollAgain = false;
 
   function track(claim: ClaimedRun): void {
     const session = startRunSession(claim, {
@@ -61,7 +65,10 @@ export function createRunner(options: RunnerOptions) {
       taskEnv: options.taskEnv ?? {},
       localCheckpoints,
       // Reported as soon as the process is gone; storing the checkpoint goes on in the background.
-      onSlotFreed: () => options.onEvent?.({ type: "suspended", runId: claim.runId }),
+      onSlotFreed: () => {
+        options.onEvent?.({ type: "suspended", runId: claim.runId });
+        void claimFreedSlots();
+      },
       log: log.child({ runId: claim.runId, attempt: claim.attempt }),
     });
     sessions.set(claim.runId, session);
@@ -69,7 +76,24 @@ export function createRunner(options: RunnerOptions) {
     void session.done.then((outcome) => {
       if (sessions.get(claim.runId) === session) sessions.delete(claim.runId);
       if (outcome !== "suspended") options.onEvent?.({ type: outcome === "finished" ? "finished" : "stopped", runId: claim.runId });
+      void claimFreedSlots();
     });
+  }
+
+  function handle(response: PollResponse): void {
+    for (const claim of response.runs) track(claim);
+    for (const next of response.continues) sessions.get(next.runId)?.continueWait(next.waitpointId, next.result);
+    for (const stop of response.stops) void sessions.get(stop.runId)?.stop(stop.reason);
+    for (const location of response.deleteCheckpoints ?? []) {
+      void localCheckpoints.forget(location);
+      void options.checkpoints?.delete(location).catch((error: Error) => log.warn({ location, err: error.message }, "could not delete a canceled run's checkpoint"));
+    }
+  }
+
+  function freeSlotsNow(): number {
+    if (draining) return 0;
+    const busy = [...sessions.values()].filter((s) => s.holdsSlot).length;
+    return Math.max(0, options.capacity - busy - slotsOfferedByLongPoll);
   }
 
   async function pollLoop(): Promise<void> {
@@ -78,18 +102,14 @@ export function createRunner(options: RunnerOptions) {
       const thisPoll = new AbortController();
       pollInFlight = thisPoll;
       try {
-        const busy = [...sessions.values()].filter((s) => s.holdsSlot).length;
-        const freeSlots = draining ? 0 : Math.max(0, options.capacity - busy);
+        const freeSlots = freeSlotsNow();
+        slotsOfferedByLongPoll = freeSlots;
         const response = await server.poll({ runnerId, freeSlots, waitMs: 10_000 }, AbortSignal.any([pollAbort.signal, thisPoll.signal]));
+        slotsOfferedByLongPoll = 0;
         failures = 0;
-        for (const claim of response.runs) track(claim);
-        for (const next of response.continues) sessions.get(next.runId)?.continueWait(next.waitpointId, next.result);
-        for (const stop of response.stops) void sessions.get(stop.runId)?.stop(stop.reason);
-        for (const location of response.deleteCheckpoints ?? []) {
-          void localCheckpoints.forget(location);
-          void options.checkpoints?.delete(location).catch((error: Error) => log.warn({ location, err: error.message }, "could not delete a canceled run's checkpoint"));
-        }
+        handle(response);
       } catch (error) {
+        slotsOfferedByLongPoll = 0;
         if (!polling) return;
         if (thisPoll.signal.aborted) continue; // drain began: poll again, claiming nothing
         failures += 1;
@@ -97,6 +117,30 @@ export function createRunner(options: RunnerOptions) {
         log.warn({ err: (error as Error).message, retryInMs: delay }, "poll failed");
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
+    }
+  }
+
+  /**
+   * A slot freed while the long poll waits with the slots that were free when it started: claim for
+   * the new ones at once with a poll that does not wait, instead of idling until the long poll ends.
+   */
+  async function claimFreedSlots(): Promise<void> {
+    if (!polling || quickPolling) {
+      quickPollAgain = polling;
+      return;
+    }
+    quickPolling = true;
+    try {
+      do {
+        quickPollAgain = false;
+        const freeSlots = freeSlotsNow();
+        if (freeSlots === 0) break;
+        handle(await server.poll({ runnerId, freeSlots, waitMs: 0 }, pollAbort.signal));
+      } while (quickPollAgain && polling);
+    } catch (error) {
+      if (polling) log.warn({ err: (error as Error).message }, "claim after a freed slot failed; the long poll will pick runs up");
+    } finally {
+      quickPolling = false;
     }
   }
 

@@ -44425,6 +44425,7 @@ var init_runtime_layer = __esm({
 });
 
 // builder/build-image.ts
+import { randomBytes } from "node:crypto";
 import { readdir as readdir5, rm as rm7, stat as stat8 } from "node:fs/promises";
 import { join as join12, resolve as resolve5 } from "node:path";
 function isoSeconds(epoch) {
@@ -44440,9 +44441,12 @@ async function appLayerEntries(appDir, manifest) {
 }
 async function buildImage(o) {
   const projectDir = resolve5(o.projectDir);
-  const buildDir = resolve5(o.buildDir ?? join12(projectDir, ".stasis", "build"));
+  const buildDir = resolve5(o.buildDir ?? join12(projectDir, ".stasis", "build", `${process.pid}-${randomBytes(4).toString("hex")}`));
   const blobsDir = join12(buildDir, "blobs");
   await rm7(blobsDir, { recursive: true, force: true });
+  const dispose = async () => {
+    if (!o.buildDir) await rm7(buildDir, { recursive: true, force: true });
+  };
   const loaded2 = await loadProjectConfig(projectDir);
   const git = await readGitInfo(projectDir);
   const envEpoch = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : void 0;
@@ -44484,7 +44488,7 @@ async function buildImage(o) {
     created: isoSeconds(epoch),
     buildManifest: bundle.manifest
   });
-  return image;
+  return Object.assign(image, { buildManifest: bundle.manifest, dispose });
 }
 var PATH;
 var init_build_image = __esm({
@@ -44562,6 +44566,15 @@ async function deployProject(options) {
   const { apiUrl, apiKey, onProgress = () => {
   } } = options;
   const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit) });
+  try {
+    return await registerImage(options, image);
+  } finally {
+    await image.dispose();
+  }
+}
+async function registerImage(options, image) {
+  const { apiUrl, apiKey, onProgress = () => {
+  } } = options;
   const contentHash = image.buildManifest.contentHash;
   if (options.unchangedFrom && options.unchangedFrom === contentHash) return null;
   options.signal?.throwIfAborted();

@@ -32,6 +32,7 @@ async function step(name: string, tag: string): Promise<void> {
   const t1 = performance.now();
   const pushed = await store.push(image, tag);
   const t2 = performance.now();
+  await image.dispose();
   rows.push({ step: name, buildMs: Math.round(t1 - t0), pushMs: Math.round(t2 - t1), bytesUploaded: pushed.bytesUploaded, blobsSkipped: pushed.blobsSkipped, digest: image.digest });
 }
 
