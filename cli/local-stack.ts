@@ -24,6 +24,8 @@ export interface LocalStackOptions {
   checkpoints?: boolean;
   /** How in-process runners run tasks: "process" (default) or "runc" (the image's rootfs; images need the runtime layer). */
   workload?: "process" | "runc";
+  /** Keep a spare, never-used task process per deployment (faster starts). */
+  warmProcesses?: boolean;
   suspendThresholdMs?: number;
   taskEnv?: Record<string, string>;
   log?: Logger;
@@ -87,6 +89,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         workDir: dirs.work,
         suspendThresholdMs: options.suspendThresholdMs,
         taskEnv: options.taskEnv,
+        warmProcesses: options.warmProcesses,
         log: log.child({ runner: i + 1 }),
         onEvent: (event) => options.onRunnerEvent?.({ ...event, runner: `local-${i + 1}` }),
       });

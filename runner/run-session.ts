@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { WaitSpec, type ClaimedRun, type SerializedError, type TaskCall, type TaskToRunner, type WaitResult } from "../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store/index.ts";
 import type { LocalCheckpoints } from "./local-checkpoints.ts";
+import type { WarmPool } from "./warm-pool.ts";
 import { createLogShipper } from "./log-shipper.ts";
 import { readLines } from "./line-reader.ts";
 import { ServerCallError, type ServerClient } from "./server-client.ts";
@@ -24,6 +25,8 @@ export interface RunSessionDeps {
   suspendThresholdMs: number;
   /** Extra environment for task processes (e.g. the project's `.env`). */
   taskEnv: Record<string, string>;
+  /** Idle, never-used task processes per deployment, started ahead of claims. */
+  warmPool?: WarmPool;
   /** This runner's uncompressed copies of its own checkpoints, for fast local resumes. */
   localCheckpoints?: LocalCheckpoints;
   /** The run's process is gone (dumped): its slot is free although the checkpoint is still being stored. */
@@ -296,7 +299,10 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       return;
     }
     const entry = join(appDir, claim.deployment.manifest.entry);
-    attach(await runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...baseTaskEnv() }, ...(await placement()) }));
+    const where = await placement();
+    const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...baseTaskEnv() }, ...where });
+    // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own.
+    attach(deps.warmPool && !where.rootfs ? await deps.warmPool.take(claim.deployment.id, start) : await start());
   }
 
   void begin().catch((error: Error) => {

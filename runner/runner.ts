@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { ClaimedRun, PollResponse } from "../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store/index.ts";
 import { createLocalCheckpoints } from "./local-checkpoints.ts";
+import { createWarmPool } from "./warm-pool.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
 import type { WorkloadRuntime } from "./workload/index.ts";
@@ -23,6 +24,8 @@ export interface RunnerOptions {
   workDir: string;
   suspendThresholdMs?: number;
   taskEnv?: Record<string, string>;
+  /** Keep one idle, never-used task process per recent deployment to skip Node's start-up (default false). */
+  warmProcesses?: boolean;
   log: Logger;
   /** Called after each poll with what it brought (progress display, tests). */
   onEvent?: (event: { type: "claimed" | "suspended" | "finished" | "stopped"; runId: string }) => void;
@@ -48,6 +51,7 @@ export function createRunner(options: RunnerOptions) {
   let draining = false;
   let loop: Promise<void> = Promise.resolve();
   const localCheckpoints = createLocalCheckpoints();
+  const warmPool = options.warmProcesses ? createWarmPool() : undefined;
   /** Slots the long poll in flight may fill; a quick poll offers only the others. */
   let slotsOfferedByLongPoll = 0;
   let quickPolling = false;
@@ -64,6 +68,7 @@ export function createRunner(options: RunnerOptions) {
       suspendThresholdMs,
       taskEnv: options.taskEnv ?? {},
       localCheckpoints,
+      warmPool,
       // Reported as soon as the process is gone; storing the checkpoint goes on in the background.
       onSlotFreed: () => {
         options.onEvent?.({ type: "suspended", runId: claim.runId });
@@ -194,6 +199,7 @@ export function createRunner(options: RunnerOptions) {
       if (heartbeatTimer) clearInterval(heartbeatTimer);
       await loop.catch(() => {});
       await Promise.all([...sessions.values()].map((s) => s.stop("runner closed")));
+      await warmPool?.close();
     },
   };
 }

@@ -1,4 +1,5 @@
-// Trigger latency and throughput: Stasis (server + in-process runner, one task process per run) and
+// Trigger latency and throughput: Stasis (server + in-process runner, one task process per run; then
+// with a warm spare process per deployment) and
 // graphile-worker side by side, on one embedded PostgreSQL in one run.
 // Usage: npx tsx bench/trigger-latency/run.ts [--runs 50] [--burst 100] [--capacity 10] [--json]
 import { chmod, mkdtemp, rm } from "node:fs/promises";
@@ -26,11 +27,13 @@ const results: SystemResult[] = [];
 try {
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
-  for (const name of ["stasis_bench", "graphile_bench"]) await admin.query(`CREATE DATABASE ${name}`);
+  for (const name of ["stasis_bench", "stasis_warm_bench", "graphile_bench"]) await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const url = (name: string) => postgres.url.replace(/\/postgres$/, `/${name}`);
   console.error(`bench: stasis (${runs} sequential runs, then a burst of ${burst})`);
   results.push(await benchStasis({ databaseUrl: url("stasis_bench"), stateDir: join(dir, "stasis"), runs, burst, capacity }));
+  console.error("bench: stasis with a warm spare process per deployment");
+  results.push(await benchStasis({ databaseUrl: url("stasis_warm_bench"), stateDir: join(dir, "stasis-warm"), runs, burst, capacity, warm: true }));
   console.error(`bench: graphile-worker (${runs} sequential jobs, then a burst of ${burst})`);
   results.push(await benchGraphile({ databaseUrl: url("graphile_bench"), stateDir: dir, runs, burst, capacity }));
 } finally {

@@ -12,12 +12,14 @@ export interface BenchOptions {
   runs: number;
   burst: number;
   capacity: number;
+  /** Keep a spare, never-used task process per deployment (the runner's `warmProcesses`). */
+  warm?: boolean;
 }
 
 const PROJECT = join(import.meta.dirname, "project");
 
 export async function benchStasis(options: BenchOptions): Promise<SystemResult> {
-  const stack = await startLocalStack({ stateDir: options.stateDir, databaseUrl: options.databaseUrl, runners: 1, capacity: options.capacity, checkpoints: false });
+  const stack = await startLocalStack({ stateDir: options.stateDir, databaseUrl: options.databaseUrl, runners: 1, capacity: options.capacity, checkpoints: false, warmProcesses: options.warm });
   try {
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;
@@ -50,7 +52,7 @@ export async function benchStasis(options: BenchOptions): Promise<SystemResult> 
     const t0 = Date.now();
     const rows = await finished(await trigger(options.burst));
     const last = Math.max(...rows.map((r) => r.completed_at.getTime()));
-    return toResult("stasis", samples, { runs: options.burst, ms: last - t0 });
+    return toResult(options.warm ? "stasis (warm spare)" : "stasis", samples, { runs: options.burst, ms: last - t0 });
   } finally {
     await stack.stop();
   }

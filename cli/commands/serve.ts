@@ -50,12 +50,13 @@ export function registerServeCommands(program: Command): void {
     .option("--image-cache <dir>", "image cache shared by the runners of this host", ".stasis/image-cache")
     .option("--checkpoint-dir <dir>", "checkpoint store: a directory shared by all runners (default STASIS_CHECKPOINT_DIR)")
     .option("--no-checkpoints", "never freeze waiting runs")
+    .option("--warm-processes", "keep a spare, never-used task process per recent deployment so runs skip Node's start-up")
     .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits", "process")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
     .option("--env-file <file>", "environment for task processes")
     .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; warmProcesses?: boolean; json?: boolean }) => {
       if (opts.workload !== "process" && opts.workload !== "runc") throw new CliError(`--workload must be process or runc, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
@@ -80,6 +81,7 @@ export function registerServeCommands(program: Command): void {
         workDir,
         suspendThresholdMs: opts.suspendThreshold === undefined ? undefined : Number(opts.suspendThreshold),
         taskEnv: opts.envFile ? readDotEnv(opts.envFile) : {},
+        warmProcesses: Boolean(opts.warmProcesses),
         log,
       });
       await runner.start();
