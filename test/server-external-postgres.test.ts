@@ -1,67 +1,19 @@
 // The server against Debian's PostgreSQL, reached only through a URL (as with DATABASE_URL): its own
 // initdb'd data dir, its own port, stopped afterwards. Installs `postgresql` with apt when missing.
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectDatabase, createServer, ensureProject, freePort, migrate, type StasisServer } from "../server/index.ts";
-import { ADMIN_TOKEN, deploy, eventually, poll, registerRunner, RUNNER_TOKEN, type ServerFixture } from "./support/server-fixture.ts";
+import { connectDatabase, createServer, ensureProject, migrate, type StasisServer } from "../server/index.ts";
+import { startDebianPostgres, type DebianPostgres } from "./support/debian-postgres.ts";
+import { ADMIN_TOKEN, deploy, poll, registerRunner, RUNNER_TOKEN, type ServerFixture } from "./support/server-fixture.ts";
 
-function postgresBin(): string {
-  const find = () => {
-    const root = "/usr/lib/postgresql";
-    if (!existsSync(root)) return null;
-    const versions = readdirSync(root).filter((v) => existsSync(path.join(root, v, "bin", "postgres"))).sort((a, b) => Number(b) - Number(a));
-    return versions.length ? path.join(root, versions[0], "bin") : null;
-  };
-  let bin = find();
-  if (!bin) {
-    execFileSync("apt-get", ["update"], { stdio: "ignore" });
-    execFileSync("apt-get", ["install", "-y", "postgresql"], { stdio: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-    bin = find();
-  }
-  if (!bin) throw new Error("Debian's postgresql is not installed and apt-get could not install it");
-  return bin;
-}
-
-let dir: string;
-let proc: ChildProcess;
+let postgres: DebianPostgres;
 let url: string;
 let db: ReturnType<typeof connectDatabase>;
 const servers: StasisServer[] = [];
 const extraDbs: Array<ReturnType<typeof connectDatabase>> = [];
 
 beforeAll(async () => {
-  const bin = postgresBin();
-  dir = mkdtempSync(path.join(tmpdir(), "stasis-extpg-"));
-  chmodSync(dir, 0o777);
-  const data = path.join(dir, "data");
-  execFileSync("runuser", ["-u", "postgres", "--", path.join(bin, "initdb"), "-D", data, "-U", "postgres", "--auth=trust"], { stdio: "ignore" });
-  const port = await freePort();
-  const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
-  const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
-  // Spawned as the postgres user directly (not through runuser) so our signals reach the server.
-  proc = spawn(path.join(bin, "postgres"), ["-D", data, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-k", dir, "-c", "fsync=off"], { stdio: "ignore", uid, gid });
-  const admin = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  await eventually(
-    async () => {
-      const client = new pg.Client({ connectionString: admin });
-      try {
-        await client.connect();
-        await client.query("CREATE DATABASE stasis_ext");
-        return true;
-      } catch {
-        return false;
-      } finally {
-        await client.end().catch(() => {});
-      }
-    },
-    (ok) => ok,
-    30_000,
-  );
-  url = `postgres://postgres@127.0.0.1:${port}/stasis_ext`;
+  postgres = await startDebianPostgres();
+  url = await postgres.createDatabase("stasis_ext");
   db = connectDatabase(url);
   await migrate(db);
   await migrate(db); // a second start finds nothing to do
@@ -71,12 +23,7 @@ afterAll(async () => {
   for (const s of servers) await s.close();
   for (const d of extraDbs) await d.destroy();
   await db?.destroy();
-  if (proc && proc.exitCode === null) {
-    const exited = new Promise((resolve) => proc.once("exit", resolve));
-    proc.kill("SIGINT");
-    await exited;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await postgres?.stop();
 });
 
 async function fixture(server: StasisServer, keys: Record<string, string>): Promise<ServerFixture> {
