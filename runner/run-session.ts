@@ -187,7 +187,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       // Not ready in time, or the wait is already over: no checkpoint, the process goes on here.
       if (!prepared) systemLog("warn", "the task did not get ready for a checkpoint in time; it stays alive while it waits");
       suspendPhase = "none";
-      if (heldResult) continueWait(wait.waitpointId, takeHeld());
+      if (heldResult) channel?.send({ type: "wait-result", callId: wait.callId, result: takeHeld() });
       return;
     }
     const dir = join(deps.workDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
@@ -198,9 +198,19 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       const frozen = proc!;
       // Silenced from the start: the wrappers CRIU kills at the end of the dump may print as they die.
       silenced.add(frozen);
-      const { dumpMs, sizeBytes } = await runtime
-        .checkpoint(frozen, join(dir, "images"))
-        .catch((error: unknown) => (silenced.delete(frozen), Promise.reject(error)));
+      const dumped = await runtime.checkpoint(frozen, join(dir, "images")).catch((error: unknown) => {
+        silenced.delete(frozen);
+        return error instanceof Error ? error : new Error(String(error));
+      });
+      if (dumped instanceof Error) {
+        // CRIU leaves a process it could not dump running: the run waits in-process instead.
+        if (!(await isRunning(frozen))) throw dumped;
+        systemLog("warn", `could not checkpoint the run (${dumped.message.split("\n")[0]}); it stays alive while it waits`);
+        suspendPhase = "none";
+        if (heldResult) channel?.send({ type: "wait-result", callId: wait.callId, result: takeHeld() });
+        return;
+      }
+      const { dumpMs, sizeBytes } = dumped;
       await writeFile(join(dir, "resume.json"), JSON.stringify({ callId: wait.callId }));
       if (heldResult) return await restoreInto(dir, wait.callId, takeHeld());
       holdsSlot = false;
@@ -231,6 +241,11 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       suspendPhase = "none";
       if (!keptLocally) await rm(dir, { recursive: true, force: true }).catch(() => {});
     }
+  }
+
+  /** The process has not exited (a check that does not wait). */
+  async function isRunning(process: TaskProcess): Promise<boolean> {
+    return Promise.race([process.exited.then(() => false), new Promise<boolean>((resolve) => setImmediate(() => resolve(true)))]);
   }
 
   function takeHeld(): WaitResult {

@@ -33,6 +33,8 @@ describe("durable waits keep the run's state", () => {
     const runnerB = await runners.start({ name: "state-b" });
     const run = await waitForFinal(stack, id, "COMPLETED");
     const output = run.output as { random: number; counter: number; before: string; after: string; nodes: number; ticks: number };
+    // One attempt, restored — not a second attempt that started over (its error says why if so).
+    expect(run.attemptDetails, JSON.stringify(run.attemptDetails)).toHaveLength(1);
     expect(output.random).toBe(before.data!.random);
     expect(output.counter).toBe(3);
     expect(output.nodes).toBe(8 * 16);
