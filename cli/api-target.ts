@@ -43,7 +43,7 @@ export function configureSdkFromTarget(): { apiUrl: string; apiKey: string } {
   return target;
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -24,6 +24,8 @@ export interface LocalStackOptions {
   checkpoints?: boolean;
   /** How in-process runners run tasks: "process" (default) or "runc" (the image's rootfs; images need the runtime layer). */
   workload?: "process" | "runc";
+  /** Stop an embedded PostgreSQL an earlier, killed owner left running in the state dir. */
+  stopLeftoverDatabase?: boolean;
   /** Keep a spare, never-used task process per deployment (faster starts). */
   warmProcesses?: boolean;
   suspendThresholdMs?: number;
@@ -56,7 +58,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
   for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
 
-  const embedded = options.databaseUrl ? null : await startEmbeddedPostgres({ dataDir: join(options.stateDir, "pg") });
+  const embedded = options.databaseUrl ? null : await startEmbeddedPostgres({ dataDir: join(options.stateDir, "pg"), stopLeftover: options.stopLeftoverDatabase });
   const db = connectDatabase(options.databaseUrl ?? embedded!.url);
   const stops: Array<() => Promise<void>> = [];
   try {

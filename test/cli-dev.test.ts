@@ -136,7 +136,26 @@ describe("stasis dev", () => {
     const runs = await api<{ data: RunView[] }>(dev, "GET", "/api/v1/runs?limit=50");
     expect(runs.data.map((r) => r.id)).toContain(firstRun.id);
     expect(dev.ready.version).toMatch(/^\d{8}\.3$/); // versions go on counting
+
+    // A second `stasis dev` for the same project is refused while this one runs.
+    const second = await cli(["dev", "--port", "0"]);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`already running for this project (pid ${dev.child.pid}`);
+
     expect(await dev.interrupt()).toBe(0);
     await waitFor("PostgreSQL to stop again", async () => (await processesMatching(join(project, ".stasis", "pg"))).length === 0, { timeoutMs: 15_000 });
+  });
+
+  it("starts again after being killed with SIGKILL: the database it left running is stopped and reused", async () => {
+    const killed = await startDev();
+    killed.child.kill("SIGKILL");
+    await new Promise((resolve) => killed.child.once("exit", resolve));
+    expect((await processesMatching(join(project, ".stasis", "pg"))).length).toBeGreaterThan(0); // orphaned by the kill
+
+    const dev = await startDev();
+    const runs = await api<{ data: RunView[] }>(dev, "GET", "/api/v1/runs?limit=50");
+    expect(runs.data.map((r) => r.id)).toContain(firstRun.id);
+    expect(await dev.interrupt()).toBe(0);
+    await waitFor("PostgreSQL to stop", async () => (await processesMatching(join(project, ".stasis", "pg"))).length === 0, { timeoutMs: 15_000 });
   });
 });

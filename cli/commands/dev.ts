@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import pino from "pino";
 import { createLayoutImageStore, loadProjectConfig, findTaskDirs } from "../../builder/index.ts";
 import { apiCall } from "../api-call.ts";
-import { DevState } from "../api-target.ts";
+import { DevState, isAlive } from "../api-target.ts";
 import { deployProject } from "../../builder/index.ts";
 import { readDotEnv } from "../dotenv.ts";
 import { startLocalStack } from "../local-stack.ts";
@@ -41,6 +41,9 @@ async function runDev(opts: DevOptions): Promise<void> {
   const previous = existsSync(stateFile) ? DevState.safeParse(JSON.parse(readFileSync(stateFile, "utf8"))) : null;
   const prior = previous?.success ? previous.data : null;
 
+  if (prior?.pid && prior.pid !== process.pid && isAlive(prior.pid)) {
+    throw new CliError(`stasis dev is already running for this project (pid ${prior.pid}, ${prior.apiUrl})`, ExitCode.USAGE);
+  }
   if (!opts.json) progress(`stasis dev: starting ${config.project} (${projectDir})`);
   const stack = await startLocalStack({
     stateDir,
@@ -49,6 +52,8 @@ async function runDev(opts: DevOptions): Promise<void> {
     adminToken: prior?.adminToken,
     runnerToken: prior?.runnerToken,
     runners: Number(opts.runners),
+    // No live `stasis dev` owns this project (checked above): a database server still running here was left by a killed one.
+    stopLeftoverDatabase: true,
     checkpoints: opts.checkpoints ? undefined : false,
     taskEnv: readDotEnv(join(projectDir, ".env")),
     log: pino({ level: process.env.STASIS_LOG_LEVEL ?? "warn" }, pino.destination(2)),
@@ -141,3 +146,4 @@ async function developmentKey(apiUrl: string, adminToken: string, project: strin
   const rotated = await apiCall<{ apiKey: string }>(apiUrl, adminToken, "POST", `/api/v1/admin/projects/${project}/environments/development/keys`, {});
   return rotated.apiKey;
 }
+

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
@@ -9,6 +9,11 @@ export interface EmbeddedPostgresOptions {
   /** A free port is picked when absent. */
   port?: number;
   onLog?: (message: string) => void;
+  /**
+   * Stop a server an earlier owner left running in the data dir (it was killed without stopping it).
+   * Only for callers that know no live process still uses it (`stasis dev` checks its own pid file).
+   */
+  stopLeftover?: boolean;
   /** Trade crash safety for speed (tests): fsync and synchronous_commit off. */
   unsafeFast?: boolean;
 }
@@ -75,9 +80,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await mkdir(path.dirname(dataDir), { recursive: true });
     await pg.initialise();
   }
-  // A server left behind by a crashed run holds the directory: say so instead of hanging.
-  if (existsSync(path.join(dataDir, "postmaster.pid"))) {
-    onLog(`postmaster.pid exists in ${dataDir}; PostgreSQL will remove it if the old server is gone`);
+  // A server left behind by a crashed owner holds the directory.
+  const leftover = leftoverServerPid(dataDir);
+  if (leftover !== null) {
+    if (!options.stopLeftover) throw new Error(`a PostgreSQL server (pid ${leftover}) is already running in ${dataDir}; stop it, or the process that owns it`);
+    onLog(`stopping PostgreSQL pid ${leftover}, left running in ${dataDir} by an earlier process`);
+    await stopServer(leftover);
   }
   try {
     await pg.start();
@@ -88,4 +96,27 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     stop: () => pg.stop(),
   };
+}
+
+/** The pid in `postmaster.pid` when that process is alive and is a postgres serving this data dir. */
+function leftoverServerPid(dataDir: string): number | null {
+  const pidFile = path.join(dataDir, "postmaster.pid");
+  if (!existsSync(pidFile)) return null;
+  const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+    return cmdline.includes("postgres") && cmdline.includes(dataDir) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+async function stopServer(pid: number): Promise<void> {
+  process.kill(pid, "SIGINT"); // PostgreSQL's fast shutdown
+  const deadline = Date.now() + 30_000;
+  while (existsSync(`/proc/${pid}`)) {
+    if (Date.now() > deadline) throw new Error(`PostgreSQL pid ${pid} did not stop within 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
