@@ -4,6 +4,7 @@ import { constants } from "node:os";
 import type { Duplex, Readable } from "node:stream";
 import type { TaskCgroup } from "./runc-cgroup.ts";
 import type { MachineLimits } from "./runc-spec.ts";
+import { childExit, killNamespaceInit } from "./child-exit.ts";
 import type { TaskExit, TaskProcess } from "./types.ts";
 
 export interface ContainerParts {
@@ -35,11 +36,8 @@ const STREAM_DRAIN_MS = 2_000;
 export function createContainer(parts: ContainerParts): Container {
   let running = true;
   let killing = false;
-  const childExit = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-    if (parts.child.exitCode !== null || parts.child.signalCode !== null) resolve({ code: parts.child.exitCode, signal: parts.child.signalCode });
-    parts.child.once("exit", (code, signal) => resolve({ code, signal }));
-  });
-  const exited: Promise<TaskExit> = childExit.then(async (raw) => {
+  const ended = childExit(parts.child);
+  const exited: Promise<TaskExit> = ended.then(async (raw) => {
     running = false;
     const exit = toExit(raw);
     // A SIGKILL that neither kill() nor a checkpoint sent, at the memory limit: the OOM killer.
@@ -72,14 +70,7 @@ export function createContainer(parts: ContainerParts): Container {
     async kill() {
       if (running) {
         killing = true;
-        // PID 1 of the container's PID namespace: the kernel takes the whole namespace with it.
-        const target = await Promise.race([pid().catch(() => undefined), childExit.then(() => undefined)]);
-        try {
-          if (target !== undefined) process.kill(target, "SIGKILL");
-          else parts.child.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
+        killNamespaceInit(await Promise.race([pid().catch(() => undefined), ended.then(() => undefined)]), parts.child);
       }
       await exited;
     },

@@ -1,6 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { constants } from "node:os";
 import type { Duplex, Readable } from "node:stream";
+import { childExit, killNamespaceInit } from "./child-exit.ts";
 import type { TaskExit, TaskProcess } from "./types.ts";
 
 export interface TaskProcessParts {
@@ -25,14 +26,8 @@ export interface TaskHandle {
 
 export function createTaskHandle(parts: TaskProcessParts): TaskHandle {
   let running = true;
-  const childExit = new Promise<TaskExit>((resolve) => {
-    if (parts.child.exitCode !== null || parts.child.signalCode !== null) {
-      resolve({ code: parts.child.exitCode, signal: parts.child.signalCode });
-    }
-    parts.child.once("exit", (code, signal) => resolve({ code, signal }));
-  });
   const statusLine = readStatus(parts.status);
-  const exited = Promise.all([childExit, statusLine]).then(([child, status]) => {
+  const exited = Promise.all([childExit(parts.child), statusLine]).then(([child, status]) => {
     running = false;
     if (!parts.status) return child;
     // The supervisor was SIGKILLed with its namespace (kill or checkpoint) before it could report.
@@ -48,13 +43,7 @@ export function createTaskHandle(parts: TaskProcessParts): TaskHandle {
     exited,
     async kill() {
       if (running) {
-        const pid = await parts.initPid().catch(() => undefined);
-        try {
-          if (pid !== undefined) process.kill(pid, "SIGKILL");
-          else parts.child.kill("SIGKILL");
-        } catch {
-          // already gone
-        }
+        killNamespaceInit(await parts.initPid().catch(() => undefined), parts.child);
       }
       await exited;
     },
