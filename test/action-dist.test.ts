@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, HELLO_DIR, runDist, startActionStack, webhookPayload, type ActionStack } from "./support/action-harness.ts";
+import { REPO_ROOT, HELLO_DIR, runDist, startActionStackWithProject, webhookPayload, type ActionStack } from "./support/action-harness.ts";
 
 const run = promisify(execFile);
 
@@ -31,10 +31,7 @@ describe("node action/dist/index.js against the local server (api-key, OCI layou
   const repository = "acme/hello";
 
   beforeAll(async () => {
-    s = await startActionStack();
-    const created = await s.admin("POST", "/api/v1/admin/projects", { slug: "hello", repository });
-    expect(created.status).toBe(200);
-    productionKey = created.body.environments.find((e: { environment: string }) => e.environment === "production").apiKey;
+    ({ stack: s, productionKey } = await startActionStackWithProject(repository));
   });
   afterAll(async () => s?.close());
 

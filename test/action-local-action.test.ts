@@ -5,7 +5,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO_ROOT, inputEnv, runnerFiles, startActionStack, webhookPayload, type ActionStack } from "./support/action-harness.ts";
+import { REPO_ROOT, inputEnv, runnerFiles, startActionStackWithProject, webhookPayload, type ActionStack } from "./support/action-harness.ts";
 
 const run = promisify(execFile);
 const LOCAL_ACTION = join(REPO_ROOT, "node_modules", "@github", "local-action", "bin", "local-action.js");
@@ -16,9 +16,7 @@ describe("@github/local-action run . action/src/main.ts <dotenv>", () => {
   const repository = "acme/hello";
 
   beforeAll(async () => {
-    s = await startActionStack();
-    const created = await s.admin("POST", "/api/v1/admin/projects", { slug: "hello", repository });
-    productionKey = created.body.environments.find((e: { environment: string }) => e.environment === "production").apiKey;
+    ({ stack: s, productionKey } = await startActionStackWithProject(repository));
   });
   afterAll(async () => s?.close());
 

@@ -194,3 +194,12 @@ export async function runDist(options: { event: string; payload: Record<string, 
   await rm(files.dir, { recursive: true, force: true });
   return result;
 }
+
+/** The stack, with project `hello` linked to `repository`, and that project's production API key. */
+export async function startActionStackWithProject(repository: string): Promise<{ stack: ActionStack; productionKey: string }> {
+  const stack = await startActionStack();
+  const created = await stack.admin("POST", "/api/v1/admin/projects", { slug: "hello", repository });
+  if (created.status !== 200) throw new Error(`creating the project failed: ${created.status} ${JSON.stringify(created.body)}`);
+  const productionKey = (created.body.environments as Array<{ environment: string; apiKey: string }>).find((e) => e.environment === "production")!.apiKey;
+  return { stack, productionKey };
+}
