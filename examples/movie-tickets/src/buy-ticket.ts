@@ -1,7 +1,16 @@
 // App code: start a purchase, then complete its checkout with an event.
-// Run with `npx tsx src/buy-ticket.ts` while `stasis dev` runs (it reads STASIS_API_URL/STASIS_API_KEY).
-import { events, runs } from "stasis/sdk";
+// Run with `npx tsx src/buy-ticket.ts` while `stasis dev` runs: it uses STASIS_API_URL/STASIS_API_KEY,
+// or else the running `stasis dev` of this project (.stasis/dev.json).
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { configure, events, runs } from "stasis/sdk";
 import { purchaseTicket } from "../trigger/purchase-ticket.ts";
+
+const devState = join(import.meta.dirname, "..", ".stasis", "dev.json");
+if (!process.env.STASIS_API_KEY && existsSync(devState)) {
+  const { apiUrl, apiKey } = JSON.parse(readFileSync(devState, "utf8")) as { apiUrl: string; apiKey: string };
+  configure({ apiUrl, apiKey });
+}
 
 const handle = await purchaseTicket.trigger({ showId: "dune-2026-11-28-2000", seats: ["F7", "F8"], email: "ada@example.com" });
 console.log(`purchase started: ${handle.id}`);
