@@ -41,13 +41,20 @@ export function createLogShipper(server: ServerClient, runId: string, leaseId: s
     return sending;
   }
 
+  let closed = false;
   return {
     push(entry: LogEntry): void {
+      if (closed) return;
       queue.push(entry);
       if (queue.length >= MAX_BATCH) void flush();
       else schedule();
     },
     flush,
+    /** Ships what is queued; later lines (a dying process's last output after the run ended) are dropped. */
+    async close(): Promise<void> {
+      await flush();
+      closed = true;
+    },
   };
 }
 

@@ -268,7 +268,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   async function finish(result: { ok: true; output: unknown } | { ok: false; error: SerializedError; crashed?: boolean }): Promise<void> {
     if (ended) return;
     ended = true;
-    await shipper.flush();
+    await shipper.close();
     try {
       await server.complete(runId, { leaseId, result });
     } catch (error) {
@@ -284,7 +284,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     if (ended) return;
     ended = true;
     systemLog("warn", `run stopped on this runner: ${reason}`);
-    await shipper.flush();
+    await shipper.close();
     await proc?.kill().catch(() => {});
     resolveDone(outcome);
   }
