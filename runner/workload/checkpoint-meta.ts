@@ -18,28 +18,30 @@ export const CheckpointMeta = z.object({
 });
 export type CheckpointMeta = z.infer<typeof CheckpointMeta>;
 
-export async function writeCheckpointMeta(imageDir: string, meta: CheckpointMeta): Promise<void> {
+/** Writes a runtime's meta file beside CRIU's images. */
+export async function writeMetaFile(imageDir: string, meta: unknown): Promise<void> {
   await writeFile(path.join(imageDir, CHECKPOINT_META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
 }
 
-export async function readCheckpointMeta(imageDir: string): Promise<CheckpointMeta> {
+/** Reads and checks a runtime's meta file; `kind` names the checkpoint in errors ("a runc checkpoint"). */
+export async function readMetaFile<T>(imageDir: string, schema: z.ZodType<T>, kind: string): Promise<T> {
   const file = path.join(imageDir, CHECKPOINT_META_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    throw new WorkloadError("BAD_CHECKPOINT", `${imageDir} is not a process-runtime checkpoint: ${CHECKPOINT_META_FILE} is missing`, { cause: err });
-  }
+  const text = await readFile(file, "utf8").catch((err: unknown) => {
+    throw new WorkloadError("BAD_CHECKPOINT", `${imageDir} is not ${kind}: ${CHECKPOINT_META_FILE} is missing`, { cause: err });
+  });
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
     throw new WorkloadError("BAD_CHECKPOINT", `${file} is not valid JSON`, { cause: err });
   }
-  const parsed = CheckpointMeta.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new WorkloadError("BAD_CHECKPOINT", `${file}: ${issue?.path.join(".") || "(root)"}: ${issue?.message}`);
+    throw new WorkloadError("BAD_CHECKPOINT", `${file} is not ${kind}: ${issue?.path.join(".") || "(root)"}: ${issue?.message}`);
   }
   return parsed.data;
 }
+
+export const writeCheckpointMeta = (imageDir: string, meta: CheckpointMeta): Promise<void> => writeMetaFile(imageDir, meta);
+export const readCheckpointMeta = (imageDir: string): Promise<CheckpointMeta> => readMetaFile(imageDir, CheckpointMeta, "a process-runtime checkpoint");
