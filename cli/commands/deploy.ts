@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { buildToLayout, openImageRepository, type ImageStore } from "../../builder/index.ts";
 import type { DeploymentView } from "../../schemas/index.ts";
-import { apiCall } from "../api-call.ts";
+import { callStasisApi as apiCall } from "../../builder/index.ts";
 import { resolveApiTarget } from "../api-target.ts";
 import { deployProject } from "../../builder/index.ts";
 import { printResult, progress, table } from "../output.ts";

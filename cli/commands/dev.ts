@@ -4,7 +4,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
 import { createLayoutImageStore, loadProjectConfig, findTaskDirs } from "../../builder/index.ts";
-import { apiCall } from "../api-call.ts";
+import { callStasisApi as apiCall } from "../../builder/index.ts";
 import { DevState, isAlive } from "../api-target.ts";
 import { deployProject } from "../../builder/index.ts";
 import { readDotEnv } from "../dotenv.ts";

@@ -1,1 +1,0 @@
-export { callStasisApi as apiCall } from "../builder/index.ts";
