@@ -4,6 +4,7 @@ import { writeCheckpointMeta } from "./checkpoint-meta.ts";
 import { runCriu } from "./criu.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
+import { dropTransientMounts } from "./transient-mounts.ts";
 import type { TaskHandle } from "./task-process.ts";
 import type { CheckpointResult } from "./types.ts";
 
@@ -24,6 +25,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
     throw new WorkloadError("DUMP_FAILED", `cannot checkpoint task ${handle.proc.id}: ${(err as Error).message}`, { cause: err });
   });
 
+  await dropTransientMounts(pid).catch(() => {});
   const imageAbs = path.resolve(imageDir);
   await mkdir(imageAbs, { recursive: true });
   await mkdir(options.workDir, { recursive: true });

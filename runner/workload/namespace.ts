@@ -7,14 +7,9 @@ import { pollFor } from "./poll.ts";
  * status socket on 4), opens stdin inside the namespace, runs the task and reports `exit N` on fd 4.
  * CRIU dumps and restores bash with the task, so the exit of a restored task is observable even
  * though `criu restore` itself exits 0 whatever the task did.
- * It also drops, in its private mount namespace, the host's transient mounts — runc containers'
- * (`/run/runc/…`) and CRIU's own restore scratch (`/tmp/.criu…`) — which would be gone by restore
- * time and make CRIU refuse to rebuild the namespace.
  */
 const SUPERVISOR = [
   'for f in /proc/$$/fd/*; do n=${f##*/}; case $n in 0|1|2|3|4) ;; *) [ -e "$f" ] && eval "exec $n>&-";; esac; done',
-  "mapfile -t mounts < /proc/self/mountinfo",
-  'for ((i=${#mounts[@]}-1; i>=0; i--)); do read -r _ _ _ _ m _ <<< "${mounts[i]}"; case $m in /run/runc/*|/tmp/.criu*) umount -l "$m" 2>/dev/null;; esac; done',
   "exec </dev/null",
   '"$0" "$@" 4>&-',
   "s=$?",

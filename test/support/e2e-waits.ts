@@ -50,10 +50,12 @@ export function sendEvent(stack: TestStack, event: string, payload: unknown, id?
 
 /** The run reported SUSPENDED, its process is gone and its checkpoint is on disk. */
 export async function waitForSuspended(stack: TestStack, runId: string): Promise<RunView> {
-  const run = await stack.waitForRun(runId, (r) => r.status === "SUSPENDED" || isFinal(r), `run ${runId} to suspend`);
+  const tail = async () => (await runLogs(stack, runId)).slice(-15).map((l) => `  ${l.level} ${l.message}`).join("\n");
+  const run = await stack.waitForRun(runId, (r) => r.status === "SUSPENDED" || isFinal(r), `run ${runId} to suspend`).catch(async (error: Error) => {
+    throw new Error(`${error.message}\nlast log lines:\n${await tail()}`);
+  });
   if (run.status !== "SUSPENDED") {
-    const tail = (await runLogs(stack, runId)).slice(-15).map((l) => `  ${l.level} ${l.message}`).join("\n");
-    throw new Error(`run ${runId} ended ${run.status} instead of suspending: ${JSON.stringify(run.error)}\nlast log lines:\n${tail}`);
+    throw new Error(`run ${runId} ended ${run.status} instead of suspending: ${JSON.stringify(run.error)}\nlast log lines:\n${await tail()}`);
   }
   await waitFor(`the task process of ${runId} to be gone`, async () => (await taskProcesses(stack)).length === 0, { timeoutMs: 10_000 });
   return run;
