@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Knex } from "knex";
 import pino, { type Logger } from "pino";
 import { createImageCache, createProcessRuntime, createRuncRuntime, createRunner, createDirCheckpointStore, type Runner } from "../runner/index.ts";
+import { listenOn } from "./listen.ts";
 import { connectDatabase, createServer, migrate, startEmbeddedPostgres, type CreateServerOptions } from "../server/index.ts";
 
 export interface LocalStackOptions {
@@ -69,8 +70,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const port = options.port || (await freePort(host));
     const apiUrl = `http://${host}:${port}`;
     const server = await createServer({ db, adminToken, runnerToken, publicUrl: apiUrl, logger: false, suspendThresholdMs: options.suspendThresholdMs, engine: options.engine });
-    await server.app.listen({ host, port });
     stops.push(() => server.close());
+    await listenOn(server.app, host, port);
 
     const workload = options.workload ?? "process";
     const runtime = workload === "runc" ? await createRuncRuntime({ checkpoints: options.checkpoints, workDir: join(dirs.work, "runc") }) : await createProcessRuntime({ checkpoints: options.checkpoints, workDir: dirs.work });

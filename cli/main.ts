@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
-import { StasisApiError } from "../sdk/index.ts";
+import { readFileSync } from "node:fs";
+import { RunPollTimeoutError, StasisApiError } from "../sdk/index.ts";
 import { registerDeployCommands } from "./commands/deploy.ts";
 import { registerDevCommand } from "./commands/dev.ts";
 import { registerEventsCommands } from "./commands/events.ts";
@@ -9,7 +10,11 @@ import { registerServeCommands } from "./commands/serve.ts";
 import { registerTriggerCommand } from "./commands/trigger.ts";
 import { CliError, ExitCode } from "./output.ts";
 
-const program = new Command("stasis").description("durable TypeScript tasks that freeze while they wait").exitOverride();
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+const program = new Command("stasis")
+  .description("durable TypeScript tasks that freeze while they wait")
+  .version(version, "-V, --version", "print the version of stasis")
+  .exitOverride();
 registerDevCommand(program);
 registerServeCommands(program);
 registerDeployCommands(program);
@@ -30,6 +35,10 @@ function report(thrown: unknown): number {
   if (error instanceof CliError) {
     process.stderr.write(`stasis: ${error.message}\n`);
     return error.exitCode;
+  }
+  if (error instanceof RunPollTimeoutError) {
+    process.stderr.write(`stasis: ${error.message}; it goes on: stasis runs get ${error.runId}\n`);
+    return ExitCode.RUN_FAILED;
   }
   if (error instanceof StasisApiError || error.name === "StasisApiCallError") {
     const status = (error as StasisApiError).status;

@@ -34,6 +34,18 @@ export class StasisApiError extends Error {
   }
 }
 
+/** `runs.poll` gave up: the run was not final by the deadline (it goes on; poll again later). */
+export class RunPollTimeoutError extends Error {
+  override name = "RunPollTimeoutError";
+  constructor(
+    readonly runId: string,
+    readonly status: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`run ${runId} is still ${status} after ${timeoutMs} ms`);
+  }
+}
+
 export function toError(value: unknown): Error {
   if (value instanceof Error) return value;
   return new Error(typeof value === "string" ? value : JSON.stringify(value));

@@ -9,5 +9,5 @@ export { configure } from "./api-client.ts";
 export { defineConfig } from "./config.ts";
 export type { TaskRunResult } from "./result.ts";
 export type { Duration, DurationObject } from "./duration.ts";
-export { AbortTaskRunError, WaitTimeoutError, ChildRunFailedError, StasisApiError } from "./errors.ts";
+export { AbortTaskRunError, WaitTimeoutError, ChildRunFailedError, StasisApiError, RunPollTimeoutError } from "./errors.ts";
 export type { RunContext, ReceivedRequest, EventFilter } from "../schemas/index.ts";

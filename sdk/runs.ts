@@ -1,6 +1,7 @@
 import type { ListRunsResponse, LogsResponse, RunView, TriggerResponse } from "../schemas/index.ts";
 import type { z } from "zod";
 import { apiRequest } from "./api-client.ts";
+import { RunPollTimeoutError } from "./errors.ts";
 
 export type Run = RunView;
 type ListRunsResult = z.infer<typeof ListRunsResponse>;
@@ -31,11 +32,12 @@ export const runs = {
   },
   /** Polls until the run is final (COMPLETED, FAILED, CANCELED, TIMED_OUT, EXPIRED) or the timeout passes. */
   async poll(id: string, options: { intervalMs?: number; timeoutMs?: number } = {}): Promise<Run> {
-    const deadline = Date.now() + (options.timeoutMs ?? 10 * 60_000);
+    const timeoutMs = options.timeoutMs ?? 10 * 60_000;
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       const run = await runs.retrieve(id);
       if (FINAL.has(run.status)) return run;
-      if (Date.now() > deadline) throw new Error(`run ${id} is still ${run.status} after ${options.timeoutMs ?? 600_000} ms`);
+      if (Date.now() > deadline) throw new RunPollTimeoutError(id, run.status, timeoutMs);
       await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));
     }
   },

@@ -69,6 +69,19 @@ describe("stasis trigger", () => {
     expect(oneJson<RunView>(result)).toMatchObject({ status: "FAILED", error: { name: "AbortTaskRunError" } });
   });
 
+  it("--wait that times out on an unfinished run exits 3 with one line saying the run goes on", async () => {
+    const result = await stasis(["trigger", "busy", "--payload", '{"ms":3000}', "--wait", "--timeout", "300"]);
+    expect(result.code, result.stderr).toBe(3);
+    expect(result.stderr).toMatch(/^stasis: run \S+ is still (QUEUED|EXECUTING) after 300 ms; it goes on: stasis runs get \S+$/m);
+    expect(result.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it("--version prints the package version", async () => {
+    const result = await stasis(["--version"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
   it("a bad --payload exits 2 and says which flag", async () => {
     const before = await stack.database.db("runs").count<{ count: string }[]>("* as count");
     const result = await stasis(["trigger", "hello", "--payload", "{name: x}"]);

@@ -2,6 +2,7 @@
 // one process tree; --json prints the ready line, redeploys on a change, Ctrl-C stops everything,
 // and the next start reuses the data.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { appendFile, chmod, cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -144,6 +145,24 @@ describe("stasis dev", () => {
 
     expect(await dev.interrupt()).toBe(0);
     await waitFor("PostgreSQL to stop again", async () => (await processesMatching(join(project, ".stasis", "pg"))).length === 0, { timeoutMs: 15_000 });
+  });
+
+  it("a taken port exits 2 at once, names the port and its holder, and leaves nothing running", async () => {
+    const holder = createServer();
+    await new Promise<void>((done) => holder.listen(0, "127.0.0.1", done));
+    const port = (holder.address() as { port: number }).port;
+    try {
+      const started = Date.now();
+      const result = await cli(["dev", "--port", String(port), "--no-checkpoints"]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(`port ${port} on 127.0.0.1 is already in use by pid ${process.pid}`);
+      expect(result.stderr).toContain("--port");
+      expect(result.stderr).not.toMatch(/^\s+at /m); // one line, no stack
+      expect(Date.now() - started).toBeLessThan(60_000); // it exited by itself (it used to hang until Ctrl-C)
+      await waitFor("no PostgreSQL left running from the project's data dir", async () => (await processesMatching(join(project, ".stasis", "pg"))).length === 0, { timeoutMs: 15_000 });
+    } finally {
+      holder.close();
+    }
   });
 
   it("starts again after being killed with SIGKILL: the database it left running is stopped and reused", async () => {

@@ -1,5 +1,6 @@
 // The seed's movie-ticket purchase end to end with real CRIU: the run freezes while it waits for
 // checkout, its process is gone, and it resumes on another runner process.
+import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startStandInServices, type StandInServices } from "../examples/movie-tickets/services/stand-in.ts";
@@ -83,5 +84,22 @@ describe("movie tickets with real CRIU", () => {
     } finally {
       services.failEmails(false);
     }
+  });
+
+  it("the Quickstart's buy-ticket.ts shows the run frozen, then completes the purchase", async () => {
+    services.calls.length = 0;
+    const runner = await runners.start({ name: "runner-quickstart", taskEnv: { MOVIE_SERVICES_URL: services.url } });
+    const env = { ...process.env, STASIS_API_URL: stack.apiUrl, STASIS_API_KEY: stack.keys.development };
+    const tsx = join(REPO_ROOT, "node_modules/.bin/tsx");
+    const out = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+      execFile(tsx, ["src/buy-ticket.ts"], { cwd: join(REPO_ROOT, "examples/movie-tickets"), env, timeout: 90_000 }, (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr })),
+    );
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/^frozen — no process is running for \S+; it resumes/m);
+    expect(out.stdout).toMatch(/^COMPLETED:/m);
+    // The event went out only after the freeze: the charge came after the restore.
+    expect(out.stdout.indexOf("frozen —")).toBeLessThan(out.stdout.indexOf("sending the checkout event"));
+    expect(services.calls.map((c) => c.path)).toEqual(["/reservations", "/payments", "/tickets", "/emails"]);
+    await runner.stop();
   });
 });

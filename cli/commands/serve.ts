@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import pino from "pino";
 import { createDirCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner } from "../../runner/index.ts";
 import { connectDatabase, createServer, migrate, startEmbeddedPostgres } from "../../server/index.ts";
+import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
 import { readDotEnv } from "../dotenv.ts";
 
@@ -28,7 +29,14 @@ export function registerServeCommands(program: Command): void {
       await migrate(db);
       const url = process.env.STASIS_PUBLIC_URL ?? `http://${opts.host}:${opts.port}`;
       const server = await createServer({ db, adminToken, runnerToken, publicUrl: url, logger: { level: process.env.STASIS_LOG_LEVEL ?? "info" } });
-      await server.app.listen({ host: opts.host, port: Number(opts.port) });
+      try {
+        await listenOn(server.app, opts.host, Number(opts.port));
+      } catch (error) {
+        await server.close();
+        await db.destroy();
+        await embedded?.stop();
+        throw error;
+      }
       printResult(Boolean(opts.json), { url }, () => `stasis server listening on ${url}`);
       const stop = async () => {
         await server.close();

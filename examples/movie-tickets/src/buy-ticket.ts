@@ -22,7 +22,22 @@ for (let after = 0; !reservationId; ) {
   after = page.next;
   reservationId = page.data.map((line) => line.data?.reservationId).find((id): id is string => typeof id === "string");
 }
-console.log(`seats reserved (${reservationId}); checking out`);
+console.log(`seats reserved (${reservationId}); the run now waits for the checkout event`);
+
+// Waiting costs nothing: the runner freezes the run's process with CRIU and frees its slot.
+const frozenBy = Date.now() + 30_000;
+let status = (await runs.retrieve(handle.id)).status;
+while (status !== "SUSPENDED" && Date.now() < frozenBy) {
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  status = (await runs.retrieve(handle.id)).status;
+}
+if (status === "SUSPENDED") {
+  console.log(`frozen — no process is running for ${handle.id}; it resumes, on any runner, when the checkout event arrives`);
+  await new Promise((resolve) => setTimeout(resolve, 3000)); // a moment to look: ps shows no task process
+} else {
+  console.log(`still ${status} after 30 s (checkpoints are off or CRIU is missing: the process stays alive while it waits)`);
+}
+console.log("checking out: sending the checkout event");
 await events.trigger({ event: "checkout", payload: { reservationId, cardToken: "tok_visa" } });
 
 const run = await runs.poll(handle.id);
