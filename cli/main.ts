@@ -5,6 +5,7 @@ import { registerDeployCommands } from "./commands/deploy.ts";
 import { registerDevCommand } from "./commands/dev.ts";
 import { registerEventsCommands } from "./commands/events.ts";
 import { registerGithubAppCommand } from "./commands/github-app.ts";
+import { registerInitCommand } from "./commands/init.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
 import { registerServeCommands } from "./commands/serve.ts";
 import { registerTriggerCommand } from "./commands/trigger.ts";
@@ -15,6 +16,7 @@ const program = new Command("stasis")
   .description("durable TypeScript tasks that freeze while they wait")
   .version(version, "-V, --version", "print the version of stasis")
   .exitOverride();
+registerInitCommand(program);
 registerDevCommand(program);
 registerServeCommands(program);
 registerDeployCommands(program);
