@@ -37,6 +37,16 @@ export function resolveApiTarget(): { apiUrl: string; apiKey: string } {
   return { apiUrl: process.env.STASIS_API_URL ?? state.apiUrl, apiKey: process.env.STASIS_API_KEY ?? state.apiKey };
 }
 
+/** The API as an admin: STASIS_API_URL/STASIS_ADMIN_TOKEN, else the running `stasis dev` of this project. */
+export function resolveAdminTarget(): { apiUrl: string; adminToken: string } {
+  if (process.env.STASIS_API_URL && process.env.STASIS_ADMIN_TOKEN) return { apiUrl: process.env.STASIS_API_URL, adminToken: process.env.STASIS_ADMIN_TOKEN };
+  const file = findDevStateFile();
+  if (!file) throw new CliError("no Stasis admin access configured: set STASIS_API_URL and STASIS_ADMIN_TOKEN (the server's admin token), or run `stasis dev` in this project", ExitCode.USAGE);
+  const state = DevState.parse(JSON.parse(readFileSync(file, "utf8")));
+  if (state.pid && !isAlive(state.pid)) throw new CliError(`\`stasis dev\` of this project (${file}) is not running; start it, or set STASIS_API_URL and STASIS_ADMIN_TOKEN`, ExitCode.UNREACHABLE);
+  return { apiUrl: process.env.STASIS_API_URL ?? state.apiUrl, adminToken: process.env.STASIS_ADMIN_TOKEN ?? state.adminToken };
+}
+
 export function configureSdkFromTarget(): { apiUrl: string; apiKey: string } {
   const target = resolveApiTarget();
   configure(target);

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
 import { RunPollTimeoutError, StasisApiError } from "../sdk/index.ts";
+import { registerAdminCommands } from "./commands/admin.ts";
 import { registerDeployCommands } from "./commands/deploy.ts";
 import { registerDevCommand } from "./commands/dev.ts";
 import { registerEventsCommands } from "./commands/events.ts";
@@ -24,6 +25,7 @@ registerTriggerCommand(program);
 registerRunsCommands(program);
 registerEventsCommands(program);
 registerGithubAppCommand(program);
+registerAdminCommands(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -47,10 +49,15 @@ function report(thrown: unknown): number {
     process.stderr.write(`stasis: ${error.message}\n`);
     return status === 401 || status === 403 ? ExitCode.USAGE : ExitCode.FAILURE;
   }
-  if ((error as { cause?: { code?: string } }).cause?.code === "ECONNREFUSED") {
+  if (causedBy(error, "ECONNREFUSED")) {
     process.stderr.write(`stasis: cannot reach the Stasis API (${error.message})\n`);
     return ExitCode.UNREACHABLE;
   }
   process.stderr.write(`stasis: ${error.stack ?? error.message}\n`);
   return ExitCode.FAILURE;
+}
+
+function causedBy(error: unknown, code: string): boolean {
+  for (let e = error as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) if (e.code === code) return true;
+  return false;
 }

@@ -161,4 +161,23 @@ export const CreateEnvironmentRequest = z.object({ slug: EnvironmentSlug }).stri
 /** API keys are returned once, at creation; the server keeps only their hash. */
 export const ApiKeyView = z.object({ environment: EnvironmentSlug, apiKey: z.string() });
 
+/** `owner/name` of a GitHub repository. */
+export const RepositoryName = z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "repository is owner/name");
+
+/** Admin: one project, its linked repository and its environments. */
+export const ProjectView = z.object({
+  slug: z.string(),
+  repository: z.string().nullable(),
+  createdAt: z.string(),
+  environments: z.array(EnvironmentView),
+});
+export const ListProjectsResponse = z.object({ data: z.array(ProjectView) });
+export const LinkRepositoryRequest = z.object({ repository: RepositoryName.nullable() }).strict();
+export const ListEnvironmentsResponse = z.object({ data: z.array(EnvironmentView) });
+/** A key as listed: never the key itself, which is shown once when it is made. */
+export const ApiKeyInfo = z.object({ id: z.string(), environment: EnvironmentSlug, createdAt: z.string(), revokedAt: z.string().nullable() });
+export const ListKeysResponse = z.object({ data: z.array(ApiKeyInfo) });
+export const CreateKeyRequest = z.object({ revokeOthers: z.boolean().default(false) }).strict();
+export const CreateKeyResponse = ApiKeyView.extend({ id: z.string(), revoked: z.number().int() });
+
 export const WhoAmIResponse = z.object({ project: z.string(), environment: EnvironmentSlug });

@@ -58,7 +58,7 @@ describe("auth", () => {
     const after = await f.call("POST", "/api/v1/tasks/hello/trigger", { key, body: { payload: 1 } });
     expect(after.status).toBe(409);
     expect(after.body.error.message).toBe("environment preview/pr-3 is archived");
-    const rotated = await f.call("POST", `/api/v1/admin/projects/demo/environments/staging/keys`, { key: ADMIN_TOKEN });
+    const rotated = await f.call("POST", `/api/v1/admin/projects/demo/environments/staging/keys`, { key: ADMIN_TOKEN, body: { revokeOthers: true } });
     expect(rotated.status).toBe(200);
     expect((await f.call("GET", "/api/v1/whoami", { key: f.keys.staging })).status).toBe(401);
     expect((await f.call("GET", "/api/v1/whoami", { key: rotated.body.apiKey })).body.environment).toBe("staging");

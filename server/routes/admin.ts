@@ -1,15 +1,32 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { ApiErrorBody, ApiKeyView, CreateEnvironmentRequest, CreateProjectRequest, CreateProjectResponse, EnvironmentSlug, EnvironmentView } from "../../schemas/index.ts";
+import {
+  ApiErrorBody,
+  ApiKeyView,
+  CreateEnvironmentRequest,
+  CreateKeyRequest,
+  CreateKeyResponse,
+  CreateProjectRequest,
+  CreateProjectResponse,
+  EnvironmentSlug,
+  EnvironmentView,
+  LinkRepositoryRequest,
+  ListEnvironmentsResponse,
+  ListKeysResponse,
+  ListProjectsResponse,
+  ProjectView,
+} from "../../schemas/index.ts";
 import type { Engine } from "../engine/context.ts";
-import { archiveEnvironment, createEnvironment, createEnvironmentKey, ensureProject, findEnvironment } from "../projects.ts";
+import { normalizeRepository } from "../oidc/index.ts";
+import { archiveEnvironment, createEnvironment, createEnvironmentKey, ensureProject, findEnvironment, linkRepository, listEnvironments, listKeys, listProjects, requireProject, revokeKey } from "../projects.ts";
 
 const errors = { 400: ApiErrorBody, 401: ApiErrorBody, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody };
 const admin = { auth: "admin" as const };
 const ProjectParams = z.object({ project: z.string().min(1) });
 // The slug arrives URL-encoded (`preview%2Fpr-3`); fastify decodes params.
 const EnvParams = z.object({ project: z.string().min(1), env: EnvironmentSlug });
+const KeyParams = EnvParams.extend({ keyId: z.string().min(1).max(64) });
 
 export async function adminRoutes(root: FastifyInstance, engine: Engine): Promise<void> {
   const app = root.withTypeProvider<ZodTypeProvider>();
@@ -31,8 +48,35 @@ export async function adminRoutes(root: FastifyInstance, engine: Engine): Promis
     return { slug: request.params.env, project: request.params.project, archived: true, promotedVersion: promoted?.version ?? null };
   });
 
-  app.post("/api/v1/admin/projects/:project/environments/:env/keys", { config: admin, schema: { params: EnvParams, response: { 200: ApiKeyView, ...errors } } }, async (request) => {
-    const key = await createEnvironmentKey(engine.db, { project: request.params.project, environment: request.params.env, revokeOthers: true });
-    return { environment: request.params.env, apiKey: key.apiKey };
+  app.get("/api/v1/admin/projects", { config: admin, schema: { response: { 200: ListProjectsResponse, ...errors } } }, async () => ({ data: await listProjects(engine.db) }));
+
+  app.get("/api/v1/admin/projects/:project", { config: admin, schema: { params: ProjectParams, response: { 200: ProjectView, ...errors } } }, async (request) => {
+    await requireProject(engine.db, request.params.project);
+    return (await listProjects(engine.db)).find((p) => p.slug === request.params.project)!;
+  });
+
+  app.put("/api/v1/admin/projects/:project/repository", { config: admin, schema: { params: ProjectParams, body: LinkRepositoryRequest, response: { 200: ProjectView, ...errors } } }, async (request) => {
+    await linkRepository(engine.db, request.params.project, request.body.repository, normalizeRepository);
+    return (await listProjects(engine.db)).find((p) => p.slug === request.params.project)!;
+  });
+
+  app.get("/api/v1/admin/projects/:project/environments", { config: admin, schema: { params: ProjectParams, response: { 200: ListEnvironmentsResponse, ...errors } } }, async (request) => {
+    await requireProject(engine.db, request.params.project);
+    return { data: await listEnvironments(engine.db, [request.params.project]) };
+  });
+
+  app.get("/api/v1/admin/projects/:project/environments/:env/keys", { config: admin, schema: { params: EnvParams, response: { 200: ListKeysResponse, ...errors } } }, async (request) => ({
+    data: await listKeys(engine.db, request.params.project, request.params.env),
+  }));
+
+  // A new key leaves the others working unless the body asks to rotate (`revokeOthers`).
+  app.post("/api/v1/admin/projects/:project/environments/:env/keys", { config: admin, schema: { params: EnvParams, body: CreateKeyRequest.optional(), response: { 200: CreateKeyResponse, ...errors } } }, async (request) => {
+    const key = await createEnvironmentKey(engine.db, { project: request.params.project, environment: request.params.env, revokeOthers: request.body?.revokeOthers ?? false });
+    return { environment: request.params.env, apiKey: key.apiKey, id: key.id, revoked: key.revoked };
+  });
+
+  app.delete("/api/v1/admin/projects/:project/environments/:env/keys/:keyId", { config: admin, schema: { params: KeyParams, response: { 204: z.null(), ...errors } } }, async (request, reply) => {
+    await revokeKey(engine.db, request.params.project, request.params.env, request.params.keyId);
+    return reply.code(204).send(null);
   });
 }
