@@ -111,6 +111,15 @@ describe("stasis dev", () => {
     firstRun = await runToEnd(dev, "hello", { name: "dev" });
     expect(firstRun).toMatchObject({ status: "COMPLETED", version: dev.ready.version, output: { greeting: "Hello, dev!" } });
 
+    // The dev terminal shows each run's own log lines and how each attempt ended.
+    await waitFor("the run's log line and its end in dev's output", () =>
+      dev.events.some((e) => e.type === "run.log" && e.runId === firstRun.id && e.message === "hello dev") && dev.events.some((e) => e.type === "run.completed" && e.runId === firstRun.id),
+    );
+    const flaky = await runToEnd(dev, "flaky", { succeedOn: 2 });
+    expect(flaky).toMatchObject({ status: "COMPLETED", attempts: 2 });
+    const retrying = await waitFor("a run.retrying event", () => dev.events.find((e) => e.type === "run.retrying" && e.runId === flaky.id));
+    expect(retrying).toMatchObject({ attempt: 1, error: { name: "TypeError", message: "attempt 1 is not enough" } });
+
     // Other commands find the running dev of this project without any environment variables.
     const listed = await cli(["runs", "list", "--json"]);
     expect(listed.code, listed.stderr).toBe(0);

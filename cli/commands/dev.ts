@@ -8,10 +8,12 @@ import { callStasisApi as apiCall } from "../../builder/index.ts";
 import { DevState, isAlive } from "../api-target.ts";
 import { deployProject } from "../../builder/index.ts";
 import { readDotEnv } from "../dotenv.ts";
+import { createRunReporter } from "../dev-run-reporter.ts";
 import { startLocalStack } from "../local-stack.ts";
 import { CliError, ExitCode, progress } from "../output.ts";
 
 interface DevOptions {
+  taskLogs: boolean;
   project: string;
   port: string;
   json?: boolean;
@@ -27,6 +29,7 @@ export function registerDevCommand(program: Command): void {
     .option("--port <port>", "API port (0: any free port)", "3030")
     .option("--runners <n>", "in-process runners", "1")
     .option("--no-checkpoints", "keep waiting runs alive instead of freezing them with CRIU")
+    .option("--no-task-logs", "do not print the tasks' own log lines")
     .option("--json", "print one JSON object when ready, then one JSON event per line")
     .action((opts: DevOptions) => runDev(opts));
 }
@@ -45,6 +48,7 @@ async function runDev(opts: DevOptions): Promise<void> {
     throw new CliError(`stasis dev is already running for this project (pid ${prior.pid}, ${prior.apiUrl})`, ExitCode.USAGE);
   }
   if (!opts.json) progress(`stasis dev: starting ${config.project} (${projectDir})`);
+  let reporter: ReturnType<typeof createRunReporter> | null = null;
   const stack = await startLocalStack({
     stateDir,
     databaseUrl: process.env.DATABASE_URL,
@@ -57,11 +61,12 @@ async function runDev(opts: DevOptions): Promise<void> {
     checkpoints: opts.checkpoints ? undefined : false,
     taskEnv: readDotEnv(join(projectDir, ".env")),
     log: pino({ level: process.env.STASIS_LOG_LEVEL ?? "warn" }, pino.destination(2)),
-    onRunnerEvent: (event) => emit({ type: `run.${event.type}`, runId: event.runId, runner: event.runner }, `run ${event.runId} ${event.type} (${event.runner})`),
+    onRunnerEvent: (event) => reporter?.onRunnerEvent(event),
   });
 
   const watchers: FSWatcher[] = [];
   const stop = async () => {
+    reporter?.stop();
     for (const watcher of watchers) watcher.close();
     await stack.stop();
     process.exit(0);
@@ -75,6 +80,7 @@ async function runDev(opts: DevOptions): Promise<void> {
   });
   const state: DevState = { apiUrl: stack.apiUrl, apiKey, environment: "development", adminToken: stack.adminToken, runnerToken: stack.runnerToken, port: Number(new URL(stack.apiUrl).port), pid: process.pid };
   await writeFile(stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  reporter = createRunReporter({ apiUrl: stack.apiUrl, apiKey, emit, taskLogs: opts.taskLogs, dim: !opts.json && Boolean(process.stderr.isTTY) });
 
   const store = createLayoutImageStore(stack.dirs.images);
   let lastHash: string | null = null;
