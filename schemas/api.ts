@@ -103,7 +103,16 @@ export const SendEventRequest = z
 export const SendEventResponse = z.object({ id: z.string(), duplicate: z.boolean(), matchedWaitpoints: z.number().int() });
 
 export const CommitInfo = z
-  .object({ sha: z.string().optional(), branch: z.string().optional(), message: z.string().optional(), committedAt: z.string().optional(), repository: z.string().optional() })
+  .object({
+    /** The commit that was built (for a pull request: its merge commit). */
+    sha: z.string().optional(),
+    /** A pull request's head commit, when `sha` is its merge commit. */
+    headSha: z.string().optional(),
+    branch: z.string().optional(),
+    message: z.string().optional(),
+    committedAt: z.string().optional(),
+    repository: z.string().optional(),
+  })
   .strict();
 
 /** Register a built image as a new version of an environment. */

@@ -1,5 +1,6 @@
 // GitHub OIDC → deploy token, against a local issuer (JWKS + the runner's ID-token endpoint) and the
 // real server, database and registry.
+import { createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRegistry, type TestRegistry } from "./support/registry.ts";
 import { runDist, startActionStack, startOidcIssuer, webhookPayload, type ActionStack, type OidcIssuer } from "./support/action-harness.ts";
@@ -101,9 +102,39 @@ describe("OIDC exchange and deploy tokens", () => {
     const wrongAudience = await runDist({ ...base, inputs: { ...inputs, "oidc-audience": "not-stasis" }, env: { ACTIONS_ID_TOKEN_REQUEST_URL: oidc.requestUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: oidc.requestToken } });
     expect(wrongAudience.code).toBe(1);
     expect(wrongAudience.stdout).toContain("::error::Stasis deploy failed: OIDC token refused: wrong audience");
+    // The hint fits the refusal: an audience problem is not a linking problem.
+    expect(wrongAudience.stdout).toContain("set the action's oidc-audience input to the server's STASIS_OIDC_AUDIENCE");
+    expect(wrongAudience.stdout).not.toContain("link-repo");
+    // A failed deploy still writes a job summary, with the error; the environment output is set once at most.
+    expect(wrongAudience.summary).toContain("## Stasis: deploy failed for `production`");
+    expect(wrongAudience.summary).toContain("OIDC token refused: wrong audience");
+
+    oidc.claims = { ...pushClaims, repository: "mallory/hello" };
+    const unlinked = await runDist({ ...base, inputs, env: { ACTIONS_ID_TOKEN_REQUEST_URL: oidc.requestUrl, ACTIONS_ID_TOKEN_REQUEST_TOKEN: oidc.requestToken } });
+    expect(unlinked.code).toBe(1);
+    expect(unlinked.stdout).toContain("stasis projects link-repo <project> <owner/name>");
+    expect(unlinked.stdout).not.toContain("oidc-audience");
+    oidc.claims = pushClaims;
 
     const noPermission = await runDist({ ...base, inputs });
     expect(noPermission.code).toBe(1);
     expect(noPermission.stdout).toContain("add `permissions: id-token: write` to the job");
+  });
+
+  it("gives up on a server that accepts connections and never answers, saying so", async () => {
+    const held: Socket[] = [];
+    const silent = createServer((socket) => void held.push(socket)); // holds every connection open, answers nothing
+    await new Promise<void>((done) => silent.listen(0, "127.0.0.1", done));
+    try {
+      const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+      const started = Date.now();
+      const result = await runDist({ event: "push", payload: webhookPayload("push", null, repository), inputs: { "api-url": url, "api-key": "sk_production_x", "working-directory": "examples/hello" }, env: { STASIS_API_TIMEOUT_MS: "1500" } });
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(`::error::Stasis deploy failed: the Stasis server at ${url} did not answer POST /api/v1/auth/deploy-tokens within 1.5 s`);
+      expect(Date.now() - started).toBeLessThan(60_000);
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
   });
 });

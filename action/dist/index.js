@@ -39774,7 +39774,7 @@ var init_manifest = __esm({
 });
 
 // schemas/api.ts
-var DurationInput, TriggerOptions, TriggerRequest, TriggerResponse, BatchTriggerRequest, BatchTriggerResponse, AttemptView, RunView, ListRunsQuery, ListRunsResponse, ReplayRequest, LogLevel, LogLine, LogsQuery, LogsResponse, SendEventRequest, SendEventResponse, CommitInfo, CreateDeploymentRequest, StartDeploymentRequest, FinishDeploymentRequest, FailDeploymentRequest, DeploymentView, EnvironmentView, CreateProjectRequest, CreateProjectResponse, CreateEnvironmentRequest, ApiKeyView, WhoAmIResponse;
+var DurationInput, TriggerOptions, TriggerRequest, TriggerResponse, BatchTriggerRequest, BatchTriggerResponse, AttemptView, RunView, ListRunsQuery, ListRunsResponse, ReplayRequest, LogLevel, LogLine, LogsQuery, LogsResponse, SendEventRequest, SendEventResponse, CommitInfo, CreateDeploymentRequest, StartDeploymentRequest, FinishDeploymentRequest, FailDeploymentRequest, DeploymentView, EnvironmentView, CreateProjectRequest, CreateProjectResponse, CreateEnvironmentRequest, ApiKeyView, RepositoryName, ProjectView, ListProjectsResponse, LinkRepositoryRequest, ListEnvironmentsResponse, ApiKeyInfo, ListKeysResponse, CreateKeyRequest, CreateKeyResponse, WhoAmIResponse;
 var init_api2 = __esm({
   "schemas/api.ts"() {
     "use strict";
@@ -39853,7 +39853,16 @@ var init_api2 = __esm({
     LogsResponse = external_exports.object({ data: external_exports.array(LogLine), next: external_exports.number().int(), runFinished: external_exports.boolean() });
     SendEventRequest = external_exports.object({ event: external_exports.string().min(1).max(256), payload: Json, id: external_exports.string().min(1).max(256).optional() }).strict();
     SendEventResponse = external_exports.object({ id: external_exports.string(), duplicate: external_exports.boolean(), matchedWaitpoints: external_exports.number().int() });
-    CommitInfo = external_exports.object({ sha: external_exports.string().optional(), branch: external_exports.string().optional(), message: external_exports.string().optional(), committedAt: external_exports.string().optional(), repository: external_exports.string().optional() }).strict();
+    CommitInfo = external_exports.object({
+      /** The commit that was built (for a pull request: its merge commit). */
+      sha: external_exports.string().optional(),
+      /** A pull request's head commit, when `sha` is its merge commit. */
+      headSha: external_exports.string().optional(),
+      branch: external_exports.string().optional(),
+      message: external_exports.string().optional(),
+      committedAt: external_exports.string().optional(),
+      repository: external_exports.string().optional()
+    }).strict();
     CreateDeploymentRequest = external_exports.object({
       /** Image reference with digest, e.g. `oci-layout:/abs/dir@sha256:…` or `127.0.0.1:5000/proj@sha256:…`. */
       imageRef: external_exports.string().min(1),
@@ -39894,6 +39903,20 @@ var init_api2 = __esm({
     });
     CreateEnvironmentRequest = external_exports.object({ slug: EnvironmentSlug }).strict();
     ApiKeyView = external_exports.object({ environment: EnvironmentSlug, apiKey: external_exports.string() });
+    RepositoryName = external_exports.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, "repository is owner/name");
+    ProjectView = external_exports.object({
+      slug: external_exports.string(),
+      repository: external_exports.string().nullable(),
+      createdAt: external_exports.string(),
+      environments: external_exports.array(EnvironmentView)
+    });
+    ListProjectsResponse = external_exports.object({ data: external_exports.array(ProjectView) });
+    LinkRepositoryRequest = external_exports.object({ repository: RepositoryName.nullable() }).strict();
+    ListEnvironmentsResponse = external_exports.object({ data: external_exports.array(EnvironmentView) });
+    ApiKeyInfo = external_exports.object({ id: external_exports.string(), environment: EnvironmentSlug, createdAt: external_exports.string(), revokedAt: external_exports.string().nullable() });
+    ListKeysResponse = external_exports.object({ data: external_exports.array(ApiKeyInfo) });
+    CreateKeyRequest = external_exports.object({ revokeOthers: external_exports.boolean().default(false) }).strict();
+    CreateKeyResponse = ApiKeyView.extend({ id: external_exports.string(), revoked: external_exports.number().int() });
     WhoAmIResponse = external_exports.object({ project: external_exports.string(), environment: EnvironmentSlug });
   }
 });
@@ -44518,18 +44541,23 @@ var init_build_to_layout = __esm({
 // builder/stasis-api.ts
 async function callStasisApi(apiUrl, token, method, path, body) {
   const base = apiUrl.replace(/\/+$/, "");
+  const timeoutMs = apiTimeoutMs();
+  const signal = AbortSignal.timeout(timeoutMs);
   let response;
+  let text;
   try {
     response = await fetch(`${base}${path}`, {
       method,
       headers: { ...token ? { authorization: `Bearer ${token}` } : {}, ...body === void 0 ? {} : { "content-type": "application/json" } },
-      body: body === void 0 ? void 0 : JSON.stringify(body)
+      body: body === void 0 ? void 0 : JSON.stringify(body),
+      signal
     });
+    text = await response.text();
   } catch (error63) {
+    if (signal.aborted) throw new Error(`the Stasis server at ${base} did not answer ${method} ${path} within ${timeoutMs / 1e3} s (STASIS_API_TIMEOUT_MS)`, { cause: error63 });
     const cause = error63.cause?.code ?? error63.message;
     throw new Error(`cannot reach the Stasis server at ${base} (${cause})`, { cause: error63 });
   }
-  const text = await response.text();
   let json2;
   try {
     json2 = text ? JSON.parse(text) : void 0;
@@ -44542,6 +44570,10 @@ async function callStasisApi(apiUrl, token, method, path, body) {
     throw new StasisApiCallError(response.status, parsed.success ? parsed.data.error.code : "HTTP_ERROR", message);
   }
   return json2;
+}
+function apiTimeoutMs() {
+  const value = Number(process.env.STASIS_API_TIMEOUT_MS);
+  return Number.isFinite(value) && value > 0 ? value : 6e4;
 }
 var StasisApiCallError;
 var init_stasis_api = __esm({
@@ -46037,11 +46069,18 @@ function finish(body, via, setSecret2) {
   setSecret2(parsed.data.token);
   return { ...parsed.data, via };
 }
+var OIDC_HINTS = {
+  OIDC_WRONG_REPOSITORY: "link the project to this repository: stasis projects link-repo <project> <owner/name>",
+  OIDC_WRONG_AUDIENCE: "set the action's oidc-audience input to the server's STASIS_OIDC_AUDIENCE",
+  OIDC_WRONG_ISSUER: "the server trusts another OIDC issuer (STASIS_OIDC_ISSUER): is this a GitHub Actions job of the right GitHub instance?",
+  OIDC_EXPIRED: "the job's OIDC token expired before it reached the server: re-run the job",
+  OIDC_BAD_SIGNATURE: "the token was not signed by the issuer the server trusts: check STASIS_OIDC_ISSUER / the JWKS URL on the server"
+};
 function explain(error63, via) {
   if (!(error63 instanceof StasisApiCallError)) return error63 instanceof Error ? error63 : new Error(String(error63));
   if (error63.status === 404 && error63.code !== "NOT_FOUND") return new Error(`the Stasis server at this api-url has no deploy-token API (HTTP 404): upgrade the server`);
-  const hint = via === "oidc" ? error63.status === 401 ? " (the server refused the job's OIDC token: check that the project is linked to this repository and that oidc-audience matches the server's STASIS_OIDC_AUDIENCE)" : "" : error63.status === 401 ? " (check the api-key secret: it must be an environment API key of the project)" : "";
-  return new Error(`${error63.message}${hint}`);
+  const hint = via === "oidc" ? OIDC_HINTS[error63.code] ?? (error63.status === 401 && !error63.code.startsWith("OIDC_") ? "check that the project is linked to this repository and that oidc-audience matches the server's STASIS_OIDC_AUDIENCE" : "") : error63.status === 401 ? "check the api-key secret: it must be an environment API key of the project" : "";
+  return new Error(hint ? `${error63.message} (${hint})` : error63.message);
 }
 
 // action/src/environment.ts
@@ -46068,7 +46107,8 @@ function planFromEvent(options) {
     return {
       kind: "deploy",
       environment: options.environment ?? preview,
-      commit: { sha: head.sha ?? env.GITHUB_SHA, branch: head.ref ?? env.GITHUB_HEAD_REF, message: payload.pull_request?.title, repository }
+      // The checkout of a pull_request job is GITHUB_SHA, the merge commit of refs/pull/<n>/merge: that is what is built.
+      commit: { sha: env.GITHUB_SHA ?? head.sha, ...head.sha && head.sha !== env.GITHUB_SHA ? { headSha: head.sha } : {}, branch: head.ref ?? env.GITHUB_HEAD_REF, message: payload.pull_request?.title, repository }
     };
   }
   const ref = payload.ref ?? env.GITHUB_REF;
@@ -46126,11 +46166,16 @@ function readInputs(getInput2) {
     workingDirectory: i["working-directory"],
     environment: i.environment,
     promote: !i["skip-promotion"],
-    registry: i.registry,
+    registry: i.registry ? lowerCaseRepository(i.registry) : void 0,
     registryAuth: i["registry-username"] && i["registry-password"] ? { username: i["registry-username"], password: i["registry-password"] } : void 0,
     oidcAudience: i["oidc-audience"],
     project: i.project
   };
+}
+function lowerCaseRepository(registry2) {
+  if (registry2.startsWith("oci-layout:")) return registry2;
+  const slash = registry2.indexOf("/");
+  return registry2.slice(0, slash + 1) + registry2.slice(slash + 1).toLowerCase();
 }
 
 // action/src/summary.ts
@@ -46146,7 +46191,7 @@ function deploySummary(d) {
     `| Image | \`${cell(d.imageRef ?? "-")}\` |`,
     `| Deployment | \`${d.id}\` |`
   ];
-  if (d.commit?.sha) lines.push(`| Commit | \`${d.commit.sha.slice(0, 12)}\`${d.commit.branch ? ` on \`${cell(d.commit.branch)}\`` : ""} |`);
+  if (d.commit?.sha) lines.push(`| Commit | \`${d.commit.sha.slice(0, 12)}\`${d.commit.headSha ? ` (merge of head \`${d.commit.headSha.slice(0, 12)}\`)` : ""}${d.commit.branch ? ` on \`${cell(d.commit.branch)}\`` : ""} |`);
   lines.push("", `### Tasks (${d.tasks.length})`, "");
   if (d.tasks.length === 0) lines.push("_This version has no tasks._");
   else lines.push("| Task |", "|---|", ...d.tasks.map((task) => `| \`${cell(task)}\` |`));
@@ -46166,10 +46211,14 @@ function skipSummary(reason) {
 ${reason}
 `;
 }
+function failureSummary(message, environment) {
+  return [`## Stasis: deploy failed${environment ? ` for \`${cell(environment)}\`` : ""}`, "", "```", message, "```", ""].join("\n");
+}
 
 // action/src/main.ts
 init_toolchain();
 async function run3() {
+  let environment;
   try {
     const inputs = readInputs((name) => getInput(name));
     if (inputs.registryAuth) setSecret(inputs.registryAuth.password);
@@ -46180,6 +46229,7 @@ async function run3() {
       await summary.addRaw(skipSummary(plan.reason)).write();
       return;
     }
+    environment = plan.environment;
     const credential = await obtainDeployToken({
       apiUrl: inputs.apiUrl,
       apiKey: inputs.apiKey,
@@ -46190,8 +46240,9 @@ async function run3() {
       setSecret: (value) => setSecret(value)
     });
     info(`authenticated for ${credential.project}/${credential.environment} (${credential.via === "oidc" ? "GitHub OIDC" : "api-key"}; token valid until ${credential.expiresAt})`);
-    setOutput("environment", credential.environment);
+    environment = credential.environment;
     if (plan.kind === "archive") {
+      setOutput("environment", credential.environment);
       if (!credential.archived) await callStasisApi(inputs.apiUrl, credential.token, "POST", "/api/v1/environments/current/archive", {});
       info(credential.archived ? `${credential.environment} was already archived` : `archived ${credential.environment}`);
       await summary.addRaw(archiveSummary(credential.project, credential.environment, credential.archived)).write();
@@ -46222,7 +46273,10 @@ async function run3() {
     info(`deployed ${deployment.version} to ${deployment.environment}${deployment.promoted ? " (promoted)" : ""}: ${deployment.tasks.length} task(s)`);
     await summary.addRaw(deploySummary(deployment)).write();
   } catch (error63) {
-    setFailed(`Stasis deploy failed: ${error63 instanceof Error ? error63.message : String(error63)}`);
+    const message = error63 instanceof Error ? error63.message : String(error63);
+    setFailed(`Stasis deploy failed: ${message}`);
+    await summary.addRaw(failureSummary(message, environment)).write().catch(() => {
+    });
   }
 }
 

@@ -52,16 +52,23 @@ function finish(body: unknown, via: Credential["via"], setSecret: (value: string
   return { ...parsed.data, via };
 }
 
+/** What to do about an OIDC refusal, by the server's error code. */
+const OIDC_HINTS: Record<string, string> = {
+  OIDC_WRONG_REPOSITORY: "link the project to this repository: stasis projects link-repo <project> <owner/name>",
+  OIDC_WRONG_AUDIENCE: "set the action's oidc-audience input to the server's STASIS_OIDC_AUDIENCE",
+  OIDC_WRONG_ISSUER: "the server trusts another OIDC issuer (STASIS_OIDC_ISSUER): is this a GitHub Actions job of the right GitHub instance?",
+  OIDC_EXPIRED: "the job's OIDC token expired before it reached the server: re-run the job",
+  OIDC_BAD_SIGNATURE: "the token was not signed by the issuer the server trusts: check STASIS_OIDC_ISSUER / the JWKS URL on the server",
+};
+
 function explain(error: unknown, via: Credential["via"]): Error {
   if (!(error instanceof StasisApiError)) return error instanceof Error ? error : new Error(String(error));
   if (error.status === 404 && error.code !== "NOT_FOUND") return new Error(`the Stasis server at this api-url has no deploy-token API (HTTP 404): upgrade the server`);
   const hint =
     via === "oidc"
-      ? error.status === 401
-        ? " (the server refused the job's OIDC token: check that the project is linked to this repository and that oidc-audience matches the server's STASIS_OIDC_AUDIENCE)"
-        : ""
+      ? OIDC_HINTS[error.code] ?? (error.status === 401 && !error.code.startsWith("OIDC_") ? "check that the project is linked to this repository and that oidc-audience matches the server's STASIS_OIDC_AUDIENCE" : "")
       : error.status === 401
-        ? " (check the api-key secret: it must be an environment API key of the project)"
+        ? "check the api-key secret: it must be an environment API key of the project"
         : "";
-  return new Error(`${error.message}${hint}`);
+  return new Error(hint ? `${error.message} (${hint})` : error.message);
 }

@@ -33,6 +33,12 @@ describe("planFromEvent (real webhook payloads)", () => {
     expect(planFromEvent({ eventName: "pull_request", payload: closed, env: {} })).toEqual({ kind: "archive", environment: `preview/pr-${closed.number}` });
   });
 
+  it("a pull request records the merge commit it built (GITHUB_SHA) and its head", () => {
+    const opened = payload("pull_request", (p) => p.action === "opened");
+    const merge = "f".repeat(40);
+    expect(planFromEvent({ eventName: "pull_request", payload: opened, env: { GITHUB_SHA: merge } })).toMatchObject({ kind: "deploy", commit: { sha: merge, headSha: opened.pull_request.head.sha } });
+  });
+
   it("an event it cannot map asks for the environment input", () => {
     expect(() => planFromEvent({ eventName: "release", payload: {}, env: {} })).toThrow(/set the environment input/);
   });
@@ -54,6 +60,11 @@ describe("readInputs", () => {
       project: undefined,
     });
     expect(read({ "api-url": "http://127.0.0.1:1", "skip-promotion": "true", "registry-username": "u", "registry-password": "p" })).toMatchObject({ promote: false, registryAuth: { username: "u", password: "p" } });
+  });
+
+  it("lower-cases the registry's repository path (GHCR refuses upper case), keeping the host", () => {
+    expect(read({ "api-url": "https://x.example", registry: "ghcr.io/Acme-E2E/Hello-Tasks/tasks" }).registry).toBe("ghcr.io/acme-e2e/hello-tasks/tasks");
+    expect(read({ "api-url": "https://x.example", registry: "Registry.Example:5000/Acme/T" }).registry).toBe("Registry.Example:5000/acme/t");
   });
 
   it("names every bad input and what it should be", () => {

@@ -12,6 +12,8 @@ export interface CommitDetails {
   message?: string;
   committedAt?: string;
   repository?: string;
+  /** A pull request's head commit, when what was built is its merge commit (`sha`). */
+  headSha?: string;
 }
 
 export interface PlanOptions {
@@ -52,7 +54,8 @@ export function planFromEvent(options: PlanOptions): Plan {
     return {
       kind: "deploy",
       environment: options.environment ?? preview,
-      commit: { sha: head.sha ?? env.GITHUB_SHA, branch: head.ref ?? env.GITHUB_HEAD_REF, message: payload.pull_request?.title, repository },
+      // The checkout of a pull_request job is GITHUB_SHA, the merge commit of refs/pull/<n>/merge: that is what is built.
+      commit: { sha: env.GITHUB_SHA ?? head.sha, ...(head.sha && head.sha !== env.GITHUB_SHA ? { headSha: head.sha } : {}), branch: head.ref ?? env.GITHUB_HEAD_REF, message: payload.pull_request?.title, repository },
     };
   }
 

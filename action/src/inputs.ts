@@ -54,9 +54,19 @@ export function readInputs(getInput: GetInput): ActionInputs {
     workingDirectory: i["working-directory"],
     environment: i.environment,
     promote: !i["skip-promotion"],
-    registry: i.registry,
+    registry: i.registry ? lowerCaseRepository(i.registry) : undefined,
     registryAuth: i["registry-username"] && i["registry-password"] ? { username: i["registry-username"], password: i["registry-password"] } : undefined,
     oidcAudience: i["oidc-audience"],
     project: i.project,
   };
+}
+
+/**
+ * Repository names in a registry are lower case (the Distribution spec; GHCR refuses others), while
+ * `${{ github.repository }}` keeps the owner's and repository's case: lower the path, keep the host.
+ */
+export function lowerCaseRepository(registry: string): string {
+  if (registry.startsWith("oci-layout:")) return registry;
+  const slash = registry.indexOf("/");
+  return registry.slice(0, slash + 1) + registry.slice(slash + 1).toLowerCase();
 }

@@ -4,11 +4,12 @@ import { callStasisApi as callApi } from "../../builder/index.ts";
 import { obtainDeployToken } from "./credentials.ts";
 import { planFromEvent, readEventPayload } from "./environment.ts";
 import { readInputs } from "./inputs.ts";
-import { archiveSummary, deploySummary, skipSummary } from "./summary.ts";
+import { archiveSummary, deploySummary, failureSummary, skipSummary } from "./summary.ts";
 import { resolveToolchainRoot, useToolchain } from "./toolchain.ts";
 
 /** The action: deploy the project (push, pull_request) or archive a closed pull request's preview. */
 export async function run(): Promise<void> {
+  let environment: string | undefined;
   try {
     const inputs = readInputs((name) => core.getInput(name));
     if (inputs.registryAuth) core.setSecret(inputs.registryAuth.password);
@@ -21,6 +22,7 @@ export async function run(): Promise<void> {
       return;
     }
 
+    environment = plan.environment;
     const credential = await obtainDeployToken({
       apiUrl: inputs.apiUrl,
       apiKey: inputs.apiKey,
@@ -31,9 +33,10 @@ export async function run(): Promise<void> {
       setSecret: (value) => core.setSecret(value),
     });
     core.info(`authenticated for ${credential.project}/${credential.environment} (${credential.via === "oidc" ? "GitHub OIDC" : "api-key"}; token valid until ${credential.expiresAt})`);
-    core.setOutput("environment", credential.environment);
+    environment = credential.environment;
 
     if (plan.kind === "archive") {
+      core.setOutput("environment", credential.environment);
       if (!credential.archived) await callApi<unknown>(inputs.apiUrl, credential.token, "POST", "/api/v1/environments/current/archive", {});
       core.info(credential.archived ? `${credential.environment} was already archived` : `archived ${credential.environment}`);
       await core.summary.addRaw(archiveSummary(credential.project, credential.environment, credential.archived)).write();
@@ -66,6 +69,11 @@ export async function run(): Promise<void> {
     core.info(`deployed ${deployment.version} to ${deployment.environment}${deployment.promoted ? " (promoted)" : ""}: ${deployment.tasks.length} task(s)`);
     await core.summary.addRaw(deploySummary(deployment)).write();
   } catch (error) {
-    core.setFailed(`Stasis deploy failed: ${error instanceof Error ? error.message : String(error)}`);
+    const message = error instanceof Error ? error.message : String(error);
+    core.setFailed(`Stasis deploy failed: ${message}`);
+    await core.summary
+      .addRaw(failureSummary(message, environment))
+      .write()
+      .catch(() => {}); // no summary file outside GitHub: the failure is reported above
   }
 }

@@ -14,7 +14,7 @@ export function deploySummary(d: DeploymentView): string {
     `| Image | \`${cell(d.imageRef ?? "-")}\` |`,
     `| Deployment | \`${d.id}\` |`,
   ];
-  if (d.commit?.sha) lines.push(`| Commit | \`${d.commit.sha.slice(0, 12)}\`${d.commit.branch ? ` on \`${cell(d.commit.branch)}\`` : ""} |`);
+  if (d.commit?.sha) lines.push(`| Commit | \`${d.commit.sha.slice(0, 12)}\`${d.commit.headSha ? ` (merge of head \`${d.commit.headSha.slice(0, 12)}\`)` : ""}${d.commit.branch ? ` on \`${cell(d.commit.branch)}\`` : ""} |`);
   lines.push("", `### Tasks (${d.tasks.length})`, "");
   if (d.tasks.length === 0) lines.push("_This version has no tasks._");
   else lines.push("| Task |", "|---|", ...d.tasks.map((task) => `| \`${cell(task)}\` |`));
@@ -34,4 +34,8 @@ export function archiveSummary(project: string, environment: string, alreadyArch
 
 export function skipSummary(reason: string): string {
   return `## Stasis: nothing deployed\n\n${reason}\n`;
+}
+
+export function failureSummary(message: string, environment?: string): string {
+  return [`## Stasis: deploy failed${environment ? ` for \`${cell(environment)}\`` : ""}`, "", "```", message, "```", ""].join("\n");
 }
