@@ -119,9 +119,9 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     try {
       switch (call.method) {
         case "wait":
-          return await beginWait(callId, WaitSpec.parse(call.spec));
+          return await beginWait(callId, WaitSpec.parse(call.spec), call.key);
         case "createRequestToken":
-          return reply(callId, await server.createRequestToken(runId, { leaseId, timeoutMs: call.timeoutMs }));
+          return reply(callId, await server.createRequestToken(runId, { leaseId, timeoutMs: call.timeoutMs, key: call.key }));
         case "trigger":
           return reply(callId, await server.trigger(runId, { leaseId, items: call.items as never, wait: call.wait }));
         case "sendEvent":
@@ -138,8 +138,8 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     channel?.send({ type: "reply", callId, ok: true, result });
   }
 
-  async function beginWait(callId: number, spec: WaitSpec): Promise<void> {
-    const { waitpointId, result } = await server.createWait(runId, { leaseId, spec });
+  async function beginWait(callId: number, spec: WaitSpec, key?: string): Promise<void> {
+    const { waitpointId, result } = await server.createWait(runId, { leaseId, spec, key });
     if (result) return void channel?.send({ type: "wait-result", callId, result });
     pendingWait = { callId, waitpointId };
     if (shouldSuspend(spec)) await suspend();
