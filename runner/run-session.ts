@@ -7,6 +7,7 @@ import type { CheckpointStore } from "./checkpoint-store/index.ts";
 import type { LocalCheckpoints } from "./local-checkpoints.ts";
 import type { WarmPool } from "./warm-pool.ts";
 import { createLogShipper } from "./log-shipper.ts";
+import { hardwareRandomFlags } from "./hardware-random.ts";
 import { readLines } from "./line-reader.ts";
 import { ServerCallError, type ServerClient } from "./server-client.ts";
 import { openTaskChannel, type TaskChannel } from "./task-channel.ts";
@@ -361,7 +362,7 @@ let nodeFlags: string[] | undefined;
 function taskNodeFlags(): string[] {
   if (!nodeFlags) {
     const probe = spawnSync(process.execPath, ["--no-wasm-memory-protection-keys", "-e", "0"], { stdio: "ignore", timeout: 10_000 });
-    nodeFlags = ["--enable-source-maps", ...(probe.status === 0 ? ["--no-wasm-memory-protection-keys"] : [])];
+    nodeFlags = ["--enable-source-maps", ...(probe.status === 0 ? ["--no-wasm-memory-protection-keys"] : []), ...hardwareRandomFlags()];
   }
   return nodeFlags;
 }
