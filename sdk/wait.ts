@@ -39,9 +39,9 @@ export const wait = {
   },
   /** Waits until a date. */
   async until(date: Date | string, options?: WaitOptions): Promise<void> {
-    const key = waitKeyOf(requireRunRuntime("wait.until"), options);
     const at = new Date(date);
     if (Number.isNaN(at.getTime())) throw new TypeError(`wait.until: "${String(date)}" is not a date`);
+    const key = waitKeyOf(requireRunRuntime("wait.until"), options);
     await waitForResult({ kind: "until", date: at.toISOString() }, key);
   },
   /**
