@@ -52,7 +52,8 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
 
   const open = async (): Promise<void> => {
     const connection = connectionStringOf(db);
-    const next = new pg.Client({ ...(typeof connection === "string" ? { connectionString: connection } : connection), keepAlive: true });
+    // Knex's config object keeps its password non-enumerable: hand it over as it is, never spread.
+    const next = new pg.Client(typeof connection === "string" ? { connectionString: connection, keepAlive: true } : connection);
     next.on("notification", (message) => {
       if (message.channel === WAKE_CHANNEL) events.emit(message.payload ?? "runs");
     });
