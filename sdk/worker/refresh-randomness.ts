@@ -9,10 +9,10 @@ import { syncBuiltinESMExports } from "node:module";
 
 /** Node mints UUIDs from a cache of 128 × 16 random bytes, refilled when its slot counter wraps. */
 const UUID_CACHE_SLOTS = 128;
-const POOL_BYTES = 4096;
+const POOL_WORDS = 4096;
 
 /**
- * Random bytes for Math.random and randomUUID, read from the kernel (/dev/urandom), not from
+ * Random 32-bit words for Math.random and randomUUID, read from the kernel (/dev/urandom), not from
  * OpenSSL: OpenSSL's generator is process memory too and reseeds only after 2^16 requests or
  * 7 minutes. The unread rest of the pool is thrown away after a restore.
  */
@@ -23,30 +23,29 @@ function createPool() {
   } catch {
     fd = null;
   }
-  const pool = Buffer.alloc(POOL_BYTES);
-  let offset = POOL_BYTES;
+  const words = new Uint32Array(POOL_WORDS);
+  const bytes = new Uint8Array(words.buffer);
+  let next = POOL_WORDS;
   const refill = () => {
     let filled = 0;
     if (fd !== null) {
       try {
-        while (filled < POOL_BYTES) filled += readSync(fd, pool, filled, POOL_BYTES - filled, null);
+        while (filled < bytes.length) filled += readSync(fd, bytes, filled, bytes.length - filled, null);
       } catch {
         closeSync(fd);
         fd = null;
       }
     }
-    if (filled < POOL_BYTES) crypto.randomFillSync(pool, filled);
-    offset = 0;
+    if (filled < bytes.length) crypto.randomFillSync(bytes, filled);
+    next = 0;
   };
   return {
-    take(n: number): Buffer {
-      if (offset + n > POOL_BYTES) refill();
-      const bytes = pool.subarray(offset, offset + n);
-      offset += n;
-      return bytes;
+    word(): number {
+      if (next === POOL_WORDS) refill();
+      return words[next++];
     },
     discard() {
-      offset = POOL_BYTES;
+      next = POOL_WORDS;
     },
   };
 }
@@ -55,16 +54,21 @@ let pool: ReturnType<typeof createPool> | null = null;
 
 /** A double in [0, 1) from 53 random bits. */
 function cryptoRandom(): number {
-  const b = pool!.take(8);
-  return ((b.readUInt32BE(0) >>> 5) * 67108864 + (b.readUInt32BE(4) >>> 6)) / 9007199254740992;
+  return ((pool!.word() >>> 5) * 67108864 + (pool!.word() >>> 6)) / 9007199254740992;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 function cryptoRandomUUID(): `${string}-${string}-${string}-${string}-${string}` {
-  const b = Buffer.from(pool!.take(16));
+  const b: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const w = pool!.word();
+    b.push(w & 0xff, (w >>> 8) & 0xff, (w >>> 16) & 0xff, w >>> 24);
+  }
   b[6] = (b[6] & 0x0f) | 0x40; // version 4
   b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-  const h = b.toString("hex");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  const h = b.map((x) => HEX[x]);
+  return `${h[0]}${h[1]}${h[2]}${h[3]}-${h[4]}${h[5]}-${h[6]}${h[7]}-${h[8]}${h[9]}-${h[10]}${h[11]}${h[12]}${h[13]}${h[14]}${h[15]}`;
 }
 
 /**
