@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const CONFIG = fileURLToPath(new URL("./openssl-rdrand.cnf", import.meta.url));
@@ -15,6 +16,8 @@ let flags: string[] | undefined;
  */
 export function hardwareRandomFlags(): string[] {
   if (!flags) {
+    // Node ignores a config file that is missing: only a file that is there proves anything.
+    if (!existsSync(CONFIG)) return (flags = []);
     const flag = `--openssl-config=${CONFIG}`;
     const probe = spawnSync(process.execPath, [flag, "-e", "require('node:crypto').randomBytes(16)"], { stdio: "ignore", timeout: 10_000 });
     flags = probe.status === 0 ? [flag] : [];
