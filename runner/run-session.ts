@@ -7,6 +7,7 @@ import type { CheckpointStore } from "./checkpoint-store/index.ts";
 import type { LocalCheckpoints } from "./local-checkpoints.ts";
 import type { WarmPool } from "./warm-pool.ts";
 import { createLogShipper } from "./log-shipper.ts";
+import { hardwareRandomFlags } from "./hardware-random.ts";
 import { readLines } from "./line-reader.ts";
 import { ServerCallError, type ServerClient } from "./server-client.ts";
 import { openTaskChannel, type TaskChannel } from "./task-channel.ts";
@@ -119,9 +120,9 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     try {
       switch (call.method) {
         case "wait":
-          return await beginWait(callId, WaitSpec.parse(call.spec));
+          return await beginWait(callId, WaitSpec.parse(call.spec), call.key);
         case "createRequestToken":
-          return reply(callId, await server.createRequestToken(runId, { leaseId, timeoutMs: call.timeoutMs }));
+          return reply(callId, await server.createRequestToken(runId, { leaseId, timeoutMs: call.timeoutMs, key: call.key }));
         case "trigger":
           return reply(callId, await server.trigger(runId, { leaseId, items: call.items as never, wait: call.wait }));
         case "sendEvent":
@@ -138,8 +139,8 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     channel?.send({ type: "reply", callId, ok: true, result });
   }
 
-  async function beginWait(callId: number, spec: WaitSpec): Promise<void> {
-    const { waitpointId, result } = await server.createWait(runId, { leaseId, spec });
+  async function beginWait(callId: number, spec: WaitSpec, key?: string): Promise<void> {
+    const { waitpointId, result } = await server.createWait(runId, { leaseId, spec, key });
     if (result) return void channel?.send({ type: "wait-result", callId, result });
     pendingWait = { callId, waitpointId };
     if (shouldSuspend(spec)) await suspend();
@@ -361,7 +362,7 @@ let nodeFlags: string[] | undefined;
 function taskNodeFlags(): string[] {
   if (!nodeFlags) {
     const probe = spawnSync(process.execPath, ["--no-wasm-memory-protection-keys", "-e", "0"], { stdio: "ignore", timeout: 10_000 });
-    nodeFlags = ["--enable-source-maps", ...(probe.status === 0 ? ["--no-wasm-memory-protection-keys"] : [])];
+    nodeFlags = ["--enable-source-maps", ...(probe.status === 0 ? ["--no-wasm-memory-protection-keys"] : []), ...hardwareRandomFlags()];
   }
   return nodeFlags;
 }

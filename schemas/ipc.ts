@@ -31,8 +31,9 @@ export const RunnerToTask = z.discriminatedUnion("type", [
 export type RunnerToTask = z.infer<typeof RunnerToTask>;
 
 export const TaskCall = z.discriminatedUnion("method", [
-  z.object({ method: z.literal("wait"), spec: z.unknown() }),
-  z.object({ method: z.literal("createRequestToken"), timeoutMs: z.number().int().positive().optional() }),
+  /** `key`: which wait of the run this is (see `WaitKey` in runner-api.ts); absent from older SDKs. */
+  z.object({ method: z.literal("wait"), spec: z.unknown(), key: z.string().optional() }),
+  z.object({ method: z.literal("createRequestToken"), timeoutMs: z.number().int().positive().optional(), key: z.string().optional() }),
   z.object({ method: z.literal("trigger"), items: z.array(z.object({ task: z.string(), payload: Json, options: z.unknown().optional() })), wait: z.boolean() }),
   z.object({ method: z.literal("sendEvent"), event: z.string(), payload: Json, id: z.string().optional() }),
 ]);

@@ -80,11 +80,17 @@ export const AppendLogsRequest = z
   })
   .strict();
 
-export const CreateWaitRequest = z.object({ leaseId: z.string(), spec: WaitSpec }).strict();
-/** If the waitpoint completed already (e.g. zero duration), `result` is set and the run keeps EXECUTING. */
+/**
+ * Which wait of the run this is: `#<n>` for its n-th wait (the SDK counts them per attempt; a process
+ * restored from a checkpoint continues its count), or `key:<text>` for a key the task gave. A run
+ * that reaches a key again (a re-executed attempt) gets the same waitpoint, and its result if it has one.
+ */
+export const WaitKey = z.string().min(1).max(256);
+export const CreateWaitRequest = z.object({ leaseId: z.string(), spec: WaitSpec, key: WaitKey.optional() }).strict();
+/** If the waitpoint completed already (zero duration, or reached again after it completed), `result` is set and the run keeps EXECUTING. */
 export const CreateWaitResponse = z.object({ waitpointId: z.string(), result: WaitResult.nullable() });
 
-export const CreateRequestTokenRequest = z.object({ leaseId: z.string(), timeoutMs: z.number().int().positive().optional() }).strict();
+export const CreateRequestTokenRequest = z.object({ leaseId: z.string(), timeoutMs: z.number().int().positive().optional(), key: WaitKey.optional() }).strict();
 export const CreateRequestTokenResponse = z.object({ token: z.string(), url: z.string() });
 
 export const SuspendRequest = z

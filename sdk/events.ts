@@ -1,8 +1,8 @@
 import type { EventFilter } from "../schemas/index.ts";
 import { apiRequest } from "./api-client.ts";
 import { durationToMs, type Duration } from "./duration.ts";
-import { getRunRuntime } from "./run-runtime.ts";
-import { waitForResult } from "./wait.ts";
+import { getRunRuntime, requireRunRuntime } from "./run-runtime.ts";
+import { waitForResult, waitKeyOf, type WaitOptions } from "./wait.ts";
 
 export interface ReceivedEvent<TPayload = unknown> {
   id: string;
@@ -15,13 +15,14 @@ export const events = {
    * Waits (frozen) for the next event with this name whose payload matches `filter`
    * (field → accepted values; nested objects filter nested fields). Throws WaitTimeoutError after `timeout`.
    */
-  async waitForEvent<TPayload = unknown>(options: { event: string; filter?: EventFilter; timeout?: Duration }): Promise<ReceivedEvent<TPayload>> {
+  async waitForEvent<TPayload = unknown>(options: { event: string; filter?: EventFilter; timeout?: Duration } & WaitOptions): Promise<ReceivedEvent<TPayload>> {
+    const key = waitKeyOf(requireRunRuntime("events.waitForEvent"), options);
     const result = await waitForResult({
       kind: "event",
       event: options.event,
       filter: options.filter,
       timeoutMs: options.timeout === undefined ? undefined : durationToMs(options.timeout),
-    });
+    }, key);
     if (result.kind !== "event") throw new Error(`expected an event, got a ${result.kind} result`);
     return { id: result.id, event: result.event, payload: result.payload as TPayload };
   },

@@ -1,6 +1,6 @@
 // `stasis/sdk`: what task code and app code import.
 export { task, tasks, type TaskDefinition, type TaskOptions, type TaskRunArgs } from "./task.ts";
-export { wait, type RequestWait } from "./wait.ts";
+export { wait, type RequestWait, type WaitOptions } from "./wait.ts";
 export { events, type ReceivedEvent } from "./events.ts";
 export { rollback } from "./rollback.ts";
 export { logger } from "./logger.ts";

@@ -7,7 +7,14 @@ import type { RunContext, TaskCall, WaitResult } from "../schemas/index.ts";
 export interface RunRuntime {
   readonly ctx: RunContext;
   call(call: TaskCall): Promise<unknown>;
-  wait(spec: unknown): Promise<WaitResult>;
+  /** `key` says which wait of the run this is (`nextWaitKey()`, or a key the task gave). */
+  wait(spec: unknown, key?: string): Promise<WaitResult>;
+  /**
+   * The key of the run's next wait: `#1`, `#2`, … counted per attempt. A process restored from a
+   * checkpoint continues its count; a fresh attempt starts again at `#1` and so reaches the waits
+   * the lost attempt created, with the results already delivered to them.
+   */
+  nextWaitKey(): string;
   registerCompensation(fn: () => unknown | Promise<unknown>, name: string): void;
 }
 

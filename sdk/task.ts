@@ -78,8 +78,12 @@ async function triggerMany(items: TriggerItem[]): Promise<TriggerResponse[]> {
 async function triggerAndWaitMany<TOutput>(items: TriggerItem[]): Promise<Array<TaskRunResult<TOutput>>> {
   const runtime = getRunRuntime();
   if (!runtime) throw new Error("triggerAndWait and batchTriggerAndWait can only be called inside a task's run(); use trigger() and runs.poll() from app code");
-  const { runIds } = (await runtime.call({ method: "trigger", items, wait: true })) as { runIds: string[] };
-  const result = await waitForResult({ kind: "runs", runIds });
+  // One place in the run for the trigger and its wait. The children's default idempotency keys come
+  // from it, so an attempt that runs this code again gets the same child runs (and their results).
+  const key = runtime.nextWaitKey();
+  const keyed = items.map((item, i) => ({ ...item, options: { ...item.options, idempotencyKey: item.options?.idempotencyKey ?? `${runtime.ctx.runId}/${key}/${i}` } }));
+  const { runIds } = (await runtime.call({ method: "trigger", items: keyed, wait: true })) as { runIds: string[] };
+  const result = await waitForResult({ kind: "runs", runIds }, key);
   if (result.kind !== "runs") throw new Error(`expected child run results, got a ${result.kind} result`);
   const byId = new Map(result.results.map((r) => [r.runId, r]));
   return runIds.map((id) => toTaskRunResult<TOutput>(byId.get(id)!));

@@ -13,6 +13,7 @@ export interface Compensation {
 /** The in-run runtime: calls become `call` messages; replies and wait results come back by callId. */
 export function createIpcRunRuntime(channel: IpcChannel, ctx: RunContext): RunRuntime & { compensations: Compensation[]; handle(message: RunnerToTask): boolean } {
   let nextCallId = 1;
+  let waitCount = 0;
   const pending = new Map<number, Pending>();
   const compensations: Compensation[] = [];
 
@@ -28,7 +29,8 @@ export function createIpcRunRuntime(channel: IpcChannel, ctx: RunContext): RunRu
     ctx,
     compensations,
     call,
-    wait: (spec) => call({ method: "wait", spec }) as Promise<WaitResult>,
+    wait: (spec, key) => call({ method: "wait", spec, ...(key ? { key } : {}) }) as Promise<WaitResult>,
+    nextWaitKey: () => `#${++waitCount}`,
     registerCompensation(fn, name) {
       compensations.push({ fn, name });
     },

@@ -3,6 +3,7 @@ import type { TaskToRunner } from "../../schemas/index.ts";
 import { executeRun, type ActiveRun } from "./execute-run.ts";
 import { captureConsole } from "./capture-console.ts";
 import { closePooledConnections } from "./close-connections.ts";
+import { installRefreshableRandomness, refreshRandomnessAfterRestore } from "./refresh-randomness.ts";
 import { indexTasks, type IndexDefaults, type TaskModule } from "./index-tasks.ts";
 import { openIpcChannel } from "./ipc-channel.ts";
 
@@ -12,17 +13,26 @@ import { openIpcChannel } from "./ipc-channel.ts";
  */
 export async function startWorker(modules: TaskModule[]): Promise<void> {
   if (process.env.STASIS_WORKER_MODE === "index") return indexAndExit(modules);
+  installRefreshableRandomness();
   const channel = openIpcChannel();
   captureConsole(channel);
   let active: ActiveRun | null = null;
   process.on("unhandledRejection", (reason) => console.error("unhandled rejection:", reason));
 
+  let maybeRestored = false;
   channel.onMessage((message) => {
+    // A checkpoint may have been taken since `prepare-checkpoint`; the next message comes after the
+    // restore (or the dump did not happen: refreshing then is harmless).
+    if (maybeRestored && message.type !== "prepare-checkpoint") {
+      maybeRestored = false;
+      refreshRandomnessAfterRestore();
+    }
     switch (message.type) {
       case "execute":
         void executeRun(channel, message.ctx, message.payload, (run) => (active = run)).finally(() => (active = null));
         return;
       case "prepare-checkpoint":
+        maybeRestored = true;
         void closePooledConnections()
           .then(() => channel.flush())
           .then(() => channel.send({ type: "checkpoint-ready" }));

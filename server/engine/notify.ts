@@ -20,35 +20,92 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+export interface ListenerOptions {
+  /** First delay before reconnecting a lost LISTEN connection; it doubles up to `retryMaxMs`. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
 /**
  * LISTEN on a dedicated connection, so every server replica hears changes made by any other.
- * The connection is re-opened if it drops; missed wake-ups only cost a poll interval.
+ * A lost connection (a PostgreSQL restart, a network cut) is reconnected with capped exponential
+ * backoff and jitter for as long as the listener is open — not once: PostgreSQL may be down for
+ * minutes. After each reconnect every topic is woken once (a catch-up pass: the scheduler sweeps,
+ * long polls claim), since NOTIFYs sent while we were away are gone. Meanwhile waiters fall back to
+ * their timeouts, so nothing is lost, only later.
  */
-export async function createListener(db: Knex, logger: Logger): Promise<Listener> {
+export async function createListener(db: Knex, logger: Logger, options: ListenerOptions = {}): Promise<Listener> {
+  const retryMinMs = options.retryMinMs ?? 100;
+  const retryMaxMs = options.retryMaxMs ?? 5000;
   const events = new EventEmitter();
   events.setMaxListeners(0);
   let client: pg.Client | null = null;
   let closed = false;
+  let failures = 0;
+  let retryTimer: NodeJS.Timeout | null = null;
 
-  const connect = async (): Promise<void> => {
+  const wakeAll = () => {
+    events.emit("runs");
+    events.emit("scheduler");
+    events.emit("logs");
+  };
+
+  const open = async (): Promise<void> => {
     const connection = connectionStringOf(db);
-    const next = new pg.Client(typeof connection === "string" ? { connectionString: connection } : connection);
+    // Knex's config object keeps its password non-enumerable: hand it over as it is, never spread.
+    const next = new pg.Client(typeof connection === "string" ? { connectionString: connection, keepAlive: true } : connection);
     next.on("notification", (message) => {
       if (message.channel === WAKE_CHANNEL) events.emit(message.payload ?? "runs");
     });
-    next.on("error", (error) => {
-      logger.warn({ err: error }, "LISTEN connection failed; reconnecting");
-      next.end().catch(() => {});
-      if (!closed) setTimeout(() => void connect().catch((e) => logger.error({ err: e }, "LISTEN reconnect failed")), 1000).unref();
-    });
-    await next.connect();
-    await next.query(`LISTEN ${WAKE_CHANNEL}`);
+    // Errors and ends of a client that is not (or no longer) the current one are ignored.
+    next.on("error", (error) => lost(next, error));
+    next.on("end", () => lost(next, new Error("LISTEN connection ended")));
+    try {
+      await next.connect();
+      await next.query(`LISTEN ${WAKE_CHANNEL}`);
+    } catch (error) {
+      await next.end().catch(() => {});
+      throw error;
+    }
+    if (closed) return void (await next.end().catch(() => {}));
     client = next;
-    // Whatever happened while we were disconnected: look again.
-    events.emit("runs");
-    events.emit("scheduler");
   };
-  await connect();
+
+  const lost = (which: pg.Client, error: Error): void => {
+    if (which !== client) return;
+    client = null;
+    which.end().catch(() => {});
+    if (closed) return;
+    logger.warn({ err: error }, "LISTEN connection lost; reconnecting");
+    scheduleReconnect();
+  };
+
+  const scheduleReconnect = (): void => {
+    if (closed || retryTimer) return;
+    const ceiling = Math.min(retryMaxMs, retryMinMs * 2 ** Math.min(failures, 20));
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    retryTimer = setTimeout(() => {
+      retryTimer = null;
+      open().then(
+        () => {
+          if (closed) return;
+          logger.info({ failedTries: failures }, "LISTEN connection re-established");
+          failures = 0;
+          // Whatever happened while we were disconnected: look again.
+          wakeAll();
+        },
+        (error: unknown) => {
+          failures++;
+          // Every try while PostgreSQL is down fails; say so now and then, not on every try.
+          if (failures === 1 || failures % 10 === 0) logger.warn({ err: error, failedTries: failures }, "LISTEN reconnect failed; still trying");
+          scheduleReconnect();
+        },
+      );
+    }, delay);
+    retryTimer.unref();
+  };
+
+  await open();
 
   const waitFor = (topic: WakeTopic, ms: number, signal?: AbortSignal) =>
     new Promise<void>((resolve) => {
@@ -68,9 +125,12 @@ export async function createListener(db: Knex, logger: Logger): Promise<Listener
     waitFor,
     async close() {
       closed = true;
-      events.emit("runs");
-      events.emit("scheduler");
-      await client?.end().catch(() => {});
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = null;
+      wakeAll();
+      const current = client;
+      client = null;
+      await current?.end().catch(() => {});
     },
   };
 }

@@ -16,9 +16,10 @@ export async function recoverRun(trx: Knex.Transaction, run: RunRow, why: "relea
   await trx("run_attempts")
     .where({ run_id: run.id, number: run.attempt_count, status: "EXECUTING" })
     .update({ status: "LOST", ended_at: trx.fn.now(), error: JSON.stringify({ name: "RunnerLost", message: why === "released" ? "runner released the run" : "runner lost (lease expired)" }) });
-  // A wait the process was blocked on dies with the process, unless the checkpoint is of that wait.
+  // A wait the process was blocked on dies with the process, unless the checkpoint is of that wait
+  // or it is keyed: the next attempt reaches it again, and what arrives for it meanwhile is kept.
   if (run.waitpoint_id && run.waitpoint_id !== run.checkpoint_waitpoint_id) {
-    await trx("waitpoints").where({ id: run.waitpoint_id, status: "PENDING" }).update({ status: "CANCELED", completed_at: trx.fn.now(), result: JSON.stringify({ kind: "canceled" }) });
+    await trx("waitpoints").where({ id: run.waitpoint_id, status: "PENDING" }).whereNull("wait_key").update({ status: "CANCELED", completed_at: trx.fn.now(), result: JSON.stringify({ kind: "canceled" }) });
   }
   const common = { execution_ms: executedMs(run), execution_started_at: null, deadline_at: null, runner_id: null, lease_id: null, lease_expires_at: null, waitpoint_id: null };
   if (why === "lease-expired") {

@@ -3,6 +3,7 @@ import type { ReceivedRequest } from "../../schemas/index.ts";
 import { sha256 } from "../auth.ts";
 import { conflict, notFound } from "../errors.ts";
 import type { Engine } from "./context.ts";
+import { requestWaitpointIdOf } from "./keyed-waits.ts";
 import type { WaitpointRow } from "./rows.ts";
 import { completeWaitpoint } from "./waitpoints.ts";
 
@@ -22,7 +23,8 @@ export function toReceivedRequest(input: { method: string; headers: Record<strin
 /** A hit on a request-wait URL: the unguessable token is the authorization. Completes once. */
 export async function receiveRequest(engine: Engine, token: string, request: ReceivedRequest): Promise<{ waitpointId: string }> {
   return await inTransaction(engine.db, async (trx) => {
-    const wp = (await trx("waitpoints").where({ token_hash: sha256(token), kind: "request" }).forUpdate().first()) as WaitpointRow | undefined;
+    const id = await requestWaitpointIdOf(trx, sha256(token));
+    const wp = id ? ((await trx("waitpoints").where({ id, kind: "request" }).forUpdate().first()) as WaitpointRow | undefined) : undefined;
     if (!wp) throw notFound("unknown request token");
     if (wp.status !== "PENDING") throw conflict(`this request URL was already completed (${wp.status.toLowerCase()})`, "ALREADY_COMPLETED");
     await completeWaitpoint(trx, wp.id, { kind: "request", request });

@@ -66,6 +66,7 @@ export interface WaitpointRow {
   event_name: string | null;
   filter: any;
   token_hash: string | null;
+  wait_key: string | null;
   child_run_ids: string[] | null;
   due_at: Date | null;
   result: any;

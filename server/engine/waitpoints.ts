@@ -3,7 +3,7 @@ import type { WaitResult } from "../../schemas/index.ts";
 import { completeWaitpointRow } from "../sql/complete-waitpoint.ts";
 import { notify } from "./notify.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
-import { transitionRun } from "./transition.ts";
+import { onRunFinal, transitionRun } from "./transition.ts";
 
 /**
  * Completes a waitpoint and wakes whoever waits on it: a WAITING run (process alive) gets a
@@ -27,3 +27,14 @@ export async function completeWaitpoint(trx: Knex.Transaction, id: string, resul
   }
   return wp;
 }
+
+/**
+ * A final run reaches none of its waits again: what is still PENDING is canceled, so no event is
+ * counted as delivered to it and no timer fires for it. SKIP LOCKED: a waitpoint being completed
+ * right now (locked waitpoint → run, the other order) is left to that completion, which then finds
+ * the run final and wakes nobody.
+ */
+onRunFinal(async (trx, run) => {
+  const pending = await trx("waitpoints").where({ run_id: run.id, status: "PENDING" }).forUpdate().skipLocked().pluck("id");
+  if (pending.length) await trx("waitpoints").whereIn("id", pending).where({ status: "PENDING" }).update({ status: "CANCELED", completed_at: trx.fn.now(), result: JSON.stringify({ kind: "canceled" }) });
+});

@@ -8,6 +8,7 @@ import { childResults } from "./children.ts";
 import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
 import { executedMs, lockLeasedRun } from "./lease.ts";
+import { findKeyedWait, requestWaitpointIdOf } from "./keyed-waits.ts";
 import { notify } from "./notify.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
@@ -20,6 +21,11 @@ function resultOfCompleted(wp: WaitpointRow): WaitResult {
  * The run asks to wait. The waitpoint is written first; if it is satisfied already (zero duration,
  * a date in the past, children all final, a request that arrived early) the result comes back at
  * once and the run keeps EXECUTING. Otherwise EXECUTING → WAITING and the execution clock stops.
+ *
+ * A keyed wait (`body.key`, sent by every current SDK) that this run created before — in an attempt
+ * that died before it was checkpointed at it, or one that failed and is retried — is that same
+ * waitpoint: its result, when it has one, comes back at once; while PENDING, the run waits on it
+ * again (a duration keeps its first deadline). Input the server accepted for it is never lost.
  */
 export async function createWait(engine: Engine, runId: string, body: z.infer<typeof CreateWaitRequest>): Promise<{ waitpointId: string; result: WaitResult | null }> {
   const spec: WaitSpec = body.spec;
@@ -29,14 +35,19 @@ export async function createWait(engine: Engine, runId: string, body: z.infer<ty
     const now = Date.now();
     let waitpoint: WaitpointRow;
     let immediate: WaitResult | null = null;
+    const earlier = body.key && spec.kind !== "request" ? await findKeyedWait(trx, engine, run, body.key, spec) : null;
 
     if (spec.kind === "request") {
-      const existing = (await trx("waitpoints").where({ token_hash: sha256(spec.token), run_id: runId }).forUpdate().first()) as WaitpointRow | undefined;
+      const id = await requestWaitpointIdOf(trx, sha256(spec.token));
+      const existing = id ? ((await trx("waitpoints").where({ id, run_id: runId }).forUpdate().first()) as WaitpointRow | undefined) : undefined;
       if (!existing) throw notFound("request token is unknown for this run; create it with request-tokens first", "spec.token");
       waitpoint = existing;
       if (existing.status !== "PENDING") immediate = resultOfCompleted(existing);
+    } else if (earlier) {
+      waitpoint = earlier;
+      if (earlier.status !== "PENDING") immediate = resultOfCompleted(earlier);
     } else {
-      const row: Record<string, unknown> = { id: newId("wp"), environment_id: run.environment_id, run_id: runId, kind: spec.kind, spec: JSON.stringify(spec) };
+      const row: Record<string, unknown> = { id: newId("wp"), environment_id: run.environment_id, run_id: runId, kind: spec.kind, spec: JSON.stringify(spec), wait_key: body.key ?? null };
       if (spec.kind === "duration") {
         if (spec.ms === 0) immediate = { kind: "duration" };
         row.due_at = new Date(now + spec.ms);
@@ -60,23 +71,30 @@ export async function createWait(engine: Engine, runId: string, body: z.infer<ty
       [waitpoint] = await trx("waitpoints").insert(row).returning("*");
     }
 
-    if (immediate) return { waitpointId: waitpoint.id, result: immediate };
+    if (immediate) return { waitpointId: waitpoint.id, result: immediate, reused: earlier !== null };
     await transitionRun(trx, run, "WAITING", { waitpoint_id: waitpoint.id, execution_ms: executedMs(run), execution_started_at: null, deadline_at: null });
     if (waitpoint.due_at) await notify(trx, "scheduler");
-    return { waitpointId: waitpoint.id, result: null };
+    return { waitpointId: waitpoint.id, result: null, reused: earlier !== null };
   });
-  engine.logger.debug({ runId, kind: spec.kind, waitpointId: out.waitpointId, immediate: out.result !== null }, "wait created");
-  return out;
+  engine.logger.debug({ runId, kind: spec.kind, key: body.key, waitpointId: out.waitpointId, immediate: out.result !== null, reused: out.reused }, "wait created");
+  return { waitpointId: out.waitpointId, result: out.result };
 }
 
 /**
  * A token for `wait.forRequest`. The waitpoint exists (PENDING) from now on, so a request that
- * arrives before the run starts waiting is kept and handed over when it does.
+ * arrives before the run starts waiting is kept and handed over when it does. Reached again under
+ * the same key (a re-executed attempt), the same waitpoint gets one more token: only hashes are
+ * stored, so the first URL cannot be handed out again, but it still works.
  */
-export async function createRequestToken(engine: Engine, runId: string, body: { leaseId: string; timeoutMs?: number }): Promise<{ token: string; url: string }> {
+export async function createRequestToken(engine: Engine, runId: string, body: { leaseId: string; timeoutMs?: number; key?: string }): Promise<{ token: string; url: string }> {
   const token = randomToken(32);
   await inTransaction(engine.db, async (trx) => {
     const run = await lockLeasedRun(trx, runId, body.leaseId);
+    const earlier = body.key ? await findKeyedWait(trx, engine, run, body.key, { kind: "request" }) : null;
+    if (earlier) {
+      await trx("waitpoint_tokens").insert({ token_hash: sha256(token), waitpoint_id: earlier.id });
+      return;
+    }
     await trx("waitpoints").insert({
       id: newId("wp"),
       environment_id: run.environment_id,
@@ -84,6 +102,7 @@ export async function createRequestToken(engine: Engine, runId: string, body: { 
       kind: "request",
       spec: JSON.stringify({ kind: "request" }),
       token_hash: sha256(token),
+      wait_key: body.key ?? null,
       due_at: body.timeoutMs ? new Date(Date.now() + body.timeoutMs) : null,
     });
     if (body.timeoutMs) await notify(trx, "scheduler");

@@ -12,6 +12,11 @@ export interface DebianPostgres {
   /** URL of a database on this server (created by `createDatabase`), or of `postgres`. */
   url(database?: string): string;
   createDatabase(name: string): Promise<string>;
+  /**
+   * Stops the server the way a crash would (immediate shutdown: every connection dropped), runs
+   * `whileDown` (e.g. waits until a client noticed), then starts it again on the same port and data.
+   */
+  restart(options?: { whileDown?: () => Promise<unknown> }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -42,7 +47,15 @@ export async function startDebianPostgres(): Promise<DebianPostgres> {
   const uid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
   const gid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
   // Spawned as the postgres user directly (not through runuser) so our signals reach the server.
-  const proc: ChildProcess = spawn(path.join(bin, "postgres"), ["-D", data, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "max_connections=200"], { stdio: "ignore", uid, gid });
+  const startServer = (): ChildProcess =>
+    spawn(path.join(bin, "postgres"), ["-D", data, "-p", String(port), "-c", "listen_addresses=127.0.0.1", "-k", dir, "-c", "fsync=off", "-c", "max_connections=200"], { stdio: "ignore", uid, gid });
+  let proc = startServer();
+  const halt = async (signal: NodeJS.Signals) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill(signal);
+    await exited;
+  };
   const url = (database = "postgres") => `postgres://postgres@127.0.0.1:${port}/${database}`;
   const query = async (sql: string) => {
     const client = new pg.Client({ connectionString: url() });
@@ -60,12 +73,17 @@ export async function startDebianPostgres(): Promise<DebianPostgres> {
       await query(`CREATE DATABASE "${name}"`);
       return url(name);
     },
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        const exited = new Promise((resolve) => proc.once("exit", resolve));
-        proc.kill("SIGINT");
-        await exited;
+    async restart(options = {}) {
+      await halt("SIGQUIT");
+      try {
+        await options.whileDown?.();
+      } finally {
+        proc = startServer();
       }
+      await waitFor("Debian's PostgreSQL to accept connections again", () => query("SELECT 1").then(() => true, () => false), { timeoutMs: 30_000, intervalMs: 100 });
+    },
+    async stop() {
+      await halt("SIGINT");
       rmSync(dir, { recursive: true, force: true });
     },
   };
