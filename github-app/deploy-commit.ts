@@ -104,6 +104,9 @@ async function build(deps: DeployCommitDeps, target: DeployTarget, progress: (me
       commit: { sha: target.sha, branch: target.branch, repository: target.repository, message: target.commitMessage, committedAt: target.committedAt },
       onProgress: progress,
       signal,
+      // The build runs the pushed code: it must not see the App's links, deliveries, clones of
+      // other repositories, images, nor its key.
+      hidePaths: [config.stateDir, ...(config.privateKeyFile ? [config.privateKeyFile] : [])],
     });
     return deployment!;
   } finally {
