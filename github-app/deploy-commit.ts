@@ -88,7 +88,7 @@ export async function deployCommit(deps: DeployCommitDeps, target: DeployTarget)
 
 async function build(deps: DeployCommitDeps, target: DeployTarget, progress: (message: string) => void, signal: AbortSignal) {
   const { config, admin, tokens } = deps;
-  const credential = await admin.deployToken(target.project, target.environment);
+  const credential = await admin.deployToken(target.project, target.environment, target.repository);
   if (credential.archived) throw new DeployRefusedError(`environment ${target.project}/${target.environment} is archived (its pull request was closed): it takes no new deployments`);
   signal.throwIfAborted();
   progress(`cloning ${target.repository} at ${target.sha}`);

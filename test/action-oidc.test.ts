@@ -69,7 +69,7 @@ describe("OIDC exchange and deploy tokens", () => {
     const prClaims = { ...pushClaims, event_name: "pull_request", ref: "refs/pull/7/merge" };
     const prod = await exchange(await oidc.sign(prClaims));
     expect(prod.status).toBe(403);
-    expect(prod.body.error.message).toContain("may deploy only to preview environments");
+    expect(prod.body.error.message).toContain("may deploy only to preview/pr-7, not production");
     const preview = await exchange(await oidc.sign(prClaims), "preview/pr-7");
     expect(preview.status).toBe(200);
     expect(await s.stack.db("environments").where({ slug: "preview/pr-7" }).first()).toBeTruthy();
