@@ -8,7 +8,7 @@ export type { BuiltImage } from "./oci-image.ts";
 export type { ImageStore, PushResult, FetchedImage, ProgressFn } from "./image-store.ts";
 export { createLayoutImageStore, parseLayoutRef, LAYOUT_REF_PREFIX } from "./layout-store.ts";
 export { createRegistryImageStore, parseRegistryRef, type RegistryImageStoreOptions } from "./registry-store.ts";
-export { openImageStore, openImageRepository, registryAuthFromEnv, type OpenImageStoreOptions } from "./open-image-store.ts";
+export { openImageStore, openImageRepository, registryAuthFromEnv, registryAuthHost, type OpenImageStoreOptions } from "./open-image-store.ts";
 export type { RegistryAuth } from "./registry-client.ts";
 export { BuilderError, type BuilderErrorCode } from "./errors.ts";
 export type { OciManifest, OciImageConfig } from "./oci-types.ts";

@@ -14,7 +14,10 @@ describe("OIDC exchange and deploy tokens", () => {
 
   beforeAll(async () => {
     oidc = await startOidcIssuer();
-    [s, registry] = await Promise.all([startActionStack(oidc), startRegistry()]);
+    registry = await startRegistry();
+    // The server accepts images only from configured registries.
+    process.env.STASIS_ALLOWED_REGISTRIES = `${registry.host},oci-layout:*`;
+    s = await startActionStack(oidc);
     expect((await s.admin("POST", "/api/v1/admin/projects", { slug: "hello", repository: "https://github.com/Acme/Hello.git" })).status).toBe(200);
     expect((await s.admin("POST", "/api/v1/admin/projects", { slug: "other", repository: "acme/other" })).status).toBe(200);
   });

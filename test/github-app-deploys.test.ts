@@ -106,7 +106,10 @@ const commitSha = (row: { commit: unknown }) => (typeof row.commit === "string" 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "stasis-github-app-"));
   database = await createTestDatabase();
-  [stack, registry] = await Promise.all([startLocalStack({ stateDir: join(work, "stack"), databaseUrl: database.url, runners: 0, checkpoints: false }), startRegistry()]);
+  registry = await startRegistry();
+  // The server accepts images only from configured registries.
+  process.env.STASIS_ALLOWED_REGISTRIES = `${registry.host},oci-layout:*`;
+  stack = await startLocalStack({ stateDir: join(work, "stack"), databaseUrl: database.url, runners: 0, checkpoints: false });
   const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
   github = await startGithubStandIn({ appId: APP_ID, publicKeyPem: publicKey });
 
