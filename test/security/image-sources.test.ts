@@ -15,7 +15,9 @@ interface FakeHost {
 }
 
 /** A stand-in HTTP host that records what reaches it and answers with `handle`. */
-async function fakeHost(address: string, handle: (url: string, headers: IncomingHttpHeaders, self: FakeHost) => { status: number; headers?: Record<string, string>; body?: string }): Promise<FakeHost> {
+type Answer = { status: number; headers?: Record<string, string>; body?: string };
+
+async function fakeHost(address: string, handle: (url: string, headers: IncomingHttpHeaders, self: FakeHost) => Answer): Promise<FakeHost> {
   const self: FakeHost = { host: "", seen: [], close: async () => {} };
   const server: Server = createServer((req, res) => {
     self.seen.push({ url: req.url!, authorization: req.headers.authorization });
@@ -49,7 +51,7 @@ describe("registry credentials are bound to their host", () => {
   beforeAll(async () => {
     realm = await fakeHost("127.0.0.2", () => ({ status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify({ token: "anonymous-or-not" }) }));
     storage = await fakeHost("127.0.0.4", () => ({ status: 404 }));
-    registry = await fakeHost("127.0.0.1", (url, headers) => {
+    registry = await fakeHost("127.0.0.1", (url, headers): Answer => {
       if (url.includes("/redirected/")) return { status: 307, headers: { location: `http://${storage.host}/blob` } };
       if (!headers.authorization) return { status: 401, headers: { "www-authenticate": `Bearer realm="http://${realm.host}/token",service="fake",scope="repository:app:pull"` } };
       return { status: 404 };
