@@ -20,6 +20,7 @@ function octal(buf: Buffer, offset: number, length: number, value: number): void
 }
 
 function header(entry: RawEntry, size: number): Buffer {
+  if (entry.path.length > 100 || ("target" in entry && entry.target.length > 100)) throw new Error(`crafted tar: ${entry.path} is longer than a ustar name`);
   const h = Buffer.alloc(512);
   field(h, 0, 100, entry.path);
   octal(h, 100, 8, entry.type === "dir" ? 0o755 : 0o644);

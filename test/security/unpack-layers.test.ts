@@ -28,7 +28,7 @@ beforeAll(async () => {
   await mkdir(join(outside, "dir"), { recursive: true });
   await writeFile(join(outside, "victim"), "precious\n");
   await writeFile(join(outside, "dir", "keep"), "keep me\n");
-  up = `${"../".repeat(24)}${outside.slice(1)}`;
+  up = `${"../".repeat(12)}${outside.slice(1)}`;
 });
 
 afterAll(async () => {
@@ -103,5 +103,30 @@ describe("crafted layers are refused before they change anything outside the roo
     expect((await readdir(join(image.rootfsDir, "a"))).sort()).toEqual(["y", "y2"]);
     expect(await readdir(join(image.rootfsDir, "b"))).toEqual(["new"]);
     expect((await lstat(join(image.rootfsDir, "etc-link"))).isSymbolicLink()).toBe(true);
+  });
+});
+
+describe("a malicious layer through the deployments API and a runner", () => {
+  it("fails its own run with UNSAFE_LAYER; the runner process lives and runs the next version", async () => {
+    const { startTestStack, REPO_ROOT } = await import("../support/stack.ts");
+    const stack = await startTestStack({ project: "hello" });
+    try {
+      const good = await stack.deploy(`${REPO_ROOT}/examples/hello`, { promote: false });
+      const manifest = (await stack.local.db("deployments").where({ id: good.id }).first("manifest")).manifest;
+      const runner = await stack.startRunnerProcess({ checkpoints: false });
+      const before = await snapshot(outside);
+      const evil = await craftedImage(join(work, "evil-image"), [[{ type: "file", path: `${up}/.wh.victim` }, { type: "file", path: "app/index.mjs", data: "" }]]);
+      const created = await stack.api<{ version: string }>("POST", "/api/v1/deployments", { imageRef: evil.ref, imageDigest: evil.digest, manifest, promote: false });
+      const { id } = await stack.api<{ id: string }>("POST", "/api/v1/tasks/hello/trigger", { payload: {}, options: { version: created.version } });
+      const run = await stack.waitForRun(id, (r) => r.status === "FAILED", "the run of the malicious image to fail", 90_000);
+      expect(run.error?.message).toMatch(/is refused: entry ".*\.wh\.victim" contains '\.\.'/);
+      expect(await snapshot(outside)).toEqual(before);
+      expect(runner.child.exitCode).toBeNull();
+
+      const ok = await stack.api<{ id: string }>("POST", "/api/v1/tasks/hello/trigger", { payload: { name: "next" }, options: { version: good.version } });
+      expect((await stack.waitForRun(ok.id, (r) => r.status === "COMPLETED", "the next run")).output).toEqual({ greeting: "Hello, next!" });
+    } finally {
+      await stack.stop();
+    }
   });
 });
