@@ -1,16 +1,15 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, realpath, rm, stat } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
-import { pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { BuilderError, toError } from "../errors.ts";
 import { packageRoot } from "../package-root.ts";
 import { buildUser } from "./build-user.ts";
+import { childBundle } from "./child-bundle.ts";
 import { SandboxMessage, type SandboxRequest } from "./protocol.ts";
 import { sandboxEnv } from "./sandbox-env.ts";
 
@@ -47,7 +46,8 @@ export interface SandboxRun {
 export const isolationMode = (): "user-namespace" | "env-only" => (process.getuid?.() === 0 ? "user-namespace" : "env-only");
 
 /**
- * Runs one untrusted build step (`builder/isolated-build/child.ts`) of the project in `projectDir`:
+ * Runs one untrusted build step (`builder/isolated-build/child.ts`, bundled by child-bundle.ts) of
+ * the project in `projectDir`:
  *
  * - always: a fresh `node` with an allow-listed environment (sandbox-env.ts), no inherited fds but
  *   its stdio and the result pipe (fd 3);
@@ -63,8 +63,7 @@ export async function runSandboxed(projectDirInput: string, makeRequest: (childP
   const projectDir = await realpath(resolve(projectDirInput)).catch(() => resolve(projectDirInput));
   const parentEnv = options.env ?? process.env;
   const buildId = `${process.pid}-${randomBytes(4).toString("hex")}`;
-  const entry = childEntry();
-  const nodeArgs = ["--import", entry.loader, entry.child];
+  const nodeArgs = [await childBundle()];
 
   if (isolationMode() === "env-only") {
     const stasisDir = join(projectDir, ".stasis");
@@ -127,14 +126,6 @@ shift
 if [ -n "$stasis_mount" ]; then mount --bind "$stasis_dir" "$stasis_mount"; fi
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs -- "$@"
 `;
-
-/** The child entry and tsx's loader, from the stasis package this builder belongs to (the Action's toolchain too). */
-function childEntry(): { child: string; loader: string } {
-  const child = join(packageRoot(), "builder", "isolated-build", "child.ts");
-  if (!existsSync(child)) throw new BuilderError("BUILD_SANDBOX_FAILED", `the build sandbox's child ${child} is missing (is the stasis package complete?)`);
-  const loader = pathToFileURL(createRequire(join(packageRoot(), "package.json")).resolve("tsx/esm")).href;
-  return { child, loader };
-}
 
 async function assertRealDir(dir: string, create: boolean): Promise<void> {
   const st = await lstat(dir).catch(() => null);
