@@ -325,6 +325,20 @@ describe("stasis github-app", () => {
     expect(row).toMatchObject({ status: "CANCELED", failure_reason: "superseded by commit bbbbbbb" });
   });
 
+  it("a repository whose name maps to a project linked to another repository is refused, naming both", async () => {
+    const sha = git("rev-parse", "origin/master");
+    const payload = pushPayload(sha);
+    payload.repository.full_name = "Other/Hello_World";
+    payload.repository.name = "Hello_World";
+    const before = (await deploymentsOf("production")).length;
+    await send("push", payload);
+    await app.idle();
+    const check = github.checkRuns.filter((r) => r.head_sha === sha && r.status === "completed").at(-1)!;
+    expect(check.conclusion).toBe("failure");
+    expect(check.output.summary).toContain("project hello-world is linked to the repository Codertocat/Hello-World, not Other/Hello_World");
+    expect(await deploymentsOf("production")).toHaveLength(before);
+  });
+
   it("every clone's work dir is removed after its build", async () => {
     await app.idle();
     expect(await readdir(join(work, "app", "work"))).toEqual([]);
