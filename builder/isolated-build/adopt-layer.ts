@@ -28,14 +28,16 @@ function hashing(hash: ReturnType<typeof createHash>, count: { bytes: number }):
 }
 
 /**
- * Takes one layer the sandboxed build says it wrote into `childBlobsDir` and copies it into the
+ * Takes one layer the sandboxed build says it wrote into `childBlobsDir` (a real path, no symlink
+ * in it up to the dir the parent created for the build) and copies it into the
  * parent's `blobsDir`, believing nothing: the file must be a regular file reached without a
  * symlink (O_NOFOLLOW, and its directory's real path is the expected one), and its sha256, size and
  * uncompressed sha256 (diff id) are recomputed here.
  */
 export async function adoptLayer(claimed: ClaimedLayer, childBlobsDir: string, blobsDir: string): Promise<LayerBlob> {
   const source = blobPath(childBlobsDir, claimed.digest);
-  const expectedDir = join(await realpath(childBlobsDir).catch(() => childBlobsDir), "sha256");
+  // Lexical: childBlobsDir is a real path the parent made; the build may have swapped anything below it for a symlink.
+  const expectedDir = join(childBlobsDir, "sha256");
   if ((await realpath(dirname(source)).catch(() => null)) !== expectedDir) throw refused(`${claimed.digest} is not inside the build's blobs dir`);
   const handle = await open(source, constants.O_RDONLY | constants.O_NOFOLLOW).catch((error: Error) => {
     throw refused(`${claimed.digest}: ${error.message}`);

@@ -91,8 +91,8 @@ export async function runSandboxed(projectDirInput: string, makeRequest: (childP
 
   const mode = isolationMode(parentEnv);
   if (mode === "env-only") {
-    const stasisDir = join(projectDir, ".stasis");
-    await assertRealDir(stasisDir, true);
+    await assertRealDir(join(projectDir, ".stasis"), true);
+    const stasisDir = await realpath(join(projectDir, ".stasis"));
     const buildDir = join(stasisDir, "build", buildId);
     const request = makeRequest(projectDir, buildDir);
     const child = spawn(process.execPath, [...nodeArgs, JSON.stringify(request)], { cwd: projectDir, env: sandboxEnv(parentEnv), stdio: ["ignore", "pipe", "pipe", "pipe"] });
@@ -126,6 +126,8 @@ export async function runSandboxed(projectDirInput: string, makeRequest: (childP
     }
     const buildDir = join(childProjectDir, ".stasis", "build", buildId);
     const request = makeRequest(childProjectDir, buildDir);
+    // The parent made it (its parent is not the build's): resolved now, it stays what it is.
+    stasisDir = await realpath(stasisDir);
     const env = sandboxEnv(parentEnv, { HOME: home, TMPDIR: tmp });
     const namespaces = [...(user ? [] : ["--user", "--map-root-user"]), "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private"];
     const args = [...namespaces, "--", "/bin/sh", "-euc", SANDBOX_SCRIPT, "stasis-build", stasisDir, stasisMount, user ? String(user.uid) : "", user ? String(user.gid) : "", ...hidden, "--", process.execPath, ...nodeArgs, JSON.stringify(request)];
