@@ -26,7 +26,7 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost)(:\d+)?$/;
 export async function pullBaseImage(ref: string, blobsDir: string, onProgress?: (m: string) => void): Promise<BaseImage> {
   const { host, repository, digest, tag } = parseRegistryRef(ref);
   const scheme = LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
-  const client = createRegistryClient({ url: `${scheme}://${host}`, auth: registryAuthFromEnv() });
+  const client = createRegistryClient({ url: `${scheme}://${host}`, auth: registryAuthFromEnv(process.env, host, true) });
   const repo = `/v2/${repository}`;
   const getManifest = async (reference: string) => {
     const res = await client.expect(await client.request({ method: "GET", path: `${repo}/manifests/${reference}`, headers: { accept: ACCEPT } }), [200], `base image ${ref}`);

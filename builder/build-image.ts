@@ -1,16 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { readdir, rm, stat } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { BuildManifest } from "../schemas/index.ts";
 import { pullBaseImage } from "./base-image.ts";
-import { bundleProject, ENTRY_FILE } from "./bundle.ts";
-import { externalsLayerEntries } from "./externals.ts";
+import { ENTRY_FILE } from "./bundle.ts";
 import { readGitInfo } from "./git-info.ts";
-import { writeLayer, type LayerBlob } from "./layer.ts";
-import { loadProjectConfig } from "./load-config.ts";
+import { buildAppLayersIsolated, type SandboxOptions } from "./isolated-build/index.ts";
+import type { LayerBlob } from "./layer.ts";
 import { assembleImage, type BuiltImage } from "./oci-image.ts";
 import { localNodeRuntimeLayer, stasisCacheDir } from "./runtime-layer.ts";
-import type { TarEntry } from "./tar-writer.ts";
 
 export type BaseImageOption = { kind: "local-node" } | { kind: "registry"; ref: string } | { kind: "none" };
 
@@ -27,6 +25,8 @@ export interface BuildImageOptions {
   sourceDateEpoch?: number;
   /** Default: a fresh `<projectDir>/.stasis/build/<id>`, so concurrent builds of one project never share files. */
   buildDir?: string;
+  /** Paths the build must not see, an abort signal, a time limit (the project's code runs in the build sandbox). */
+  sandbox?: Omit<SandboxOptions, "onProgress">;
 }
 
 export type BuiltProjectImage = BuiltImage & {
@@ -41,18 +41,11 @@ function isoSeconds(epoch: number): string {
   return new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-async function appLayerEntries(appDir: string, manifest: BuildManifest): Promise<TarEntry[]> {
-  const entries: TarEntry[] = [];
-  for (const name of (await readdir(appDir)).sort()) {
-    entries.push({ type: "file", path: `app/${name}`, source: join(appDir, name), size: (await stat(join(appDir, name))).size });
-  }
-  entries.push({ type: "file", path: "app/stasis-manifest.json", data: Buffer.from(JSON.stringify(manifest, null, 2) + "\n") });
-  return entries;
-}
-
 /**
  * trigger/ dirs → bundle → task index → OCI image (runtime, externals, app layers) in
- * `<buildDir>/blobs`. Equal inputs at one commit give an equal manifest digest.
+ * `<buildDir>/blobs`. Equal inputs at one commit give an equal manifest digest. Everything that
+ * runs or reads the project (config, bundle, index, its layers) happens in the build sandbox
+ * (isolated-build/); this process adds the runtime layer and assembles the image.
  */
 export async function buildImage(o: BuildImageOptions): Promise<BuiltProjectImage> {
   const projectDir = resolve(o.projectDir);
@@ -63,12 +56,18 @@ export async function buildImage(o: BuildImageOptions): Promise<BuiltProjectImag
   const dispose = async () => {
     if (!o.buildDir) await rm(buildDir, { recursive: true, force: true });
   };
-  const loaded = await loadProjectConfig(projectDir);
+  // Read before the project's code runs (it cannot change what git reports here).
   const git = await readGitInfo(projectDir);
   const envEpoch = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : undefined;
   const epoch = o.sourceDateEpoch ?? (Number.isFinite(envEpoch) ? envEpoch! : git?.committedAt ?? 0);
 
-  const bundle = await bundleProject({ projectDir, outDir: join(buildDir, "app"), onProgress: o.onProgress, loaded });
+  let bundle;
+  try {
+    bundle = await buildAppLayersIsolated(projectDir, blobsDir, epoch, { ...o.sandbox, onProgress: o.onProgress });
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
   const layers: LayerBlob[] = [];
   let baseEnv: string[] = [];
   const base = o.withRuntime === false ? { kind: "none" as const } : (o.base ?? { kind: "local-node" as const });
@@ -78,11 +77,7 @@ export async function buildImage(o: BuildImageOptions): Promise<BuiltProjectImag
     layers.push(...pulled.layers);
     baseEnv = pulled.env.filter((e) => !e.startsWith("PATH=") && !e.startsWith("UV_USE_IO_URING="));
   }
-  if (bundle.externals.length > 0) {
-    o.onProgress?.(`externals layer: ${bundle.externals.map((e) => `${e.name}@${e.version}`).join(", ")}`);
-    layers.push(await writeLayer(await externalsLayerEntries(bundle.externals), { blobsDir, mtime: 0 }));
-  }
-  layers.push(await writeLayer(await appLayerEntries(bundle.appDir, bundle.manifest), { blobsDir, mtime: epoch }));
+  layers.push(...bundle.layers);
 
   const labels: Record<string, string> = {
     "org.opencontainers.image.created": isoSeconds(epoch),

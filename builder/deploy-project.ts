@@ -21,6 +21,8 @@ export interface DeployProjectOptions {
    * by a newer push), or FAILED when the abort reason is a TimeoutError (a build time limit).
    */
   signal?: AbortSignal;
+  /** Files and dirs the build (which runs the project's code) must not see: state dirs, key files. */
+  hidePaths?: string[];
 }
 
 /**
@@ -29,7 +31,7 @@ export interface DeployProjectOptions {
  */
 export async function deployProject(options: DeployProjectOptions): Promise<(DeploymentView & { contentHash: string }) | null> {
   const { apiUrl, apiKey, onProgress = () => {} } = options;
-  const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit) });
+  const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit), sandbox: { hidePaths: options.hidePaths, signal: options.signal } });
   try {
     return await registerImage(options, image);
   } finally {

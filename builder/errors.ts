@@ -13,7 +13,10 @@ export type BuilderErrorCode =
   | "NOT_FOUND"
   | "BAD_REF"
   | "REGISTRY_ERROR"
-  | "REGISTRY_AUTH";
+  | "REGISTRY_AUTH"
+  | "UNSAFE_LAYER"
+  | "IMAGE_NOT_ALLOWED"
+  | "BUILD_SANDBOX_FAILED";
 
 export class BuilderError extends Error {
   readonly code: BuilderErrorCode;

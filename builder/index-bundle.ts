@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import type { Readable } from "node:stream";
 import { TaskToRunner, type TaskManifestEntry } from "../schemas/index.ts";
 import { BuilderError } from "./errors.ts";
+import { sandboxEnv } from "./isolated-build/sandbox-env.ts";
 
 export interface IndexDefaults {
   retry?: Record<string, unknown>;
@@ -18,7 +19,7 @@ type IndexedTask = Extract<TaskToRunner, { type: "indexed" }>["tasks"][number];
 export async function indexBundle(entry: string, defaults: IndexDefaults, timeoutMs = 60_000): Promise<TaskManifestEntry[]> {
   const child = spawn(process.execPath, [entry], {
     stdio: ["ignore", "pipe", "pipe", "pipe"],
-    env: { ...process.env, STASIS_WORKER_MODE: "index", STASIS_INDEX_DEFAULTS: JSON.stringify(defaults), UV_USE_IO_URING: "0", NODE_OPTIONS: "" },
+    env: { ...sandboxEnv(process.env), STASIS_WORKER_MODE: "index", STASIS_INDEX_DEFAULTS: JSON.stringify(defaults), UV_USE_IO_URING: "0", NODE_OPTIONS: "" },
   });
   let output = "";
   let fd3 = "";

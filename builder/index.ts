@@ -2,12 +2,13 @@
 export { loadProjectConfig, findTriggerDirs, findTaskDirs, CONFIG_FILES, type LoadedProjectConfig } from "./load-config.ts";
 export { bundleProject, entrySource, type BundleProjectOptions, type BundleResult } from "./bundle.ts";
 export { buildImage, type BuildImageOptions, type BuiltProjectImage, type BaseImageOption } from "./build-image.ts";
+export { loadProjectConfigIsolated, isolationMode, sandboxEnv, BUILD_ENV_PREFIX, type SandboxOptions } from "./isolated-build/index.ts";
 export { buildToLayout, type BuildToLayoutOptions, type BuildToLayoutResult } from "./build-to-layout.ts";
 export type { BuiltImage } from "./oci-image.ts";
 export type { ImageStore, PushResult, FetchedImage, ProgressFn } from "./image-store.ts";
 export { createLayoutImageStore, parseLayoutRef, LAYOUT_REF_PREFIX } from "./layout-store.ts";
 export { createRegistryImageStore, parseRegistryRef, type RegistryImageStoreOptions } from "./registry-store.ts";
-export { openImageStore, openImageRepository, registryAuthFromEnv, type OpenImageStoreOptions } from "./open-image-store.ts";
+export { openImageStore, openImageRepository, registryAuthFromEnv, registryAuthHost, type OpenImageStoreOptions } from "./open-image-store.ts";
 export type { RegistryAuth } from "./registry-client.ts";
 export { BuilderError, type BuilderErrorCode } from "./errors.ts";
 export type { OciManifest, OciImageConfig } from "./oci-types.ts";

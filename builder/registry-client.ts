@@ -11,6 +11,12 @@ export interface RegistryClientOptions {
   attempts?: number;
   /** First backoff delay in ms (default 200), doubled each attempt, capped at 5 s. */
   backoffMs?: number;
+  /**
+   * Token-service hosts (a Bearer challenge's `realm`) other than the registry's own that may get
+   * the credentials; default STASIS_REGISTRY_TOKEN_REALMS (comma-separated hosts). Any other realm
+   * is asked for an anonymous token.
+   */
+  realmHosts?: string[];
 }
 
 export interface RegistryRequest {
@@ -49,6 +55,9 @@ export function createRegistryClient(o: RegistryClientOptions): RegistryClient {
   const attempts = o.attempts ?? 5;
   const backoffMs = o.backoffMs ?? 200;
   let authorization: string | undefined = o.auth && "token" in o.auth ? `Bearer ${o.auth.token}` : undefined;
+  const realmHosts = new Set((o.realmHosts ?? (process.env.STASIS_REGISTRY_TOKEN_REALMS ?? "").split(",")).map((h) => h.trim().toLowerCase()).filter(Boolean));
+  /** Credentials go to the registry itself, or a configured token service, never over a downgrade to http. */
+  const mayGetCredentials = (url: URL) => (url.host === base.host || realmHosts.has(url.host.toLowerCase())) && (url.protocol === "https:" || base.protocol === "http:");
 
   async function answerChallenge(header: string | null): Promise<boolean> {
     if (!header || !o.auth) return false;
@@ -62,9 +71,8 @@ export function createRegistryClient(o: RegistryClientOptions): RegistryClient {
     if (params.service) tokenUrl.searchParams.set("service", params.service);
     if (params.scope) tokenUrl.searchParams.set("scope", params.scope);
     const headers: Record<string, string> = {};
-    if ("username" in o.auth) headers.authorization = basic(o.auth.username, o.auth.password);
-    else headers.authorization = basic("token", o.auth.token);
-    const res = await fetch(tokenUrl, { headers });
+    if (mayGetCredentials(tokenUrl)) headers.authorization = "username" in o.auth ? basic(o.auth.username, o.auth.password) : basic("token", o.auth.token);
+    const res = await fetch(tokenUrl, { headers, redirect: "error" });
     if (!res.ok) throw new BuilderError("REGISTRY_AUTH", `token service ${tokenUrl.origin} refused the credentials (${res.status})`);
     const body = (await res.json()) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
@@ -73,15 +81,31 @@ export function createRegistryClient(o: RegistryClientOptions): RegistryClient {
     return true;
   }
 
+  /**
+   * Follows redirects itself (blob downloads go to storage elsewhere): the Authorization header is
+   * sent to the registry's own host only, never carried to a redirect's.
+   */
+  async function fetchFollowing(first: URL, req: RegistryRequest, auth: string | undefined): Promise<Response> {
+    let url = first;
+    for (let hops = 0; ; hops++) {
+      const headers: Record<string, string> = { ...req.headers };
+      if (auth && url.host === base.host && (url.protocol === base.protocol)) headers.authorization = auth;
+      const res = await fetch(url, { method: req.method, headers, body: req.body as RequestInit["body"], redirect: "manual" });
+      const location = res.headers.get("location");
+      if (![301, 302, 303, 307, 308].includes(res.status) || !location || req.method === "POST" || req.method === "PATCH" || req.method === "PUT") return res;
+      if (hops >= 5) throw new BuilderError("REGISTRY_ERROR", `${req.method} ${first.origin}${first.pathname}: too many redirects`);
+      await res.body?.cancel();
+      url = new URL(location, url);
+    }
+  }
+
   async function request(req: RegistryRequest): Promise<Response> {
     const url = new URL(req.path, base);
     let challenges = 0;
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
-        const headers: Record<string, string> = { ...req.headers };
-        if (authorization && url.host === base.host) headers.authorization = authorization;
-        res = await fetch(url, { method: req.method, headers, body: req.body as RequestInit["body"], redirect: "follow" });
+        res = await fetchFollowing(url, req, authorization);
       } catch (err) {
         if (attempt >= attempts) throw new BuilderError("REGISTRY_ERROR", `${req.method} ${url.origin}${url.pathname} failed: ${toError(err).message}`, { cause: err });
         await sleep(Math.min(backoffMs * 2 ** (attempt - 1), 5000));
@@ -96,7 +120,7 @@ export function createRegistryClient(o: RegistryClientOptions): RegistryClient {
         challenges++;
         attempt--;
         if (await answerChallenge(res.headers.get("www-authenticate"))) continue;
-        throw new BuilderError("REGISTRY_AUTH", `${url.host} requires authentication${o.auth ? " and refused the credentials" : " and none were given"}`);
+        throw new BuilderError("REGISTRY_AUTH", `${url.host} requires authentication${o.auth ? " and refused the credentials" : " and none were given (registry credentials go only to STASIS_REGISTRY_AUTH_HOST, else the host of STASIS_REGISTRY)"}`);
       }
       if ((res.status === 429 || res.status >= 500) && attempt < attempts) {
         await res.body?.cancel();

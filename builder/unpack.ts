@@ -1,15 +1,15 @@
 import { createHash } from "node:crypto";
-import { readdirSync, rmSync } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { join } from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { x as extractTar } from "tar";
 import { BuildManifest } from "../schemas/index.ts";
 import { digestHex, sha256 } from "./digest.ts";
 import { BuilderError } from "./errors.ts";
 import type { FetchedImage, ProgressFn } from "./image-store.ts";
 import { OciImageConfig, OciIndex, OciManifest, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_INDEX, parseJson, type Descriptor } from "./oci-types.ts";
+import { unpackLayerFile } from "./safe-layer.ts";
 
 /** Where a fetch reads blobs from: a layout dir or a registry. */
 export interface BlobSource {
@@ -43,30 +43,11 @@ function pickPlatform(index: OciIndex, source: BlobSource): Descriptor {
   return found;
 }
 
-/** Applies OCI whiteouts while extracting: `.wh.name` deletes name, `.wh..wh..opq` empties the dir. */
-function whiteoutFilter(root: string) {
-  return (path: string): boolean => {
-    const name = basename(path);
-    if (!name.startsWith(".wh.")) return true;
-    const dir = join(root, dirname(path));
-    if (name === ".wh..wh..opq") {
-      for (const child of safeReaddir(dir)) rmSync(join(dir, child), { recursive: true, force: true });
-    } else {
-      rmSync(join(dir, name.slice(4)), { recursive: true, force: true });
-    }
-    return false;
-  };
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-async function extractLayer(source: BlobSource, layer: Descriptor, root: string): Promise<void> {
+/**
+ * Downloads the layer into `scratch` while hashing it, refuses it unless it matches its digest,
+ * and only then unpacks it into `root` through the checks of safe-layer.ts.
+ */
+async function extractLayer(source: BlobSource, layer: Descriptor, root: string, scratch: string): Promise<void> {
   const hash = createHash("sha256");
   const hasher = new Transform({
     transform(chunk: Buffer, _enc, done) {
@@ -74,13 +55,17 @@ async function extractLayer(source: BlobSource, layer: Descriptor, root: string)
       done(null, chunk);
     },
   });
+  const file = join(scratch, `layer-${digestHex(layer.digest).slice(0, 16)}`);
   try {
-    await pipeline(await source.open(layer.digest, "blob"), hasher, extractTar({ cwd: root, filter: whiteoutFilter(root), strict: true }));
+    await pipeline(await source.open(layer.digest, "blob"), hasher, createWriteStream(file));
+    if ("sha256:" + hash.digest("hex") !== layer.digest) throw mismatch(source, layer.digest);
+    await unpackLayerFile(file, root, `${layer.digest.slice(0, 19)} from ${source.name}`);
   } catch (err) {
     if (err instanceof BuilderError) throw err;
     throw new BuilderError("DIGEST_MISMATCH", `blob ${layer.digest} from ${source.name} is corrupt or tampered: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await rm(file, { force: true });
   }
-  if ("sha256:" + hash.digest("hex") !== layer.digest) throw mismatch(source, layer.digest);
 }
 
 async function readCached(dir: string): Promise<FetchedImage | null> {
@@ -109,7 +94,7 @@ async function fetchOnce(source: BlobSource, digest: string, destDir: string, on
   try {
     for (const [i, layer] of manifest.layers.entries()) {
       onProgress?.(`unpacking layer ${i + 1}/${manifest.layers.length} ${layer.digest.slice(7, 19)} (${layer.size} bytes)`);
-      await extractLayer(source, layer, rootfsTmp);
+      await extractLayer(source, layer, rootfsTmp, tmpDir);
     }
     const appDir = join(finalDir, "rootfs", "app");
     const manifestFile = await readFile(join(rootfsTmp, "app", "stasis-manifest.json"), "utf8").catch(() => null);

@@ -5,6 +5,8 @@ import { z } from "zod";
 export interface GithubAppConfig {
   appId: string;
   privateKey: string;
+  /** The key's file when GITHUB_APP_PRIVATE_KEY named one: hidden from builds like the state dir. */
+  privateKeyFile?: string | null;
   webhookSecret: string;
   /** GitHub's REST API (`https://api.github.com`, a GHES `/api/v3` URL, or a stand-in). */
   apiUrl: string;
@@ -62,6 +64,7 @@ export function loadGithubAppConfig(env: NodeJS.ProcessEnv = process.env): Githu
   return {
     appId: e.GITHUB_APP_ID,
     privateKey: readPrivateKey(e.GITHUB_APP_PRIVATE_KEY),
+    privateKeyFile: e.GITHUB_APP_PRIVATE_KEY.includes("-----BEGIN") ? null : resolve(e.GITHUB_APP_PRIVATE_KEY),
     webhookSecret: e.GITHUB_WEBHOOK_SECRET,
     apiUrl: e.GITHUB_API_URL.replace(/\/+$/, ""),
     gitUrl: (e.GITHUB_GIT_URL ?? gitUrlFor(e.GITHUB_API_URL)).replace(/\/+$/, ""),

@@ -88,7 +88,7 @@ export async function deployCommit(deps: DeployCommitDeps, target: DeployTarget)
 
 async function build(deps: DeployCommitDeps, target: DeployTarget, progress: (message: string) => void, signal: AbortSignal) {
   const { config, admin, tokens } = deps;
-  const credential = await admin.deployToken(target.project, target.environment);
+  const credential = await admin.deployToken(target.project, target.environment, target.repository);
   if (credential.archived) throw new DeployRefusedError(`environment ${target.project}/${target.environment} is archived (its pull request was closed): it takes no new deployments`);
   signal.throwIfAborted();
   progress(`cloning ${target.repository} at ${target.sha}`);
@@ -104,6 +104,9 @@ async function build(deps: DeployCommitDeps, target: DeployTarget, progress: (me
       commit: { sha: target.sha, branch: target.branch, repository: target.repository, message: target.commitMessage, committedAt: target.committedAt },
       onProgress: progress,
       signal,
+      // The build runs the pushed code: it must not see the App's links, deliveries, clones of
+      // other repositories, images, nor its key.
+      hidePaths: [config.stateDir, ...(config.privateKeyFile ? [config.privateKeyFile] : [])],
     });
     return deployment!;
   } finally {

@@ -4,8 +4,11 @@ import type { DeployTokenResponse } from "../schemas/index.ts";
 export interface StasisAdmin {
   /** Creates the project (idempotent) linked to `owner/name`. */
   ensureProject(project: string, repository: string): Promise<void>;
-  /** A short-lived deploy token for the environment; a missing `preview/…` one is created. */
-  deployToken(project: string, environment: string): Promise<DeployTokenResponse>;
+  /**
+   * A short-lived deploy token for the environment (a missing `preview/…` one is created), for a
+   * build of `repository`: refused (409 PROJECT_LINKED_ELSEWHERE) when the project is linked to another one.
+   */
+  deployToken(project: string, environment: string, repository: string): Promise<DeployTokenResponse>;
   archive(project: string, environment: string): Promise<void>;
 }
 
@@ -17,7 +20,7 @@ export function createStasisAdmin(options: { apiUrl: string; adminToken: string 
     async ensureProject(slug, repository) {
       await call("POST", "/api/v1/admin/projects", { slug, repository });
     },
-    deployToken: (slug, environment) => call<DeployTokenResponse>("POST", `${project(slug)}/deploy-tokens`, { environment }),
+    deployToken: (slug, environment, repository) => call<DeployTokenResponse>("POST", `${project(slug)}/deploy-tokens`, { environment, repository }),
     async archive(slug, environment) {
       await call("POST", `${project(slug)}/environments/${encodeURIComponent(environment)}/archive`);
     },

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EnvironmentSlug, Json, SerializedError, TaskId, Version } from "./common.ts";
+import { ImageRef } from "./image-ref.ts";
 import { BuildManifest } from "./manifest.ts";
 import { DeploymentStatus, RunStatus } from "./status.ts";
 
@@ -119,7 +120,7 @@ export const CommitInfo = z
 export const CreateDeploymentRequest = z
   .object({
     /** Image reference with digest, e.g. `oci-layout:/abs/dir@sha256:…` or `127.0.0.1:5000/proj@sha256:…`. */
-    imageRef: z.string().min(1),
+    imageRef: ImageRef,
     imageDigest: z.string().regex(/^sha256:[a-f0-9]{64}$/, "imageDigest is sha256:<64 hex>"),
     manifest: BuildManifest,
     commit: CommitInfo.optional(),
@@ -131,7 +132,7 @@ export type CreateDeploymentRequest = z.infer<typeof CreateDeploymentRequest>;
 /** Two-phase deploys (CI builds): reserve a version first, then finish it. */
 export const StartDeploymentRequest = z.object({ commit: CommitInfo.optional() }).strict();
 export const FinishDeploymentRequest = z
-  .object({ imageRef: z.string().min(1), imageDigest: CreateDeploymentRequest.shape.imageDigest, manifest: BuildManifest, promote: z.boolean().default(true) })
+  .object({ imageRef: ImageRef, imageDigest: CreateDeploymentRequest.shape.imageDigest, manifest: BuildManifest, promote: z.boolean().default(true) })
   .strict();
 export const FailDeploymentRequest = z.object({ reason: z.string().min(1).max(10_000), status: z.enum(["FAILED", "CANCELED"]).default("FAILED") }).strict();
 

@@ -28,3 +28,25 @@ export const DeployTokenResponse = z.object({
   archived: z.boolean(),
 });
 export type DeployTokenResponse = z.infer<typeof DeployTokenResponse>;
+
+/** `POST /api/v1/admin/projects/:project/deploy-tokens` (the GitHub App): `repository` is checked against the project's link. */
+export const AdminDeployTokenRequest = z
+  .object({
+    environment: EnvironmentSlug,
+    /** `owner/name` the deploy is built from; refused when the project is linked to another repository. */
+    repository: z.string().min(3).optional(),
+  })
+  .strict();
+export type AdminDeployTokenRequest = z.infer<typeof AdminDeployTokenRequest>;
+
+const GitRef = z.string().regex(/^refs\/(heads|tags)\/[^\s~^:?[\\]+$/, "a ref is refs/heads/<branch> or refs/tags/<tag>, optionally ending in *");
+/** `PUT /api/v1/admin/projects/:project/deploy-policy`: which refs the OIDC exchange lets deploy which environment. */
+export const DeployPolicyRequest = z
+  .object({
+    /** Production deploys on a push to this branch (default `main`). */
+    defaultBranch: z.string().regex(/^[^\s~^:?*[\\]+$/, "a branch name, e.g. main").max(255).optional(),
+    /** More refs per non-preview environment: `{"production": ["refs/tags/v*"], "staging": ["refs/heads/develop"]}`. */
+    refs: z.record(EnvironmentSlug.refine((e) => !e.startsWith("preview/"), "previews are deployed by pull_request tokens only"), z.array(GitRef).max(50)).optional(),
+  })
+  .strict();
+export const DeployPolicyView = z.object({ project: z.string(), defaultBranch: z.string(), refs: z.record(z.string(), z.array(z.string())) });

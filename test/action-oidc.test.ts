@@ -15,7 +15,10 @@ describe("OIDC exchange and deploy tokens", () => {
 
   beforeAll(async () => {
     oidc = await startOidcIssuer();
-    [s, registry] = await Promise.all([startActionStack(oidc), startRegistry()]);
+    registry = await startRegistry();
+    // The server accepts images only from configured registries.
+    process.env.STASIS_ALLOWED_REGISTRIES = `${registry.host},oci-layout:*`;
+    s = await startActionStack(oidc);
     expect((await s.admin("POST", "/api/v1/admin/projects", { slug: "hello", repository: "https://github.com/Acme/Hello.git" })).status).toBe(200);
     expect((await s.admin("POST", "/api/v1/admin/projects", { slug: "other", repository: "acme/other" })).status).toBe(200);
   });
@@ -70,7 +73,7 @@ describe("OIDC exchange and deploy tokens", () => {
     const prClaims = { ...pushClaims, event_name: "pull_request", ref: "refs/pull/7/merge" };
     const prod = await exchange(await oidc.sign(prClaims));
     expect(prod.status).toBe(403);
-    expect(prod.body.error.message).toContain("may deploy only to preview environments");
+    expect(prod.body.error.message).toContain("may deploy only to preview/pr-7, not production");
     const preview = await exchange(await oidc.sign(prClaims), "preview/pr-7");
     expect(preview.status).toBe(200);
     expect(await s.stack.db("environments").where({ slug: "preview/pr-7" }).first()).toBeTruthy();

@@ -11,10 +11,13 @@ let registry: TestRegistry;
 
 beforeAll(async () => {
   registry = await startRegistry();
+  // The server and the runner accept images only from configured registries.
+  process.env.STASIS_ALLOWED_REGISTRIES = `${registry.host},oci-layout:*`;
   stack = await startTestStack({ project: "hello", runners: 1 });
 });
 
 afterAll(async () => {
+  delete process.env.STASIS_ALLOWED_REGISTRIES;
   await stack?.stop();
   await registry?.stop();
 });

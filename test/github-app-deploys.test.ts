@@ -106,7 +106,10 @@ const commitSha = (row: { commit: unknown }) => (typeof row.commit === "string" 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "stasis-github-app-"));
   database = await createTestDatabase();
-  [stack, registry] = await Promise.all([startLocalStack({ stateDir: join(work, "stack"), databaseUrl: database.url, runners: 0, checkpoints: false }), startRegistry()]);
+  registry = await startRegistry();
+  // The server accepts images only from configured registries.
+  process.env.STASIS_ALLOWED_REGISTRIES = `${registry.host},oci-layout:*`;
+  stack = await startLocalStack({ stateDir: join(work, "stack"), databaseUrl: database.url, runners: 0, checkpoints: false });
   const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
   github = await startGithubStandIn({ appId: APP_ID, publicKeyPem: publicKey });
 
@@ -320,6 +323,20 @@ describe("stasis github-app", () => {
     await expect(deployProject({ projectDir: checkout, apiUrl: stack.apiUrl, apiKey, store, promote: true, withRuntime: false, signal: controller.signal })).rejects.toThrow("superseded by commit bbbbbbb");
     const [row] = await deploymentsOf("staging");
     expect(row).toMatchObject({ status: "CANCELED", failure_reason: "superseded by commit bbbbbbb" });
+  });
+
+  it("a repository whose name maps to a project linked to another repository is refused, naming both", async () => {
+    const sha = git("rev-parse", "origin/master");
+    const payload = pushPayload(sha);
+    payload.repository.full_name = "Other/Hello_World";
+    payload.repository.name = "Hello_World";
+    const before = (await deploymentsOf("production")).length;
+    await send("push", payload);
+    await app.idle();
+    const check = github.checkRuns.filter((r) => r.head_sha === sha && r.status === "completed").at(-1)!;
+    expect(check.conclusion).toBe("failure");
+    expect(check.output.summary).toContain("project hello-world is linked to the repository Codertocat/Hello-World, not Other/Hello_World");
+    expect(await deploymentsOf("production")).toHaveLength(before);
   });
 
   it("every clone's work dir is removed after its build", async () => {

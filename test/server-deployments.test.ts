@@ -79,7 +79,7 @@ describe("deploy store", () => {
     const started = await f.call("POST", "/api/v1/deployments/start", { key, body: {} });
     expect(started.body.status).toBe("BUILDING");
     expect((await f.call("POST", `/api/v1/deployments/${started.body.id}/heartbeat`, { key })).status).toBe(200);
-    const finished = await f.call("POST", `/api/v1/deployments/${started.body.id}/finish`, { key, body: { imageRef: `x@${DIGEST}`, imageDigest: DIGEST, manifest: manifest(["a"]), promote: false } });
+    const finished = await f.call("POST", `/api/v1/deployments/${started.body.id}/finish`, { key, body: { imageRef: `oci-layout:/tmp/x@${DIGEST}`, imageDigest: DIGEST, manifest: manifest(["a"]), promote: false } });
     expect(finished.body).toMatchObject({ status: "DEPLOYED", version: started.body.version });
     const again = await f.call("POST", `/api/v1/deployments/${started.body.id}/fail`, { key, body: { reason: "x" } });
     expect(again.status).toBe(409);
@@ -91,10 +91,10 @@ describe("deploy store", () => {
   });
 
   it("rejects a manifest of another project and a bad digest, naming the field", async () => {
-    const wrong = await f.call("POST", "/api/v1/deployments", { body: { imageRef: "x", imageDigest: DIGEST, manifest: manifest(["a"], "elsewhere") } });
+    const wrong = await f.call("POST", "/api/v1/deployments", { body: { imageRef: `oci-layout:/tmp/x@${DIGEST}`, imageDigest: DIGEST, manifest: manifest(["a"], "elsewhere") } });
     expect(wrong.status).toBe(400);
     expect(wrong.body.error.field).toBe("manifest.project");
-    const digest = await f.call("POST", "/api/v1/deployments", { body: { imageRef: "x", imageDigest: "md5:1", manifest: manifest(["a"]) } });
+    const digest = await f.call("POST", "/api/v1/deployments", { body: { imageRef: `oci-layout:/tmp/x@${DIGEST}`, imageDigest: "md5:1", manifest: manifest(["a"]) } });
     expect(digest.status).toBe(400);
     expect(digest.body.error.field).toBe("imageDigest");
   });

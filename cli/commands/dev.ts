@@ -3,7 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
-import { createLayoutImageStore, loadProjectConfig, findTaskDirs } from "../../builder/index.ts";
+import { createLayoutImageStore, loadProjectConfigIsolated, findTaskDirs } from "../../builder/index.ts";
 import { callStasisApi as apiCall } from "../../builder/index.ts";
 import { DevState, isAlive } from "../api-target.ts";
 import { deployProject } from "../../builder/index.ts";
@@ -37,7 +37,7 @@ export function registerDevCommand(program: Command): void {
 async function runDev(opts: DevOptions): Promise<void> {
   const projectDir = resolve(opts.project);
   const emit = (event: Record<string, unknown>, human: string) => (opts.json ? process.stdout.write(`${JSON.stringify(event)}\n`) : progress(human));
-  const { config } = await loadProjectConfig(projectDir);
+  const { config } = await loadProjectConfigIsolated(projectDir);
   const stateDir = join(projectDir, ".stasis");
   await mkdir(stateDir, { recursive: true });
   const stateFile = join(stateDir, "dev.json");

@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
+import { allowedImageSources } from "../../schemas/index.ts";
 import { createDirCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner } from "../../runner/index.ts";
 import { connectDatabase, createServer, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { listenOn } from "../listen.ts";
@@ -62,9 +63,10 @@ export function registerServeCommands(program: Command): void {
     .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits", "process")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
     .option("--env-file <file>", "environment for task processes")
+    .option("--allowed-registries <list>", "where images may come from: host[:port][/prefix], oci-layout:<dir> or oci-layout:*, comma-separated (default STASIS_ALLOWED_REGISTRIES, else STASIS_REGISTRY and local layout dirs)")
     .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; warmProcesses?: boolean; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; warmProcesses?: boolean; allowedRegistries?: string; json?: boolean }) => {
       if (opts.workload !== "process" && opts.workload !== "runc") throw new CliError(`--workload must be process or runc, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
@@ -73,7 +75,13 @@ export function registerServeCommands(program: Command): void {
       const log = pino({ level: process.env.STASIS_LOG_LEVEL ?? "info" }, pino.destination(2));
       const runtimeOptions = { checkpoints: opts.checkpoints ? undefined : false, workDir };
       const runtime = workload === "runc" ? await createRuncRuntime({ ...runtimeOptions, workDir: join(workDir, "runc") }) : await createProcessRuntime(runtimeOptions);
-      const images = createImageCache(resolve(opts.imageCache));
+      let allowedSources;
+      try {
+        allowedSources = allowedImageSources(opts.allowedRegistries ?? process.env.STASIS_ALLOWED_REGISTRIES, process.env.STASIS_REGISTRY);
+      } catch (error) {
+        throw new CliError(`--allowed-registries: ${(error as Error).message}`, ExitCode.USAGE);
+      }
+      const images = createImageCache(resolve(opts.imageCache), { allowedSources });
       const checkpointDir = opts.checkpointDir ?? process.env.STASIS_CHECKPOINT_DIR ?? join(workDir, "checkpoints");
       if (!runtime.checkpoints.available) log.warn({ reason: runtime.checkpoints.reason }, "checkpoints are off: runs stay alive while they wait");
       const runner = createRunner({
