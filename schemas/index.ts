@@ -7,3 +7,4 @@ export * from "./waitpoint.ts";
 export * from "./runner-api.ts";
 export * from "./ipc.ts";
 export * from "./deploy-token.ts";
+export * from "./envvars.ts";

@@ -2,6 +2,7 @@ import type { Knex } from "knex";
 import { SchemaTooNewError } from "../errors.ts";
 import * as initial from "../migrations/001-initial.ts";
 import * as deployTokens from "../migrations/002-deploy-tokens.ts";
+import * as environmentVariables from "../migrations/004-environment-variables.ts";
 
 interface Migration {
   id: number;
@@ -13,6 +14,8 @@ interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { id: 1, name: "initial", up: initial.up },
   { id: 2, name: "deploy-tokens", up: deployTokens.up },
+  // 3 is taken by another branch (merged in order by the lead).
+  { id: 4, name: "environment-variables", up: environmentVariables.up },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;

@@ -1,6 +1,7 @@
 import { inTransaction } from "../db/transaction.ts";
 import type { Knex } from "knex";
 import type { ClaimedRun, ContinueRun, WaitResult } from "../../schemas/index.ts";
+import { effectiveVariables } from "../secrets/envvar-store.ts";
 import { lockClaimableRuns } from "../sql/claim-runs.ts";
 import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
@@ -65,7 +66,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
       } else {
         await trx("run_attempts").insert({ run_id: run.id, number: attempt, status: "EXECUTING", runner_id: runnerId });
       }
-      const env = await trx("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.slug as environment", "p.slug as project");
+      const env = await trx("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.slug as environment", "p.slug as project", "p.id as project_id");
       claimed.push({
         runId: run.id,
         leaseId,
@@ -84,6 +85,8 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         deadline: iso(deadline),
         tags: run.tags ?? [],
         resume,
+        // Decrypted here, sent only over the runner API: the runner keeps them in memory for this attempt.
+        env: engine.keyring ? await effectiveVariables(trx, engine.keyring, env.project_id, env.environment) : {},
       });
     }
     // New leases and maxDuration deadlines: the scheduler recomputes when it next has to look.
