@@ -17,7 +17,15 @@ export const EnvVarScope = z
   .string()
   .regex(/^(production|staging|development|preview|preview\/[a-zA-Z0-9._-]{1,100})$/, "scope is production, staging, development, preview or preview/<branch>");
 
-export const EnvVarsRecord = z.record(EnvVarName, EnvVarValue).refine((vars) => Object.keys(vars).length <= 500, "at most 500 variables at once");
+/** name → value; each bad name is reported with the rule it breaks (zod's record keys say only "invalid key"). */
+export const EnvVarsRecord = z.record(z.string(), EnvVarValue).superRefine((vars, ctx) => {
+  const names = Object.keys(vars);
+  if (names.length > 500) ctx.addIssue({ code: "custom", message: "at most 500 variables at once" });
+  for (const name of names) {
+    const checked = EnvVarName.safeParse(name);
+    if (!checked.success) ctx.addIssue({ code: "custom", path: [name], message: `${JSON.stringify(name)}: ${checked.error.issues[0]!.message}` });
+  }
+});
 
 /** Set (upsert) variables; all or nothing. */
 export const SetEnvVarsRequest = z.object({ variables: EnvVarsRecord }).strict();
