@@ -1,7 +1,9 @@
 import { Command, CommanderError } from "commander";
 import { StasisApiError } from "../sdk/index.ts";
+import { registerAdminCommands } from "./commands/admin.ts";
 import { registerDeployCommands } from "./commands/deploy.ts";
 import { registerDevCommand } from "./commands/dev.ts";
+import { registerEnvCommands } from "./commands/env.ts";
 import { registerEventsCommands } from "./commands/events.ts";
 import { registerGithubAppCommand } from "./commands/github-app.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
@@ -17,6 +19,8 @@ registerTriggerCommand(program);
 registerRunsCommands(program);
 registerEventsCommands(program);
 registerGithubAppCommand(program);
+registerEnvCommands(program);
+registerAdminCommands(program);
 
 try {
   await program.parseAsync(process.argv);

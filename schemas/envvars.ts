@@ -51,6 +51,7 @@ export type EnvVarListResponse = z.infer<typeof EnvVarListResponse>;
 export const SetEnvVarsResponse = z.object({ project: z.string(), environment: z.string(), set: z.array(z.string()), deleted: z.array(z.string()).optional() });
 export const DeleteEnvVarResponse = z.object({ project: z.string(), environment: z.string(), deleted: z.boolean() });
 export const RotateKeyResponse = z.object({ masterKeyId: z.string(), rewrapped: z.number().int(), total: z.number().int() });
+export type RotateKeyResponse = z.infer<typeof RotateKeyResponse>;
 
 /** Shorter values are not redacted from logs: they would match too much ordinary text. */
 export const MIN_REDACTED_LENGTH = 6;
