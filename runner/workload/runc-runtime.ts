@@ -1,6 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
@@ -22,6 +22,12 @@ export interface RuncRuntimeOptions {
   checkpoints?: boolean;
   /** Bundles (config.json, CRIU config, logs) of live containers. Default `$TMPDIR/stasis-runc`. */
   workDir?: string;
+  /**
+   * Where config.json lives while a container runs: it holds the task's environment, i.e. its
+   * environment's secret variables, which must never reach the runner's disk. Default: a
+   * `stasis-runc` dir on the /dev/shm tmpfs when there is one, else `workDir`.
+   */
+  bundleDir?: string;
   runcPath?: string;
   /** CRIU for runc to use (`runc --criu`). Default: `criu` on PATH. */
   criuPath?: string;
@@ -67,7 +73,10 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
     throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `checkpoints were required but are unavailable: ${checkpoints.reason}`);
   }
   await mkdir(workDir, { recursive: true });
+  const bundleRoot = path.resolve(options.bundleDir ?? (await defaultBundleDir(workDir)));
+  await mkdir(bundleRoot, { recursive: true, mode: 0o700 });
   await deleteOrphans(runcPath, workDir);
+  if (bundleRoot !== workDir) await deleteOrphans(runcPath, bundleRoot);
 
   const containers = new WeakMap<TaskProcess, Container>();
   const requireCheckpoints = (what: string) => {
@@ -84,7 +93,7 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
   /** A bundle dir with config.json and an empty CRIU config, and the parent cgroup with the memory limit. */
   async function prepare(rootfs: string, processSpec: ContainerProcess, machine: MachineLimits | undefined) {
     const id = `stasis-${process.pid}-${randomUUID().slice(0, 8)}`;
-    const bundle = path.join(workDir, id);
+    const bundle = path.join(bundleRoot, id);
     await mkdir(bundle, { recursive: true });
     const cgroup = await createTaskCgroup(id, machine?.memory);
     const criuConfig = path.join(bundle, "criu.conf");
@@ -140,7 +149,10 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
         throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${id} failed: criu dump failed: ${await logSummary(path.join(work, "dump.log"), err)}`, { cause: err });
       }
       const dumpMs = Math.round(performance.now() - started);
-      await writeRuncMeta(imageAbs, { format: 1, runtime: "runc", ipcSocket, process: meta.process, rootfs: meta.rootfs, machine: container.parts.machine, dumpedAt: new Date().toISOString() });
+      // No environment in the checkpoint's metadata: it may hold secrets, and a restore does not need
+      // it (CRIU brings back the process with its environment; config.json's env is only read by `runc run`).
+      const withoutEnv = { ...meta.process, env: [] };
+      await writeRuncMeta(imageAbs, { format: 1, runtime: "runc", ipcSocket, process: withoutEnv, rootfs: meta.rootfs, machine: container.parts.machine, dumpedAt: new Date().toISOString() });
       await proc.exited;
       return { dumpMs, sizeBytes: await dirSize(imageAbs) };
     },
@@ -173,6 +185,19 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       return track(container);
     },
   };
+}
+
+/**
+ * `/dev/shm/stasis-runc` (memory) when /dev/shm is there and that dir is ours alone — /dev/shm is
+ * world-writable, so a dir someone else made (or a symlink) is not used — else the work dir.
+ */
+async function defaultBundleDir(workDir: string): Promise<string> {
+  const dir = "/dev/shm/stasis-runc";
+  if (!(await stat("/dev/shm").then((s) => s.isDirectory(), () => false))) return workDir;
+  await mkdir(dir, { mode: 0o700 }).catch(() => {});
+  const info = await lstat(dir).catch(() => null);
+  const mine = info !== null && info.isDirectory() && info.uid === (process.getuid?.() ?? info.uid) && (info.mode & 0o077) === 0;
+  return mine ? dir : workDir;
 }
 
 async function readSpecOf(bundle: string): Promise<{ process: ContainerProcess; rootfs: string }> {
