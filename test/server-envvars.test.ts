@@ -200,5 +200,18 @@ describe("environment variables", () => {
     const swapped = await call("GET", "/api/v1/envvars/B_TWO", keys.staging);
     expect(swapped.status).toBe(500);
     expect(JSON.stringify(swapped.body)).not.toContain(SECRET);
+    // A run of that environment is not handed out without its variables, and does not block the queue.
+    await call("POST", "/api/v1/deployments", keys.staging, { imageRef: `oci-layout:/tmp/x@${DIGEST}`, imageDigest: DIGEST, manifest: manifest(["hello"]), promote: true });
+    const stuck = await call("POST", "/api/v1/tasks/hello/trigger", keys.staging, { payload: 1 });
+    const fine = await call("POST", "/api/v1/tasks/hello/trigger", keys["preview/pr-7"], { payload: 2 });
+    await call("POST", "/api/v1/deployments", keys["preview/pr-7"], { imageRef: `oci-layout:/tmp/x@${DIGEST}`, imageDigest: DIGEST, manifest: manifest(["hello"]), promote: true });
+    const runnerId = (await call("POST", "/api/v1/runner/register", RUNNER_TOKEN, { name: "r2", capacity: 2, checkpoints: false })).body.runnerId;
+    const polled = await call("POST", "/api/v1/runner/poll", RUNNER_TOKEN, { runnerId, freeSlots: 2, waitMs: 0 });
+    expect(polled.status).toBe(200);
+    expect(polled.body.runs.map((r: { runId: string }) => r.runId)).toContain(fine.body.id);
+    expect(polled.body.runs.map((r: { runId: string }) => r.runId)).not.toContain(stuck.body.id);
+    const row = await database.db("runs").where({ id: stuck.body.id }).first("status", "available_at");
+    expect(row.status).toBe("QUEUED");
+    expect(row.available_at.getTime()).toBeGreaterThan(Date.now() + 30_000);
   });
 });

@@ -39,6 +39,17 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         await transitionRun(trx, run, "PENDING_VERSION", { expires_at: new Date(Date.now() + engine.config.pendingVersionTtlMs) });
         continue;
       }
+      const env = await trx("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.slug as environment", "p.slug as project", "p.id as project_id");
+      const variables = await variablesFor(engine, trx, env.project_id, env.environment).catch((error: unknown) => {
+        // A row that does not decrypt (altered, moved, or a key this server lacks) must not stop the
+        // queue: this run waits a minute and the operator reads why.
+        engine.logger.error({ runId: run.id, err: (error as Error).message }, "cannot decrypt the environment's variables; the run stays queued");
+        return null;
+      });
+      if (!variables) {
+        await trx("runs").where({ id: run.id, status: run.status }).update({ available_at: new Date(Date.now() + 60_000) });
+        continue;
+      }
       const open = await trx("run_attempts").where({ run_id: run.id, number: run.attempt_count, status: "EXECUTING" }).first();
       const resume = (run.resume as Resume | null) ?? null;
       const attempt = open && resume ? run.attempt_count : run.attempt_count + 1;
@@ -66,7 +77,6 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
       } else {
         await trx("run_attempts").insert({ run_id: run.id, number: attempt, status: "EXECUTING", runner_id: runnerId });
       }
-      const env = await trx("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.slug as environment", "p.slug as project", "p.id as project_id");
       claimed.push({
         runId: run.id,
         leaseId,
@@ -85,14 +95,18 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         deadline: iso(deadline),
         tags: run.tags ?? [],
         resume,
-        // Decrypted here, sent only over the runner API: the runner keeps them in memory for this attempt.
-        env: engine.keyring ? await effectiveVariables(trx, engine.keyring, env.project_id, env.environment) : {},
+        env: variables,
       });
     }
     // New leases and maxDuration deadlines: the scheduler recomputes when it next has to look.
     if (claimed.length > 0) await notify(trx, "scheduler");
     return claimed;
   });
+}
+
+/** Decrypted here, sent only over the runner API: the runner keeps them in memory for this attempt. */
+async function variablesFor(engine: Engine, trx: Knex.Transaction, projectId: string, environment: string): Promise<Record<string, string>> {
+  return engine.keyring ? await effectiveVariables(trx, engine.keyring, projectId, environment) : {};
 }
 
 /** The run's own deployment, else the environment's promoted one if it has the task. */

@@ -25,7 +25,11 @@ export async function appendLogs(engine: Engine, runId: string, leaseId: string,
     const first = Number(row.log_seq) - lines.length + 1;
     if (lines.length > 0) {
       // Defence in depth: the runner redacted with the variables of its claim; this uses the current ones.
-      const redact = await engine.redactorFor?.(row.environment_id);
+      // (Variables that no longer decrypt must not lose the lines: the runner's redaction stands alone then.)
+      const redact = await engine.redactorFor?.(row.environment_id).catch((error: Error) => {
+        engine.logger.error({ runId, err: error.message }, "cannot read the environment's variables to redact logs");
+        return null;
+      });
       await trx("run_logs").insert(
         lines.map((line, i) => ({
           run_id: runId,
