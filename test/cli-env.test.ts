@@ -89,6 +89,21 @@ describe("stasis env", () => {
     expect(await envvars.list({ reveal: true })).toEqual([]);
   });
 
+  it("stasis server refuses to start without STASIS_ENCRYPTION_KEY, with a malformed one, and with one that did not write the database", async () => {
+    const base = { DATABASE_URL: stack.database.url, STASIS_ADMIN_TOKEN: "admin-token-0123456789abcdef", STASIS_RUNNER_TOKEN: "runner-token-0123456789abcdef", STASIS_API_KEY: undefined };
+    const args = ["server", "--port", "0", "--json"];
+    const missing = await stasis(args, { ...base, STASIS_ENCRYPTION_KEY: undefined });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/STASIS_ENCRYPTION_KEY is not set/);
+    const malformed = await stasis(args, { ...base, STASIS_ENCRYPTION_KEY: "hunter2" });
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toMatch(/32 random bytes written as base64 \(44 characters\) or hex \(64 characters\)/);
+    const wrong = await stasis(args, { ...base, STASIS_ENCRYPTION_KEY: "ab".repeat(32) });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/STASIS_ENCRYPTION_KEY is wrong \(rule: every wrapped data key's master key id must match/);
+    expect(wrong.stdout).toBe("");
+  });
+
   it("stasis admin rotate-key re-wraps nothing when every data key is under the current key", async () => {
     const result = await stasis(["admin", "rotate-key", "--json"], { STASIS_ADMIN_TOKEN: stack.local.adminToken });
     expect(result.code, result.stderr).toBe(0);
