@@ -61,8 +61,8 @@ export const MIN_REDACTED_LENGTH = 6;
  * longest first so a value containing another is replaced whole. Used by the runner before it ships
  * a log line and by the server before it stores one.
  */
-export function createRedactor(variables: Record<string, string>): { text(value: string): string; deep<T>(value: T): T; readonly empty: boolean } {
-  const pairs = Object.entries(variables)
+export function createRedactor(variables: Record<string, string> | Array<[string, string]>): { text(value: string): string; deep<T>(value: T): T; readonly empty: boolean } {
+  const pairs = (Array.isArray(variables) ? variables : Object.entries(variables))
     .filter(([, value]) => value.length >= MIN_REDACTED_LENGTH)
     .sort((a, b) => b[1].length - a[1].length);
   const text = (value: string): string => {

@@ -142,6 +142,34 @@ describe("environment variables", () => {
     expect(logs.body.data[0].data).toEqual({ host: "[redacted:DATABASE_HOST]", short: "on" });
   });
 
+  it("a resumed run gets the variables its process was started with; a new attempt gets the current ones; both are redacted server-side", async () => {
+    const key = keys["preview/pr-8"];
+    const runnerCall = (path: string, body: unknown) => call("POST", `/api/v1/runner/runs/${path}`, RUNNER_TOKEN, body);
+    const { body: run } = await call("POST", "/api/v1/tasks/hello/trigger", key, { payload: 2 });
+    const runnerId = (await call("POST", "/api/v1/runner/register", RUNNER_TOKEN, { name: "r-resume", capacity: 1, checkpoints: true })).body.runnerId;
+    const first = (await call("POST", "/api/v1/runner/poll", RUNNER_TOKEN, { runnerId, freeSlots: 1, waitMs: 0 })).body.runs[0];
+    expect(first.runId).toBe(run.id);
+    expect(first.env.FEATURE).toBe("off-for-pr8");
+    const wait = await runnerCall(`${run.id}/waits`, { leaseId: first.leaseId, spec: { kind: "event", event: "resume-me" } });
+    await runnerCall(`${run.id}/suspend`, { leaseId: first.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/envvars", sizeBytes: 1 } });
+    await call("POST", "/api/v1/envvars", key, { variables: { FEATURE: "changed-while-frozen" } });
+    await call("POST", "/api/v1/events", key, { event: "resume-me", payload: null });
+    const resumed = (await call("POST", "/api/v1/runner/poll", RUNNER_TOKEN, { runnerId, freeSlots: 1, waitMs: 0 })).body.runs[0];
+    expect(resumed.resume.checkpointLocation).toBe("/ckpt/envvars");
+    expect(resumed.env.FEATURE).toBe("off-for-pr8");
+    // A line with the old and the new value, shipped unredacted: the server redacts both.
+    await runnerCall(`${run.id}/logs`, { leaseId: resumed.leaseId, lines: [{ ts: new Date().toISOString(), level: "info", message: "old off-for-pr8 new changed-while-frozen" }] });
+    const logs = await call("GET", `/api/v1/runs/${run.id}/logs`, key);
+    expect(logs.body.data.at(-1).message).toBe("old [redacted:FEATURE] new [redacted:FEATURE]");
+    // The attempt fails and is retried: the new process gets the current value.
+    await runnerCall(`${run.id}/complete`, { leaseId: resumed.leaseId, result: { ok: false, error: { name: "Error", message: "try again" } } });
+    await database.db("runs").where({ id: run.id }).update({ available_at: new Date(0) });
+    const retried = (await call("POST", "/api/v1/runner/poll", RUNNER_TOKEN, { runnerId, freeSlots: 1, waitMs: 0 })).body.runs[0];
+    expect(retried).toMatchObject({ runId: run.id, attempt: 2, resume: null });
+    expect(retried.env.FEATURE).toBe("changed-while-frozen");
+    await call("POST", "/api/v1/envvars", key, { variables: { FEATURE: "off-for-pr8" } });
+  });
+
   it("a database dump holds no value in clear", async () => {
     const columns = await database.db("information_schema.columns")
       .where({ table_schema: "public" })

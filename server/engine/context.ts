@@ -34,6 +34,6 @@ export interface Engine {
   logger: Logger;
   /** Master keys for environment variables (null: none configured; variables are refused). */
   keyring?: Keyring | null;
-  /** The log redactor of an environment's current variables (server/secrets/run-redactor.ts). */
-  redactorFor?: (environmentId: string) => Promise<{ text(value: string): string; deep<T>(value: T): T; readonly empty: boolean }>;
+  /** The log redactor of a run: its environment's current variables and those its process started with (server/secrets/run-redactor.ts). */
+  redactorFor?: (run: { id: string; environmentId: string }) => Promise<{ text(value: string): string; deep<T>(value: T): T; readonly empty: boolean }>;
 }

@@ -26,7 +26,7 @@ export async function appendLogs(engine: Engine, runId: string, leaseId: string,
     if (lines.length > 0) {
       // Defence in depth: the runner redacted with the variables of its claim; this uses the current ones.
       // (Variables that no longer decrypt must not lose the lines: the runner's redaction stands alone then.)
-      const redact = await engine.redactorFor?.(row.environment_id).catch((error: Error) => {
+      const redact = await engine.redactorFor?.({ id: runId, environmentId: row.environment_id }).catch((error: Error) => {
         engine.logger.error({ runId, err: error.message }, "cannot read the environment's variables to redact logs");
         return null;
       });

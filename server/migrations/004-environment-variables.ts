@@ -7,7 +7,7 @@ import type { Knex } from "knex";
  * AES-256-GCM under the data key with the project, scope and name as AAD.
  *
  * `scope` is an environment slug, or `preview` for the set every `preview/*` environment inherits
- * (a preview's own rows override it per name).
+ * (a preview's own rows override it per name). `run_variables` keeps what each run's process got.
  */
 export async function up(trx: Knex.Transaction): Promise<void> {
   await trx.raw(`
@@ -27,6 +27,17 @@ export async function up(trx: Knex.Transaction): Promise<void> {
       created_at timestamptz NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now(),
       PRIMARY KEY (project_id, scope, name)
+    );
+
+    -- The variables a run's current process was started with (encrypted as one JSON under the
+    -- project's data key): a resume from a checkpoint gets these, not the current ones — the
+    -- restored process still holds them — so the runner redacts what the process can print.
+    CREATE TABLE run_variables (
+      run_id text PRIMARY KEY REFERENCES runs(id),
+      project_id uuid NOT NULL REFERENCES projects(id),
+      attempt integer NOT NULL,
+      snapshot bytea NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT now()
     );
   `);
 }
