@@ -54,6 +54,15 @@ async function runToEnd(apiUrl: string, key: string, payload: unknown): Promise<
   return { run, logs: await logsOf(apiUrl, key, id) };
 }
 
+/** Polls until the run is SUSPENDED; a timeout shows the run's log (a failed checkpoint says why there). */
+async function waitForSuspended(apiUrl: string, key: string, id: string): Promise<void> {
+  try {
+    await waitFor(`run ${id} to be suspended`, async () => (await callStasisApi<RunView>(apiUrl, key, "GET", `/api/v1/runs/${id}`)).status === "SUSPENDED", { timeoutMs: 90_000 });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nrun log:\n${(await logsOf(apiUrl, key, id)).join("\n")}`);
+  }
+}
+
 beforeAll(async () => {
   stack = await startTestStack({ project: "envvars", runners: 1, keyring: createKeyring(parseMasterKey(KEY_A)), taskEnv: { HOST_WIDE: "from-env-file", REGION: "host-default" } });
   const preview = await callStasisApi<{ apiKey: string }>(stack.apiUrl, stack.local.adminToken, "POST", "/api/v1/admin/projects/envvars/environments", { slug: PREVIEW });
@@ -96,7 +105,7 @@ describe("environment variables in task processes", () => {
     if (!stack.local.checkpointsMode.available) throw new Error(`this test needs CRIU: ${stack.local.checkpointsMode.reason}`);
     const key = stack.keys.production;
     const { id } = await callStasisApi<{ id: string }>(stack.apiUrl, key, "POST", "/api/v1/tasks/show-env/trigger", { payload: { waitFor: "go-on" } });
-    await waitFor("the run to be suspended", async () => (await callStasisApi<RunView>(stack.apiUrl, key, "GET", `/api/v1/runs/${id}`)).status === "SUSPENDED", { timeoutMs: 60_000 });
+    await waitForSuspended(stack.apiUrl, key, id);
     const changed = `changed-${randomBytes(6).toString("hex")}`;
     await callStasisApi(stack.apiUrl, key, "POST", "/api/v1/envvars", { variables: { GREETING_SECRET: changed } });
     await callStasisApi(stack.apiUrl, key, "POST", "/api/v1/events", { event: "go-on", payload: null });
@@ -126,7 +135,7 @@ describe("environment variables in task processes", () => {
     try {
       const key = stack.keys.staging;
       const { id } = await callStasisApi<{ id: string }>(stack.apiUrl, key, "POST", "/api/v1/tasks/show-env/trigger", { payload: { waitFor: "runc-go" } });
-      await waitFor("the runc run to be suspended", async () => (await callStasisApi<RunView>(stack.apiUrl, key, "GET", `/api/v1/runs/${id}`)).status === "SUSPENDED", { timeoutMs: 90_000 });
+      await waitForSuspended(stack.apiUrl, key, id);
       // The runc metadata inside the stored checkpoint (a zstd tarball; once checkpoints are encrypted
       // this look inside is no longer possible, and no longer needed) names no environment.
       for (const file of await findFiles(stack.local.dirs.checkpoints, (name) => name.endsWith(".tar.zst"))) {
