@@ -6,7 +6,8 @@ import type { Knex } from "knex";
 import pino, { type Logger } from "pino";
 import { createImageCache, createProcessRuntime, createRuncRuntime, createRunner, createDirCheckpointStore, type Runner } from "../runner/index.ts";
 import { listenOn } from "./listen.ts";
-import { connectDatabase, createServer, migrate, startEmbeddedPostgres, type CreateServerOptions } from "../server/index.ts";
+import { connectDatabase, createServer, migrate, startEmbeddedPostgres, type CreateServerOptions, type Keyring } from "../server/index.ts";
+import { localKeyring } from "./encryption-key.ts";
 
 export interface LocalStackOptions {
   /** Where the embedded database, images, checkpoints and the image cache live. */
@@ -35,6 +36,8 @@ export interface LocalStackOptions {
   onRunnerEvent?: (event: { type: string; runId: string; runner: string }) => void;
   /** Engine knobs (lease length, heartbeat interval…); tests shorten them. */
   engine?: CreateServerOptions["engine"];
+  /** Master key(s) for environment variables; default STASIS_ENCRYPTION_KEY, else `<stateDir>/encryption.key` (made on first start, mode 0600). */
+  keyring?: Keyring;
 }
 
 export interface LocalStack {
@@ -69,7 +72,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const host = options.host ?? "127.0.0.1";
     const port = options.port || (await freePort(host));
     const apiUrl = `http://${host}:${port}`;
-    const server = await createServer({ db, adminToken, runnerToken, publicUrl: apiUrl, logger: false, suspendThresholdMs: options.suspendThresholdMs, engine: options.engine });
+    const keyring = options.keyring ?? (await localKeyring(options.stateDir));
+    const server = await createServer({ db, adminToken, runnerToken, publicUrl: apiUrl, logger: false, suspendThresholdMs: options.suspendThresholdMs, engine: options.engine, keyring });
     stops.push(() => server.close());
     await listenOn(server.app, host, port);
 

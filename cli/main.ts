@@ -4,6 +4,7 @@ import { RunPollTimeoutError, StasisApiError } from "../sdk/index.ts";
 import { registerAdminCommands } from "./commands/admin.ts";
 import { registerDeployCommands } from "./commands/deploy.ts";
 import { registerDevCommand } from "./commands/dev.ts";
+import { registerEnvCommands } from "./commands/env.ts";
 import { registerEventsCommands } from "./commands/events.ts";
 import { registerGithubAppCommand } from "./commands/github-app.ts";
 import { registerInitCommand } from "./commands/init.ts";
@@ -25,6 +26,7 @@ registerTriggerCommand(program);
 registerRunsCommands(program);
 registerEventsCommands(program);
 registerGithubAppCommand(program);
+registerEnvCommands(program);
 registerAdminCommands(program);
 
 try {

@@ -1,4 +1,4 @@
-import type { LogLevel } from "../schemas/index.ts";
+import { createRedactor, type LogLevel } from "../schemas/index.ts";
 import type { ServerClient } from "./server-client.ts";
 
 export interface LogEntry {
@@ -13,9 +13,12 @@ const FLUSH_EVERY_MS = 150;
 
 /**
  * Ships one run's log lines to the server in order: batches are sent one at a time, so a line
- * logged before a suspend is stored before the lines logged after the restore.
+ * logged before a suspend is stored before the lines logged after the restore. Every value of the
+ * run's environment variables (`secrets`, ≥ 6 characters) is replaced by `[redacted:NAME]` before a
+ * line leaves the runner.
  */
-export function createLogShipper(server: ServerClient, runId: string, leaseId: string, onError: (error: Error) => void) {
+export function createLogShipper(server: ServerClient, runId: string, leaseId: string, onError: (error: Error) => void, secrets: Record<string, string> = {}) {
+  const redact = createRedactor(secrets);
   let queue: LogEntry[] = [];
   let sending: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | null = null;
@@ -34,7 +37,11 @@ export function createLogShipper(server: ServerClient, runId: string, leaseId: s
       timer = null;
     }
     while (queue.length > 0) {
-      const lines = queue.slice(0, MAX_BATCH).map((line) => ({ ...line, message: line.message.slice(0, 64 * 1024) }));
+      const lines = queue.slice(0, MAX_BATCH).map((line) => ({
+        ...line,
+        message: redact.text(line.message).slice(0, 64 * 1024),
+        ...(line.data ? { data: redact.deep(line.data) } : {}),
+      }));
       queue = queue.slice(MAX_BATCH);
       sending = sending.then(() => server.appendLogs(runId, { leaseId, lines }).then(() => undefined, (error: Error) => onError(error)));
     }

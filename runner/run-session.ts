@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -52,7 +53,7 @@ const PREPARE_TIMEOUT_MS = 10_000;
 export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   const { server, runtime, log } = deps;
   const { runId, leaseId } = claim;
-  const shipper = createLogShipper(server, runId, leaseId, (error) => log.warn({ err: error.message }, "could not ship logs"));
+  const shipper = createLogShipper(server, runId, leaseId, (error) => log.warn({ err: error.message }, "could not ship logs"), claim.env);
   let proc: TaskProcess | null = null;
   let channel: TaskChannel | null = null;
   let pendingWait: PendingWait | null = null;
@@ -316,9 +317,10 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     }
     const entry = join(appDir, claim.deployment.manifest.entry);
     const where = await placement();
-    const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...baseTaskEnv() }, ...where });
-    // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own.
-    attach(deps.warmPool && !where.rootfs ? await deps.warmPool.take(claim.deployment.id, start) : await start());
+    // The environment's variables win over the runner's --env-file; the runner's own few (PATH, STASIS_WORKER_MODE…) win over both.
+    const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...claim.env, ...baseTaskEnv() }, ...where });
+    // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
+    attach(deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, start) : await start());
   }
 
   void begin().catch((error: Error) => {
@@ -365,6 +367,11 @@ function taskNodeFlags(): string[] {
     nodeFlags = ["--enable-source-maps", ...(probe.status === 0 ? ["--no-wasm-memory-protection-keys"] : []), ...hardwareRandomFlags()];
   }
   return nodeFlags;
+}
+
+/** Tells sets of variables apart without keeping them in a map key. */
+function envDigest(env: Record<string, string>): string {
+  return createHash("sha256").update(JSON.stringify(Object.entries(env).sort(([a], [b]) => (a < b ? -1 : 1)))).digest("hex");
 }
 
 function baseTaskEnv(): Record<string, string> {

@@ -8,3 +8,4 @@ export * from "./runner-api.ts";
 export * from "./ipc.ts";
 export * from "./deploy-token.ts";
 export * from "./image-ref.ts";
+export * from "./envvars.ts";

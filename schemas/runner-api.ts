@@ -39,6 +39,11 @@ export const ClaimedRun = z.object({
   tags: z.array(z.string()),
   /** Present when the run resumes from a checkpoint. */
   resume: z.object({ checkpointLocation: z.string(), waitpointId: z.string(), result: WaitResult }).nullable(),
+  /**
+   * The environment's variables (the `preview` set under a preview's own), decrypted by the server
+   * for this attempt. The runner holds them in memory only and gives them to this run's process.
+   */
+  env: z.record(z.string(), z.string()).default({}),
 });
 export type ClaimedRun = z.infer<typeof ClaimedRun>;
 

@@ -5,6 +5,7 @@ export { events, type ReceivedEvent } from "./events.ts";
 export { rollback } from "./rollback.ts";
 export { logger } from "./logger.ts";
 export { runs, type Run } from "./runs.ts";
+export { envvars } from "./envvars.ts";
 export { configure } from "./api-client.ts";
 export { defineConfig } from "./config.ts";
 export type { TaskRunResult } from "./result.ts";

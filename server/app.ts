@@ -15,6 +15,11 @@ import { runRoutes } from "./routes/runs.ts";
 import { runnerRoutes } from "./routes/runner.ts";
 import { waitRoutes } from "./routes/waits.ts";
 import { oidcRoutes } from "./oidc/index.ts";
+import { adminEnvVarRoutes } from "./routes/envvars-admin.ts";
+import { envVarRoutes } from "./routes/envvars.ts";
+import { checkEncryptionKeys } from "./secrets/check-keys.ts";
+import type { Keyring } from "./secrets/keyring.ts";
+import { createRunRedaction } from "./secrets/run-redactor.ts";
 
 export interface CreateServerOptions {
   db: Knex;
@@ -27,6 +32,12 @@ export interface CreateServerOptions {
   suspendThresholdMs?: number;
   /** Engine knobs (lease length, TTLs); tests shorten them. */
   engine?: Partial<EngineConfig>;
+  /**
+   * Master key(s) for environment variables (`keyringFromEnv()` reads STASIS_ENCRYPTION_KEY and
+   * STASIS_ENCRYPTION_KEY_PREVIOUS). Without one, variables are refused — and the server refuses to
+   * start when the database already holds encrypted rows.
+   */
+  keyring?: Keyring | null;
 }
 
 export interface StasisServer {
@@ -67,8 +78,10 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     ...(options.suspendThresholdMs !== undefined ? { suspendThresholdMs: options.suspendThresholdMs } : {}),
     ...options.engine,
   };
+  await checkEncryptionKeys(options.db, options.keyring ?? null);
   const listener = await createListener(options.db, logger);
-  const engine: Engine = { db: options.db, config, listener, logger };
+  const keyring = options.keyring ?? null;
+  const engine: Engine = { db: options.db, config, listener, logger, keyring, redactorFor: createRunRedaction(options.db, keyring) };
 
   installErrorHandler(app);
   installAuth(app, { db: options.db, adminToken: options.adminToken, runnerToken: options.runnerToken });
@@ -84,6 +97,8 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await runnerRoutes(scope, engine);
     await waitRoutes(scope, engine);
     await oidcRoutes(scope, engine);
+    await envVarRoutes(scope, engine);
+    await adminEnvVarRoutes(scope, engine);
   });
   await app.ready();
   const scheduler = createScheduler(engine);

@@ -7,3 +7,7 @@ export { ensureProject, createEnvironmentKey, createEnvironment, archiveEnvironm
 export { StasisError, SchemaTooNewError, VersionAllocationError } from "./errors.ts";
 export { createDeploymentWithNextVersion } from "./sql/allocate-version.ts";
 export type { EngineConfig } from "./engine/context.ts";
+export { keyringFromEnv, createKeyring, type Keyring } from "./secrets/keyring.ts";
+export { parseMasterKey, generateKey } from "./secrets/crypto.ts";
+export { EncryptionKeyError } from "./secrets/check-keys.ts";
+export { rotateMasterKey } from "./secrets/rotate-key.ts";

@@ -58,7 +58,7 @@ describe("on an external PostgreSQL through DATABASE_URL", () => {
     const databaseUrl = await postgres.createDatabase("stasis_e2e");
     const port = await freePort();
     const serverDataDir = join(dir, "server-data");
-    const { url } = (await daemon(["server", "--port", String(port), "--data-dir", serverDataDir, "--json"], { DATABASE_URL: databaseUrl, STASIS_ADMIN_TOKEN: ADMIN_TOKEN, STASIS_RUNNER_TOKEN: RUNNER_TOKEN, STASIS_LOG_LEVEL: "warn" })) as { url: string };
+    const { url } = (await daemon(["server", "--port", String(port), "--data-dir", serverDataDir, "--json"], { DATABASE_URL: databaseUrl, STASIS_ADMIN_TOKEN: ADMIN_TOKEN, STASIS_RUNNER_TOKEN: RUNNER_TOKEN, STASIS_ENCRYPTION_KEY: "0".repeat(63) + "1", STASIS_LOG_LEVEL: "warn" })) as { url: string };
     expect(existsSync(serverDataDir)).toBe(false);
 
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(url, ADMIN_TOKEN, "POST", "/api/v1/admin/projects", { slug: "basic" });

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import type { z } from "zod";
 import { callStasisApi } from "../../builder/index.ts";
-import type { CreateKeyResponse, CreateProjectResponse, EnvironmentView, ListEnvironmentsResponse, ListKeysResponse, ListProjectsResponse, ProjectView } from "../../schemas/index.ts";
+import type { CreateKeyResponse, CreateProjectResponse, EnvironmentView, ListEnvironmentsResponse, ListKeysResponse, ListProjectsResponse, ProjectView, RotateKeyResponse } from "../../schemas/index.ts";
 import { resolveAdminTarget } from "../api-target.ts";
 import { printResult, table } from "../output.ts";
 
@@ -100,5 +100,15 @@ export function registerAdminCommands(program: Command): void {
     .action(async (id: string, opts: Json & { project: string; env: string }) => {
       await admin("DELETE", `${environment(opts.project, opts.env)}/keys/${encodeURIComponent(id)}`);
       printResult(Boolean(opts.json), { id, revoked: true }, () => `revoked key ${id}`);
+    });
+
+  const operator = program.command("admin").description("operator commands (admin token)");
+  operator
+    .command("rotate-key")
+    .description("re-wrap every project's data key under the server's STASIS_ENCRYPTION_KEY (start the servers with the new key and the old one as STASIS_ENCRYPTION_KEY_PREVIOUS first)")
+    .option("--json", "print JSON")
+    .action(async (opts: Json) => {
+      const result = await admin<RotateKeyResponse>("POST", "/api/v1/admin/encryption/rotate-key");
+      printResult(Boolean(opts.json), result, () => `re-wrapped ${result.rewrapped} of ${result.total} data key(s) under master key ${result.masterKeyId}; STASIS_ENCRYPTION_KEY_PREVIOUS can now be removed`);
     });
 }

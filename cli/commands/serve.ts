@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import pino from "pino";
 import { allowedImageSources } from "../../schemas/index.ts";
 import { createDirCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner } from "../../runner/index.ts";
-import { connectDatabase, createServer, migrate, startEmbeddedPostgres } from "../../server/index.ts";
+import { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
 import { readDotEnv } from "../dotenv.ts";
@@ -25,11 +25,25 @@ export function registerServeCommands(program: Command): void {
     .action(async (opts: { host: string; port: string; dataDir: string; json?: boolean }) => {
       const adminToken = requireEnv("STASIS_ADMIN_TOKEN");
       const runnerToken = requireEnv("STASIS_RUNNER_TOKEN");
+      // Required: environment variables are encrypted under it (`stasis dev` generates its own).
+      if (!process.env.STASIS_ENCRYPTION_KEY) {
+        throw new CliError("STASIS_ENCRYPTION_KEY is not set: the server encrypts environment variables under it (32 random bytes, base64 or hex: `openssl rand -base64 32`); keep it safe, a lost key loses every variable", ExitCode.USAGE);
+      }
+      let keyring;
+      try {
+        keyring = keyringFromEnv();
+      } catch (error) {
+        throw new CliError((error as Error).message, ExitCode.USAGE);
+      }
       const embedded = process.env.DATABASE_URL ? null : await startEmbeddedPostgres({ dataDir: resolve(opts.dataDir, "pg") });
       const db = connectDatabase(process.env.DATABASE_URL ?? embedded!.url);
       await migrate(db);
       const url = process.env.STASIS_PUBLIC_URL ?? `http://${opts.host}:${opts.port}`;
-      const server = await createServer({ db, adminToken, runnerToken, publicUrl: url, logger: { level: process.env.STASIS_LOG_LEVEL ?? "info" } });
+      const server = await createServer({ db, adminToken, runnerToken, publicUrl: url, logger: { level: process.env.STASIS_LOG_LEVEL ?? "info" }, keyring }).catch(async (error: unknown) => {
+        await db.destroy();
+        await embedded?.stop();
+        throw error instanceof EncryptionKeyError ? new CliError(error.message, ExitCode.USAGE) : error;
+      });
       try {
         await listenOn(server.app, opts.host, Number(opts.port));
       } catch (error) {
@@ -62,7 +76,7 @@ export function registerServeCommands(program: Command): void {
     .option("--warm-processes", "keep a spare, never-used task process per recent deployment so runs skip Node's start-up")
     .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits", "process")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
-    .option("--env-file <file>", "environment for task processes")
+    .option("--env-file <file>", "host-wide default environment for task processes (each environment's own variables, kept by the server, win over it)")
     .option("--allowed-registries <list>", "where images may come from: host[:port][/prefix], oci-layout:<dir> or oci-layout:*, comma-separated (default STASIS_ALLOWED_REGISTRIES, else STASIS_REGISTRY and local layout dirs)")
     .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
     .option("--json", "print {\"runnerId\"} when registered")

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -62,6 +62,49 @@ if (runc.ok) {
         const out = collect(proc.stdout);
         expect(await proc.exited).toEqual({ code: 0, signal: null });
         expect(JSON.parse(out.text())).toEqual({ mb: 600, app: true, node: "/usr/local/bin/node" });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe("runc runtime: the task's environment stays off the disk", () => {
+    it("reaches the task, but neither the bundle's config.json, runc's state nor a checkpoint's metadata holds it", async () => {
+      const dir = await mkdtemp(path.join(tmpdir(), "stasis-runc-env-"));
+      const script = path.join(dir, "env.mjs");
+      const secret = `runc-secret-${Date.now()}`;
+      await writeFile(script, [
+        'import net from "node:net";',
+        "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });",
+        "ipc.on('data', () => ipc.write(JSON.stringify({ type: 'env', value: process.env.RUNC_SECRET }) + '\\n'));",
+        'ipc.write(JSON.stringify({ type: "ready", value: process.env.RUNC_SECRET }) + "\\n");',
+      ].join("\n"));
+      const workDir = path.join(dir, "work");
+      const own = await createRuncRuntime({ rootfs: image.rootfs, workDir });
+      try {
+        const proc = await own.start({ command: process.execPath, args: [script], cwd: dir, env: { RUNC_SECRET: secret } });
+        const ipc = createIpcClient(proc.ipc);
+        expect(await ipc.next()).toEqual({ type: "ready", value: secret });
+        const files = await readdir(workDir, { recursive: true, withFileTypes: true });
+        const configs = files.filter((f) => f.isFile() && f.name === "config.json").map((f) => path.join(f.parentPath, f.name));
+        expect(configs).toHaveLength(1);
+        const config = await readFile(configs[0]!, "utf8");
+        expect(config).not.toContain(secret);
+        expect(JSON.parse(config).process.env).toEqual([]);
+        const id = path.basename(path.dirname(configs[0]!));
+        expect(await readFile(path.join("/run/runc", id, "state.json"), "utf8")).not.toContain(secret);
+        if (own.checkpoints.available) {
+          const imageDir = path.join(dir, "ckpt");
+          await own.checkpoint(proc, imageDir);
+          expect(await readFile(path.join(imageDir, "stasis-workload.json"), "utf8")).not.toContain(secret);
+          const restored = await own.restore(imageDir, { cwd: dir });
+          const again = createIpcClient(restored.ipc);
+          again.send({ cmd: "env" });
+          expect(await again.next()).toEqual({ type: "env", value: secret });
+          await restored.kill();
+        } else {
+          await proc.kill();
+        }
       } finally {
         await rm(dir, { recursive: true, force: true });
       }

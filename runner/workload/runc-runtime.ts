@@ -11,6 +11,7 @@ import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
 import { createTaskCgroup, listTaskCgroups } from "./runc-cgroup.ts";
 import { createContainer, type Container } from "./runc-container.ts";
+import { handConfigThroughFifo } from "./runc-config-fifo.ts";
 import { readRuncMeta, writeRuncMeta } from "./runc-meta.ts";
 import { bundleSpec, containerProcess, type ContainerProcess } from "./runc-spec.ts";
 import type { CheckpointSupport, MachineLimits, TaskProcess, WorkloadRuntime } from "./types.ts";
@@ -81,8 +82,11 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
     return abs;
   };
 
-  /** A bundle dir with config.json and an empty CRIU config, and the parent cgroup with the memory limit. */
-  async function prepare(rootfs: string, processSpec: ContainerProcess, machine: MachineLimits | undefined) {
+  /**
+   * A bundle dir with config.json and an empty CRIU config, and the parent cgroup with the memory
+   * limit. For a start, config.json is a named pipe runc reads once (see runc-config-fifo.ts).
+   */
+  async function prepare(rootfs: string, processSpec: ContainerProcess, machine: MachineLimits | undefined, throughFifo = false) {
     const id = `stasis-${process.pid}-${randomUUID().slice(0, 8)}`;
     const bundle = path.join(workDir, id);
     await mkdir(bundle, { recursive: true });
@@ -90,8 +94,10 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
     const criuConfig = path.join(bundle, "criu.conf");
     await writeFile(criuConfig, "");
     const spec = bundleSpec({ rootfs, process: processSpec, cgroupsPath: cgroup.runcPath, machine, criuConfig });
-    await writeFile(path.join(bundle, "config.json"), JSON.stringify(spec, null, 2));
-    return { id, bundle, cgroup, criuConfig, pidFile: path.join(bundle, "task.pid") };
+    const configFile = path.join(bundle, "config.json");
+    const fifo = throughFifo ? await handConfigThroughFifo(configFile, spec as { process: { env: string[] } }) : null;
+    if (!fifo) await writeFile(configFile, JSON.stringify(spec, null, 2));
+    return { id, bundle, cgroup, criuConfig, pidFile: path.join(bundle, "task.pid"), fifo };
   }
 
   function track(container: Container): TaskProcess {
@@ -105,14 +111,20 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
     async start(opts) {
       const rootfs = await rootfsOf(opts.rootfs);
       const processSpec = await containerProcess(rootfs, opts);
-      const prepared = await prepare(rootfs, processSpec, opts.machine);
+      const { fifo, ...prepared } = await prepare(rootfs, processSpec, opts.machine, true);
       const child = spawn(runcPath, [...globalArgs, "run", "--bundle", prepared.bundle, "--pid-file", prepared.pidFile, "--preserve-fds", "1", prepared.id], {
         stdio: ["ignore", "pipe", "pipe", "pipe"],
       });
       await new Promise<void>((resolve, reject) => {
         child.once("spawn", resolve);
         child.once("error", (err) => reject(new WorkloadError("START_FAILED", `cannot start ${runcPath}: ${err.message}`, { cause: err })));
+      }).catch(async (err: unknown) => {
+        await fifo?.abandon();
+        throw err;
       });
+      child.once("exit", () => void fifo?.abandon());
+      // runc reads its spec first thing; after that config.json is a plain file without the environment.
+      await fifo?.fed;
       return track(createContainer({ ...prepared, child, stdout: child.stdio[1] as Readable, stderr: child.stdio[2] as Readable, ipc: child.stdio[3] as Duplex, machine: opts.machine }));
     },
 
@@ -140,7 +152,10 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
         throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${id} failed: criu dump failed: ${await logSummary(path.join(work, "dump.log"), err)}`, { cause: err });
       }
       const dumpMs = Math.round(performance.now() - started);
-      await writeRuncMeta(imageAbs, { format: 1, runtime: "runc", ipcSocket, process: meta.process, rootfs: meta.rootfs, machine: container.parts.machine, dumpedAt: new Date().toISOString() });
+      // No environment in the checkpoint's metadata (config.json has none by now either): it may hold
+      // secrets, and a restore does not need it (CRIU brings the process back with its environment).
+      const withoutEnv = { ...meta.process, env: [] };
+      await writeRuncMeta(imageAbs, { format: 1, runtime: "runc", ipcSocket, process: withoutEnv, rootfs: meta.rootfs, machine: container.parts.machine, dumpedAt: new Date().toISOString() });
       await proc.exited;
       return { dumpMs, sizeBytes: await dirSize(imageAbs) };
     },
@@ -151,7 +166,7 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       const meta = await readRuncMeta(imageAbs);
       const rootfs = await rootfsOf(opts.rootfs, meta.rootfs);
       const machine = opts.machine ?? meta.machine;
-      const prepared = await prepare(rootfs, meta.process, machine);
+      const { fifo: _none, ...prepared } = await prepare(rootfs, meta.process, machine);
       await writeFile(prepared.criuConfig, `inherit-fd fd[${RESTORE_IPC_FD}]:socket:[${meta.ipcSocket}]\n`);
       const work = path.join(prepared.bundle, "restore");
       const args = [...globalArgs, "restore", "--image-path", imageAbs, "--work-path", work, "--tcp-established", "--file-locks", "--pid-file", prepared.pidFile, "--bundle", prepared.bundle, prepared.id];

@@ -3,6 +3,7 @@ import { SchemaTooNewError } from "../errors.ts";
 import * as initial from "../migrations/001-initial.ts";
 import * as deployTokens from "../migrations/002-deploy-tokens.ts";
 import * as waitKeys from "../migrations/003-wait-keys.ts";
+import * as environmentVariables from "../migrations/004-environment-variables.ts";
 import * as projectDeployPolicy from "../migrations/005-project-deploy-policy.ts";
 
 interface Migration {
@@ -16,6 +17,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 1, name: "initial", up: initial.up },
   { id: 2, name: "deploy-tokens", up: deployTokens.up },
   { id: 3, name: "wait-keys", up: waitKeys.up },
+  { id: 4, name: "environment-variables", up: environmentVariables.up },
   { id: 5, name: "project-deploy-policy", up: projectDeployPolicy.up },
 ];
 

@@ -1,6 +1,7 @@
 import { inTransaction } from "../db/transaction.ts";
 import type { Knex } from "knex";
 import type { ClaimedRun, ContinueRun, WaitResult } from "../../schemas/index.ts";
+import { variablesForClaim } from "../secrets/run-variables.ts";
 import { lockClaimableRuns } from "../sql/claim-runs.ts";
 import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
@@ -38,9 +39,21 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         await transitionRun(trx, run, "PENDING_VERSION", { expires_at: new Date(Date.now() + engine.config.pendingVersionTtlMs) });
         continue;
       }
+      const env = await trx("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.slug as environment", "p.slug as project", "p.id as project_id");
       const open = await trx("run_attempts").where({ run_id: run.id, number: run.attempt_count, status: "EXECUTING" }).first();
       const resume = (run.resume as Resume | null) ?? null;
       const attempt = open && resume ? run.attempt_count : run.attempt_count + 1;
+      const input = { runId: run.id, projectId: env.project_id, environment: env.environment, attempt, resume: resume !== null };
+      const variables = await variablesForClaim(trx, engine.keyring, input).catch((error: unknown) => {
+        // A row that does not decrypt (altered, moved, or a key this server lacks) must not stop the
+        // queue: this run waits a minute and the operator reads why.
+        engine.logger.error({ runId: run.id, err: (error as Error).message }, "cannot decrypt the environment's variables; the run stays queued");
+        return null;
+      });
+      if (!variables) {
+        await trx("runs").where({ id: run.id, status: run.status }).update({ available_at: new Date(Date.now() + 60_000) });
+        continue;
+      }
       const budget = maxDurationMs(run, deployment);
       const deadline = budget === null ? null : new Date(Date.now() + Math.max(0, budget - Number(run.execution_ms)));
       const leaseId = newId("lease");
@@ -65,7 +78,6 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
       } else {
         await trx("run_attempts").insert({ run_id: run.id, number: attempt, status: "EXECUTING", runner_id: runnerId });
       }
-      const env = await trx("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.slug as environment", "p.slug as project");
       claimed.push({
         runId: run.id,
         leaseId,
@@ -84,6 +96,8 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         deadline: iso(deadline),
         tags: run.tags ?? [],
         resume,
+        // Decrypted here, sent only over the runner API: the runner keeps them in memory for this attempt.
+        env: variables,
       });
     }
     // New leases and maxDuration deadlines: the scheduler recomputes when it next has to look.

@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import type { Logger } from "pino";
+import type { Keyring } from "../secrets/keyring.ts";
 import type { Listener } from "./notify.ts";
 
 export interface EngineConfig {
@@ -31,4 +32,8 @@ export interface Engine {
   config: EngineConfig;
   listener: Listener;
   logger: Logger;
+  /** Master keys for environment variables (null: none configured; variables are refused). */
+  keyring?: Keyring | null;
+  /** The log redactor of a run: its environment's current variables and those its process started with (server/secrets/run-redactor.ts). */
+  redactorFor?: (run: { id: string; environmentId: string }) => Promise<{ text(value: string): string; deep<T>(value: T): T; readonly empty: boolean }>;
 }

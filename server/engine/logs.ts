@@ -17,22 +17,28 @@ export interface AppendLine {
  */
 export async function appendLogs(engine: Engine, runId: string, leaseId: string, lines: AppendLine[]): Promise<number> {
   return await engine.db.transaction(async (trx) => {
-    const [row] = await trx("runs").where({ id: runId, lease_id: leaseId }).increment("log_seq", lines.length).returning(["log_seq", "attempt_count"]);
+    const [row] = await trx("runs").where({ id: runId, lease_id: leaseId }).increment("log_seq", lines.length).returning(["log_seq", "attempt_count", "environment_id"]);
     if (!row) {
       const exists = await trx("runs").where({ id: runId }).first("id");
       throw exists ? leaseLost(runId) : notFound(`run ${runId} does not exist`, "runId");
     }
     const first = Number(row.log_seq) - lines.length + 1;
     if (lines.length > 0) {
+      // Defence in depth: the runner redacted with the variables of its claim; this uses the current ones.
+      // (Variables that no longer decrypt must not lose the lines: the runner's redaction stands alone then.)
+      const redact = await engine.redactorFor?.({ id: runId, environmentId: row.environment_id }).catch((error: Error) => {
+        engine.logger.error({ runId, err: error.message }, "cannot read the environment's variables to redact logs");
+        return null;
+      });
       await trx("run_logs").insert(
         lines.map((line, i) => ({
           run_id: runId,
           seq: first + i,
           ts: new Date(line.ts),
           level: line.level,
-          message: line.message,
+          message: redact ? redact.text(line.message) : line.message,
           attempt: row.attempt_count,
-          data: line.data ? JSON.stringify(line.data) : null,
+          data: line.data ? JSON.stringify(redact ? redact.deep(line.data) : line.data) : null,
         })),
       );
       await notify(trx, "logs");

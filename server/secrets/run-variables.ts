@@ -1,0 +1,51 @@
+import type { Knex } from "knex";
+import { decryptValue, encryptValue, type ValuePlace } from "./crypto.ts";
+import { dataKeyFor } from "./data-keys.ts";
+import { effectiveVariables } from "./envvar-store.ts";
+import type { Keyring } from "./keyring.ts";
+
+// Not a variable's place: `run/…` is no scope a variable can have, so the AAD never collides.
+const place = (projectId: string, runId: string): ValuePlace => ({ projectId, scope: `run/${runId}`, name: "variables" });
+
+export interface ClaimVariablesInput {
+  runId: string;
+  projectId: string;
+  environment: string;
+  attempt: number;
+  /** The claim restores a checkpoint: its process keeps the variables it was started with. */
+  resume: boolean;
+}
+
+/**
+ * The variables for a claim. A fresh process gets the environment's current variables, and they are
+ * recorded (encrypted) as the run's snapshot; a restored process gets the snapshot it was started
+ * with, which is what it holds in memory and may print.
+ */
+export async function variablesForClaim(trx: Knex.Transaction, keyring: Keyring | null | undefined, input: ClaimVariablesInput): Promise<Record<string, string>> {
+  if (!keyring) return {};
+  if (input.resume) {
+    const kept = await runVariables(trx, keyring, input.runId);
+    if (kept) return kept;
+  }
+  const variables = await effectiveVariables(trx, keyring, input.projectId, input.environment);
+  if (Object.keys(variables).length === 0) {
+    await trx("run_variables").where({ run_id: input.runId }).del();
+    return variables;
+  }
+  const dataKey = (await dataKeyFor(trx, keyring, input.projectId, { create: true }))!;
+  const snapshot = encryptValue(dataKey, place(input.projectId, input.runId), JSON.stringify(variables));
+  await trx("run_variables")
+    .insert({ run_id: input.runId, project_id: input.projectId, attempt: input.attempt, snapshot })
+    .onConflict("run_id")
+    .merge({ attempt: input.attempt, snapshot, created_at: trx.fn.now() });
+  return variables;
+}
+
+/** The variables the run's current process was started with, or null when none were recorded. */
+export async function runVariables(db: Knex | Knex.Transaction, keyring: Keyring | null | undefined, runId: string): Promise<Record<string, string> | null> {
+  if (!keyring) return null;
+  const row = await db("run_variables").where({ run_id: runId }).first("project_id", "snapshot");
+  if (!row) return null;
+  const dataKey = (await dataKeyFor(db, keyring, row.project_id, { create: false }))!;
+  return JSON.parse(decryptValue(dataKey, place(row.project_id, runId), row.snapshot)) as Record<string, string>;
+}
