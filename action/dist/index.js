@@ -2173,9 +2173,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve7, reject) => {
+          return new Promise((resolve6, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve7(data);
+              return err ? reject(err) : resolve6(data);
             });
           });
         }
@@ -2213,12 +2213,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve7, reject) => {
+          return new Promise((resolve6, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve7(data);
+              ) : resolve6(data);
             });
           });
         }
@@ -3319,7 +3319,7 @@ var require_data_url = __commonJS({
   "node_modules/undici/lib/web/fetch/data-url.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var encoder = new TextEncoder();
+    var encoder2 = new TextEncoder();
     var HTTP_TOKEN_CODEPOINTS = /^[!#$%&'*+\-.^_|~A-Za-z0-9]+$/;
     var HTTP_WHITESPACE_REGEX = /[\u000A\u000D\u0009\u0020]/;
     var ASCII_WHITESPACE_REPLACE_REGEX = /[\u0009\u000A\u000C\u000D\u0020]/g;
@@ -3392,7 +3392,7 @@ var require_data_url = __commonJS({
       return input2.slice(start, position.position);
     }
     function stringPercentDecode(input2) {
-      const bytes = encoder.encode(input2);
+      const bytes = encoder2.encode(input2);
       return percentDecode(bytes);
     }
     function isHexCharByte(byte) {
@@ -4089,7 +4089,7 @@ var require_webidl = __commonJS({
 var require_util2 = __commonJS({
   "node_modules/undici/lib/web/fetch/util.js"(exports, module) {
     "use strict";
-    var { Transform: Transform4 } = __require("node:stream");
+    var { Transform: Transform5 } = __require("node:stream");
     var zlib = __require("node:zlib");
     var { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = require_constants3();
     var { getGlobalOrigin } = require_global();
@@ -4485,8 +4485,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise2 = new Promise((resolve7, reject) => {
-        res = resolve7;
+      const promise2 = new Promise((resolve6, reject) => {
+        res = resolve6;
         rej = reject;
       });
       return { promise: promise2, resolve: res, reject: rej };
@@ -4777,7 +4777,7 @@ var require_util2 = __commonJS({
       contentRange += isomorphicEncode(`${fullLength}`);
       return contentRange;
     }
-    var InflateStream = class extends Transform4 {
+    var InflateStream = class extends Transform5 {
       #zlibOptions;
       /** @param {zlib.ZlibOptions} [zlibOptions] */
       constructor(zlibOptions) {
@@ -5798,7 +5798,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants3 = require_constants2();
+    var constants4 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5873,7 +5873,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert2(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants3.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5968,11 +5968,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants3.ERROR.OK) {
+          if (ret !== constants4.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants3.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants3.ERROR.PAUSED) {
+            } else if (ret === constants4.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5995,10 +5995,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants3.ERROR.OK) {
+        if (ret === constants4.ERROR.OK) {
           return null;
         }
-        if (ret === constants3.ERROR.PAUSED || ret === constants3.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6015,7 +6015,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants3.ERROR[ret], data);
+        return new HTTPParserError(message, constants4.ERROR[ret], data);
       }
       destroy() {
         assert2(this.ptr != null);
@@ -6195,7 +6195,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants3.ERROR.PAUSED : 0;
+        return pause ? constants4.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6217,7 +6217,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request.onData(buf) === false) {
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6253,13 +6253,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert2(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants3.ERROR.PAUSED;
+          return constants4.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -6737,12 +6737,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve7, reject) => {
+      const waitForDrain = () => new Promise((resolve6, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve7;
+          callback = resolve6;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -6880,7 +6880,7 @@ var require_client_h2 = __commonJS({
     "use strict";
     var assert2 = __require("node:assert");
     var { errorMonitor } = __require("node:events");
-    var { pipeline: pipeline4 } = __require("node:stream");
+    var { pipeline: pipeline5 } = __require("node:stream");
     var util = require_util();
     var {
       RequestContentLengthMismatchError,
@@ -7359,7 +7359,7 @@ var require_client_h2 = __commonJS({
     }
     function writeStream(abort, socket, expectsPayload, h2stream, body, client, request, contentLength) {
       assert2(contentLength !== 0 || client[kRunning] === 0, "stream body cannot be pipelined");
-      const pipe2 = pipeline4(
+      const pipe2 = pipeline5(
         body,
         h2stream,
         (err) => {
@@ -7412,12 +7412,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve7, reject) => {
+      const waitForDrain = () => new Promise((resolve6, reject) => {
         assert2(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve7;
+          callback = resolve6;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7896,16 +7896,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve7) => {
+        return new Promise((resolve6) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve7;
+            this[kClosedResolve] = resolve6;
           } else {
-            resolve7(null);
+            resolve6(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve7) => {
+        return new Promise((resolve6) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request = requests[i];
@@ -7916,7 +7916,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve7(null);
+            resolve6(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7967,7 +7967,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve7, reject) => {
+        const socket = await new Promise((resolve6, reject) => {
           client[kConnector]({
             host,
             hostname: hostname3,
@@ -7979,7 +7979,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve7(socket2);
+              resolve6(socket2);
             }
           });
         });
@@ -8315,8 +8315,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c) => c.close()));
         } else {
-          await new Promise((resolve7) => {
-            this[kClosedResolve] = resolve7;
+          await new Promise((resolve6) => {
+            this[kClosedResolve] = resolve6;
           });
         }
       }
@@ -9585,7 +9585,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve7, reject) => {
+        return await new Promise((resolve6, reject) => {
           if (this[kContentLength] > limit) {
             this.destroy(new AbortError());
           }
@@ -9598,7 +9598,7 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError());
             } else {
-              resolve7(null);
+              resolve6(null);
             }
           }).on("error", noop).on("data", function(chunk) {
             limit -= chunk.length;
@@ -9617,7 +9617,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream, type) {
       assert2(!stream[kConsume]);
-      return new Promise((resolve7, reject) => {
+      return new Promise((resolve6, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9634,7 +9634,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve7,
+              resolve: resolve6,
               reject,
               length: 0,
               body: []
@@ -9704,18 +9704,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2) {
-      const { type, body, resolve: resolve7, stream, length } = consume2;
+      const { type, body, resolve: resolve6, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve7(chunksDecode(body, length));
+          resolve6(chunksDecode(body, length));
         } else if (type === "json") {
-          resolve7(JSON.parse(chunksDecode(body, length)));
+          resolve6(JSON.parse(chunksDecode(body, length)));
         } else if (type === "arrayBuffer") {
-          resolve7(chunksConcat(body, length).buffer);
+          resolve6(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve7(new Blob(body, { type: stream[kContentType] }));
+          resolve6(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve7(chunksConcat(body, length));
+          resolve6(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9972,9 +9972,9 @@ var require_api_request = __commonJS({
     };
     function request(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve7, reject) => {
+        return new Promise((resolve6, reject) => {
           request.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve7(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -10049,7 +10049,7 @@ var require_api_stream = __commonJS({
   "node_modules/undici/lib/api/api-stream.js"(exports, module) {
     "use strict";
     var assert2 = __require("node:assert");
-    var { finished, PassThrough } = __require("node:stream");
+    var { finished, PassThrough: PassThrough2 } = __require("node:stream");
     var { InvalidArgumentError, InvalidReturnValueError } = require_errors();
     var util = require_util();
     var { getResolveErrorBodyCallback } = require_util3();
@@ -10125,7 +10125,7 @@ var require_api_stream = __commonJS({
         if (this.throwOnError && statusCode >= 400) {
           const parsedHeaders = responseHeaders === "raw" ? util.parseHeaders(rawHeaders) : headers;
           const contentType = parsedHeaders["content-type"];
-          res = new PassThrough();
+          res = new PassThrough2();
           this.callback = null;
           this.runInAsyncScope(
             getResolveErrorBodyCallback,
@@ -10197,9 +10197,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve7, reject) => {
+        return new Promise((resolve6, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve7(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -10224,7 +10224,7 @@ var require_api_pipeline = __commonJS({
     var {
       Readable: Readable4,
       Duplex,
-      PassThrough
+      PassThrough: PassThrough2
     } = __require("node:stream");
     var {
       InvalidArgumentError,
@@ -10404,16 +10404,16 @@ var require_api_pipeline = __commonJS({
         util.destroy(ret, err);
       }
     };
-    function pipeline4(opts, handler) {
+    function pipeline5(opts, handler) {
       try {
         const pipelineHandler = new PipelineHandler(opts, handler);
         this.dispatch({ ...opts, body: pipelineHandler.req }, pipelineHandler);
         return pipelineHandler.ret;
       } catch (err) {
-        return new PassThrough().destroy(err);
+        return new PassThrough2().destroy(err);
       }
     }
-    module.exports = pipeline4;
+    module.exports = pipeline5;
   }
 });
 
@@ -10484,9 +10484,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve7, reject) => {
+        return new Promise((resolve6, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve7(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -10578,9 +10578,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve7, reject) => {
+        return new Promise((resolve6, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve7(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -11126,7 +11126,7 @@ var require_mock_interceptor = __commonJS({
 var require_mock_client = __commonJS({
   "node_modules/undici/lib/mock/mock-client.js"(exports, module) {
     "use strict";
-    var { promisify: promisify3 } = __require("node:util");
+    var { promisify: promisify4 } = __require("node:util");
     var Client = require_client();
     var { buildMockDispatch } = require_mock_utils();
     var {
@@ -11166,7 +11166,7 @@ var require_mock_client = __commonJS({
         return new MockInterceptor(opts, this[kDispatches]);
       }
       async [kClose]() {
-        await promisify3(this[kOriginalClose])();
+        await promisify4(this[kOriginalClose])();
         this[kConnected] = 0;
         this[kMockAgent][Symbols.kClients].delete(this[kOrigin]);
       }
@@ -11179,7 +11179,7 @@ var require_mock_client = __commonJS({
 var require_mock_pool = __commonJS({
   "node_modules/undici/lib/mock/mock-pool.js"(exports, module) {
     "use strict";
-    var { promisify: promisify3 } = __require("node:util");
+    var { promisify: promisify4 } = __require("node:util");
     var Pool = require_pool();
     var { buildMockDispatch } = require_mock_utils();
     var {
@@ -11219,7 +11219,7 @@ var require_mock_pool = __commonJS({
         return new MockInterceptor(opts, this[kDispatches]);
       }
       async [kClose]() {
-        await promisify3(this[kOriginalClose])();
+        await promisify4(this[kOriginalClose])();
         this[kConnected] = 0;
         this[kMockAgent][Symbols.kClients].delete(this[kOrigin]);
       }
@@ -11263,13 +11263,13 @@ var require_pluralizer = __commonJS({
 var require_pending_interceptors_formatter = __commonJS({
   "node_modules/undici/lib/mock/pending-interceptors-formatter.js"(exports, module) {
     "use strict";
-    var { Transform: Transform4 } = __require("node:stream");
+    var { Transform: Transform5 } = __require("node:stream");
     var { Console } = __require("node:console");
     var PERSISTENT = process.versions.icu ? "\u2705" : "Y ";
     var NOT_PERSISTENT = process.versions.icu ? "\u274C" : "N ";
     module.exports = class PendingInterceptorsFormatter {
       constructor({ disableColors } = {}) {
-        this.transform = new Transform4({
+        this.transform = new Transform5({
           transform(chunk, _enc, cb) {
             cb(null, chunk);
           }
@@ -13578,7 +13578,7 @@ var require_fetch = __commonJS({
       subresourceSet
     } = require_constants3();
     var EE = __require("node:events");
-    var { Readable: Readable4, pipeline: pipeline4, finished } = __require("node:stream");
+    var { Readable: Readable4, pipeline: pipeline5, finished } = __require("node:stream");
     var { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = require_util();
     var { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = require_data_url();
     var { getGlobalDispatcher } = require_global2();
@@ -14443,7 +14443,7 @@ var require_fetch = __commonJS({
       function dispatch({ body }) {
         const url2 = requestCurrentURL(request);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve7, reject) => agent.dispatch(
+        return new Promise((resolve6, reject) => agent.dispatch(
           {
             path: url2.pathname + url2.search,
             origin: url2.origin,
@@ -14519,11 +14519,11 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable4({ read: resume });
               const onError = this.onError.bind(this);
-              resolve7({
+              resolve6({
                 status,
                 statusText,
                 headersList,
-                body: decoders.length ? pipeline4(this.body, ...decoders, (err) => {
+                body: decoders.length ? pipeline5(this.body, ...decoders, (err) => {
                   if (err) {
                     this.onError(err);
                   }
@@ -14562,7 +14562,7 @@ var require_fetch = __commonJS({
               for (let i = 0; i < rawHeaders.length; i += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i]), rawHeaders[i + 1].toString("latin1"), true);
               }
-              resolve7({
+              resolve6({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -18303,8 +18303,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay(ms2) {
-      return new Promise((resolve7) => {
-        setTimeout(resolve7, ms2).unref();
+      return new Promise((resolve6) => {
+        setTimeout(resolve6, ms2).unref();
       });
     }
     module.exports = {
@@ -18320,7 +18320,7 @@ var require_eventsource_stream = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource-stream.js"(exports, module) {
     "use strict";
     var buffer = __require("node:buffer");
-    var { Transform: Transform4 } = __require("node:stream");
+    var { Transform: Transform5 } = __require("node:stream");
     var { isASCIINumber, isValidLastEventId } = require_util8();
     var BOM = [239, 187, 191];
     var LF = 10;
@@ -18370,7 +18370,7 @@ var require_eventsource_stream = __commonJS({
       error63.aborted = false;
       return error63;
     }
-    var EventSourceStream = class extends Transform4 {
+    var EventSourceStream = class extends Transform5 {
       /**
        * @type {eventSourceSettings}
        */
@@ -18724,7 +18724,7 @@ ${value}`;
 var require_eventsource = __commonJS({
   "node_modules/undici/lib/web/eventsource/eventsource.js"(exports, module) {
     "use strict";
-    var { pipeline: pipeline4 } = __require("node:stream");
+    var { pipeline: pipeline5 } = __require("node:stream");
     var { fetching } = require_fetch();
     var { makeRequest } = require_request2();
     var { webidl } = require_webidl();
@@ -18884,7 +18884,7 @@ var require_eventsource = __commonJS({
               ));
             }
           });
-          pipeline4(
+          pipeline5(
             response.body.stream,
             eventSourceStream,
             (error63) => {
@@ -21716,7 +21716,7 @@ function handleIntersectionResults(result, left, right) {
   const unrecKeys = /* @__PURE__ */ new Map();
   let unrecIssue;
   const keyIssues = /* @__PURE__ */ new Map();
-  const collect = (iss, side) => {
+  const collect2 = (iss, side) => {
     let keys;
     if (iss.code === "unrecognized_keys" && !iss.path?.length) {
       unrecIssue ?? (unrecIssue = iss);
@@ -21737,11 +21737,11 @@ function handleIntersectionResults(result, left, right) {
     return true;
   };
   for (const iss of left.issues) {
-    if (!collect(iss, "l"))
+    if (!collect2(iss, "l"))
       result.issues.push(iss);
   }
   for (const iss of right.issues) {
-    if (!collect(iss, "r"))
+    if (!collect2(iss, "r"))
       result.issues.push(iss);
   }
   const bothKeys = [...unrecKeys].filter(([, f2]) => f2.l && f2.r).map(([k2]) => k2);
@@ -23762,7 +23762,7 @@ function isRef(value) {
 function cloneIssues(issues) {
   return issues.map((iss) => iss.path ? { ...iss, path: iss.path.slice() } : { ...iss });
 }
-function isRecursive(inst, stack, resolve7) {
+function isRecursive(inst, stack, resolve6) {
   const cached2 = recursive.get(inst);
   if (cached2 !== void 0)
     return cached2 ? PROVEN : NONE;
@@ -23772,7 +23772,7 @@ function isRecursive(inst, stack, resolve7) {
   let result = NONE;
   const check2 = (child) => {
     if (result !== PROVEN && child?._zod) {
-      const answer = isRecursive(child, stack, resolve7);
+      const answer = isRecursive(child, stack, resolve6);
       if (answer > result)
         result = answer;
     }
@@ -23783,7 +23783,7 @@ function isRecursive(inst, stack, resolve7) {
       const desc = Object.getOwnPropertyDescriptor(sh, key);
       if (spread && !desc.enumerable)
         continue;
-      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve7) : NONE;
+      const child = desc.get ? ASSUMED : desc.value?._zod ? isRecursive(desc.value, stack, resolve6) : NONE;
       if (child > answer)
         answer = child;
     }
@@ -23847,7 +23847,7 @@ function isRecursive(inst, stack, resolve7) {
       break;
     // `$ZodLazy` caches its inner on the def, so a resolved edge is followed exactly
     case "lazy": {
-      const inner = def._cachedInner ?? (resolve7 ? inst._zod.innerType : void 0);
+      const inner = def._cachedInner ?? (resolve6 ? inst._zod.innerType : void 0);
       merge2(inner ? isRecursive(inner, stack, false) : ASSUMED);
       break;
     }
@@ -39102,7 +39102,7 @@ function visit(schema, fnOrHandlers) {
     return h ? h(node2, rewritten) : node2;
   };
   const cache = /* @__PURE__ */ new Map();
-  function run4(s3) {
+  function run5(s3) {
     const cached2 = cache.get(s3);
     if (cached2 === RESOLVING) {
       return new $ZodLazy({
@@ -39128,21 +39128,21 @@ function visit(schema, fnOrHandlers) {
         let changed = false;
         const newShape = {};
         for (const k2 of keys) {
-          const mapped = run4(oldShape[k2]);
+          const mapped = run5(oldShape[k2]);
           if (mapped !== oldShape[k2])
             changed = true;
           newShape[k2] = mapped;
         }
         let newCatchall = def.catchall;
         if (def.catchall) {
-          newCatchall = run4(def.catchall);
+          newCatchall = run5(def.catchall);
           if (newCatchall !== def.catchall)
             changed = true;
         }
         return changed ? clone(s3, { ...def, shape: newShape, catchall: newCatchall }) : s3;
       }
       case "array": {
-        const mapped = run4(def.element);
+        const mapped = run5(def.element);
         return mapped === def.element ? s3 : clone(s3, { ...def, element: mapped });
       }
       case "tuple": {
@@ -39150,14 +39150,14 @@ function visit(schema, fnOrHandlers) {
         let changed = false;
         const newItems = [];
         for (const item of oldItems) {
-          const mapped = run4(item);
+          const mapped = run5(item);
           if (mapped !== item)
             changed = true;
           newItems.push(mapped);
         }
         let newRest = def.rest;
         if (def.rest) {
-          newRest = run4(def.rest);
+          newRest = run5(def.rest);
           if (newRest !== def.rest)
             changed = true;
         }
@@ -39165,12 +39165,12 @@ function visit(schema, fnOrHandlers) {
       }
       case "record":
       case "map": {
-        const newKey = run4(def.keyType);
-        const newVal = run4(def.valueType);
+        const newKey = run5(def.keyType);
+        const newVal = run5(def.valueType);
         return newKey === def.keyType && newVal === def.valueType ? s3 : clone(s3, { ...def, keyType: newKey, valueType: newVal });
       }
       case "set": {
-        const newVal = run4(def.valueType);
+        const newVal = run5(def.valueType);
         return newVal === def.valueType ? s3 : clone(s3, { ...def, valueType: newVal });
       }
       case "union": {
@@ -39178,7 +39178,7 @@ function visit(schema, fnOrHandlers) {
         let changed = false;
         const newOptions = [];
         for (const opt of oldOptions) {
-          const mapped = run4(opt);
+          const mapped = run5(opt);
           if (mapped !== opt)
             changed = true;
           newOptions.push(mapped);
@@ -39186,8 +39186,8 @@ function visit(schema, fnOrHandlers) {
         return changed ? clone(s3, { ...def, options: newOptions }) : s3;
       }
       case "intersection": {
-        const newLeft = run4(def.left);
-        const newRight = run4(def.right);
+        const newLeft = run5(def.left);
+        const newRight = run5(def.right);
         return newLeft === def.left && newRight === def.right ? s3 : clone(s3, { ...def, left: newLeft, right: newRight });
       }
       case "optional":
@@ -39199,23 +39199,23 @@ function visit(schema, fnOrHandlers) {
       case "nonoptional":
       case "promise":
       case "success": {
-        const newInner = run4(def.innerType);
+        const newInner = run5(def.innerType);
         return newInner === def.innerType ? s3 : clone(s3, { ...def, innerType: newInner });
       }
       case "pipe": {
-        const newIn = run4(def.in);
-        const newOut = run4(def.out);
+        const newIn = run5(def.in);
+        const newOut = run5(def.out);
         return newIn === def.in && newOut === def.out ? s3 : clone(s3, { ...def, in: newIn, out: newOut });
       }
       case "function": {
-        const newInput = run4(def.input);
-        const newOutput = run4(def.output);
+        const newInput = run5(def.input);
+        const newOutput = run5(def.output);
         return newInput === def.input && newOutput === def.output ? s3 : clone(s3, { ...def, input: newInput, output: newOutput });
       }
       case "lazy": {
         const original = def.getter;
         const { _cachedInner, ...rest } = def;
-        return clone(s3, { ...rest, getter: () => run4(original()) });
+        return clone(s3, { ...rest, getter: () => run5(original()) });
       }
       // A leaf by choice: `parts` are regex fragments, not data positions.
       case "template_literal":
@@ -39246,7 +39246,7 @@ function visit(schema, fnOrHandlers) {
       }
     }
   }
-  return run4(schema);
+  return run5(schema);
 }
 var RESOLVING;
 var init_visit = __esm({
@@ -39773,6 +39773,34 @@ var init_manifest = __esm({
   }
 });
 
+// schemas/image-ref.ts
+function parseImageRef(ref) {
+  const layout = LAYOUT_RE.exec(ref);
+  if (layout) {
+    const dir = layout[1];
+    if (dir.split("/").some((part) => part === ".." || part === ".")) return null;
+    return { kind: "layout", dir: dir.length > 1 ? dir.replace(/\/+$/, "") : dir, digest: layout[2] };
+  }
+  const registry2 = REGISTRY_RE.exec(ref);
+  if (!registry2) return null;
+  const host = registry2[1].toLowerCase();
+  if (!host.includes(".") && !host.includes(":") && host !== "localhost") return null;
+  return { kind: "registry", host, repository: registry2[2], digest: registry2[3] };
+}
+var DIGEST, LAYOUT_RE, COMPONENT, HOST, REGISTRY_RE, ImageRef;
+var init_image_ref = __esm({
+  "schemas/image-ref.ts"() {
+    "use strict";
+    init_zod();
+    DIGEST = "sha256:[a-f0-9]{64}";
+    LAYOUT_RE = new RegExp(`^oci-layout:(/[^@\\s]*)@(${DIGEST})$`);
+    COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+    HOST = "(?:[a-zA-Z0-9-]+(?:\\.[a-zA-Z0-9-]+)*(?::\\d{1,5})?|\\[[0-9a-fA-F:]+\\](?::\\d{1,5})?)";
+    REGISTRY_RE = new RegExp(`^(${HOST})/(${COMPONENT}(?:/${COMPONENT})*)@(${DIGEST})$`);
+    ImageRef = external_exports.string().max(2048).refine((ref) => parseImageRef(ref) !== null, "imageRef is oci-layout:<absolute dir>@sha256:<64 hex> or <registry host[:port]>/<repository>@sha256:<64 hex>");
+  }
+});
+
 // schemas/api.ts
 var DurationInput, TriggerOptions, TriggerRequest, TriggerResponse, BatchTriggerRequest, BatchTriggerResponse, AttemptView, RunView, ListRunsQuery, ListRunsResponse, ReplayRequest, LogLevel, LogLine, LogsQuery, LogsResponse, SendEventRequest, SendEventResponse, CommitInfo, CreateDeploymentRequest, StartDeploymentRequest, FinishDeploymentRequest, FailDeploymentRequest, DeploymentView, EnvironmentView, CreateProjectRequest, CreateProjectResponse, CreateEnvironmentRequest, ApiKeyView, RepositoryName, ProjectView, ListProjectsResponse, LinkRepositoryRequest, ListEnvironmentsResponse, ApiKeyInfo, ListKeysResponse, CreateKeyRequest, CreateKeyResponse, WhoAmIResponse;
 var init_api2 = __esm({
@@ -39780,6 +39808,7 @@ var init_api2 = __esm({
     "use strict";
     init_zod();
     init_common();
+    init_image_ref();
     init_manifest();
     init_status();
     DurationInput = external_exports.union([
@@ -39865,14 +39894,14 @@ var init_api2 = __esm({
     }).strict();
     CreateDeploymentRequest = external_exports.object({
       /** Image reference with digest, e.g. `oci-layout:/abs/dir@sha256:…` or `127.0.0.1:5000/proj@sha256:…`. */
-      imageRef: external_exports.string().min(1),
+      imageRef: ImageRef,
       imageDigest: external_exports.string().regex(/^sha256:[a-f0-9]{64}$/, "imageDigest is sha256:<64 hex>"),
       manifest: BuildManifest,
       commit: CommitInfo.optional(),
       promote: external_exports.boolean().default(true)
     }).strict();
     StartDeploymentRequest = external_exports.object({ commit: CommitInfo.optional() }).strict();
-    FinishDeploymentRequest = external_exports.object({ imageRef: external_exports.string().min(1), imageDigest: CreateDeploymentRequest.shape.imageDigest, manifest: BuildManifest, promote: external_exports.boolean().default(true) }).strict();
+    FinishDeploymentRequest = external_exports.object({ imageRef: ImageRef, imageDigest: CreateDeploymentRequest.shape.imageDigest, manifest: BuildManifest, promote: external_exports.boolean().default(true) }).strict();
     FailDeploymentRequest = external_exports.object({ reason: external_exports.string().min(1).max(1e4), status: external_exports.enum(["FAILED", "CANCELED"]).default("FAILED") }).strict();
     DeploymentView = external_exports.object({
       id: external_exports.string(),
@@ -39964,7 +39993,7 @@ var init_waitpoint = __esm({
 });
 
 // schemas/runner-api.ts
-var RegisterRunnerRequest, RegisterRunnerResponse, PollRequest, ClaimedRun, ContinueRun, PollResponse, HeartbeatRequest, HeartbeatResponse, LeaseBody, CompleteAttemptRequest, CompleteAttemptResponse, AppendLogsRequest, CreateWaitRequest, CreateWaitResponse, CreateRequestTokenRequest, CreateRequestTokenResponse, SuspendRequest, SuspendResponse, RunnerTriggerRequest, RunnerTriggerResponse, RunnerSendEventRequest, ReleaseRequest, ReleaseResponse;
+var RegisterRunnerRequest, RegisterRunnerResponse, PollRequest, ClaimedRun, ContinueRun, PollResponse, HeartbeatRequest, HeartbeatResponse, LeaseBody, CompleteAttemptRequest, CompleteAttemptResponse, AppendLogsRequest, WaitKey, CreateWaitRequest, CreateWaitResponse, CreateRequestTokenRequest, CreateRequestTokenResponse, SuspendRequest, SuspendResponse, RunnerTriggerRequest, RunnerTriggerResponse, RunnerSendEventRequest, ReleaseRequest, ReleaseResponse;
 var init_runner_api = __esm({
   "schemas/runner-api.ts"() {
     "use strict";
@@ -40000,7 +40029,12 @@ var init_runner_api = __esm({
       deadline: external_exports.string().nullable(),
       tags: external_exports.array(external_exports.string()),
       /** Present when the run resumes from a checkpoint. */
-      resume: external_exports.object({ checkpointLocation: external_exports.string(), waitpointId: external_exports.string(), result: WaitResult }).nullable()
+      resume: external_exports.object({ checkpointLocation: external_exports.string(), waitpointId: external_exports.string(), result: WaitResult }).nullable(),
+      /**
+       * The environment's variables (the `preview` set under a preview's own), decrypted by the server
+       * for this attempt. The runner holds them in memory only and gives them to this run's process.
+       */
+      env: external_exports.record(external_exports.string(), external_exports.string()).default({})
     });
     ContinueRun = external_exports.object({ runId: external_exports.string(), leaseId: external_exports.string(), waitpointId: external_exports.string(), result: WaitResult });
     PollResponse = external_exports.object({
@@ -40031,9 +40065,10 @@ var init_runner_api = __esm({
       leaseId: external_exports.string(),
       lines: external_exports.array(external_exports.object({ ts: external_exports.string(), level: LogLevel, message: external_exports.string().max(64 * 1024), data: external_exports.record(external_exports.string(), external_exports.unknown()).optional() })).max(1e3)
     }).strict();
-    CreateWaitRequest = external_exports.object({ leaseId: external_exports.string(), spec: WaitSpec }).strict();
+    WaitKey = external_exports.string().min(1).max(256);
+    CreateWaitRequest = external_exports.object({ leaseId: external_exports.string(), spec: WaitSpec, key: WaitKey.optional() }).strict();
     CreateWaitResponse = external_exports.object({ waitpointId: external_exports.string(), result: WaitResult.nullable() });
-    CreateRequestTokenRequest = external_exports.object({ leaseId: external_exports.string(), timeoutMs: external_exports.number().int().positive().optional() }).strict();
+    CreateRequestTokenRequest = external_exports.object({ leaseId: external_exports.string(), timeoutMs: external_exports.number().int().positive().optional(), key: WaitKey.optional() }).strict();
     CreateRequestTokenResponse = external_exports.object({ token: external_exports.string(), url: external_exports.string() });
     SuspendRequest = external_exports.object({ leaseId: external_exports.string(), waitpointId: external_exports.string(), checkpoint: external_exports.object({ location: external_exports.string(), sizeBytes: external_exports.number().int().nonnegative() }) }).strict();
     SuspendResponse = external_exports.object({ status: external_exports.enum(["SUSPENDED", "QUEUED"]) });
@@ -40074,8 +40109,9 @@ var init_ipc = __esm({
       external_exports.object({ type: external_exports.literal("cancel"), reason: external_exports.string() })
     ]);
     TaskCall = external_exports.discriminatedUnion("method", [
-      external_exports.object({ method: external_exports.literal("wait"), spec: external_exports.unknown() }),
-      external_exports.object({ method: external_exports.literal("createRequestToken"), timeoutMs: external_exports.number().int().positive().optional() }),
+      /** `key`: which wait of the run this is (see `WaitKey` in runner-api.ts); absent from older SDKs. */
+      external_exports.object({ method: external_exports.literal("wait"), spec: external_exports.unknown(), key: external_exports.string().optional() }),
+      external_exports.object({ method: external_exports.literal("createRequestToken"), timeoutMs: external_exports.number().int().positive().optional(), key: external_exports.string().optional() }),
       external_exports.object({ method: external_exports.literal("trigger"), items: external_exports.array(external_exports.object({ task: external_exports.string(), payload: Json, options: external_exports.unknown().optional() })), wait: external_exports.boolean() }),
       external_exports.object({ method: external_exports.literal("sendEvent"), event: external_exports.string(), payload: Json, id: external_exports.string().optional() })
     ]);
@@ -40094,7 +40130,7 @@ var init_ipc = __esm({
 });
 
 // schemas/deploy-token.ts
-var OidcExchangeRequest, DeployTokenRequest, DeployTokenResponse;
+var OidcExchangeRequest, DeployTokenRequest, DeployTokenResponse, AdminDeployTokenRequest, GitRef, DeployPolicyRequest, DeployPolicyView;
 var init_deploy_token = __esm({
   "schemas/deploy-token.ts"() {
     "use strict";
@@ -40115,6 +40151,58 @@ var init_deploy_token = __esm({
       /** The environment is archived: the token can archive it (again) but not deploy to it. */
       archived: external_exports.boolean()
     });
+    AdminDeployTokenRequest = external_exports.object({
+      environment: EnvironmentSlug,
+      /** `owner/name` the deploy is built from; refused when the project is linked to another repository. */
+      repository: external_exports.string().min(3).optional()
+    }).strict();
+    GitRef = external_exports.string().regex(/^refs\/(heads|tags)\/[^\s~^:?[\\]+$/, "a ref is refs/heads/<branch> or refs/tags/<tag>, optionally ending in *");
+    DeployPolicyRequest = external_exports.object({
+      /** Production deploys on a push to this branch (default `main`). */
+      defaultBranch: external_exports.string().regex(/^[^\s~^:?*[\\]+$/, "a branch name, e.g. main").max(255).optional(),
+      /** More refs per non-preview environment: `{"production": ["refs/tags/v*"], "staging": ["refs/heads/develop"]}`. */
+      refs: external_exports.record(EnvironmentSlug.refine((e) => !e.startsWith("preview/"), "previews are deployed by pull_request tokens only"), external_exports.array(GitRef).max(50)).optional()
+    }).strict();
+    DeployPolicyView = external_exports.object({ project: external_exports.string(), defaultBranch: external_exports.string(), refs: external_exports.record(external_exports.string(), external_exports.array(external_exports.string())) });
+  }
+});
+
+// schemas/envvars.ts
+var EnvVarName, MAX_ENV_VALUE_BYTES, encoder, utf8Bytes, EnvVarValue, EnvVarScope, EnvVarsRecord, SetEnvVarsRequest, SetEnvVarRequest, ImportEnvVarsRequest, EnvVarView, EnvVarListQuery, EnvVarListResponse, SetEnvVarsResponse, DeleteEnvVarResponse, RotateKeyResponse;
+var init_envvars = __esm({
+  "schemas/envvars.ts"() {
+    "use strict";
+    init_zod();
+    EnvVarName = external_exports.string().max(256).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a variable name matches ^[A-Za-z_][A-Za-z0-9_]*$").refine((name) => !name.toUpperCase().startsWith("STASIS_"), "names starting with STASIS_ are reserved for the platform");
+    MAX_ENV_VALUE_BYTES = 64 * 1024;
+    encoder = new TextEncoder();
+    utf8Bytes = (value) => encoder.encode(value).length;
+    EnvVarValue = external_exports.string().refine((value) => utf8Bytes(value) <= MAX_ENV_VALUE_BYTES, `a value is at most ${MAX_ENV_VALUE_BYTES} bytes (64 KiB)`);
+    EnvVarScope = external_exports.string().regex(/^(production|staging|development|preview|preview\/[a-zA-Z0-9._-]{1,100})$/, "scope is production, staging, development, preview or preview/<branch>");
+    EnvVarsRecord = external_exports.record(external_exports.string(), EnvVarValue).superRefine((vars, ctx) => {
+      const names = Object.keys(vars);
+      if (names.length > 500) ctx.addIssue({ code: "custom", message: "at most 500 variables at once" });
+      for (const name of names) {
+        const checked = EnvVarName.safeParse(name);
+        if (!checked.success) ctx.addIssue({ code: "custom", path: [name], message: `${JSON.stringify(name)}: ${checked.error.issues[0].message}` });
+      }
+    });
+    SetEnvVarsRequest = external_exports.object({ variables: EnvVarsRecord }).strict();
+    SetEnvVarRequest = external_exports.object({ value: EnvVarValue }).strict();
+    ImportEnvVarsRequest = external_exports.object({ variables: EnvVarsRecord, replace: external_exports.boolean().default(false) }).strict();
+    EnvVarView = external_exports.object({
+      name: external_exports.string(),
+      /** Present only when asked for (`reveal=true`, or a single get). */
+      value: external_exports.string().optional(),
+      /** Where the value comes from: the environment itself, or `preview` (inherited). */
+      source: external_exports.string(),
+      updatedAt: external_exports.string()
+    });
+    EnvVarListQuery = external_exports.object({ reveal: external_exports.enum(["true", "false"]).optional() });
+    EnvVarListResponse = external_exports.object({ project: external_exports.string(), environment: external_exports.string(), data: external_exports.array(EnvVarView) });
+    SetEnvVarsResponse = external_exports.object({ project: external_exports.string(), environment: external_exports.string(), set: external_exports.array(external_exports.string()), deleted: external_exports.array(external_exports.string()).optional() });
+    DeleteEnvVarResponse = external_exports.object({ project: external_exports.string(), environment: external_exports.string(), deleted: external_exports.boolean() });
+    RotateKeyResponse = external_exports.object({ masterKeyId: external_exports.string(), rewrapped: external_exports.number().int(), total: external_exports.number().int() });
   }
 });
 
@@ -40131,6 +40219,8 @@ var init_schemas3 = __esm({
     init_runner_api();
     init_ipc();
     init_deploy_token();
+    init_image_ref();
+    init_envvars();
   }
 });
 
@@ -40154,110 +40244,18 @@ var init_errors3 = __esm({
 });
 
 // builder/package-root.ts
-import { readFileSync } from "node:fs";
 import { dirname as dirname2, join as join3 } from "node:path";
 import { fileURLToPath as fileURLToPath2 } from "node:url";
 function packageRoot() {
   return join3(dirname2(fileURLToPath2(globalThis.__stasisModuleUrl?.("builder/package-root.ts") ?? import.meta.url)), "..");
 }
-function sdkVersion() {
-  return JSON.parse(readFileSync(join3(packageRoot(), "package.json"), "utf8")).version;
-}
-var sdkIndexPath, sdkWorkerPath;
 var init_package_root = __esm({
   "builder/package-root.ts"() {
     "use strict";
-    sdkIndexPath = () => join3(packageRoot(), "sdk", "index.ts");
-    sdkWorkerPath = () => join3(packageRoot(), "sdk", "worker.ts");
   }
 });
 
 // builder/load-config.ts
-import { readdir as readdir2, readFile, mkdir as mkdir2, rm as rm2 } from "node:fs/promises";
-import { basename, join as join4, relative, resolve, sep } from "node:path";
-import { pathToFileURL as pathToFileURL2 } from "node:url";
-function sdkAliasPlugin() {
-  return {
-    name: "stasis-sdk",
-    setup(b2) {
-      b2.onResolve({ filter: /^stasis\/sdk$/ }, () => ({ path: sdkIndexPath() }));
-    }
-  };
-}
-function projectPackagesExternal() {
-  const sdkDirs = [join4(packageRoot(), "sdk") + sep, join4(packageRoot(), "schemas") + sep];
-  return {
-    name: "project-packages-external",
-    setup(b2) {
-      b2.onResolve({ filter: /^[^./]/ }, (args) => sdkDirs.some((d) => args.importer.startsWith(d)) ? void 0 : { path: args.path, external: true });
-    }
-  };
-}
-function slugify2(name) {
-  const slug = name.toLowerCase().replace(/^@/, "").replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 63).replace(/-+$/, "");
-  return slug || "project";
-}
-async function findTriggerDirs(projectDir) {
-  const found = [];
-  async function walk(dir) {
-    const entries = await readdir2(dir, { withFileTypes: true }).catch(() => []);
-    for (const entry of entries.sort((a, b2) => a.name < b2.name ? -1 : 1)) {
-      if (!entry.isDirectory() || SKIP_DIRS.has(entry.name)) continue;
-      const full = join4(dir, entry.name);
-      if (entry.name === "trigger") found.push(relative(projectDir, full).split(sep).join("/"));
-      else await walk(full);
-    }
-  }
-  await walk(projectDir);
-  return found;
-}
-async function importConfigFile(projectDir, configPath) {
-  const tmpDir = join4(projectDir, ".stasis");
-  await mkdir2(tmpDir, { recursive: true });
-  const outfile = join4(tmpDir, `config-${process.pid}-${Date.now()}.mjs`);
-  try {
-    await build({
-      entryPoints: [configPath],
-      outfile,
-      bundle: true,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      plugins: [sdkAliasPlugin(), projectPackagesExternal()],
-      logLevel: "silent"
-    });
-    const mod = await import(pathToFileURL2(outfile).href);
-    if (mod.default === void 0) throw new Error("has no default export");
-    return mod.default;
-  } finally {
-    await rm2(outfile, { force: true });
-  }
-}
-async function loadProjectConfig(projectDirInput) {
-  const projectDir = resolve(projectDirInput);
-  const present = new Set(await readdir2(projectDir).catch(() => []));
-  const file2 = CONFIG_FILES.find((name) => present.has(name));
-  if (file2) {
-    const configPath = join4(projectDir, file2);
-    let raw;
-    try {
-      raw = await importConfigFile(projectDir, configPath);
-    } catch (err) {
-      throw new BuilderError("CONFIG_LOAD_FAILED", `${file2}: ${toError(err).message}`, { cause: err });
-    }
-    const parsed = StasisConfig.safeParse(raw);
-    if (!parsed.success) {
-      const issue3 = parsed.error.issues[0];
-      throw new BuilderError("CONFIG_INVALID", `${file2}: ${issue3.path.join(".") || "(default export)"}: ${issue3.message}`);
-    }
-    const dirs = parsed.data.dirs ?? await findTriggerDirs(projectDir);
-    return { config: { ...parsed.data, dirs }, configPath };
-  }
-  const pkg = await readFile(join4(projectDir, "package.json"), "utf8").then((t) => JSON.parse(t), () => null);
-  const project = slugify2(pkg?.name ?? basename(projectDir));
-  return { config: { project, dirs: await findTriggerDirs(projectDir) }, configPath: null };
-}
-var CONFIG_FILES, SKIP_DIRS;
 var init_load_config = __esm({
   "builder/load-config.ts"() {
     "use strict";
@@ -40265,97 +40263,11 @@ var init_load_config = __esm({
     init_schemas3();
     init_errors3();
     init_package_root();
-    CONFIG_FILES = ["stasis.config.ts", "stasis.config.mts", "stasis.config.js", "stasis.config.mjs"];
-    SKIP_DIRS = /* @__PURE__ */ new Set(["node_modules", ".stasis", "dist", ".git"]);
   }
 });
 
 // builder/externals.ts
-import { existsSync as existsSync3, readdirSync, readFileSync as readFileSync2, realpathSync } from "node:fs";
-import { lstat as lstat2, readdir as readdir3, readlink as readlink2, realpath } from "node:fs/promises";
 import { builtinModules } from "node:module";
-import { dirname as dirname3, join as join5, relative as relative2, sep as sep2 } from "node:path";
-function packageName(specifier) {
-  const parts = specifier.split("/");
-  return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
-}
-function findPackageDir(name, fromDir) {
-  for (let dir = fromDir; ; dir = dirname3(dir)) {
-    const candidate = join5(dir, "node_modules", name);
-    if (existsSync3(join5(candidate, "package.json"))) return realpathSync(candidate);
-    if (dirname3(dir) === dir) return null;
-  }
-}
-function hasNativeCode(dir, depth = 0) {
-  if (depth === 0 && existsSync3(join5(dir, "binding.gyp"))) return true;
-  if (depth > 4) return false;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isFile() && entry.name.endsWith(".node")) return true;
-    if (entry.isDirectory() && entry.name !== "node_modules" && hasNativeCode(join5(dir, entry.name), depth + 1)) return true;
-  }
-  return false;
-}
-function readPackage(dir) {
-  return JSON.parse(readFileSync2(join5(dir, "package.json"), "utf8"));
-}
-function externalsPlugin(explicit, found) {
-  const nativeCache = /* @__PURE__ */ new Map();
-  return {
-    name: "stasis-externals",
-    setup(b2) {
-      b2.onResolve({ filter: /^[^./]/ }, (args) => {
-        if (args.path.startsWith("node:") || BUILTINS.has(args.path) || args.path === "stasis/sdk") return void 0;
-        const name = packageName(args.path);
-        const dir = findPackageDir(name, args.resolveDir);
-        const isExplicit = explicit.includes(name);
-        if (!dir) {
-          if (isExplicit) throw new BuilderError("EXTERNALS_FAILED", `build.external names ${name}, but it is not installed (run your package manager first)`);
-          return void 0;
-        }
-        let native = nativeCache.get(dir);
-        if (native === void 0) nativeCache.set(dir, native = hasNativeCode(dir));
-        if (!isExplicit && !native) return void 0;
-        found.set(name, { name, version: readPackage(dir).version, dir });
-        return { path: args.path, external: true };
-      });
-    }
-  };
-}
-async function entriesOf(srcDir, destPrefix, out) {
-  for (const entry of await readdir3(srcDir, { withFileTypes: true })) {
-    const src = join5(srcDir, entry.name);
-    const dest = `${destPrefix}/${entry.name}`;
-    if (entry.isSymbolicLink()) out.push({ type: "symlink", path: dest, target: await readlink2(src) });
-    else if (entry.isDirectory()) await entriesOf(src, dest, out);
-    else if (entry.isFile()) {
-      const st2 = await lstat2(src);
-      out.push({ type: "file", path: dest, source: src, size: st2.size, mode: st2.mode & 73 ? 493 : 420 });
-    }
-  }
-}
-async function externalsLayerEntries(externals) {
-  const placed = /* @__PURE__ */ new Map();
-  const queue = [...externals].map((e) => ({ name: e.name, dir: e.dir }));
-  while (queue.length > 0) {
-    const { name, dir } = queue.shift();
-    if (placed.has(name)) continue;
-    placed.set(name, dir);
-    const pkg = readPackage(dir);
-    for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) {
-      const depDir = findPackageDir(dep, dir);
-      if (depDir) queue.push({ name: dep, dir: depDir });
-      else if (!pkg.optionalDependencies?.[dep]) throw new BuilderError("EXTERNALS_FAILED", `${name} needs ${dep}, which is not installed`);
-    }
-  }
-  const out = [];
-  for (const [name, dir] of [...placed].sort(([a], [b2]) => a < b2 ? -1 : 1)) {
-    await entriesOf(await realpath(dir), `app/node_modules/${name}`, out);
-  }
-  return out;
-}
-function relativePosix(from, to2) {
-  return relative2(from, to2).split(sep2).join("/");
-}
 var BUILTINS;
 var init_externals = __esm({
   "builder/externals.ts"() {
@@ -40365,137 +40277,54 @@ var init_externals = __esm({
   }
 });
 
-// builder/index-bundle.ts
-import { spawn } from "node:child_process";
-async function indexBundle(entry, defaults, timeoutMs = 6e4) {
-  const child = spawn(process.execPath, [entry], {
-    stdio: ["ignore", "pipe", "pipe", "pipe"],
-    env: { ...process.env, STASIS_WORKER_MODE: "index", STASIS_INDEX_DEFAULTS: JSON.stringify(defaults), UV_USE_IO_URING: "0", NODE_OPTIONS: "" }
-  });
-  let output2 = "";
-  let fd3 = "";
-  child.stdout.on("data", (c) => output2 = (output2 + c.toString()).slice(-4e3));
-  child.stderr.on("data", (c) => output2 = (output2 + c.toString()).slice(-4e3));
-  child.stdio[3].on("data", (c) => fd3 += c.toString());
-  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-  const code = await new Promise((resolve7, reject) => {
-    child.once("error", reject);
-    child.once("close", (c) => resolve7(c));
-  }).finally(() => clearTimeout(timer));
-  const line = fd3.split("\n").find((l) => l.trim() !== "");
-  const parsed = line ? TaskToRunner.safeParse(JSON.parse(line)) : null;
-  if (parsed?.success && parsed.data.type === "index-error") {
-    const code2 = /defined twice/.test(parsed.data.message) ? "DUPLICATE_TASK_ID" : "INDEX_FAILED";
-    throw new BuilderError(code2, `indexing the tasks failed: ${parsed.data.message}`);
+// builder/isolated-build/sandbox-env.ts
+function sandboxEnv(parent, overrides = {}) {
+  const env = {};
+  for (const name of BUILD_ENV_PASS) {
+    const value = parent[name];
+    if (value !== void 0) env[name] = value;
   }
-  if (!parsed?.success || parsed.data.type !== "indexed" || code !== 0) {
-    throw new BuilderError("INDEX_FAILED", `indexing the tasks failed (exit ${code}): ${output2.trim() || "no output"}`);
+  const names = [];
+  for (const [name, value] of Object.entries(parent)) {
+    if (name.startsWith(BUILD_ENV_PREFIX) && name.length > BUILD_ENV_PREFIX.length && value !== void 0) {
+      env[name.slice(BUILD_ENV_PREFIX.length)] = value;
+      names.push(name.slice(BUILD_ENV_PREFIX.length));
+    }
   }
-  return parsed.data.tasks.map((t) => {
-    if (!t.filePath || !t.exportName) throw new BuilderError("INDEX_FAILED", `task ${t.id} was indexed without its file`);
-    return t;
-  });
+  for (const name of (parent[BUILD_ENV_NAMES] ?? "").split(",")) {
+    const value = parent[name];
+    if (name && value !== void 0 && !(name in env) && !PLATFORM_SECRETS.test(name)) {
+      env[name] = value;
+      names.push(name);
+    }
+  }
+  if (names.length > 0) env[BUILD_ENV_NAMES] = names.sort().join(",");
+  env.PATH ??= "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  return { ...env, ...overrides };
 }
+var BUILD_ENV_PASS, BUILD_ENV_PREFIX, BUILD_ENV_NAMES, PLATFORM_SECRETS;
+var init_sandbox_env = __esm({
+  "builder/isolated-build/sandbox-env.ts"() {
+    "use strict";
+    BUILD_ENV_PASS = ["PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "NODE_OPTIONS", "NODE_ENV", "CI"];
+    BUILD_ENV_PREFIX = "STASIS_BUILD_ENV_";
+    BUILD_ENV_NAMES = "STASIS_BUILD_ENV_NAMES";
+    PLATFORM_SECRETS = /^(STASIS_(ADMIN_TOKEN|RUNNER_TOKEN|API_KEY|ENCRYPTION_KEY|REGISTRY_.*)|GITHUB_(APP_PRIVATE_KEY|WEBHOOK_SECRET|TOKEN)|DATABASE_URL|ACTIONS_.*)$/;
+  }
+});
+
+// builder/index-bundle.ts
 var init_index_bundle = __esm({
   "builder/index-bundle.ts"() {
     "use strict";
     init_schemas3();
     init_errors3();
+    init_sandbox_env();
   }
 });
 
 // builder/bundle.ts
-import { createHash } from "node:crypto";
-import { existsSync as existsSync4 } from "node:fs";
-import { mkdir as mkdir3, readdir as readdir4, readFile as readFile2, rm as rm3, stat as stat2 } from "node:fs/promises";
-import { join as join6, resolve as resolve2 } from "node:path";
-async function listTaskFiles(projectDir, dirs) {
-  const files = [];
-  async function walk(dir) {
-    for (const entry of await readdir4(dir, { withFileTypes: true })) {
-      const full = join6(dir, entry.name);
-      if (entry.isDirectory() && entry.name !== "node_modules") await walk(full);
-      else if (entry.isFile() && TASK_FILE.test(entry.name) && !NOT_TASK_FILE.test(entry.name)) files.push(relativePosix(projectDir, full));
-    }
-  }
-  for (const dir of dirs) {
-    const abs = resolve2(projectDir, dir);
-    if (!(await stat2(abs).catch(() => null))?.isDirectory()) throw new BuilderError("NO_TASK_DIRS", `task directory ${dir} does not exist in ${projectDir}`);
-    await walk(abs);
-  }
-  return [...new Set(files)].sort();
-}
-function entrySource(files) {
-  const lines = [`import { startWorker } from ${JSON.stringify(sdkWorkerPath())};`];
-  files.forEach((file2, i) => lines.push(`import * as m${i} from ${JSON.stringify("./" + file2)};`));
-  lines.push(`await startWorker([${files.map((file2, i) => `{ filePath: ${JSON.stringify(file2)}, exports: m${i} }`).join(", ")}]);`);
-  return lines.join("\n") + "\n";
-}
-async function hashDir(dir) {
-  const hash2 = createHash("sha256");
-  for (const name of (await readdir4(dir)).sort()) {
-    hash2.update(name + "\0");
-    hash2.update(await readFile2(join6(dir, name)));
-    hash2.update("\0");
-  }
-  return "sha256:" + hash2.digest("hex");
-}
-async function bundleProject(o) {
-  const projectDir = resolve2(o.projectDir);
-  const outDir = resolve2(o.outDir);
-  const loaded2 = o.loaded ?? await loadProjectConfig(projectDir);
-  const { config: config2 } = loaded2;
-  if (config2.dirs.length === 0) throw new BuilderError("NO_TASK_DIRS", `no trigger/ directory in ${projectDir} (and no dirs in stasis.config.ts)`);
-  if (!existsSync4(sdkWorkerPath())) throw new BuilderError("BUNDLE_FAILED", `the SDK worker runtime is missing at ${sdkWorkerPath()}`);
-  const files = await listTaskFiles(projectDir, config2.dirs);
-  if (files.length === 0) throw new BuilderError("NO_TASK_DIRS", `no task files in ${config2.dirs.join(", ")}`);
-  o.onProgress?.(`bundling ${files.length} task file(s) from ${config2.dirs.join(", ")}`);
-  await rm3(outDir, { recursive: true, force: true });
-  await mkdir3(outDir, { recursive: true });
-  const found = /* @__PURE__ */ new Map();
-  try {
-    await build({
-      stdin: { contents: entrySource(files), resolveDir: projectDir, sourcefile: "stasis-entry.mjs", loader: "js" },
-      outfile: join6(outDir, ENTRY_FILE),
-      absWorkingDir: projectDir,
-      bundle: true,
-      format: "esm",
-      platform: "node",
-      target: "node20",
-      sourcemap: "linked",
-      // Bundled CommonJS calls `require` for Node builtins; ESM has none, so give it one.
-      banner: { js: 'import { createRequire as __stasisCreateRequire } from "node:module"; const require = __stasisCreateRequire(import.meta.url);' },
-      plugins: [sdkAliasPlugin(), externalsPlugin(config2.build?.external ?? [], found)],
-      logLevel: "silent"
-    });
-  } catch (err) {
-    const errors = err.errors;
-    const detail = errors?.length ? errors.map((e) => e.location ? `${e.location.file}:${e.location.line}: ${e.text}` : e.text).join("\n") : String(err);
-    throw new BuilderError("BUNDLE_FAILED", `bundling failed:
-${detail}`, { cause: err });
-  }
-  const entry = join6(outDir, ENTRY_FILE);
-  const contentHash = await hashDir(outDir);
-  o.onProgress?.("indexing tasks");
-  const tasks = await indexBundle(entry, {
-    retry: config2.retries?.default,
-    machine: config2.machine,
-    maxDuration: config2.maxDuration
-  });
-  const externals = [...found.values()].sort((a, b2) => a.name < b2.name ? -1 : 1);
-  const manifest = BuildManifest.parse({
-    schemaVersion: 1,
-    project: config2.project,
-    entry: ENTRY_FILE,
-    tasks: tasks.map((t) => TaskManifestEntry.parse(t)),
-    externals: externals.map(({ name, version: version2 }) => ({ name, version: version2 })),
-    sdkVersion: sdkVersion(),
-    nodeVersion: process.version,
-    contentHash
-  });
-  return { entry, manifest, appDir: outDir, externals, config: config2 };
-}
-var ENTRY_FILE, TASK_FILE, NOT_TASK_FILE;
+var ENTRY_FILE;
 var init_bundle = __esm({
   "builder/bundle.ts"() {
     "use strict";
@@ -40507,15 +40336,13 @@ var init_bundle = __esm({
     init_load_config();
     init_package_root();
     ENTRY_FILE = "index.mjs";
-    TASK_FILE = /\.(m?[jt]sx?)$/;
-    NOT_TASK_FILE = /(\.d\.ts|\.(test|spec)\.[mc]?[jt]sx?)$/;
   }
 });
 
 // builder/digest.ts
-import { createHash as createHash2 } from "node:crypto";
+import { createHash } from "node:crypto";
 function sha256(data) {
-  return "sha256:" + createHash2("sha256").update(data).digest("hex");
+  return "sha256:" + createHash("sha256").update(data).digest("hex");
 }
 function digestHex(digest) {
   if (!DIGEST_RE.test(digest)) throw new Error(`not a sha256 digest: ${digest}`);
@@ -40696,15 +40523,15 @@ var init_tar_writer = __esm({
 });
 
 // builder/layer.ts
-import { createHash as createHash3 } from "node:crypto";
+import { createHash as createHash2 } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdir as mkdir4, rename as rename2, rm as rm4, stat as stat3, writeFile as writeFile2 } from "node:fs/promises";
-import { join as join7 } from "node:path";
+import { mkdir as mkdir2, rename as rename2, rm as rm2, stat as stat2, writeFile as writeFile2 } from "node:fs/promises";
+import { join as join4 } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 function blobPath(blobsDir, digest) {
-  return join7(blobsDir, "sha256", digestHex(digest));
+  return join4(blobsDir, "sha256", digestHex(digest));
 }
 function hashing(hash2, count) {
   return new Transform({
@@ -40716,10 +40543,10 @@ function hashing(hash2, count) {
   });
 }
 async function writeLayer(entries, options) {
-  await mkdir4(join7(options.blobsDir, "sha256"), { recursive: true });
-  const tmp = join7(options.blobsDir, `.layer-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const diffHash = createHash3("sha256");
-  const blobHash = createHash3("sha256");
+  await mkdir2(join4(options.blobsDir, "sha256"), { recursive: true });
+  const tmp = join4(options.blobsDir, `.layer-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const diffHash = createHash2("sha256");
+  const blobHash = createHash2("sha256");
   const count = { bytes: 0 };
   try {
     await pipeline(
@@ -40734,14 +40561,14 @@ async function writeLayer(entries, options) {
     await rename2(tmp, path);
     return { digest, diffId: "sha256:" + diffHash.digest("hex"), size: count.bytes, mediaType: MEDIA_TYPE_LAYER_GZIP, path };
   } finally {
-    await rm4(tmp, { force: true });
+    await rm2(tmp, { force: true });
   }
 }
 async function writeBlob(data, mediaType, blobsDir) {
   const digest = sha256(data);
   const path = blobPath(blobsDir, digest);
-  await mkdir4(join7(blobsDir, "sha256"), { recursive: true });
-  const existing = await stat3(path).catch(() => null);
+  await mkdir2(join4(blobsDir, "sha256"), { recursive: true });
+  const existing = await stat2(path).catch(() => null);
   if (!existing || existing.size !== data.length) {
     const tmp = `${path}.tmp-${process.pid}`;
     await writeFile2(tmp, data);
@@ -43744,11 +43571,126 @@ var init_index_min = __esm({
   }
 });
 
+// builder/safe-layer.ts
+import { lstat as lstat2, readdir as readdir2, rm as rm3 } from "node:fs/promises";
+import { join as join5, posix } from "node:path";
+function normalizeEntryPath(raw, what) {
+  if (raw.includes("\0")) throw new Error(`${what} ${JSON.stringify(raw)} contains a NUL byte`);
+  if (raw.startsWith("/")) throw new Error(`${what} ${JSON.stringify(raw)} is absolute (entries must be relative to the image root)`);
+  const parts = raw.split("/").filter((p2) => p2 !== "" && p2 !== ".");
+  if (parts.includes("..")) throw new Error(`${what} ${JSON.stringify(raw)} contains '..' (it would reach outside the image root)`);
+  return parts.join("/");
+}
+function prefixes(path, self) {
+  const parts = path === "" ? [] : path.split("/");
+  const out = [];
+  for (let i = 1; i < parts.length + (self ? 1 : 0); i++) out.push(parts.slice(0, i).join("/"));
+  return out;
+}
+async function planLayer(file2, root, layerName) {
+  let violation = null;
+  const refuse = (message) => violation ??= message;
+  const whiteouts = [];
+  const layerSymlinks = /* @__PURE__ */ new Set();
+  const mustBeRealDirs = /* @__PURE__ */ new Map();
+  let entries = 0;
+  await Ct({
+    file: file2,
+    strict: true,
+    onReadEntry: (entry) => {
+      entries++;
+      try {
+        const path = normalizeEntryPath(String(entry.path), "entry");
+        const name = posix.basename(path);
+        const dir = path.includes("/") ? posix.dirname(path) : "";
+        if (name.startsWith(WHITEOUT_PREFIX)) {
+          if (name === OPAQUE_WHITEOUT) whiteouts.push({ dir, name: null });
+          else {
+            const target = name.slice(WHITEOUT_PREFIX.length);
+            if (target === "" || target === "." || target === ".." || target.startsWith(WHITEOUT_PREFIX)) throw new Error(`whiteout ${JSON.stringify(String(entry.path))} names no file`);
+            whiteouts.push({ dir, name: target });
+          }
+          for (const p2 of prefixes(dir, true)) mustBeRealDirs.set(p2, String(entry.path));
+          return;
+        }
+        if (path === "") return;
+        for (const p2 of prefixes(path, false)) mustBeRealDirs.set(p2, String(entry.path));
+        if (entry.type === "SymbolicLink") {
+          layerSymlinks.add(path);
+          const target = String(entry.linkpath ?? "");
+          if (!target.startsWith("/") && posix.normalize(posix.join(dir, target)).split("/")[0] === "..") {
+            throw new Error(`symlink ${JSON.stringify(String(entry.path))} -> ${JSON.stringify(target)} points outside the image root`);
+          }
+        }
+        if (entry.type === "Link") {
+          const target = normalizeEntryPath(String(entry.linkpath ?? ""), `hardlink target of ${JSON.stringify(String(entry.path))}:`);
+          if (target === "") throw new Error(`hardlink ${JSON.stringify(String(entry.path))} points at the root`);
+          for (const p2 of prefixes(target, false)) mustBeRealDirs.set(p2, `hardlink target ${target}`);
+        }
+        if (entry.type === "CharacterDevice" || entry.type === "BlockDevice") throw new Error(`device file ${JSON.stringify(String(entry.path))} is not allowed`);
+      } catch (error63) {
+        refuse(error63.message);
+      } finally {
+        entry.resume();
+      }
+    }
+  }).catch((error63) => refuse(`it is not a valid tar archive: ${error63.message}`));
+  if (violation) throw unsafeLayer(layerName, violation);
+  for (const [dir, via] of mustBeRealDirs) {
+    if (layerSymlinks.has(dir)) throw unsafeLayer(layerName, `${JSON.stringify(via)} would be written through the symlink ${dir} this layer creates`);
+    const st2 = await lstat2(join5(root, dir)).catch(() => null);
+    if (st2?.isSymbolicLink()) throw unsafeLayer(layerName, `${JSON.stringify(via)} would be written through the symlink ${dir} of a lower layer`);
+  }
+  return { whiteouts, entries };
+}
+async function applyWhiteouts(root, whiteouts) {
+  for (const w2 of whiteouts) {
+    const dir = join5(root, w2.dir);
+    if (w2.name !== null) {
+      await rm3(join5(dir, w2.name), { recursive: true, force: true });
+      continue;
+    }
+    const st2 = await lstat2(dir).catch(() => null);
+    if (!st2?.isDirectory()) continue;
+    for (const child of await readdir2(dir)) await rm3(join5(dir, child), { recursive: true, force: true });
+  }
+}
+async function unpackLayerFile(file2, root, layerName) {
+  const plan = await planLayer(file2, root, layerName);
+  await applyWhiteouts(root, plan.whiteouts);
+  const warnings = [];
+  try {
+    await So({
+      file: file2,
+      cwd: root,
+      // Not strict: strict turns every warning into an error, INFO included; onwarn decides instead.
+      strict: false,
+      filter: (path) => !posix.basename(path).startsWith(WHITEOUT_PREFIX),
+      // INFO is node-tar rewriting an absolute symlink target as relative: not a refusal.
+      onwarn: (code, message) => code === "TAR_ENTRY_INFO" ? void 0 : warnings.push(`${code}: ${String(message)}`)
+    });
+  } catch (error63) {
+    throw unsafeLayer(layerName, error63.message);
+  }
+  if (warnings.length > 0) throw unsafeLayer(layerName, warnings[0]);
+}
+var WHITEOUT_PREFIX, OPAQUE_WHITEOUT, unsafeLayer;
+var init_safe_layer = __esm({
+  "builder/safe-layer.ts"() {
+    "use strict";
+    init_index_min();
+    init_errors3();
+    WHITEOUT_PREFIX = ".wh.";
+    OPAQUE_WHITEOUT = ".wh..wh..opq";
+    unsafeLayer = (layer, message) => new BuilderError("UNSAFE_LAYER", `layer ${layer} is refused: ${message}`);
+  }
+});
+
 // builder/unpack.ts
-import { createHash as createHash4 } from "node:crypto";
-import { readdirSync as readdirSync2, rmSync } from "node:fs";
-import { mkdir as mkdir5, readFile as readFile3, rename as rename3, rm as rm5, stat as stat4, writeFile as writeFile3 } from "node:fs/promises";
-import { basename as basename2, dirname as dirname4, join as join8 } from "node:path";
+import { createHash as createHash3 } from "node:crypto";
+import { createWriteStream as createWriteStream2 } from "node:fs";
+import { mkdir as mkdir3, readFile, rename as rename3, rm as rm4, stat as stat3, writeFile as writeFile3 } from "node:fs/promises";
+import { join as join6 } from "node:path";
 import { Transform as Transform2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 async function readAll(stream) {
@@ -43769,48 +43711,32 @@ function pickPlatform(index, source) {
   if (!found) throw new BuilderError("NOT_FOUND", `${source.name}: the image index has no linux/amd64 manifest`);
   return found;
 }
-function whiteoutFilter(root) {
-  return (path) => {
-    const name = basename2(path);
-    if (!name.startsWith(".wh.")) return true;
-    const dir = join8(root, dirname4(path));
-    if (name === ".wh..wh..opq") {
-      for (const child of safeReaddir(dir)) rmSync(join8(dir, child), { recursive: true, force: true });
-    } else {
-      rmSync(join8(dir, name.slice(4)), { recursive: true, force: true });
-    }
-    return false;
-  };
-}
-function safeReaddir(dir) {
-  try {
-    return readdirSync2(dir);
-  } catch {
-    return [];
-  }
-}
-async function extractLayer(source, layer, root) {
-  const hash2 = createHash4("sha256");
+async function extractLayer(source, layer, root, scratch) {
+  const hash2 = createHash3("sha256");
   const hasher = new Transform2({
     transform(chunk, _enc, done) {
       hash2.update(chunk);
       done(null, chunk);
     }
   });
+  const file2 = join6(scratch, `layer-${digestHex(layer.digest).slice(0, 16)}`);
   try {
-    await pipeline2(await source.open(layer.digest, "blob"), hasher, So({ cwd: root, filter: whiteoutFilter(root), strict: true }));
+    await pipeline2(await source.open(layer.digest, "blob"), hasher, createWriteStream2(file2));
+    if ("sha256:" + hash2.digest("hex") !== layer.digest) throw mismatch(source, layer.digest);
+    await unpackLayerFile(file2, root, `${layer.digest.slice(0, 19)} from ${source.name}`);
   } catch (err) {
     if (err instanceof BuilderError) throw err;
     throw new BuilderError("DIGEST_MISMATCH", `blob ${layer.digest} from ${source.name} is corrupt or tampered: ${err.message}`, { cause: err });
+  } finally {
+    await rm4(file2, { force: true });
   }
-  if ("sha256:" + hash2.digest("hex") !== layer.digest) throw mismatch(source, layer.digest);
 }
 async function readCached(dir) {
-  const raw = await readFile3(join8(dir, "image.json"), "utf8").catch(() => null);
+  const raw = await readFile(join6(dir, "image.json"), "utf8").catch(() => null);
   return raw ? JSON.parse(raw) : null;
 }
 async function fetchOnce(source, digest, destDir, onProgress) {
-  const finalDir = join8(destDir, digestHex(digest));
+  const finalDir = join6(destDir, digestHex(digest));
   const cached2 = await readCached(finalDir);
   if (cached2) return cached2;
   let manifestBytes = await readVerified(source, digest, "manifest");
@@ -43821,28 +43747,28 @@ async function fetchOnce(source, digest, destDir, onProgress) {
   }
   const manifest = parseJson(OciManifest, manifestBytes, `manifest ${digest}`);
   const config2 = parseJson(OciImageConfig, await readVerified(source, manifest.config.digest), `config ${manifest.config.digest}`);
-  await mkdir5(destDir, { recursive: true });
-  const tmpDir = join8(destDir, `.tmp-${digestHex(digest).slice(0, 12)}-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const rootfsTmp = join8(tmpDir, "rootfs");
-  await mkdir5(rootfsTmp, { recursive: true });
+  await mkdir3(destDir, { recursive: true });
+  const tmpDir = join6(destDir, `.tmp-${digestHex(digest).slice(0, 12)}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const rootfsTmp = join6(tmpDir, "rootfs");
+  await mkdir3(rootfsTmp, { recursive: true });
   try {
     for (const [i, layer] of manifest.layers.entries()) {
       onProgress?.(`unpacking layer ${i + 1}/${manifest.layers.length} ${layer.digest.slice(7, 19)} (${layer.size} bytes)`);
-      await extractLayer(source, layer, rootfsTmp);
+      await extractLayer(source, layer, rootfsTmp, tmpDir);
     }
-    const appDir = join8(finalDir, "rootfs", "app");
-    const manifestFile = await readFile3(join8(rootfsTmp, "app", "stasis-manifest.json"), "utf8").catch(() => null);
+    const appDir = join6(finalDir, "rootfs", "app");
+    const manifestFile = await readFile(join6(rootfsTmp, "app", "stasis-manifest.json"), "utf8").catch(() => null);
     const buildManifest = manifestFile ? parseJson(BuildManifest, manifestFile, `${digest} /app/stasis-manifest.json`) : null;
-    const fetched = { digest, manifest, config: config2, rootfsDir: join8(finalDir, "rootfs"), appDir, buildManifest };
-    await writeFile3(join8(tmpDir, "image.json"), JSON.stringify(fetched));
+    const fetched = { digest, manifest, config: config2, rootfsDir: join6(finalDir, "rootfs"), appDir, buildManifest };
+    await writeFile3(join6(tmpDir, "image.json"), JSON.stringify(fetched));
     try {
       await rename3(tmpDir, finalDir);
     } catch (err) {
-      if (!await stat4(join8(finalDir, "image.json")).catch(() => null)) throw err;
+      if (!await stat3(join6(finalDir, "image.json")).catch(() => null)) throw err;
     }
     return fetched;
   } finally {
-    await rm5(tmpDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+    await rm4(tmpDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
   }
 }
 function fetchImage(source, digest, destDir, onProgress) {
@@ -43857,19 +43783,19 @@ var inFlight;
 var init_unpack = __esm({
   "builder/unpack.ts"() {
     "use strict";
-    init_index_min();
     init_schemas3();
     init_digest();
     init_errors3();
     init_oci_types();
+    init_safe_layer();
     inFlight = /* @__PURE__ */ new Map();
   }
 });
 
 // builder/layout-store.ts
 import { createReadStream as createReadStream2 } from "node:fs";
-import { copyFile as copyFile2, mkdir as mkdir6, readFile as readFile4, rename as rename4, stat as stat5, writeFile as writeFile4 } from "node:fs/promises";
-import { isAbsolute, join as join9, resolve as resolve3 } from "node:path";
+import { copyFile as copyFile2, mkdir as mkdir4, readFile as readFile2, rename as rename4, stat as stat4, writeFile as writeFile4 } from "node:fs/promises";
+import { isAbsolute, join as join7, resolve } from "node:path";
 function parseLayoutRef(ref) {
   if (!ref.startsWith(LAYOUT_REF_PREFIX)) throw new BuilderError("BAD_REF", `not an OCI layout reference: ${ref}`);
   const rest = ref.slice(LAYOUT_REF_PREFIX.length);
@@ -43880,21 +43806,21 @@ function parseLayoutRef(ref) {
   throw new BuilderError("BAD_REF", `OCI layout reference needs @sha256:<digest> or :<tag>: ${ref}`);
 }
 async function readIndex(dir) {
-  const raw = await readFile4(join9(dir, "index.json")).catch(() => null);
-  return raw ? parseJson(OciIndex, raw, `${join9(dir, "index.json")}`) : emptyIndex();
+  const raw = await readFile2(join7(dir, "index.json")).catch(() => null);
+  return raw ? parseJson(OciIndex, raw, `${join7(dir, "index.json")}`) : emptyIndex();
 }
 function layoutSource(dir) {
   return {
     name: LAYOUT_REF_PREFIX + dir,
     async open(digest) {
-      const path = blobPath(join9(dir, "blobs"), digest);
-      if (!await stat5(path).catch(() => null)) throw new BuilderError("NOT_FOUND", `blob ${digest} is not in ${dir}`);
+      const path = blobPath(join7(dir, "blobs"), digest);
+      if (!await stat4(path).catch(() => null)) throw new BuilderError("NOT_FOUND", `blob ${digest} is not in ${dir}`);
       return createReadStream2(path);
     }
   };
 }
 function createLayoutImageStore(dirInput) {
-  const dir = resolve3(dirInput);
+  const dir = resolve(dirInput);
   let indexLock = Promise.resolve();
   async function resolveTag(tag) {
     const index = await readIndex(dir);
@@ -43908,9 +43834,9 @@ function createLayoutImageStore(dirInput) {
     }
     if (existing) return;
     index.manifests.push({ mediaType: MEDIA_TYPE_MANIFEST, digest: image.digest, size: image.manifestBytes.length, annotations: { [REF_NAME_ANNOTATION]: tag } });
-    const tmp = join9(dir, `.index.json.${process.pid}.tmp`);
+    const tmp = join7(dir, `.index.json.${process.pid}.tmp`);
     await writeFile4(tmp, JSON.stringify(index));
-    await rename4(tmp, join9(dir, "index.json"));
+    await rename4(tmp, join7(dir, "index.json"));
   }
   async function push(image, tag, onProgress) {
     assertTag(tag);
@@ -43918,13 +43844,13 @@ function createLayoutImageStore(dirInput) {
     if (existing && existing !== image.digest) {
       throw new BuilderError("TAG_EXISTS", `tag ${tag} in ${dir} already names ${existing}; a version's tag is never overwritten`);
     }
-    await mkdir6(join9(dir, "blobs", "sha256"), { recursive: true });
-    await writeFile4(join9(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+    await mkdir4(join7(dir, "blobs", "sha256"), { recursive: true });
+    await writeFile4(join7(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
     let bytesUploaded = 0;
     let blobsSkipped = 0;
     for (const blob of [...image.layers, image.configBlob]) {
-      const target = blobPath(join9(dir, "blobs"), blob.digest);
-      const present = await stat5(target).catch(() => null);
+      const target = blobPath(join7(dir, "blobs"), blob.digest);
+      const present = await stat4(target).catch(() => null);
       if (present && present.size === blob.size) {
         blobsSkipped++;
         continue;
@@ -43935,17 +43861,17 @@ function createLayoutImageStore(dirInput) {
       await rename4(tmp, target);
       bytesUploaded += blob.size;
     }
-    const manifestPath = blobPath(join9(dir, "blobs"), image.digest);
-    if (!await stat5(manifestPath).catch(() => null)) await writeFile4(manifestPath, image.manifestBytes);
-    const run4 = indexLock.then(() => addToIndex(image, tag));
-    indexLock = run4.catch(() => {
+    const manifestPath = blobPath(join7(dir, "blobs"), image.digest);
+    if (!await stat4(manifestPath).catch(() => null)) await writeFile4(manifestPath, image.manifestBytes);
+    const run5 = indexLock.then(() => addToIndex(image, tag));
+    indexLock = run5.catch(() => {
     });
-    await run4;
+    await run5;
     return { ref: `${LAYOUT_REF_PREFIX}${dir}@${image.digest}`, digest: image.digest, bytesUploaded, blobsSkipped };
   }
   async function fetch2(ref, destDir, onProgress) {
     const parsed = parseLayoutRef(ref);
-    const sourceDir = isAbsolute(parsed.dir) ? parsed.dir : resolve3(parsed.dir);
+    const sourceDir = isAbsolute(parsed.dir) ? parsed.dir : resolve(parsed.dir);
     const digest = parsed.digest ?? await createLayoutImageStore(sourceDir).resolveTag(parsed.tag);
     if (!digest) throw new BuilderError("NOT_FOUND", `no tag ${parsed.tag} in ${sourceDir}`);
     digestHex(digest);
@@ -43985,6 +43911,8 @@ function createRegistryClient(o) {
   const attempts = o.attempts ?? 5;
   const backoffMs = o.backoffMs ?? 200;
   let authorization = o.auth && "token" in o.auth ? `Bearer ${o.auth.token}` : void 0;
+  const realmHosts = new Set((o.realmHosts ?? (process.env.STASIS_REGISTRY_TOKEN_REALMS ?? "").split(",")).map((h) => h.trim().toLowerCase()).filter(Boolean));
+  const mayGetCredentials = (url2) => (url2.host === base.host || realmHosts.has(url2.host.toLowerCase())) && (url2.protocol === "https:" || base.protocol === "http:");
   async function answerChallenge(header2) {
     if (!header2 || !o.auth) return false;
     const { scheme, params } = parseChallenge(header2);
@@ -43997,9 +43925,8 @@ function createRegistryClient(o) {
     if (params.service) tokenUrl.searchParams.set("service", params.service);
     if (params.scope) tokenUrl.searchParams.set("scope", params.scope);
     const headers = {};
-    if ("username" in o.auth) headers.authorization = basic(o.auth.username, o.auth.password);
-    else headers.authorization = basic("token", o.auth.token);
-    const res = await fetch(tokenUrl, { headers });
+    if (mayGetCredentials(tokenUrl)) headers.authorization = "username" in o.auth ? basic(o.auth.username, o.auth.password) : basic("token", o.auth.token);
+    const res = await fetch(tokenUrl, { headers, redirect: "error" });
     if (!res.ok) throw new BuilderError("REGISTRY_AUTH", `token service ${tokenUrl.origin} refused the credentials (${res.status})`);
     const body = await res.json();
     const token = body.token ?? body.access_token;
@@ -44007,15 +43934,26 @@ function createRegistryClient(o) {
     authorization = `Bearer ${token}`;
     return true;
   }
+  async function fetchFollowing(first, req, auth) {
+    let url2 = first;
+    for (let hops = 0; ; hops++) {
+      const headers = { ...req.headers };
+      if (auth && url2.host === base.host && url2.protocol === base.protocol) headers.authorization = auth;
+      const res = await fetch(url2, { method: req.method, headers, body: req.body, redirect: "manual" });
+      const location = res.headers.get("location");
+      if (![301, 302, 303, 307, 308].includes(res.status) || !location || req.method === "POST" || req.method === "PATCH" || req.method === "PUT") return res;
+      if (hops >= 5) throw new BuilderError("REGISTRY_ERROR", `${req.method} ${first.origin}${first.pathname}: too many redirects`);
+      await res.body?.cancel();
+      url2 = new URL(location, url2);
+    }
+  }
   async function request(req) {
     const url2 = new URL(req.path, base);
     let challenges = 0;
     for (let attempt = 1; ; attempt++) {
       let res;
       try {
-        const headers = { ...req.headers };
-        if (authorization && url2.host === base.host) headers.authorization = authorization;
-        res = await fetch(url2, { method: req.method, headers, body: req.body, redirect: "follow" });
+        res = await fetchFollowing(url2, req, authorization);
       } catch (err) {
         if (attempt >= attempts) throw new BuilderError("REGISTRY_ERROR", `${req.method} ${url2.origin}${url2.pathname} failed: ${toError(err).message}`, { cause: err });
         await sleep(Math.min(backoffMs * 2 ** (attempt - 1), 5e3));
@@ -44029,7 +43967,7 @@ function createRegistryClient(o) {
         challenges++;
         attempt--;
         if (await answerChallenge(res.headers.get("www-authenticate"))) continue;
-        throw new BuilderError("REGISTRY_AUTH", `${url2.host} requires authentication${o.auth ? " and refused the credentials" : " and none were given"}`);
+        throw new BuilderError("REGISTRY_AUTH", `${url2.host} requires authentication${o.auth ? " and refused the credentials" : " and none were given (registry credentials go only to STASIS_REGISTRY_AUTH_HOST, else the host of STASIS_REGISTRY)"}`);
       }
       if ((res.status === 429 || res.status >= 500) && attempt < attempts) {
         await res.body?.cancel();
@@ -44200,27 +44138,35 @@ var init_registry_store = __esm({
 });
 
 // builder/open-image-store.ts
-import { resolve as resolve4 } from "node:path";
-function registryAuthFromEnv(env = process.env) {
+import { resolve as resolve2 } from "node:path";
+function registryAuthHost(env = process.env) {
+  const explicit = hostOf(env.STASIS_REGISTRY_AUTH_HOST) ?? hostOf(env.STASIS_REGISTRY);
+  if (explicit) return explicit;
+  const hosts = new Set((env.STASIS_ALLOWED_REGISTRIES ?? "").split(",").map((e) => e.trim()).filter((e) => e && !e.startsWith("oci-layout:")).map(hostOf));
+  return hosts.size === 1 ? [...hosts][0] : null;
+}
+function registryAuthFromEnv(env, host, operatorTarget = false) {
+  const bound = registryAuthHost(env);
+  if (bound ? bound !== host.toLowerCase() : !operatorTarget) return void 0;
   if (env.STASIS_REGISTRY_TOKEN) return { token: env.STASIS_REGISTRY_TOKEN };
   if (env.STASIS_REGISTRY_USERNAME && env.STASIS_REGISTRY_PASSWORD) return { username: env.STASIS_REGISTRY_USERNAME, password: env.STASIS_REGISTRY_PASSWORD };
   return void 0;
 }
 function openImageRepository(target, options = {}) {
-  if (target.startsWith(LAYOUT_REF_PREFIX)) return createLayoutImageStore(resolve4(target.slice(LAYOUT_REF_PREFIX.length).replace(/@sha256:.*$/, "")));
-  if (target.startsWith("/") || target.startsWith(".")) return createLayoutImageStore(resolve4(target));
+  if (target.startsWith(LAYOUT_REF_PREFIX)) return createLayoutImageStore(resolve2(target.slice(LAYOUT_REF_PREFIX.length).replace(/@sha256:.*$/, "")));
+  if (target.startsWith("/") || target.startsWith(".")) return createLayoutImageStore(resolve2(target));
   const slash = target.indexOf("/");
   if (slash <= 0) throw new BuilderError("BAD_REF", `an image repository looks like host[:port]/name (e.g. ghcr.io/acme/tasks) or oci-layout:<dir>, got ${JSON.stringify(target)}`);
   const host = target.slice(0, slash);
   const repository = target.slice(slash + 1).replace(/[:@].*$/, "");
-  return registryStoreFor(target, host, repository, options);
+  return registryStoreFor(target, host, repository, options, true);
 }
-function registryStoreFor(ref, host, repository, options) {
+function registryStoreFor(ref, host, repository, options, operatorTarget) {
   if (!host.includes(".") && !host.includes(":") && host !== "localhost") throw new BuilderError("BAD_REF", `image reference needs a registry host: ${ref}`);
   const insecure = options.insecure ?? (LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1");
-  return createRegistryImageStore({ url: `${insecure ? "http" : "https"}://${host}`, repository, auth: options.auth ?? registryAuthFromEnv() });
+  return createRegistryImageStore({ url: `${insecure ? "http" : "https"}://${host}`, repository, auth: options.auth ?? registryAuthFromEnv(process.env, host, operatorTarget) });
 }
-var LOOPBACK;
+var LOOPBACK, hostOf;
 var init_open_image_store = __esm({
   "builder/open-image-store.ts"() {
     "use strict";
@@ -44228,20 +44174,21 @@ var init_open_image_store = __esm({
     init_layout_store();
     init_registry_store();
     LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/;
+    hostOf = (registry2) => registry2?.trim().split("/")[0]?.toLowerCase() || null;
   }
 });
 
 // builder/base-image.ts
-import { createHash as createHash5 } from "node:crypto";
-import { createWriteStream as createWriteStream2 } from "node:fs";
-import { mkdir as mkdir7, rename as rename5, rm as rm6, stat as stat6 } from "node:fs/promises";
-import { join as join10 } from "node:path";
+import { createHash as createHash4 } from "node:crypto";
+import { createWriteStream as createWriteStream3 } from "node:fs";
+import { mkdir as mkdir5, rename as rename5, rm as rm5, stat as stat5 } from "node:fs/promises";
+import { join as join8 } from "node:path";
 import { Readable as Readable3, Transform as Transform3 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
 async function pullBaseImage(ref, blobsDir, onProgress) {
   const { host, repository, digest, tag } = parseRegistryRef(ref);
   const scheme = LOOPBACK2.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
-  const client = createRegistryClient({ url: `${scheme}://${host}`, auth: registryAuthFromEnv() });
+  const client = createRegistryClient({ url: `${scheme}://${host}`, auth: registryAuthFromEnv(process.env, host, true) });
   const repo = `/v2/${repository}`;
   const getManifest = async (reference) => {
     const res = await client.expect(await client.request({ method: "GET", path: `${repo}/manifests/${reference}`, headers: { accept: ACCEPT } }), [200], `base image ${ref}`);
@@ -44262,22 +44209,22 @@ async function pullBaseImage(ref, blobsDir, onProgress) {
   const configBytes = await readAll(Readable3.fromWeb((await getBlob(manifest.config.digest)).body));
   if (sha256(configBytes) !== manifest.config.digest) throw new BuilderError("DIGEST_MISMATCH", `base image config ${manifest.config.digest} does not match its digest`);
   const config2 = parseJson(OciImageConfig, configBytes, `base image config ${ref}`);
-  await mkdir7(join10(blobsDir, "sha256"), { recursive: true });
+  await mkdir5(join8(blobsDir, "sha256"), { recursive: true });
   const layers = [];
   for (const [i, layer] of manifest.layers.entries()) {
     const path = blobPath(blobsDir, layer.digest);
-    if ((await stat6(path).catch(() => null))?.size !== layer.size) {
+    if ((await stat5(path).catch(() => null))?.size !== layer.size) {
       onProgress?.(`pulling base layer ${i + 1}/${manifest.layers.length} (${layer.size} bytes)`);
-      const hash2 = createHash5("sha256");
+      const hash2 = createHash4("sha256");
       const tmp = `${path}.tmp-${process.pid}`;
       const res = await getBlob(layer.digest);
       await pipeline3(
         Readable3.fromWeb(res.body),
         new Transform3({ transform: (c, _e2, done) => (hash2.update(c), done(null, c)) }),
-        createWriteStream2(tmp)
+        createWriteStream3(tmp)
       );
       if ("sha256:" + hash2.digest("hex") !== layer.digest) {
-        await rm6(tmp, { force: true });
+        await rm5(tmp, { force: true });
         throw new BuilderError("DIGEST_MISMATCH", `base image layer ${layer.digest} does not match its digest`);
       }
       await rename5(tmp, path);
@@ -44327,6 +44274,422 @@ var init_git_info = __esm({
   }
 });
 
+// builder/isolated-build/adopt-layer.ts
+import { createHash as createHash5 } from "node:crypto";
+import { constants as constants3, createReadStream as createReadStream3, createWriteStream as createWriteStream4 } from "node:fs";
+import { mkdir as mkdir6, open as open3, realpath, rename as rename6, rm as rm6 } from "node:fs/promises";
+import { dirname as dirname3, join as join9 } from "node:path";
+import { PassThrough, Transform as Transform4 } from "node:stream";
+import { pipeline as pipeline4 } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+function hashing2(hash2, count) {
+  return new Transform4({
+    transform(chunk, _enc, done) {
+      hash2.update(chunk);
+      count.bytes += chunk.length;
+      done(null, chunk);
+    }
+  });
+}
+async function adoptLayer(claimed, childBlobsDir, blobsDir) {
+  const source = blobPath(childBlobsDir, claimed.digest);
+  const expectedDir = join9(childBlobsDir, "sha256");
+  if (await realpath(dirname3(source)).catch(() => null) !== expectedDir) throw refused(`${claimed.digest} is not inside the build's blobs dir`);
+  const handle = await open3(source, constants3.O_RDONLY | constants3.O_NOFOLLOW).catch((error63) => {
+    throw refused(`${claimed.digest}: ${error63.message}`);
+  });
+  await mkdir6(join9(blobsDir, "sha256"), { recursive: true });
+  const target = blobPath(blobsDir, claimed.digest);
+  const tmp = `${target}.adopt-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    if (!(await handle.stat()).isFile()) throw refused(`${claimed.digest} is not a regular file`);
+    const blobHash = createHash5("sha256");
+    const diffHash = createHash5("sha256");
+    const count = { bytes: 0 };
+    await pipeline4(createReadStream3("", { fd: handle, autoClose: false }), hashing2(blobHash, count), createWriteStream4(tmp));
+    await pipeline4(createReadStream3(tmp), createGunzip(), hashing2(diffHash, { bytes: 0 }), new PassThrough().resume()).catch((error63) => {
+      throw refused(`${claimed.digest} is not a gzip'd tar: ${error63.message}`);
+    });
+    const digest = "sha256:" + blobHash.digest("hex");
+    const diffId = "sha256:" + diffHash.digest("hex");
+    if (digest !== claimed.digest || count.bytes !== claimed.size || diffId !== claimed.diffId) throw refused(`${claimed.digest} does not match what the build reported`);
+    await rename6(tmp, target);
+    return { digest, diffId, size: count.bytes, mediaType: claimed.mediaType, path: target };
+  } finally {
+    await handle.close();
+    await rm6(tmp, { force: true });
+  }
+}
+var refused;
+var init_adopt_layer = __esm({
+  "builder/isolated-build/adopt-layer.ts"() {
+    "use strict";
+    init_errors3();
+    init_layer();
+    refused = (message) => new BuilderError("BUILD_SANDBOX_FAILED", `a layer the build wrote is refused: ${message}`);
+  }
+});
+
+// builder/isolated-build/build-user.ts
+import { readFileSync } from "node:fs";
+function buildUser(env = process.env) {
+  const wanted = env.STASIS_BUILD_USER?.trim() || "nobody";
+  const numeric = /^(\d+):(\d+)$/.exec(wanted);
+  if (numeric) {
+    const user2 = { uid: Number(numeric[1]), gid: Number(numeric[2]), name: wanted };
+    if (user2.uid === 0) throw new BuilderError("BUILD_SANDBOX_FAILED", "STASIS_BUILD_USER must not be root (uid 0): builds run the pushed repository's code");
+    return user2;
+  }
+  const passwd = readFileSync("/etc/passwd", "utf8").split("\n").map((line) => line.split(":"));
+  const row = passwd.find((fields) => fields[0] === wanted);
+  if (!row) throw new BuilderError("BUILD_SANDBOX_FAILED", `STASIS_BUILD_USER ${JSON.stringify(wanted)} is not a user in /etc/passwd (create it, or give uid:gid)`);
+  const user = { uid: Number(row[2]), gid: Number(row[3]), name: wanted };
+  if (user.uid === 0) throw new BuilderError("BUILD_SANDBOX_FAILED", `STASIS_BUILD_USER ${wanted} is root: builds run the pushed repository's code and need an unprivileged user`);
+  return user;
+}
+var init_build_user = __esm({
+  "builder/isolated-build/build-user.ts"() {
+    "use strict";
+    init_errors3();
+  }
+});
+
+// builder/isolated-build/child-bundle.ts
+import { createHash as createHash6 } from "node:crypto";
+import { chmod as chmod2, lstat as lstat3, mkdir as mkdir7, readFile as readFile3, rename as rename7, stat as stat6, writeFile as writeFile5 } from "node:fs/promises";
+import { createRequire as createRequire3 } from "node:module";
+import { tmpdir } from "node:os";
+import { join as join10 } from "node:path";
+import { pathToFileURL as pathToFileURL2 } from "node:url";
+function childBundle() {
+  bundled ??= bundleChild().catch((error63) => {
+    bundled = null;
+    throw new BuilderError("BUILD_SANDBOX_FAILED", `could not prepare the build sandbox's child: ${toError(error63).message}`, { cause: error63 });
+  });
+  return bundled;
+}
+async function bundleChild() {
+  const root = packageRoot();
+  const esbuildMain = createRequire3(join10(root, "package.json")).resolve("esbuild");
+  const dir = await ownDir(join10(tmpdir(), `stasis-build-child-${process.getuid?.() ?? "user"}`));
+  const result = await build({
+    entryPoints: [join10(root, "builder", "isolated-build", "child.ts")],
+    outfile: join10(dir, "child.mjs"),
+    write: false,
+    bundle: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    banner: { js: 'import { createRequire as __stasisCreateRequire } from "node:module"; const require = __stasisCreateRequire(import.meta.url);' },
+    plugins: [
+      {
+        name: "stasis-build-child",
+        setup(b2) {
+          b2.onResolve({ filter: /^esbuild$/ }, () => ({ path: esbuildMain, external: true }));
+          b2.onLoad({ filter: /[\\/]builder[\\/]package-root\.ts$/ }, async (args) => ({
+            contents: (await readFile3(args.path, "utf8")).replaceAll("import.meta.url", JSON.stringify(pathToFileURL2(args.path).href)),
+            loader: "ts"
+          }));
+        }
+      }
+    ],
+    logLevel: "silent"
+  });
+  const code = result.outputFiles[0].contents;
+  const file2 = join10(dir, `${createHash6("sha256").update(code).digest("hex").slice(0, 32)}.mjs`);
+  if (!await stat6(file2).catch(() => null)) {
+    const tmp = `${file2}.${process.pid}.tmp`;
+    await writeFile5(tmp, code, { mode: 420 });
+    await rename7(tmp, file2);
+  }
+  return file2;
+}
+async function ownDir(dir) {
+  await mkdir7(dir, { recursive: true, mode: 493 });
+  const st2 = await lstat3(dir);
+  const uid = process.getuid?.();
+  if (!st2.isDirectory() || uid !== void 0 && st2.uid !== uid || (st2.mode & 18) !== 0) {
+    throw new Error(`${dir} is not a directory owned by this user and writable by it alone`);
+  }
+  await chmod2(dir, 493);
+  return dir;
+}
+var bundled;
+var init_child_bundle = __esm({
+  "builder/isolated-build/child-bundle.ts"() {
+    "use strict";
+    init_esbuild_runtime();
+    init_errors3();
+    init_package_root();
+    bundled = null;
+  }
+});
+
+// builder/isolated-build/protocol.ts
+var SandboxRequest, Digest2, RelativeDir, SandboxConfig, SandboxMessage;
+var init_protocol = __esm({
+  "builder/isolated-build/protocol.ts"() {
+    "use strict";
+    init_zod();
+    init_schemas3();
+    init_oci_types();
+    SandboxRequest = external_exports.discriminatedUnion("mode", [
+      external_exports.object({ mode: external_exports.literal("config"), projectDir: external_exports.string() }),
+      external_exports.object({ mode: external_exports.literal("build"), projectDir: external_exports.string(), buildDir: external_exports.string(), epoch: external_exports.number().int().min(0) })
+    ]);
+    Digest2 = external_exports.string().regex(/^sha256:[a-f0-9]{64}$/);
+    RelativeDir = external_exports.string().min(1).refine((d) => !d.startsWith("/") && !d.split("/").includes(".."), "a task dir is relative to the project, without '..'");
+    SandboxConfig = StasisConfig.extend({ dirs: external_exports.array(RelativeDir) });
+    SandboxMessage = external_exports.discriminatedUnion("type", [
+      external_exports.object({ type: external_exports.literal("progress"), message: external_exports.string().max(2e3) }),
+      external_exports.object({ type: external_exports.literal("config"), config: SandboxConfig, configPath: external_exports.string().nullable() }),
+      external_exports.object({
+        type: external_exports.literal("built"),
+        manifest: BuildManifest,
+        config: SandboxConfig,
+        layers: external_exports.array(external_exports.object({ digest: Digest2, diffId: Digest2, size: external_exports.number().int().min(0), mediaType: external_exports.literal(MEDIA_TYPE_LAYER_GZIP) })).min(1).max(2)
+      }),
+      external_exports.object({ type: external_exports.literal("error"), code: external_exports.string().max(100), message: external_exports.string().max(2e4) })
+    ]);
+  }
+});
+
+// builder/isolated-build/run-sandboxed.ts
+import { execFile as execFile2, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync as readFileSync2 } from "node:fs";
+import { chmod as chmod3, chown, lstat as lstat4, mkdir as mkdir8, mkdtemp, readdir as readdir3, realpath as realpath2, rm as rm7, stat as stat7 } from "node:fs/promises";
+import { tmpdir as tmpdir2 } from "node:os";
+import { dirname as dirname4, join as join11, resolve as resolve3, sep } from "node:path";
+import { promisify as promisify2 } from "node:util";
+function isolationMode(env = process.env) {
+  if (process.getuid?.() === 0) return "build-user";
+  if (env.STASIS_BUILD_ISOLATION === "env-only") return "env-only";
+  probed ??= (() => {
+    try {
+      execFileSync("unshare", ["--user", "--map-root-user", "--mount", "--pid", "--fork", "--mount-proc", "true"], { stdio: "ignore", timeout: 5e3 });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  return probed ? "user-namespace" : "env-only";
+}
+async function runSandboxed(projectDirInput, makeRequest, options = {}) {
+  const projectDir = await realpath2(resolve3(projectDirInput)).catch(() => resolve3(projectDirInput));
+  const parentEnv = options.env ?? process.env;
+  const buildId = `${process.pid}-${randomBytes(4).toString("hex")}`;
+  const nodeArgs = [await childBundle()];
+  const mode = isolationMode(parentEnv);
+  if (mode === "env-only") {
+    await assertRealDir(join11(projectDir, ".stasis"), true);
+    const stasisDir = await realpath2(join11(projectDir, ".stasis"));
+    const buildDir = join11(stasisDir, "build", buildId);
+    const request = makeRequest(projectDir, buildDir);
+    const child = spawn(process.execPath, [...nodeArgs, JSON.stringify(request)], { cwd: projectDir, env: sandboxEnv(parentEnv), stdio: ["ignore", "pipe", "pipe", "pipe"] });
+    const result = await collect(child, options, () => child.kill("SIGKILL"));
+    const hostBuildDir = request.mode === "build" ? buildDir : null;
+    return { result, hostStasisDir: stasisDir, hostBuildDir, cleanup: async () => hostBuildDir ? rm7(hostBuildDir, { recursive: true, force: true }) : void 0 };
+  }
+  const user = mode === "build-user" ? buildUser(parentEnv) : null;
+  const hidden = await hiddenPaths(projectDir, options.hidePaths ?? [], parentEnv);
+  const sandboxRoot = await mkdtemp(join11(tmpdir2(), "stasis-build-"));
+  const cleanup = () => rm7(sandboxRoot, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+  try {
+    await chmod3(sandboxRoot, 493);
+    const home = await ownedDir(join11(sandboxRoot, "home"), user);
+    const tmp = await ownedDir(join11(sandboxRoot, "tmp"), user);
+    const inPlace = (!user || await readableByOthers(projectDir)) && !hidden.some((h) => within(projectDir, h));
+    let childProjectDir;
+    let stasisDir;
+    let stasisMount = "";
+    if (inPlace) {
+      childProjectDir = projectDir;
+      await assertRealDir(join11(projectDir, ".stasis"), true);
+      stasisDir = await ownedDir(join11(sandboxRoot, "stasis"), user);
+      stasisMount = join11(projectDir, ".stasis");
+    } else {
+      options.onProgress?.("copying the project into the build sandbox");
+      childProjectDir = join11(sandboxRoot, "project");
+      await copyProject(projectDir, childProjectDir);
+      stasisDir = await ownedDir(join11(childProjectDir, ".stasis"), user);
+    }
+    const buildDir = join11(childProjectDir, ".stasis", "build", buildId);
+    const request = makeRequest(childProjectDir, buildDir);
+    stasisDir = await realpath2(stasisDir);
+    const env = sandboxEnv(parentEnv, { HOME: home, TMPDIR: tmp });
+    const namespaces = [...user ? [] : ["--user", "--map-root-user"], "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private"];
+    const args = [...namespaces, "--", "/bin/sh", "-euc", SANDBOX_SCRIPT, "stasis-build", stasisDir, stasisMount, user ? String(user.uid) : "", user ? String(user.gid) : "", ...hidden, "--", process.execPath, ...nodeArgs, JSON.stringify(request)];
+    const child = spawn("unshare", args, { cwd: sandboxRoot, env, stdio: ["ignore", "pipe", "pipe", "pipe"] });
+    const result = await collect(child, options, () => killTree(child.pid));
+    return { result, hostStasisDir: stasisDir, hostBuildDir: request.mode === "build" ? join11(stasisDir, "build", buildId) : null, cleanup };
+  } catch (error63) {
+    await cleanup();
+    throw error63;
+  }
+}
+async function assertRealDir(dir, create) {
+  const st2 = await lstat4(dir).catch(() => null);
+  if (!st2 && create) {
+    await mkdir8(dir, { recursive: true });
+    return;
+  }
+  if (!st2?.isDirectory()) throw new BuilderError("BUILD_SANDBOX_FAILED", `${dir} must be a directory${st2?.isSymbolicLink() ? ", not a symlink" : ""}`);
+}
+async function ownedDir(dir, user) {
+  await mkdir8(dir, { recursive: true });
+  if (user) await chown(dir, user.uid, user.gid);
+  await chmod3(dir, 448);
+  return dir;
+}
+async function readableByOthers(dir) {
+  const st2 = await stat7(dir);
+  if ((st2.mode & 5) !== 5) return false;
+  for (let d = dirname4(dir); ; d = dirname4(d)) {
+    if (((await stat7(d)).mode & 1) === 0) return false;
+    if (dirname4(d) === d) return true;
+  }
+}
+async function hiddenPaths(projectDir, extra, env) {
+  const wanted = [...extra, ...(env.STASIS_BUILD_HIDE_PATHS ?? "").split(":"), "/etc/stasis", "/var/lib/stasis", "/run/secrets"].filter(Boolean);
+  const toolchain = packageRoot();
+  const out = /* @__PURE__ */ new Set();
+  for (const path of wanted) {
+    const real = await realpath2(resolve3(path)).catch(() => null);
+    if (!real || real === "/" || within(toolchain, real)) continue;
+    if (real === projectDir) continue;
+    out.add(real);
+  }
+  return [...out].sort();
+}
+async function copyProject(from, to2) {
+  await mkdir8(to2, { recursive: true });
+  const entries = (await readdir3(from)).filter((name) => name !== ".stasis");
+  if (entries.length > 0) await run2("cp", ["-a", "--", ...entries.map((name) => join11(from, name)), to2 + "/"], { maxBuffer: 1 << 20 });
+  await run2("chmod", ["-R", "a+rX,go-w", to2]);
+}
+function killTree(pid) {
+  if (!pid) return;
+  for (const child of childrenOf(pid)) killTree(child);
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+  }
+}
+function childrenOf(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync2(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number));
+  } catch {
+    return [];
+  }
+}
+async function collect(child, options, kill) {
+  let output2 = "";
+  let buffered = "";
+  let result = null;
+  let failure2 = null;
+  const onLine = (line) => {
+    if (!line.trim()) return;
+    let parsed;
+    try {
+      parsed = SandboxMessage.safeParse(JSON.parse(line));
+    } catch {
+      parsed = null;
+    }
+    if (!parsed?.success) {
+      failure2 ??= new BuilderError("BUILD_SANDBOX_FAILED", `the build sent a message that is not part of the protocol: ${line.slice(0, 200)}`);
+      return;
+    }
+    const message = parsed.data;
+    if (message.type === "progress") options.onProgress?.(message.message);
+    else if (message.type === "error") failure2 ??= new BuilderError(builderCode(message.code), message.message);
+    else result ??= message;
+  };
+  child.stdout.on("data", (c) => output2 = (output2 + c.toString()).slice(-4e3));
+  child.stderr.on("data", (c) => output2 = (output2 + c.toString()).slice(-4e3));
+  child.stdio[3].on("data", (c) => {
+    buffered += c.toString();
+    const lines = buffered.split("\n");
+    buffered = lines.pop();
+    lines.forEach(onLine);
+  });
+  const timeoutMs = options.timeoutMs ?? 15 * 6e4;
+  let stopped = null;
+  const stop = (why) => {
+    stopped ??= why;
+    kill();
+  };
+  const timer = setTimeout(() => stop(`the build took longer than ${Math.round(timeoutMs / 1e3)} s`), timeoutMs);
+  const onAbort = () => stop("the build was aborted");
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const code = await new Promise((resolveExit, reject) => {
+    child.once("error", (error63) => reject(new BuilderError("BUILD_SANDBOX_FAILED", `the build sandbox did not start: ${toError(error63).message}`, { cause: error63 })));
+    child.once("close", (c) => resolveExit(c));
+  }).finally(() => {
+    clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+  });
+  onLine(buffered);
+  if (options.signal?.aborted) throw options.signal.reason;
+  if (stopped) throw new BuilderError("BUILD_SANDBOX_FAILED", `${stopped}: ${output2.trim().slice(-1e3) || "no output"}`);
+  if (failure2) throw failure2;
+  if (!result || code !== 0) throw new BuilderError("BUILD_SANDBOX_FAILED", `the build exited with ${code} without a result: ${output2.trim() || "no output"}`);
+  return result;
+}
+var run2, probed, SANDBOX_SCRIPT, within, KNOWN_CODES, builderCode;
+var init_run_sandboxed = __esm({
+  "builder/isolated-build/run-sandboxed.ts"() {
+    "use strict";
+    init_errors3();
+    init_package_root();
+    init_build_user();
+    init_child_bundle();
+    init_protocol();
+    init_sandbox_env();
+    run2 = promisify2(execFile2);
+    probed = null;
+    SANDBOX_SCRIPT = `
+stasis_dir="$1"; stasis_mount="$2"; uid="$3"; gid="$4"; shift 4
+while [ "$1" != "--" ]; do
+  if [ -d "$1" ]; then mount -t tmpfs -o size=16k,mode=0555 stasis-hidden "$1"; elif [ -e "$1" ]; then mount --bind /dev/null "$1"; fi
+  shift
+done
+shift
+if [ -n "$stasis_mount" ]; then mount --bind "$stasis_dir" "$stasis_mount"; fi
+if [ -z "$uid" ]; then exec setpriv --no-new-privs -- "$@"; fi
+exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs -- "$@"
+`;
+    within = (path, dir) => path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+    KNOWN_CODES = /* @__PURE__ */ new Set(["CONFIG_INVALID", "CONFIG_LOAD_FAILED", "NO_TASK_DIRS", "BUNDLE_FAILED", "INDEX_FAILED", "DUPLICATE_TASK_ID", "EXTERNALS_FAILED"]);
+    builderCode = (code) => KNOWN_CODES.has(code) ? code : "BUILD_SANDBOX_FAILED";
+  }
+});
+
+// builder/isolated-build/index.ts
+import { join as join12 } from "node:path";
+async function buildAppLayersIsolated(projectDir, blobsDir, epoch, options = {}) {
+  const sandbox = await runSandboxed(projectDir, (childProjectDir, buildDir) => ({ mode: "build", projectDir: childProjectDir, buildDir, epoch }), options);
+  try {
+    const result = sandbox.result;
+    if (result.type !== "built" || !sandbox.hostBuildDir) throw new Error("the build answered a build request with a config");
+    const layers = [];
+    for (const claimed of result.layers) layers.push(await adoptLayer(claimed, join12(sandbox.hostBuildDir, "blobs"), blobsDir));
+    return { manifest: result.manifest, config: { ...StasisConfig.parse(result.config), dirs: result.config.dirs }, layers };
+  } finally {
+    await sandbox.cleanup();
+  }
+}
+var init_isolated_build = __esm({
+  "builder/isolated-build/index.ts"() {
+    "use strict";
+    init_schemas3();
+    init_adopt_layer();
+    init_run_sandboxed();
+    init_run_sandboxed();
+    init_sandbox_env();
+  }
+});
+
 // builder/oci-image.ts
 function sortedRecord(record2) {
   return Object.fromEntries(Object.entries(record2).sort(([a], [b2]) => a < b2 ? -1 : a > b2 ? 1 : 0));
@@ -44369,17 +44732,17 @@ var init_oci_image = __esm({
 });
 
 // builder/runtime-layer.ts
-import { execFile as execFile2 } from "node:child_process";
-import { existsSync as existsSync5 } from "node:fs";
-import { mkdir as mkdir8, readFile as readFile5, realpath as realpath2, stat as stat7, writeFile as writeFile5 } from "node:fs/promises";
+import { execFile as execFile3 } from "node:child_process";
+import { existsSync as existsSync3 } from "node:fs";
+import { mkdir as mkdir9, readFile as readFile4, realpath as realpath3, stat as stat8, writeFile as writeFile6 } from "node:fs/promises";
 import { homedir } from "node:os";
-import { join as join11 } from "node:path";
-import { promisify as promisify2 } from "node:util";
+import { join as join13 } from "node:path";
+import { promisify as promisify3 } from "node:util";
 function stasisCacheDir() {
-  return process.env.STASIS_CACHE_DIR ?? join11(process.env.XDG_CACHE_HOME ?? join11(homedir(), ".cache"), "stasis");
+  return process.env.STASIS_CACHE_DIR ?? join13(process.env.XDG_CACHE_HOME ?? join13(homedir(), ".cache"), "stasis");
 }
 async function sharedLibraries(binary) {
-  const { stdout } = await run2("ldd", [binary]);
+  const { stdout } = await run3("ldd", [binary]);
   const libs = [];
   for (const line of stdout.split("\n")) {
     const m2 = line.match(/=>\s+(\/\S+)/) ?? line.match(/^\s*(\/\S+)\s+\(/);
@@ -44388,20 +44751,20 @@ async function sharedLibraries(binary) {
   return libs;
 }
 async function runtimeEntries(nodeBinary = process.execPath) {
-  const node2 = await realpath2(nodeBinary);
+  const node2 = await realpath3(nodeBinary);
   const entries = [];
   const sources = [node2];
-  entries.push({ type: "file", path: "usr/local/bin/node", source: node2, size: (await stat7(node2)).size, mode: 493 });
+  entries.push({ type: "file", path: "usr/local/bin/node", source: node2, size: (await stat8(node2)).size, mode: 493 });
   for (const lib of await sharedLibraries(node2)) {
-    const real = await realpath2(lib);
+    const real = await realpath3(lib);
     sources.push(real);
-    entries.push({ type: "file", path: lib, source: real, size: (await stat7(real)).size, mode: 493 });
+    entries.push({ type: "file", path: lib, source: real, size: (await stat8(real)).size, mode: 493 });
   }
   const certs = "/etc/ssl/certs/ca-certificates.crt";
-  if (existsSync5(certs)) {
-    const real = await realpath2(certs);
+  if (existsSync3(certs)) {
+    const real = await realpath3(certs);
     sources.push(real);
-    entries.push({ type: "file", path: certs, source: real, size: (await stat7(real)).size });
+    entries.push({ type: "file", path: certs, source: real, size: (await stat8(real)).size });
   }
   for (const f2 of STATIC_FILES) entries.push({ type: "file", path: f2.path, data: Buffer.from(f2.data) });
   for (const dir of ["tmp", "root", "app", "proc", "sys", "dev"]) entries.push({ type: "dir", path: dir, mode: dir === "tmp" ? 1023 : 493 });
@@ -44415,28 +44778,28 @@ async function localNodeRuntimeLayer(onProgress) {
     throw new BuilderError("RUNTIME_LAYER_FAILED", `could not assemble the Node runtime layer: ${toError(err).message}`, { cause: err });
   }
   const identity = await Promise.all(built.sources.map(async (p2) => {
-    const s3 = await stat7(p2);
+    const s3 = await stat8(p2);
     return [p2, s3.size, s3.mtimeMs];
   }));
   const key = sha256(JSON.stringify([LAYER_FORMAT, identity])).slice(7, 39);
-  const cacheDir = join11(stasisCacheDir(), "layers");
-  const indexFile = join11(cacheDir, `runtime-${key}.json`);
-  const cached2 = await readFile5(indexFile, "utf8").then((t) => JSON.parse(t), () => null);
-  if (cached2 && (await stat7(cached2.path).catch(() => null))?.size === cached2.size) return cached2;
+  const cacheDir = join13(stasisCacheDir(), "layers");
+  const indexFile = join13(cacheDir, `runtime-${key}.json`);
+  const cached2 = await readFile4(indexFile, "utf8").then((t) => JSON.parse(t), () => null);
+  if (cached2 && (await stat8(cached2.path).catch(() => null))?.size === cached2.size) return cached2;
   onProgress?.(`assembling the Node ${process.version} runtime layer (cached afterwards)`);
-  const layer = await writeLayer(built.entries, { blobsDir: join11(cacheDir, "blobs"), mtime: 0 });
-  await mkdir8(cacheDir, { recursive: true });
-  await writeFile5(indexFile, JSON.stringify(layer));
+  const layer = await writeLayer(built.entries, { blobsDir: join13(cacheDir, "blobs"), mtime: 0 });
+  await mkdir9(cacheDir, { recursive: true });
+  await writeFile6(indexFile, JSON.stringify(layer));
   return layer;
 }
-var run2, LAYER_FORMAT, STATIC_FILES;
+var run3, LAYER_FORMAT, STATIC_FILES;
 var init_runtime_layer = __esm({
   "builder/runtime-layer.ts"() {
     "use strict";
     init_digest();
     init_errors3();
     init_layer();
-    run2 = promisify2(execFile2);
+    run3 = promisify3(execFile3);
     LAYER_FORMAT = "runtime-v1";
     STATIC_FILES = [
       { path: "etc/passwd", data: "root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n" },
@@ -44448,47 +44811,40 @@ var init_runtime_layer = __esm({
 });
 
 // builder/build-image.ts
-import { randomBytes } from "node:crypto";
-import { readdir as readdir5, rm as rm7, stat as stat8 } from "node:fs/promises";
-import { join as join12, resolve as resolve5 } from "node:path";
+import { randomBytes as randomBytes2 } from "node:crypto";
+import { rm as rm8 } from "node:fs/promises";
+import { join as join14, resolve as resolve4 } from "node:path";
 function isoSeconds(epoch) {
   return new Date(epoch * 1e3).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
-async function appLayerEntries(appDir, manifest) {
-  const entries = [];
-  for (const name of (await readdir5(appDir)).sort()) {
-    entries.push({ type: "file", path: `app/${name}`, source: join12(appDir, name), size: (await stat8(join12(appDir, name))).size });
-  }
-  entries.push({ type: "file", path: "app/stasis-manifest.json", data: Buffer.from(JSON.stringify(manifest, null, 2) + "\n") });
-  return entries;
-}
 async function buildImage(o) {
-  const projectDir = resolve5(o.projectDir);
-  const buildDir = resolve5(o.buildDir ?? join12(projectDir, ".stasis", "build", `${process.pid}-${randomBytes(4).toString("hex")}`));
-  const blobsDir = join12(buildDir, "blobs");
-  await rm7(blobsDir, { recursive: true, force: true });
+  const projectDir = resolve4(o.projectDir);
+  const buildDir = resolve4(o.buildDir ?? join14(projectDir, ".stasis", "build", `${process.pid}-${randomBytes2(4).toString("hex")}`));
+  const blobsDir = join14(buildDir, "blobs");
+  await rm8(blobsDir, { recursive: true, force: true });
   const dispose = async () => {
-    if (!o.buildDir) await rm7(buildDir, { recursive: true, force: true });
+    if (!o.buildDir) await rm8(buildDir, { recursive: true, force: true });
   };
-  const loaded2 = await loadProjectConfig(projectDir);
   const git = await readGitInfo(projectDir);
   const envEpoch = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : void 0;
   const epoch = o.sourceDateEpoch ?? (Number.isFinite(envEpoch) ? envEpoch : git?.committedAt ?? 0);
-  const bundle = await bundleProject({ projectDir, outDir: join12(buildDir, "app"), onProgress: o.onProgress, loaded: loaded2 });
+  let bundle;
+  try {
+    bundle = await buildAppLayersIsolated(projectDir, blobsDir, epoch, { ...o.sandbox, onProgress: o.onProgress });
+  } catch (error63) {
+    await dispose();
+    throw error63;
+  }
   const layers = [];
   let baseEnv = [];
   const base = o.withRuntime === false ? { kind: "none" } : o.base ?? { kind: "local-node" };
   if (base.kind === "local-node") layers.push(await localNodeRuntimeLayer(o.onProgress));
   if (base.kind === "registry") {
-    const pulled = await pullBaseImage(base.ref, join12(stasisCacheDir(), "layers", "blobs"), o.onProgress);
+    const pulled = await pullBaseImage(base.ref, join14(stasisCacheDir(), "layers", "blobs"), o.onProgress);
     layers.push(...pulled.layers);
     baseEnv = pulled.env.filter((e) => !e.startsWith("PATH=") && !e.startsWith("UV_USE_IO_URING="));
   }
-  if (bundle.externals.length > 0) {
-    o.onProgress?.(`externals layer: ${bundle.externals.map((e) => `${e.name}@${e.version}`).join(", ")}`);
-    layers.push(await writeLayer(await externalsLayerEntries(bundle.externals), { blobsDir, mtime: 0 }));
-  }
-  layers.push(await writeLayer(await appLayerEntries(bundle.appDir, bundle.manifest), { blobsDir, mtime: epoch }));
+  layers.push(...bundle.layers);
   const labels = {
     "org.opencontainers.image.created": isoSeconds(epoch),
     "org.opencontainers.image.title": bundle.manifest.project,
@@ -44519,10 +44875,8 @@ var init_build_image = __esm({
     "use strict";
     init_base_image();
     init_bundle();
-    init_externals();
     init_git_info();
-    init_layer();
-    init_load_config();
+    init_isolated_build();
     init_oci_image();
     init_runtime_layer();
     PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -44597,7 +44951,7 @@ var init_stasis_api = __esm({
 async function deployProject(options) {
   const { apiUrl, apiKey, onProgress = () => {
   } } = options;
-  const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit) });
+  const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit), sandbox: { hidePaths: options.hidePaths, signal: options.signal } });
   try {
     return await registerImage(options, image);
   } finally {
@@ -44653,6 +45007,7 @@ var init_builder = __esm({
     init_load_config();
     init_bundle();
     init_build_image();
+    init_isolated_build();
     init_build_to_layout();
     init_layout_store();
     init_registry_store();
@@ -44688,7 +45043,7 @@ var init_deploy_step = __esm({
 });
 
 // action/src/main.ts
-import { resolve as resolve6 } from "node:path";
+import { resolve as resolve5 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -44877,11 +45232,11 @@ var tunnel = __toESM(require_tunnel2(), 1);
 var import_undici = __toESM(require_undici(), 1);
 var __awaiter = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve7) {
-      resolve7(value);
+    return value instanceof P2 ? value : new P2(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve7, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -44897,7 +45252,7 @@ var __awaiter = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve7(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -44970,26 +45325,26 @@ var HttpClientResponse = class {
   }
   readBody() {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve7) => __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve6) => __awaiter(this, void 0, void 0, function* () {
         let output2 = Buffer.alloc(0);
         this.message.on("data", (chunk) => {
           output2 = Buffer.concat([output2, chunk]);
         });
         this.message.on("end", () => {
-          resolve7(output2.toString());
+          resolve6(output2.toString());
         });
       }));
     });
   }
   readBodyBuffer() {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve7) => __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve6) => __awaiter(this, void 0, void 0, function* () {
         const chunks = [];
         this.message.on("data", (chunk) => {
           chunks.push(chunk);
         });
         this.message.on("end", () => {
-          resolve7(Buffer.concat(chunks));
+          resolve6(Buffer.concat(chunks));
         });
       }));
     });
@@ -45192,14 +45547,14 @@ var HttpClient = class {
    */
   requestRaw(info2, data) {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve7, reject) => {
+      return new Promise((resolve6, reject) => {
         function callbackForResult(err, res) {
           if (err) {
             reject(err);
           } else if (!res) {
             reject(new Error("Unknown error"));
           } else {
-            resolve7(res);
+            resolve6(res);
           }
         }
         this.requestRawWithCallback(info2, data, callbackForResult);
@@ -45443,12 +45798,12 @@ var HttpClient = class {
     return __awaiter(this, void 0, void 0, function* () {
       retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
       const ms2 = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-      return new Promise((resolve7) => setTimeout(() => resolve7(), ms2));
+      return new Promise((resolve6) => setTimeout(() => resolve6(), ms2));
     });
   }
   _processResponse(res, options) {
     return __awaiter(this, void 0, void 0, function* () {
-      return new Promise((resolve7, reject) => __awaiter(this, void 0, void 0, function* () {
+      return new Promise((resolve6, reject) => __awaiter(this, void 0, void 0, function* () {
         const statusCode = res.message.statusCode || 0;
         const response = {
           statusCode,
@@ -45456,7 +45811,7 @@ var HttpClient = class {
           headers: {}
         };
         if (statusCode === HttpCodes.NotFound) {
-          resolve7(response);
+          resolve6(response);
         }
         function dateTimeDeserializer(key, value) {
           if (typeof value === "string") {
@@ -45495,7 +45850,7 @@ var HttpClient = class {
           err.result = response.result;
           reject(err);
         } else {
-          resolve7(response);
+          resolve6(response);
         }
       }));
     });
@@ -45506,11 +45861,11 @@ var lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k2) => (c[k2.toLowerCas
 // node_modules/@actions/http-client/lib/auth.js
 var __awaiter2 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve7) {
-      resolve7(value);
+    return value instanceof P2 ? value : new P2(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve7, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -45526,7 +45881,7 @@ var __awaiter2 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve7(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -45557,11 +45912,11 @@ var BearerCredentialHandler = class {
 // node_modules/@actions/core/lib/oidc-utils.js
 var __awaiter3 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve7) {
-      resolve7(value);
+    return value instanceof P2 ? value : new P2(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve7, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -45577,7 +45932,7 @@ var __awaiter3 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve7(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -45646,11 +46001,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter4 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve7) {
-      resolve7(value);
+    return value instanceof P2 ? value : new P2(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve7, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -45666,7 +46021,7 @@ var __awaiter4 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve7(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -45945,11 +46300,11 @@ var arch = os3.arch();
 // node_modules/@actions/core/lib/core.js
 var __awaiter5 = function(thisArg, _arguments, P2, generator) {
   function adopt(value) {
-    return value instanceof P2 ? value : new P2(function(resolve7) {
-      resolve7(value);
+    return value instanceof P2 ? value : new P2(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P2 || (P2 = Promise))(function(resolve7, reject) {
+  return new (P2 || (P2 = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -45965,7 +46320,7 @@ var __awaiter5 = function(thisArg, _arguments, P2, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve7(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -46217,7 +46572,7 @@ function failureSummary(message, environment) {
 
 // action/src/main.ts
 init_toolchain();
-async function run3() {
+async function run4() {
   let environment;
   try {
     const inputs = readInputs((name) => getInput(name));
@@ -46249,7 +46604,7 @@ async function run3() {
       return;
     }
     if (credential.archived) throw new Error(`${credential.environment} of ${credential.project} is archived (its pull request was closed): reopen a pull request or deploy to another environment`);
-    const projectDir = resolve6(process.env.GITHUB_WORKSPACE ?? process.cwd(), inputs.workingDirectory);
+    const projectDir = resolve5(process.env.GITHUB_WORKSPACE ?? process.cwd(), inputs.workingDirectory);
     useToolchain(resolveToolchainRoot(projectDir));
     const { deployStep: deployStep2 } = await Promise.resolve().then(() => (init_deploy_step(), deploy_step_exports));
     const deployment = await group(
@@ -46281,4 +46636,4 @@ async function run3() {
 }
 
 // action/src/index.ts
-await run3();
+await run4();
