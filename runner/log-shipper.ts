@@ -1,5 +1,4 @@
 import type { LogLevel } from "../schemas/index.ts";
-import type { ServerClient } from "./server-client.ts";
 
 export interface LogEntry {
   ts: string;
@@ -13,9 +12,10 @@ const FLUSH_EVERY_MS = 150;
 
 /**
  * Ships one run's log lines to the server in order: batches are sent one at a time, so a line
- * logged before a suspend is stored before the lines logged after the restore.
+ * logged before a suspend is stored before the lines logged after the restore. `send` delivers one
+ * batch (retrying as every report does); a batch it gives up on is dropped.
  */
-export function createLogShipper(server: ServerClient, runId: string, leaseId: string, onError: (error: Error) => void) {
+export function createLogShipper(send: (lines: LogEntry[]) => Promise<unknown>, onError: (error: Error) => void) {
   let queue: LogEntry[] = [];
   let sending: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | null = null;
@@ -36,7 +36,7 @@ export function createLogShipper(server: ServerClient, runId: string, leaseId: s
     while (queue.length > 0) {
       const lines = queue.slice(0, MAX_BATCH).map((line) => ({ ...line, message: line.message.slice(0, 64 * 1024) }));
       queue = queue.slice(MAX_BATCH);
-      sending = sending.then(() => server.appendLogs(runId, { leaseId, lines }).then(() => undefined, (error: Error) => onError(error)));
+      sending = sending.then(() => send(lines).then(() => undefined, (error: Error) => onError(error)));
     }
     return sending;
   }

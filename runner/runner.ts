@@ -2,7 +2,9 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { ClaimedRun, PollResponse } from "../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store/index.ts";
+import { createLeaseClock } from "./lease-clock.ts";
 import { createLocalCheckpoints } from "./local-checkpoints.ts";
+import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
@@ -51,6 +53,8 @@ export function createRunner(options: RunnerOptions) {
   let draining = false;
   let loop: Promise<void> = Promise.resolve();
   const localCheckpoints = createLocalCheckpoints();
+  /** Until the register answer says otherwise: the server's default lease. */
+  const leases = createLeaseClock(30_000);
   const warmPool = options.warmProcesses ? createWarmPool() : undefined;
   /** Slots the long poll in flight may fill; a quick poll offers only the others. */
   let slotsOfferedByLongPoll = 0;
@@ -74,12 +78,18 @@ export function createRunner(options: RunnerOptions) {
         options.onEvent?.({ type: "suspended", runId: claim.runId });
         void claimFreedSlots();
       },
+      leaseValidUntil: () => leases.validUntil(claim.runId),
+      signal: pollAbort.signal,
       log: log.child({ runId: claim.runId, attempt: claim.attempt }),
     });
+    leases.claimed(claim.runId);
     sessions.set(claim.runId, session);
     options.onEvent?.({ type: "claimed", runId: claim.runId });
     void session.done.then((outcome) => {
-      if (sessions.get(claim.runId) === session) sessions.delete(claim.runId);
+      if (sessions.get(claim.runId) === session) {
+        sessions.delete(claim.runId);
+        leases.forget(claim.runId);
+      }
       if (outcome !== "suspended") options.onEvent?.({ type: outcome === "finished" ? "finished" : "stopped", runId: claim.runId });
       void claimFreedSlots();
     });
@@ -149,10 +159,18 @@ export function createRunner(options: RunnerOptions) {
     }
   }
 
+  /**
+   * Extends every lease held here — also of runs whose end or suspend is still being reported, so a
+   * short server outage does not cost them their lease.
+   */
   async function heartbeat(): Promise<void> {
-    const leases = [...sessions.values()].map((s) => ({ runId: s.runId, leaseId: s.leaseId }));
+    const held = [...sessions.values()].map((s) => ({ runId: s.runId, leaseId: s.leaseId }));
+    const sentAt = Date.now();
     try {
-      const { lost } = await server.heartbeat({ runnerId, leases });
+      const { lost, leaseMs } = await server.heartbeat({ runnerId, leases: held });
+      leases.leaseMs = leaseMs;
+      const gone = new Set(lost);
+      leases.renewed(held.filter((l) => !gone.has(l.runId) && sessions.get(l.runId)?.leaseId === l.leaseId).map((l) => l.runId), sentAt);
       for (const runId of lost) void sessions.get(runId)?.stop("the server gave this run's lease to someone else", "lost");
     } catch (error) {
       log.warn({ err: (error as Error).message }, "heartbeat failed");
@@ -174,6 +192,7 @@ export function createRunner(options: RunnerOptions) {
         workload: options.workload ?? "process",
       });
       runnerId = registered.runnerId;
+      leases.leaseMs = registered.leaseMs;
       if (options.suspendThresholdMs === undefined && registered.suspendThresholdMs !== undefined) suspendThresholdMs = registered.suspendThresholdMs;
       heartbeatTimer = setInterval(() => void heartbeat(), registered.heartbeatIntervalMs);
       polling = true;
@@ -188,7 +207,12 @@ export function createRunner(options: RunnerOptions) {
       while (sessions.size > 0 && Date.now() < deadline) await Promise.race([...[...sessions.values()].map((s) => s.done), new Promise((r) => setTimeout(r, 100))]);
       const remaining = [...sessions.values()];
       if (remaining.length > 0) {
-        await server.release({ runnerId, leases: remaining.map((s) => ({ runId: s.runId, leaseId: s.leaseId })) }).catch((error: Error) => log.warn({ err: error.message }, "release failed"));
+        const giveUpAt = Math.max(...remaining.map((s) => leases.validUntil(s.runId)));
+        await retryCall(() => server.release({ runnerId, leases: remaining.map((s) => ({ runId: s.runId, leaseId: s.leaseId })) }), {
+          what: "release runs",
+          giveUpAt: () => giveUpAt,
+          onRetry: (error, delayMs) => log.warn({ err: error.message, retryInMs: delayMs }, "could not release runs; retrying"),
+        }).catch((error: Error) => log.warn({ err: error.message }, "release failed"));
         await Promise.all(remaining.map((s) => s.stop("runner shutting down; the run was given back")));
       }
       await this.close();
