@@ -115,7 +115,6 @@ describe("the runner's reports outlive a server that goes away", () => {
     proxy.clear();
 
     const run = await waitForFinal(stack, id);
-    if (process.env.DEBUG_DURABLE) console.log(runner.log());
     expect(run.attemptDetails!.map((a) => a.status)).toEqual(["LOST", "COMPLETED"]);
     // Resumed from the checkpoint: the value from before the wait is the same and "before" ran once.
     expect((run.output as { random: number }).random).toBe(before.data!.random);
