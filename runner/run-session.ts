@@ -243,7 +243,18 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       if (heldResult) return await restoreInto(dir, wait.callId, takeHeld());
       holdsSlot = false;
       deps.onSlotFreed?.();
-      const stored = await deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir);
+      const storing = deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir);
+      const first = await Promise.race([storing.then((done) => ({ done }), (error: unknown) => ({ error })), nextHeldResult().then(() => null)]);
+      if (first === null) {
+        // The wait ended while the checkpoint was still being stored (seconds, under load): the server moved the run
+        // on already. Restore from the dump on disk now instead of after the store; the stored copy is of no use.
+        keptLocally = true; // removed below, once both the restore and the store are done with it
+        const restoring = restoreInto(dir, wait.callId, takeHeld());
+        void Promise.allSettled([storing.then((done) => deps.checkpoints!.delete(done.location)), restoring]).then(() => rm(dir, { recursive: true, force: true }).catch(() => {}));
+        return await restoring;
+      }
+      if ("error" in first) throw first.error;
+      const stored = first.done;
       log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
       try {
         await report("report the suspend", () => server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes } }));
@@ -291,13 +302,13 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     return result;
   }
 
-  async function restoreInto(dir: string, callId: number, result: WaitResult): Promise<void> {
+  async function restoreInto(dir: string, callId: number, result: WaitResult, fetched?: { fetchMs: number; localCopy: boolean }): Promise<void> {
     const started = Date.now();
     const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
     holdsSlot = true;
     attach(restored);
     channel!.send({ type: "wait-result", callId, result });
-    log.info({ runId, restoreMs: Date.now() - started }, "run restored");
+    log.info({ runId, restoreMs: Date.now() - started, ...fetched }, "run restored");
   }
 
   async function finish(result: { ok: true; output: unknown } | { ok: false; error: SerializedError; crashed?: boolean }): Promise<void> {
@@ -339,13 +350,14 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     if (claim.resume) {
       const local = deps.localCheckpoints?.take(claim.resume.checkpointLocation) ?? null;
       const dir = local ?? join(deps.workDir, "restores", `${runId}-${Date.now()}`);
+      const fetchStarted = Date.now();
       try {
         if (!local) {
           await mkdir(dir, { recursive: true });
           await deps.checkpoints!.get(claim.resume.checkpointLocation, dir);
         }
         const { callId } = JSON.parse(await readFile(join(dir, "resume.json"), "utf8")) as { callId: number };
-        await restoreInto(dir, callId, claim.resume.result);
+        await restoreInto(dir, callId, claim.resume.result, { fetchMs: Date.now() - fetchStarted, localCopy: local !== null });
       } finally {
         await rm(dir, { recursive: true, force: true }).catch(() => {});
       }
