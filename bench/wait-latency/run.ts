@@ -95,6 +95,7 @@ async function measure(checkpoints: boolean) {
         continueMs: restoreEnd ? out.after - restoreEnd : out.after - wpCompleted,
       };
     });
+    const stasisLines = (await stack.db("run_logs").whereIn("run_id", ids).where("message", "like", "[stasis]%").select("message")) as Array<{ message: string }>;
     const pick = (key: keyof (typeof perRun)[number]) => stats(perRun.map((r) => r[key]).filter((v): v is number => typeof v === "number"));
     return {
       checkpoints,
@@ -109,7 +110,9 @@ async function measure(checkpoints: boolean) {
       restoreMs: pick("restoreMs"),
       continueMs: pick("continueMs"),
       // Why runs were not frozen, or anything else the runners warned about, by message.
-      warnings: Object.entries(records.filter((r) => Number(r.level) >= 40).reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.msg]: (acc[r.msg] ?? 0) + 1 }), {})),
+      warnings: Object.entries(
+        [...records.filter((r) => Number(r.level) >= 40).map((r) => r.msg), ...stasisLines.map((l) => l.message.slice(0, 160))].reduce<Record<string, number>>((acc, msg) => ({ ...acc, [msg]: (acc[msg] ?? 0) + 1 }), {}),
+      ),
       perRun,
     };
   } finally {
