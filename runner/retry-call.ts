@@ -57,7 +57,7 @@ export async function retryCall<T>(call: () => Promise<T>, options: RetryOptions
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));
       if (!isRetryable(error) || options.signal?.aborted) throw error;
       const left = options.giveUpAt() - Date.now();
-      if (left <= 0) throw new LeaseGoneError(`${options.what}: gave up, the lease ran out while the server could not be reached (${error.message})`, { cause: error });
+      if (left <= 0) throw new LeaseGoneError(`${options.what}: gave up: its deadline (the lease's end) passed while the server could not be reached (${error.message})`, { cause: error });
       const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(failures, 16));
       // One last try right at the end of the lease rather than none.
       const delayMs = Math.min(left, Math.round(ceiling / 2 + Math.random() * (ceiling / 2)));

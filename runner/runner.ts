@@ -49,6 +49,7 @@ export function createRunner(options: RunnerOptions) {
   /** The runner's own setting wins; else the server's (register response); else 5 s. */
   let suspendThresholdMs = options.suspendThresholdMs ?? 5000;
   let heartbeatTimer: NodeJS.Timeout | null = null;
+  let heartbeatIntervalMs = 10_000;
   let polling = false;
   let draining = false;
   let loop: Promise<void> = Promise.resolve();
@@ -165,9 +166,18 @@ export function createRunner(options: RunnerOptions) {
    */
   async function heartbeat(): Promise<void> {
     const held = [...sessions.values()].map((s) => ({ runId: s.runId, leaseId: s.leaseId }));
-    const sentAt = Date.now();
+    const started = Date.now();
+    let sentAt = started;
     try {
-      const { lost, leaseMs } = await server.heartbeat({ runnerId, leases: held });
+      // A failed beat is tried again at once (backoff) rather than at the next interval: after an outage the
+      // leases are extended as soon as the server is back, before it sweeps them as expired.
+      const { lost, leaseMs } = await retryCall(
+        () => {
+          sentAt = Date.now();
+          return server.heartbeat({ runnerId, leases: held });
+        },
+        { what: "heartbeat", giveUpAt: () => started + heartbeatIntervalMs, signal: pollAbort.signal, maxMs: 1000 },
+      );
       leases.leaseMs = leaseMs;
       const gone = new Set(lost);
       leases.renewed(held.filter((l) => !gone.has(l.runId) && sessions.get(l.runId)?.leaseId === l.leaseId).map((l) => l.runId), sentAt);
@@ -194,7 +204,8 @@ export function createRunner(options: RunnerOptions) {
       runnerId = registered.runnerId;
       leases.leaseMs = registered.leaseMs;
       if (options.suspendThresholdMs === undefined && registered.suspendThresholdMs !== undefined) suspendThresholdMs = registered.suspendThresholdMs;
-      heartbeatTimer = setInterval(() => void heartbeat(), registered.heartbeatIntervalMs);
+      heartbeatIntervalMs = registered.heartbeatIntervalMs;
+      heartbeatTimer = setInterval(() => void heartbeat(), heartbeatIntervalMs);
       polling = true;
       loop = pollLoop();
       log.info({ runnerId, capacity: options.capacity, checkpoints: options.runtime.checkpoints }, "runner started");
