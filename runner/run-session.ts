@@ -243,11 +243,13 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       if (heldResult) return await restoreInto(dir, wait.callId, takeHeld());
       holdsSlot = false;
       deps.onSlotFreed?.();
-      const storing = deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir);
+      const stopStoring = new AbortController();
+      const storing = deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir, stopStoring.signal);
       const first = await Promise.race([storing.then((done) => ({ done }), (error: unknown) => ({ error })), nextHeldResult().then(() => null)]);
       if (first === null) {
         // The wait ended while the checkpoint was still being stored (seconds, under load): the server moved the run
-        // on already. Restore from the dump on disk now instead of after the store; the stored copy is of no use.
+        // on already. Stop storing (its CPU is the restore's) and restore from the dump on disk now.
+        stopStoring.abort();
         keptLocally = true; // removed below, once both the restore and the store are done with it
         const restoring = restoreInto(dir, wait.callId, takeHeld());
         void Promise.allSettled([storing.then((done) => deps.checkpoints!.delete(done.location)), restoring]).then(() => rm(dir, { recursive: true, force: true }).catch(() => {}));

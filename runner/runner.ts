@@ -10,6 +10,9 @@ import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
 import type { WorkloadRuntime } from "./workload/index.ts";
 
+const LONG_POLL_MS = 10_000;
+const SHORT_POLL_MS = 1_000;
+
 export interface RunnerOptions {
   serverUrl: string;
   runnerToken: string;
@@ -120,7 +123,12 @@ export function createRunner(options: RunnerOptions) {
       try {
         const freeSlots = freeSlotsNow();
         slotsOfferedByLongPoll = freeSlots;
-        const response = await server.poll({ runnerId, freeSlots, waitMs: 10_000 }, AbortSignal.any([pollAbort.signal, thisPoll.signal]));
+        // A long poll offers the slots free when it starts. A slot freed meanwhile gets one quick poll, but a run
+        // that becomes due after that (a frozen wait ending) could only be claimed when the long poll ends: with
+        // 10 s polls, frozen waits ended up to 10 s late (bench/wait-latency). So poll long only when every slot
+        // is on offer, else briefly.
+        const waitMs = freeSlots >= options.capacity ? LONG_POLL_MS : SHORT_POLL_MS;
+        const response = await server.poll({ runnerId, freeSlots, waitMs }, AbortSignal.any([pollAbort.signal, thisPoll.signal]));
         slotsOfferedByLongPoll = 0;
         failures = 0;
         handle(response);

@@ -7,11 +7,18 @@ import type { Readable } from "node:stream";
  * while restores, claims and running tasks on the same cores are what a waiting run's latency is
  * made of (bench/wait-latency).
  */
-export async function packDir(dir: string, file: string): Promise<void> {
+export async function packDir(dir: string, file: string, signal?: AbortSignal): Promise<void> {
   const tar = spawn("nice", ["-n", "10", "tar", "-C", dir, "--numeric-owner", "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
   const zstd = spawn("nice", ["-n", "10", "zstd", "-1", "-T0", "-q", "-f", "-o", file], { stdio: [tar.stdout as Readable, "ignore", "pipe"] });
   tar.stdout?.destroy(); // zstd holds its own copy; ours must not read (or keep tar alive if zstd dies)
-  await Promise.all([finished(tar, "tar"), finished(zstd, "zstd")]);
+  const abort = () => [tar, zstd].forEach((child) => child.kill("SIGKILL"));
+  signal?.addEventListener("abort", abort, { once: true });
+  if (signal?.aborted) abort();
+  try {
+    await Promise.all([finished(tar, "tar"), finished(zstd, "zstd")]);
+  } finally {
+    signal?.removeEventListener("abort", abort);
+  }
 }
 
 /** `zstd -d -c file | tar -C dir -xf -` */
