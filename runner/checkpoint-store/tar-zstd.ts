@@ -1,15 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
 
-/**
- * `tar -C dir -cf - . | zstd -1 -o file`: CRIU images shrink to about 30 % at zstd's fastest level.
- * Both run niced: storing a checkpoint happens after the run's slot is free and nobody waits on it,
- * while restores, claims and running tasks on the same cores are what a waiting run's latency is
- * made of (bench/wait-latency).
- */
+/** `tar -C dir -cf - . | zstd -1 -o file`: CRIU images shrink to about 30 % at zstd's fastest level. Aborting `signal` kills both. */
 export async function packDir(dir: string, file: string, signal?: AbortSignal): Promise<void> {
-  const tar = spawn("nice", ["-n", "10", "tar", "-C", dir, "--numeric-owner", "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
-  const zstd = spawn("nice", ["-n", "10", "zstd", "-1", "-T0", "-q", "-f", "-o", file], { stdio: [tar.stdout as Readable, "ignore", "pipe"] });
+  const tar = spawn("tar", ["-C", dir, "--numeric-owner", "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+  const zstd = spawn("zstd", ["-1", "-T0", "-q", "-f", "-o", file], { stdio: [tar.stdout as Readable, "ignore", "pipe"] });
   tar.stdout?.destroy(); // zstd holds its own copy; ours must not read (or keep tar alive if zstd dies)
   const abort = () => [tar, zstd].forEach((child) => child.kill("SIGKILL"));
   signal?.addEventListener("abort", abort, { once: true });
