@@ -54,7 +54,8 @@ describe("the runner's reports outlive a server that goes away", () => {
     ["the server answers 500 (its database is down)", "error500"],
   ] as const)("%s while a resumed run ends: the end is reported once it is back, and the code after the wait ran once", async (_, fault) => {
     const runner = await runners.start({ name: `ends-${fault}`, serverUrl: proxy.url });
-    const { id, ledger, gate } = await startGatedRun(`end-${fault}`, 2);
+    const { id, ledger, gate } = await startGatedRun(`end-${fault}`, 4);
+    await waitForSuspended(stack, id);
     await waitForLog(stack, id, "waiting for the gate");
     expect(await ownCheckpoints(id)).toHaveLength(1);
 
@@ -74,7 +75,8 @@ describe("the runner's reports outlive a server that goes away", () => {
 
   it("an end report the server applied but whose answer was lost is answered as applied when repeated", async () => {
     const runner = await runners.start({ name: "lost-answer", serverUrl: proxy.url });
-    const { id, ledger, gate } = await startGatedRun("lost-answer", 2);
+    const { id, ledger, gate } = await startGatedRun("lost-answer", 4);
+    await waitForSuspended(stack, id);
     await waitForLog(stack, id, "waiting for the gate");
     proxy.fail(/\/complete$/, "lose-answer", 1);
     await writeFile(gate, "open");
@@ -92,7 +94,8 @@ describe("the runner's reports outlive a server that goes away", () => {
     await runners.start({ name: "lost-suspend", serverUrl: proxy.url });
     proxy.fail(/\/waits$/, "lose-answer", 1);
     proxy.fail(/\/suspend$/, "lose-answer", 1);
-    const { id, ledger, gate } = await startGatedRun("lost-suspend", 3);
+    // Long enough that the checkpoint is stored (and the suspend reported) before the wait ends, even under load.
+    const { id, ledger, gate } = await startGatedRun("lost-suspend", 6);
     await writeFile(gate, "open");
 
     const run = await waitForFinal(stack, id);
@@ -103,8 +106,9 @@ describe("the runner's reports outlive a server that goes away", () => {
 
   it("a resumed run whose end could not be reported before its lease ran out is recovered from its checkpoint, not from scratch", async () => {
     const runner = await runners.start({ name: "loses-lease", serverUrl: proxy.url });
-    const { id, ledger, gate } = await startGatedRun("lease-runs-out", 2);
+    const { id, ledger, gate } = await startGatedRun("lease-runs-out", 4);
     const before = await waitForLog(stack, id, "before the wait");
+    await waitForSuspended(stack, id);
     await waitForLog(stack, id, "waiting for the gate");
 
     // Down for longer than a lease: the server recovers the run meanwhile; the runner gives up.
