@@ -1,5 +1,4 @@
 import { createRedactor, type LogLevel } from "../schemas/index.ts";
-import type { ServerClient } from "./server-client.ts";
 
 export interface LogEntry {
   ts: string;
@@ -13,11 +12,12 @@ const FLUSH_EVERY_MS = 150;
 
 /**
  * Ships one run's log lines to the server in order: batches are sent one at a time, so a line
- * logged before a suspend is stored before the lines logged after the restore. Every value of the
- * run's environment variables (`secrets`, ≥ 6 characters) is replaced by `[redacted:NAME]` before a
- * line leaves the runner.
+ * logged before a suspend is stored before the lines logged after the restore. `send` delivers one
+ * batch (retrying as every report does); a batch it gives up on is dropped. Every value of the run's
+ * environment variables (`secrets`, ≥ 6 characters) is replaced by `[redacted:NAME]` before a line
+ * leaves the runner.
  */
-export function createLogShipper(server: ServerClient, runId: string, leaseId: string, onError: (error: Error) => void, secrets: Record<string, string> = {}) {
+export function createLogShipper(send: (lines: LogEntry[]) => Promise<unknown>, onError: (error: Error) => void, secrets: Record<string, string> = {}) {
   const redact = createRedactor(secrets);
   let queue: LogEntry[] = [];
   let sending: Promise<void> = Promise.resolve();
@@ -43,7 +43,7 @@ export function createLogShipper(server: ServerClient, runId: string, leaseId: s
         ...(line.data ? { data: redact.deep(line.data) } : {}),
       }));
       queue = queue.slice(MAX_BATCH);
-      sending = sending.then(() => server.appendLogs(runId, { leaseId, lines }).then(() => undefined, (error: Error) => onError(error)));
+      sending = sending.then(() => send(lines).then(() => undefined, (error: Error) => onError(error)));
     }
     return sending;
   }

@@ -10,6 +10,7 @@ import type { WarmPool } from "./warm-pool.ts";
 import { createLogShipper } from "./log-shipper.ts";
 import { hardwareRandomFlags } from "./hardware-random.ts";
 import { readLines } from "./line-reader.ts";
+import { isLeaseGone, LeaseGoneError, retryCall } from "./retry-call.ts";
 import { ServerCallError, type ServerClient } from "./server-client.ts";
 import { openTaskChannel, type TaskChannel } from "./task-channel.ts";
 import type { TaskProcess, WorkloadRuntime } from "./workload/index.ts";
@@ -33,6 +34,10 @@ export interface RunSessionDeps {
   localCheckpoints?: LocalCheckpoints;
   /** The run's process is gone (dumped): its slot is free although the checkpoint is still being stored. */
   onSlotFreed?: () => void;
+  /** When this run's lease runs out by the runner's clock (heartbeats move it); reports retry until then. */
+  leaseValidUntil: () => number;
+  /** Aborted when the runner closes: reports stop retrying. */
+  signal?: AbortSignal;
   log: Logger;
 }
 
@@ -44,6 +49,8 @@ interface PendingWait {
 }
 
 const PREPARE_TIMEOUT_MS = 10_000;
+/** How long the end report (or a dump) waits for queued log lines to be stored before going ahead anyway. */
+const LOG_FLUSH_WAIT_MS = 3_000;
 
 /**
  * One claimed run on this runner: starts or restores its process, answers its calls, ships its logs,
@@ -53,7 +60,20 @@ const PREPARE_TIMEOUT_MS = 10_000;
 export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   const { server, runtime, log } = deps;
   const { runId, leaseId } = claim;
-  const shipper = createLogShipper(server, runId, leaseId, (error) => log.warn({ err: error.message }, "could not ship logs"), claim.env);
+  /** Every call that reports something to the server goes through here: retried until the server has it or the lease is gone. */
+  function report<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return retryCall(call, {
+      what,
+      giveUpAt: deps.leaseValidUntil,
+      signal: deps.signal,
+      onRetry: (error, delayMs) => log.warn({ runId, err: error.message, retryInMs: delayMs }, `could not ${what}; retrying`),
+    });
+  }
+  const shipper = createLogShipper(
+    (lines) => report("ship logs", () => server.appendLogs(runId, { leaseId, lines })),
+    (error) => log.warn({ err: error.message }, "could not ship logs"),
+    claim.env,
+  );
   let proc: TaskProcess | null = null;
   let channel: TaskChannel | null = null;
   let pendingWait: PendingWait | null = null;
@@ -123,15 +143,24 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
         case "wait":
           return await beginWait(callId, WaitSpec.parse(call.spec), call.key);
         case "createRequestToken":
-          return reply(callId, await server.createRequestToken(runId, { leaseId, timeoutMs: call.timeoutMs, key: call.key }));
-        case "trigger":
-          return reply(callId, await server.trigger(runId, { leaseId, items: call.items as never, wait: call.wait }));
-        case "sendEvent":
-          return reply(callId, await server.sendEvent(runId, { leaseId, event: call.event, payload: call.payload, id: call.id }));
+          return reply(callId, await report("create a request token", () => server.createRequestToken(runId, { leaseId, timeoutMs: call.timeoutMs, key: call.key })));
+        case "trigger": {
+          // A retried trigger must not start the children twice: each item gets a key unique to this call.
+          const items = (call.items as Array<{ options?: Record<string, unknown> }>).map((item, i) => ({
+            ...item,
+            options: { ...item.options, idempotencyKey: item.options?.idempotencyKey ?? `stasis-call:${leaseId}:${callId}:${i}` },
+          }));
+          return reply(callId, await report("trigger runs", () => server.trigger(runId, { leaseId, items: items as never, wait: call.wait })));
+        }
+        case "sendEvent": {
+          // Events are idempotent by id: a retried send is not delivered twice.
+          const id = call.id ?? `stasis-call:${leaseId}:${callId}`;
+          return reply(callId, await report("send an event", () => server.sendEvent(runId, { leaseId, event: call.event, payload: call.payload, id })));
+        }
       }
     } catch (thrown) {
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));
-      if (error instanceof ServerCallError && error.code === "LEASE_LOST") return void stop("lease lost", "lost");
+      if (isLeaseGone(error)) return void stop("lease lost", "lost");
       channel?.send({ type: "reply", callId, ok: false, error: { name: error.name, message: error.message } });
     }
   }
@@ -141,7 +170,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   }
 
   async function beginWait(callId: number, spec: WaitSpec, key?: string): Promise<void> {
-    const { waitpointId, result } = await server.createWait(runId, { leaseId, spec, key });
+    const { waitpointId, result } = await report("create a wait", () => server.createWait(runId, { leaseId, spec, key }));
     if (result) return void channel?.send({ type: "wait-result", callId, result });
     pendingWait = { callId, waitpointId };
     if (shouldSuspend(spec)) await suspend();
@@ -196,7 +225,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     let keptLocally = false;
     suspendPhase = "dumping";
     try {
-      await shipper.flush();
+      await within(shipper.flush(), LOG_FLUSH_WAIT_MS);
       const frozen = proc!;
       // Silenced from the start: the wrappers CRIU kills at the end of the dump may print as they die.
       silenced.add(frozen);
@@ -217,10 +246,23 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       if (heldResult) return await restoreInto(dir, wait.callId, takeHeld());
       holdsSlot = false;
       deps.onSlotFreed?.();
-      const stored = await deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir);
+      const stopStoring = new AbortController();
+      const storing = deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir, stopStoring.signal);
+      const first = await Promise.race([storing.then((done) => ({ done }), (error: unknown) => ({ error })), nextHeldResult().then(() => null)]);
+      if (first === null) {
+        // The wait ended while the checkpoint was still being stored (seconds, under load): the server moved the run
+        // on already. Stop storing (its CPU is the restore's) and restore from the dump on disk now.
+        stopStoring.abort();
+        keptLocally = true; // removed below, once both the restore and the store are done with it
+        const restoring = restoreInto(dir, wait.callId, takeHeld());
+        void Promise.allSettled([storing.then((done) => deps.checkpoints!.delete(done.location)), restoring]).then(() => rm(dir, { recursive: true, force: true }).catch(() => {}));
+        return await restoring;
+      }
+      if ("error" in first) throw first.error;
+      const stored = first.done;
       log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
       try {
-        await server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes } });
+        await report("report the suspend", () => server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes } }));
         // The run's checkpoint is now this one: the one it was restored from is of no use any more.
         if (claim.resume) await deps.checkpoints!.delete(claim.resume.checkpointLocation).catch(() => {});
         if (deps.localCheckpoints) {
@@ -229,8 +271,15 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
         }
         end("suspended");
       } catch (error) {
+        if (error instanceof Error && isLeaseGone(error)) {
+          // The server said no to this lease, so it never recorded this checkpoint: nobody will resume from it. When
+          // we gave up by our own clock the server may have it (an answer lost on the way): keep it then.
+          if (!(error instanceof LeaseGoneError)) await deps.checkpoints!.delete(stored.location).catch(() => {});
+          log.warn({ runId, err: error.message }, "could not report the suspend; the lease is gone");
+          return end("lost");
+        }
         // The waitpoint completed while we were dumping and its result is on its way in a poll: resume here.
-        if (!(error instanceof ServerCallError && error.status === 409 && error.code !== "LEASE_LOST")) throw error;
+        if (!(error instanceof ServerCallError && error.status === 409)) throw error;
         await deps.checkpoints!.delete(stored.location).catch(() => {});
         await restoreInto(dir, wait.callId, await nextHeldResult().then(() => takeHeld()));
       }
@@ -258,27 +307,30 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     return result;
   }
 
-  async function restoreInto(dir: string, callId: number, result: WaitResult): Promise<void> {
+  async function restoreInto(dir: string, callId: number, result: WaitResult, fetched?: { fetchMs: number; localCopy: boolean }): Promise<void> {
     const started = Date.now();
     const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
     holdsSlot = true;
     attach(restored);
     channel!.send({ type: "wait-result", callId, result });
-    log.info({ runId, restoreMs: Date.now() - started }, "run restored");
+    log.info({ runId, restoreMs: Date.now() - started, ...fetched }, "run restored");
   }
 
   async function finish(result: { ok: true; output: unknown } | { ok: false; error: SerializedError; crashed?: boolean }): Promise<void> {
     if (ended) return;
     ended = true;
-    await shipper.close();
+    await within(shipper.close(), LOG_FLUSH_WAIT_MS);
+    let reported = false;
     try {
-      await server.complete(runId, { leaseId, result });
+      await report("report the end of the run", () => server.complete(runId, { leaseId, result }));
+      reported = true;
     } catch (error) {
       log.warn({ runId, err: (error as Error).message }, "could not report the end of the run");
     }
     await proc?.kill().catch(() => {});
-    if (claim.resume) await deps.checkpoints?.delete(claim.resume.checkpointLocation).catch(() => {});
-    resolveDone("finished");
+    // Only once the server has the end: until then the run may be recovered from the checkpoint it resumed from.
+    if (reported && claim.resume) await deps.checkpoints?.delete(claim.resume.checkpointLocation).catch(() => {});
+    resolveDone(reported ? "finished" : "lost");
   }
 
   /** Cancel, timeout, lost lease or drain: kill the process; the server already knows. */
@@ -286,7 +338,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     if (ended) return;
     ended = true;
     systemLog("warn", `run stopped on this runner: ${reason}`);
-    await shipper.close();
+    await within(shipper.close(), LOG_FLUSH_WAIT_MS);
     await proc?.kill().catch(() => {});
     resolveDone(outcome);
   }
@@ -303,13 +355,14 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     if (claim.resume) {
       const local = deps.localCheckpoints?.take(claim.resume.checkpointLocation) ?? null;
       const dir = local ?? join(deps.workDir, "restores", `${runId}-${Date.now()}`);
+      const fetchStarted = Date.now();
       try {
         if (!local) {
           await mkdir(dir, { recursive: true });
           await deps.checkpoints!.get(claim.resume.checkpointLocation, dir);
         }
         const { callId } = JSON.parse(await readFile(join(dir, "resume.json"), "utf8")) as { callId: number };
-        await restoreInto(dir, callId, claim.resume.result);
+        await restoreInto(dir, callId, claim.resume.result, { fetchMs: Date.now() - fetchStarted, localCopy: local !== null });
       } finally {
         await rm(dir, { recursive: true, force: true }).catch(() => {});
       }
@@ -341,6 +394,12 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
 }
 
 export type RunSession = ReturnType<typeof startRunSession>;
+
+/** Waits for `promise`, but no longer than `ms`. */
+function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise.then(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+}
 
 function contextOf(claim: ClaimedRun) {
   return {

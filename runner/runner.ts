@@ -2,11 +2,16 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { ClaimedRun, PollResponse } from "../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store/index.ts";
+import { createLeaseClock } from "./lease-clock.ts";
 import { createLocalCheckpoints } from "./local-checkpoints.ts";
+import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
 import type { WorkloadRuntime } from "./workload/index.ts";
+
+const LONG_POLL_MS = 10_000;
+const SHORT_POLL_MS = 1_000;
 
 export interface RunnerOptions {
   serverUrl: string;
@@ -47,10 +52,13 @@ export function createRunner(options: RunnerOptions) {
   /** The runner's own setting wins; else the server's (register response); else 5 s. */
   let suspendThresholdMs = options.suspendThresholdMs ?? 5000;
   let heartbeatTimer: NodeJS.Timeout | null = null;
+  let heartbeatIntervalMs = 10_000;
   let polling = false;
   let draining = false;
   let loop: Promise<void> = Promise.resolve();
   const localCheckpoints = createLocalCheckpoints();
+  /** Until the register answer says otherwise: the server's default lease. */
+  const leases = createLeaseClock(30_000);
   const warmPool = options.warmProcesses ? createWarmPool() : undefined;
   /** Slots the long poll in flight may fill; a quick poll offers only the others. */
   let slotsOfferedByLongPoll = 0;
@@ -74,12 +82,18 @@ export function createRunner(options: RunnerOptions) {
         options.onEvent?.({ type: "suspended", runId: claim.runId });
         void claimFreedSlots();
       },
+      leaseValidUntil: () => leases.validUntil(claim.runId),
+      signal: pollAbort.signal,
       log: log.child({ runId: claim.runId, attempt: claim.attempt }),
     });
+    leases.claimed(claim.runId);
     sessions.set(claim.runId, session);
     options.onEvent?.({ type: "claimed", runId: claim.runId });
     void session.done.then((outcome) => {
-      if (sessions.get(claim.runId) === session) sessions.delete(claim.runId);
+      if (sessions.get(claim.runId) === session) {
+        sessions.delete(claim.runId);
+        leases.forget(claim.runId);
+      }
       if (outcome !== "suspended") options.onEvent?.({ type: outcome === "finished" ? "finished" : "stopped", runId: claim.runId });
       void claimFreedSlots();
     });
@@ -109,7 +123,12 @@ export function createRunner(options: RunnerOptions) {
       try {
         const freeSlots = freeSlotsNow();
         slotsOfferedByLongPoll = freeSlots;
-        const response = await server.poll({ runnerId, freeSlots, waitMs: 10_000 }, AbortSignal.any([pollAbort.signal, thisPoll.signal]));
+        // A long poll offers the slots free when it starts. A slot freed meanwhile gets one quick poll, but a run
+        // that becomes due after that (a frozen wait ending) could only be claimed when the long poll ends: with
+        // 10 s polls, frozen waits ended up to 10 s late (bench/wait-latency). So poll long only when every slot
+        // is on offer, else briefly.
+        const waitMs = freeSlots >= options.capacity ? LONG_POLL_MS : SHORT_POLL_MS;
+        const response = await server.poll({ runnerId, freeSlots, waitMs }, AbortSignal.any([pollAbort.signal, thisPoll.signal]));
         slotsOfferedByLongPoll = 0;
         failures = 0;
         handle(response);
@@ -149,10 +168,27 @@ export function createRunner(options: RunnerOptions) {
     }
   }
 
+  /**
+   * Extends every lease held here — also of runs whose end or suspend is still being reported, so a
+   * short server outage does not cost them their lease.
+   */
   async function heartbeat(): Promise<void> {
-    const leases = [...sessions.values()].map((s) => ({ runId: s.runId, leaseId: s.leaseId }));
+    const held = [...sessions.values()].map((s) => ({ runId: s.runId, leaseId: s.leaseId }));
+    const started = Date.now();
+    let sentAt = started;
     try {
-      const { lost } = await server.heartbeat({ runnerId, leases });
+      // A failed beat is tried again at once (backoff) rather than at the next interval: after an outage the
+      // leases are extended as soon as the server is back, before it sweeps them as expired.
+      const { lost, leaseMs } = await retryCall(
+        () => {
+          sentAt = Date.now();
+          return server.heartbeat({ runnerId, leases: held });
+        },
+        { what: "heartbeat", giveUpAt: () => started + heartbeatIntervalMs, signal: pollAbort.signal, maxMs: 1000 },
+      );
+      leases.leaseMs = leaseMs;
+      const gone = new Set(lost);
+      leases.renewed(held.filter((l) => !gone.has(l.runId) && sessions.get(l.runId)?.leaseId === l.leaseId).map((l) => l.runId), sentAt);
       for (const runId of lost) void sessions.get(runId)?.stop("the server gave this run's lease to someone else", "lost");
     } catch (error) {
       log.warn({ err: (error as Error).message }, "heartbeat failed");
@@ -174,8 +210,10 @@ export function createRunner(options: RunnerOptions) {
         workload: options.workload ?? "process",
       });
       runnerId = registered.runnerId;
+      leases.leaseMs = registered.leaseMs;
       if (options.suspendThresholdMs === undefined && registered.suspendThresholdMs !== undefined) suspendThresholdMs = registered.suspendThresholdMs;
-      heartbeatTimer = setInterval(() => void heartbeat(), registered.heartbeatIntervalMs);
+      heartbeatIntervalMs = registered.heartbeatIntervalMs;
+      heartbeatTimer = setInterval(() => void heartbeat(), heartbeatIntervalMs);
       polling = true;
       loop = pollLoop();
       log.info({ runnerId, capacity: options.capacity, checkpoints: options.runtime.checkpoints }, "runner started");
@@ -188,7 +226,12 @@ export function createRunner(options: RunnerOptions) {
       while (sessions.size > 0 && Date.now() < deadline) await Promise.race([...[...sessions.values()].map((s) => s.done), new Promise((r) => setTimeout(r, 100))]);
       const remaining = [...sessions.values()];
       if (remaining.length > 0) {
-        await server.release({ runnerId, leases: remaining.map((s) => ({ runId: s.runId, leaseId: s.leaseId })) }).catch((error: Error) => log.warn({ err: error.message }, "release failed"));
+        const giveUpAt = Math.max(...remaining.map((s) => leases.validUntil(s.runId)));
+        await retryCall(() => server.release({ runnerId, leases: remaining.map((s) => ({ runId: s.runId, leaseId: s.leaseId })) }), {
+          what: "release runs",
+          giveUpAt: () => giveUpAt,
+          onRetry: (error, delayMs) => log.warn({ err: error.message, retryInMs: delayMs }, "could not release runs; retrying"),
+        }).catch((error: Error) => log.warn({ err: error.message }, "release failed"));
         await Promise.all(remaining.map((s) => s.stop("runner shutting down; the run was given back")));
       }
       await this.close();

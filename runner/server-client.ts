@@ -37,24 +37,32 @@ export class ServerCallError extends Error {
 type In<T extends z.ZodType> = z.input<T>;
 
 /** The runner's only way to the control plane: the runner API over HTTP, bodies checked with the shared schemas. */
-export function createServerClient(options: { serverUrl: string; runnerToken: string }) {
+export function createServerClient(options: { serverUrl: string; runnerToken: string; callTimeoutMs?: number }) {
   const base = options.serverUrl.replace(/\/+$/, "");
+  const callTimeoutMs = options.callTimeoutMs ?? 10_000;
 
-  async function post<T extends z.ZodType>(path: string, body: unknown, schema: T, signal?: AbortSignal): Promise<z.infer<T>> {
+  /**
+   * One try. It gives up after `timeoutMs` beyond what the call may wait on purpose (a long poll's
+   * `waitMs`): a server whose database is unreachable can hold a request until its pool times out,
+   * longer than a lease lasts. Reports are retried (retry-call.ts), so a try cut short costs nothing.
+   */
+  async function post<T extends z.ZodType>(path: string, body: unknown, schema: T, signal?: AbortSignal, waitsMs = 0): Promise<z.infer<T>> {
+    const timeout = AbortSignal.timeout(callTimeoutMs + waitsMs);
     const response = await fetch(`${base}/api/v1/runner${path}`, {
       method: "POST",
       headers: { authorization: `Bearer ${options.runnerToken}`, "content-type": "application/json" },
       body: JSON.stringify(body),
-      signal,
+      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
     const text = await response.text();
-    const json = text ? JSON.parse(text) : {};
+    const json = parseJson(text);
     if (!response.ok) {
       const parsed = ApiErrorBody.safeParse(json);
       const code = parsed.success ? parsed.data.error.code : "HTTP_ERROR";
       const message = parsed.success ? parsed.data.error.message : `HTTP ${response.status}`;
       throw new ServerCallError(response.status, code, `POST /api/v1/runner${path}: ${message}`);
     }
+    if (json === undefined) throw new Error(`POST /api/v1/runner${path}: the answer is not JSON`);
     return schema.parse(json);
   }
 
@@ -63,7 +71,7 @@ export function createServerClient(options: { serverUrl: string; runnerToken: st
 
   return {
     register: (body: In<typeof RegisterRunnerRequest>) => post("/register", body, RegisterRunnerResponse),
-    poll: (body: In<typeof PollRequest>, signal?: AbortSignal) => post("/poll", body, PollResponse, signal),
+    poll: (body: In<typeof PollRequest>, signal?: AbortSignal) => post("/poll", body, PollResponse, signal, body.waitMs ?? 0),
     heartbeat: (body: In<typeof HeartbeatRequest>) => post("/heartbeat", body, HeartbeatResponse),
     release: (body: In<typeof ReleaseRequest>) => post("/release", body, anything),
     complete: (runId: string, body: In<typeof CompleteAttemptRequest>) => post(`${run(runId)}/complete`, body, CompleteAttemptResponse),
@@ -74,6 +82,14 @@ export function createServerClient(options: { serverUrl: string; runnerToken: st
     trigger: (runId: string, body: In<typeof RunnerTriggerRequest>) => post(`${run(runId)}/trigger`, body, RunnerTriggerResponse),
     sendEvent: (runId: string, body: In<typeof RunnerSendEventRequest>) => post(`${run(runId)}/events`, body, SendEventResponse),
   };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : {};
+  } catch {
+    return undefined;
+  }
 }
 
 export type ServerClient = ReturnType<typeof createServerClient>;

@@ -27,7 +27,7 @@ export function createDirCheckpointStore(rootDir: string): CheckpointStore {
   };
 
   return {
-    async put(key, imageDir) {
+    async put(key, imageDir, signal) {
       const segments = checkKey(key);
       const relative = `${segments.join("/")}${SUFFIX}`;
       const file = path.join(root, relative);
@@ -36,7 +36,7 @@ export function createDirCheckpointStore(rootDir: string): CheckpointStore {
       await mkdir(path.dirname(file), { recursive: true });
       const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
       try {
-        await packDir(imageDir, tmp);
+        await packDir(imageDir, tmp, signal);
         await rename(tmp, file);
       } catch (err) {
         await rm(tmp, { force: true });

@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
+import { guardedCriu, type CriuGuardTools } from "./criu-guard.ts";
 
 const run = promisify(execFile);
 const MIN_MAJOR = 4;
@@ -36,10 +37,14 @@ export async function detectCriu(criuPath: string): Promise<CriuDetection> {
   return { ok: true, path: criuPath, version };
 }
 
-/** Runs a CRIU command that is expected to finish (dump); rejects with the log's error lines. */
-export async function runCriu(criuPath: string, args: string[], logFile: string): Promise<void> {
+/**
+ * Runs a CRIU command that is expected to finish (dump); rejects with the log's error lines. Under
+ * `guard`, criu and everything it forked die with the runner.
+ */
+export async function runCriu(criuPath: string, args: string[], logFile: string, guard?: CriuGuardTools): Promise<void> {
+  const [file, argv] = guard ? guardedCriu(guard, criuPath, args) : [criuPath, args];
   try {
-    await run(criuPath, args, { maxBuffer: 16 * 1024 * 1024 });
+    await run(file, argv, { maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {
     throw new Error(`criu ${args[0]} failed: ${await logSummary(logFile, err)}`, { cause: err });
   }

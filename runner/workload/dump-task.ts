@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { writeCheckpointMeta } from "./checkpoint-meta.ts";
 import { runCriu } from "./criu.ts";
+import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
 import { dropTransientMounts } from "./transient-mounts.ts";
@@ -12,6 +13,8 @@ export interface DumpTaskOptions {
   criuPath: string;
   criuVersion: string;
   workDir: string;
+  /** Run criu so that it dies with the runner. */
+  guard?: CriuGuardTools;
 }
 
 /**
@@ -35,7 +38,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
 
   const started = performance.now();
   try {
-    await runCriu(options.criuPath, args, path.join(work, "dump.log"));
+    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard);
   } catch (err) {
     throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });
   } finally {

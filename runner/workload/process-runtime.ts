@@ -7,6 +7,7 @@ import { detectCriu } from "./criu.ts";
 import { dumpTask } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
 import { namespaceArgv, namespaceInitPid, probeNamespaces, type NamespaceTools } from "./namespace.ts";
+import { createPidFiles } from "./leftovers.ts";
 import { restoreTask } from "./restore-task.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
 import type { CheckpointSupport, StartTaskOptions, TaskProcess, WorkloadRuntime } from "./types.ts";
@@ -14,7 +15,10 @@ import type { CheckpointSupport, StartTaskOptions, TaskProcess, WorkloadRuntime 
 export interface ProcessRuntimeOptions {
   /** Default: detect (CRIU >= 4.2 whose `criu check` passes, and a working `unshare`). */
   checkpoints?: boolean;
-  /** Where CRIU logs and pid files go while it runs. Default: `$TMPDIR/stasis-workload`. */
+  /**
+   * Where CRIU logs and pid files go while it runs. Default: `$TMPDIR/stasis-workload`. What an
+   * earlier runner of the same work dir left running when it was killed is ended at start.
+   */
   workDir?: string;
   /** Default: `criu` on PATH. */
   criuPath?: string;
@@ -30,6 +34,8 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   const workDir = path.resolve(options.workDir ?? path.join(tmpdir(), "stasis-workload"));
   const criuPath = options.criuPath ?? "criu";
   const namespaces = probeNamespaces(tools);
+  const pidFiles = createPidFiles(workDir);
+  await pidFiles.reap();
 
   let checkpoints: CheckpointSupport;
   let criuVersion = "";
@@ -49,8 +55,11 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   const handles = new WeakMap<TaskProcess, TaskHandle>();
   const track = (handle: TaskHandle): TaskProcess => {
     handles.set(handle.proc, handle);
+    void handle.proc.exited.finally(() => pidFiles.forget(handle.proc.id));
     return handle.proc;
   };
+  /** What to end should this runner die first; written in the background (best effort, like its use). */
+  const recordPids = (id: string, pids: Array<number | undefined>) => void pidFiles.record(id, pids.filter((p): p is number => p !== undefined)).catch(() => {});
   const requireCheckpoints = (what: string) => {
     if (!checkpoints.available) {
       throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `cannot ${what}: checkpoints are unavailable (${checkpoints.reason})`);
@@ -71,9 +80,11 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       });
       const pid = child.pid as number;
       let initPid: Promise<number> | undefined;
-      return track(
+      const id = `task-${randomUUID()}`;
+      recordPids(id, [pid]);
+      const handle = track(
         createTaskHandle({
-          id: `task-${randomUUID()}`,
+          id,
           child,
           stdout: child.stdio[1] as Readable,
           stderr: child.stdio[2] as Readable,
@@ -82,18 +93,21 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
           initPid: () => (initPid ??= namespaces.ok ? namespaceInitPid(pid) : Promise.resolve(pid)),
         }),
       );
+      if (namespaces.ok) void handles.get(handle)!.parts.initPid().then((init) => recordPids(id, [init]), () => {});
+      return handle;
     },
 
     async checkpoint(proc, imageDir) {
       requireCheckpoints("checkpoint");
       const handle = handles.get(proc);
       if (!handle) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
-      return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir });
+      return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, guard: tools });
     },
 
     async restore(imageDir, opts) {
       requireCheckpoints("restore");
-      return track(await restoreTask(imageDir, opts, { criuPath, setprivPath: tools.setpriv, workDir }));
+      const id = `restored-${randomUUID()}`;
+      return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, onPids: (pids) => recordPids(id, pids) }));
     },
   };
 }

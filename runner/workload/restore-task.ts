@@ -5,6 +5,7 @@ import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { readCheckpointMeta } from "./checkpoint-meta.ts";
 import { logSummary } from "./criu.ts";
+import { guardedCriu } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
@@ -12,15 +13,20 @@ import type { RestoreTaskOptions } from "./types.ts";
 
 export interface RestoreTaskRuntimeOptions {
   criuPath: string;
+  /** The restored process's id (`TaskProcess.id`). */
+  id?: string;
   setprivPath: string;
+  bashPath: string;
   workDir: string;
+  /** Called with the PIDs to end should this runner die before they do (the guard, then the restored init). */
+  onPids?: (pids: number[]) => void;
 }
 
 const RESTORE_TIMEOUT_MS = 60_000;
 
 /**
- * `criu restore` in the foreground, as our child: it stays the parent of the restored namespace
- * and exits after it. Fresh sockets on criu's fds 3–6 replace the dumped stdout, stderr, ipc and
+ * `criu restore` in the foreground, under a guard (criu-guard.ts) that is our child: criu stays the
+ * parent of the restored namespace and exits after it; the guard takes both down with the runner. Fresh sockets on criu's fds 3–6 replace the dumped stdout, stderr, ipc and
  * status sockets (matched by the inodes recorded at dump time).
  */
 export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, options: RestoreTaskRuntimeOptions): Promise<TaskHandle> {
@@ -34,9 +40,11 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   const args = ["restore", "-D", imageAbs, "-W", work, "-o", "restore.log", "--root", "/", "--tcp-established", "--file-locks", "--pidfile", pidFile];
   [stdout, stderr, ipc, status].forEach((ino, i) => args.push("--inherit-fd", `fd[${3 + i}]:socket:[${ino}]`));
 
-  // pdeathsig: criu dies with the runner, and the restored init (whose own pdeathsig, set by
-  // `unshare --kill-child`, CRIU restores) dies with criu.
-  const child = spawn(options.setprivPath, ["--pdeathsig", "KILL", options.criuPath, ...args], { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"] });
+  // The guard dies with the runner and kills criu and what it forked, even mid-restore; a restored
+  // init also has its own pdeathsig (set by `unshare --kill-child`, restored by CRIU) towards criu.
+  const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, options.criuPath, args);
+  const child = spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"] });
+  if (child.pid) options.onPids?.([child.pid]);
   let criuOutput = "";
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding("utf8");
@@ -48,7 +56,8 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   child.once("error", (err) => (spawnError = err));
 
   const fail = async (message: string, cause?: unknown): Promise<never> => {
-    child.kill("SIGKILL");
+    // SIGTERM: the guard ends criu and everything criu forked (a half-restored namespace init too).
+    child.kill("SIGTERM");
     const summary = await logSummary(logFile, { stderr: criuOutput });
     await rm(work, { recursive: true, force: true });
     throw new WorkloadError("RESTORE_FAILED", `restore of ${imageAbs} failed: ${message}: ${summary}`, { cause });
@@ -71,9 +80,10 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
     return fail((err as Error).message, err);
   }
 
+  options.onPids?.([pid]);
   const fds = child.stdio as unknown as Array<Readable & Duplex>;
   const handle = createTaskHandle({
-    id: `restored-${randomUUID()}`,
+    id: options.id ?? `restored-${randomUUID()}`,
     child,
     stdout: fds[3],
     stderr: fds[4],

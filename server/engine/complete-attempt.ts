@@ -20,14 +20,21 @@ export function maxAttemptsOf(run: RunRow, retry: RetryOptions): number {
   return run.max_attempts ?? retry.maxAttempts;
 }
 
+/** States in which the attempt a lease ran has ended: a repeated report of that end gets the same answer. */
+const ENDED = new Set(["COMPLETED", "FAILED", "RETRYING", "CANCELED", "TIMED_OUT"]);
+
 /**
  * The runner reports how an attempt ended. Success → COMPLETED. Failure → RETRYING after the
  * task's backoff while attempts remain (and the error does not say doNotRetry), else FAILED.
+ * Idempotent per lease: the runner retries a report whose answer it did not get, so a repeat after
+ * the attempt ended (the lease is still on the row — RETRYING keeps it until the next claim) is
+ * answered with the state the run is in, not refused.
  */
 export async function completeAttempt(engine: Engine, runId: string, body: CompleteAttemptRequest): Promise<{ status: string; retryAt: string | null }> {
   if (body.result.ok) assertPayloadSize(body.result.output, "result.output");
   return await inTransaction(engine.db, async (trx) => {
     const run = await lockLeasedRun(trx, runId, body.leaseId);
+    if (ENDED.has(run.status)) return { status: run.status, retryAt: run.status === "RETRYING" ? run.available_at.toISOString() : null };
     if (run.status !== "EXECUTING") throw conflict(`run ${runId} is ${run.status}, not EXECUTING; it cannot complete`, "INVALID_TRANSITION");
     const common = { execution_ms: executedMs(run), execution_started_at: null, deadline_at: null, lease_expires_at: null };
     if (body.result.ok) {
@@ -48,7 +55,6 @@ export async function completeAttempt(engine: Engine, runId: string, body: Compl
       error: JSON.stringify(error),
       available_at: retryAt,
       runner_id: null,
-      lease_id: null,
       checkpoint_location: null,
       checkpoint_waitpoint_id: null,
     });

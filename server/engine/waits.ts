@@ -10,6 +10,7 @@ import { newId } from "./ids.ts";
 import { executedMs, lockLeasedRun } from "./lease.ts";
 import { findKeyedWait, requestWaitpointIdOf } from "./keyed-waits.ts";
 import { notify } from "./notify.ts";
+import { repeatedSuspend, repeatedWait } from "./repeated-reports.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 
@@ -31,6 +32,8 @@ export async function createWait(engine: Engine, runId: string, body: z.infer<ty
   const spec: WaitSpec = body.spec;
   const out = await inTransaction(engine.db, async (trx) => {
     const run = await lockLeasedRun(trx, runId, body.leaseId);
+    const repeated = await repeatedWait(trx, run, spec);
+    if (repeated) return { ...repeated, reused: true };
     if (run.status !== "EXECUTING") throw conflict(`run ${runId} is ${run.status}; only an EXECUTING run can wait`, "INVALID_TRANSITION");
     const now = Date.now();
     let waitpoint: WaitpointRow;
@@ -118,6 +121,8 @@ export async function createRequestToken(engine: Engine, runId: string, body: { 
 export async function suspendRun(engine: Engine, runId: string, body: z.infer<typeof SuspendRequest>): Promise<{ status: "SUSPENDED" | "QUEUED" }> {
   return await inTransaction(engine.db, async (trx) => {
     const wp = (await trx("waitpoints").where({ id: body.waitpointId }).forUpdate().first()) as WaitpointRow | undefined;
+    const repeated = await repeatedSuspend(trx, runId, body.checkpoint.location);
+    if (repeated) return repeated;
     const run: RunRow = await lockLeasedRun(trx, runId, body.leaseId);
     if (!wp || run.waitpoint_id !== wp.id) throw conflict(`run ${runId} is not waiting on waitpoint ${body.waitpointId}`, "NOT_WAITING");
     if (run.status !== "WAITING") throw conflict(`run ${runId} is ${run.status}; only a WAITING run can be suspended`, "INVALID_TRANSITION");

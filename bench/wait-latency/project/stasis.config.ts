@@ -1,0 +1,3 @@
+import { defineConfig } from "stasis/sdk";
+
+export default defineConfig({ project: "waitbench" });

@@ -1,0 +1,35 @@
+/**
+ * `criu` under a guard that dies with the runner and takes criu's whole process tree with it.
+ *
+ * PR_SET_PDEATHSIG alone is not enough: it is cleared on fork, and `criu restore` forks the restored
+ * tree's namespace init itself — a runner killed mid-restore left that child (still running criu's
+ * code, outside any namespace that would die) and `criu dump`/`restore` themselves alive. The guard,
+ * a bash with a parent-death signal of SIGTERM, runs criu as its child; on SIGTERM (the runner died,
+ * or the runtime gives up on the call) it stops its descendants (found in /proc), SIGKILLs them all
+ * (a PID namespace's init takes its namespace with it) and exits 143. Otherwise it exits with
+ * criu's status. fds 3+ reach criu unchanged (`--inherit-fd` needs them); stdin is /dev/null.
+ */
+const GUARD = [
+  'tree() { local p c; for p in "$@"; do echo "$p"; for c in $(cat /proc/$p/task/*/children 2>/dev/null); do tree "$c"; done; done; }',
+  // Every descendant of the guard (not only of criu's: a task forked with CLONE_PARENT is the guard's child),
+  // stopped first and listed again until no new one appears — criu may fork while the list is being made.
+  'desc() { tree $(cat /proc/$$/task/*/children 2>/dev/null); }',
+  'end() { local seen="" now i; for i in 1 2 3 4 5 6 7 8; do now=$(desc); kill -STOP $now 2>/dev/null; [ "$now" = "$seen" ] && break; seen=$now; done; kill -KILL $seen $now 2>/dev/null; exit 143; }',
+  "trap end TERM",
+  '"$0" "$@" &',
+  "c=$!",
+  'wait "$c"',
+  "s=$?",
+  // A TERM that lands between fork and wait is handled by the trap; a normal exit reports criu's status.
+  'exit "$s"',
+].join("\n");
+
+export interface CriuGuardTools {
+  setpriv: string;
+  bash: string;
+}
+
+/** argv for `spawn`/`execFile`: `criu args…` under the guard. */
+export function guardedCriu(tools: CriuGuardTools, criuPath: string, args: string[]): [string, string[]] {
+  return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", GUARD, criuPath, ...args]];
+}

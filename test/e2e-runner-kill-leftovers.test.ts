@@ -1,0 +1,59 @@
+// A runner killed with SIGKILL takes its task processes with it: the namespace init and node of a
+// run it started, of a run it restored from a checkpoint, and any `criu` it was running. And a
+// runner started again on the same work dir ends what an earlier runner of that dir left behind.
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { runnerPool, taskProcesses, trigger, waitForFinal, waitForLog } from "./support/e2e-waits.ts";
+import { processesMatching } from "./support/processes.ts";
+import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
+import { waitFor } from "./support/wait-for.ts";
+
+let stack: TestStack;
+let scratch: string;
+const runners = runnerPool(() => stack);
+
+beforeAll(async () => {
+  scratch = await mkdtemp(join(tmpdir(), "stasis-e2e-leftovers-"));
+  stack = await startTestStack({ runners: 0, suspendThresholdMs: 1000, project: "durability", engine: { leaseMs: 4000, heartbeatIntervalMs: 500 } });
+  await stack.deploy(join(REPO_ROOT, "test/fixtures/durability"));
+});
+afterEach(() => runners.killAll());
+afterAll(() => stack?.stop());
+
+/** Everything of this stack's runners still alive: task wrappers and node processes, and criu. */
+async function leftovers(): Promise<number[]> {
+  return [...(await taskProcesses(stack)), ...(await processesMatching("criu", stack.stateDir))];
+}
+
+describe("a runner killed with SIGKILL", () => {
+  it("leaves no task process, namespace init or criu behind", async () => {
+    const runner = await runners.start({ name: "killed" });
+    const started = await trigger(stack, "ledger-around-wait", { ledger: join(scratch, "a.ledger"), seconds: 0, gate: join(scratch, "never-a") });
+    const restored = await trigger(stack, "ledger-around-wait", { ledger: join(scratch, "b.ledger"), seconds: 2, gate: join(scratch, "never-b") });
+    await waitForLog(stack, started.id, "waiting for the gate");
+    await waitForLog(stack, restored.id, "waiting for the gate");
+    expect((await taskProcesses(stack)).length).toBeGreaterThan(0);
+
+    await runner.kill9();
+    // This machine's PID 1 reaps orphans late; a process that lives on is what fails this.
+    await waitFor("every process of the killed runner to be gone", async () => (await leftovers()).length === 0, { timeoutMs: 15_000 }).catch(async (error: Error) => {
+      const alive = await leftovers();
+      throw new Error(`${error.message}: still alive: ${alive.join(", ")}`);
+    });
+  });
+
+  it.each([["dump"], ["restore"]])("killed in the middle of a criu %s, it leaves no criu and no task behind, and the run still finishes", async (step) => {
+    const runner = await runners.start({ name: `killed-mid-${step}` });
+    // A few hundred MB, so that the dump and the restore last long enough to be caught.
+    const { id } = await trigger(stack, "ledger-around-wait", { ledger: join(scratch, `mid-${step}.ledger`), seconds: 2, mb: 150 });
+    await waitFor(`criu ${step} to start`, async () => (await processesMatching("criu", step, stack.stateDir)).length > 0, { timeoutMs: 60_000, intervalMs: 1 });
+    await runner.kill9();
+    await waitFor("every process of the killed runner to be gone", async () => (await leftovers()).length === 0, { timeoutMs: 15_000 }).catch(async (error: Error) => {
+      throw new Error(`${error.message}: still alive: ${(await leftovers()).join(", ")}`);
+    });
+    await runners.start({ name: `takes-over-${step}` });
+    await waitForFinal(stack, id, "COMPLETED", 90_000);
+  });
+});
