@@ -19,7 +19,10 @@ export interface EmbeddedPostgresOptions {
   dataDir: string;
   /** A free port is picked when absent. */
   port?: number;
+  /** The server's own output. */
   onLog?: (message: string) => void;
+  /** What we decide that a user should hear of (data or binaries kept outside the project, a leftover server stopped). */
+  onNotice?: (message: string) => void;
   /**
    * Stop a server an earlier owner left running in the data dir (it was killed without stopping it).
    * Only for callers that know no live process still uses it (`stasis dev` checks its own pid file).
@@ -54,17 +57,18 @@ export async function freePort(): Promise<number> {
 
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
   const onLog = options.onLog ?? (() => {});
+  const onNotice = options.onNotice ?? onLog;
   const user = postgresUser();
-  const binaries = await postgresBinariesFor(user, onLog);
+  const binaries = await postgresBinariesFor(user, onNotice);
   const location = await dataLocationFor(options.dataDir, user);
-  if (location.relocated) onLog(`the postgres user cannot reach ${path.resolve(options.dataDir)}; keeping its PostgreSQL data in ${location.dataDir}`);
+  if (location.relocated) onNotice(`the postgres user cannot reach ${path.resolve(options.dataDir)}; keeping its PostgreSQL data in ${location.dataDir}`);
   if (!existsSync(path.join(location.dataDir, "PG_VERSION"))) await initialise(binaries, location, user, onLog);
 
   // A server left behind by a crashed owner holds the directory.
   const leftover = leftoverServerPid(location.dataDir);
   if (leftover !== null) {
     if (!options.stopLeftover) throw new Error(`a PostgreSQL server (pid ${leftover}) is already running in ${location.dataDir}; stop it, or the process that owns it`);
-    onLog(`stopping PostgreSQL pid ${leftover}, left running in ${location.dataDir} by an earlier process`);
+    onNotice(`stopping PostgreSQL pid ${leftover}, left running in ${location.dataDir} by an earlier process`);
     await stopPid(leftover);
   }
 
