@@ -12,17 +12,51 @@ const run = promisify(execFile);
 const TRANSIENT = [/^\/run\/runc\//, /^\/tmp\/\.criu/];
 
 /**
- * Detaches those mounts inside the task's mount namespace. Done at dump time, not at start: the
+ * Mounts CRIU cannot dump at all, which other software puts on the host and a task's namespace
+ * copies at start: namespace files bind-mounted to keep a namespace alive (`ip netns add` makes
+ * /run/netns/<name>; container engines do the same under /run/docker/netns, /run/netns/cni-…).
+ * CRIU fails with "doesn't have a proper root mount". No task uses them.
+ */
+const UNDUMPABLE_FSTYPES = new Set(["nsfs"]);
+
+export interface MountEntry {
+  mountPoint: string;
+  fsType: string;
+}
+
+/** The entries of a /proc/<pid>/mountinfo, in order (parents before children). */
+export function parseMountinfo(text: string): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of text.split("\n")) {
+    const fields = line.split(" ");
+    const separator = fields.indexOf("-");
+    if (fields.length < 5 || separator < 0) continue;
+    entries.push({ mountPoint: unescapeMountPath(fields[4]), fsType: fields[separator + 1] ?? "" });
+  }
+  return entries;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal (`\040`). */
+function unescapeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/** Which mounts to detach before a dump, deepest first. */
+export function mountsToDetach(entries: MountEntry[]): string[] {
+  return entries
+    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || TRANSIENT.some((re) => re.test(entry.mountPoint)))
+    .map((entry) => entry.mountPoint)
+    .reverse();
+}
+
+/**
+ * Detaches those mounts inside the task's mount namespace (lazily: nothing there uses them; the
+ * namespace's mounts are private, so the host keeps its own). Done at dump time, not at start: the
  * short-lived `umount` joins the task's PID namespace (its /proc is that namespace's) and would
  * otherwise take PIDs before the task's own.
  */
 export async function dropTransientMounts(initPid: number): Promise<void> {
-  const mountinfo = await readFile(`/proc/${initPid}/mountinfo`, "utf8");
-  const targets = mountinfo
-    .split("\n")
-    .map((line) => line.split(" ")[4])
-    .filter((point): point is string => Boolean(point) && TRANSIENT.some((re) => re.test(point)))
-    .reverse();
+  const targets = mountsToDetach(parseMountinfo(await readFile(`/proc/${initPid}/mountinfo`, "utf8")));
   if (targets.length === 0) return;
   await run("nsenter", ["-t", String(initPid), "-m", "-p", "--", "umount", "-l", ...targets]).catch(() => {
     // A mount that vanished meanwhile: nothing left to detach; CRIU reports anything else.
