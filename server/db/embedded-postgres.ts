@@ -59,7 +59,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const onLog = options.onLog ?? (() => {});
   const onNotice = options.onNotice ?? onLog;
   const user = postgresUser();
-  const binaries = await postgresBinariesFor(user, onNotice);
+  const binaries = await postgresBinariesFor(user, onLog);
   const location = await dataLocationFor(options.dataDir, user);
   if (location.relocated) onNotice(`the postgres user cannot reach ${path.resolve(options.dataDir)}; keeping its PostgreSQL data in ${location.dataDir}`);
   if (!existsSync(path.join(location.dataDir, "PG_VERSION"))) await initialise(binaries, location, user, onLog);
