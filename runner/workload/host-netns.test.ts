@@ -51,7 +51,7 @@ describe.skipIf(!runtime.checkpoints.available)("a network namespace mounted on 
 });
 
 describe("mountsToDetach", () => {
-  it("picks nsfs mounts and runc/CRIU scratch mounts, deepest first, and leaves the rest", () => {
+  it("picks nsfs and FUSE mounts and runc/CRIU scratch mounts, deepest first, and leaves the rest", () => {
     const mountinfo = [
       "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw",
       "130 22 254:0 /run/netns /run/netns rw,relatime shared:1 - ext4 /dev/vda rw",
@@ -60,7 +60,9 @@ describe("mountsToDetach", () => {
       "133 22 0:50 / /run/runc/x/rootfs rw - overlay overlay rw",
       "134 22 0:51 / /tmp/.criu.mntns.xyz rw - tmpfs none rw",
       "135 22 0:52 / /proc rw - proc proc rw",
+      "136 135 0:53 /proc/cpuinfo /proc/cpuinfo rw - fuse.lxcfs lxcfs rw",
+      "137 22 0:54 / /sys/fs/fuse/connections rw - fusectl fusectl rw",
     ].join("\n");
-    expect(mountsToDetach(parseMountinfo(mountinfo))).toEqual(["/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1"]);
+    expect(mountsToDetach(parseMountinfo(mountinfo))).toEqual(["/proc/cpuinfo", "/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1"]);
   });
 });

@@ -18,6 +18,8 @@ const TRANSIENT = [/^\/run\/runc\//, /^\/tmp\/\.criu/];
  * CRIU fails with "doesn't have a proper root mount". No task uses them.
  */
 const UNDUMPABLE_FSTYPES = new Set(["nsfs"]);
+/** FUSE filesystems (lxcfs over /proc files, sshfs, gvfs …): CRIU cannot dump a FUSE mount either. */
+const isFuse = (fsType: string) => fsType === "fuse" || fsType.startsWith("fuse.");
 
 export interface MountEntry {
   mountPoint: string;
@@ -44,7 +46,7 @@ function unescapeMountPath(field: string): string {
 /** Which mounts to detach before a dump, deepest first. */
 export function mountsToDetach(entries: MountEntry[]): string[] {
   return entries
-    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || TRANSIENT.some((re) => re.test(entry.mountPoint)))
+    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || TRANSIENT.some((re) => re.test(entry.mountPoint)))
     .map((entry) => entry.mountPoint)
     .reverse();
 }
