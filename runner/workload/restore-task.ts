@@ -8,6 +8,7 @@ import { logSummary } from "./criu.ts";
 import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
+import { externalMountRestoreArgs } from "./transient-mounts.ts";
 import type { RestoreTaskOptions } from "./types.ts";
 
 export interface RestoreTaskRuntimeOptions {
@@ -33,6 +34,7 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   const { stdout, stderr, ipc, status } = meta.sockets;
   const args = ["restore", "-D", imageAbs, "-W", work, "-o", "restore.log", "--root", "/", "--tcp-established", "--file-locks", "--pidfile", pidFile];
   [stdout, stderr, ipc, status].forEach((ino, i) => args.push("--inherit-fd", `fd[${3 + i}]:socket:[${ino}]`));
+  args.push(...externalMountRestoreArgs());
 
   // pdeathsig: criu dies with the runner, and the restored init (whose own pdeathsig, set by
   // `unshare --kill-child`, CRIU restores) dies with criu.

@@ -64,3 +64,22 @@ export async function dropTransientMounts(initPid: number): Promise<void> {
     // A mount that vanished meanwhile: nothing left to detach; CRIU reports anything else.
   });
 }
+
+/**
+ * Host mounts a task shares rather than owns: CRIU would tar their whole content into the checkpoint
+ * (the host's /dev/shm holds other programs' shared memory — PostgreSQL's segments come and go
+ * mid-dump and fail it with "Can't dump tmpfs content" — and must not be copied into checkpoints
+ * anyway). They are declared external: not dumped, and bound again to the host's on restore.
+ */
+const SHARED_HOST_MOUNTS: Record<string, string> = { "/dev/shm": "stasis-host-dev-shm" };
+
+/** `criu dump` arguments declaring the shared host mounts present in the task's namespace. */
+export async function externalMountDumpArgs(initPid: number): Promise<string[]> {
+  const present = new Set(parseMountinfo(await readFile(`/proc/${initPid}/mountinfo`, "utf8")).map((entry) => entry.mountPoint));
+  return Object.entries(SHARED_HOST_MOUNTS).flatMap(([mountPoint, key]) => (present.has(mountPoint) ? ["--external", `mnt[${mountPoint}]:${key}`] : []));
+}
+
+/** `criu restore` arguments binding those mounts to this host's (unused keys are ignored by CRIU). */
+export function externalMountRestoreArgs(): string[] {
+  return Object.entries(SHARED_HOST_MOUNTS).flatMap(([mountPoint, key]) => ["--external", `mnt[${key}]:${mountPoint}`]);
+}

@@ -1,10 +1,11 @@
-// Other software's namespaces mounted on the host (`ip netns add`, a container engine's network
+// Other software's mounts on the host. Namespaces mounted there (`ip netns add`, a container engine's network
 // namespaces) are copied into a task's mount namespace at start; CRIU cannot dump such nsfs mounts
 // ("doesn't have a proper root mount"). A task still checkpoints and restores, and the host keeps
 // its namespace mount.
-import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { gunzipSync } from "node:zlib";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProcessRuntime } from "./index.ts";
@@ -47,6 +48,36 @@ describe.skipIf(!runtime.checkpoints.available)("a network namespace mounted on 
     ipc3.send({ cmd: "exit", code: 0 });
     expect(await again.exited).toEqual({ code: 0, signal: null });
     expect(await hostHasNetnsMount()).toBe(true);
+  });
+});
+
+describe.skipIf(!runtime.checkpoints.available)("the host's /dev/shm", () => {
+  const marker = `/dev/shm/stasis-test-marker-${process.pid}`;
+  afterAll(() => rm(marker, { force: true }));
+
+  it("is shared with the task, not copied into its checkpoint, and files coming and going there do not fail a dump", async () => {
+    await writeFile(marker, "host's shared memory");
+    const { proc, ipc } = await f.start(runtime, path.join(f.dir, "shm.log"));
+    const before = await ipc.request({ cmd: "state" });
+    // Other programs' shared memory comes and goes meanwhile (PostgreSQL's segments do).
+    const churn = spawn("sh", ["-c", `while :; do for i in 1 2 3 4 5 6 7 8; do echo x > /dev/shm/stasis-churn-$$-$i; rm -f /dev/shm/stasis-churn-$$-$i; done; done`], { stdio: "ignore", detached: true });
+    try {
+      await runtime.checkpoint(proc, path.join(f.scratch, "shm"));
+    } finally {
+      process.kill(-churn.pid!, "SIGKILL");
+    }
+    await execFile("sh", ["-c", "rm -f /dev/shm/stasis-churn-*"], () => {});
+    const images = await readdir(path.join(f.scratch, "shm"));
+    for (const image of images.filter((name) => name.startsWith("tmpfs-"))) {
+      const raw = await readFile(path.join(f.scratch, "shm", image));
+      const tar = image.includes(".gz") ? gunzipSync(raw) : raw; // CRIU stores tmpfs content as tar.gz
+      expect(tar.includes(path.basename(marker)), image).toBe(false);
+    }
+    const restored = f.track(await runtime.restore(path.join(f.scratch, "shm"), { cwd: f.dir }));
+    const ipc2 = createIpcClient(restored.ipc);
+    expect(await ipc2.request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2 });
+    ipc2.send({ cmd: "exit", code: 0 });
+    expect(await restored.exited).toEqual({ code: 0, signal: null });
   });
 });
 
