@@ -1,9 +1,12 @@
-// Other software's mounts on the host. Namespaces mounted there (`ip netns add`, a container engine's network
-// namespaces) are copied into a task's mount namespace at start; CRIU cannot dump such nsfs mounts
-// ("doesn't have a proper root mount"). A task still checkpoints and restores, and the host keeps
-// its namespace mount.
+// Other software's mounts on the host are copied into a task's mount namespace at start, and CRIU
+// chokes on several kinds: namespaces mounted there (`ip netns add`, a container engine's network
+// namespaces: "doesn't have a proper root mount"), and tmpfs whose files come and go mid-dump (the
+// host's /dev/shm with PostgreSQL's segments, another program's scratch dirs: "Can't dump tmpfs
+// content"), whose content would also be copied into the checkpoint. A task still checkpoints and
+// restores, nothing of theirs lands in its checkpoint, and the host keeps its mounts.
 import { execFile, spawn } from "node:child_process";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
 import { promisify } from "node:util";
@@ -67,12 +70,7 @@ describe.skipIf(!runtime.checkpoints.available)("the host's /dev/shm", () => {
       process.kill(-churn.pid!, "SIGKILL");
     }
     await execFile("sh", ["-c", "rm -f /dev/shm/stasis-churn-*"], () => {});
-    const images = await readdir(path.join(f.scratch, "shm"));
-    for (const image of images.filter((name) => name.startsWith("tmpfs-"))) {
-      const raw = await readFile(path.join(f.scratch, "shm", image));
-      const tar = image.includes(".gz") ? gunzipSync(raw) : raw; // CRIU stores tmpfs content as tar.gz
-      expect(tar.includes(path.basename(marker)), image).toBe(false);
-    }
+    expect(await imagesHolding(path.join(f.scratch, "shm"), path.basename(marker))).toEqual([]);
     const restored = f.track(await runtime.restore(path.join(f.scratch, "shm"), { cwd: f.dir }));
     const ipc2 = createIpcClient(restored.ipc);
     expect(await ipc2.request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2 });
@@ -81,8 +79,50 @@ describe.skipIf(!runtime.checkpoints.available)("the host's /dev/shm", () => {
   });
 });
 
+describe.skipIf(!runtime.checkpoints.available)("another program's tmpfs on the host", () => {
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "stasis-host-tmpfs-"));
+    await run("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", dir]);
+  });
+  afterAll(async () => {
+    await run("umount", ["-l", dir]).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("is not copied into a checkpoint, files coming and going in it do not fail a dump, and it stays mounted on the host", async () => {
+    await writeFile(path.join(dir, "program-data"), "another program's");
+    const { proc, ipc } = await f.start(runtime, path.join(f.dir, "tmpfs.log"));
+    const before = await ipc.request({ cmd: "state" });
+    const churn = spawn("sh", ["-c", `while :; do for i in $(seq 1 300); do echo x > ${dir}/f-$i; done; rm -f ${dir}/f-*; done`], { stdio: "ignore", detached: true });
+    try {
+      await runtime.checkpoint(proc, path.join(f.scratch, "tmpfs"));
+    } finally {
+      process.kill(-churn.pid!, "SIGKILL");
+    }
+    expect(await imagesHolding(path.join(f.scratch, "tmpfs"), "program-data")).toEqual([]);
+    const restored = f.track(await runtime.restore(path.join(f.scratch, "tmpfs"), { cwd: f.dir }));
+    const ipc2 = createIpcClient(restored.ipc);
+    expect(await ipc2.request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2 });
+    ipc2.send({ cmd: "exit", code: 0 });
+    expect(await restored.exited).toEqual({ code: 0, signal: null });
+    const host = parseMountinfo(await readFile("/proc/self/mountinfo", "utf8"));
+    expect(host.some((m) => m.mountPoint === dir && m.fsType === "tmpfs")).toBe(true);
+  });
+});
+
+/** The tmpfs images (CRIU's tar.gz of a tmpfs's content) in `imageDir` that hold a file named `name`. */
+async function imagesHolding(imageDir: string, name: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const image of (await readdir(imageDir)).filter((file) => file.startsWith("tmpfs-"))) {
+    const raw = await readFile(path.join(imageDir, image));
+    if ((image.includes(".gz") ? gunzipSync(raw) : raw).includes(name)) found.push(image);
+  }
+  return found;
+}
+
 describe("mountsToDetach", () => {
-  it("picks nsfs and FUSE mounts and runc/CRIU scratch mounts, deepest first, and leaves the rest", () => {
+  it("picks nsfs and FUSE mounts, runc/CRIU scratch mounts and tmpfs the task does not use, deepest first, and leaves the rest", () => {
     const mountinfo = [
       "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw",
       "130 22 254:0 /run/netns /run/netns rw,relatime shared:1 - ext4 /dev/vda rw",
@@ -93,7 +133,11 @@ describe("mountsToDetach", () => {
       "135 22 0:52 / /proc rw - proc proc rw",
       "136 135 0:53 /proc/cpuinfo /proc/cpuinfo rw - fuse.lxcfs lxcfs rw",
       "137 22 0:54 / /sys/fs/fuse/connections rw - fusectl fusectl rw",
+      "138 22 0:55 / /tmp/other-program/checkpoints rw - tmpfs tmpfs rw",
+      "139 22 0:56 / /tmp/task-work rw - tmpfs tmpfs rw",
+      "140 22 0:57 / /dev/shm rw - tmpfs tmpfs rw",
+      "141 22 0:58 / /sys/fs/cgroup rw - tmpfs tmpfs rw",
     ].join("\n");
-    expect(mountsToDetach(parseMountinfo(mountinfo))).toEqual(["/proc/cpuinfo", "/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1"]);
+    expect(mountsToDetach(parseMountinfo(mountinfo), ["/tmp/task-work/bundle/index.js"])).toEqual(["/tmp/other-program/checkpoints", "/proc/cpuinfo", "/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1"]);
   });
 });

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile, readlink } from "node:fs/promises";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -43,12 +43,44 @@ function unescapeMountPath(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
-/** Which mounts to detach before a dump, deepest first. */
-export function mountsToDetach(entries: MountEntry[]): string[] {
+/**
+ * tmpfs mounts of the host (another program's scratch or checkpoint dirs): CRIU tars the content of
+ * every tmpfs into the checkpoint, failing the dump when a file there comes or goes meanwhile ("Can't
+ * dump tmpfs content"). Those the task does not use are detached; the system's own (/dev, /sys,
+ * /proc) stay, and /dev/shm is declared external (below).
+ */
+const SYSTEM_MOUNT = /^\/(dev|sys|proc)(\/|$)/;
+
+/** Which mounts to detach before a dump, deepest first. `inUse`: paths the task's processes hold. */
+export function mountsToDetach(entries: MountEntry[], inUse: string[] = []): string[] {
+  const used = (mountPoint: string) => inUse.some((p) => p === mountPoint || p.startsWith(`${mountPoint}/`));
+  const unusedTmpfs = (entry: MountEntry) => entry.fsType === "tmpfs" && !SYSTEM_MOUNT.test(entry.mountPoint) && !used(entry.mountPoint);
   return entries
-    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || TRANSIENT.some((re) => re.test(entry.mountPoint)))
+    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || TRANSIENT.some((re) => re.test(entry.mountPoint)) || unusedTmpfs(entry))
     .map((entry) => entry.mountPoint)
     .reverse();
+}
+
+/** Paths the processes of the task's namespace hold: cwd, root, open files, mapped files. */
+async function pathsInUse(initPid: number): Promise<string[]> {
+  const paths = new Set<string>();
+  const pending = [initPid];
+  while (pending.length > 0) {
+    const pid = pending.pop()!;
+    for (const link of ["cwd", "root"]) paths.add(await readlink(`/proc/${pid}/${link}`).catch(() => ""));
+    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) paths.add(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ""));
+    const maps = await readFile(`/proc/${pid}/maps`, "utf8").catch(() => "");
+    for (const line of maps.split("\n")) {
+      const at = line.indexOf("/");
+      if (at >= 0) paths.add(line.slice(at));
+    }
+    for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+      const children = await readFile(`/proc/${pid}/task/${task}/children`, "utf8").catch(() => "");
+      for (const child of children.trim().split(/\s+/)) if (child) pending.push(Number(child));
+    }
+  }
+  paths.delete("");
+  return [...paths].filter((p) => p.startsWith("/") && p !== "/");
 }
 
 /**
@@ -58,7 +90,7 @@ export function mountsToDetach(entries: MountEntry[]): string[] {
  * otherwise take PIDs before the task's own.
  */
 export async function dropTransientMounts(initPid: number): Promise<void> {
-  const targets = mountsToDetach(parseMountinfo(await readFile(`/proc/${initPid}/mountinfo`, "utf8")));
+  const targets = mountsToDetach(parseMountinfo(await readFile(`/proc/${initPid}/mountinfo`, "utf8")), await pathsInUse(initPid));
   if (targets.length === 0) return;
   await run("nsenter", ["-t", String(initPid), "-m", "-p", "--", "umount", "-l", ...targets]).catch(() => {
     // A mount that vanished meanwhile: nothing left to detach; CRIU reports anything else.
