@@ -62,7 +62,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   };
   for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
 
-  const embedded = options.databaseUrl ? null : await startEmbeddedPostgres({ dataDir: join(options.stateDir, "pg"), stopLeftover: options.stopLeftoverDatabase });
+  const embedded = options.databaseUrl ? null : await startEmbeddedPostgres({ dataDir: join(options.stateDir, "pg"), stopLeftover: options.stopLeftoverDatabase, onNotice: (message) => log.warn(message) });
   const db = connectDatabase(options.databaseUrl ?? embedded!.url);
   const stops: Array<() => Promise<void>> = [];
   try {

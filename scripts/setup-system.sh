@@ -6,7 +6,8 @@
 #     prefix's own dynamic loader, so the host's apt sources and libc are never touched.
 #   - From Debian 12: runc, skopeo, umoci, docker-registry, postgresql, zstd, util-linux, git.
 # Progress goes to stderr. When everything is present it only runs `criu check` (well under 1 s).
-set -euo pipefail
+set -eEuo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup-steps.sh"
 
 CRIU_PREFIX="${STASIS_CRIU_PREFIX:-/opt/stasis/criu}"
 CRIU_WRAPPER="${STASIS_CRIU_WRAPPER:-/usr/local/bin/criu}"
@@ -15,9 +16,6 @@ DEBIAN_MIRROR="${STASIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 APT_PACKAGES=(runc skopeo umoci docker-registry postgresql zstd util-linux git)
 
-log() { printf 'setup-system: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
 [ "$(id -u)" = 0 ] || die "must run as root (CRIU and apt need it)"
 command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 only"
 
@@ -25,10 +23,12 @@ command -v apt-get >/dev/null || die "apt-get not found: this script supports De
 
 is_installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]; }
 
+step "checking which Debian packages are installed"
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do is_installed "$pkg" || missing+=("$pkg"); done
 
 if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]} from Debian 12 (apt-get)"
   log "installing from Debian 12: ${missing[*]}"
   # Keep package services (postgresql, docker-registry) from starting: tests start their own.
   own_policy=0
@@ -38,10 +38,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     own_policy=1
   fi
   trap '[ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  step "updating the package lists (apt-get update)"
+  apt_get update -qq >&2
+  step "installing ${missing[*]} (apt-get install)"
+  DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends "${missing[@]}" >&2
   [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
   trap - EXIT
+  step "setting the packaged PostgreSQL cluster to manual start"
   if printf '%s\n' "${missing[@]}" | grep -qx postgresql; then
     # The packaged cluster must neither run nor start at boot; tests run their own servers.
     for conf in /etc/postgresql/*/*/start.conf; do
@@ -117,18 +120,21 @@ EOF
   hash -r
 }
 
+step "checking CRIU"
 if criu_ok; then
   log "CRIU present: $(criu --version | head -1) at $(command -v criu)"
 else
   if command -v criu >/dev/null; then
     log "found $(criu --version 2>/dev/null | head -1 || echo 'an unusable criu') at $(command -v criu): need >= 4.2 passing 'criu check'"
   fi
+  step "installing CRIU >= 4.2 from Debian ${CRIU_SUITES} into $CRIU_PREFIX"
   start=$(date +%s)
   install_criu
   log "installed CRIU $("$CRIU_WRAPPER" --version | sed -n 's/^Version: *//p') in $(( $(date +%s) - start )) s -> $CRIU_WRAPPER"
   [ "$(command -v criu)" = "$CRIU_WRAPPER" ] || log "warning: 'criu' on PATH is $(command -v criu), not $CRIU_WRAPPER"
 fi
 
+step "running criu check"
 # `criu check` must pass; the RLIMIT_NOFILE / kdat cache lines it prints here are harmless.
 if out="$(criu check 2>&1)"; then
   log "criu check: $(printf '%s\n' "$out" | tail -1)"

@@ -1,5 +1,5 @@
 // Front door of the control plane. Other parts import only from here.
-export { startEmbeddedPostgres, freePort, type EmbeddedPostgresOptions, type EmbeddedPostgresHandle } from "./db/embedded-postgres.ts";
+export { startEmbeddedPostgres, freePort, relocatedDataLocation, type EmbeddedPostgresOptions, type EmbeddedPostgresHandle } from "./db/embedded-postgres.ts";
 export { connectDatabase } from "./db/connect.ts";
 export { migrate, SCHEMA_VERSION } from "./db/migrate.ts";
 export { createServer, type CreateServerOptions, type StasisServer } from "./app.ts";

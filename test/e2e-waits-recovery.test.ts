@@ -67,8 +67,14 @@ describe("suspended runs and runners that go away", () => {
     await waitFor("the restored process to die with its runner", async () => (await taskProcesses(stack)).length === 0, { timeoutMs: 10_000 });
 
     const runnerC = await runners.start({ name: "recovers-c" });
-    const recovered = await stack.waitForRun(id, (r) => (r.attemptDetails ?? []).some((a) => a.status === "LOST") && r.status === "EXECUTING", "the run to be recovered elsewhere", 30_000);
-    expect(recovered.attemptDetails!.at(-1)!.runnerId).toBe(runnerC.runnerId);
+    // A new attempt, on the one live runner. (The run view reads the run and its attempts from one
+    // snapshot; when it read them apart, B's attempt could already show LOST beside the run still
+    // EXECUTING on it, and this looked as if another runner had claimed the run.)
+    const recovered = await stack.waitForRun(id, (r) => r.status === "EXECUTING" && (r.attemptDetails ?? []).length === 2, "the run to be recovered elsewhere", 30_000);
+    expect(recovered.attemptDetails!.map((a) => [a.number, a.status, a.runnerId])).toEqual([
+      [1, "LOST", runnerB.runnerId],
+      [2, "EXECUTING", runnerC.runnerId],
+    ]);
     await writeFile(gate, "open");
     const run = await waitForFinal(stack, id);
 

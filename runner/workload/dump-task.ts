@@ -5,7 +5,7 @@ import { runCriu } from "./criu.ts";
 import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
-import { dropTransientMounts } from "./transient-mounts.ts";
+import { dropTransientMounts, externalMountDumpArgs } from "./transient-mounts.ts";
 import type { TaskHandle } from "./task-process.ts";
 import type { CheckpointResult } from "./types.ts";
 
@@ -35,6 +35,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   const work = await mkdtemp(path.join(options.workDir, "dump-"));
   const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established", "--file-locks"];
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
+  args.push(...(await externalMountDumpArgs(pid)));
 
   const started = performance.now();
   try {

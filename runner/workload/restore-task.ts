@@ -9,6 +9,7 @@ import { guardedCriu } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
+import { externalMountRestoreArgs } from "./transient-mounts.ts";
 import type { RestoreTaskOptions } from "./types.ts";
 
 export interface RestoreTaskRuntimeOptions {
@@ -39,6 +40,7 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   const { stdout, stderr, ipc, status } = meta.sockets;
   const args = ["restore", "-D", imageAbs, "-W", work, "-o", "restore.log", "--root", "/", "--tcp-established", "--file-locks", "--pidfile", pidFile];
   [stdout, stderr, ipc, status].forEach((ino, i) => args.push("--inherit-fd", `fd[${3 + i}]:socket:[${ino}]`));
+  args.push(...externalMountRestoreArgs());
 
   // The guard dies with the runner and kills criu and what it forked, even mid-restore; a restored
   // init also has its own pdeathsig (set by `unshare --kill-child`, restored by CRIU) towards criu.

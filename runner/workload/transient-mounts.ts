@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile, readlink } from "node:fs/promises";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -12,19 +12,106 @@ const run = promisify(execFile);
 const TRANSIENT = [/^\/run\/runc\//, /^\/tmp\/\.criu/];
 
 /**
- * Detaches those mounts inside the task's mount namespace. Done at dump time, not at start: the
+ * Mounts CRIU cannot dump at all, which other software puts on the host and a task's namespace
+ * copies at start: namespace files bind-mounted to keep a namespace alive (`ip netns add` makes
+ * /run/netns/<name>; container engines do the same under /run/docker/netns, /run/netns/cni-…).
+ * CRIU fails with "doesn't have a proper root mount". No task uses them.
+ */
+const UNDUMPABLE_FSTYPES = new Set(["nsfs"]);
+/** FUSE filesystems (lxcfs over /proc files, sshfs, gvfs …): CRIU cannot dump a FUSE mount either. */
+const isFuse = (fsType: string) => fsType === "fuse" || fsType.startsWith("fuse.");
+
+export interface MountEntry {
+  mountPoint: string;
+  fsType: string;
+}
+
+/** The entries of a /proc/<pid>/mountinfo, in order (parents before children). */
+export function parseMountinfo(text: string): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of text.split("\n")) {
+    const fields = line.split(" ");
+    const separator = fields.indexOf("-");
+    if (fields.length < 5 || separator < 0) continue;
+    entries.push({ mountPoint: unescapeMountPath(fields[4]), fsType: fields[separator + 1] ?? "" });
+  }
+  return entries;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as octal (`\040`). */
+function unescapeMountPath(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/**
+ * tmpfs mounts of the host (another program's scratch or checkpoint dirs): CRIU tars the content of
+ * every tmpfs into the checkpoint, failing the dump when a file there comes or goes meanwhile ("Can't
+ * dump tmpfs content"). Those the task does not use are detached; the system's own (/dev, /sys,
+ * /proc) stay, and /dev/shm is declared external (below).
+ */
+const SYSTEM_MOUNT = /^\/(dev|sys|proc)(\/|$)/;
+
+/** Which mounts to detach before a dump, deepest first. `inUse`: paths the task's processes hold. */
+export function mountsToDetach(entries: MountEntry[], inUse: string[] = []): string[] {
+  const used = (mountPoint: string) => inUse.some((p) => p === mountPoint || p.startsWith(`${mountPoint}/`));
+  const unusedTmpfs = (entry: MountEntry) => entry.fsType === "tmpfs" && !SYSTEM_MOUNT.test(entry.mountPoint) && !used(entry.mountPoint);
+  return entries
+    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || TRANSIENT.some((re) => re.test(entry.mountPoint)) || unusedTmpfs(entry))
+    .map((entry) => entry.mountPoint)
+    .reverse();
+}
+
+/** Paths the processes of the task's namespace hold: cwd, root, open files, mapped files. */
+async function pathsInUse(initPid: number): Promise<string[]> {
+  const paths = new Set<string>();
+  const pending = [initPid];
+  while (pending.length > 0) {
+    const pid = pending.pop()!;
+    for (const link of ["cwd", "root"]) paths.add(await readlink(`/proc/${pid}/${link}`).catch(() => ""));
+    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) paths.add(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ""));
+    const maps = await readFile(`/proc/${pid}/maps`, "utf8").catch(() => "");
+    for (const line of maps.split("\n")) {
+      const at = line.indexOf("/");
+      if (at >= 0) paths.add(line.slice(at));
+    }
+    for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+      const children = await readFile(`/proc/${pid}/task/${task}/children`, "utf8").catch(() => "");
+      for (const child of children.trim().split(/\s+/)) if (child) pending.push(Number(child));
+    }
+  }
+  paths.delete("");
+  return [...paths].filter((p) => p.startsWith("/") && p !== "/");
+}
+
+/**
+ * Detaches those mounts inside the task's mount namespace (lazily: nothing there uses them; the
+ * namespace's mounts are private, so the host keeps its own). Done at dump time, not at start: the
  * short-lived `umount` joins the task's PID namespace (its /proc is that namespace's) and would
  * otherwise take PIDs before the task's own.
  */
 export async function dropTransientMounts(initPid: number): Promise<void> {
-  const mountinfo = await readFile(`/proc/${initPid}/mountinfo`, "utf8");
-  const targets = mountinfo
-    .split("\n")
-    .map((line) => line.split(" ")[4])
-    .filter((point): point is string => Boolean(point) && TRANSIENT.some((re) => re.test(point)))
-    .reverse();
+  const targets = mountsToDetach(parseMountinfo(await readFile(`/proc/${initPid}/mountinfo`, "utf8")), await pathsInUse(initPid));
   if (targets.length === 0) return;
   await run("nsenter", ["-t", String(initPid), "-m", "-p", "--", "umount", "-l", ...targets]).catch(() => {
     // A mount that vanished meanwhile: nothing left to detach; CRIU reports anything else.
   });
+}
+
+/**
+ * Host mounts a task shares rather than owns: CRIU would tar their whole content into the checkpoint
+ * (the host's /dev/shm holds other programs' shared memory — PostgreSQL's segments come and go
+ * mid-dump and fail it with "Can't dump tmpfs content" — and must not be copied into checkpoints
+ * anyway). They are declared external: not dumped, and bound again to the host's on restore.
+ */
+const SHARED_HOST_MOUNTS: Record<string, string> = { "/dev/shm": "stasis-host-dev-shm" };
+
+/** `criu dump` arguments declaring the shared host mounts present in the task's namespace. */
+export async function externalMountDumpArgs(initPid: number): Promise<string[]> {
+  const present = new Set(parseMountinfo(await readFile(`/proc/${initPid}/mountinfo`, "utf8")).map((entry) => entry.mountPoint));
+  return Object.entries(SHARED_HOST_MOUNTS).flatMap(([mountPoint, key]) => (present.has(mountPoint) ? ["--external", `mnt[${mountPoint}]:${key}`] : []));
+}
+
+/** `criu restore` arguments binding those mounts to this host's (unused keys are ignored by CRIU). */
+export function externalMountRestoreArgs(): string[] {
+  return Object.entries(SHARED_HOST_MOUNTS).flatMap(([mountPoint, key]) => ["--external", `mnt[${key}]:${mountPoint}`]);
 }

