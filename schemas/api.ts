@@ -143,6 +143,8 @@ export const DeploymentView = z.object({
   status: DeploymentStatus,
   imageRef: z.string().nullable(),
   imageDigest: z.string().nullable(),
+  /** The hash of the built bundle: equal hashes, equal code. */
+  contentHash: z.string().nullable(),
   tasks: z.array(z.string()),
   promoted: z.boolean(),
   commit: CommitInfo.nullable(),

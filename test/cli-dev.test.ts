@@ -28,6 +28,7 @@ afterAll(async () => {
 });
 
 interface Ready {
+  unchanged?: boolean;
   apiUrl: string;
   apiKey: string;
   environment: string;
@@ -145,7 +146,8 @@ describe("stasis dev", () => {
     const dev = await startDev();
     const runs = await api<{ data: RunView[] }>(dev, "GET", "/api/v1/runs?limit=50");
     expect(runs.data.map((r) => r.id)).toContain(firstRun.id);
-    expect(dev.ready.version).toMatch(/^\d{8}\.3$/); // versions go on counting
+    // Nothing changed since the last start: the promoted version is reused, not deployed again.
+    expect(dev.ready).toMatchObject({ version: expect.stringMatching(/^\d{8}\.2$/), unchanged: true });
 
     // A second `stasis dev` for the same project is refused while this one runs.
     const second = await cli(["dev", "--port", "0"]);

@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import pino from "pino";
 import { createLayoutImageStore, loadProjectConfigIsolated, findTaskDirs } from "../../builder/index.ts";
 import { callStasisApi as apiCall } from "../../builder/index.ts";
+import type { DeploymentView } from "../../schemas/index.ts";
 import { DevState, isAlive } from "../api-target.ts";
 import { deployProject } from "../../builder/index.ts";
 import { readDotEnv } from "../dotenv.ts";
@@ -83,23 +84,25 @@ async function runDev(opts: DevOptions): Promise<void> {
   reporter = createRunReporter({ apiUrl: stack.apiUrl, apiKey, emit, taskLogs: opts.taskLogs, dim: !opts.json && Boolean(process.stderr.isTTY) });
 
   const store = createLayoutImageStore(stack.dirs.images);
-  let lastHash: string | null = null;
-  const deploy = async () => {
-    const deployment = await deployProject({ projectDir, apiUrl: stack.apiUrl, apiKey, store, promote: true, withRuntime: false, unchangedFrom: lastHash, onProgress: opts.json ? undefined : (m) => progress(`  ${m}`) });
-    if (deployment) lastHash = deployment.contentHash;
-    return deployment;
+  // The version an earlier `stasis dev` left promoted: the same code is not deployed again.
+  let current = (await apiCall<{ data: DeploymentView[] }>(stack.apiUrl, apiKey, "GET", "/api/v1/deployments")).data.find((d) => d.promoted) ?? null;
+  const deploy = async (): Promise<{ deployment: DeploymentView; unchanged: boolean }> => {
+    const deployed = await deployProject({ projectDir, apiUrl: stack.apiUrl, apiKey, store, promote: true, withRuntime: false, unchangedFrom: current?.contentHash, onProgress: opts.json ? undefined : (m) => progress(`  ${m}`) });
+    if (deployed) current = deployed;
+    return { deployment: current!, unchanged: deployed === null };
   };
 
-  let deployment;
+  let deployment: DeploymentView;
+  let unchanged: boolean;
   try {
-    deployment = (await deploy())!;
+    ({ deployment, unchanged } = await deploy());
   } catch (error) {
     await stack.stop();
     throw new CliError(`the first build failed: ${(error as Error).message}`, ExitCode.FAILURE);
   }
   const mode = stack.checkpointsMode.available ? "checkpoints on: waiting runs are frozen with CRIU" : `checkpoints off: waiting runs stay alive (${stack.checkpointsMode.reason ?? "disabled"})`;
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ apiUrl: stack.apiUrl, apiKey, environment: "development", version: deployment.version, checkpoints: stack.checkpointsMode.available })}\n`);
+    process.stdout.write(`${JSON.stringify({ apiUrl: stack.apiUrl, apiKey, environment: "development", version: deployment.version, unchanged, checkpoints: stack.checkpointsMode.available })}\n`);
   } else {
     process.stdout.write(
       [
@@ -107,7 +110,7 @@ async function runDev(opts: DevOptions): Promise<void> {
         `  Stasis dev is running for ${config.project}`,
         `  API URL      ${stack.apiUrl}`,
         `  API key      ${apiKey}   (development)`,
-        `  version      ${deployment.version}  tasks: ${deployment.tasks.join(", ")}`,
+        `  version      ${deployment.version}${unchanged ? " (unchanged since the last start: reused)" : ""}  tasks: ${deployment.tasks.join(", ")}`,
         `  mode         ${mode}`,
         ``,
         `  export STASIS_API_URL=${stack.apiUrl} STASIS_API_KEY=${apiKey}`,
@@ -123,9 +126,9 @@ async function runDev(opts: DevOptions): Promise<void> {
   const rebuild = () => {
     building = building.then(async () => {
       try {
-        const next = await deploy();
-        if (!next) return;
-        emit({ type: "deployed", version: next.version, tasks: next.tasks }, `deployed ${next.version} (${next.tasks.join(", ")})`);
+        const { deployment: next, unchanged: same } = await deploy();
+        if (same) emit({ type: "unchanged", version: next.version }, `unchanged: still ${next.version}`);
+        else emit({ type: "deployed", version: next.version, tasks: next.tasks }, `deployed ${next.version} (${next.tasks.join(", ")})`);
       } catch (error) {
         emit({ type: "build-failed", error: (error as Error).message }, `build failed: ${(error as Error).message}`);
       }

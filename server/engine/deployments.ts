@@ -24,6 +24,7 @@ export async function toDeploymentView(db: Knex | Knex.Transaction, row: Deploym
     status: row.status as DeploymentStatus,
     imageRef: row.image_ref,
     imageDigest: row.image_digest,
+    contentHash: (row.manifest as { contentHash?: string } | null)?.contentHash ?? null,
     tasks: row.tasks,
     promoted: (await promotedId(db, row.environment_id)) === row.id,
     commit: (row.commit as DeploymentView["commit"]) ?? null,
