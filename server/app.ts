@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from "fastify";
-import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import { serializerCompiler } from "fastify-type-provider-zod";
 import type { Knex } from "knex";
 import pino, { type LoggerOptions } from "pino";
 import { MAX_PAYLOAD_BYTES } from "../schemas/index.ts";
@@ -7,6 +7,7 @@ import { DEFAULT_ENGINE_CONFIG, type Engine, type EngineConfig } from "./engine/
 import { createListener } from "./engine/notify.ts";
 import { createScheduler, type Scheduler } from "./engine/scheduler.ts";
 import { installAuth } from "./http/auth-hook.ts";
+import { storableValidatorCompiler } from "./http/validator.ts";
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from "./http/error-handler.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { adminDeployTokenRoutes } from "./routes/admin-deploy-tokens.ts";
@@ -73,7 +74,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,
   }) as unknown as FastifyInstance;
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(storableValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   const config: EngineConfig = {
     ...DEFAULT_ENGINE_CONFIG,

@@ -21,7 +21,9 @@ import { lockLeasedRun } from "../engine/lease.ts";
 import { receiveRequest, toReceivedRequest } from "../engine/requests.ts";
 import { triggerRun } from "../engine/trigger-run.ts";
 import { createRequestToken, createWait, suspendRun } from "../engine/waits.ts";
+import { badRequest } from "../errors.ts";
 import { envOf } from "../http/auth-hook.ts";
+import { findUnstorableInput } from "../http/storable-input.ts";
 import { RunParams, runnerAuth, runnerErrors } from "./runner.ts";
 
 /** Waits, events, request tokens, child runs and suspend: the durable-wait half of the API. */
@@ -89,6 +91,11 @@ export async function waitRoutes(root: FastifyInstance, engine: Engine): Promise
       config: { auth: "none" },
       schema: { params: z.object({ token: z.string().min(1) }), response: { 200: z.object({ ok: z.literal(true), waitpointId: z.string() }), 404: ApiErrorBody, 409: ApiErrorBody } },
       handler: async (request) => {
+        // No body schema here (any method, any body): refuse what cannot be stored as the validator does elsewhere.
+        for (const [where, value] of [["query", request.query], ["body", request.body]] as const) {
+          const problem = findUnstorableInput(value);
+          if (problem) throw badRequest(`invalid ${where}: ${[where, ...problem.path].join(".")}: ${problem.message}`, [where, ...problem.path].join("."));
+        }
         const received = toReceivedRequest({ method: request.method, headers: request.headers, query: request.query as Record<string, unknown>, body: request.body });
         const { waitpointId } = await receiveRequest(engine, request.params.token, received);
         return { ok: true as const, waitpointId };

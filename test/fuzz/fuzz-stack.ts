@@ -49,7 +49,7 @@ export async function startFuzzStack(db: Knex): Promise<FuzzStack> {
   process.env.STASIS_OIDC_ISSUER = oidc.issuer;
   process.env.STASIS_OIDC_JWKS_URL = `${oidc.issuer}/.well-known/jwks`;
   process.env.STASIS_OIDC_AUDIENCE = "stasis";
-  const server = await createServer({ db, adminToken: FUZZ_ADMIN_TOKEN, runnerToken: FUZZ_RUNNER_TOKEN, publicUrl: "http://127.0.0.1:9999", logger: false });
+  const server = await createServer({ db, adminToken: FUZZ_ADMIN_TOKEN, runnerToken: FUZZ_RUNNER_TOKEN, publicUrl: "http://127.0.0.1:9999", logger: process.env.FUZZ_SERVER_LOG ? { level: "error" } : false });
   await server.scheduler.stop();
 
   const demo = await ensureProject(db, { slug: "demo" });

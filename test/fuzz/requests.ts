@@ -1,5 +1,6 @@
 // One generated request = a small recipe (printable, seed-reproducible) → the bytes app.inject sends.
 import fc from "fast-check";
+import { findUnstorableInput } from "../../server/http/storable-input.ts";
 import type { CredentialKind, FuzzStack } from "./fuzz-stack.ts";
 import { applyMutation, fieldOf, mutationOf, serializeBody, type Mutation } from "./mutations.ts";
 import type { FuzzRoute } from "./routes.ts";
@@ -140,7 +141,7 @@ export function materialize(recipe: RequestRecipe, route: FuzzRoute, stack: Fuzz
   const paramsValid = paramValues.every(([, v]) => v !== null) && (!route.params || route.params.safeParse(Object.fromEntries(paramValues)).success);
   const queryValid = !route.querystring || (q.kind === "valid" && route.querystring.safeParse(q.value).success) || (q.kind === "none" && route.querystring.safeParse({}).success);
   const wrongBodyField =
-    b.kind === "mutated" && isRight(recipe.credential, route) && recipe.contentType === "application/json" && paramsValid && queryValid && route.body?.safeParse(b.value).success
+    b.kind === "mutated" && isRight(recipe.credential, route) && recipe.contentType === "application/json" && paramsValid && queryValid && route.body?.safeParse(b.value).success && findUnstorableInput(b.value) === null
       ? fieldOf(b.mutation.kind === "extra-field" ? [...b.mutation.path, b.mutation.key] : b.mutation.path)
       : undefined;
   return { method: recipe.method, url: path + query, headers, payload, wrongBodyField, bodyBytes: payload === undefined ? 0 : Buffer.byteLength(payload) };

@@ -41,8 +41,14 @@ function checksOf(def: Def): CheckDef[] {
 
 /** Any JSON value, bounded in size. */
 export function jsonValue(maxDepth = 3): fc.Arbitrary<unknown> {
-  return fc.jsonValue({ maxDepth, noUnicodeString: false }) as fc.Arbitrary<unknown>;
+  return fc.jsonValue({ maxDepth, stringUnit: storableUnit }) as fc.Arbitrary<unknown>;
 }
+
+/**
+ * One grapheme of any script, but no NUL: valid values should be storable, so they reach the code
+ * behind validation; mutations (test/fuzz/mutations.ts) put NUL and lone surrogates back on purpose.
+ */
+const storableUnit = fc.string({ unit: "grapheme", minLength: 1, maxLength: 1 }).filter((c) => !c.includes("\u0000"));
 
 function lengthBounds(checks: CheckDef[]): { min: number; max: number | undefined } {
   let min = 0;
@@ -80,7 +86,7 @@ function stringArbitrary(def: Def, where: string): fc.Arbitrary<string> {
       }
     }
   }
-  return fc.string({ minLength: min, maxLength: Math.min(max ?? 40, Math.max(min, 40)), unit: "grapheme" });
+  return fc.string({ minLength: min, maxLength: Math.min(max ?? 40, Math.max(min, 40)), unit: storableUnit });
 }
 
 function numberArbitrary(def: Def): fc.Arbitrary<number> {
