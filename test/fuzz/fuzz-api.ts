@@ -124,7 +124,14 @@ export async function fuzzApi(stack: FuzzStack, options: FuzzOptions): Promise<F
     await fc.assert(
       fc.asyncProperty(requestRecipe(route, stack), async (recipe) => {
         const index = run++;
-        const request = materialize(recipe, route, stack);
+        let request: FuzzRequest;
+        try {
+          request = materialize(recipe, route, stack);
+        } catch (error) {
+          // A bug of the fuzzer, not of the server: reported, and the run goes on.
+          report.violations.push({ route: name, seed: options.seed, run: index, request: JSON.stringify(recipe).slice(0, 500), status: 0, response: "", problems: [`the fuzzer could not build the request: ${(error as Error).message}`] });
+          return;
+        }
         const { status, text } = await send(stack, request);
         const now = await snapshot();
         const changed = status >= 400 && status < 500 ? changedTables(last, now) : [];

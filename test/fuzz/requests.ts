@@ -84,15 +84,29 @@ export function requestRecipe(route: FuzzRoute, stack: FuzzStack): fc.Arbitrary<
   });
 }
 
+/** encodeURIComponent that also sends an unpaired surrogate (as its WTF-8 bytes) instead of throwing. */
+export function encodeLoose(text: string): string {
+  try {
+    return encodeURIComponent(text);
+  } catch {
+    return [...text]
+      .map((ch) => {
+        const code = ch.charCodeAt(0);
+        if (ch.length === 1 && code >= 0xd800 && code <= 0xdfff) return `%${(0xe0 | (code >> 12)).toString(16)}%${(0x80 | ((code >> 6) & 0x3f)).toString(16)}%${(0x80 | (code & 0x3f)).toString(16)}`.toUpperCase();
+        return encodeURIComponent(ch);
+      })
+      .join("");
+  }
+}
+
 function queryString(value: unknown): string {
-  if (!value || typeof value !== "object") return value === undefined ? "" : `?${encodeURIComponent(String(value))}`;
-  const search = new URLSearchParams();
+  if (!value || typeof value !== "object") return value === undefined ? "" : `?${encodeLoose(String(value))}`;
+  const pairs: string[] = [];
   for (const [k, v] of Object.entries(value)) {
     if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) search.append(k, typeof one === "object" && one !== null ? JSON.stringify(one) : String(one));
+    for (const one of Array.isArray(v) ? v : [v]) pairs.push(`${encodeLoose(k)}=${encodeLoose(typeof one === "object" && one !== null ? JSON.stringify(one) : String(one))}`);
   }
-  const text = search.toString();
-  return text ? `?${text}` : "";
+  return pairs.length ? `?${pairs.join("&")}` : "";
 }
 
 function credentialHeader(recipe: CredentialRecipe, route: FuzzRoute, stack: FuzzStack): string | undefined {
@@ -125,7 +139,7 @@ export function materialize(recipe: RequestRecipe, route: FuzzRoute, stack: Fuzz
   let path = route.url;
   for (const name of route.paramNames) {
     const p = recipe.params[name];
-    path = path.replace(`:${name}`, "odd" in p ? p.odd : encodeURIComponent(p.value));
+    path = path.replace(`:${name}`, "odd" in p ? p.odd : encodeLoose(p.value));
   }
   const q = recipe.query;
   const query = q.kind === "none" ? "" : q.kind === "raw" ? q.text : q.kind === "mutated" ? queryString(applyMutation(q.value, q.mutation)) : queryString(q.value);
