@@ -133,6 +133,7 @@ export async function fuzzApi(stack: FuzzStack, options: FuzzOptions): Promise<F
           return;
         }
         const { status, text } = await send(stack, request);
+        if (status >= 200 && status < 300) await stack.repair();
         const now = await snapshot();
         const changed = status >= 400 && status < 500 ? changedTables(last, now) : [];
         last = now;

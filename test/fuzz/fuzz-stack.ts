@@ -6,6 +6,7 @@ import { createServer as createHttpServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import type { Knex } from "knex";
+import { sha256 } from "../../server/auth.ts";
 import { createServer, ensureProject, type StasisServer } from "../../server/index.ts";
 import { DIGEST, manifest } from "../support/server-fixture.ts";
 import type { Dictionary } from "./zod-arbitrary.ts";
@@ -23,6 +24,12 @@ export interface FuzzStack {
   dictionary: Dictionary;
   /** Adds the ids a successful response carries to the dictionary. */
   harvest(body: unknown): void;
+  /**
+   * Undoes what a successful request did to the fuzzer's own footing (its production key revoked by
+   * a key rotation, its environment archived, its deploy token expired), so later requests still
+   * carry valid credentials. Called after 2xx answers only, before the next fingerprint.
+   */
+  repair(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -62,7 +69,7 @@ export async function startFuzzStack(db: Knex): Promise<FuzzStack> {
   };
 
   const known: Record<string, unknown[]> = {
-    project: ["other", "no-such-project"],
+    project: ["demo", "other", "no-such-project"],
     env: ["production", "staging", "preview/fuzz"],
     environment: ["production", "staging", "preview/fuzz"],
     task: ["hello", "child", "no-such-task"],
@@ -123,6 +130,12 @@ export async function startFuzzStack(db: Knex): Promise<FuzzStack> {
     credentials: { admin: FUZZ_ADMIN_TOKEN, runner: FUZZ_RUNNER_TOKEN, env: keys.production, "deploy-token": deployToken.token },
     dictionary,
     harvest: (body) => harvest(body),
+    async repair() {
+      const envKey = sha256(keys.production);
+      await db("api_keys").where({ key_hash: envKey }).whereNotNull("revoked_at").update({ revoked_at: null });
+      await db("environments").whereIn("id", db("api_keys").where({ key_hash: envKey }).select("environment_id")).whereNotNull("archived_at").update({ archived_at: null });
+      await db("deploy_tokens").where({ token_hash: sha256(deployToken.token) }).where("expires_at", "<", db.raw("now() + interval '10 minutes'")).update({ expires_at: db.raw("now() + interval '1 hour'") });
+    },
     async close() {
       await server.close();
       await oidc.close();
