@@ -107,6 +107,16 @@ describe("numbers and durations past what can be stored are 400s", () => {
   });
 });
 
+describe("runner log lines", () => {
+  it("a log line whose ts is not an ISO date is a 400 naming it (it was an Invalid Date and a 500)", async () => {
+    const body = JSON.stringify({ leaseId: leased.leaseId, lines: [{ ts: "2026-11-30T12:00:00.000Z", level: "info", message: "ok" }, { ts: "yesterday", level: "info", message: "bad" }] });
+    const r = await send("POST", `/api/v1/runner/runs/${leased.runId}/logs`, body, RUNNER_TOKEN);
+    expect(r).toMatchObject({ status: 400, error: { code: "VALIDATION_FAILED", field: "lines.1.ts" } });
+    const [logs] = await f.database.db("run_logs").where({ run_id: leased.runId }).count<{ count: string }[]>("* as count");
+    expect(Number(logs.count)).toBe(0);
+  });
+});
+
 describe("errors raised before a route runs answer in ApiErrorBody", () => {
   it("a malformed %-escape and an over-long path parameter", async () => {
     expect(await send("GET", "/api/v1/runs/%ZZ")).toMatchObject({ status: 400, error: { code: "BAD_URL" } });

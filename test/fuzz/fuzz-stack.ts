@@ -22,6 +22,8 @@ export interface FuzzStack {
   credentials: Record<CredentialKind, string>;
   /** Field / path-parameter name → values known to exist; grows with what 2xx responses return. */
   dictionary: Dictionary;
+  /** Values harvested together from one object (`{runId, leaseId}` of a claim), to be sent together. */
+  tuples: Array<Record<string, string>>;
   /** Adds the ids a successful response carries to the dictionary. */
   harvest(body: unknown): void;
   /**
@@ -35,6 +37,7 @@ export interface FuzzStack {
 
 const HARVESTED = ["id", "runId", "runIds", "runnerId", "leaseId", "waitpointId", "token", "version", "apiKey"] as const;
 const PER_KEY = 40;
+const ID_PREFIXES: Record<string, string> = { run: "runId", runner: "runnerId", lease: "leaseId", wp: "waitpointId", evt: "eventId" };
 
 async function startOidcIssuer() {
   const { publicKey, privateKey } = await generateKeyPair("RS256");
@@ -85,17 +88,26 @@ export async function startFuzzStack(db: Knex): Promise<FuzzStack> {
     list.push(value);
     if (list.length > PER_KEY) list.splice(0, list.length - PER_KEY);
   };
+  const tuples: Array<Record<string, string>> = [];
   const harvest = (body: unknown, depth = 0): void => {
     if (depth > 4 || !body || typeof body !== "object") return;
     if (Array.isArray(body)) return body.slice(0, 10).forEach((b) => harvest(b, depth + 1));
+    const linked: Record<string, string> = {};
     for (const [k, v] of Object.entries(body)) {
       if ((HARVESTED as readonly string[]).includes(k)) {
         for (const one of [v].flat()) {
-          add(k, one);
-          // Path parameters are named after what they hold.
-          if (k === "id" || k === "runId" || k === "runIds") (add("id", one), add("runId", one));
+          // An `id` goes to the name its prefix says (run_… → runId); path parameters are named after what they hold.
+          const name = k === "id" || k === "runIds" ? (ID_PREFIXES[/^([a-z]+)_/.exec(String(one))?.[1] ?? ""] ?? k) : k;
+          add(name, one);
+          if (name === "runId") add("id", one);
+          if (typeof one === "string" && !Array.isArray(v)) linked[name] = one;
         }
       } else harvest(v, depth + 1);
+    }
+    // Values that belong together (a claimed run's id and its lease): kept as one tuple.
+    if (Object.keys(linked).length >= 2) {
+      tuples.push(linked);
+      if (tuples.length > 20) tuples.shift();
     }
   };
 
@@ -129,6 +141,7 @@ export async function startFuzzStack(db: Knex): Promise<FuzzStack> {
     db,
     credentials: { admin: FUZZ_ADMIN_TOKEN, runner: FUZZ_RUNNER_TOKEN, env: keys.production, "deploy-token": deployToken.token },
     dictionary,
+    tuples,
     harvest: (body) => harvest(body),
     async repair() {
       const envKey = sha256(keys.production);

@@ -22,6 +22,8 @@ export interface RequestRecipe {
   query: PartRecipe;
   body: PartRecipe;
   contentType: string | null;
+  /** Send the values of one harvested tuple (a run id with its lease) in the fields of the same names. */
+  link: number | null;
 }
 
 export interface FuzzRequest {
@@ -80,6 +82,7 @@ export function requestRecipe(route: FuzzRoute, stack: FuzzStack): fc.Arbitrary<
     params: fc.record(params),
     query: partOf(route.querystring, options, [fc.constantFrom(...ODD_QUERIES).map((text) => ({ kind: "raw" as const, text }))]),
     body: partOf(route.body, options, [rawBody, jsonBody]),
+    link: fc.option(fc.nat(), { freq: 2 }),
     contentType: fc.oneof({ weight: 12, arbitrary: fc.constant("application/json") }, { weight: 1, arbitrary: fc.constant(null) }, { weight: 2, arbitrary: fc.constantFrom(...CONTENT_TYPES) }),
   });
 }
@@ -135,7 +138,21 @@ function isRight(recipe: CredentialRecipe, route: FuzzRoute): boolean {
 }
 
 /** The request a recipe describes. */
-export function materialize(recipe: RequestRecipe, route: FuzzRoute, stack: FuzzStack): FuzzRequest {
+/** The recipe with one harvested tuple's values in the params and top-level body fields of the same names. */
+function linked(recipe: RequestRecipe, stack: FuzzStack): RequestRecipe {
+  if (recipe.link === null || stack.tuples.length === 0) return recipe;
+  const tuple = stack.tuples[recipe.link % stack.tuples.length];
+  const params = Object.fromEntries(Object.entries(recipe.params).map(([k, p]) => [k, k in tuple && !("odd" in p) ? { value: tuple[k] } : p]));
+  const b = recipe.body;
+  const body =
+    (b.kind === "valid" || b.kind === "mutated") && b.value && typeof b.value === "object" && !Array.isArray(b.value)
+      ? { ...b, value: { ...(b.value as object), ...Object.fromEntries(Object.entries(tuple).filter(([k]) => k in (b.value as object))) } }
+      : b;
+  return { ...recipe, params, body };
+}
+
+export function materialize(original: RequestRecipe, route: FuzzRoute, stack: FuzzStack): FuzzRequest {
+  const recipe = linked(original, stack);
   let path = route.url;
   for (const name of route.paramNames) {
     const p = recipe.params[name];
