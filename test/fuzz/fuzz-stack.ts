@@ -2,14 +2,16 @@
 // keys, a deployment, a runner holding leases, a request token, a deploy token, a trusted OIDC issuer)
 // so generated requests reach past "not found". Its scheduler is stopped: between two requests no row
 // changes unless a request changed it.
+import { createHash } from "node:crypto";
 import { createServer as createHttpServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import type { Knex } from "knex";
-import { sha256 } from "../../server/auth.ts";
 import { createServer, ensureProject, type StasisServer } from "../../server/index.ts";
 import { DIGEST, manifest } from "../support/server-fixture.ts";
 import type { Dictionary } from "./zod-arbitrary.ts";
+
+const sha256 = (value: string) => createHash("sha256").update(value).digest("hex");
 
 export const FUZZ_ADMIN_TOKEN = "fuzz-admin-token-0123456789abcdef";
 export const FUZZ_RUNNER_TOKEN = "fuzz-runner-token-0123456789abcdef";

@@ -1,6 +1,6 @@
 // One generated request = a small recipe (printable, seed-reproducible) → the bytes app.inject sends.
 import fc from "fast-check";
-import { findUnstorableInput } from "../../server/http/storable-input.ts";
+import { findUnstorableInput } from "../../server/index.ts";
 import type { CredentialKind, FuzzStack } from "./fuzz-stack.ts";
 import { applyMutation, fieldOf, mutationOf, serializeBody, type Mutation } from "./mutations.ts";
 import type { FuzzRoute } from "./routes.ts";

@@ -1,7 +1,7 @@
 // The routes to fuzz come from the app itself (StasisServer.routes, an onRoute hook), so a route added
 // tomorrow is fuzzed without touching this folder. A route the fuzzer cannot derive input for fails.
 import { z } from "zod";
-import type { RouteInfo } from "../../server/app.ts";
+import type { RouteInfo } from "../../server/index.ts";
 import { arbitraryFor, UnsupportedSchemaError } from "./zod-arbitrary.ts";
 
 export type RouteAuth = "admin" | "env" | "runner" | "none";
