@@ -51,18 +51,21 @@ export async function waitRoutes(root: FastifyInstance, engine: Engine): Promise
   app.post("/api/v1/runner/runs/:runId/trigger", { config, schema: { params: RunParams, body: RunnerTriggerRequest, response: { 200: RunnerTriggerResponse, ...errors } } }, async (request) => {
     const parent = await engine.db.transaction((trx) => lockLeasedRun(trx, request.params.runId, request.body.leaseId));
     const env = await engine.db("environments").where({ id: parent.environment_id }).first("slug");
-    const runIds: string[] = [];
-    for (const item of request.body.items) {
-      // Children of a started run may start even in an archived environment: the run is finishing.
-      const result = await triggerRun(
-        engine.db,
-        { environmentId: parent.environment_id, environment: env.slug, archived: false },
-        { taskId: item.task, payload: item.payload, options: item.options, parentRunId: parent.id, ...(request.body.wait && !item.options?.version && parent.deployment_id ? { deploymentId: parent.deployment_id } : {}) },
-        engine.config.pendingVersionTtlMs,
-      );
-      runIds.push(result.id);
-    }
-    return { runIds };
+    // All or nothing, like the public batch: one bad item (an unknown task or version) leaves no child behind.
+    return await engine.db.transaction(async (trx) => {
+      const runIds: string[] = [];
+      for (const item of request.body.items) {
+        // Children of a started run may start even in an archived environment: the run is finishing.
+        const result = await triggerRun(
+          trx,
+          { environmentId: parent.environment_id, environment: env.slug, archived: false },
+          { taskId: item.task, payload: item.payload, options: item.options, parentRunId: parent.id, ...(request.body.wait && !item.options?.version && parent.deployment_id ? { deploymentId: parent.deployment_id } : {}) },
+          engine.config.pendingVersionTtlMs,
+        );
+        runIds.push(result.id);
+      }
+      return { runIds };
+    });
   });
 
   app.post("/api/v1/runner/runs/:runId/events", { config, schema: { params: RunParams, body: RunnerSendEventRequest, response: { 200: SendEventResponse, ...errors } } }, async (request) => {
