@@ -18,8 +18,8 @@ export const TriggerOptions = z
     tags: z.array(z.string().min(1).max(128)).max(10).optional(),
     version: Version.optional(),
     maxAttempts: z.number().int().min(1).max(100).optional(),
-    /** Seconds; overrides the task's maxDuration. */
-    maxDuration: z.number().int().positive().optional(),
+    /** Seconds; overrides the task's maxDuration. At most 2^31-1 (a PostgreSQL integer). */
+    maxDuration: z.number().int().positive().max(2_147_483_647).optional(),
   })
   .strict();
 export type TriggerOptions = z.infer<typeof TriggerOptions>;

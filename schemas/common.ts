@@ -21,6 +21,12 @@ export const Json: z.ZodType<unknown> = z.unknown();
 /** The documented payload limit: 3 MiB of JSON text. */
 export const MAX_PAYLOAD_BYTES = 3 * 1024 * 1024;
 
+/**
+ * How deeply JSON input may nest (arrays and objects). Deeper input is refused with a 400 naming the
+ * field: it would overflow the stack of whatever walks it next (JSON.stringify, PostgreSQL's jsonb).
+ */
+export const MAX_JSON_DEPTH = 256;
+
 export const SerializedError = z.object({
   name: z.string(),
   message: z.string(),

@@ -81,7 +81,8 @@ export const CompleteAttemptResponse = z.object({ status: z.string(), retryAt: z
 export const AppendLogsRequest = z
   .object({
     leaseId: z.string(),
-    lines: z.array(z.object({ ts: z.string(), level: LogLevel, message: z.string().max(64 * 1024), data: z.record(z.string(), z.unknown()).optional() })).max(1000),
+    // An ISO date (the runner and the SDK send toISOString()); anything else made an Invalid Date and a 500.
+    lines: z.array(z.object({ ts: z.iso.datetime({ offset: true }), level: LogLevel, message: z.string().max(64 * 1024), data: z.record(z.string(), z.unknown()).optional() })).max(1000),
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from "fastify";
-import { serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import { serializerCompiler } from "fastify-type-provider-zod";
 import type { Knex } from "knex";
 import pino, { type LoggerOptions } from "pino";
 import { MAX_PAYLOAD_BYTES } from "../schemas/index.ts";
@@ -7,7 +7,8 @@ import { DEFAULT_ENGINE_CONFIG, type Engine, type EngineConfig } from "./engine/
 import { createListener } from "./engine/notify.ts";
 import { createScheduler, type Scheduler } from "./engine/scheduler.ts";
 import { installAuth } from "./http/auth-hook.ts";
-import { installErrorHandler } from "./http/error-handler.ts";
+import { storableValidatorCompiler } from "./http/validator.ts";
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from "./http/error-handler.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { adminDeployTokenRoutes } from "./routes/admin-deploy-tokens.ts";
 import { deploymentRoutes } from "./routes/deployments.ts";
@@ -40,8 +41,19 @@ export interface CreateServerOptions {
   keyring?: Keyring | null;
 }
 
+/** One route as declared: what the fuzzer (test/fuzz) and docs can enumerate without a hand-kept list. */
+export interface RouteInfo {
+  methods: string[];
+  url: string;
+  /** `config.auth`; undefined means the auth hook's default (admin). */
+  auth?: string;
+  schema?: { params?: unknown; querystring?: unknown; body?: unknown };
+}
+
 export interface StasisServer {
   app: FastifyInstance;
+  /** Every route the app registered, in order (HEAD routes fastify adds for GETs left out). */
+  routes: readonly RouteInfo[];
   engine: Engine;
   scheduler: Scheduler;
   close(): Promise<void>;
@@ -69,8 +81,11 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     // Payloads are limited to MAX_PAYLOAD_BYTES; the body may carry a little more around them.
     bodyLimit: MAX_PAYLOAD_BYTES + 64 * 1024,
     routerOptions: { maxParamLength: 500 },
+    // Errors raised before a route runs answer in ApiErrorBody too.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }) as unknown as FastifyInstance;
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(storableValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   const config: EngineConfig = {
     ...DEFAULT_ENGINE_CONFIG,
@@ -83,6 +98,13 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
   const keyring = options.keyring ?? null;
   const engine: Engine = { db: options.db, config, listener, logger, keyring, redactorFor: createRunRedaction(options.db, keyring) };
 
+  const routes: RouteInfo[] = [];
+  app.addHook("onRoute", (route) => {
+    const methods = [route.method].flat().map(String);
+    if (methods.length === 1 && methods[0] === "HEAD" && routes.some((r) => r.url === route.url && r.methods.includes("GET"))) return;
+    const s = route.schema as RouteInfo["schema"] | undefined;
+    routes.push({ methods, url: route.url, auth: (route.config as { auth?: string } | undefined)?.auth, schema: s && { params: s.params, querystring: s.querystring, body: s.body } });
+  });
   installErrorHandler(app);
   installAuth(app, { db: options.db, adminToken: options.adminToken, runnerToken: options.runnerToken });
   app.get("/healthz", { config: { auth: "none" } }, async () => {
@@ -105,6 +127,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
 
   return {
     app,
+    routes,
     engine,
     scheduler,
     async close() {

@@ -2,7 +2,8 @@
 export { startEmbeddedPostgres, freePort, relocatedDataLocation, type EmbeddedPostgresOptions, type EmbeddedPostgresHandle } from "./db/embedded-postgres.ts";
 export { connectDatabase } from "./db/connect.ts";
 export { migrate, SCHEMA_VERSION } from "./db/migrate.ts";
-export { createServer, type CreateServerOptions, type StasisServer } from "./app.ts";
+export { createServer, type CreateServerOptions, type StasisServer, type RouteInfo } from "./app.ts";
+export { findUnstorableInput, type UnstorableInput } from "./http/storable-input.ts";
 export { ensureProject, createEnvironmentKey, createEnvironment, archiveEnvironment, type EnsureProjectOptions, type EnsureProjectResult, type CreateEnvironmentKeyOptions } from "./projects.ts";
 export { StasisError, SchemaTooNewError, VersionAllocationError } from "./errors.ts";
 export { createDeploymentWithNextVersion } from "./sql/allocate-version.ts";

@@ -5,6 +5,7 @@ import type { CreateWaitRequest, SuspendRequest } from "../../schemas/index.ts";
 import { randomToken, sha256 } from "../auth.ts";
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { childResults } from "./children.ts";
+import { dueAfter } from "./duration.ts";
 import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
 import { executedMs, lockLeasedRun } from "./lease.ts";
@@ -53,7 +54,7 @@ export async function createWait(engine: Engine, runId: string, body: z.infer<ty
       const row: Record<string, unknown> = { id: newId("wp"), environment_id: run.environment_id, run_id: runId, kind: spec.kind, spec: JSON.stringify(spec), wait_key: body.key ?? null };
       if (spec.kind === "duration") {
         if (spec.ms === 0) immediate = { kind: "duration" };
-        row.due_at = new Date(now + spec.ms);
+        row.due_at = dueAfter(spec.ms, "spec.ms", now);
       } else if (spec.kind === "until") {
         const date = new Date(spec.date);
         if (date.getTime() <= now) immediate = { kind: "duration" };
@@ -61,7 +62,7 @@ export async function createWait(engine: Engine, runId: string, body: z.infer<ty
       } else if (spec.kind === "event") {
         row.event_name = spec.event;
         row.filter = spec.filter ? JSON.stringify(spec.filter) : null;
-        if (spec.timeoutMs) row.due_at = new Date(now + spec.timeoutMs);
+        if (spec.timeoutMs) row.due_at = dueAfter(spec.timeoutMs, "spec.timeoutMs", now);
       } else if (spec.kind === "runs") {
         const found = await trx("runs").whereIn("id", spec.runIds).where({ environment_id: run.environment_id }).pluck("id");
         const missing = spec.runIds.filter((id) => !found.includes(id));
@@ -91,6 +92,7 @@ export async function createWait(engine: Engine, runId: string, body: z.infer<ty
  */
 export async function createRequestToken(engine: Engine, runId: string, body: { leaseId: string; timeoutMs?: number; key?: string }): Promise<{ token: string; url: string }> {
   const token = randomToken(32);
+  const dueAt = body.timeoutMs ? dueAfter(body.timeoutMs, "timeoutMs") : null;
   await inTransaction(engine.db, async (trx) => {
     const run = await lockLeasedRun(trx, runId, body.leaseId);
     const earlier = body.key ? await findKeyedWait(trx, engine, run, body.key, { kind: "request" }) : null;
@@ -106,7 +108,7 @@ export async function createRequestToken(engine: Engine, runId: string, body: { 
       spec: JSON.stringify({ kind: "request" }),
       token_hash: sha256(token),
       wait_key: body.key ?? null,
-      due_at: body.timeoutMs ? new Date(Date.now() + body.timeoutMs) : null,
+      due_at: dueAt,
     });
     if (body.timeoutMs) await notify(trx, "scheduler");
   });

@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyInstance } from "fastify";
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from "fastify-type-provider-zod";
 import { MAX_PAYLOAD_BYTES } from "../../schemas/index.ts";
 import { StasisError, toError } from "../errors.ts";
@@ -36,4 +38,33 @@ export function installErrorHandler(app: FastifyInstance): void {
     return send(reply, 500, "INTERNAL", "internal error");
   });
   app.setNotFoundHandler((request, reply) => send(reply, 404, "NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`));
+}
+
+/**
+ * Errors fastify's router raises before any route or hook runs (a malformed %-escape in the path, a
+ * path parameter over `maxParamLength`): answered in `ApiErrorBody` too. Passed as `frameworkErrors`.
+ */
+export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === "FST_ERR_BAD_URL") void send(reply, 400, "BAD_URL", "the URL is not valid: it has a malformed %-escape");
+  else if (error.code === "FST_ERR_MAX_PARAM_LENGTH") void send(reply, 414, "PATH_PARAMETER_TOO_LONG", "a path parameter of the URL is too long");
+  else void send(reply, typeof error.statusCode === "number" && error.statusCode < 500 ? error.statusCode : 400, error.code ?? "BAD_REQUEST", "the request could not be routed");
+}
+
+/**
+ * Requests Node's HTTP parser refuses (bad header bytes, a wrong Content-Length, headers too large, a
+ * timeout) never reach fastify: answer them in `ApiErrorBody` and close the socket, as Node does.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? [408, "REQUEST_TIMEOUT", "the request took too long to arrive"]
+      : error.code === "HPE_HEADER_OVERFLOW"
+        ? [431, "HEADERS_TOO_LARGE", "the request headers are too large"]
+        : [400, "BAD_HTTP_REQUEST", "the request is not valid HTTP/1.1"];
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
 }

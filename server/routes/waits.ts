@@ -21,7 +21,9 @@ import { lockLeasedRun } from "../engine/lease.ts";
 import { receiveRequest, toReceivedRequest } from "../engine/requests.ts";
 import { triggerRun } from "../engine/trigger-run.ts";
 import { createRequestToken, createWait, suspendRun } from "../engine/waits.ts";
+import { badRequest } from "../errors.ts";
 import { envOf } from "../http/auth-hook.ts";
+import { findUnstorableInput } from "../http/storable-input.ts";
 import { RunParams, runnerAuth, runnerErrors } from "./runner.ts";
 
 /** Waits, events, request tokens, child runs and suspend: the durable-wait half of the API. */
@@ -49,18 +51,21 @@ export async function waitRoutes(root: FastifyInstance, engine: Engine): Promise
   app.post("/api/v1/runner/runs/:runId/trigger", { config, schema: { params: RunParams, body: RunnerTriggerRequest, response: { 200: RunnerTriggerResponse, ...errors } } }, async (request) => {
     const parent = await engine.db.transaction((trx) => lockLeasedRun(trx, request.params.runId, request.body.leaseId));
     const env = await engine.db("environments").where({ id: parent.environment_id }).first("slug");
-    const runIds: string[] = [];
-    for (const item of request.body.items) {
-      // Children of a started run may start even in an archived environment: the run is finishing.
-      const result = await triggerRun(
-        engine.db,
-        { environmentId: parent.environment_id, environment: env.slug, archived: false },
-        { taskId: item.task, payload: item.payload, options: item.options, parentRunId: parent.id, ...(request.body.wait && !item.options?.version && parent.deployment_id ? { deploymentId: parent.deployment_id } : {}) },
-        engine.config.pendingVersionTtlMs,
-      );
-      runIds.push(result.id);
-    }
-    return { runIds };
+    // All or nothing, like the public batch: one bad item (an unknown task or version) leaves no child behind.
+    return await engine.db.transaction(async (trx) => {
+      const runIds: string[] = [];
+      for (const item of request.body.items) {
+        // Children of a started run may start even in an archived environment: the run is finishing.
+        const result = await triggerRun(
+          trx,
+          { environmentId: parent.environment_id, environment: env.slug, archived: false },
+          { taskId: item.task, payload: item.payload, options: item.options, parentRunId: parent.id, ...(request.body.wait && !item.options?.version && parent.deployment_id ? { deploymentId: parent.deployment_id } : {}) },
+          engine.config.pendingVersionTtlMs,
+        );
+        runIds.push(result.id);
+      }
+      return { runIds };
+    });
   });
 
   app.post("/api/v1/runner/runs/:runId/events", { config, schema: { params: RunParams, body: RunnerSendEventRequest, response: { 200: SendEventResponse, ...errors } } }, async (request) => {
@@ -89,6 +94,11 @@ export async function waitRoutes(root: FastifyInstance, engine: Engine): Promise
       config: { auth: "none" },
       schema: { params: z.object({ token: z.string().min(1) }), response: { 200: z.object({ ok: z.literal(true), waitpointId: z.string() }), 404: ApiErrorBody, 409: ApiErrorBody } },
       handler: async (request) => {
+        // No body schema here (any method, any body): refuse what cannot be stored as the validator does elsewhere.
+        for (const [where, value] of [["query", request.query], ["body", request.body]] as const) {
+          const problem = findUnstorableInput(value);
+          if (problem) throw badRequest(`invalid ${where}: ${[where, ...problem.path].join(".")}: ${problem.message}`, [where, ...problem.path].join("."));
+        }
         const received = toReceivedRequest({ method: request.method, headers: request.headers, query: request.query as Record<string, unknown>, body: request.body });
         const { waitpointId } = await receiveRequest(engine, request.params.token, received);
         return { ok: true as const, waitpointId };
