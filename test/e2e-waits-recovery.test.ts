@@ -54,7 +54,8 @@ describe("suspended runs and runners that go away", () => {
   it("a runner killed right after it restored a run: the run is recovered from its checkpoint as a new attempt", async () => {
     const gate = join(scratch, "gate-open");
     const runnerA = await runners.start({ name: "suspends-a" });
-    const { id } = await trigger(stack, "sleep-then-gate", { seconds: 2, gate });
+    // Long enough that the checkpoint is done before the wait is over, even on a loaded machine.
+    const { id } = await trigger(stack, "sleep-then-gate", { seconds: 5, gate });
     const before = await waitForLog(stack, id, "line 2 before the wait");
     await waitForSuspended(stack, id);
     await runnerA.stop();
