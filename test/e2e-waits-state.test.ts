@@ -54,7 +54,8 @@ describe("durable waits keep the run's state", () => {
 
   it("ships logs from before and after the restore into one run log, in order", async () => {
     const runnerA = await runners.start({ name: "logs-a" });
-    const { id } = await trigger(stack, "sleep-then-gate", { seconds: 2 });
+    // Long enough that the checkpoint is made before the wait ends, even on a loaded machine.
+    const { id } = await trigger(stack, "sleep-then-gate", { seconds: 6 });
     await waitForSuspended(stack, id);
     await runnerA.stop();
     await runners.start({ name: "logs-b" });

@@ -103,7 +103,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       const line = await waitFor(`runner process ${n} to register`, () => {
         if (child.exitCode !== null) throw new Error(`runner exited early: ${stderr}`);
         return stdout.split("\n").find((l) => l.startsWith("{"));
-      }, { timeoutMs: 30_000 });
+      }, { timeoutMs: 90_000 });
       const runner: RunnerProcess = {
         runnerId: JSON.parse(line).runnerId,
         child,
