@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
+import { ProjectPath } from "../schemas/index.ts";
 
 export interface GithubAppConfig {
   appId: string;
@@ -26,6 +27,8 @@ export interface GithubAppConfig {
   branchEnvironments: Record<string, string>;
   /** Include the Node runtime layer (runc/container runners need it; process-mode runners do not). */
   withRuntime: boolean;
+  /** Where the project sits in each repository unless its `.stasis.yml` says `path:` (default `.`). */
+  projectPath?: string;
 }
 
 const flag = z
@@ -50,6 +53,7 @@ const Env = z.object({
     .regex(/^([^=,\s]+=[a-z0-9/-]+)(,[^=,\s]+=[a-z0-9/-]+)*$/, "branch=environment pairs separated by commas, e.g. develop=staging")
     .optional(),
   STASIS_BUILD_WITH_RUNTIME: flag.default(true),
+  STASIS_PROJECT_PATH: ProjectPath.default("."),
 });
 
 /** Parsed once at start; a bad value names the variable. Empty strings count as unset. */
@@ -77,6 +81,7 @@ export function loadGithubAppConfig(env: NodeJS.ProcessEnv = process.env): Githu
     allowForkBuilds: e.STASIS_ALLOW_FORK_BUILDS,
     branchEnvironments: Object.fromEntries((e.STASIS_BRANCH_ENVIRONMENTS ?? "").split(",").filter(Boolean).map((pair) => pair.split("=") as [string, string])),
     withRuntime: e.STASIS_BUILD_WITH_RUNTIME,
+    projectPath: e.STASIS_PROJECT_PATH,
   };
 }
 

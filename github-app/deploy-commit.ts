@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { deployProject, type ImageStore } from "../builder/index.ts";
 import type { BuildSlots } from "./build-slots.ts";
 import { cloneCommit } from "./clone-commit.ts";
+import { resolveProjectDir } from "./project-dir.ts";
 import type { GithubAppConfig } from "./config.ts";
 import { createGithubReporter, type GithubReporter } from "./github-reporter.ts";
 import type { InstallationTokens } from "./installation-tokens.ts";
@@ -94,8 +95,10 @@ async function build(deps: DeployCommitDeps, target: DeployTarget, progress: (me
   progress(`cloning ${target.repository} at ${target.sha}`);
   const clone = await cloneCommit({ url: `${config.gitUrl}/${target.repository}.git`, token: await tokens.token(target.installationId), sha: target.sha, workRoot: join(config.stateDir, "work"), signal });
   try {
+    const project = await resolveProjectDir(clone.dir, config.projectPath ?? ".");
+    if (project.path !== ".") progress(`project in ${project.path}/`);
     const deployment = await deployProject({
-      projectDir: clone.dir,
+      projectDir: project.dir,
       apiUrl: config.stasisApiUrl,
       apiKey: credential.token,
       store: deps.storeFor(target.project),

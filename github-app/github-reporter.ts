@@ -15,6 +15,8 @@ export interface GithubReporter {
   skippedCheck(sha: string, environment: string, conclusion: "neutral" | "skipped" | "failure", title: string, summary: string): Promise<void>;
   createDeployment(sha: string, environment: string, options: { production: boolean; transient: boolean }): Promise<number>;
   deploymentStatus(deploymentId: number, state: DeploymentState, description: string, environment: string): Promise<void>;
+  /** Marks every GitHub Deployment of the environment inactive (a closed pull request's preview). */
+  deactivateEnvironment(environment: string, description: string): Promise<number>;
   /** Updates the pull request's Stasis comment in place, or creates it the first time. */
   upsertPullComment(pullNumber: number, body: string): Promise<void>;
 }
@@ -79,6 +81,14 @@ export function createGithubReporter(octokit: Octokit, ref: RepoRef): GithubRepo
         description: description.slice(0, 140),
         auto_inactive: state === "success",
       });
+    },
+    async deactivateEnvironment(environment, description) {
+      // Newest first; a preview has far fewer than 100 deployments in practice.
+      const { data } = await octokit.request("GET /repos/{owner}/{repo}/deployments", { ...ref, environment, per_page: 100 });
+      for (const deployment of data) {
+        await octokit.request("POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses", { ...ref, deployment_id: Number(deployment.id), state: "inactive", environment, description: description.slice(0, 140) });
+      }
+      return data.length;
     },
     async upsertPullComment(pullNumber, body) {
       const existing = await findComment(octokit, ref, pullNumber);

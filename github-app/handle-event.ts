@@ -4,7 +4,7 @@ import { StasisApiCallError } from "../builder/index.ts";
 import { deployCommit, type DeployCommitDeps } from "./deploy-commit.ts";
 import { createGithubReporter } from "./github-reporter.ts";
 import { previewEnvironment, projectSlugFor } from "./project-slug.ts";
-import { previewComment } from "./report-text.ts";
+import { previewComment, type BuildOutcome } from "./report-text.ts";
 import type { RepoLink, RepoLinks } from "./repo-links.ts";
 
 type Payload<N extends "push" | "pull_request" | "installation" | "installation_repositories"> = EmitterWebhookEvent<N>["payload"];
@@ -27,16 +27,24 @@ export function createEventHandler(deps: HandleEventDeps): EventHandler {
   const link = async (repository: { full_name: string; name: string }, installationId: number): Promise<RepoLink> => {
     const project = projectSlugFor(repository.name);
     await deps.admin.ensureProject(project, repository.full_name);
-    const value = { repository: repository.full_name, installationId, project };
+    const value = { ...deps.links.get(repository.full_name), repository: repository.full_name, installationId, project };
     await deps.links.set(value);
     return value;
   };
   // A repository the App has not seen an installation event for (installed before this service ran) is linked on first use.
-  const linkFor = async (payload: { repository?: { full_name: string; name: string } | null; installation?: { id: number } | null }) => {
+  const linkFor = async (payload: { repository?: { full_name: string; name: string; default_branch?: string } | null; installation?: { id: number } | null }) => {
     if (!payload.repository) return null;
-    const found = deps.links.get(payload.repository.full_name);
-    if (found) return found;
-    return payload.installation ? link(payload.repository, payload.installation.id) : null;
+    const found = deps.links.get(payload.repository.full_name) ?? (payload.installation ? await link(payload.repository, payload.installation.id) : null);
+    return found ? syncDefaultBranch(found, payload.repository.default_branch) : null;
+  };
+  // Installation payloads do not carry a repository's default branch; push and pull_request ones do.
+  // The project's deploy policy follows it, so the Action's OIDC exchange takes a push to e.g. `master`.
+  const syncDefaultBranch = async (found: RepoLink, branch: string | undefined): Promise<RepoLink> => {
+    if (!branch || found.defaultBranch === branch) return found;
+    await deps.admin.setDefaultBranch(found.project, branch);
+    const value = { ...found, defaultBranch: branch };
+    await deps.links.set(value);
+    return value;
   };
 
   return async (name, payload, context) => {
@@ -70,7 +78,7 @@ async function onPush(deps: HandleEventDeps, p: Payload<"push">, context: EventC
   const branch = p.ref.slice("refs/heads/".length);
   const environment = branch === p.repository.default_branch ? "production" : deps.config.branchEnvironments[branch];
   if (!environment) return context.log.debug({ branch }, "push to a branch that is not deployed");
-  await deployCommit(deps, {
+  failIfFailed(await deployCommit(deps, {
     installationId: p.installation?.id ?? link.installationId,
     repository: p.repository.full_name,
     project: link.project,
@@ -81,7 +89,7 @@ async function onPush(deps: HandleEventDeps, p: Payload<"push">, context: EventC
     commitMessage: p.head_commit?.message,
     committedAt: p.head_commit?.timestamp,
     order: context.order,
-  });
+  }));
 }
 
 async function onPullRequest(deps: HandleEventDeps, p: Payload<"pull_request">, context: EventContext, link: RepoLink | null): Promise<void> {
@@ -96,11 +104,12 @@ async function onPullRequest(deps: HandleEventDeps, p: Payload<"pull_request">, 
       () => true,
       (error: unknown) => (error instanceof StasisApiCallError && error.status === 404 ? false : Promise.reject(error)),
     );
+    const reporter = createGithubReporter(await deps.tokens.octokit(installationId), { owner, repo });
+    const deactivated = await reporter.deactivateEnvironment(environment, `Pull request #${pr.number} closed: ${environment} is archived`);
     if (archived) {
-      const reporter = createGithubReporter(await deps.tokens.octokit(installationId), { owner, repo });
       await reporter.upsertPullComment(pr.number, previewComment({ environment, project: link.project, stasisApiUrl: deps.config.stasisApiUrl, sha: pr.head.sha, archived: true }));
     }
-    context.log.info({ environment, archived }, "pull request closed");
+    context.log.info({ environment, archived, deactivated }, "pull request closed");
     return;
   }
   if (p.action !== "opened" && p.action !== "reopened" && p.action !== "synchronize") return;
@@ -111,7 +120,7 @@ async function onPullRequest(deps: HandleEventDeps, p: Payload<"pull_request">, 
     context.log.info({ environment, head: pr.head.repo?.full_name }, "fork pull request not built");
     return;
   }
-  await deployCommit(deps, {
+  failIfFailed(await deployCommit(deps, {
     installationId,
     repository: p.repository.full_name,
     project: link.project,
@@ -122,5 +131,10 @@ async function onPullRequest(deps: HandleEventDeps, p: Payload<"pull_request">, 
     pullNumber: pr.number,
     commitMessage: pr.title,
     order: context.order,
-  });
+  }));
+}
+
+/** A failed deploy (already reported on GitHub) fails the delivery's handling, so a redelivery builds again; a superseded one does not. */
+function failIfFailed(outcome: BuildOutcome): void {
+  if (outcome.kind === "failed") throw new Error(`deploy failed: ${outcome.reason}`);
 }

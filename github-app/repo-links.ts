@@ -6,6 +6,8 @@ export interface RepoLink {
   repository: string;
   installationId: number;
   project: string;
+  /** The repository's default branch as last set on the project's deploy policy (from a push or pull_request payload). */
+  defaultBranch?: string;
 }
 
 export interface RepoLinks {

@@ -10,6 +10,8 @@ export interface StasisAdmin {
    */
   deployToken(project: string, environment: string, repository: string): Promise<DeployTokenResponse>;
   archive(project: string, environment: string): Promise<void>;
+  /** Sets the deploy policy's default branch (production deploys from the Action's OIDC exchange); the refs an admin listed stay. */
+  setDefaultBranch(project: string, branch: string): Promise<void>;
 }
 
 /** The Stasis admin API, called with the admin token (never logged). */
@@ -23,6 +25,9 @@ export function createStasisAdmin(options: { apiUrl: string; adminToken: string 
     deployToken: (slug, environment, repository) => call<DeployTokenResponse>("POST", `${project(slug)}/deploy-tokens`, { environment, repository }),
     async archive(slug, environment) {
       await call("POST", `${project(slug)}/environments/${encodeURIComponent(environment)}/archive`);
+    },
+    async setDefaultBranch(slug, branch) {
+      await call("PUT", `${project(slug)}/deploy-policy`, { defaultBranch: branch });
     },
   };
 }

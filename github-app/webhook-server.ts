@@ -21,7 +21,8 @@ export interface WebhookServer {
 /**
  * `POST /api/github/webhooks`: the signature is checked on the raw body before anything parses it;
  * a first-seen delivery is acknowledged with 202 and handled in the background (GitHub gives a
- * webhook 10 s), a redelivery with 200 and nothing else.
+ * webhook 10 s), a redelivery of one being handled or handled successfully with 200 and nothing
+ * else. A delivery whose handling failed is not recorded, so its redelivery is handled again.
  */
 export function createWebhookServer(options: WebhookServerOptions): WebhookServer {
   const { log } = options;
@@ -56,14 +57,22 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
     } catch {
       return reply.code(400).send({ error: { code: "BAD_REQUEST", message: "the body is not JSON" } });
     }
-    if (!(await options.deliveries.claim(deliveryId))) {
-      log.info({ delivery: deliveryId, event }, "redelivery ignored");
+    if (!options.deliveries.claim(deliveryId)) {
+      log.info({ delivery: deliveryId, event }, "redelivery ignored: handled already or being handled");
       return reply.code(200).send({ ok: true, duplicate: true });
     }
     const eventLog = log.child({ delivery: deliveryId, event });
     const handling = options
       .handle(event, payload, { deliveryId, order, log: eventLog })
-      .catch((thrown: unknown) => eventLog.error({ err: thrown instanceof Error ? thrown.message : String(thrown) }, "handling the webhook failed"))
+      .then(
+        () => options.deliveries.handled(deliveryId),
+        (thrown: unknown) => {
+          // Not recorded: GitHub's redelivery of this id is handled again.
+          options.deliveries.failed(deliveryId);
+          eventLog.error({ err: thrown instanceof Error ? thrown.message : String(thrown) }, "handling the webhook failed; a redelivery will be handled again");
+        },
+      )
+      .catch((thrown: unknown) => eventLog.error({ err: thrown instanceof Error ? thrown.message : String(thrown) }, "recording the delivery failed"))
       .finally(() => pending.delete(handling));
     pending.add(handling);
     return reply.code(202).send({ ok: true });

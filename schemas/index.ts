@@ -9,3 +9,4 @@ export * from "./ipc.ts";
 export * from "./deploy-token.ts";
 export * from "./image-ref.ts";
 export * from "./envvars.ts";
+export * from "./repo-settings.ts";

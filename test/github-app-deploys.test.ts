@@ -4,16 +4,18 @@
 // GitHub's REST API is replaced, by test/support/github-stand-in.ts, which stands in for the public
 // api.github.com the tests cannot reach.
 import { execFileSync } from "node:child_process";
-import { createHmac, generateKeyPairSync, randomUUID } from "node:crypto";
+import { createHash, createHmac, generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLayoutImageStore, deployProject, type ImageStore } from "../builder/index.ts";
+import { callStasisApi, createLayoutImageStore, deployProject, type ImageStore } from "../builder/index.ts";
 import { startLocalStack, type LocalStack } from "../cli/local-stack.ts";
 import { startGithubApp, type GithubAppConfig, type GithubAppServer } from "../github-app/index.ts";
+import { createKeyring, parseMasterKey } from "../server/index.ts";
+import { masterKeyId, rotateMasterKey, runToEnd, type RotatedStack } from "./support/envvar-runs.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
 import { startGitServer, type GitServer } from "./support/git-server.ts";
 import { startGithubStandIn, type GithubStandIn } from "./support/github-stand-in.ts";
@@ -23,6 +25,9 @@ const HELLO = resolve(import.meta.dirname, "..", "examples", "hello");
 const SECRET = "test-webhook-secret-1234";
 const APP_ID = "4242";
 const REPO = "Codertocat/Hello-World";
+// The master key the stack starts with, and the one `stasis admin rotate-key` moves to.
+const KEY_A = randomBytes(32).toString("base64");
+const KEY_B = randomBytes(32).toString("base64");
 const examples = createRequire(import.meta.url)("@octokit/webhooks-examples") as Array<{ name: string; examples: Array<Record<string, any>> }>;
 
 let database: TestDatabase;
@@ -33,6 +38,10 @@ let gitServer: GitServer;
 let app: GithubAppServer;
 let work: string;
 let checkout: string;
+let gitRoot: string;
+/** Set to make the git server refuse every clone (a handling that fails). */
+let refuseClones = false;
+let rotated: RotatedStack | null = null;
 
 function example(event: string, match: (p: Record<string, any>) => boolean): Record<string, any> {
   const found = examples.find((e) => e.name === event)!.examples.find(match);
@@ -101,6 +110,7 @@ const deploymentsOf = (environment: string) =>
   stack.db("deployments as d").join("environments as e", "e.id", "d.environment_id").where("e.slug", environment).orderBy("d.created_at").select("d.version", "d.status", "d.image_digest", "d.commit", "d.id", "d.failure_reason");
 const promotedOf = (environment: string) =>
   stack.db("environments as e").join("deployments as d", "d.id", "e.promoted_deployment_id").where("e.slug", environment).first("d.version", "d.commit", "d.image_digest");
+const policy = async (method: "GET" | "PUT", body?: unknown) => callStasisApi<unknown>(stack.apiUrl, stack.adminToken, method, "/api/v1/admin/projects/hello-world/deploy-policy", body);
 const commitSha = (row: { commit: unknown }) => (typeof row.commit === "string" ? JSON.parse(row.commit) : (row.commit as { sha?: string } | null))?.sha;
 
 beforeAll(async () => {
@@ -109,18 +119,20 @@ beforeAll(async () => {
   registry = await startRegistry();
   // The server accepts images only from configured registries.
   process.env.STASIS_ALLOWED_REGISTRIES = `${registry.host},oci-layout:*`;
-  stack = await startLocalStack({ stateDir: join(work, "stack"), databaseUrl: database.url, runners: 0, checkpoints: false });
+  // One in-process runner (pulling from the registry) for the runs that read environment variables.
+  stack = await startLocalStack({ stateDir: join(work, "stack"), databaseUrl: database.url, runners: 1, checkpoints: false, keyring: createKeyring(parseMasterKey(KEY_A)) });
   const { publicKey, privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048, publicKeyEncoding: { type: "spki", format: "pem" }, privateKeyEncoding: { type: "pkcs8", format: "pem" } });
   github = await startGithubStandIn({ appId: APP_ID, publicKeyPem: publicKey });
 
   // The repository: a bare repo served over smart HTTP, holding examples/hello on master.
   const root = join(work, "git");
+  gitRoot = root;
   const bare = join(root, `${REPO}.git`);
   await mkdir(bare, { recursive: true });
   execFileSync("git", ["init", "-q", "--bare", "-b", "master", bare]);
   execFileSync("git", ["-C", bare, "config", "uploadpack.allowAnySHA1InWant", "true"]);
   execFileSync("git", ["-C", bare, "config", "http.receivepack", "true"]);
-  gitServer = await startGitServer({ root, authorize: (user, password) => user === "x-access-token" && github.isInstallationToken(password) });
+  gitServer = await startGitServer({ root, authorize: (user, password) => !refuseClones && user === "x-access-token" && github.isInstallationToken(password) });
   checkout = join(work, "checkout");
   await mkdir(checkout);
   execFileSync("git", ["init", "-q", "-b", "master", checkout]);
@@ -154,6 +166,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await rotated?.close();
   await app?.close();
   await Promise.all([gitServer?.close(), github?.close(), registry?.stop()]);
   await stack?.stop();
@@ -169,6 +182,8 @@ describe("stasis github-app", () => {
     expect((await send("installation", payload)).status).toBe(202);
     const project = await until("project hello-world", () => stack.db("projects").where({ slug: "hello-world" }).first("slug", "repository"));
     expect(project ? (project as { repository: string }).repository : null).toBe(REPO);
+    // An admin lists a ref of their own; the App must keep it when it sets the default branch.
+    await policy("PUT", { refs: { staging: ["refs/heads/develop"] } });
   });
 
   it("push to the default branch deploys to production and promotes, with a check run and a deployment status", async () => {
@@ -190,6 +205,11 @@ describe("stasis github-app", () => {
     expect(deployment.environment).toBe("production");
     expect(deployment.statuses.map((s) => s.state)).toEqual(["in_progress", "success"]);
     expect(gitServer.refused).toBe(0);
+  });
+
+  it("the project's deploy policy follows the repository's default branch (master here), keeping the refs an admin listed", async () => {
+    // The push payload carries repository.default_branch; the Action's OIDC exchange then takes a push to master.
+    expect(await policy("GET")).toEqual({ project: "hello-world", defaultBranch: "master", refs: { staging: ["refs/heads/develop"] } });
   });
 
   it("a redelivery is acknowledged and not built again", async () => {
@@ -285,12 +305,19 @@ describe("stasis github-app", () => {
     const env = await stack.db("environments").where({ slug: "preview/pr-2" }).first("archived_at");
     expect(env.archived_at).not.toBeNull();
     expect(github.comments.find((c) => c.id === prComment)!.body).toContain("is archived");
+    // Its GitHub Deployments are marked inactive, so GitHub no longer shows the preview as live.
+    const previews = github.deployments.filter((d) => d.environment === "preview/pr-2");
+    expect(previews).toHaveLength(2);
+    for (const d of previews) expect(d.statuses.at(-1)).toMatchObject({ state: "inactive", description: "Pull request #2 closed: preview/pr-2 is archived" });
+    expect(github.deployments.filter((d) => d.environment !== "preview/pr-2").flatMap((d) => d.statuses).some((s) => s.description.includes("closed"))).toBe(false);
 
-    const key = await fetch(`${stack.apiUrl}/api/v1/admin/projects/hello-world/environments/${encodeURIComponent("preview/pr-2")}/keys`, { method: "POST", headers: { authorization: `Bearer ${stack.adminToken}` } });
+    const key = await fetch(`${stack.apiUrl}/api/v1/admin/projects/hello-world/environments/${encodeURIComponent("preview/pr-2")}/keys`, { method: "POST", headers: { authorization: `Bearer ${stack.adminToken}`, "content-type": "application/json" }, body: "{}" });
     const { apiKey } = await key.json();
+    expect(key.status).toBe(200);
     const trigger = await fetch(`${stack.apiUrl}/api/v1/tasks/hello/trigger`, { method: "POST", headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" }, body: JSON.stringify({ payload: {} }) });
-    expect([403, 409]).toContain(trigger.status);
-    expect((await trigger.json()).error.message).toContain("archived");
+    const refusal = await trigger.json();
+    expect([403, 409], JSON.stringify(refusal)).toContain(trigger.status);
+    expect(refusal.error.message).toContain("archived");
 
     const sha = await commit("changes", "after close", setGreeting("Late"));
     await send("pull_request", pullPayload("reopened", 2, sha));
@@ -339,8 +366,126 @@ describe("stasis github-app", () => {
     expect(await deploymentsOf("production")).toHaveLength(before);
   });
 
+  it("a delivery whose handling failed (the clone refused) is handled again when GitHub redelivers it", async () => {
+    const sha = await commit("master", "redeliver me", setGreeting("Redelivered"));
+    const delivery = randomUUID();
+    refuseClones = true;
+    try {
+      // Two copies of one delivery at once: one is handled, the other (arriving while it is handled) is ignored.
+      const first = await Promise.all([send("push", pushPayload(sha), { delivery }), send("push", pushPayload(sha), { delivery })]);
+      expect(first.map((r) => r.status).sort()).toEqual([200, 202]);
+      const failed = await completedCheck(sha);
+      expect(failed.conclusion).toBe("failure");
+      expect(failed.output.summary).toContain("git clone of");
+      await app.idle();
+    } finally {
+      refuseClones = false;
+    }
+    expect((await deploymentsOf("production")).some((d) => commitSha(d) === sha)).toBe(false);
+    // GitHub's "Redeliver" sends the same X-GitHub-Delivery again.
+    expect((await send("push", pushPayload(sha), { delivery })).status).toBe(202);
+    const check = await until("a successful check run after the redelivery", () => github.checkRuns.find((r) => r.head_sha === sha && r.conclusion === "success"));
+    expect(check.name).toBe("Stasis (production)");
+    await app.idle();
+    expect(commitSha(await promotedOf("production"))).toBe(sha);
+    // Handled successfully now: any further redelivery is acknowledged and ignored.
+    expect(await send("push", pushPayload(sha), { delivery })).toEqual({ status: 200, body: { ok: true, duplicate: true } });
+  });
+
+  it("a project in a subdirectory (tasks/, named by .stasis.yml at the repository root) is built from there", async () => {
+    const bare = join(gitRoot, "Codertocat", "Monorepo.git");
+    execFileSync("git", ["init", "-q", "--bare", "-b", "master", bare]);
+    execFileSync("git", ["-C", bare, "config", "uploadpack.allowAnySHA1InWant", "true"]);
+    const mono = join(work, "monorepo");
+    await cp(HELLO, join(mono, "tasks"), { recursive: true, filter: (p) => !/\/(node_modules|\.stasis)(\/|$)/.test(p.slice(HELLO.length)) });
+    const config = join(mono, "tasks", "stasis.config.ts");
+    await writeFile(config, (await readFile(config, "utf8")).replace('project: "hello"', 'project: "monorepo"'));
+    await writeFile(join(mono, "README.md"), "# web app and tasks in one repository\n");
+    await writeFile(join(mono, ".stasis.yml"), "# where the Stasis project sits in this repository\npath: tasks\n");
+    const env = { ...process.env, GIT_AUTHOR_NAME: "Codertocat", GIT_AUTHOR_EMAIL: "c@example.com", GIT_COMMITTER_NAME: "Codertocat", GIT_COMMITTER_EMAIL: "c@example.com" };
+    const g = (...args: string[]) => execFileSync("git", args, { cwd: mono, encoding: "utf8", env }).trim();
+    g("init", "-q", "-b", "master");
+    g("add", "-A");
+    g("commit", "-q", "-m", "tasks in a subdirectory");
+    g("push", "-q", bare, "HEAD:refs/heads/master");
+    const sha = g("rev-parse", "HEAD");
+    const payload = pushPayload(sha);
+    payload.repository.full_name = "Codertocat/Monorepo";
+    payload.repository.name = "Monorepo";
+    expect((await send("push", payload)).status).toBe(202);
+    const check = await completedCheck(sha);
+    expect(check.conclusion, check.output.summary).toBe("success");
+    expect(check.output.text).toContain("project in tasks/");
+    const promoted = await stack
+      .db("environments as e")
+      .join("projects as p", "p.id", "e.project_id")
+      .join("deployments as d", "d.id", "e.promoted_deployment_id")
+      .where({ "p.slug": "monorepo", "e.slug": "production" })
+      .first("d.commit", "d.manifest");
+    expect(commitSha(promoted)).toBe(sha);
+    expect(JSON.stringify(promoted.manifest)).toContain("hello");
+  });
+
   it("every clone's work dir is removed after its build", async () => {
     await app.idle();
     expect(await readdir(join(work, "app", "work"))).toEqual([]);
+  });
+});
+
+// A task that reads one variable: it logs it (the run log must show it redacted) and returns a
+// prefix of its sha256, so the test can tell which value the process saw without the value itself.
+const SHOW_ENV = `import { createHash } from "node:crypto";
+import { task } from "stasis/sdk";
+
+export const showEnv = task({
+  id: "show-env",
+  run: async () => {
+    const value = process.env.GREETING_SECRET ?? "(unset)";
+    console.log(\`secret is \${value}\`);
+    return { sha256: createHash("sha256").update(value).digest("hex").slice(0, 16) };
+  },
+});
+`;
+
+describe("environment variables, deployed through the App", () => {
+  const PRODUCTION_VALUE = `prod-${randomBytes(6).toString("hex")}`;
+  const PREVIEW_VALUE = `preview-${randomBytes(6).toString("hex")}`;
+  const PREVIEW = "preview/pr-5";
+  const sha256 = (value: string) => createHash("sha256").update(value).digest("hex").slice(0, 16);
+  const keys: Record<string, string> = {};
+  const admin = <T>(method: string, path: string, body?: unknown) => callStasisApi<T>(stack.apiUrl, stack.adminToken, method, `/api/v1/admin/projects/hello-world/environments/${path}`, body);
+
+  async function expectOwnValues(apiUrl: string) {
+    for (const [environment, value] of [["production", PRODUCTION_VALUE], [PREVIEW, PREVIEW_VALUE]] as const) {
+      const { run, logs } = await runToEnd(apiUrl, keys[environment], "show-env");
+      expect(run.status, logs.join("\n")).toBe("COMPLETED");
+      expect(run.output, environment).toEqual({ sha256: sha256(value) });
+      expect(logs).toContain("secret is [redacted:GREETING_SECRET]");
+      expect(logs.join("\n")).not.toContain(value);
+    }
+  }
+
+  it("production (a push to the default branch) and preview/pr-5 (a pull request opened) each get their own value, in one run each", async () => {
+    const sha = await commit("master", "show the environment", async () => writeFile(join(checkout, "trigger", "show-env.ts"), SHOW_ENV));
+    await admin("POST", "production/envvars", { variables: { GREETING_SECRET: PRODUCTION_VALUE } });
+    expect((await send("push", pushPayload(sha))).status).toBe(202);
+    const check = await completedCheck(sha);
+    expect(check.conclusion, check.output.summary).toBe("success");
+
+    const prSha = await commit("show-env-preview", "preview the environment");
+    expect((await send("pull_request", pullPayload("opened", 5, prSha))).status).toBe(202);
+    const prCheck = await completedCheck(prSha);
+    expect(prCheck.conclusion, prCheck.output.summary).toBe("success");
+    await admin("POST", `${encodeURIComponent(PREVIEW)}/envvars`, { variables: { GREETING_SECRET: PREVIEW_VALUE } });
+
+    for (const environment of ["production", PREVIEW]) keys[environment] = (await admin<{ apiKey: string }>("POST", `${encodeURIComponent(environment)}/keys`, {})).apiKey;
+    await expectOwnValues(stack.apiUrl);
+  });
+
+  it("after `stasis admin rotate-key` (the server restarted with the new key, the old one as STASIS_ENCRYPTION_KEY_PREVIOUS), new runs still get their values", async () => {
+    rotated = await rotateMasterKey(stack, KEY_A, KEY_B);
+    expect(rotated.result).toEqual({ rewrapped: 1, total: 1, masterKeyId: masterKeyId(KEY_B) });
+    expect(rotated.wrappedBy).toEqual([masterKeyId(KEY_B)]);
+    await expectOwnValues(rotated.apiUrl);
   });
 });

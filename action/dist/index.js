@@ -40206,6 +40206,20 @@ var init_envvars = __esm({
   }
 });
 
+// schemas/repo-settings.ts
+var ProjectPath, RepoSettings;
+var init_repo_settings = __esm({
+  "schemas/repo-settings.ts"() {
+    "use strict";
+    init_zod();
+    ProjectPath = external_exports.string().min(1).max(255).refine((p2) => !p2.startsWith("/") && !p2.includes("\\") && p2.split("/").every((part) => part !== ".."), "a path relative to the repository root, without `..`, e.g. tasks");
+    RepoSettings = external_exports.object({
+      /** Where the project (`stasis.config.ts`, `trigger/`) sits in the repository. */
+      path: ProjectPath.optional()
+    }).strict();
+  }
+});
+
 // schemas/index.ts
 var init_schemas3 = __esm({
   "schemas/index.ts"() {
@@ -40221,6 +40235,7 @@ var init_schemas3 = __esm({
     init_deploy_token();
     init_image_ref();
     init_envvars();
+    init_repo_settings();
   }
 });
 

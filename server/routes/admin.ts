@@ -70,7 +70,7 @@ export async function adminRoutes(root: FastifyInstance, engine: Engine): Promis
   }));
 
   // A new key leaves the others working unless the body asks to rotate (`revokeOthers`).
-  app.post("/api/v1/admin/projects/:project/environments/:env/keys", { config: admin, schema: { params: EnvParams, body: CreateKeyRequest.optional(), response: { 200: CreateKeyResponse, ...errors } } }, async (request) => {
+  app.post("/api/v1/admin/projects/:project/environments/:env/keys", { config: admin, schema: { params: EnvParams, body: CreateKeyRequest.nullish(), response: { 200: CreateKeyResponse, ...errors } } }, async (request) => {
     const key = await createEnvironmentKey(engine.db, { project: request.params.project, environment: request.params.env, revokeOthers: request.body?.revokeOthers ?? false });
     return { environment: request.params.env, apiKey: key.apiKey, id: key.id, revoked: key.revoked };
   });

@@ -11,6 +11,7 @@ import { join, resolve } from "node:path";
 import { createRequire } from "node:module";
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from "jose";
 import { startLocalStack, type LocalStack } from "../../cli/local-stack.ts";
+import type { Keyring } from "../../server/index.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
@@ -84,15 +85,15 @@ export interface ActionStack {
   close(): Promise<void>;
 }
 
-/** The real server on a fresh database (no runners: these tests deploy, they do not run tasks). */
-export async function startActionStack(oidc?: OidcIssuer): Promise<ActionStack> {
+/** The real server on a fresh database; no runners unless asked (most of these tests deploy, they do not run tasks). */
+export async function startActionStack(oidc?: OidcIssuer, options: { runners?: number; keyring?: Keyring } = {}): Promise<ActionStack> {
   if (oidc) {
     process.env.STASIS_OIDC_ISSUER = oidc.issuer;
     process.env.STASIS_OIDC_JWKS_URL = oidc.jwksUrl;
   }
   const database = await createTestDatabase();
   const stateDir = await mkdtemp(join(tmpdir(), "stasis-action-"));
-  const stack = await startLocalStack({ stateDir, databaseUrl: database.url, runners: 0, checkpoints: false });
+  const stack = await startLocalStack({ stateDir, databaseUrl: database.url, runners: options.runners ?? 0, checkpoints: false, ...(options.keyring ? { keyring: options.keyring } : {}) });
   const api = async (token: string, method: string, path: string, body?: unknown) => {
     const response = await fetch(`${stack.apiUrl}${path}`, {
       method,

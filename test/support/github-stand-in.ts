@@ -55,7 +55,7 @@ export async function startGithubStandIn(options: { appId: string; publicKeyPem:
   let nextId = 1000;
   let url = "";
 
-  const routes: Array<[string, RegExp, (m: string[], body: any) => [number, unknown]]> = [
+  const routes: Array<[string, RegExp, (m: string[], body: any, query: URLSearchParams) => [number, unknown]]> = [
     ["POST", /^\/app\/installations\/(\d+)\/access_tokens$/, () => {
       const token = `ghs_${randomBytes(18).toString("hex")}`;
       const expiresAt = Date.now() + (options.tokenTtlMs ?? 3600_000);
@@ -77,6 +77,13 @@ export async function startGithubStandIn(options: { appId: string; publicKeyPem:
       const deployment: Deployment = { id: nextId++, ref: body.ref, environment: body.environment, statuses: [] };
       state.deployments.push(deployment);
       return [201, { id: deployment.id, node_id: `DE_${deployment.id}`, sha: body.ref, ref: body.ref, environment: body.environment, task: "deploy", payload: {}, url: `${url}/repos/${m[1]}/${m[2]}/deployments/${deployment.id}`, created_at: new Date().toISOString() }];
+    }],
+    // GitHub lists deployments newest first, filtered by `environment`, `sha`, `ref`.
+    ["GET", /^\/repos\/([^/]+)\/([^/]+)\/deployments$/, (m, _body, query) => {
+      const environment = query.get("environment");
+      const sha = query.get("sha");
+      const found = state.deployments.filter((d) => (!environment || d.environment === environment) && (!sha || d.ref === sha)).reverse();
+      return [200, found.slice(0, Number(query.get("per_page") ?? 30)).map((d) => ({ id: d.id, node_id: `DE_${d.id}`, sha: d.ref, ref: d.ref, environment: d.environment, task: "deploy", payload: {}, url: `${url}/repos/${m[1]}/${m[2]}/deployments/${d.id}`, statuses_url: `${url}/repos/${m[1]}/${m[2]}/deployments/${d.id}/statuses`, created_at: new Date().toISOString() }))];
     }],
     ["POST", /^\/repos\/([^/]+)\/([^/]+)\/deployments\/(\d+)\/statuses$/, (m, body) => {
       const deployment = state.deployments.find((d) => d.id === Number(m[3]));
@@ -113,14 +120,15 @@ export async function startGithubStandIn(options: { appId: string; publicKeyPem:
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const text = Buffer.concat(chunks).toString();
-    const path = new URL(request.url ?? "/", "http://x").pathname;
+    const requestUrl = new URL(request.url ?? "/", "http://x");
+    const path = requestUrl.pathname;
     const body = text ? JSON.parse(text) : null;
     state.calls.push({ method: request.method ?? "GET", path, body });
     const send = (status: number, value: unknown) => response.writeHead(status, { "content-type": "application/json; charset=utf-8" }).end(JSON.stringify(value));
     const route = routes.find(([method, pattern]) => method === request.method && pattern.test(path));
     if (!route) return send(404, { message: "Not Found", documentation_url: "https://docs.github.com/rest" });
     if (!(await authorized(request, path))) return send(401, { message: "Bad credentials", documentation_url: "https://docs.github.com/rest" });
-    const [status, value] = route[2](route[1].exec(path)!, body);
+    const [status, value] = route[2](route[1].exec(path)!, body, requestUrl.searchParams);
     send(status, value);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
