@@ -39822,8 +39822,8 @@ var init_api2 = __esm({
       tags: external_exports.array(external_exports.string().min(1).max(128)).max(10).optional(),
       version: Version.optional(),
       maxAttempts: external_exports.number().int().min(1).max(100).optional(),
-      /** Seconds; overrides the task's maxDuration. */
-      maxDuration: external_exports.number().int().positive().optional()
+      /** Seconds; overrides the task's maxDuration. At most 2^31-1 (a PostgreSQL integer). */
+      maxDuration: external_exports.number().int().positive().max(2147483647).optional()
     }).strict();
     TriggerRequest = external_exports.object({ payload: Json, options: TriggerOptions.optional() }).strict();
     TriggerResponse = external_exports.object({ id: external_exports.string(), isCached: external_exports.boolean() });
@@ -39910,6 +39910,8 @@ var init_api2 = __esm({
       status: DeploymentStatus,
       imageRef: external_exports.string().nullable(),
       imageDigest: external_exports.string().nullable(),
+      /** The hash of the built bundle: equal hashes, equal code. */
+      contentHash: external_exports.string().nullable(),
       tasks: external_exports.array(external_exports.string()),
       promoted: external_exports.boolean(),
       commit: CommitInfo.nullable(),
@@ -40063,7 +40065,8 @@ var init_runner_api = __esm({
     CompleteAttemptResponse = external_exports.object({ status: external_exports.string(), retryAt: external_exports.string().nullable() });
     AppendLogsRequest = external_exports.object({
       leaseId: external_exports.string(),
-      lines: external_exports.array(external_exports.object({ ts: external_exports.string(), level: LogLevel, message: external_exports.string().max(64 * 1024), data: external_exports.record(external_exports.string(), external_exports.unknown()).optional() })).max(1e3)
+      // An ISO date (the runner and the SDK send toISOString()); anything else made an Invalid Date and a 500.
+      lines: external_exports.array(external_exports.object({ ts: external_exports.iso.datetime({ offset: true }), level: LogLevel, message: external_exports.string().max(64 * 1024), data: external_exports.record(external_exports.string(), external_exports.unknown()).optional() })).max(1e3)
     }).strict();
     WaitKey = external_exports.string().min(1).max(256);
     CreateWaitRequest = external_exports.object({ leaseId: external_exports.string(), spec: WaitSpec, key: WaitKey.optional() }).strict();
