@@ -4,9 +4,9 @@
 // key file) and a runner token file on disk. The listener it POSTs to hears nothing secret.
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { promisify } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -52,6 +52,21 @@ beforeAll(async () => {
   await chmod(runnerDir, 0o755);
   listener = await startListener();
 });
+
+/**
+ * The CLI as a service user can run it: this clone's, or — when the clone sits under a dir others
+ * cannot enter (/root is 0700) — a hard-linked copy of it in the world-readable work dir, as a
+ * service user's own install would be.
+ */
+async function cliForServiceUser(): Promise<string> {
+  const root = resolve(CLI, "..", "..");
+  let reachable = true;
+  for (let d = dirname(root); dirname(d) !== d; d = dirname(d)) if (((await stat(d)).mode & 0o001) === 0) reachable = false;
+  if (reachable) return CLI;
+  const copy = join(work, "stasis-install");
+  await run("cp", ["-al", root, copy], { timeout: 120_000 });
+  return join(copy, relative(root, CLI));
+}
 
 afterAll(async () => {
   await listener?.close();
@@ -104,7 +119,7 @@ describe("a malicious repository's build", () => {
     await run("chown", ["-R", "65534:65534", repo, out]);
     const before = listener.received.length;
     const env = { ...process.env, ...SECRETS, HOME: "/tmp", STASIS_BUILD_HIDE_PATHS: `${appState}:${runnerDir}` };
-    const { stdout } = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", process.execPath, CLI, "build", "--project", repo, "--out", out, "--json"], { env, timeout: 120_000 });
+    const { stdout } = await run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", process.execPath, await cliForServiceUser(), "build", "--project", repo, "--out", out, "--json"], { env, timeout: 120_000, cwd: work });
     expect(JSON.parse(stdout).tasks).toEqual(["evil"]);
     const bodies = listener.received.slice(before);
     expect(bodies).toHaveLength(2);
