@@ -54,7 +54,7 @@ export interface ChaosFigures {
   finishRepeatedAfterCrash: number;
   afterWaitRepeated: Repeats;
   beforeCheckpointRepeated: { total: number; runs: number };
-  events: { accepted: number; delivered: number; dropped: number; droppedRuns: string[]; neverMatched: number };
+  events: { accepted: number; delivered: number; dropped: number; droppedRuns: string[]; droppedDetails: Array<{ runId: string; eventId: string; received: Array<string | null>; status: string; attemptsAfterAccept: string[] }>; neverMatched: number };
   attemptsHistogram: Record<string, number>;
   msFromLastFaultToAllFinal: number | null;
 }
@@ -139,13 +139,24 @@ export function analyze(input: AnalyzeInput): ChaosFigures {
   }
 
   const droppedRuns: string[] = [];
+  const droppedDetails: ChaosFigures["events"]["droppedDetails"] = [];
   let delivered = 0;
   for (const e of input.accepted.values()) {
     const got = (recordsByRun.get(e.runId) ?? []).some((r) => r.step === "after-event" && (r.value as { eventId?: string } | null)?.eventId === e.eventId);
     const run = runsById.get(e.runId);
     const output = run?.status === "COMPLETED" ? run.output?.eventId : e.eventId;
     if (got && output === e.eventId) delivered++;
-    else droppedRuns.push(e.runId);
+    else {
+      droppedRuns.push(e.runId);
+      droppedDetails.push({
+        runId: e.runId,
+        eventId: e.eventId,
+        // What each execution past the wait saw (null: it timed out waiting).
+        received: (recordsByRun.get(e.runId) ?? []).filter((r) => r.step === "after-event").map((r) => (r.value as { eventId?: string | null } | null)?.eventId ?? null),
+        status: run?.status ?? "MISSING",
+        attemptsAfterAccept: (attemptsByRun.get(e.runId) ?? []).filter((a) => (a.ended_at?.getTime() ?? Infinity) >= e.acceptedAt).map((a) => `${a.number} ${a.status}${a.runner_id && input.killedRunners.has(a.runner_id) ? " (runner killed)" : ""}`),
+      });
+    }
   }
   const eventRuns = input.triggered.filter((t) => t.kind === "event");
   const neverMatched = eventRuns.filter((t) => !input.accepted.has(t.runId)).length;
@@ -160,7 +171,7 @@ export function analyze(input: AnalyzeInput): ChaosFigures {
     finishRepeatedAfterCrash,
     afterWaitRepeated: { ...afterWait, unexplainedRuns: afterWait.unexplainedRuns.slice(0, 50) },
     beforeCheckpointRepeated: beforeCheckpoint,
-    events: { accepted: input.accepted.size, delivered, dropped: droppedRuns.length, droppedRuns: droppedRuns.slice(0, 50), neverMatched },
+    events: { accepted: input.accepted.size, delivered, dropped: droppedRuns.length, droppedRuns: droppedRuns.slice(0, 50), droppedDetails: droppedDetails.slice(0, 50), neverMatched },
     attemptsHistogram,
     msFromLastFaultToAllFinal: allFinal && input.lastFaultHealedAt ? Math.max(0, lastCompleted - input.lastFaultHealedAt) : null,
   };

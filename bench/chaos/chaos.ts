@@ -49,7 +49,7 @@ export const LONG_RUN_DEFAULTS: ChaosOptions = {
   gapMs: [5_000, 20_000],
   downMs: [1_000, 5_000],
   diskFullMs: [10_000, 20_000],
-  checkpointTmpfsMb: 2048,
+  checkpointTmpfsMb: 4096,
 };
 
 export interface ChaosReport {

@@ -73,10 +73,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   let checkpointTmpfs = false;
   const children = new Set<ChildProcess>();
   let cleaned = false;
+  let pool: pg.Pool | undefined;
+  let stopPostgresQuietly: (() => Promise<void>) | undefined;
 
   const cleanup = async () => {
     if (cleaned) return;
     cleaned = true;
+    // PostgreSQL first, with an immediate shutdown, so its backends go with it.
+    await stopPostgresQuietly?.();
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     // Task processes, namespace inits and criu children outlive a killed runner: end them by PID.
     for (let round = 0; round < 3; round++) {
@@ -105,16 +109,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     children.add(child);
     child.once("exit", () => children.delete(child));
     const logFile = join(logDir, `${name}.log`);
+    const append = (c: Buffer) => {
+      if (!cleaned) try { appendFileSync(logFile, c); } catch { /* the state dir is going away */ }
+    };
     let stdout = "";
     child.stdout!.on("data", (c) => {
       stdout += c;
-      appendFileSync(logFile, c);
+      append(c);
     });
-    child.stderr!.on("data", (c) => appendFileSync(logFile, c));
+    child.stderr!.on("data", append);
     return { child, stdout: () => stdout };
   };
 
-  let pool: pg.Pool | undefined;
   try {
     if (options.checkpointTmpfsMb > 0) {
       execFileSync("mount", ["-t", "tmpfs", "-o", `size=${options.checkpointTmpfsMb}m,mode=0755`, "tmpfs", checkpointDir]);
@@ -155,6 +161,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       await exited;
       postgres = null;
     };
+    stopPostgresQuietly = () => Promise.race([stopPostgres(), new Promise<void>((r) => setTimeout(r, 5000))]).catch(() => {});
     await startPostgres();
     {
       const client = new pg.Client({ connectionString: adminUrl });
