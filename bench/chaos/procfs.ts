@@ -57,9 +57,13 @@ export async function openFds(pid: number): Promise<number | null> {
   return readdir(`/proc/${pid}/fd`).then((f) => f.length, () => null);
 }
 
-/** PIDs of live processes whose command line contains `needle`. */
-export async function processesWith(needle: string): Promise<number[]> {
+/** PIDs of live processes whose command line contains every one of `needles`. */
+export async function processesWith(...needles: string[]): Promise<number[]> {
   const found: number[] = [];
-  for (const p of await listProcesses()) if (p.pid !== process.pid && (await cmdline(p.pid)).includes(needle)) found.push(p.pid);
+  for (const p of await listProcesses()) {
+    if (p.pid === process.pid) continue;
+    const line = await cmdline(p.pid);
+    if (needles.every((n) => line.includes(n))) found.push(p.pid);
+  }
   return found;
 }

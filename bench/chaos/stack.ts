@@ -182,14 +182,32 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       daemon.generation++;
       const { child, stdout } = spawnLogged(`${daemon.name}.${daemon.generation}`, process.execPath, [CLI, ...args], { STASIS_LOG_LEVEL: "info", ...env });
       daemon.child = child;
-      const line = await waitFor(`${daemon.name} to be ready`, () => {
+      // Not waitFor: it would keep polling past an exit; a daemon that died says so at once.
+      const deadline = Date.now() + 120_000;
+      let line: string | undefined;
+      while (!(line = stdout().split("\n").find((l) => l.startsWith("{")))) {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${daemon.name} exited (${child.exitCode ?? child.signalCode}); see ${logDir}`);
-        return stdout().split("\n").find((l) => l.startsWith("{"));
-      }, { timeoutMs: 120_000, intervalMs: 100 });
+        if (Date.now() > deadline) throw new Error(`${daemon.name} was not ready within 120 s; see ${logDir}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
       return JSON.parse(line) as Record<string, string>;
     };
-    const startServer = async (i: number) => {
-      await startDaemon(servers[i], ["server", "--port", String(serverPorts[i]), "--json"], { DATABASE_URL: databaseUrl, STASIS_ADMIN_TOKEN: ADMIN_TOKEN, STASIS_RUNNER_TOKEN: RUNNER_TOKEN });
+    const startServer = async (i: number, firstStart = false) => {
+      // Other programs on this machine may take a port between freePort() and listen: on the first
+      // start pick another; on a restart the runners need the same one, so try it again.
+      for (let tries = 0; ; tries++) {
+        try {
+          return await startDaemon(servers[i], ["server", "--port", String(serverPorts[i]), "--json"], { DATABASE_URL: databaseUrl, STASIS_ADMIN_TOKEN: ADMIN_TOKEN, STASIS_RUNNER_TOKEN: RUNNER_TOKEN });
+        } catch (error) {
+          if (tries >= 5) throw error;
+          log(`${servers[i].name} did not start (${(error as Error).message}); trying again`);
+          if (firstStart) {
+            serverPorts[i] = await freePort();
+            apiUrls[i] = `http://127.0.0.1:${serverPorts[i]}`;
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
     };
     const startRunner = async (i: number) => {
       const r = runners[i];
@@ -205,7 +223,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     };
 
     // Servers one after the other: the first one migrates.
-    for (let i = 0; i < servers.length; i++) await startServer(i);
+    for (let i = 0; i < servers.length; i++) await startServer(i, true);
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(apiUrls[0], ADMIN_TOKEN, "POST", "/api/v1/admin/projects", { slug: "chaos" });
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;
     await deployProject({ projectDir: options.projectDir, apiUrl: apiUrls[0], apiKey, store: createLayoutImageStore(join(stateDir, "images")), promote: true, withRuntime: false });
@@ -224,7 +242,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       runners,
       postgresPid: () => (postgres as ChildProcess | null)?.pid ?? null,
       killServer: (i) => void kill(servers[i]),
-      startServer,
+      startServer: async (i) => void (await startServer(i)),
       killRunner(i) {
         const id = runners[i].runnerId;
         const pid = kill(runners[i]);
