@@ -46,6 +46,8 @@ export const LONG_RUN_DEFAULTS: ChaosOptions = {
   maxEventDelayMs: 20_000,
   deadlineMs: 10 * 60_000,
   faultKinds: { "runner-kill": 3, "runner-kill-criu": 3, "server-kill": 1.5, "postgres-stop": 1, "disk-fill": 1 },
+  // Every kind once first, so even a short run sees each; then the seeded draw.
+  firstFaults: ["runner-kill-criu", "server-kill", "postgres-stop", "disk-fill", "runner-kill"],
   gapMs: [5_000, 20_000],
   downMs: [1_000, 5_000],
   diskFullMs: [10_000, 20_000],
