@@ -54,7 +54,7 @@ export interface ChaosFigures {
   finishRepeatedAfterCrash: number;
   afterWaitRepeated: Repeats;
   beforeCheckpointRepeated: { total: number; runs: number };
-  events: { accepted: number; delivered: number; dropped: number; droppedRuns: string[]; droppedDetails: Array<{ runId: string; eventId: string; received: Array<string | null>; status: string; attemptsAfterAccept: string[] }>; neverMatched: number };
+  events: { accepted: number; delivered: number; dropped: number; notFinalAtDeadline: number; droppedRuns: string[]; droppedDetails: Array<{ runId: string; eventId: string; received: Array<string | null>; status: string; attemptsAfterAccept: string[] }>; neverMatched: number };
   attemptsHistogram: Record<string, number>;
   msFromLastFaultToAllFinal: number | null;
 }
@@ -141,7 +141,13 @@ export function analyze(input: AnalyzeInput): ChaosFigures {
   const droppedRuns: string[] = [];
   const droppedDetails: ChaosFigures["events"]["droppedDetails"] = [];
   let delivered = 0;
+  let notFinalAtDeadline = 0;
   for (const e of input.accepted.values()) {
+    // A run still not final is counted as lost already; whether it would have got its event is unknown.
+    if (!FINAL.includes(runsById.get(e.runId)?.status ?? "")) {
+      notFinalAtDeadline++;
+      continue;
+    }
     const got = (recordsByRun.get(e.runId) ?? []).some((r) => r.step === "after-event" && (r.value as { eventId?: string } | null)?.eventId === e.eventId);
     const run = runsById.get(e.runId);
     const output = run?.status === "COMPLETED" ? run.output?.eventId : e.eventId;
@@ -171,7 +177,7 @@ export function analyze(input: AnalyzeInput): ChaosFigures {
     finishRepeatedAfterCrash,
     afterWaitRepeated: { ...afterWait, unexplainedRuns: afterWait.unexplainedRuns.slice(0, 50) },
     beforeCheckpointRepeated: beforeCheckpoint,
-    events: { accepted: input.accepted.size, delivered, dropped: droppedRuns.length, droppedRuns: droppedRuns.slice(0, 50), droppedDetails: droppedDetails.slice(0, 50), neverMatched },
+    events: { accepted: input.accepted.size, delivered, dropped: droppedRuns.length, notFinalAtDeadline, droppedRuns: droppedRuns.slice(0, 50), droppedDetails: droppedDetails.slice(0, 50), neverMatched },
     attemptsHistogram,
     msFromLastFaultToAllFinal: allFinal && input.lastFaultHealedAt ? Math.max(0, lastCompleted - input.lastFaultHealedAt) : null,
   };
