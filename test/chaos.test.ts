@@ -43,6 +43,9 @@ describe("a short chaos run (seeded)", () => {
     expect(report.figures.runs.triggered).toBe(40);
   });
 
+  // Before the fixes of issue 9 this fails in some runs (event waits left SUSPENDED past their
+  // timeout after the PostgreSQL restart; likely traced item 5, the LISTEN reconnect); it passed
+  // with the fix branches merged.
   it("loses no run: every run is final after the faults stop", () => {
     expect(report.figures.lost).toEqual({ count: 0, runs: [] });
   });
