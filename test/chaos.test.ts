@@ -54,12 +54,9 @@ describe("a short chaos run (seeded)", () => {
     expect(report.figures.finishedTwice).toEqual({ count: 0, runs: [] });
   });
 
-  // Fails on main today for a known bug (issue 9, traced item 3): an event the server accepted is
-  // thrown away when the run's runner dies before that wait's checkpoint is stored, and the
-  // re-executed attempt waits again for an event that is never re-sent (here it times out). The
-  // fix keys waits by their order in the run (branch sdur); with rdur and sdur merged this passes
-  // (measured on a scratch merge). Flip to `it` once that fix is merged.
-  it.fails("delivers every event the server accepted to the run it matched", () => {
+  // Issue 9, traced item 3: an event the server accepted must reach the run even when the runner
+  // died before that wait's checkpoint was stored (waits are keyed by their place in the run).
+  it("delivers every event the server accepted to the run it matched", () => {
     expect(report.figures.events.dropped, `dropped for runs ${report.figures.events.droppedRuns.join(", ")}`).toBe(0);
   });
 });
