@@ -12,6 +12,9 @@ export function createLeaseClock(initialLeaseMs: number) {
     set leaseMs(ms: number) {
       leaseMs = ms;
     },
+    get leaseMs(): number {
+      return leaseMs;
+    },
     claimed(runId: string, at = Date.now()): void {
       until.set(runId, at + leaseMs);
     },
@@ -21,6 +24,16 @@ export function createLeaseClock(initialLeaseMs: number) {
     },
     forget(runId: string): void {
       until.delete(runId);
+    },
+    /**
+     * Epoch ms until which reports for the run are worth retrying while the server cannot be reached:
+     * its lease's end plus two more lease periods. A server that was down is not a server that gave
+     * the run away — a restarted server gives live leases one more period (server/sql/extend-leases.ts),
+     * and one that did give it away answers LEASE_LOST, which ends the retries at once.
+     */
+    reportableUntil(runId: string): number {
+      const until = this.validUntil(runId);
+      return until === 0 ? 0 : until + 2 * leaseMs;
     },
     /** Epoch ms when the run's lease runs out; 0 for a run this runner holds no lease of. */
     validUntil(runId: string): number {

@@ -82,7 +82,7 @@ export function createRunner(options: RunnerOptions) {
         options.onEvent?.({ type: "suspended", runId: claim.runId });
         void claimFreedSlots();
       },
-      leaseValidUntil: () => leases.validUntil(claim.runId),
+      leaseValidUntil: () => leases.reportableUntil(claim.runId),
       signal: pollAbort.signal,
       log: log.child({ runId: claim.runId, attempt: claim.attempt }),
     });

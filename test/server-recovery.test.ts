@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDatabase, migrate, SchemaTooNewError } from "../server/index.ts";
+import { createTestDatabase } from "./support/db.ts";
 import { deploy, eventually, poll, registerRunner, RUNNER_TOKEN, startServerFixture, type ServerFixture } from "./support/server-fixture.ts";
 
 let f: ServerFixture;
@@ -93,6 +94,50 @@ describe("recovery and deadlines", () => {
     } finally {
       await db.destroy();
       await f.database.db("stasis_migrations").where({ id: 999 }).del();
+    }
+  });
+});
+
+describe("a server that starts after an outage", () => {
+  it("gives live leases one more lease period: a runner that kept retrying its end report is heard, the run is not re-run", async () => {
+    const database = await createTestDatabase();
+    const before = await startServerFixture({ leaseMs: 2000 }, database);
+    await deploy(before, ["work"]);
+    const runnerId = await registerRunner(before, "outlived-the-server");
+    const trig = await before.call("POST", "/api/v1/tasks/work/trigger", { body: { payload: 1 } });
+    const claimed = (await eventually(() => poll(before, runnerId, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length > 0)).runs[0];
+    await before.server.close();
+    // The server was down for longer than a lease: by the clock, the lease ran out meanwhile.
+    await database.db("runs").where({ id: trig.body.id }).update({ lease_expires_at: database.db.raw("now() - interval '10 seconds'") });
+
+    const after = await startServerFixture({ leaseMs: 2000 }, database);
+    try {
+      // The runner comes back within a lease period of the new start and reports the end it held.
+      const done = await after.call("POST", `/api/v1/runner/runs/${trig.body.id}/complete`, { key: RUNNER_TOKEN, body: { leaseId: claimed.leaseId, result: { ok: true, output: "once" } } });
+      expect(done.status, JSON.stringify(done.body)).toBe(200);
+      const run = (await after.call("GET", `/api/v1/runs/${trig.body.id}`, { key: before.keys.production })).body;
+      expect(run).toMatchObject({ status: "COMPLETED", output: "once", attempts: 1 });
+    } finally {
+      await after.close();
+    }
+  });
+
+  it("still recovers a run whose runner does not come back, one lease period after the start", async () => {
+    const database = await createTestDatabase();
+    const before = await startServerFixture({ leaseMs: 1000 }, database);
+    await deploy(before, [{ id: "work", retry: { maxAttempts: 3 } }]);
+    const runnerId = await registerRunner(before, "gone-for-good");
+    const trig = await before.call("POST", "/api/v1/tasks/work/trigger", { body: { payload: 1 } });
+    await eventually(() => poll(before, runnerId, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length > 0);
+    await before.server.close();
+    await database.db("runs").where({ id: trig.body.id }).update({ lease_expires_at: database.db.raw("now() - interval '10 seconds'") });
+
+    const after = await startServerFixture({ leaseMs: 1000 }, database);
+    try {
+      const run = await eventually(() => after.call("GET", `/api/v1/runs/${trig.body.id}`, { key: before.keys.production }), (r) => r.body.status === "QUEUED", 10_000);
+      expect(run.body.attemptDetails.map((a: { status: string }) => a.status)).toEqual(["LOST"]);
+    } finally {
+      await after.close();
     }
   });
 });

@@ -2,6 +2,7 @@ import { inTransaction } from "../db/transaction.ts";
 import { isFinalRunStatus } from "../../schemas/index.ts";
 import { lockDueWaitpoints } from "../sql/complete-waitpoint.ts";
 import { lockExpiredLeases } from "../sql/expire-leases.ts";
+import { extendLeasesAfterStart } from "../sql/extend-leases.ts";
 import { cancelLocked } from "./cancel-run.ts";
 import type { Engine } from "./context.ts";
 import { executedMs } from "./lease.ts";
@@ -53,6 +54,12 @@ export function createScheduler(engine: Engine): Scheduler {
   };
 
   const loop = async () => {
+    try {
+      const extended = await extendLeasesAfterStart(engine.db, engine.config.leaseMs);
+      if (extended > 0) engine.logger.info({ extended }, "server started: live leases get one more lease period to reach it");
+    } catch (error) {
+      engine.logger.error({ err: error }, "could not extend live leases at start");
+    }
     while (!stopped) {
       try {
         await tick();
