@@ -44536,8 +44536,10 @@ async function runSandboxed(projectDirInput, makeRequest, options = {}) {
     const request = makeRequest(childProjectDir, buildDir);
     stasisDir = await realpath2(stasisDir);
     const env = sandboxEnv(parentEnv, { HOME: home, TMPDIR: tmp });
+    const expose = user ? await unreachableAncestor(packageRoot()) : null;
+    const exposeArgs = expose && !within(sandboxRoot, expose.ancestor) ? [expose.ancestor, expose.path, await ownedDir(join11(sandboxRoot, "expose"), null)] : ["", "", ""];
     const namespaces = [...user ? [] : ["--user", "--map-root-user"], "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private"];
-    const args = [...namespaces, "--", "/bin/sh", "-euc", SANDBOX_SCRIPT, "stasis-build", stasisDir, stasisMount, user ? String(user.uid) : "", user ? String(user.gid) : "", ...hidden, "--", process.execPath, ...nodeArgs, JSON.stringify(request)];
+    const args = [...namespaces, "--", "/bin/sh", "-euc", SANDBOX_SCRIPT, "stasis-build", ...exposeArgs, stasisDir, stasisMount, user ? String(user.uid) : "", user ? String(user.gid) : "", ...hidden, "--", process.execPath, ...nodeArgs, JSON.stringify(request)];
     const child = spawn("unshare", args, { cwd: sandboxRoot, env, stdio: ["ignore", "pipe", "pipe", "pipe"] });
     const result = await collect(child, options, () => killTree(child.pid));
     return { result, hostStasisDir: stasisDir, hostBuildDir: request.mode === "build" ? join11(stasisDir, "build", buildId) : null, cleanup };
@@ -44559,6 +44561,13 @@ async function ownedDir(dir, user) {
   if (user) await chown(dir, user.uid, user.gid);
   await chmod3(dir, 448);
   return dir;
+}
+async function unreachableAncestor(path) {
+  const real = await realpath2(path);
+  const ancestors = [];
+  for (let d = dirname4(real); dirname4(d) !== d; d = dirname4(d)) ancestors.unshift(d);
+  for (const d of ancestors) if (((await stat7(d)).mode & 1) === 0) return { ancestor: d, path: real };
+  return null;
 }
 async function readableByOthers(dir) {
   const st2 = await stat7(dir);
@@ -44667,6 +44676,14 @@ var init_run_sandboxed = __esm({
     run2 = promisify2(execFile2);
     probed = null;
     SANDBOX_SCRIPT = `
+expose_ancestor="$1"; expose_path="$2"; expose_staging="$3"; shift 3
+if [ -n "$expose_ancestor" ]; then
+  mount --rbind "$expose_path" "$expose_staging"
+  mount -t tmpfs -o mode=0755 stasis-expose "$expose_ancestor"
+  mkdir -p "$expose_path"
+  mount --rbind "$expose_staging" "$expose_path"
+  umount -l "$expose_staging"
+fi
 stasis_dir="$1"; stasis_mount="$2"; uid="$3"; gid="$4"; shift 4
 while [ "$1" != "--" ]; do
   if [ -d "$1" ]; then mount -t tmpfs -o size=16k,mode=0555 stasis-hidden "$1"; elif [ -e "$1" ]; then mount --bind /dev/null "$1"; fi
