@@ -87,7 +87,7 @@ export function createSealStream(key: Buffer): Transform {
 /** Sealed records in, plaintext out; any altered, missing, reordered or extra byte fails the stream. */
 export function createOpenStream(key: Buffer): Transform {
   checkKey(key);
-  let buffered = Buffer.alloc(0);
+  let buffered: Buffer = Buffer.alloc(0);
   let index = 0;
   let sawMagic = false;
   let sawLast = false;
