@@ -138,7 +138,7 @@ describe("environment variables in task processes", () => {
       await waitForSuspended(stack.apiUrl, key, id);
       // The runc metadata inside the stored checkpoint (a zstd tarball; once checkpoints are encrypted
       // this look inside is no longer possible, and no longer needed) names no environment.
-      for (const file of await findFiles(stack.local.dirs.checkpoints, (name) => name.endsWith(".tar.zst"))) {
+      for (const file of await findFiles(stack.local.dirs.checkpoints, (name) => name.endsWith(".tar.zst.sealed"))) {
         const meta = await readMetaInside(file);
         if (meta === null) continue;
         expect(JSON.parse(meta).process.env).toEqual([]);
