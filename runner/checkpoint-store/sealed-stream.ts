@@ -87,14 +87,20 @@ export function createSealStream(key: Buffer): Transform {
 /** Sealed records in, plaintext out; any altered, missing, reordered or extra byte fails the stream. */
 export function createOpenStream(key: Buffer): Transform {
   checkKey(key);
-  let buffered: Buffer = Buffer.alloc(0);
+  // Pieces received but not yet opened; joined only once a whole record is there (no copy per piece).
+  let parts: Buffer[] = [];
+  let partsBytes = 0;
+  let wanted = MAGIC.length;
   let index = 0;
   let sawMagic = false;
   let sawLast = false;
 
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+      parts.push(chunk);
+      partsBytes += chunk.length;
+      if (partsBytes < wanted) return callback();
+      let buffered: Buffer = parts.length === 1 ? parts[0]! : Buffer.concat(parts, partsBytes);
       try {
         if (!sawMagic) {
           if (buffered.length < MAGIC.length) return callback();
@@ -107,10 +113,16 @@ export function createOpenStream(key: Buffer): Transform {
           const length = buffered.readUInt32BE(0);
           if (length > CHUNK_BYTES) throw new SealedCheckpointError(`record ${index} claims ${length} bytes, more than a record holds`);
           const total = HEADER_BYTES + length + TAG_BYTES;
-          if (buffered.length < total) break;
+          if (buffered.length < total) {
+            wanted = total;
+            break;
+          }
           this.push(openRecord(buffered.subarray(HEADER_BYTES, HEADER_BYTES + length), buffered.subarray(HEADER_BYTES + length, total)));
           buffered = buffered.subarray(total);
+          wanted = HEADER_BYTES;
         }
+        parts = buffered.length ? [buffered] : [];
+        partsBytes = buffered.length;
         callback();
       } catch (error) {
         callback(error as Error);
@@ -118,7 +130,7 @@ export function createOpenStream(key: Buffer): Transform {
     },
     flush(callback: TransformCallback) {
       if (!sawMagic) return callback(new SealedCheckpointError("not a sealed Stasis checkpoint (too short)"));
-      if (buffered.length > 0) return callback(new SealedCheckpointError(sawLast ? "bytes after the checkpoint's last record" : "the checkpoint is cut off inside a record"));
+      if (partsBytes > 0) return callback(new SealedCheckpointError(sawLast ? "bytes after the checkpoint's last record" : "the checkpoint is cut off inside a record"));
       if (!sawLast) return callback(new SealedCheckpointError("the checkpoint is cut off: its last record is missing"));
       callback();
     },
