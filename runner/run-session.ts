@@ -1,11 +1,10 @@
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { WaitSpec, type ClaimedRun, type SerializedError, type TaskCall, type TaskToRunner, type WaitResult } from "../schemas/index.ts";
-import type { CheckpointStore } from "./checkpoint-store/index.ts";
-import type { LocalCheckpoints } from "./local-checkpoints.ts";
+import { CHECKPOINT_KEY_BYTES, CheckpointIntegrityError, type CheckpointStore } from "./checkpoint-store/index.ts";
 import type { WarmPool } from "./warm-pool.ts";
 import { createLogShipper } from "./log-shipper.ts";
 import { hardwareRandomFlags } from "./hardware-random.ts";
@@ -30,8 +29,6 @@ export interface RunSessionDeps {
   taskEnv: Record<string, string>;
   /** Idle, never-used task processes per deployment, started ahead of claims. */
   warmPool?: WarmPool;
-  /** This runner's uncompressed copies of its own checkpoints, for fast local resumes. */
-  localCheckpoints?: LocalCheckpoints;
   /** The run's process is gone (dumped): its slot is free although the checkpoint is still being stored. */
   onSlotFreed?: () => void;
   /** When this run's lease runs out by the runner's clock (heartbeats move it); reports retry until then. */
@@ -225,6 +222,8 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     let keptLocally = false;
     suspendPhase = "dumping";
     try {
+      // The dump is the process's memory in clear until it is sealed into the store: root-only, removed as soon as it is stored.
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       await within(shipper.flush(), LOG_FLUSH_WAIT_MS);
       const frozen = proc!;
       // Silenced from the start: the wrappers CRIU kills at the end of the dump may print as they die.
@@ -247,7 +246,9 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       holdsSlot = false;
       deps.onSlotFreed?.();
       const stopStoring = new AbortController();
-      const storing = deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir, stopStoring.signal);
+      // A fresh key per checkpoint: the server keeps it wrapped by the project's data key and gives it back only to the runner that resumes this run.
+      const seal = { key: randomBytes(CHECKPOINT_KEY_BYTES) };
+      const storing = deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir, seal, stopStoring.signal);
       const first = await Promise.race([storing.then((done) => ({ done }), (error: unknown) => ({ error })), nextHeldResult().then(() => null)]);
       if (first === null) {
         // The wait ended while the checkpoint was still being stored (seconds, under load): the server moved the run
@@ -262,13 +263,9 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       const stored = first.done;
       log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
       try {
-        await report("report the suspend", () => server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes } }));
+        await report("report the suspend", () => server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes, sha256: stored.sha256, key: seal.key.toString("base64") } }));
         // The run's checkpoint is now this one: the one it was restored from is of no use any more.
         if (claim.resume) await deps.checkpoints!.delete(claim.resume.checkpointLocation).catch(() => {});
-        if (deps.localCheckpoints) {
-          deps.localCheckpoints.keep(stored.location, dir);
-          keptLocally = true;
-        }
         end("suspended");
       } catch (error) {
         if (error instanceof Error && isLeaseGone(error)) {
@@ -307,7 +304,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     return result;
   }
 
-  async function restoreInto(dir: string, callId: number, result: WaitResult, fetched?: { fetchMs: number; localCopy: boolean }): Promise<void> {
+  async function restoreInto(dir: string, callId: number, result: WaitResult, fetched?: { fetchMs: number }): Promise<void> {
     const started = Date.now();
     const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
     holdsSlot = true;
@@ -353,16 +350,16 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   async function begin(): Promise<void> {
     const appDir = await deps.appDirFor(claim.deployment);
     if (claim.resume) {
-      const local = deps.localCheckpoints?.take(claim.resume.checkpointLocation) ?? null;
-      const dir = local ?? join(deps.workDir, "restores", `${runId}-${Date.now()}`);
+      const { checkpointLocation, sha256, key } = claim.resume;
+      // The restore dir holds the process's memory in clear for as long as the restore takes: 0700, removed right after.
+      const dir = join(deps.workDir, "restores", `${runId}-${Date.now()}`);
       const fetchStarted = Date.now();
       try {
-        if (!local) {
-          await mkdir(dir, { recursive: true });
-          await deps.checkpoints!.get(claim.resume.checkpointLocation, dir);
-        }
+        if (!sha256 || !key) throw new CheckpointIntegrityError(`checkpoint ${checkpointLocation} has no sha256 recorded by the server: refusing to restore an unverifiable checkpoint`);
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await deps.checkpoints!.get(checkpointLocation, dir, { key: Buffer.from(key, "base64"), sha256 });
         const { callId } = JSON.parse(await readFile(join(dir, "resume.json"), "utf8")) as { callId: number };
-        await restoreInto(dir, callId, claim.resume.result, { fetchMs: Date.now() - fetchStarted, localCopy: local !== null });
+        await restoreInto(dir, callId, claim.resume.result, { fetchMs: Date.now() - fetchStarted });
       } finally {
         await rm(dir, { recursive: true, force: true }).catch(() => {});
       }
@@ -378,7 +375,10 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
 
   void begin().catch((error: Error) => {
     log.error({ runId, err: error.message }, "could not start the run");
-    void finish({ ok: false, error: { name: "RunStartFailed", message: error.message }, crashed: true });
+    // A refused checkpoint fails this attempt under its own name; the run's next attempt starts afresh.
+    const name = error instanceof CheckpointIntegrityError ? error.name : "RunStartFailed";
+    if (name === "CheckpointIntegrityError") systemLog("error", `${name}: ${error.message}`);
+    void finish({ ok: false, error: { name, message: error.message }, crashed: true });
   });
 
   return {

@@ -3,7 +3,6 @@ import type { Logger } from "pino";
 import type { ClaimedRun, PollResponse } from "../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store/index.ts";
 import { createLeaseClock } from "./lease-clock.ts";
-import { createLocalCheckpoints } from "./local-checkpoints.ts";
 import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
@@ -56,7 +55,6 @@ export function createRunner(options: RunnerOptions) {
   let polling = false;
   let draining = false;
   let loop: Promise<void> = Promise.resolve();
-  const localCheckpoints = createLocalCheckpoints();
   /** Until the register answer says otherwise: the server's default lease. */
   const leases = createLeaseClock(30_000);
   const warmPool = options.warmProcesses ? createWarmPool() : undefined;
@@ -75,7 +73,6 @@ export function createRunner(options: RunnerOptions) {
       workDir: options.workDir,
       suspendThresholdMs,
       taskEnv: options.taskEnv ?? {},
-      localCheckpoints,
       warmPool,
       // Reported as soon as the process is gone; storing the checkpoint goes on in the background.
       onSlotFreed: () => {
@@ -104,7 +101,6 @@ export function createRunner(options: RunnerOptions) {
     for (const next of response.continues) sessions.get(next.runId)?.continueWait(next.waitpointId, next.result);
     for (const stop of response.stops) void sessions.get(stop.runId)?.stop(stop.reason);
     for (const location of response.deleteCheckpoints ?? []) {
-      void localCheckpoints.forget(location);
       void options.checkpoints?.delete(location).catch((error: Error) => log.warn({ location, err: error.message }, "could not delete a canceled run's checkpoint"));
     }
   }

@@ -4,6 +4,13 @@ import { LogLevel, TriggerOptions, SendEventRequest } from "./api.ts";
 import { BuildManifest } from "./manifest.ts";
 import { TriggerChildrenRequest, WaitResult, WaitSpec } from "./waitpoint.ts";
 
+/** A sha256 digest as 64 lower-case hex characters. */
+export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a sha256 digest: 64 lower-case hex characters");
+/** A checkpoint's AES-256 key: 32 bytes as base64. */
+export const CheckpointKey = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]{43}=$/, "a checkpoint key: 32 bytes as base64 (44 characters)");
+
 /** Runner ↔ server. Every call carries the runner token; per-run calls carry the lease id (a fencing token). */
 export const RegisterRunnerRequest = z
   .object({
@@ -37,8 +44,14 @@ export const ClaimedRun = z.object({
   /** Server-clock deadline for this execution (maxDuration), ISO, or null. */
   deadline: z.string().nullable(),
   tags: z.array(z.string()),
-  /** Present when the run resumes from a checkpoint. */
-  resume: z.object({ checkpointLocation: z.string(), waitpointId: z.string(), result: WaitResult }).nullable(),
+  /**
+   * Present when the run resumes from a checkpoint: with the sha256 the server recorded when it was
+   * reported and its key (unwrapped by the server for this claim only). The runner refuses a
+   * checkpoint whose bytes hash to anything else. Both null for a checkpoint taken before they were recorded.
+   */
+  resume: z
+    .object({ checkpointLocation: z.string(), waitpointId: z.string(), result: WaitResult, sha256: Sha256Hex.nullable().default(null), key: CheckpointKey.nullable().default(null) })
+    .nullable(),
   /**
    * The environment's variables (the `preview` set under a preview's own), decrypted by the server
    * for this attempt. The runner holds them in memory only and gives them to this run's process.
@@ -100,7 +113,12 @@ export const CreateRequestTokenRequest = z.object({ leaseId: z.string(), timeout
 export const CreateRequestTokenResponse = z.object({ token: z.string(), url: z.string() });
 
 export const SuspendRequest = z
-  .object({ leaseId: z.string(), waitpointId: z.string(), checkpoint: z.object({ location: z.string(), sizeBytes: z.number().int().nonnegative() }) })
+  .object({
+    leaseId: z.string(),
+    waitpointId: z.string(),
+    /** `sha256`: of the bytes stored; `key`: the checkpoint's own key, which the server keeps wrapped by the project's data key. */
+    checkpoint: z.object({ location: z.string(), sizeBytes: z.number().int().nonnegative(), sha256: Sha256Hex, key: CheckpointKey }).strict(),
+  })
   .strict();
 export const SuspendResponse = z.object({ status: z.enum(["SUSPENDED", "QUEUED"]) });
 

@@ -35,7 +35,7 @@ async function purchaseUntilSuspended() {
 
   const suspended = await waitForSuspended(stack, id);
   expect(await taskProcesses(stack)).toEqual([]);
-  expect((await checkpointFiles(stack)).filter((f) => f.endsWith(".tar.zst"))).toHaveLength(1);
+  expect((await checkpointFiles(stack)).filter((f) => f.endsWith(".tar.zst.sealed"))).toHaveLength(1);
   const suspendedOn = suspended.attemptDetails!.at(-1)!.runnerId;
   expect(suspendedOn).toBe(runnerA.runnerId);
 

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createKeyring, createServer, ensureProject, EncryptionKeyError, parseMasterKey, type Keyring, type StasisServer } from "../server/index.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
-import { ADMIN_TOKEN, manifest, DIGEST, RUNNER_TOKEN } from "./support/server-fixture.ts";
+import { ADMIN_TOKEN, FAKE_SEAL, manifest, DIGEST, RUNNER_TOKEN } from "./support/server-fixture.ts";
 
 const KEY_A = randomBytes(32).toString("base64");
 const KEY_B = randomBytes(32).toString("hex");
@@ -151,7 +151,7 @@ describe("environment variables", () => {
     expect(first.runId).toBe(run.id);
     expect(first.env.FEATURE).toBe("off-for-pr8");
     const wait = await runnerCall(`${run.id}/waits`, { leaseId: first.leaseId, spec: { kind: "event", event: "resume-me" } });
-    await runnerCall(`${run.id}/suspend`, { leaseId: first.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/envvars", sizeBytes: 1 } });
+    await runnerCall(`${run.id}/suspend`, { leaseId: first.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/envvars", sizeBytes: 1, ...FAKE_SEAL } });
     await call("POST", "/api/v1/envvars", key, { variables: { FEATURE: "changed-while-frozen" } });
     await call("POST", "/api/v1/events", key, { event: "resume-me", payload: null });
     const resumed = (await call("POST", "/api/v1/runner/poll", RUNNER_TOKEN, { runnerId, freeSlots: 1, waitMs: 0 })).body.runs[0];

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDatabase, migrate, SchemaTooNewError } from "../server/index.ts";
 import { createTestDatabase } from "./support/db.ts";
-import { deploy, eventually, poll, registerRunner, RUNNER_TOKEN, startServerFixture, type ServerFixture } from "./support/server-fixture.ts";
+import { deploy, eventually, FAKE_SEAL, poll, registerRunner, RUNNER_TOKEN, startServerFixture, type ServerFixture } from "./support/server-fixture.ts";
 
 let f: ServerFixture;
 beforeAll(async () => {
@@ -40,7 +40,7 @@ describe("recovery and deadlines", () => {
     const trig = await f.call("POST", "/api/v1/tasks/work/trigger", { body: { payload: 2 } });
     const claimed = (await eventually(() => poll(f, r1, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length > 0)).runs[0];
     const wait = await runner(`${trig.body.id}/waits`, { leaseId: claimed.leaseId, spec: { kind: "event", event: "ck" } });
-    await runner(`${trig.body.id}/suspend`, { leaseId: claimed.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ck/a", sizeBytes: 1 } });
+    await runner(`${trig.body.id}/suspend`, { leaseId: claimed.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ck/a", sizeBytes: 1, ...FAKE_SEAL } });
     await f.call("POST", "/api/v1/events", { body: { event: "ck", payload: "go" } });
     const r2 = await registerRunner(f, "ck2");
     const resumed = (await eventually(() => poll(f, r2, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length > 0)).runs[0];

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { deploy, eventually, poll, registerRunner, RUNNER_TOKEN, startServerFixture, type ServerFixture } from "./support/server-fixture.ts";
+import { deploy, eventually, FAKE_SEAL, poll, registerRunner, RUNNER_TOKEN, startServerFixture, type ServerFixture } from "./support/server-fixture.ts";
 
 let f: ServerFixture;
 let runnerId: string;
@@ -127,7 +127,7 @@ describe("waits", () => {
     const run = await startRun();
     await runner(`${run.runId}/logs`, { leaseId: run.leaseId, lines: [{ ts: new Date().toISOString(), level: "info", message: "before" }] });
     const wait = await runner(`${run.runId}/waits`, { leaseId: run.leaseId, spec: { kind: "event", event: "go" } });
-    const sus = await runner(`${run.runId}/suspend`, { leaseId: run.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/1", sizeBytes: 10 } });
+    const sus = await runner(`${run.runId}/suspend`, { leaseId: run.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/1", sizeBytes: 10, ...FAKE_SEAL } });
     expect(sus.body).toEqual({ status: "SUSPENDED" });
     expect(await status(run.runId)).toBe("SUSPENDED");
     await f.call("POST", "/api/v1/events", { body: { event: "go", payload: { n: 1 } } });
@@ -136,6 +136,11 @@ describe("waits", () => {
     const claimed = await eventually(() => poll(f, other, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length > 0);
     const resumed = claimed.runs[0];
     expect(resumed).toMatchObject({ runId: run.runId, attempt: run.attempt, resume: { checkpointLocation: "/ckpt/1", waitpointId: wait.body.waitpointId, result: { kind: "event", payload: { n: 1 } } } });
+    // The checkpoint's digest and key come back only in the resume claim; the database holds the key wrapped, never as sent.
+    expect(resumed.resume).toMatchObject({ sha256: FAKE_SEAL.sha256, key: FAKE_SEAL.key });
+    const row = await f.database.db("runs").where({ id: run.runId }).first("checkpoint_sha256", "checkpoint_key");
+    expect(row.checkpoint_sha256).toBe(FAKE_SEAL.sha256);
+    expect(Buffer.from(row.checkpoint_key).includes(Buffer.from(FAKE_SEAL.key, "base64"))).toBe(false);
     await runner(`${run.runId}/logs`, { leaseId: resumed.leaseId, lines: [{ ts: new Date().toISOString(), level: "info", message: "after" }] });
     const logs = await f.call("GET", `/api/v1/runs/${run.runId}/logs`);
     expect(logs.body.data.map((l: { message: string }) => l.message)).toEqual(["before", "after"]);
@@ -145,7 +150,7 @@ describe("waits", () => {
     const run = await startRun();
     const wait = await runner(`${run.runId}/waits`, { leaseId: run.leaseId, spec: { kind: "event", event: "fast" } });
     await f.call("POST", "/api/v1/events", { body: { event: "fast", payload: 1 } });
-    const sus = await runner(`${run.runId}/suspend`, { leaseId: run.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/2", sizeBytes: 10 } });
+    const sus = await runner(`${run.runId}/suspend`, { leaseId: run.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/2", sizeBytes: 10, ...FAKE_SEAL } });
     expect(sus.body).toEqual({ status: "QUEUED" });
     const claimed = await eventually(() => poll(f, runnerId, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length > 0);
     expect(claimed.runs[0].resume.checkpointLocation).toBe("/ckpt/2");
@@ -154,7 +159,7 @@ describe("waits", () => {
   it("cancelling a suspended run hands its checkpoint to a runner to delete", async () => {
     const run = await startRun();
     const wait = await runner(`${run.runId}/waits`, { leaseId: run.leaseId, spec: { kind: "duration", ms: 3_600_000 } });
-    await runner(`${run.runId}/suspend`, { leaseId: run.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/3", sizeBytes: 10 } });
+    await runner(`${run.runId}/suspend`, { leaseId: run.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/3", sizeBytes: 10, ...FAKE_SEAL } });
     const canceled = await f.call("POST", `/api/v1/runs/${run.runId}/cancel`);
     expect(canceled.body.status).toBe("CANCELED");
     const p = await poll(f, runnerId, { freeSlots: 0 });

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import type { CheckpointStore } from "../../runner/checkpoint-store/index.ts";
@@ -33,11 +34,12 @@ export async function runtimeSample(runtime: WorkloadRuntime, store: CheckpointS
   const checkpointMs = performance.now() - t;
 
   t = performance.now();
-  const stored = await store.put(`bench/${mb}mb-${Date.now()}`, images);
+  const seal = { key: randomBytes(32) };
+  const stored = await store.put(`bench/${mb}mb-${Date.now()}`, images, seal);
   const storePutMs = performance.now() - t;
   t = performance.now();
   await mkdir(fetched, { recursive: true });
-  await store.get(stored.location, fetched);
+  await store.get(stored.location, fetched, { key: seal.key, sha256: stored.sha256 });
   const storeGetMs = performance.now() - t;
 
   t = performance.now();

@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
-import { CheckpointStoreError, checkKey } from "./errors.ts";
-import { packDir, unpackFile } from "./tar-zstd.ts";
+import { CheckpointIntegrityError, CheckpointStoreError, checkKey } from "./errors.ts";
+import { packDir, sha256OfFile, unpackFile } from "./tar-zstd.ts";
 import type { CheckpointStore } from "./types.ts";
 
 const PREFIX = "dir:";
-const SUFFIX = ".tar.zst";
+const SUFFIX = ".tar.zst.sealed";
 
 /**
- * Checkpoints as zstd-compressed tarballs under `rootDir` — a local disk, or a directory shared by
+ * Checkpoints as sealed (AES-256-GCM, see sealed-stream.ts) zstd-compressed tarballs under `rootDir` — a local disk, or a directory shared by
  * all runners (NFS and the like). Locations (`dir:<key>.tar.zst`) are relative to the root, so runners
  * may mount it at different paths. Writes go to a temp file beside the target and are renamed into
  * place, so a location never names a half-written checkpoint.
@@ -27,7 +27,7 @@ export function createDirCheckpointStore(rootDir: string): CheckpointStore {
   };
 
   return {
-    async put(key, imageDir, signal) {
+    async put(key, imageDir, seal, signal) {
       const segments = checkKey(key);
       const relative = `${segments.join("/")}${SUFFIX}`;
       const file = path.join(root, relative);
@@ -35,29 +35,38 @@ export function createDirCheckpointStore(rootDir: string): CheckpointStore {
       if (!source?.isDirectory()) throw new CheckpointStoreError("PUT_FAILED", `cannot store checkpoint ${key}: ${imageDir} is not a directory`);
       await mkdir(path.dirname(file), { recursive: true });
       const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomUUID()}.tmp`);
+      let sha256: string;
       try {
-        await packDir(imageDir, tmp, signal);
+        ({ sha256 } = await packDir(imageDir, tmp, seal.key, signal));
         await rename(tmp, file);
       } catch (err) {
         await rm(tmp, { force: true });
         throw new CheckpointStoreError("PUT_FAILED", `cannot store checkpoint ${key}: ${(err as Error).message}`, { cause: err });
       }
-      return { location: `${PREFIX}${relative}`, sizeBytes: (await stat(file)).size };
+      return { location: `${PREFIX}${relative}`, sizeBytes: (await stat(file)).size, sha256 };
     },
 
-    async get(location, destDir) {
+    async get(location, destDir, expect) {
       const file = fileFor(location);
       if (!(await stat(file).catch(() => undefined))?.isFile()) {
         throw new CheckpointStoreError("NOT_FOUND", `checkpoint ${location} does not exist in ${root}`);
+      }
+      // Verified before a byte of it is unpacked; the GCM tags then guard the bytes as they are read again.
+      const actual = await sha256OfFile(file);
+      if (actual !== expect.sha256) {
+        throw new CheckpointIntegrityError(`checkpoint ${location} has sha256 ${actual}, which does not match the sha256 ${expect.sha256} the server recorded at suspend: refusing to restore it (altered or swapped)`);
       }
       const dest = path.resolve(destDir);
       const tmp = `${dest}.${randomUUID()}.partial`;
       try {
         await mkdir(tmp, { recursive: true });
-        await unpackFile(file, tmp);
+        await unpackFile(file, tmp, expect.key);
         await mkdir(dest, { recursive: true });
         for (const entry of await readdir(tmp)) await rename(path.join(tmp, entry), path.join(dest, entry));
       } catch (err) {
+        if ((err as Error).name === "SealedCheckpointError") {
+          throw new CheckpointIntegrityError(`checkpoint ${location} does not open under its key: ${(err as Error).message}; nothing restored`, { cause: err });
+        }
         throw new CheckpointStoreError("GET_FAILED", `cannot fetch checkpoint ${location}: ${(err as Error).message}`, { cause: err });
       } finally {
         await rm(tmp, { recursive: true, force: true });

@@ -10,6 +10,16 @@ export class CheckpointStoreError extends Error {
   }
 }
 
+/**
+ * A checkpoint is not the one the server recorded: its bytes hash to another sha256 (altered,
+ * swapped for another run's, or cut off), or it fails GCM authentication under its key. Nothing
+ * of it is restored.
+ */
+export class CheckpointIntegrityError extends Error {
+  override name = "CheckpointIntegrityError";
+  readonly code = "CHECKPOINT_INTEGRITY";
+}
+
 const KEY_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /** Keys become paths (or tags): only plain segments, no `..`, no leading `/`. */

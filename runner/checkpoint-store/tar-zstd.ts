@@ -1,27 +1,68 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import type { Readable } from "node:stream";
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { Transform, Writable, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createOpenStream, createSealStream } from "./sealed-stream.ts";
 
-/** `tar -C dir -cf - . | zstd -1 -o file`: CRIU images shrink to about 30 % at zstd's fastest level. Aborting `signal` kills both. */
-export async function packDir(dir: string, file: string, signal?: AbortSignal): Promise<void> {
+/**
+ * `tar -C dir -cf - . | zstd -1 | seal(key) > file`: CRIU images shrink to about 30 % at zstd's fastest level,
+ * then are sealed with the checkpoint's own key as a stream. Resolves with the sha256 of the file as written.
+ * Aborting `signal` kills both children and stops the write.
+ */
+export async function packDir(dir: string, file: string, key: Buffer, signal?: AbortSignal): Promise<{ sha256: string }> {
   const tar = spawn("tar", ["-C", dir, "--numeric-owner", "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
-  const zstd = spawn("zstd", ["-1", "-T0", "-q", "-f", "-o", file], { stdio: [tar.stdout as Readable, "ignore", "pipe"] });
+  const zstd = spawn("zstd", ["-1", "-T0", "-q", "-c"], { stdio: [tar.stdout as Readable, "pipe", "pipe"] });
   tar.stdout?.destroy(); // zstd holds its own copy; ours must not read (or keep tar alive if zstd dies)
   const abort = () => [tar, zstd].forEach((child) => child.kill("SIGKILL"));
   signal?.addEventListener("abort", abort, { once: true });
   if (signal?.aborted) abort();
+  const hash = createHash("sha256");
   try {
-    await Promise.all([finished(tar, "tar"), finished(zstd, "zstd")]);
+    await Promise.all([
+      finished(tar, "tar"),
+      finished(zstd, "zstd"),
+      pipeline(zstd.stdout as Readable, createSealStream(key), tap(hash), createWriteStream(file, { mode: 0o600 }), { signal }),
+    ]);
   } finally {
     signal?.removeEventListener("abort", abort);
   }
+  return { sha256: hash.digest("hex") };
 }
 
-/** `zstd -d -c file | tar -C dir -xf -` */
-export async function unpackFile(file: string, dir: string): Promise<void> {
-  const zstd = spawn("zstd", ["-d", "-q", "-c", file], { stdio: ["ignore", "pipe", "pipe"] });
+/** The sha256 of a file, read as a stream. */
+export async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(file), tap(hash), devNull());
+  return hash.digest("hex");
+}
+
+/** `open(key) < file | zstd -d | tar -C dir -xf -` — verify the file's digest first (sha256OfFile). */
+export async function unpackFile(file: string, dir: string, key: Buffer): Promise<void> {
+  const zstd = spawn("zstd", ["-d", "-q", "-c"], { stdio: ["pipe", "pipe", "pipe"] });
   const tar = spawn("tar", ["-C", dir, "--numeric-owner", "-xf", "-"], { stdio: [zstd.stdout as Readable, "ignore", "pipe"] });
   zstd.stdout?.destroy();
-  await Promise.all([finished(zstd, "zstd"), finished(tar, "tar")]);
+  const feeding = pipeline(createReadStream(file), createOpenStream(key), zstd.stdin as Writable).catch((error: unknown) => {
+    // Authentication failed part way: stop tar before it takes more of what it was given as final.
+    [zstd, tar].forEach((child) => child.kill("SIGKILL"));
+    throw error;
+  });
+  const results = await Promise.allSettled([feeding, finished(zstd, "zstd"), finished(tar, "tar")]);
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failure) throw failure.reason;
+}
+
+function tap(hash: ReturnType<typeof createHash>): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+}
+
+function devNull(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
 }
 
 function finished(child: ChildProcess, name: string): Promise<void> {

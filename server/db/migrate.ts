@@ -5,6 +5,7 @@ import * as deployTokens from "../migrations/002-deploy-tokens.ts";
 import * as waitKeys from "../migrations/003-wait-keys.ts";
 import * as environmentVariables from "../migrations/004-environment-variables.ts";
 import * as projectDeployPolicy from "../migrations/005-project-deploy-policy.ts";
+import * as checkpointSeals from "../migrations/006-checkpoint-seals.ts";
 
 interface Migration {
   id: number;
@@ -19,6 +20,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 3, name: "wait-keys", up: waitKeys.up },
   { id: 4, name: "environment-variables", up: environmentVariables.up },
   { id: 5, name: "project-deploy-policy", up: projectDeployPolicy.up },
+  { id: 6, name: "checkpoint-seals", up: checkpointSeals.up },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;

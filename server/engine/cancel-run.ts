@@ -42,6 +42,8 @@ export async function cancelLocked(trx: Knex.Transaction, run: RunRow, reason: s
     stop_pending: onRunner,
     stop_reason: onRunner ? reason : null,
     checkpoint_location: null,
+    checkpoint_sha256: null,
+    checkpoint_key: null,
   });
   if (!updated) return;
   await trx("run_attempts").where({ run_id: run.id, number: run.attempt_count, status: "EXECUTING" }).update({ status: "CANCELED", ended_at: trx.fn.now() });

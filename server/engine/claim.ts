@@ -1,6 +1,7 @@
 import { inTransaction } from "../db/transaction.ts";
 import type { Knex } from "knex";
 import type { ClaimedRun, ContinueRun, WaitResult } from "../../schemas/index.ts";
+import { sealForResume } from "../secrets/checkpoint-seals.ts";
 import { variablesForClaim } from "../secrets/run-variables.ts";
 import { lockClaimableRuns } from "../sql/claim-runs.ts";
 import type { Engine } from "./context.ts";
@@ -14,6 +15,8 @@ interface Resume {
   waitpointId: string;
   result: WaitResult;
 }
+
+type ClaimedResume = NonNullable<ClaimedRun["resume"]>;
 
 function maxDurationMs(run: RunRow, deployment: DeploymentRow): number | null {
   const entry = deployment.manifest?.tasks?.find((t: { id: string }) => t.id === run.task_id);
@@ -50,7 +53,14 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         engine.logger.error({ runId: run.id, err: (error as Error).message }, "cannot decrypt the environment's variables; the run stays queued");
         return null;
       });
-      if (!variables) {
+      // The checkpoint's key, unwrapped for this claim only; the same rule as the variables when it does not unwrap.
+      const seal = resume
+        ? await sealForResume(trx, engine.keyring, run, resume.checkpointLocation).catch((error: unknown) => {
+            engine.logger.error({ runId: run.id, err: (error as Error).message }, "cannot unwrap the checkpoint's key; the run stays queued");
+            return null;
+          })
+        : null;
+      if (!variables || (resume && !seal)) {
         await trx("runs").where({ id: run.id, status: run.status }).update({ available_at: new Date(Date.now() + 60_000) });
         continue;
       }
@@ -95,7 +105,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         },
         deadline: iso(deadline),
         tags: run.tags ?? [],
-        resume,
+        resume: resume && seal ? ({ ...resume, sha256: seal.sha256, key: seal.key } satisfies ClaimedResume) : null,
         // Decrypted here, sent only over the runner API: the runner keeps them in memory for this attempt.
         env: variables,
       });

@@ -56,6 +56,8 @@ export async function completeAttempt(engine: Engine, runId: string, body: Compl
       available_at: retryAt,
       runner_id: null,
       checkpoint_location: null,
+      checkpoint_sha256: null,
+      checkpoint_key: null,
       checkpoint_waitpoint_id: null,
     });
     await notify(trx, "scheduler");

@@ -28,6 +28,9 @@ export interface RunRow {
   expires_at: Date | null;
   waitpoint_id: string | null;
   checkpoint_location: string | null;
+  checkpoint_sha256: string | null;
+  /** The checkpoint's key, wrapped by the project's data key (crypto.ts wrapCheckpointKey). */
+  checkpoint_key: Buffer | null;
   checkpoint_waitpoint_id: string | null;
   resume: unknown;
   stop_pending: boolean;

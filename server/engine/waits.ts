@@ -1,4 +1,5 @@
 import { inTransaction } from "../db/transaction.ts";
+import { sealColumnsFor } from "../secrets/checkpoint-seals.ts";
 import type { z } from "zod";
 import type { WaitResult, WaitSpec } from "../../schemas/index.ts";
 import type { CreateWaitRequest, SuspendRequest } from "../../schemas/index.ts";
@@ -128,7 +129,8 @@ export async function suspendRun(engine: Engine, runId: string, body: z.infer<ty
     const run: RunRow = await lockLeasedRun(trx, runId, body.leaseId);
     if (!wp || run.waitpoint_id !== wp.id) throw conflict(`run ${runId} is not waiting on waitpoint ${body.waitpointId}`, "NOT_WAITING");
     if (run.status !== "WAITING") throw conflict(`run ${runId} is ${run.status}; only a WAITING run can be suspended`, "INVALID_TRANSITION");
-    const common = { checkpoint_location: body.checkpoint.location, checkpoint_waitpoint_id: wp.id, runner_id: null, lease_id: null, lease_expires_at: null };
+    const seal = await sealColumnsFor(trx, engine.keyring, run, body.checkpoint);
+    const common = { checkpoint_location: body.checkpoint.location, ...seal, checkpoint_waitpoint_id: wp.id, runner_id: null, lease_id: null, lease_expires_at: null };
     if (wp.status === "PENDING") {
       await transitionRun(trx, run, "SUSPENDED", common);
       return { status: "SUSPENDED" as const };

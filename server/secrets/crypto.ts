@@ -83,6 +83,23 @@ export function unwrapDataKey(master: MasterKey, projectId: string, wrapped: Buf
   return open(master.key, wrapped, dataKeyAad(projectId), `the data key of project ${projectId}`);
 }
 
+const checkpointKeyAad = (where: CheckpointPlace) => JSON.stringify(["stasis/checkpoint-key/v1", where.projectId, where.runId, where.location]);
+
+/** Where a checkpoint key belongs: a wrapped key copied onto another run or location does not unwrap. */
+export interface CheckpointPlace {
+  projectId: string;
+  runId: string;
+  location: string;
+}
+
+export function wrapCheckpointKey(dataKey: Buffer, where: CheckpointPlace, key: Buffer): Buffer {
+  return seal(dataKey, key, checkpointKeyAad(where));
+}
+
+export function unwrapCheckpointKey(dataKey: Buffer, where: CheckpointPlace, wrapped: Buffer): Buffer {
+  return open(dataKey, wrapped, checkpointKeyAad(where), `the key of checkpoint ${where.location} of run ${where.runId}`);
+}
+
 export function encryptValue(dataKey: Buffer, where: ValuePlace, value: string): Buffer {
   return seal(dataKey, Buffer.from(value, "utf8"), valueAad(where));
 }

@@ -1,10 +1,14 @@
 // A real server on a fresh database, driven with app.inject, plus small helpers for the runner side.
 import type { BuildManifest, RetryOptions } from "../../schemas/index.ts";
-import { createServer, ensureProject, type EngineConfig, type StasisServer } from "../../server/index.ts";
+import { createKeyring, createServer, ensureProject, parseMasterKey, type EngineConfig, type StasisServer } from "../../server/index.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
 export const ADMIN_TOKEN = "admin-token-0123456789abcdef";
 export const RUNNER_TOKEN = "runner-token-0123456789abcdef";
+/** A fixed master key: a fixture restarted on the same database must unwrap what the first one wrapped (checkpoint keys). */
+export const TEST_MASTER_KEY = "a".repeat(64);
+/** What a runner reports with a suspend in tests that drive the runner API by hand: a digest and a key of the right shape. */
+export const FAKE_SEAL = { sha256: "0".repeat(64), key: Buffer.alloc(32, 1).toString("base64") };
 
 export interface ServerFixture {
   database: TestDatabase;
@@ -16,7 +20,7 @@ export interface ServerFixture {
 
 export async function startServerFixture(engine: Partial<EngineConfig> = {}, database?: TestDatabase): Promise<ServerFixture> {
   const db = database ?? (await createTestDatabase());
-  const server = await createServer({ db: db.db, adminToken: ADMIN_TOKEN, runnerToken: RUNNER_TOKEN, publicUrl: "http://127.0.0.1:9999", logger: false, engine });
+  const server = await createServer({ db: db.db, adminToken: ADMIN_TOKEN, runnerToken: RUNNER_TOKEN, publicUrl: "http://127.0.0.1:9999", logger: false, engine, keyring: createKeyring(parseMasterKey(TEST_MASTER_KEY)) });
   const project = await ensureProject(db.db, { slug: "demo" });
   const keys = Object.fromEntries(project.keys.map((k) => [k.environment, k.apiKey]));
   const call: ServerFixture["call"] = async (method, url, options = {}) => {
