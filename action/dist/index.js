@@ -39995,7 +39995,7 @@ var init_waitpoint = __esm({
 });
 
 // schemas/runner-api.ts
-var RegisterRunnerRequest, RegisterRunnerResponse, PollRequest, ClaimedRun, ContinueRun, PollResponse, HeartbeatRequest, HeartbeatResponse, LeaseBody, CompleteAttemptRequest, CompleteAttemptResponse, AppendLogsRequest, WaitKey, CreateWaitRequest, CreateWaitResponse, CreateRequestTokenRequest, CreateRequestTokenResponse, SuspendRequest, SuspendResponse, RunnerTriggerRequest, RunnerTriggerResponse, RunnerSendEventRequest, ReleaseRequest, ReleaseResponse;
+var Sha256Hex, CheckpointKey, RegisterRunnerRequest, RegisterRunnerResponse, PollRequest, ClaimedRun, ContinueRun, PollResponse, HeartbeatRequest, HeartbeatResponse, LeaseBody, CompleteAttemptRequest, CompleteAttemptResponse, AppendLogsRequest, WaitKey, CreateWaitRequest, CreateWaitResponse, CreateRequestTokenRequest, CreateRequestTokenResponse, SuspendRequest, SuspendResponse, RunnerTriggerRequest, RunnerTriggerResponse, RunnerSendEventRequest, ReleaseRequest, ReleaseResponse;
 var init_runner_api = __esm({
   "schemas/runner-api.ts"() {
     "use strict";
@@ -40004,6 +40004,8 @@ var init_runner_api = __esm({
     init_api2();
     init_manifest();
     init_waitpoint();
+    Sha256Hex = external_exports.string().regex(/^[0-9a-f]{64}$/, "a sha256 digest: 64 lower-case hex characters");
+    CheckpointKey = external_exports.string().regex(/^[A-Za-z0-9+/]{43}=$/, "a checkpoint key: 32 bytes as base64 (44 characters)");
     RegisterRunnerRequest = external_exports.object({
       name: external_exports.string().min(1).max(200),
       capacity: external_exports.number().int().min(1).max(1e3),
@@ -40030,8 +40032,12 @@ var init_runner_api = __esm({
       /** Server-clock deadline for this execution (maxDuration), ISO, or null. */
       deadline: external_exports.string().nullable(),
       tags: external_exports.array(external_exports.string()),
-      /** Present when the run resumes from a checkpoint. */
-      resume: external_exports.object({ checkpointLocation: external_exports.string(), waitpointId: external_exports.string(), result: WaitResult }).nullable(),
+      /**
+       * Present when the run resumes from a checkpoint: with the sha256 the server recorded when it was
+       * reported and its key (unwrapped by the server for this claim only). The runner refuses a
+       * checkpoint whose bytes hash to anything else. Both null for a checkpoint taken before they were recorded.
+       */
+      resume: external_exports.object({ checkpointLocation: external_exports.string(), waitpointId: external_exports.string(), result: WaitResult, sha256: Sha256Hex.nullable().default(null), key: CheckpointKey.nullable().default(null) }).nullable(),
       /**
        * The environment's variables (the `preview` set under a preview's own), decrypted by the server
        * for this attempt. The runner holds them in memory only and gives them to this run's process.
@@ -40073,7 +40079,12 @@ var init_runner_api = __esm({
     CreateWaitResponse = external_exports.object({ waitpointId: external_exports.string(), result: WaitResult.nullable() });
     CreateRequestTokenRequest = external_exports.object({ leaseId: external_exports.string(), timeoutMs: external_exports.number().int().positive().optional(), key: WaitKey.optional() }).strict();
     CreateRequestTokenResponse = external_exports.object({ token: external_exports.string(), url: external_exports.string() });
-    SuspendRequest = external_exports.object({ leaseId: external_exports.string(), waitpointId: external_exports.string(), checkpoint: external_exports.object({ location: external_exports.string(), sizeBytes: external_exports.number().int().nonnegative() }) }).strict();
+    SuspendRequest = external_exports.object({
+      leaseId: external_exports.string(),
+      waitpointId: external_exports.string(),
+      /** `sha256`: of the bytes stored; `key`: the checkpoint's own key, which the server keeps wrapped by the project's data key. */
+      checkpoint: external_exports.object({ location: external_exports.string(), sizeBytes: external_exports.number().int().nonnegative(), sha256: Sha256Hex, key: CheckpointKey }).strict()
+    }).strict();
     SuspendResponse = external_exports.object({ status: external_exports.enum(["SUSPENDED", "QUEUED"]) });
     RunnerTriggerRequest = TriggerChildrenRequest.extend({ leaseId: external_exports.string() }).strict();
     RunnerTriggerResponse = external_exports.object({ runIds: external_exports.array(external_exports.string()) });
