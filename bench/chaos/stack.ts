@@ -4,6 +4,7 @@
 // to an OCI layout dir. Every process can be killed with SIGKILL and started again on the same
 // port / work dir. `cleanup()` kills everything under the stack's state dir, also after a crash.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -17,6 +18,8 @@ import { processesWith } from "./procfs.ts";
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
 const CLI = join(REPO_ROOT, "cli/bin.mjs");
 const ADMIN_TOKEN = "adm_chaos_harness_token_0123456789";
+/** The servers' master key (environment variables and checkpoint keys are sealed under it). */
+const ENCRYPTION_KEY = randomBytes(32).toString("base64");
 const RUNNER_TOKEN = "rnr_chaos_harness_token_0123456789";
 
 export interface StackOptions {
@@ -197,7 +200,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       // start pick another; on a restart the runners need the same one, so try it again.
       for (let tries = 0; ; tries++) {
         try {
-          return await startDaemon(servers[i], ["server", "--port", String(serverPorts[i]), "--json"], { DATABASE_URL: databaseUrl, STASIS_ADMIN_TOKEN: ADMIN_TOKEN, STASIS_RUNNER_TOKEN: RUNNER_TOKEN });
+          return await startDaemon(servers[i], ["server", "--port", String(serverPorts[i]), "--json"], { DATABASE_URL: databaseUrl, STASIS_ADMIN_TOKEN: ADMIN_TOKEN, STASIS_RUNNER_TOKEN: RUNNER_TOKEN, STASIS_ENCRYPTION_KEY: ENCRYPTION_KEY });
         } catch (error) {
           if (tries >= 5) throw error;
           log(`${servers[i].name} did not start (${(error as Error).message}); trying again`);
