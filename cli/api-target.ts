@@ -27,24 +27,30 @@ export function findDevStateFile(from = process.cwd()): string | null {
   }
 }
 
-/** The API to talk to: STASIS_API_URL/STASIS_API_KEY, else the running `stasis dev` of this project. */
-export function resolveApiTarget(): { apiUrl: string; apiKey: string } {
-  if (process.env.STASIS_API_URL && process.env.STASIS_API_KEY) return { apiUrl: process.env.STASIS_API_URL, apiKey: process.env.STASIS_API_KEY };
+/**
+ * A credential from the environment (STASIS_API_URL and `variable`), else from the running
+ * `stasis dev` of this project (`.stasis/dev.json`).
+ */
+function resolveTarget(variable: "STASIS_API_KEY" | "STASIS_ADMIN_TOKEN", what: string, fromDev: (state: DevState) => string): { apiUrl: string; token: string } {
+  const fromEnv = process.env[variable];
+  if (process.env.STASIS_API_URL && fromEnv) return { apiUrl: process.env.STASIS_API_URL, token: fromEnv };
   const file = findDevStateFile();
-  if (!file) throw new CliError("no Stasis API configured: set STASIS_API_URL and STASIS_API_KEY, or run `stasis dev` in this project", ExitCode.USAGE);
+  if (!file) throw new CliError(`no Stasis ${what} configured: set STASIS_API_URL and ${variable}, or run \`stasis dev\` in this project`, ExitCode.USAGE);
   const state = DevState.parse(JSON.parse(readFileSync(file, "utf8")));
-  if (state.pid && !isAlive(state.pid)) throw new CliError(`\`stasis dev\` of this project (${file}) is not running; start it, or set STASIS_API_URL and STASIS_API_KEY`, ExitCode.UNREACHABLE);
-  return { apiUrl: process.env.STASIS_API_URL ?? state.apiUrl, apiKey: process.env.STASIS_API_KEY ?? state.apiKey };
+  if (state.pid && !isAlive(state.pid)) throw new CliError(`\`stasis dev\` of this project (${file}) is not running; start it, or set STASIS_API_URL and ${variable}`, ExitCode.UNREACHABLE);
+  return { apiUrl: process.env.STASIS_API_URL ?? state.apiUrl, token: fromEnv ?? fromDev(state) };
 }
 
-/** The API as an admin: STASIS_API_URL/STASIS_ADMIN_TOKEN, else the running `stasis dev` of this project. */
+/** The API to talk to: STASIS_API_URL/STASIS_API_KEY, else the running `stasis dev` of this project. */
+export function resolveApiTarget(): { apiUrl: string; apiKey: string } {
+  const { apiUrl, token } = resolveTarget("STASIS_API_KEY", "API", (state) => state.apiKey);
+  return { apiUrl, apiKey: token };
+}
+
+/** The API as an admin: STASIS_API_URL/STASIS_ADMIN_TOKEN (the server's admin token), else the running `stasis dev` of this project. */
 export function resolveAdminTarget(): { apiUrl: string; adminToken: string } {
-  if (process.env.STASIS_API_URL && process.env.STASIS_ADMIN_TOKEN) return { apiUrl: process.env.STASIS_API_URL, adminToken: process.env.STASIS_ADMIN_TOKEN };
-  const file = findDevStateFile();
-  if (!file) throw new CliError("no Stasis admin access configured: set STASIS_API_URL and STASIS_ADMIN_TOKEN (the server's admin token), or run `stasis dev` in this project", ExitCode.USAGE);
-  const state = DevState.parse(JSON.parse(readFileSync(file, "utf8")));
-  if (state.pid && !isAlive(state.pid)) throw new CliError(`\`stasis dev\` of this project (${file}) is not running; start it, or set STASIS_API_URL and STASIS_ADMIN_TOKEN`, ExitCode.UNREACHABLE);
-  return { apiUrl: process.env.STASIS_API_URL ?? state.apiUrl, adminToken: process.env.STASIS_ADMIN_TOKEN ?? state.adminToken };
+  const { apiUrl, token } = resolveTarget("STASIS_ADMIN_TOKEN", "admin access", (state) => state.adminToken);
+  return { apiUrl, adminToken: token };
 }
 
 export function configureSdkFromTarget(): { apiUrl: string; apiKey: string } {

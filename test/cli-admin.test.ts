@@ -1,11 +1,11 @@
 // Running Stasis for real without curl: `stasis projects|environments|keys` with the server's admin
 // token, as an operator runs them (child processes against the real stack).
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLI, startTestStack, type TestStack } from "./support/stack.ts";
+import { runCli, type CliResult } from "./support/cli.ts";
+import { startTestStack, type TestStack } from "./support/stack.ts";
 
 let stack: TestStack;
 let cwd: string;
@@ -20,12 +20,8 @@ afterAll(async () => {
   if (cwd) await rm(cwd, { recursive: true, force: true });
 });
 
-function stasis(args: string[], env: Record<string, string | undefined> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const childEnv: Record<string, string | undefined> = { ...process.env, STASIS_API_URL: stack.apiUrl, STASIS_ADMIN_TOKEN: stack.local.adminToken, STASIS_API_KEY: undefined, ...env };
-  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
-  return new Promise((done) =>
-    execFile(process.execPath, [CLI, ...args], { cwd, env: childEnv as NodeJS.ProcessEnv, timeout: 60_000 }, (error, stdout, stderr) => done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr })),
-  );
+function stasis(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  return runCli(args, { cwd, env: { STASIS_API_URL: stack.apiUrl, STASIS_ADMIN_TOKEN: stack.local.adminToken, STASIS_API_KEY: undefined, ...env } });
 }
 
 async function json<T>(args: string[]): Promise<T> {

@@ -1,12 +1,12 @@
 // The `stasis` command as a user runs it (a child process, STASIS_API_URL/STASIS_API_KEY), against the
 // real stack: trigger, runs get|list|cancel|replay|logs, exit codes and --json shapes.
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunView } from "../schemas/index.ts";
-import { CLI, startTestStack, type TestStack } from "./support/stack.ts";
+import { runCli, type CliResult } from "./support/cli.ts";
+import { startTestStack, type TestStack } from "./support/stack.ts";
 
 const FIXTURE = resolve(import.meta.dirname, "fixtures/basic");
 let stack: TestStack;
@@ -23,20 +23,8 @@ afterAll(async () => {
   if (cwd) await rm(cwd, { recursive: true, force: true });
 });
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function stasis(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  return new Promise((resolveRun) => {
-    const childEnv: Record<string, string | undefined> = { ...process.env, STASIS_API_URL: stack.apiUrl, STASIS_API_KEY: stack.keys.development, ...env };
-    for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
-    execFile(process.execPath, [CLI, ...args], { cwd, env: childEnv, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolveRun({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+  return runCli(args, { cwd, env: { STASIS_API_URL: stack.apiUrl, STASIS_API_KEY: stack.keys.development, ...env } });
 }
 
 /** stdout is exactly one JSON object on one line. */

@@ -1,13 +1,13 @@
 // `stasis env …`, `stasis admin rotate-key` and the SDK's `envvars` as a user runs them, against the
 // real stack (its master key generated into the state dir, mode 0600).
-import { execFile } from "node:child_process";
 import { statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configure, envvars } from "stasis/sdk";
-import { CLI, startTestStack, type TestStack } from "./support/stack.ts";
+import { runCli, type CliResult } from "./support/cli.ts";
+import { startTestStack, type TestStack } from "./support/stack.ts";
 
 let stack: TestStack;
 let cwd: string;
@@ -22,20 +22,8 @@ afterAll(async () => {
   if (cwd) await rm(cwd, { recursive: true, force: true });
 });
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 function stasis(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  return new Promise((resolveRun) => {
-    const childEnv: Record<string, string | undefined> = { ...process.env, STASIS_API_URL: stack.apiUrl, STASIS_API_KEY: stack.keys.staging, STASIS_ADMIN_TOKEN: undefined, ...env };
-    for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
-    execFile(process.execPath, [CLI, ...args], { cwd, env: childEnv, timeout: 60_000 }, (error, stdout, stderr) => {
-      resolveRun({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
+  return runCli(args, { cwd, env: { STASIS_API_URL: stack.apiUrl, STASIS_API_KEY: stack.keys.staging, STASIS_ADMIN_TOKEN: undefined, ...env } });
 }
 
 describe("stasis env", () => {
