@@ -46,7 +46,7 @@ export const DeployPolicyRequest = z
     /** Production deploys on a push to this branch (default `main`). */
     defaultBranch: z.string().regex(/^[^\s~^:?*[\\]+$/, "a branch name, e.g. main").max(255).optional(),
     /** More refs per non-preview environment: `{"production": ["refs/tags/v*"], "staging": ["refs/heads/develop"]}`. */
-    refs: z.record(EnvironmentSlug.refine((e) => !e.startsWith("preview/"), "previews are deployed by pull_request tokens only"), z.array(GitRef).max(50)).optional(),
+    refs: z.partialRecord(z.enum(["production", "staging", "development"], { error: "refs name production, staging or development (previews are deployed by pull_request tokens only)" }), z.array(GitRef).max(50)).optional(),
   })
   .strict();
 export const DeployPolicyView = z.object({ project: z.string(), defaultBranch: z.string(), refs: z.record(z.string(), z.array(z.string())) });

@@ -40175,7 +40175,7 @@ var init_deploy_token = __esm({
       /** Production deploys on a push to this branch (default `main`). */
       defaultBranch: external_exports.string().regex(/^[^\s~^:?*[\\]+$/, "a branch name, e.g. main").max(255).optional(),
       /** More refs per non-preview environment: `{"production": ["refs/tags/v*"], "staging": ["refs/heads/develop"]}`. */
-      refs: external_exports.record(EnvironmentSlug.refine((e) => !e.startsWith("preview/"), "previews are deployed by pull_request tokens only"), external_exports.array(GitRef).max(50)).optional()
+      refs: external_exports.partialRecord(external_exports.enum(["production", "staging", "development"], { error: "refs name production, staging or development (previews are deployed by pull_request tokens only)" }), external_exports.array(GitRef).max(50)).optional()
     }).strict();
     DeployPolicyView = external_exports.object({ project: external_exports.string(), defaultBranch: external_exports.string(), refs: external_exports.record(external_exports.string(), external_exports.array(external_exports.string())) });
   }

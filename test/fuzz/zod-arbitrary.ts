@@ -3,6 +3,28 @@
 // new schema shape fails the fuzzer instead of being skipped.
 import fc from "fast-check";
 import type { z } from "zod";
+import { EnvVarName, EnvVarsRecord, ImageRef, ProjectPath } from "../../schemas/index.ts";
+
+const hex64 = fc.stringMatching(/^[a-f0-9]{64}$/);
+const pathParts = fc.stringMatching(/^[a-z0-9]{1,10}(\/[a-z0-9]{1,10}){0,3}$/);
+const envVarName = fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,20}$/).filter((name) => !name.toUpperCase().startsWith("STASIS_"));
+
+/**
+ * Schemas whose rule is code (a zod `refine`), not a shape this converter can read: their values
+ * are made by hand, as the rule describes them.
+ */
+const REFINED = new Map<z.ZodType, fc.Arbitrary<unknown>>([
+  [EnvVarName, envVarName],
+  [ProjectPath, fc.constantFrom(".", "tasks", "packages/jobs", "apps/worker/tasks")],
+  [EnvVarsRecord, fc.dictionary(envVarName, fc.string({ maxLength: 40 }), { maxKeys: 5 })],
+  [
+    ImageRef,
+    fc.oneof(
+      fc.tuple(fc.constantFrom("127.0.0.1:5000", "registry.example.com", "ghcr.io"), pathParts, hex64).map(([host, repo, digest]) => `${host}/${repo}@sha256:${digest}`),
+      fc.tuple(pathParts, hex64).map(([dir, digest]) => `oci-layout:/${dir}@sha256:${digest}`),
+    ),
+  ],
+]);
 
 /** Values worth trying for a field of this name (real ids, leases, tokens): an AFL-style dictionary. */
 export type Dictionary = Record<string, () => readonly unknown[]>;
@@ -131,6 +153,8 @@ export function arbitraryFor(schema: z.ZodType, options: ArbitraryOptions = {}):
   }
 
   function build(s: AnySchema, where: string, depth: number): fc.Arbitrary<unknown> {
+    const refined = REFINED.get(s);
+    if (refined) return refined;
     const def = s._zod.def;
     switch (def.type) {
       case "string":
