@@ -95,12 +95,12 @@ async function linkedProject(db: Knex, repository: CiClaims["repository"], slug:
     const project = await db("projects").where({ slug }).first(PROJECT_COLUMNS);
     if (!project) throw wrongRepository(`project ${slug} does not exist`);
     if (!project.repository || normalizeRepository(project.repository) !== wanted) {
-      throw wrongRepository(`the token is for ${repository}, but project ${slug} is linked to ${project.repository ?? "no repository"} (set it with POST /api/v1/admin/projects {slug, repository})`);
+      throw wrongRepository(`the token is for ${repository}, but project ${slug} is linked to ${project.repository ?? "no repository"} (link it: stasis projects link-repo ${slug} ${repository})`);
     }
     return project;
   }
   const linked = (await db("projects").whereNotNull("repository").select(PROJECT_COLUMNS)).filter((p) => normalizeRepository(p.repository) === wanted);
-  if (linked.length === 0) throw wrongRepository(`${repository} is not linked to any Stasis project (link it with POST /api/v1/admin/projects {slug, repository: "${repository}"})`);
+  if (linked.length === 0) throw wrongRepository(`${repository} is not linked to any Stasis project (link it: stasis projects link-repo <project> ${repository})`);
   if (linked.length > 1) throw badRequest(`${repository} is linked to several projects (${linked.map((p) => p.slug).join(", ")}): name one with the project input`, "project");
   return linked[0]!;
 }
