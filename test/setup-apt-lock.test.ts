@@ -23,7 +23,7 @@ function bash(script: string, env: Record<string, string>): { child: ChildProces
   let stderr = "";
   child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdout!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return { child, stderr: () => stderr, exit: new Promise((resolve) => child.once("exit", (code) => resolve(code))) };
+  return { child, stderr: () => stderr, exit: new Promise((resolve) => child.once("close", (code) => resolve(code))) };
 }
 
 /** Ends a lock holder and whatever it started (flock's command inherits the locked fd). */
