@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
 import { callStasisApi } from "../../builder/index.ts";
 import type { EnvVarListResponse } from "../../schemas/index.ts";
-import { DevState, findDevStateFile, resolveApiTarget } from "../api-target.ts";
+import { resolveAdminTarget, resolveApiTarget } from "../api-target.ts";
 import { CliError, ExitCode } from "../output.ts";
 
 export interface EnvVarTarget {
@@ -12,13 +11,15 @@ export interface EnvVarTarget {
   describe: string;
 }
 
-/** STASIS_ADMIN_TOKEN, else the running `stasis dev`'s. */
+/** STASIS_ADMIN_TOKEN, else the running `stasis dev`'s; null when neither is there. */
 function adminToken(): string | null {
   if (process.env.STASIS_ADMIN_TOKEN) return process.env.STASIS_ADMIN_TOKEN;
-  const file = findDevStateFile();
-  if (!file) return null;
-  const state = DevState.safeParse(JSON.parse(readFileSync(file, "utf8")));
-  return state.success ? state.data.adminToken : null;
+  try {
+    return resolveAdminTarget().adminToken;
+  } catch (error) {
+    if (error instanceof CliError) return null;
+    throw error;
+  }
 }
 
 /**
