@@ -3,12 +3,13 @@
 // signs them, and a generic HMAC sender. Each verified first delivery starts one run per listening
 // task with the event as its payload; redeliveries, tampered or stale signatures start nothing.
 import { createHmac } from "node:crypto";
+import { createRequire } from "node:module";
 import { Webhooks } from "@octokit/webhooks";
-import githubExamples from "@octokit/webhooks-examples";
 import Stripe from "stripe";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deploy, startServerFixture, type ServerFixture } from "./support/server-fixture.ts";
 
+const githubExamples = createRequire(import.meta.url)("@octokit/webhooks-examples") as Array<{ name: string; examples: Array<Record<string, unknown>> }>;
 const STRIPE_SECRET = "whsec_test_0123456789abcdef";
 const GITHUB_SECRET = "github-secret-0123456789";
 const ACME_SECRET = "acme-secret-0123456789";
@@ -164,7 +165,7 @@ describe("Stripe", () => {
 describe("GitHub", () => {
   const example = (name: string, action?: string) => {
     const def = githubExamples.find((d) => d.name === name)!;
-    return (action ? def.examples.find((e: { action?: string }) => e.action === action) : def.examples[0]) as Record<string, unknown>;
+    return (action ? def.examples.find((e) => e.action === action) : def.examples[0]) as Record<string, unknown>;
   };
   const postGithub = async (event: string, payload: unknown, delivery: string, options: { secret?: string; tamper?: boolean } = {}) => {
     const body = JSON.stringify(payload);
