@@ -76,7 +76,7 @@ function setupLines(source: WebhookSource, url: string, environment: string): st
 }
 
 export function sourceViews(target: WebhookTarget, publicUrl: string, variableNames: Set<string>): WebhookSourceView[] {
-  return [...sourcesOf(target.manifest)].map(([id, source]) => {
+  return [...sourcesOf(target.manifest)].sort(([a], [b]) => a.localeCompare(b)).map(([id, source]) => {
     const url = webhookUrl(publicUrl, target.project, target.environment, id);
     return {
       id,
