@@ -10,14 +10,24 @@ const KNOWN: Record<string, ReadonlySet<string> | null> = {
   http: null,
 };
 
-/** The known names closest to a typo, by shared prefix then length. */
+/** Edit distance (insert, delete, substitute), for "did you mean". */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** The three known names closest to a typo. */
 function suggestions(known: ReadonlySet<string>, name: string): string[] {
-  const score = (k: string) => {
-    let i = 0;
-    while (i < k.length && i < name.length && k[i] === name[i]) i++;
-    return i * 100 - Math.abs(k.length - name.length);
-  };
-  return [...known].sort((a, b) => score(b) - score(a)).slice(0, 3);
+  return [...known]
+    .map((k) => ({ k, d: distance(k, name) }))
+    .sort((x, y) => x.d - y.d || x.k.localeCompare(y.k))
+    .slice(0, 3)
+    .map((x) => x.k);
 }
 
 /**
