@@ -7,6 +7,7 @@ import { BuildManifest, TaskManifestEntry } from "../schemas/index.ts";
 import { BuilderError } from "./errors.ts";
 import { externalsPlugin, relativePosix, type ExternalPackage } from "./externals.ts";
 import { indexBundle } from "./index-bundle.ts";
+import { checkWebhookEvents } from "./webhook-events/check-webhook-events.ts";
 import { loadProjectConfig, sdkAliasPlugin, type LoadedProjectConfig } from "./load-config.ts";
 import { sdkVersion, sdkWorkerPath } from "./package-root.ts";
 
@@ -112,6 +113,7 @@ export async function bundleProject(o: BundleProjectOptions): Promise<BundleResu
     machine: config.machine,
     maxDuration: config.maxDuration,
   });
+  checkWebhookEvents(tasks);
   const externals = [...found.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
   const manifest = BuildManifest.parse({
     schemaVersion: 1,

@@ -16,7 +16,8 @@ export type BuilderErrorCode =
   | "REGISTRY_AUTH"
   | "UNSAFE_LAYER"
   | "IMAGE_NOT_ALLOWED"
-  | "BUILD_SANDBOX_FAILED";
+  | "BUILD_SANDBOX_FAILED"
+  | "UNKNOWN_WEBHOOK_EVENT";
 
 export class BuilderError extends Error {
   readonly code: BuilderErrorCode;

@@ -11,6 +11,8 @@ import { registerInitCommand } from "./commands/init.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
 import { registerServeCommands } from "./commands/serve.ts";
 import { registerTriggerCommand } from "./commands/trigger.ts";
+import { registerSchedulesCommands } from "./commands/schedules.ts";
+import { registerWebhooksCommands } from "./commands/webhooks.ts";
 import { CliError, ExitCode } from "./output.ts";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -27,6 +29,8 @@ registerRunsCommands(program);
 registerEventsCommands(program);
 registerGithubAppCommand(program);
 registerEnvCommands(program);
+registerWebhooksCommands(program);
+registerSchedulesCommands(program);
 registerAdminCommands(program);
 
 try {

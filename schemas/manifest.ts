@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Machine, RetryOptions, TaskId } from "./common.ts";
+import { ScheduleTrigger, WebhookTrigger } from "./triggers.ts";
 
 export const TaskManifestEntry = z
   .object({
@@ -11,6 +12,10 @@ export const TaskManifestEntry = z
     machine: z.object({ preset: z.string(), cpu: z.number().positive(), memory: z.number().int().positive() }).strict(),
     queue: z.object({ name: z.string(), concurrencyLimit: z.number().int().positive().optional() }).strict(),
     maxDuration: z.number().int().positive().optional(),
+    /** Runs for deliveries of a webhook source (`webhooks.stripe(…).task`). */
+    webhook: WebhookTrigger.optional(),
+    /** Runs on a cron schedule while this version is promoted (`schedules.task`). */
+    schedule: ScheduleTrigger.optional(),
   })
   .strict();
 export type TaskManifestEntry = z.infer<typeof TaskManifestEntry>;

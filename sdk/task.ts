@@ -1,4 +1,4 @@
-import type { RetryOptions, RunContext, TriggerOptions, TriggerResponse } from "../schemas/index.ts";
+import type { RetryOptions, RunContext, ScheduleTrigger, TriggerOptions, TriggerResponse, WebhookTrigger } from "../schemas/index.ts";
 import { apiRequest } from "./api-client.ts";
 import { registerTask } from "./registry.ts";
 import { toTaskRunResult, type TaskRunResult } from "./result.ts";
@@ -21,10 +21,14 @@ export interface TaskOptions<TPayload, TOutput> {
   run: (payload: TPayload, args: TaskRunArgs) => Promise<TOutput>;
 }
 
+/** What starts a task besides the API (set by `webhooks.*().task` and `schedules.task`); indexed into the manifest. */
+export type TaskTrigger = { webhook: WebhookTrigger } | { schedule: ScheduleTrigger };
+
 export interface TaskDefinition<TPayload, TOutput> {
   readonly __stasisTask: true;
   readonly id: string;
   readonly options: TaskOptions<TPayload, TOutput>;
+  readonly startsOn?: TaskTrigger;
   trigger(payload: TPayload, options?: TriggerOptions): Promise<TriggerResponse>;
   batchTrigger(items: Array<{ payload: TPayload; options?: TriggerOptions }>): Promise<TriggerResponse[]>;
   /** Inside a run only: starts a child run on this run's version and waits for it, suspended. */
@@ -35,10 +39,16 @@ export interface TaskDefinition<TPayload, TOutput> {
 
 /** Defines a task. Export it from a file in a `trigger/` directory. */
 export function task<TPayload = unknown, TOutput = unknown>(options: TaskOptions<TPayload, TOutput>): TaskDefinition<TPayload, TOutput> {
+  return defineTask(options);
+}
+
+/** `task()` with a trigger: what webhook sources and schedules build on. */
+export function defineTask<TPayload, TOutput>(options: TaskOptions<TPayload, TOutput>, trigger?: TaskTrigger): TaskDefinition<TPayload, TOutput> {
   const definition: TaskDefinition<TPayload, TOutput> = {
     __stasisTask: true,
     id: options.id,
     options,
+    ...(trigger ? { startsOn: trigger } : {}),
     async trigger(payload, triggerOptions) {
       const [handle] = await triggerMany([{ task: options.id, payload, options: triggerOptions }]);
       return handle;

@@ -3,7 +3,7 @@ import { serializerCompiler } from "fastify-type-provider-zod";
 import type { Knex } from "knex";
 import pino, { type LoggerOptions } from "pino";
 import { MAX_PAYLOAD_BYTES } from "../schemas/index.ts";
-import { DEFAULT_ENGINE_CONFIG, type Engine, type EngineConfig } from "./engine/context.ts";
+import { DEFAULT_ENGINE_CONFIG, systemClock, type Clock, type Engine, type EngineConfig } from "./engine/context.ts";
 import { createListener } from "./engine/notify.ts";
 import { createScheduler, type Scheduler } from "./engine/scheduler.ts";
 import { installAuth } from "./http/auth-hook.ts";
@@ -18,6 +18,8 @@ import { waitRoutes } from "./routes/waits.ts";
 import { oidcRoutes } from "./oidc/index.ts";
 import { adminEnvVarRoutes } from "./routes/envvars-admin.ts";
 import { envVarRoutes } from "./routes/envvars.ts";
+import { scheduleRoutes } from "./routes/schedules.ts";
+import { webhookRoutes } from "./routes/webhooks.ts";
 import { checkEncryptionKeys } from "./secrets/check-keys.ts";
 import type { Keyring } from "./secrets/keyring.ts";
 import { createRunRedaction } from "./secrets/run-redactor.ts";
@@ -39,6 +41,8 @@ export interface CreateServerOptions {
    * start when the database already holds encrypted rows.
    */
   keyring?: Keyring | null;
+  /** The clock cron schedules tick by (tests pass a fake one and call `scheduler.tick()`). */
+  clock?: Clock;
 }
 
 /** One route as declared: what the fuzzer (test/fuzz) and docs can enumerate without a hand-kept list. */
@@ -96,7 +100,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
   await checkEncryptionKeys(options.db, options.keyring ?? null);
   const listener = await createListener(options.db, logger);
   const keyring = options.keyring ?? null;
-  const engine: Engine = { db: options.db, config, listener, logger, keyring, redactorFor: createRunRedaction(options.db, keyring) };
+  const engine: Engine = { db: options.db, config, listener, logger, keyring, clock: options.clock ?? systemClock, redactorFor: createRunRedaction(options.db, keyring) };
 
   const routes: RouteInfo[] = [];
   app.addHook("onRoute", (route) => {
@@ -121,6 +125,8 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await oidcRoutes(scope, engine);
     await envVarRoutes(scope, engine);
     await adminEnvVarRoutes(scope, engine);
+    await webhookRoutes(scope, engine);
+    await scheduleRoutes(scope, engine);
   });
   await app.ready();
   const scheduler = createScheduler(engine);

@@ -6,9 +6,12 @@ export class StasisError extends Error {
   readonly code: string;
   readonly status: number;
   readonly field?: string;
+  /** A 5xx whose message is meant for the caller (it names a setting, no internals). */
+  readonly expose: boolean;
 
-  constructor(code: string, status: number, message: string, options: { field?: string; cause?: unknown } = {}) {
+  constructor(code: string, status: number, message: string, options: { field?: string; cause?: unknown; expose?: boolean } = {}) {
     super(message, { cause: options.cause });
+    this.expose = options.expose ?? false;
     this.name = "StasisError";
     this.code = code;
     this.status = status;

@@ -40,6 +40,7 @@ export function indexTasks(modules: TaskModule[], defaults: IndexDefaults = {}):
         machine: { preset: presetName, cpu: machineInput.cpu ?? preset.cpu, memory: machineInput.memory ?? preset.memory },
         queue: { name: options.queue?.name ?? `task/${value.id}`, ...(options.queue?.concurrencyLimit ? { concurrencyLimit: options.queue.concurrencyLimit } : {}) },
         ...(maxDuration ? { maxDuration } : {}),
+        ...(value.startsOn ?? {}),
       });
     }
   }

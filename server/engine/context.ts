@@ -27,8 +27,16 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   publicUrl: "http://127.0.0.1:3030",
 };
 
+/** Where the schedules' sense of "now" comes from; tests inject a fake one (no sleeps). */
+export interface Clock {
+  now(): Date;
+}
+export const systemClock: Clock = { now: () => new Date() };
+
 export interface Engine {
   db: Knex;
+  /** The clock of cron schedules (default: the system clock). */
+  clock?: Clock;
   config: EngineConfig;
   listener: Listener;
   logger: Logger;

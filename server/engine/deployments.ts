@@ -3,6 +3,8 @@ import { DEPLOYMENT_TRANSITIONS, type BuildManifest, type DeploymentStatus, type
 import { badRequest, conflict, notFound } from "../errors.ts";
 import { createDeploymentWithNextVersion } from "../sql/allocate-version.ts";
 import { notify } from "./notify.ts";
+import { syncDeclarativeSchedules } from "../schedules/sync-declarative.ts";
+import { checkManifestTriggers } from "./check-manifest-triggers.ts";
 import { iso, type DeploymentRow } from "./rows.ts";
 
 export interface DeployEnvironment {
@@ -41,6 +43,7 @@ function checkManifest(env: DeployEnvironment, manifest: BuildManifest): void {
     if (ids.has(t.id)) throw badRequest(`manifest.tasks has task id ${t.id} twice`, "manifest.tasks");
     ids.add(t.id);
   }
+  checkManifestTriggers(manifest);
 }
 
 /**
@@ -52,6 +55,7 @@ export async function promoteDeployment(trx: Knex.Transaction, row: DeploymentRo
   if (row.status !== "DEPLOYED") throw conflict(`version ${row.version} is ${row.status}; only a DEPLOYED version can be promoted`);
   await trx("environments").where({ id: row.environment_id }).update({ promoted_deployment_id: row.id });
   await trx("promotions").insert({ environment_id: row.environment_id, deployment_id: row.id });
+  await syncDeclarativeSchedules(trx, row.environment_id, row.manifest as BuildManifest | null);
   if (row.tasks.length > 0) {
     await trx("runs")
       .where({ status: "PENDING_VERSION", environment_id: row.environment_id })

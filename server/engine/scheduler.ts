@@ -11,6 +11,7 @@ import { recoverRun } from "./recover-run.ts";
 import type { RunRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 import { completeWaitpoint } from "./waitpoints.ts";
+import { runDueSchedules } from "../schedules/run-due-schedules.ts";
 
 const BATCH = 100;
 
@@ -38,6 +39,7 @@ export function createScheduler(engine: Engine): Scheduler {
     await sweepDeadlines(engine);
     await sweepPendingVersions(engine);
     await sweepBuilds(engine);
+    await runDueSchedules(engine);
     // Delayed and retrying runs that became due since the last sweep: wake the runners' polls.
     const due = await engine.db("runs").whereIn("status", ["DELAYED", "RETRYING"]).where("available_at", ">", since).where("available_at", "<=", engine.db.fn.now()).first("id");
     if (due) await notify(engine.db, "runs");
@@ -94,7 +96,8 @@ async function nextDue(engine: Engine): Promise<Date | null> {
        (SELECT min(deadline_at) FROM runs WHERE status = 'EXECUTING'),
        (SELECT min(expires_at) FROM runs WHERE status = 'PENDING_VERSION'),
        (SELECT min(available_at) FROM runs WHERE status IN ('QUEUED', 'DELAYED', 'RETRYING') AND available_at > now()),
-       (SELECT min(heartbeat_at) + make_interval(secs => ? / 1000.0) FROM deployments WHERE status IN ('PENDING', 'BUILDING'))
+       (SELECT min(heartbeat_at) + make_interval(secs => ? / 1000.0) FROM deployments WHERE status IN ('PENDING', 'BUILDING')),
+       (SELECT min(next_run_at) FROM schedules WHERE active)
      ) AS next`,
     [timeoutMs],
   );

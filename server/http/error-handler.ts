@@ -25,7 +25,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     if (error instanceof StasisError) {
       if (error.status >= 500) request.log.error({ err: error.cause ?? error }, error.message);
-      return send(reply, error.status, error.code, error.status >= 500 ? "internal error" : error.message, error.field);
+      return send(reply, error.status, error.code, error.status >= 500 && !error.expose ? "internal error" : error.message, error.field);
+    }
+    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE" && request.routeOptions.url?.startsWith("/api/v1/webhooks/")) {
+      return send(reply, 413, "WEBHOOK_BODY_TOO_LARGE", `webhook body is too large; a delivery is limited to ${request.routeOptions.bodyLimit} bytes`);
     }
     if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       return send(reply, 413, "PAYLOAD_TOO_LARGE", `request body is too large; payloads are limited to ${MAX_PAYLOAD_BYTES} bytes (3 MiB) of JSON`);

@@ -1,5 +1,5 @@
 // A real server on a fresh database, driven with app.inject, plus small helpers for the runner side.
-import type { BuildManifest, RetryOptions } from "../../schemas/index.ts";
+import type { BuildManifest, RetryOptions, ScheduleTrigger, WebhookTrigger } from "../../schemas/index.ts";
 import { createKeyring, createServer, ensureProject, parseMasterKey, type EngineConfig, type StasisServer } from "../../server/index.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
@@ -49,6 +49,8 @@ export interface TaskSpec {
   id: string;
   retry?: Partial<RetryOptions>;
   maxDuration?: number;
+  webhook?: WebhookTrigger;
+  schedule?: ScheduleTrigger;
 }
 
 export function manifest(tasks: Array<string | TaskSpec>, project = "demo"): BuildManifest {
@@ -66,6 +68,8 @@ export function manifest(tasks: Array<string | TaskSpec>, project = "demo"): Bui
         machine: { preset: "small-1x", cpu: 0.5, memory: 512 },
         queue: { name: spec.id },
         ...(spec.maxDuration ? { maxDuration: spec.maxDuration } : {}),
+        ...(spec.webhook ? { webhook: spec.webhook } : {}),
+        ...(spec.schedule ? { schedule: spec.schedule } : {}),
       };
     }),
     externals: [],
