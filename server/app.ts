@@ -11,6 +11,7 @@ import { storableValidatorCompiler } from "./http/validator.ts";
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from "./http/error-handler.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { adminDeployTokenRoutes } from "./routes/admin-deploy-tokens.ts";
+import { adminCheckpointRoutes } from "./routes/admin-checkpoints.ts";
 import { deploymentRoutes } from "./routes/deployments.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { runnerRoutes } from "./routes/runner.ts";
@@ -116,6 +117,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await deploymentRoutes(scope, engine);
     await adminRoutes(scope, engine);
     await adminDeployTokenRoutes(scope, engine);
+    await adminCheckpointRoutes(scope, engine);
     await runnerRoutes(scope, engine);
     await waitRoutes(scope, engine);
     await oidcRoutes(scope, engine);

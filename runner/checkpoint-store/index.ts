@@ -4,3 +4,4 @@ export { createRegistryCheckpointStore, CHECKPOINT_ARTIFACT_TYPE, type RegistryC
 export { CheckpointIntegrityError, CheckpointStoreError, type CheckpointStoreErrorCode } from "./errors.ts";
 export { CHECKPOINT_KEY_BYTES } from "./sealed-stream.ts";
 export { openCheckpointStore, type CheckpointStoreKind, type OpenCheckpointStoreOptions, type OpenedCheckpointStore } from "./open-checkpoint-store.ts";
+export { classifyCheckpoints, totalsPerProject, runIdOfKey } from "./plan-gc.ts";
