@@ -108,6 +108,8 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
   });
   installErrorHandler(app);
   installAuth(app, { db: options.db, adminToken: options.adminToken, runnerToken: options.runnerToken });
+  // Liveness: the process answers (a database outage is not cured by restarting every replica).
+  app.get("/livez", { config: { auth: "none" } }, async () => ({ ok: true }));
   app.get("/healthz", { config: { auth: "none" } }, async () => {
     await options.db.raw("SELECT 1");
     return { ok: true };

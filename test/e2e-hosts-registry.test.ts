@@ -46,7 +46,7 @@ afterAll(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
-async function startHostRunner(name: string): Promise<TestHost> {
+async function startHostRunner(name: string, extraArgs: string[] = []): Promise<TestHost> {
   const n = ++hostCount;
   const host = await startHost({
     network,
@@ -56,7 +56,7 @@ async function startHostRunner(name: string): Promise<TestHost> {
     cachePath: join(scratch, "image-cache"),
     serverUrl: stack.apiUrl,
     runnerToken: stack.local.runnerToken,
-    args: ["--checkpoint-store", "registry", "--checkpoint-repository", `${registry.host}/${REPOSITORY}`, "--allowed-registries", registry.host, "--suspend-threshold", "1000", "--capacity", "4"],
+    args: ["--checkpoint-store", "registry", "--checkpoint-repository", `${registry.host}/${REPOSITORY}`, "--allowed-registries", registry.host, "--suspend-threshold", "1000", "--capacity", "4", ...extraArgs],
     env: { STASIS_REGISTRY_INSECURE: "1" },
   });
   hosts.push(host);
@@ -111,7 +111,9 @@ describe("hosts that share nothing but the server and the registry", () => {
   }, 240_000);
 
   it("stasis checkpoints list shows a suspended run's checkpoint in use, gc reclaims an orphan, cancel deletes the rest", async () => {
-    const host = await startHostRunner("host-c");
+    const host = await startHostRunner("host-c", ["--health-port", "8081"]);
+    const health = (path: string) => fetch(`http://${network.hostAddress(hostCount)}:8081${path}`).then((r) => r.status);
+    expect([await health("/livez"), await health("/readyz")]).toEqual([200, 200]);
     const { id } = await trigger(stack, "state-survives", { file: "/dev/null", seconds: 3600, mb: 2 });
     await waitForSuspended(stack, id);
     // An orphan: a checkpoint of a run that has ended (as a runner that died before deleting it leaves one).
@@ -142,6 +144,9 @@ describe("hosts that share nothing but the server and the registry", () => {
     // Canceling the suspended run: a runner is told to delete its checkpoint, and does.
     await stack.api("POST", `/api/v1/runs/${id}/cancel`);
     await waitFor("the canceled run's checkpoint to be deleted", async () => (await store().list()).length === 0, { timeoutMs: 30_000 });
-    await host.stop();
+    // A preStop hook's GET /drain: the runner stops claiming, is no longer ready, and exits.
+    expect(await health("/drain")).toBe(202);
+    await waitFor("the drained runner to exit", () => host.child.exitCode !== null || host.child.signalCode !== null, { timeoutMs: 30_000 });
+    expect(host.child.exitCode).toBe(0);
   }, 240_000);
 });

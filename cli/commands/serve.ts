@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
 import { allowedImageSources } from "../../schemas/index.ts";
-import { openCheckpointStore, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner } from "../../runner/index.ts";
+import { openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner } from "../../runner/index.ts";
 import { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
@@ -81,8 +81,9 @@ export function registerServeCommands(program: Command): void {
     .option("--env-file <file>", "host-wide default environment for task processes (each environment's own variables, kept by the server, win over it)")
     .option("--allowed-registries <list>", "where images may come from: host[:port][/prefix], oci-layout:<dir> or oci-layout:*, comma-separated (default STASIS_ALLOWED_REGISTRIES, else STASIS_REGISTRY and local layout dirs)")
     .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
+    .option("--health-port <port>", "serve /livez, /readyz and /drain (a preStop hook) on this port (default STASIS_RUNNER_HEALTH_PORT; off when unset)")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; warmProcesses?: boolean; allowedRegistries?: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; json?: boolean }) => {
       if (opts.workload !== "process" && opts.workload !== "runc") throw new CliError(`--workload must be process or runc, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
@@ -122,13 +123,21 @@ export function registerServeCommands(program: Command): void {
         warmProcesses: Boolean(opts.warmProcesses),
         log,
       });
+      let registered = false;
+      let stopping: Promise<void> | null = null;
+      const stop = (graceMs: number) =>
+        (stopping ??= (async () => {
+          progress(`runner ${runner.id}: draining (up to ${graceMs} ms)`);
+          await runner.drain(graceMs);
+          process.exit(0);
+        })());
+      const healthPort = opts.healthPort ?? process.env.STASIS_RUNNER_HEALTH_PORT;
+      if (healthPort) {
+        await startHealthServer({ port: Number(healthPort), ready: () => registered && !stopping, onDrain: () => void stop(Number(opts.drainGrace)) });
+      }
       await runner.start();
+      registered = true;
       printResult(Boolean(opts.json), { runnerId: runner.id, checkpoints: runtime.checkpoints.available }, () => `runner ${runner.id} is claiming runs from ${serverUrl}`);
-      const stop = async (graceMs: number) => {
-        progress(`runner ${runner.id}: draining (up to ${graceMs} ms)`);
-        await runner.drain(graceMs);
-        process.exit(0);
-      };
       process.once("SIGTERM", () => void stop(Number(opts.drainGrace)));
       process.once("SIGINT", () => void stop(Number(opts.drainGrace)));
     });
