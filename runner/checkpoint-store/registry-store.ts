@@ -38,7 +38,10 @@ export interface RegistryCheckpointStoreOptions {
   repository: string;
   /** Bound to this registry's host by the caller (registryAuthFromEnv); never sent elsewhere. */
   auth?: RegistryAuth;
-  /** A checkpoint's sealed stream is cut into blobs of this size (default 32 MiB): each is hashed, asked for, and uploaded only when new. */
+  /**
+   * A checkpoint's sealed stream is cut into blobs of this size (default 32 MiB): each is hashed,
+   * asked for, and uploaded only when new. A put holds one blob in memory while it uploads it.
+   */
   blobBytes?: number;
   /** Uploads go in PATCH chunks of this size (default 8 MiB). */
   chunkBytes?: number;
@@ -46,7 +49,7 @@ export interface RegistryCheckpointStoreOptions {
   attempts?: number;
 }
 
-/** Byte counts of the last put and get, for the bench. */
+/** Byte counts of the last put and get, for the bench (not meaningful while puts or gets overlap). */
 export interface RegistryTransferStats {
   uploadedBytes: number;
   skippedBytes: number;
