@@ -90,6 +90,13 @@ describe("registry checkpoint store", () => {
     expect(await store.list()).toEqual([]);
   });
 
+  it("fails a put whose upload fails, naming the checkpoint, and leaves no manifest", async () => {
+    const gone = await startRegistry();
+    await gone.stop();
+    const store = createRegistryCheckpointStore({ url: gone.url, repository: "acme/checkpoints", blobBytes: 1 << 20, attempts: 1 });
+    await expect(store.put("run_c/1-1", path.join(scratch, "images"), SEAL)).rejects.toThrow(/cannot store checkpoint run_c\/1-1 in 127\.0\.0\.1:\d+\/acme\/checkpoints: .*failed/);
+  });
+
   it("refuses keys that would not make a distinct tag", async () => {
     const store = createRegistryCheckpointStore({ url: registry.url, repository: "acme/checkpoints" });
     await expect(store.put("run__x/1", path.join(scratch, "images"), SEAL)).rejects.toThrow(/bad checkpoint key/);

@@ -143,9 +143,20 @@ export function createRegistryCheckpointStore(o: RegistryCheckpointStoreOptions)
     lastTransfer.uploadedBytes = 0;
     lastTransfer.skippedBytes = 0;
     const layers: Array<z.infer<typeof Descriptor>> = [];
-    // Cut the sealed stream into blobs; each is complete (digest known) before it is asked for and uploaded.
+    // Cut the sealed stream into blobs; each is complete (digest known) before it is asked for and
+    // uploaded. One blob uploads while the next fills: packing and uploading overlap, and a put holds
+    // at most two blobs in memory.
     let pending: Buffer[] = [];
     let pendingBytes = 0;
+    let uploading: Promise<void> = Promise.resolve();
+    const sendBlob = async (body: Buffer, digest: string): Promise<void> => {
+      if (await hasBlob(client, o.repository, digest)) {
+        lastTransfer.skippedBytes += body.length;
+        return;
+      }
+      await uploadBlob(client, o.repository, { digest, size: body.length, read: async (start, length) => body.subarray(start, start + length) }, { monolithicMaxBytes: chunkBytes, chunkBytes });
+      lastTransfer.uploadedBytes += body.length;
+    };
     const flushBlob = async (): Promise<void> => {
       if (pendingBytes === 0) return;
       const body = Buffer.concat(pending, pendingBytes);
@@ -153,12 +164,9 @@ export function createRegistryCheckpointStore(o: RegistryCheckpointStoreOptions)
       pendingBytes = 0;
       const digest = `sha256:${createHash("sha256").update(body).digest("hex")}`;
       layers.push({ mediaType: CHECKPOINT_LAYER_TYPE, digest, size: body.length });
-      if (await hasBlob(client, o.repository, digest)) {
-        lastTransfer.skippedBytes += body.length;
-        return;
-      }
-      await uploadBlob(client, o.repository, { digest, size: body.length, read: async (start, length) => body.subarray(start, start + length) }, { monolithicMaxBytes: chunkBytes, chunkBytes });
-      lastTransfer.uploadedBytes += body.length;
+      await uploading; // the previous blob is up (or failed: then this put fails here)
+      uploading = sendBlob(body, digest);
+      uploading.catch(() => {}); // awaited by the next flush or at the end
     };
     const sink = new Writable({
       write(chunk: Buffer, _encoding, callback) {
@@ -175,7 +183,9 @@ export function createRegistryCheckpointStore(o: RegistryCheckpointStoreOptions)
         step().then(() => callback(), callback);
       },
       final(callback) {
-        flushBlob().then(() => callback(), callback);
+        flushBlob()
+          .then(() => uploading)
+          .then(() => callback(), callback);
       },
     });
     try {

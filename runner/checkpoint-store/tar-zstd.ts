@@ -42,7 +42,8 @@ export async function packDirInto(dir: string, sink: Writable, key: Buffer, sign
   signal?.addEventListener("abort", abort, { once: true });
   if (signal?.aborted) abort();
   try {
-    const results = await Promise.allSettled([finished(tar, "tar"), finished(zstd, "zstd"), pipeline(zstd.stdout as Readable, createSealStream(key), sink, { signal })]);
+    const results = await Promise.allSettled([pipeline(zstd.stdout as Readable, createSealStream(key), sink, { signal }), finished(tar, "tar"), finished(zstd, "zstd")]);
+    // The sink's own failure first: the children then die of SIGPIPE, which says nothing.
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failure) {
       abort();
