@@ -2,7 +2,7 @@ import { z } from "zod";
 import { RunStatus } from "./status.ts";
 
 /** `POST /api/v1/admin/checkpoints/owners`: which runs (of which project) the checkpoints a store holds belong to. */
-export const CheckpointOwnersRequest = z.object({ runIds: z.array(z.string().min(1).max(100)).max(1000) }).strict();
+export const CheckpointOwnersRequest = z.object({ runIds: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "a run id is letters, digits, \".\", \"_\" and \"-\"")).max(1000) }).strict();
 
 export const CheckpointOwner = z.object({
   runId: z.string(),
