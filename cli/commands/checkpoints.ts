@@ -37,7 +37,8 @@ async function survey(opts: StoreOptions): Promise<{ opened: OpenedCheckpointSto
   const minAgeMs = parseAge(opts.minAge);
   const stored: StoredCheckpoint[] = await opened.store.list();
   const { apiUrl, adminToken } = resolveAdminTarget();
-  const runIds = [...new Set(stored.map((c) => runIdOfKey(c.key)))];
+  // Keys whose first segment could not be a run id are nobody's: they stay unknown (orphaned after --min-age).
+  const runIds = [...new Set(stored.map((c) => runIdOfKey(c.key)))].filter((id) => id.length <= 100);
   const owners: z.infer<typeof CheckpointOwnersResponse>["data"] = [];
   for (let at = 0; at < runIds.length; at += 1000) {
     const page = await callStasisApi<z.infer<typeof CheckpointOwnersResponse>>(apiUrl, adminToken, "POST", "/api/v1/admin/checkpoints/owners", { runIds: runIds.slice(at, at + 1000) });
