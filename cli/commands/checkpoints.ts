@@ -35,7 +35,9 @@ function openStore(opts: StoreOptions): OpenedCheckpointStore {
 async function survey(opts: StoreOptions): Promise<{ opened: OpenedCheckpointStore; views: Array<z.infer<typeof StoredCheckpointView>> }> {
   const opened = openStore(opts);
   const minAgeMs = parseAge(opts.minAge);
-  const stored: StoredCheckpoint[] = await opened.store.list();
+  const stored: StoredCheckpoint[] = await opened.store.list().catch((error: Error) => {
+    throw new CliError(`cannot list the checkpoints in ${opened.kind}:${opened.where}: ${error.message}`, ExitCode.UNREACHABLE);
+  });
   const { apiUrl, adminToken } = resolveAdminTarget();
   // Keys whose first segment could not be a run id are nobody's: they stay unknown (orphaned after --min-age).
   const runIds = [...new Set(stored.map((c) => runIdOfKey(c.key)))].filter((id) => id.length <= 100);
