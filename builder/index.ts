@@ -8,8 +8,9 @@ export type { BuiltImage } from "./oci-image.ts";
 export type { ImageStore, PushResult, FetchedImage, ProgressFn } from "./image-store.ts";
 export { createLayoutImageStore, parseLayoutRef, LAYOUT_REF_PREFIX } from "./layout-store.ts";
 export { createRegistryImageStore, parseRegistryRef, type RegistryImageStoreOptions } from "./registry-store.ts";
-export { openImageStore, openImageRepository, registryAuthFromEnv, registryAuthHost, type OpenImageStoreOptions } from "./open-image-store.ts";
-export type { RegistryAuth } from "./registry-client.ts";
+export { openImageStore, openImageRepository, registryAuthFromEnv, registryAuthHost, registryBaseUrl, type OpenImageStoreOptions } from "./open-image-store.ts";
+export { createRegistryClient, type RegistryAuth, type RegistryClient, type RegistryClientOptions } from "./registry-client.ts";
+export { hasBlob, uploadBlob, type UploadableBlob, type UploadBlobOptions } from "./registry-blobs.ts";
 export { BuilderError, type BuilderErrorCode } from "./errors.ts";
 export type { OciManifest, OciImageConfig } from "./oci-types.ts";
 // The deploy path shared by the CLI, the Action and the GitHub App (written by the lead).

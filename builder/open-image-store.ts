@@ -61,8 +61,12 @@ export function openImageRepository(target: string, options: OpenImageStoreOptio
   return registryStoreFor(target, host, repository, options, true);
 }
 
+/** `http://host` for loopback hosts (or `insecure`, or STASIS_REGISTRY_INSECURE=1), else `https://host`. */
+export function registryBaseUrl(host: string, insecure?: boolean): string {
+  return `${(insecure ?? (LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1")) ? "http" : "https"}://${host}`;
+}
+
 function registryStoreFor(ref: string, host: string, repository: string, options: OpenImageStoreOptions, operatorTarget: boolean): ImageStore {
   if (!host.includes(".") && !host.includes(":") && host !== "localhost") throw new BuilderError("BAD_REF", `image reference needs a registry host: ${ref}`);
-  const insecure = options.insecure ?? (LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1");
-  return createRegistryImageStore({ url: `${insecure ? "http" : "https"}://${host}`, repository, auth: options.auth ?? registryAuthFromEnv(process.env, host, operatorTarget) });
+  return createRegistryImageStore({ url: registryBaseUrl(host, options.insecure), repository, auth: options.auth ?? registryAuthFromEnv(process.env, host, operatorTarget) });
 }

@@ -20,7 +20,7 @@ export interface RegistryClientOptions {
 }
 
 export interface RegistryRequest {
-  method: "GET" | "HEAD" | "POST" | "PUT" | "PATCH";
+  method: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE";
   /** A path under the registry (`/v2/…`) or an absolute upload Location. */
   path: string;
   headers?: Record<string, string>;
@@ -29,6 +29,8 @@ export interface RegistryRequest {
 
 export interface RegistryClient {
   readonly host: string;
+  /** The registry's base URL (`http://127.0.0.1:5000`). */
+  readonly url: string;
   request(req: RegistryRequest): Promise<Response>;
   /** Throws a REGISTRY_ERROR naming the call unless the status is one of `ok`. */
   expect(res: Response, ok: number[], what: string): Promise<Response>;
@@ -138,5 +140,5 @@ export function createRegistryClient(o: RegistryClientOptions): RegistryClient {
     throw new BuilderError("REGISTRY_ERROR", `${what}: unexpected ${res.status} ${text}`);
   }
 
-  return { host: base.host, request, expect };
+  return { host: base.host, url: base.origin, request, expect };
 }

@@ -7,6 +7,7 @@ import { assertTag, type FetchedImage, type ImageStore, type ProgressFn, type Pu
 import type { BlobFile } from "./layer.ts";
 import type { BuiltImage } from "./oci-image.ts";
 import { MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST } from "./oci-types.ts";
+import { hasBlob as hasRegistryBlob, uploadBlob as uploadRegistryBlob, type UploadableBlob } from "./registry-blobs.ts";
 import { createRegistryClient, type RegistryAuth, type RegistryClient } from "./registry-client.ts";
 import { fetchImage, type BlobSource } from "./unpack.ts";
 
@@ -75,45 +76,11 @@ export function createRegistryImageStore(o: RegistryImageStoreOptions): ImageSto
     return res.headers.get("docker-content-digest");
   }
 
-  async function hasBlob(digest: string): Promise<boolean> {
-    const res = await client.request({ method: "HEAD", path: `${repo}/blobs/${digest}` });
-    if (res.status === 404) return false;
-    await client.expect(res, [200], `HEAD blob ${digest}`);
-    return true;
-  }
-
-  function withDigest(location: string, digest: string): string {
-    const url = new URL(location, o.url);
-    url.searchParams.set("digest", digest);
-    return url.toString();
-  }
+  const hasBlob = (digest: string) => hasRegistryBlob(client, o.repository, digest);
 
   async function uploadBlob(blob: BlobFile, onProgress?: ProgressFn): Promise<void> {
-    const what = `upload ${blob.digest}`;
-    const started = await client.expect(await client.request({ method: "POST", path: `${repo}/blobs/uploads/` }), [202], what);
-    let location = started.headers.get("location");
-    if (!location) throw new BuilderError("REGISTRY_ERROR", `${what}: no upload location`);
-    if (blob.size <= monolithicMax) {
-      const body = await readRange(blob.path, 0, blob.size);
-      const res = await client.request({ method: "PUT", path: withDigest(location, blob.digest), headers: { "content-type": "application/octet-stream" }, body });
-      await client.expect(res, [201], what);
-      return;
-    }
-    for (let start = 0; start < blob.size; start += chunkBytes) {
-      const length = Math.min(chunkBytes, blob.size - start);
-      const body = await readRange(blob.path, start, length);
-      const res = await client.request({
-        method: "PATCH",
-        path: location,
-        headers: { "content-type": "application/octet-stream", "content-range": `${start}-${start + length - 1}` },
-        body,
-      });
-      await client.expect(res, [202], `${what} chunk at ${start}`);
-      location = res.headers.get("location") ?? location;
-      onProgress?.(`uploading ${blob.digest.slice(7, 19)}: ${start + length}/${blob.size} bytes`);
-    }
-    const done = await client.request({ method: "PUT", path: withDigest(location, blob.digest), body: Buffer.alloc(0) });
-    await client.expect(done, [201], what);
+    const file: UploadableBlob = { digest: blob.digest, size: blob.size, read: (start, length) => readRange(blob.path, start, length) };
+    await uploadRegistryBlob(client, o.repository, file, { monolithicMaxBytes: monolithicMax, chunkBytes, onProgress });
   }
 
   async function push(image: BuiltImage, tag: string, onProgress?: ProgressFn): Promise<PushResult> {

@@ -4,7 +4,7 @@ import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Knex } from "knex";
 import pino, { type Logger } from "pino";
-import { createImageCache, createProcessRuntime, createRuncRuntime, createRunner, createDirCheckpointStore, type Runner } from "../runner/index.ts";
+import { createImageCache, createProcessRuntime, createRuncRuntime, createRunner, openCheckpointStore, type Runner } from "../runner/index.ts";
 import { listenOn } from "./listen.ts";
 import { connectDatabase, createServer, migrate, startEmbeddedPostgres, type CreateServerOptions, type Keyring } from "../server/index.ts";
 import { localKeyring } from "./encryption-key.ts";
@@ -24,6 +24,8 @@ export interface LocalStackOptions {
   capacity?: number;
   /** false: runs stay alive while they wait even when CRIU works. */
   checkpoints?: boolean;
+  /** Which checkpoint store the in-process runners use: dir (`<stateDir>/checkpoints`, default) or registry (see openCheckpointStore). */
+  checkpointStore?: { kind?: string; repository?: string };
   /** How in-process runners run tasks: "process" (default) or "runc" (the image's rootfs; images need the runtime layer). */
   workload?: "process" | "runc";
   /** Stop an embedded PostgreSQL an earlier, killed owner left running in the state dir. */
@@ -79,7 +81,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const workload = options.workload ?? "process";
     const runtime = workload === "runc" ? await createRuncRuntime({ checkpoints: options.checkpoints, workDir: join(dirs.work, "runc") }) : await createProcessRuntime({ checkpoints: options.checkpoints, workDir: dirs.work });
-    const checkpointStore = options.checkpoints === false ? null : createDirCheckpointStore(dirs.checkpoints);
+    const checkpointStore = options.checkpoints === false ? null : openCheckpointStore({ ...options.checkpointStore, defaultDir: dirs.checkpoints, dir: options.checkpointStore?.kind === "registry" ? undefined : dirs.checkpoints }).store;
     const runners: Runner[] = [];
     const images = createImageCache(dirs.imageCache);
     for (let i = 0; i < (options.runners ?? 1); i++) {

@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
 import { RunPollTimeoutError, StasisApiError } from "../sdk/index.ts";
 import { registerAdminCommands } from "./commands/admin.ts";
+import { registerCheckpointsCommands } from "./commands/checkpoints.ts";
 import { registerDeployCommands } from "./commands/deploy.ts";
 import { registerDevCommand } from "./commands/dev.ts";
 import { registerEnvCommands } from "./commands/env.ts";
@@ -32,6 +33,7 @@ registerEnvCommands(program);
 registerWebhooksCommands(program);
 registerSchedulesCommands(program);
 registerAdminCommands(program);
+registerCheckpointsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

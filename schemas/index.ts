@@ -11,3 +11,4 @@ export * from "./image-ref.ts";
 export * from "./envvars.ts";
 export * from "./repo-settings.ts";
 export * from "./triggers.ts";
+export * from "./checkpoints.ts";

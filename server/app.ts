@@ -11,6 +11,7 @@ import { storableValidatorCompiler } from "./http/validator.ts";
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from "./http/error-handler.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { adminDeployTokenRoutes } from "./routes/admin-deploy-tokens.ts";
+import { adminCheckpointRoutes } from "./routes/admin-checkpoints.ts";
 import { deploymentRoutes } from "./routes/deployments.ts";
 import { runRoutes } from "./routes/runs.ts";
 import { runnerRoutes } from "./routes/runner.ts";
@@ -111,6 +112,8 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
   });
   installErrorHandler(app);
   installAuth(app, { db: options.db, adminToken: options.adminToken, runnerToken: options.runnerToken });
+  // Liveness: the process answers (a database outage is not cured by restarting every replica).
+  app.get("/livez", { config: { auth: "none" } }, async () => ({ ok: true }));
   app.get("/healthz", { config: { auth: "none" } }, async () => {
     await options.db.raw("SELECT 1");
     return { ok: true };
@@ -120,6 +123,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await deploymentRoutes(scope, engine);
     await adminRoutes(scope, engine);
     await adminDeployTokenRoutes(scope, engine);
+    await adminCheckpointRoutes(scope, engine);
     await runnerRoutes(scope, engine);
     await waitRoutes(scope, engine);
     await oidcRoutes(scope, engine);

@@ -51,6 +51,12 @@ describe("recovery and deadlines", () => {
     const again = (await eventually(() => poll(f, r3, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length > 0)).runs[0];
     expect(again.attempt).toBe(2);
     expect(again.resume).toMatchObject({ checkpointLocation: "/ck/a", result: { kind: "event", payload: "go" } });
+    // r3 dies too: out of attempts, the run FAILS, and nobody will restore that checkpoint again: a runner is told to delete it.
+    await eventually(() => view(trig.body.id), (v) => v.status === "FAILED", 5000);
+    const r4 = await registerRunner(f, "ck4");
+    const told = await eventually(() => poll(f, r4, { freeSlots: 0, waitMs: 200 }), (p) => (p.deleteCheckpoints ?? []).includes("/ck/a"));
+    expect(told.deleteCheckpoints).toEqual(["/ck/a"]);
+    expect(await f.database.db("runs").where({ id: trig.body.id }).first("checkpoint_location", "checkpoint_key")).toEqual({ checkpoint_location: null, checkpoint_key: null });
   });
 
   it("release gives runs back as new attempts", async () => {

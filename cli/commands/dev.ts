@@ -20,6 +20,8 @@ interface DevOptions {
   json?: boolean;
   checkpoints: boolean;
   runners: string;
+  checkpointStore?: string;
+  checkpointRepository?: string;
 }
 
 export function registerDevCommand(program: Command): void {
@@ -30,6 +32,8 @@ export function registerDevCommand(program: Command): void {
     .option("--port <port>", "API port (0: any free port)", "3030")
     .option("--runners <n>", "in-process runners", "1")
     .option("--no-checkpoints", "keep waiting runs alive instead of freezing them with CRIU")
+    .option("--checkpoint-store <kind>", "dir (.stasis/checkpoints) or registry (OCI artifacts, as runners on many hosts keep them) (default STASIS_CHECKPOINT_STORE, else dir)")
+    .option("--checkpoint-repository <host/repo>", "registry store: the repository (default STASIS_CHECKPOINT_REPOSITORY, else <STASIS_REGISTRY>/checkpoints)")
     .option("--no-task-logs", "do not print the tasks' own log lines")
     .option("--json", "print one JSON object when ready, then one JSON event per line")
     .action((opts: DevOptions) => runDev(opts));
@@ -60,6 +64,7 @@ async function runDev(opts: DevOptions): Promise<void> {
     // No live `stasis dev` owns this project (checked above): a database server still running here was left by a killed one.
     stopLeftoverDatabase: true,
     checkpoints: opts.checkpoints ? undefined : false,
+    checkpointStore: { kind: opts.checkpointStore, repository: opts.checkpointRepository },
     taskEnv: readDotEnv(join(projectDir, ".env")),
     log: pino({ level: process.env.STASIS_LOG_LEVEL ?? "warn" }, pino.destination(2)),
     onRunnerEvent: (event) => reporter?.onRunnerEvent(event),

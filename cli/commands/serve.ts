@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
 import { allowedImageSources } from "../../schemas/index.ts";
-import { createDirCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner } from "../../runner/index.ts";
+import { openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner } from "../../runner/index.ts";
 import { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
@@ -71,7 +71,9 @@ export function registerServeCommands(program: Command): void {
     .option("--capacity <n>", "concurrent runs", "10")
     .option("--work-dir <dir>", "scratch space", ".stasis/runner")
     .option("--image-cache <dir>", "image cache shared by the runners of this host", ".stasis/image-cache")
-    .option("--checkpoint-dir <dir>", "checkpoint store: a directory shared by all runners (default STASIS_CHECKPOINT_DIR)")
+    .option("--checkpoint-store <kind>", "where checkpoints go: dir (a directory; one host, or one shared by all runners) or registry (OCI artifacts in a registry; hosts share nothing else) (default STASIS_CHECKPOINT_STORE, else dir)")
+    .option("--checkpoint-dir <dir>", "dir store: the directory (default STASIS_CHECKPOINT_DIR, else <work dir>/checkpoints)")
+    .option("--checkpoint-repository <host/repo>", "registry store: the repository (default STASIS_CHECKPOINT_REPOSITORY, else <STASIS_REGISTRY>/checkpoints); credentials are the registry's (STASIS_REGISTRY_USERNAME/PASSWORD or STASIS_REGISTRY_TOKEN), for their own host only")
     .option("--no-checkpoints", "never freeze waiting runs")
     .option("--warm-processes", "keep a spare, never-used task process per recent deployment so runs skip Node's start-up")
     .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits", "process")
@@ -79,8 +81,9 @@ export function registerServeCommands(program: Command): void {
     .option("--env-file <file>", "host-wide default environment for task processes (each environment's own variables, kept by the server, win over it)")
     .option("--allowed-registries <list>", "where images may come from: host[:port][/prefix], oci-layout:<dir> or oci-layout:*, comma-separated (default STASIS_ALLOWED_REGISTRIES, else STASIS_REGISTRY and local layout dirs)")
     .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
+    .option("--health-port <port>", "serve /livez, /readyz and /drain (a preStop hook) on this port (default STASIS_RUNNER_HEALTH_PORT; off when unset)")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; warmProcesses?: boolean; allowedRegistries?: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; json?: boolean }) => {
       if (opts.workload !== "process" && opts.workload !== "runc") throw new CliError(`--workload must be process or runc, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
@@ -96,7 +99,13 @@ export function registerServeCommands(program: Command): void {
         throw new CliError(`--allowed-registries: ${(error as Error).message}`, ExitCode.USAGE);
       }
       const images = createImageCache(resolve(opts.imageCache), { allowedSources });
-      const checkpointDir = opts.checkpointDir ?? process.env.STASIS_CHECKPOINT_DIR ?? join(workDir, "checkpoints");
+      let checkpointStore: OpenedCheckpointStore | null = null;
+      try {
+        if (opts.checkpoints) checkpointStore = openCheckpointStore({ kind: opts.checkpointStore, dir: opts.checkpointDir, repository: opts.checkpointRepository, defaultDir: join(workDir, "checkpoints") });
+      } catch (error) {
+        throw new CliError(`--checkpoint-store: ${(error as Error).message}`, ExitCode.USAGE);
+      }
+      if (checkpointStore) log.info({ store: checkpointStore.kind, where: checkpointStore.where }, "checkpoint store");
       if (!runtime.checkpoints.available) log.warn({ reason: runtime.checkpoints.reason }, "checkpoints are off: runs stay alive while they wait");
       const runner = createRunner({
         serverUrl,
@@ -104,7 +113,7 @@ export function registerServeCommands(program: Command): void {
         name: opts.name,
         capacity: Number(opts.capacity),
         runtime,
-        checkpoints: opts.checkpoints ? createDirCheckpointStore(resolve(checkpointDir)) : null,
+        checkpoints: checkpointStore?.store ?? null,
         appDirFor: images,
         rootfsFor: workload === "runc" ? images.rootfsFor : undefined,
         workload,
@@ -114,13 +123,21 @@ export function registerServeCommands(program: Command): void {
         warmProcesses: Boolean(opts.warmProcesses),
         log,
       });
+      let registered = false;
+      let stopping: Promise<void> | null = null;
+      const stop = (graceMs: number) =>
+        (stopping ??= (async () => {
+          progress(`runner ${runner.id}: draining (up to ${graceMs} ms)`);
+          await runner.drain(graceMs);
+          process.exit(0);
+        })());
+      const healthPort = opts.healthPort ?? process.env.STASIS_RUNNER_HEALTH_PORT;
+      if (healthPort) {
+        await startHealthServer({ port: Number(healthPort), ready: () => registered && !stopping, onDrain: () => void stop(Number(opts.drainGrace)) });
+      }
       await runner.start();
+      registered = true;
       printResult(Boolean(opts.json), { runnerId: runner.id, checkpoints: runtime.checkpoints.available }, () => `runner ${runner.id} is claiming runs from ${serverUrl}`);
-      const stop = async (graceMs: number) => {
-        progress(`runner ${runner.id}: draining (up to ${graceMs} ms)`);
-        await runner.drain(graceMs);
-        process.exit(0);
-      };
       process.once("SIGTERM", () => void stop(Number(opts.drainGrace)));
       process.once("SIGINT", () => void stop(Number(opts.drainGrace)));
     });

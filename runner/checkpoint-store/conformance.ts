@@ -74,6 +74,16 @@ export function describeCheckpointStore(name: string, factory: () => Promise<Che
       await expect(fixture.store.get(location, path.join(scratch, "restored-3"), { key: seal.key, sha256 })).rejects.toThrow(/does not exist/);
     });
 
+    it("lists what it holds, and nothing it deleted", async () => {
+      const kept = await fixture.store.put("run_9/1-100", imageDir, seal);
+      const dropped = await fixture.store.put("run_9/2-200", imageDir, seal);
+      await fixture.store.delete(dropped.location);
+      const listed = await (fixture.peer ?? fixture.store).list();
+      const mine = listed.filter((c) => c.key.startsWith("run_9/"));
+      expect(mine).toEqual([{ location: kept.location, key: "run_9/1-100", sizeBytes: kept.sizeBytes, createdAt: expect.any(Number) }]);
+      expect(Math.abs(mine[0]!.createdAt - Date.now())).toBeLessThan(10 * 60_000);
+    });
+
     it("refuses keys that are not plain path segments", async () => {
       for (const key of ["", "../escape", "/abs", "a//b", "a/../b", "with space"]) {
         await expect(fixture.store.put(key, imageDir, seal), key).rejects.toThrow(/bad checkpoint key/);

@@ -81,5 +81,19 @@ export function createDirCheckpointStore(rootDir: string): CheckpointStore {
         if (!(await rmdir(dir).then(() => true, () => false))) break; // not empty (or gone)
       }
     },
+
+    async list() {
+      const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+      const stored = [];
+      for (const entry of entries) {
+        if (!entry.isFile() || !entry.name.endsWith(SUFFIX) || entry.name.startsWith(".")) continue;
+        const file = path.join(entry.parentPath, entry.name);
+        const info = await stat(file).catch(() => undefined);
+        if (!info) continue; // deleted meanwhile
+        const relative = path.relative(root, file);
+        stored.push({ location: `${PREFIX}${relative}`, key: relative.slice(0, -SUFFIX.length), sizeBytes: info.size, createdAt: info.mtimeMs });
+      }
+      return stored;
+    },
   };
 }

@@ -1,4 +1,4 @@
-export type CheckpointStoreErrorCode = "BAD_KEY" | "BAD_LOCATION" | "NOT_FOUND" | "PUT_FAILED" | "GET_FAILED";
+export type CheckpointStoreErrorCode = "BAD_KEY" | "BAD_LOCATION" | "NOT_FOUND" | "PUT_FAILED" | "GET_FAILED" | "DELETE_FAILED";
 
 export class CheckpointStoreError extends Error {
   readonly code: CheckpointStoreErrorCode;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { Transform, Writable, type Readable } from "node:stream";
+import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createOpenStream, createSealStream } from "./sealed-stream.ts";
 
@@ -30,6 +30,30 @@ export async function packDir(dir: string, file: string, key: Buffer, signal?: A
   return { sha256: hash.digest("hex") };
 }
 
+/**
+ * `tar -C dir -cf - . | zstd -1 | seal(key)` into `sink` (a store's upload); resolves once every byte
+ * reached the sink. Aborting `signal` kills both children and fails the pipeline.
+ */
+export async function packDirInto(dir: string, sink: Writable, key: Buffer, signal?: AbortSignal): Promise<void> {
+  const tar = spawn("tar", ["-C", dir, "--numeric-owner", "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+  const zstd = spawn("zstd", ["-1", "-T0", "-q", "-c"], { stdio: [tar.stdout as Readable, "pipe", "pipe"] });
+  tar.stdout?.destroy();
+  const abort = () => [tar, zstd].forEach((child) => child.kill("SIGKILL"));
+  signal?.addEventListener("abort", abort, { once: true });
+  if (signal?.aborted) abort();
+  try {
+    const results = await Promise.allSettled([pipeline(zstd.stdout as Readable, createSealStream(key), sink, { signal }), finished(tar, "tar"), finished(zstd, "zstd")]);
+    // The sink's own failure first: the children then die of SIGPIPE, which says nothing.
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failure) {
+      abort();
+      throw failure.reason;
+    }
+  } finally {
+    signal?.removeEventListener("abort", abort);
+  }
+}
+
 /** The sha256 of a file, read as a stream. */
 export async function sha256OfFile(file: string): Promise<string> {
   const hash = createHash("sha256");
@@ -39,10 +63,18 @@ export async function sha256OfFile(file: string): Promise<string> {
 
 /** `open(key) < file | zstd -d | tar -C dir -xf -` — verify the file's digest first (sha256OfFile). */
 export async function unpackFile(file: string, dir: string, key: Buffer): Promise<void> {
+  await unpackFiles([file], dir, key);
+}
+
+/** `unpackFile` over the concatenation of `files` (a checkpoint stored as several verified blobs). */
+export async function unpackFiles(files: string[], dir: string, key: Buffer): Promise<void> {
   const zstd = spawn("zstd", ["-d", "-q", "-c"], { stdio: ["pipe", "pipe", "pipe"] });
   const tar = spawn("tar", ["-C", dir, "--numeric-owner", "-xf", "-"], { stdio: [zstd.stdout as Readable, "ignore", "pipe"] });
   zstd.stdout?.destroy();
-  const feeding = pipeline(createReadStream(file), createOpenStream(key), zstd.stdin as Writable).catch((error: unknown) => {
+  const concatenated = Readable.from((async function* () {
+    for (const file of files) yield* createReadStream(file);
+  })());
+  const feeding = pipeline(concatenated, createOpenStream(key), zstd.stdin as Writable).catch((error: unknown) => {
     // Authentication failed part way: stop tar before it takes more of what it was given as final.
     [zstd, tar].forEach((child) => child.kill("SIGKILL"));
     throw error;

@@ -9,6 +9,16 @@ export interface CheckpointExpectation {
   sha256: string;
 }
 
+/** One checkpoint as a store lists it (`stasis checkpoints list|gc`). */
+export interface StoredCheckpoint {
+  location: string;
+  /** The key it was put under (`<run id>/<attempt>-<ms>`). */
+  key: string;
+  sizeBytes: number;
+  /** When it was stored (ms since the epoch). */
+  createdAt: number;
+}
+
 /** Where suspended runs' checkpoints (CRIU image dirs) live so that any runner can resume them. */
 export interface CheckpointStore {
   /**
@@ -26,4 +36,6 @@ export interface CheckpointStore {
   get(location: string, destDir: string, expect: CheckpointExpectation): Promise<void>;
   /** Removes the checkpoint; deleting one that is already gone is fine. */
   delete(location: string): Promise<void>;
+  /** Every checkpoint the store holds (what `stasis checkpoints list` shows and `gc` reclaims). */
+  list(): Promise<StoredCheckpoint[]>;
 }

@@ -3,6 +3,7 @@ import type { Knex } from "knex";
 import { isFinalRunStatus } from "../../schemas/index.ts";
 import { conflict, notFound } from "../errors.ts";
 import type { Engine } from "./context.ts";
+import { queueCheckpointDeletion } from "./checkpoint-deletions.ts";
 import { executedMs } from "./lease.ts";
 import { notify } from "./notify.ts";
 import type { RunRow } from "./rows.ts";
@@ -31,9 +32,7 @@ export async function cancelLocked(trx: Knex.Transaction, run: RunRow, reason: s
   if (run.waitpoint_id) {
     await trx("waitpoints").where({ id: run.waitpoint_id, status: "PENDING" }).update({ status: "CANCELED", completed_at: trx.fn.now(), result: JSON.stringify({ kind: "canceled" }) });
   }
-  if (run.status === "SUSPENDED" && run.checkpoint_location) {
-    await trx("checkpoints_to_delete").insert({ location: run.checkpoint_location, run_id: run.id });
-  }
+  if (run.status === "SUSPENDED" && run.checkpoint_location) await queueCheckpointDeletion(trx, run.id, run.checkpoint_location);
   const updated = await transitionRun(trx, run, "CANCELED", {
     execution_ms: onRunner ? executedMs(run) : run.execution_ms,
     execution_started_at: null,

@@ -27,10 +27,11 @@ async function freePort(): Promise<number> {
 }
 
 /**
- * Starts Debian's `docker-registry` (CNCF distribution) on 127.0.0.1 with its own config: storage
+ * Starts Debian's `docker-registry` (CNCF distribution) on 127.0.0.1 (or `address`) with its own config: storage
  * in a temp dir, no auth (the packaged config turns htpasswd on). Waits until `/v2/` answers.
  */
-export async function startRegistry(): Promise<TestRegistry> {
+export async function startRegistry(options: { address?: string } = {}): Promise<TestRegistry> {
+  const address = options.address ?? "127.0.0.1";
   const dir = await mkdtemp(join(tmpdir(), "stasis-registry-"));
   const storageDir = join(dir, "storage");
   const port = await freePort();
@@ -46,7 +47,7 @@ export async function startRegistry(): Promise<TestRegistry> {
     "  delete:",
     "    enabled: true",
     "http:",
-    `  addr: 127.0.0.1:${port}`,
+    `  addr: ${address}:${port}`,
     "  secret: stasis-test-registry",
     "",
   ].join("\n");
@@ -55,7 +56,7 @@ export async function startRegistry(): Promise<TestRegistry> {
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${address}:${port}`;
 
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
@@ -77,5 +78,5 @@ export async function startRegistry(): Promise<TestRegistry> {
     }
     await sleep(50);
   }
-  return { url, host: `127.0.0.1:${port}`, storageDir, stop };
+  return { url, host: `${address}:${port}`, storageDir, stop };
 }
