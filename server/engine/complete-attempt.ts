@@ -60,7 +60,7 @@ export async function completeAttempt(engine: Engine, runId: string, body: Compl
       checkpoint_key: null,
       checkpoint_waitpoint_id: null,
     });
-    await notify(trx, "scheduler");
+    await notify(trx, "scheduler", retryAt);
     return { status: "RETRYING", retryAt: retryAt.toISOString() };
   });
 }
