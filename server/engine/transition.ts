@@ -29,6 +29,11 @@ export async function transitionRun(trx: Knex.Transaction, run: Pick<RunRow, "id
   return row as RunRow;
 }
 
+/** The final hooks, for a caller that moved a run to a final state with its own compare-and-set statement. */
+export async function runFinalHooks(trx: Knex.Transaction, run: RunRow): Promise<void> {
+  for (const hook of finalHooks) await hook(trx, run);
+}
+
 /** Reads and locks a run for a state change. */
 export async function lockRun(trx: Knex.Transaction, runId: string): Promise<RunRow | null> {
   return ((await trx("runs").where({ id: runId }).forUpdate().first()) as RunRow | undefined) ?? null;

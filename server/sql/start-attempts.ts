@@ -17,6 +17,8 @@ export interface AttemptStart {
  * as the heartbeat does. The rows are locked by the claim, so every compare holds; a row that did
  * not move is left out of the answer and the caller hands it to no runner. One round trip for a
  * claim of any size, where one UPDATE per run was the claim's largest cost in pg_stat_statements.
+ * `r.id = ANY(ids)` is there for the planner: it cannot see how few rows jsonb_to_recordset yields
+ * and, without it, hash-joined a sequential scan of all runs (9 ms per claim at 7,000 runs).
  */
 const START_SQL = `
   UPDATE runs r
@@ -35,12 +37,12 @@ const START_SQL = `
       stop_pending = false,
       stop_reason = NULL
   FROM jsonb_to_recordset(?::jsonb) AS s(id text, "from" text, deployment_id uuid, lease_id text, attempt_count int, deadline_at timestamptz, max_duration_s int)
-  WHERE r.id = s.id AND r.status = s."from"
+  WHERE r.id = ANY(?::text[]) AND r.id = s.id AND r.status = s."from"
   RETURNING r.id
 `;
 
 export async function startAttempts(trx: Knex.Transaction, runnerId: string, leaseMs: number, starts: AttemptStart[]): Promise<Set<string>> {
   if (starts.length === 0) return new Set();
-  const result = await trx.raw(START_SQL, [runnerId, leaseMs, JSON.stringify(starts)]);
+  const result = await trx.raw(START_SQL, [runnerId, leaseMs, JSON.stringify(starts), starts.map((s) => s.id)]);
   return new Set((result.rows as Array<{ id: string }>).map((r) => r.id));
 }
