@@ -1,5 +1,6 @@
 // Batched paths of the server: a batchTrigger of 1,000 items, several runners claiming one burst
 // with long polls, and several ends reported in one call.
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deploy, eventually, poll, registerRunner, RUNNER_TOKEN, startServerFixture, type ServerFixture } from "./support/server-fixture.ts";
 
@@ -122,5 +123,24 @@ describe("batched completions", () => {
     const view = await f.call("GET", `/api/v1/runs/${a.runId}`);
     expect(view.body).toMatchObject({ status: "COMPLETED", output: { n: 1 } });
     expect((await f.call("GET", `/api/v1/runs/${b.runId}`)).body.status).toBe("EXECUTING");
+  });
+});
+
+describe("wakes for other replicas", () => {
+  it("another process's LISTEN hears a burst's wakes after the commits: at most one NOTIFY per call, none per row", async () => {
+    const other = new pg.Client({ connectionString: f.database.url });
+    await other.connect();
+    const heard: string[] = [];
+    other.on("notification", (m) => heard.push(m.payload ?? ""));
+    await other.query("LISTEN stasis_wake");
+    try {
+      await Promise.all(Array.from({ length: 40 }, (_, i) => f.call("POST", "/api/v1/tasks/noop/trigger", { body: { payload: { i } } })));
+      await f.call("POST", "/api/v1/tasks/batch", { body: { items: items(200) } });
+      await eventually(async () => heard.filter((p) => p.startsWith("runs|")).length, (n) => n >= 1);
+      // 240 runs in 41 calls; calls that commit within the same few milliseconds share one NOTIFY.
+      expect(heard.filter((p) => p.startsWith("runs|")).length).toBeLessThanOrEqual(41);
+    } finally {
+      await other.end();
+    }
   });
 });
