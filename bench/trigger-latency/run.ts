@@ -48,6 +48,7 @@ if (values.json) {
   const ms = (v: number) => `${v.toFixed(0)} ms`;
   const rows = [
     ["", ...results.map((r) => r.system)],
+    ["trigger → claimed p50", ...results.map((r) => (r.triggerToClaim ? ms(r.triggerToClaim.p50) : "–"))],
     ["trigger → start p50", ...results.map((r) => ms(r.triggerToStart.p50))],
     ["trigger → start p99", ...results.map((r) => ms(r.triggerToStart.p99))],
     ["trigger → complete p50", ...results.map((r) => ms(r.triggerToComplete.p50))],

@@ -36,11 +36,11 @@ export async function benchStasis(options: BenchOptions): Promise<SystemResult &
     // watching does not load the API; polled every 2 ms.
     const finished = async (ids: string[]) => {
       for (;;) {
-        const rows = await stack.db("runs").whereIn("id", ids).whereIn("status", ["COMPLETED", "FAILED", "TIMED_OUT", "CANCELED"]).select("status", "output", "completed_at");
+        const rows = await stack.db("runs").whereIn("id", ids).whereIn("status", ["COMPLETED", "FAILED", "TIMED_OUT", "CANCELED"]).select("status", "output", "completed_at", "started_at");
         if (rows.length === ids.length) {
           const failed = rows.find((r) => r.status !== "COMPLETED");
           if (failed) throw new Error(`a bench run ended ${failed.status}`);
-          return rows as Array<{ output: { startedAt: number }; completed_at: Date }>;
+          return rows as Array<{ output: { startedAt: number }; completed_at: Date; started_at: Date }>;
         }
         await delay(2);
       }
@@ -59,7 +59,7 @@ export async function benchStasis(options: BenchOptions): Promise<SystemResult &
     for (let i = 0; i < options.runs; i++) {
       const t0 = Date.now();
       const [row] = await finished(await trigger(1));
-      samples.push({ start: row.output.startedAt - t0, complete: row.completed_at.getTime() - t0 });
+      samples.push({ start: row.output.startedAt - t0, complete: row.completed_at.getTime() - t0, claimed: row.started_at.getTime() - t0 });
     }
     const t0 = Date.now();
     const rows = await finished(await trigger(options.burst));
