@@ -126,6 +126,33 @@ describe("batched completions", () => {
   });
 });
 
+describe("batched ends and waiting parents", () => {
+  it("children ended together in one call complete the parent's wait once, with every result in item order", async () => {
+    const runnerId = await registerRunner(f, "family");
+    const r = (path: string, body: unknown) => f.call("POST", `/api/v1/runner/runs/${path}`, { key: RUNNER_TOKEN, body });
+    await f.call("POST", "/api/v1/tasks/noop/trigger", { body: { payload: "parent" } });
+    const parent = (await eventually(() => poll(f, runnerId, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length === 1)).runs[0];
+    const kids = await r(`${parent.runId}/trigger`, { leaseId: parent.leaseId, wait: true, items: [{ task: "other", payload: 1 }, { task: "other", payload: 2 }, { task: "other", payload: 3 }] });
+    const wait = await r(`${parent.runId}/waits`, { leaseId: parent.leaseId, spec: { kind: "runs", runIds: kids.body.runIds } });
+    expect(wait.body.result).toBeNull();
+    const claimed = await eventually(() => poll(f, runnerId, { freeSlots: 3, waitMs: 500 }), (p) => p.runs.length === 3);
+    const byId = Object.fromEntries(claimed.runs.map((c: any) => [c.runId, c]));
+    const ids = kids.body.runIds as string[];
+    const ends = await f.call("POST", "/api/v1/runner/complete", {
+      key: RUNNER_TOKEN,
+      body: { items: ids.map((id, i) => ({ runId: id, leaseId: byId[id].leaseId, result: { ok: true, output: i === 1 ? null : { n: i } } })) },
+    });
+    expect(ends.body.results.map((x: any) => x.status)).toEqual(["COMPLETED", "COMPLETED", "COMPLETED"]);
+    const next = await eventually(() => poll(f, runnerId, { freeSlots: 0, waitMs: 500 }), (p) => p.continues.length === 1);
+    expect(next.continues[0].result).toEqual({
+      kind: "runs",
+      results: ids.map((id, i) => ({ ok: true, runId: id, taskId: "other", output: i === 1 ? null : { n: i } })),
+    });
+    // A JSON null output is stored as the single route stores it.
+    expect((await f.database.db("runs").where({ id: ids[1] }).first("output")).output).toBeNull();
+  });
+});
+
 describe("wakes for other replicas", () => {
   it("another process's LISTEN hears a burst's wakes after the commits: at most one NOTIFY per call, none per row", async () => {
     const other = new pg.Client({ connectionString: f.database.url });

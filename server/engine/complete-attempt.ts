@@ -2,7 +2,7 @@ import { inTransaction } from "../db/transaction.ts";
 import type { Knex } from "knex";
 import { canTransition, type CompleteAttemptRequest, type CompleteAttemptsRequest, type CompleteAttemptsResponse, type RetryOptions } from "../../schemas/index.ts";
 import { conflict, StasisError } from "../errors.ts";
-import { completeLeasedRun } from "../sql/complete-attempt.ts";
+import { completeLeasedRun, completeLeasedRuns } from "../sql/complete-attempt.ts";
 import type { Engine } from "./context.ts";
 import { executedMs, lockLeasedRun } from "./lease.ts";
 import { notify } from "./notify.ts";
@@ -48,17 +48,43 @@ type ItemResult = CompleteAttemptsResponse["results"][number];
  */
 export async function completeAttempts(engine: Engine, items: CompleteAttemptsRequest["items"]): Promise<ItemResult[]> {
   return await inTransaction(engine.db, async (trx) => {
-    const results: ItemResult[] = [];
-    for (const { runId, ...body } of items) {
+    const results: Array<ItemResult | null> = items.map(() => null);
+    const refuse = (i: number, error: unknown) => {
+      if (!(error instanceof StasisError)) throw error;
+      results[i] = { runId: items[i].runId, ok: false, error: { status: error.status, code: error.code, message: error.message } };
+    };
+    // Successful ends of distinct runs in one statement; anything else (and any it did not move) item by item below.
+    const quick: number[] = [];
+    const seen = new Set<string>();
+    items.forEach((item, i) => {
+      if (!item.result.ok || seen.has(item.runId)) return;
+      seen.add(item.runId);
+      try {
+        assertPayloadSize(item.result.output, "result.output");
+        quick.push(i);
+      } catch (error) {
+        refuse(i, error);
+      }
+    });
+    if (quick.length > 1 && canTransition("EXECUTING", "COMPLETED")) {
+      const done = await completeLeasedRuns(
+        trx,
+        quick.map((i) => ({ runId: items[i].runId, leaseId: items[i].leaseId, output: (items[i].result as { output: unknown }).output })),
+      );
+      await runFinalHooks(trx, done);
+      const moved = new Set(done.map((r) => r.id));
+      for (const i of quick) if (moved.has(items[i].runId)) results[i] = { runId: items[i].runId, ok: true, status: "COMPLETED", retryAt: null };
+    }
+    for (const [i, { runId, ...body }] of items.entries()) {
+      if (results[i]) continue;
       try {
         if (body.result.ok) assertPayloadSize(body.result.output, "result.output");
-        results.push({ runId, ok: true, ...(await completeInTransaction(trx, runId, body)) });
+        results[i] = { runId, ok: true, ...(await completeInTransaction(trx, runId, body)) };
       } catch (error) {
-        if (!(error instanceof StasisError)) throw error;
-        results.push({ runId, ok: false, error: { status: error.status, code: error.code, message: error.message } });
+        refuse(i, error);
       }
     }
-    return results;
+    return results as ItemResult[];
   });
 }
 
@@ -67,7 +93,7 @@ async function completeInTransaction(trx: Knex.Transaction, runId: string, body:
     // The common end in one statement; the final hooks (parents' waitpoints, pending waits) in the same transaction.
     const done = await completeLeasedRun(trx, runId, body.leaseId, body.result.output);
     if (done) {
-      await runFinalHooks(trx, done);
+      await runFinalHooks(trx, [done]);
       return { status: "COMPLETED", retryAt: null };
     }
   }

@@ -34,3 +34,37 @@ export async function completeLeasedRun(trx: Knex.Transaction, runId: string, le
   const result = await trx.raw(COMPLETE_SQL, [JSON.stringify(output ?? null), runId, leaseId]);
   return (result.rows[0] as RunRow | undefined) ?? null;
 }
+
+/**
+ * The same for several successful ends at once (a batched `POST /complete`): one statement for all
+ * of them, each row still a compare-and-set on its state and its own lease. `r.id = ANY(ids)` lets
+ * the planner use the primary key (it cannot see how few rows jsonb_to_recordset yields).
+ */
+const COMPLETE_MANY_SQL = `
+  WITH done AS (
+    UPDATE runs r
+    SET status = 'COMPLETED',
+        output = e.out -> 'v',
+        error = NULL,
+        completed_at = now(),
+        execution_ms = r.execution_ms + COALESCE(GREATEST(0, floor(extract(epoch FROM now() - r.execution_started_at) * 1000))::bigint, 0),
+        execution_started_at = NULL,
+        deadline_at = NULL,
+        lease_expires_at = NULL
+    FROM jsonb_to_recordset(?::jsonb) AS e(run_id text, lease_id text, out jsonb)
+    WHERE r.id = ANY(?::text[]) AND r.id = e.run_id AND r.lease_id = e.lease_id AND r.status = 'EXECUTING'
+    RETURNING r.*
+  ), attempt AS (
+    UPDATE run_attempts a SET status = 'COMPLETED', ended_at = now()
+    FROM done WHERE a.run_id = done.id AND a.number = done.attempt_count
+  )
+  SELECT * FROM done
+`;
+
+export async function completeLeasedRuns(trx: Knex.Transaction, ends: Array<{ runId: string; leaseId: string; output: unknown }>): Promise<RunRow[]> {
+  if (ends.length === 0) return [];
+  // Wrapped as {"v": output}: a JSON null output stays a JSON null (as the single path stores it), not SQL NULL.
+  const rows = ends.map((e) => ({ run_id: e.runId, lease_id: e.leaseId, out: { v: e.output ?? null } }));
+  const result = await trx.raw(COMPLETE_MANY_SQL, [JSON.stringify(rows), ends.map((e) => e.runId)]);
+  return result.rows as RunRow[];
+}
