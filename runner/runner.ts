@@ -28,7 +28,7 @@ export interface RunnerOptions {
   workDir: string;
   suspendThresholdMs?: number;
   taskEnv?: Record<string, string>;
-  /** Keep one idle, never-used task process per recent deployment to skip Node's start-up (default false). */
+  /** Keep idle, never-used task processes per recent deployment (one per free slot) to skip Node's start-up (default false). */
   warmProcesses?: boolean;
   log: Logger;
   /** Called after each poll with what it brought (progress display, tests). */
@@ -57,7 +57,8 @@ export function createRunner(options: RunnerOptions) {
   let loop: Promise<void> = Promise.resolve();
   /** Until the register answer says otherwise: the server's default lease. */
   const leases = createLeaseClock(30_000);
-  const warmPool = options.warmProcesses ? createWarmPool() : undefined;
+  // Spares for as many runs as could start here right now (at least one), bounded by free memory in the pool.
+  const warmPool = options.warmProcesses ? createWarmPool({ sparesPerKey: () => Math.max(1, options.capacity - busySlots()) }) : undefined;
   /** Slots the long poll in flight may fill; a quick poll offers only the others. */
   let slotsOfferedByLongPoll = 0;
   let quickPolling = false;
@@ -105,10 +106,13 @@ export function createRunner(options: RunnerOptions) {
     }
   }
 
+  function busySlots(): number {
+    return [...sessions.values()].filter((s) => s.holdsSlot).length;
+  }
+
   function freeSlotsNow(): number {
     if (draining) return 0;
-    const busy = [...sessions.values()].filter((s) => s.holdsSlot).length;
-    return Math.max(0, options.capacity - busy - slotsOfferedByLongPoll);
+    return Math.max(0, options.capacity - busySlots() - slotsOfferedByLongPoll);
   }
 
   async function pollLoop(): Promise<void> {

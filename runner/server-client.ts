@@ -2,6 +2,8 @@ import type { z } from "zod";
 import {
   ApiErrorBody,
   CompleteAttemptResponse,
+  CompleteAttemptsResponse,
+  MAX_COMPLETIONS_PER_CALL,
   CreateRequestTokenResponse,
   CreateWaitResponse,
   HeartbeatResponse,
@@ -67,6 +69,46 @@ export function createServerClient(options: { serverUrl: string; runnerToken: st
   }
 
   const run = (runId: string) => `/runs/${encodeURIComponent(runId)}`;
+
+  /**
+   * Ends reported in the same turn of the event loop go out as one call (`POST /complete`, one
+   * transaction and one commit on the server) — a burst of runs ending together no longer costs a
+   * request and a commit each. Each caller still gets its own answer or its own error, so retries
+   * (retry-call.ts) work per run as before. A server without the batch route gets single calls.
+   */
+  type Pending = { runId: string; body: In<typeof CompleteAttemptRequest>; resolve: (v: z.infer<typeof CompleteAttemptResponse>) => void; reject: (e: unknown) => void };
+  let queued: Pending[] = [];
+  let batchRoute = true;
+  const sendQueued = () => {
+    const batch = queued.splice(0, MAX_COMPLETIONS_PER_CALL);
+    if (queued.length > 0) setImmediate(sendQueued);
+    if (batch.length === 1 || !batchRoute) {
+      for (const p of batch) post(`${run(p.runId)}/complete`, p.body, CompleteAttemptResponse).then(p.resolve, p.reject);
+      return;
+    }
+    post("/complete", { items: batch.map((p) => ({ runId: p.runId, ...p.body })) }, CompleteAttemptsResponse).then(
+      ({ results }) =>
+        batch.forEach((p, i) => {
+          const r = results[i];
+          if (!r || r.runId !== p.runId) p.reject(new Error("POST /api/v1/runner/complete: the answer does not match the items"));
+          else if (r.ok) p.resolve({ status: r.status, retryAt: r.retryAt });
+          else p.reject(new ServerCallError(r.error.status, r.error.code, `POST /api/v1/runner${run(p.runId)}/complete: ${r.error.message}`));
+        }),
+      (error: unknown) => {
+        if (error instanceof ServerCallError && error.status === 404 && error.code === "NOT_FOUND" && /route/i.test(error.message)) {
+          batchRoute = false;
+          queued.unshift(...batch);
+          return sendQueued();
+        }
+        for (const p of batch) p.reject(error);
+      },
+    );
+  };
+  const complete = (runId: string, body: In<typeof CompleteAttemptRequest>) =>
+    new Promise<z.infer<typeof CompleteAttemptResponse>>((resolve, reject) => {
+      queued.push({ runId, body, resolve, reject });
+      if (queued.length === 1) setImmediate(sendQueued);
+    });
   const anything = { parse: (v: unknown) => v } as unknown as z.ZodType<unknown>;
 
   return {
@@ -74,7 +116,7 @@ export function createServerClient(options: { serverUrl: string; runnerToken: st
     poll: (body: In<typeof PollRequest>, signal?: AbortSignal) => post("/poll", body, PollResponse, signal, body.waitMs ?? 0),
     heartbeat: (body: In<typeof HeartbeatRequest>) => post("/heartbeat", body, HeartbeatResponse),
     release: (body: In<typeof ReleaseRequest>) => post("/release", body, anything),
-    complete: (runId: string, body: In<typeof CompleteAttemptRequest>) => post(`${run(runId)}/complete`, body, CompleteAttemptResponse),
+    complete,
     appendLogs: (runId: string, body: In<typeof AppendLogsRequest>) => post(`${run(runId)}/logs`, body, anything),
     createWait: (runId: string, body: In<typeof CreateWaitRequest>) => post(`${run(runId)}/waits`, body, CreateWaitResponse),
     createRequestToken: (runId: string, body: In<typeof CreateRequestTokenRequest>) => post(`${run(runId)}/request-tokens`, body, CreateRequestTokenResponse),

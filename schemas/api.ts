@@ -30,8 +30,11 @@ export type TriggerRequest = z.infer<typeof TriggerRequest>;
 export const TriggerResponse = z.object({ id: z.string(), isCached: z.boolean() });
 export type TriggerResponse = z.infer<typeof TriggerResponse>;
 
+/** Items one batch trigger may carry (inserted with one statement; together within the request body limit). */
+export const MAX_BATCH_ITEMS = 1000;
+
 export const BatchTriggerRequest = z
-  .object({ items: z.array(z.object({ task: TaskId, payload: Json, options: TriggerOptions.optional() }).strict()).min(1).max(500) })
+  .object({ items: z.array(z.object({ task: TaskId, payload: Json, options: TriggerOptions.optional() }).strict()).min(1).max(MAX_BATCH_ITEMS) })
   .strict();
 export const BatchTriggerResponse = z.object({ runs: z.array(TriggerResponse) });
 

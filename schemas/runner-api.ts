@@ -91,6 +91,24 @@ export const CompleteAttemptRequest = z
 export type CompleteAttemptRequest = z.infer<typeof CompleteAttemptRequest>;
 export const CompleteAttemptResponse = z.object({ status: z.string(), retryAt: z.string().nullable() });
 
+/** Items one batched completion may carry. */
+export const MAX_COMPLETIONS_PER_CALL = 100;
+/** Several attempts' ends in one call (and one transaction): what a runner whose runs end together sends. */
+export const CompleteAttemptsRequest = z
+  .object({ items: z.array(CompleteAttemptRequest.safeExtend({ runId: z.string().min(1) })).min(1).max(MAX_COMPLETIONS_PER_CALL) })
+  .strict();
+export type CompleteAttemptsRequest = z.infer<typeof CompleteAttemptsRequest>;
+/** Per item, in order: the answer the single route gives, or the error it would have answered with. */
+export const CompleteAttemptsResponse = z.object({
+  results: z.array(
+    z.union([
+      z.object({ runId: z.string(), ok: z.literal(true), status: z.string(), retryAt: z.string().nullable() }),
+      z.object({ runId: z.string(), ok: z.literal(false), error: z.object({ status: z.number().int(), code: z.string(), message: z.string() }) }),
+    ]),
+  ),
+});
+export type CompleteAttemptsResponse = z.infer<typeof CompleteAttemptsResponse>;
+
 export const AppendLogsRequest = z
   .object({
     leaseId: z.string(),

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { Json, SerializedError, TaskId } from "./common.ts";
-import { TriggerOptions } from "./api.ts";
+import { MAX_BATCH_ITEMS, TriggerOptions } from "./api.ts";
 
 /**
  * Event filter, as in the seed: field → list of accepted values; nested objects filter nested fields.
@@ -49,6 +49,6 @@ export const WaitResult = z.discriminatedUnion("kind", [
 export type WaitResult = z.infer<typeof WaitResult>;
 
 export const TriggerChildrenRequest = z
-  .object({ items: z.array(z.object({ task: TaskId, payload: Json, options: TriggerOptions.optional() }).strict()).min(1).max(500), wait: z.boolean() })
+  .object({ items: z.array(z.object({ task: TaskId, payload: Json, options: TriggerOptions.optional() }).strict()).min(1).max(MAX_BATCH_ITEMS), wait: z.boolean() })
   .strict();
 export type TriggerChildrenRequest = z.infer<typeof TriggerChildrenRequest>;

@@ -10,12 +10,13 @@ import pg from "pg";
 import { startEmbeddedPostgres } from "../../server/index.ts";
 import { benchGraphile } from "./graphile.ts";
 import { benchStasis } from "./stasis.ts";
+import type { SpawnCeiling } from "./spawn-ceiling.ts";
 import type { SystemResult } from "./stats.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "50" }, burst: { type: "string", default: "100" }, capacity: { type: "string", default: "10" }, json: { type: "boolean", default: false } } });
 const [runs, burst, capacity] = [Number(values.runs), Number(values.burst), Number(values.capacity)];
-if (![runs, burst, capacity].every((n) => Number.isInteger(n) && n >= 1) || burst > 500) {
-  console.error("usage: run.ts [--runs N>=1] [--burst 1..500] [--capacity N>=1] [--json]");
+if (![runs, burst, capacity].every((n) => Number.isInteger(n) && n >= 1) || burst > 1000) {
+  console.error("usage: run.ts [--runs N>=1] [--burst 1..1000] [--capacity N>=1] [--json]");
   process.exit(2);
 }
 
@@ -23,7 +24,7 @@ const dir = await mkdtemp(join(tmpdir(), "stasis-bench-latency-"));
 await chmod(dir, 0o755); // the embedded PostgreSQL runs as its own user and must reach its data dir
 console.error("bench: starting PostgreSQL");
 const postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
-const results: SystemResult[] = [];
+const results: Array<SystemResult & { ceilings?: SpawnCeiling[] }> = [];
 try {
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
@@ -31,7 +32,7 @@ try {
   await admin.end();
   const url = (name: string) => postgres.url.replace(/\/postgres$/, `/${name}`);
   console.error(`bench: stasis (${runs} sequential runs, then a burst of ${burst})`);
-  results.push(await benchStasis({ databaseUrl: url("stasis_bench"), stateDir: join(dir, "stasis"), runs, burst, capacity }));
+  results.push(await benchStasis({ databaseUrl: url("stasis_bench"), stateDir: join(dir, "stasis"), runs, burst, capacity, ceiling: true }));
   console.error("bench: stasis with a warm spare process per deployment");
   results.push(await benchStasis({ databaseUrl: url("stasis_warm_bench"), stateDir: join(dir, "stasis-warm"), runs, burst, capacity, warm: true }));
   console.error(`bench: graphile-worker (${runs} sequential jobs, then a burst of ${burst})`);
@@ -47,6 +48,7 @@ if (values.json) {
   const ms = (v: number) => `${v.toFixed(0)} ms`;
   const rows = [
     ["", ...results.map((r) => r.system)],
+    ["trigger → claimed p50", ...results.map((r) => (r.triggerToClaim ? ms(r.triggerToClaim.p50) : "–"))],
     ["trigger → start p50", ...results.map((r) => ms(r.triggerToStart.p50))],
     ["trigger → start p99", ...results.map((r) => ms(r.triggerToStart.p99))],
     ["trigger → complete p50", ...results.map((r) => ms(r.triggerToComplete.p50))],
@@ -56,4 +58,12 @@ if (values.json) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ")).join("\n"));
   console.log(`\n${runs} sequential runs each (latency), concurrency ${capacity}; no-op task; same PostgreSQL server.`);
+  const ceilings = results.find((r) => r.ceilings)?.ceilings ?? [];
+  const fresh = results.find((r) => r.system === "stasis");
+  for (const c of ceilings) {
+    console.log(
+      `start task process → ready (${c.variant}), ${capacity} at a time: ${c.processesPerSecond.toFixed(1)} processes/s, p50 ${ms(c.startToReady.p50)}, p99 ${ms(c.startToReady.p99)}` +
+        (fresh ? `; stasis burst reached ${((100 * fresh.throughput.runsPerSecond) / c.processesPerSecond).toFixed(0)}% of it (goal ≥ 80%)` : ""),
+    );
+  }
 }

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { callStasisApi, createLayoutImageStore, deployProject } from "../../builder/index.ts";
 import { startLocalStack } from "../../cli/local-stack.ts";
+import { createImageCache } from "../../runner/index.ts";
+import { spawnCeiling, type SpawnCeiling } from "./spawn-ceiling.ts";
 import { toResult, type Sample, type SystemResult } from "./stats.ts";
 
 export interface BenchOptions {
@@ -14,11 +16,13 @@ export interface BenchOptions {
   capacity: number;
   /** Keep a spare, never-used task process per deployment (the runner's `warmProcesses`). */
   warm?: boolean;
+  /** Also measure the machine's ceiling for starting the task process (spawn-ceiling.ts), before the runs. */
+  ceiling?: boolean;
 }
 
 const PROJECT = join(import.meta.dirname, "project");
 
-export async function benchStasis(options: BenchOptions): Promise<SystemResult> {
+export async function benchStasis(options: BenchOptions): Promise<SystemResult & { ceilings?: SpawnCeiling[] }> {
   const stack = await startLocalStack({ stateDir: options.stateDir, databaseUrl: options.databaseUrl, runners: 1, capacity: options.capacity, checkpoints: false, warmProcesses: options.warm });
   try {
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
@@ -32,27 +36,35 @@ export async function benchStasis(options: BenchOptions): Promise<SystemResult> 
     // watching does not load the API; polled every 2 ms.
     const finished = async (ids: string[]) => {
       for (;;) {
-        const rows = await stack.db("runs").whereIn("id", ids).whereIn("status", ["COMPLETED", "FAILED", "TIMED_OUT", "CANCELED"]).select("status", "output", "completed_at");
+        const rows = await stack.db("runs").whereIn("id", ids).whereIn("status", ["COMPLETED", "FAILED", "TIMED_OUT", "CANCELED"]).select("status", "output", "completed_at", "started_at");
         if (rows.length === ids.length) {
           const failed = rows.find((r) => r.status !== "COMPLETED");
           if (failed) throw new Error(`a bench run ended ${failed.status}`);
-          return rows as Array<{ output: { startedAt: number }; completed_at: Date }>;
+          return rows as Array<{ output: { startedAt: number }; completed_at: Date; started_at: Date }>;
         }
         await delay(2);
       }
     };
 
     for (let i = 0; i < 3; i++) await finished(await trigger(1)); // warm-up: unpack the image, warm caches
+    let ceilings: SpawnCeiling[] | undefined;
+    if (options.ceiling) {
+      const deployment = await stack.db("deployments").where({ status: "DEPLOYED" }).first("id", "version", "image_ref", "image_digest", "manifest");
+      const appDir = await createImageCache(stack.dirs.imageCache)({ id: deployment.id, version: deployment.version, imageRef: deployment.image_ref, imageDigest: deployment.image_digest, manifest: deployment.manifest });
+      const count = Math.max(options.burst, 50);
+      ceilings = [];
+      for (const sourceMaps of [true, false]) ceilings.push(await spawnCeiling({ appDir, entry: deployment.manifest.entry, count, concurrency: options.capacity, sourceMaps }));
+    }
     const samples: Sample[] = [];
     for (let i = 0; i < options.runs; i++) {
       const t0 = Date.now();
       const [row] = await finished(await trigger(1));
-      samples.push({ start: row.output.startedAt - t0, complete: row.completed_at.getTime() - t0 });
+      samples.push({ start: row.output.startedAt - t0, complete: row.completed_at.getTime() - t0, claimed: row.started_at.getTime() - t0 });
     }
     const t0 = Date.now();
     const rows = await finished(await trigger(options.burst));
     const last = Math.max(...rows.map((r) => r.completed_at.getTime()));
-    return toResult(options.warm ? "stasis (warm spare)" : "stasis", samples, { runs: options.burst, ms: last - t0 });
+    return { ...toResult(options.warm ? "stasis (warm spare)" : "stasis", samples, { runs: options.burst, ms: last - t0 }), ...(ceilings ? { ceilings } : {}) };
   } finally {
     await stack.stop();
   }

@@ -19,12 +19,16 @@ export interface SystemResult {
   system: string;
   triggerToStart: LatencySummary;
   triggerToComplete: LatencySummary;
+  /** Trigger → claimed (Stasis only): splits trigger → start into the queue hop and the runner's start. */
+  triggerToClaim?: LatencySummary;
   throughput: { runs: number; seconds: number; runsPerSecond: number };
 }
 
 export interface Sample {
   start: number;
   complete: number;
+  /** Trigger → the claim's transaction (runs.started_at), where the system records it. */
+  claimed?: number;
 }
 
 export function toResult(system: string, samples: Sample[], burst: { runs: number; ms: number }): SystemResult {
@@ -32,6 +36,7 @@ export function toResult(system: string, samples: Sample[], burst: { runs: numbe
     system,
     triggerToStart: summarize(samples.map((s) => s.start)),
     triggerToComplete: summarize(samples.map((s) => s.complete)),
+    ...(samples.every((s) => s.claimed !== undefined) ? { triggerToClaim: summarize(samples.map((s) => s.claimed!)) } : {}),
     throughput: { runs: burst.runs, seconds: burst.ms / 1000, runsPerSecond: burst.runs / (burst.ms / 1000) },
   };
 }

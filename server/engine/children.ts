@@ -27,10 +27,15 @@ export async function childResults(trx: Knex.Transaction, runIds: string[], lock
 }
 
 /** When a child run ends, complete every parent `runs` waitpoint whose children are all final. */
-onRunFinal(async (trx, run) => {
-  const waitpoints = (await trx("waitpoints").where({ status: "PENDING", kind: "runs" }).whereRaw("child_run_ids @> ARRAY[?]::text[]", [run.id]).forUpdate()) as WaitpointRow[];
+const completeParentsOf = async (trx: Knex.Transaction, runIds: string[]) => {
+  // `&&` (overlap) with one id is `@>` with one id; the GIN index serves both.
+  const waitpoints = (await trx("waitpoints").where({ status: "PENDING", kind: "runs" }).whereRaw("child_run_ids && ?::text[]", [runIds]).orderBy("id").forUpdate()) as WaitpointRow[];
   for (const wp of waitpoints) {
     const results = await childResults(trx, wp.child_run_ids ?? [], false);
     if (results) await completeWaitpoint(trx, wp.id, { kind: "runs", results });
   }
-});
+};
+onRunFinal(
+  (trx, run) => completeParentsOf(trx, [run.id]),
+  (trx, runs) => completeParentsOf(trx, runs.map((r) => r.id)),
+);

@@ -2,8 +2,11 @@ import { inTransaction } from "../db/transaction.ts";
 import type { Knex } from "knex";
 import type { ClaimedRun, ContinueRun, WaitResult } from "../../schemas/index.ts";
 import { sealForResume } from "../secrets/checkpoint-seals.ts";
-import { variablesForClaim } from "../secrets/run-variables.ts";
-import { lockClaimableRuns } from "../sql/claim-runs.ts";
+import { variablesForClaims } from "../secrets/run-variables.ts";
+import { lockClaimableRuns, type ClaimCandidate } from "../sql/claim-runs.ts";
+import { startAttempts, type AttemptStart } from "../sql/start-attempts.ts";
+import { canTransition } from "../../schemas/index.ts";
+import { StasisError } from "../errors.ts";
 import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
 import { notify } from "./notify.ts";
@@ -30,29 +33,76 @@ export function executionDeadline(run: Pick<RunRow, "max_duration_s" | "executio
   return new Date(Date.now() + Math.max(0, run.max_duration_s * 1000 - Number(run.execution_ms)));
 }
 
-/** Claims up to `limit` due runs for a runner. PENDING_VERSION decisions happen here, at dequeue. */
+/**
+ * Deployed deployments never change (a trigger in the database refuses it), so the claim keeps the
+ * ones it read: their manifests are most of a claim's bytes. Bounded; the oldest entry goes first.
+ */
+const deployedCache = new Map<string, DeploymentRow>();
+const DEPLOYED_CACHE_MAX = 256;
+
+async function deploymentsById(trx: Knex.Transaction, ids: string[]): Promise<Map<string, DeploymentRow>> {
+  const out = new Map<string, DeploymentRow>();
+  const missing = ids.filter((id) => {
+    const cached = deployedCache.get(id);
+    if (cached) out.set(id, cached);
+    return !cached;
+  });
+  if (missing.length > 0) {
+    for (const row of (await trx<DeploymentRow>("deployments").whereIn("id", missing)) as DeploymentRow[]) {
+      out.set(row.id, row);
+      if (row.status !== "DEPLOYED") continue;
+      deployedCache.set(row.id, row);
+      if (deployedCache.size > DEPLOYED_CACHE_MAX) deployedCache.delete(deployedCache.keys().next().value!);
+    }
+  }
+  return out;
+}
+
+/**
+ * Claims up to `limit` due runs for a runner, in a fixed number of statements however many runs:
+ * lock the candidates with their environment and target deployment (claim-runs.ts), read the
+ * deployments not cached, the environments' variables once per environment, then move every run
+ * to EXECUTING with one compare-and-set statement (start-attempts.ts) and record the attempts with
+ * one INSERT. PENDING_VERSION decisions happen here, at dequeue.
+ */
 export async function claimRuns(engine: Engine, runnerId: string, limit: number): Promise<ClaimedRun[]> {
   if (limit <= 0) return [];
   return await inTransaction(engine.db, async (trx) => {
     const candidates = await lockClaimableRuns(trx, limit);
-    const claimed: ClaimedRun[] = [];
+    if (candidates.length === 0) return [];
+    const deployments = await deploymentsById(trx, [...new Set(candidates.map((c) => c.target_deployment_id).filter((id): id is string => id !== null))]);
+    const runnable: Array<{ run: ClaimCandidate; deployment: DeploymentRow }> = [];
     for (const run of candidates) {
-      const deployment = await deploymentFor(trx, run);
-      if (!deployment) {
-        await transitionRun(trx, run, "PENDING_VERSION", { expires_at: new Date(Date.now() + engine.config.pendingVersionTtlMs) });
+      const deployment = run.target_deployment_id ? deployments.get(run.target_deployment_id) : undefined;
+      if (deployment) runnable.push({ run, deployment });
+      else await transitionRun(trx, run, "PENDING_VERSION", { expires_at: new Date(Date.now() + engine.config.pendingVersionTtlMs) });
+    }
+    // A resumed run whose attempt is still open continues that attempt (the process is restored).
+    const resumed = runnable.filter(({ run }) => run.resume !== null).map(({ run }) => run);
+    const open = new Set<string>();
+    for (const run of resumed) {
+      if (await trx("run_attempts").where({ run_id: run.id, number: run.attempt_count, status: "EXECUTING" }).first("id")) open.add(run.id);
+    }
+    const attemptOf = (run: RunRow) => (open.has(run.id) && run.resume ? run.attempt_count : run.attempt_count + 1);
+    const variables = await variablesForClaims(
+      trx,
+      engine.keyring,
+      runnable.map(({ run }) => ({ runId: run.id, projectId: run.project_id, environment: run.environment_slug, attempt: attemptOf(run), resume: run.resume !== null })),
+    );
+
+    const starts: AttemptStart[] = [];
+    const prepared: Array<{ run: ClaimCandidate; deployment: DeploymentRow; attempt: number; leaseId: string; deadline: Date | null; env: Record<string, string>; resume: ClaimedResume | null }> = [];
+    const deferred: ClaimCandidate[] = [];
+    for (const { run, deployment } of runnable) {
+      const resume = (run.resume as Resume | null) ?? null;
+      const vars = variables.get(run.id);
+      // A row that does not decrypt (altered, moved, or a key this server lacks) must not stop the
+      // queue: this run waits a minute and the operator reads why.
+      if (!vars || vars instanceof Error) {
+        engine.logger.error({ runId: run.id, err: vars?.message }, "cannot decrypt the environment's variables; the run stays queued");
+        deferred.push(run);
         continue;
       }
-      const env = await trx("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.slug as environment", "p.slug as project", "p.id as project_id");
-      const open = await trx("run_attempts").where({ run_id: run.id, number: run.attempt_count, status: "EXECUTING" }).first();
-      const resume = (run.resume as Resume | null) ?? null;
-      const attempt = open && resume ? run.attempt_count : run.attempt_count + 1;
-      const input = { runId: run.id, projectId: env.project_id, environment: env.environment, attempt, resume: resume !== null };
-      const variables = await variablesForClaim(trx, engine.keyring, input).catch((error: unknown) => {
-        // A row that does not decrypt (altered, moved, or a key this server lacks) must not stop the
-        // queue: this run waits a minute and the operator reads why.
-        engine.logger.error({ runId: run.id, err: (error as Error).message }, "cannot decrypt the environment's variables; the run stays queued");
-        return null;
-      });
       // The checkpoint's key, unwrapped for this claim only; the same rule as the variables when it does not unwrap.
       const seal = resume
         ? await sealForResume(trx, engine.keyring, run, resume.checkpointLocation).catch((error: unknown) => {
@@ -60,68 +110,61 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
             return null;
           })
         : null;
-      if (!variables || (resume && !seal)) {
-        await trx("runs").where({ id: run.id, status: run.status }).update({ available_at: new Date(Date.now() + 60_000) });
+      if (resume && !seal) {
+        deferred.push(run);
         continue;
       }
+      if (!canTransition(run.status, "EXECUTING")) throw new StasisError("INVALID_TRANSITION", 409, `run ${run.id} cannot go from ${run.status} to EXECUTING`);
       const budget = maxDurationMs(run, deployment);
       const deadline = budget === null ? null : new Date(Date.now() + Math.max(0, budget - Number(run.execution_ms)));
+      const attempt = attemptOf(run);
       const leaseId = newId("lease");
-      const next = await transitionRun(trx, run, "EXECUTING", {
-        deployment_id: deployment.id,
-        runner_id: runnerId,
-        lease_id: leaseId,
-        lease_expires_at: new Date(Date.now() + engine.config.leaseMs),
-        attempt_count: attempt,
-        started_at: run.started_at ?? trx.fn.now(),
-        execution_started_at: trx.fn.now(),
-        deadline_at: deadline,
-        max_duration_s: budget === null ? null : budget / 1000,
-        waitpoint_id: null,
-        resume: null,
-        stop_pending: false,
-        stop_reason: null,
-      });
-      if (!next) continue;
-      if (attempt === run.attempt_count) {
-        await trx("run_attempts").where({ run_id: run.id, number: attempt }).update({ runner_id: runnerId });
-      } else {
-        await trx("run_attempts").insert({ run_id: run.id, number: attempt, status: "EXECUTING", runner_id: runnerId });
-      }
+      starts.push({ id: run.id, from: run.status, deployment_id: deployment.id, lease_id: leaseId, attempt_count: attempt, deadline_at: iso(deadline), max_duration_s: budget === null ? null : budget / 1000 });
+      prepared.push({ run, deployment, attempt, leaseId, deadline, env: vars, resume: resume && seal ? { ...resume, sha256: seal.sha256, key: seal.key } : null });
+    }
+    if (deferred.length > 0) {
+      await trx("runs")
+        .whereIn("id", deferred.map((r) => r.id))
+        .whereIn("status", ["QUEUED", "DELAYED", "RETRYING"])
+        .update({ available_at: new Date(Date.now() + 60_000) });
+    }
+    const started = await startAttempts(trx, runnerId, engine.config.leaseMs, starts);
+    const claimed: ClaimedRun[] = [];
+    const newAttempts: Array<Record<string, unknown>> = [];
+    for (const p of prepared) {
+      if (!started.has(p.run.id)) continue;
+      if (p.attempt === p.run.attempt_count) await trx("run_attempts").where({ run_id: p.run.id, number: p.attempt }).update({ runner_id: runnerId });
+      else newAttempts.push({ run_id: p.run.id, number: p.attempt, status: "EXECUTING", runner_id: runnerId });
       claimed.push({
-        runId: run.id,
-        leaseId,
-        attempt,
-        taskId: run.task_id,
-        payload: run.payload ?? null,
-        environment: env.environment,
-        project: env.project,
+        runId: p.run.id,
+        leaseId: p.leaseId,
+        attempt: p.attempt,
+        taskId: p.run.task_id,
+        payload: p.run.payload ?? null,
+        environment: p.run.environment_slug,
+        project: p.run.project_slug,
         deployment: {
-          id: deployment.id,
-          version: deployment.version,
-          imageRef: deployment.image_ref ?? "",
-          imageDigest: deployment.image_digest ?? "",
-          manifest: deployment.manifest,
+          id: p.deployment.id,
+          version: p.deployment.version,
+          imageRef: p.deployment.image_ref ?? "",
+          imageDigest: p.deployment.image_digest ?? "",
+          manifest: p.deployment.manifest,
         },
-        deadline: iso(deadline),
-        tags: run.tags ?? [],
-        resume: resume && seal ? ({ ...resume, sha256: seal.sha256, key: seal.key } satisfies ClaimedResume) : null,
+        deadline: iso(p.deadline),
+        tags: p.run.tags ?? [],
+        resume: p.resume,
         // Decrypted here, sent only over the runner API: the runner keeps them in memory for this attempt.
-        env: variables,
+        env: p.env,
       });
     }
-    // New leases and maxDuration deadlines: the scheduler recomputes when it next has to look.
-    if (claimed.length > 0) await notify(trx, "scheduler");
+    if (newAttempts.length > 0) await trx("run_attempts").insert(newAttempts);
+    // New leases and maxDuration deadlines: the scheduler recomputes if one is due before it would look anyway.
+    if (claimed.length > 0) {
+      const deadlines = prepared.filter((p) => started.has(p.run.id) && p.deadline).map((p) => p.deadline!.getTime());
+      await notify(trx, "scheduler", Math.min(Date.now() + engine.config.leaseMs, ...deadlines));
+    }
     return claimed;
   });
-}
-
-/** The run's own deployment, else the environment's promoted one if it has the task. */
-async function deploymentFor(trx: Knex.Transaction, run: RunRow): Promise<DeploymentRow | null> {
-  if (run.deployment_id) return (await trx<DeploymentRow>("deployments").where({ id: run.deployment_id }).first()) ?? null;
-  const promoted = await trx("environments as e").join("deployments as d", "d.id", "e.promoted_deployment_id").where("e.id", run.environment_id).first("d.*");
-  if (!promoted || !(promoted as DeploymentRow).tasks.includes(run.task_id)) return null;
-  return promoted as DeploymentRow;
 }
 
 /** WAITING runs of this runner whose waitpoint completed: back to EXECUTING, the process continues. */

@@ -1,13 +1,15 @@
 import { inTransaction } from "../db/transaction.ts";
-import type { CompleteAttemptRequest, RetryOptions } from "../../schemas/index.ts";
-import { conflict } from "../errors.ts";
+import type { Knex } from "knex";
+import { canTransition, type CompleteAttemptRequest, type CompleteAttemptsRequest, type CompleteAttemptsResponse, type RetryOptions } from "../../schemas/index.ts";
+import { conflict, StasisError } from "../errors.ts";
+import { completeLeasedRun, completeLeasedRuns } from "../sql/complete-attempt.ts";
 import type { Engine } from "./context.ts";
 import { executedMs, lockLeasedRun } from "./lease.ts";
 import { notify } from "./notify.ts";
 import { DEFAULT_RETRY, retryDelayMs } from "./retry-backoff.ts";
 import type { RunRow } from "./rows.ts";
 import { assertPayloadSize } from "./trigger-run.ts";
-import { transitionRun } from "./transition.ts";
+import { runFinalHooks, transitionRun } from "./transition.ts";
 
 export async function retryOptionsFor(trx: Engine["db"], run: RunRow): Promise<RetryOptions> {
   if (!run.deployment_id) return DEFAULT_RETRY;
@@ -32,35 +34,96 @@ const ENDED = new Set(["COMPLETED", "FAILED", "RETRYING", "CANCELED", "TIMED_OUT
  */
 export async function completeAttempt(engine: Engine, runId: string, body: CompleteAttemptRequest): Promise<{ status: string; retryAt: string | null }> {
   if (body.result.ok) assertPayloadSize(body.result.output, "result.output");
+  return await inTransaction(engine.db, (trx) => completeInTransaction(trx, runId, body));
+}
+
+type ItemResult = CompleteAttemptsResponse["results"][number];
+
+/**
+ * Several attempts' ends in one transaction (one commit, one WAL flush, instead of one per run).
+ * An item refused the way the single route refuses it (lease lost, not found, not EXECUTING, payload
+ * too large) gets that error in its place and the others go on: those refusals are decided before
+ * the item writes anything. Any other error (the database's) fails the whole call, which the runner
+ * retries; every item is idempotent per lease, so a retried batch answers as the first would have.
+ */
+export async function completeAttempts(engine: Engine, items: CompleteAttemptsRequest["items"]): Promise<ItemResult[]> {
   return await inTransaction(engine.db, async (trx) => {
-    const run = await lockLeasedRun(trx, runId, body.leaseId);
-    if (ENDED.has(run.status)) return { status: run.status, retryAt: run.status === "RETRYING" ? run.available_at.toISOString() : null };
-    if (run.status !== "EXECUTING") throw conflict(`run ${runId} is ${run.status}, not EXECUTING; it cannot complete`, "INVALID_TRANSITION");
-    const common = { execution_ms: executedMs(run), execution_started_at: null, deadline_at: null, lease_expires_at: null };
-    if (body.result.ok) {
-      await transitionRun(trx, run, "COMPLETED", { ...common, output: JSON.stringify(body.result.output ?? null), error: null });
-      await trx("run_attempts").where({ run_id: runId, number: run.attempt_count }).update({ status: "COMPLETED", ended_at: trx.fn.now() });
+    const results: Array<ItemResult | null> = items.map(() => null);
+    const refuse = (i: number, error: unknown) => {
+      if (!(error instanceof StasisError)) throw error;
+      results[i] = { runId: items[i].runId, ok: false, error: { status: error.status, code: error.code, message: error.message } };
+    };
+    // Successful ends of distinct runs in one statement; anything else (and any it did not move) item by item below.
+    const quick: number[] = [];
+    const seen = new Set<string>();
+    items.forEach((item, i) => {
+      if (!item.result.ok || seen.has(item.runId)) return;
+      seen.add(item.runId);
+      try {
+        assertPayloadSize(item.result.output, "result.output");
+        quick.push(i);
+      } catch (error) {
+        refuse(i, error);
+      }
+    });
+    if (quick.length > 1 && canTransition("EXECUTING", "COMPLETED")) {
+      const done = await completeLeasedRuns(
+        trx,
+        quick.map((i) => ({ runId: items[i].runId, leaseId: items[i].leaseId, output: (items[i].result as { output: unknown }).output })),
+      );
+      await runFinalHooks(trx, done);
+      const moved = new Set(done.map((r) => r.id));
+      for (const i of quick) if (moved.has(items[i].runId)) results[i] = { runId: items[i].runId, ok: true, status: "COMPLETED", retryAt: null };
+    }
+    for (const [i, { runId, ...body }] of items.entries()) {
+      if (results[i]) continue;
+      try {
+        if (body.result.ok) assertPayloadSize(body.result.output, "result.output");
+        results[i] = { runId, ok: true, ...(await completeInTransaction(trx, runId, body)) };
+      } catch (error) {
+        refuse(i, error);
+      }
+    }
+    return results as ItemResult[];
+  });
+}
+
+async function completeInTransaction(trx: Knex.Transaction, runId: string, body: CompleteAttemptRequest): Promise<{ status: string; retryAt: string | null }> {
+  if (body.result.ok && canTransition("EXECUTING", "COMPLETED")) {
+    // The common end in one statement; the final hooks (parents' waitpoints, pending waits) in the same transaction.
+    const done = await completeLeasedRun(trx, runId, body.leaseId, body.result.output);
+    if (done) {
+      await runFinalHooks(trx, [done]);
       return { status: "COMPLETED", retryAt: null };
     }
-    const error = body.result.error;
-    await trx("run_attempts").where({ run_id: runId, number: run.attempt_count }).update({ status: "FAILED", error: JSON.stringify(error), ended_at: trx.fn.now() });
-    const retry = await retryOptionsFor(trx, run);
-    if (error.doNotRetry || run.attempt_count >= maxAttemptsOf(run, retry)) {
-      await transitionRun(trx, run, "FAILED", { ...common, error: JSON.stringify(error) });
-      return { status: "FAILED", retryAt: null };
-    }
-    const retryAt = new Date(Date.now() + retryDelayMs(retry, run.attempt_count));
-    await transitionRun(trx, run, "RETRYING", {
-      ...common,
-      error: JSON.stringify(error),
-      available_at: retryAt,
-      runner_id: null,
-      checkpoint_location: null,
-      checkpoint_sha256: null,
-      checkpoint_key: null,
-      checkpoint_waitpoint_id: null,
-    });
-    await notify(trx, "scheduler");
-    return { status: "RETRYING", retryAt: retryAt.toISOString() };
+  }
+  const run = await lockLeasedRun(trx, runId, body.leaseId);
+  if (ENDED.has(run.status)) return { status: run.status, retryAt: run.status === "RETRYING" ? run.available_at.toISOString() : null };
+  if (run.status !== "EXECUTING") throw conflict(`run ${runId} is ${run.status}, not EXECUTING; it cannot complete`, "INVALID_TRANSITION");
+  const common = { execution_ms: executedMs(run), execution_started_at: null, deadline_at: null, lease_expires_at: null };
+  if (body.result.ok) {
+    await transitionRun(trx, run, "COMPLETED", { ...common, output: JSON.stringify(body.result.output ?? null), error: null });
+    await trx("run_attempts").where({ run_id: runId, number: run.attempt_count }).update({ status: "COMPLETED", ended_at: trx.fn.now() });
+    return { status: "COMPLETED", retryAt: null };
+  }
+  const error = body.result.error;
+  await trx("run_attempts").where({ run_id: runId, number: run.attempt_count }).update({ status: "FAILED", error: JSON.stringify(error), ended_at: trx.fn.now() });
+  const retry = await retryOptionsFor(trx, run);
+  if (error.doNotRetry || run.attempt_count >= maxAttemptsOf(run, retry)) {
+    await transitionRun(trx, run, "FAILED", { ...common, error: JSON.stringify(error) });
+    return { status: "FAILED", retryAt: null };
+  }
+  const retryAt = new Date(Date.now() + retryDelayMs(retry, run.attempt_count));
+  await transitionRun(trx, run, "RETRYING", {
+    ...common,
+    error: JSON.stringify(error),
+    available_at: retryAt,
+    runner_id: null,
+    checkpoint_location: null,
+    checkpoint_sha256: null,
+    checkpoint_key: null,
+    checkpoint_waitpoint_id: null,
   });
+  await notify(trx, "scheduler", retryAt);
+  return { status: "RETRYING", retryAt: retryAt.toISOString() };
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Knex } from "knex";
 import pg from "pg";
@@ -8,15 +9,83 @@ import { connectionStringOf } from "../db/connect.ts";
 export const WAKE_CHANNEL = "stasis_wake";
 export type WakeTopic = "runs" | "scheduler" | "logs";
 
-/** Sent inside the caller's transaction, so listeners only hear it once the change is committed. */
-export async function notify(db: Knex | Knex.Transaction, topic: WakeTopic): Promise<void> {
-  await db.raw("SELECT pg_notify(?, ?)", [WAKE_CHANNEL, topic]);
+/** This process's mark on the NOTIFYs it sends: its own listeners already heard them (locally) and skip the echo. */
+const ORIGIN = randomUUID().slice(0, 8);
+
+/** Listeners of this process, by the database they listen on: they hear this process's wakes without a round trip. */
+const localListeners = new Map<string, Set<LocalWaker>>();
+
+interface LocalWaker {
+  /** Emits on the listener's events at once (`due`: the earliest deadline the wake is about, if any). */
+  emit(topic: WakeTopic, due: number | undefined): void;
+  /** Queues a NOTIFY for other replicas; sent coalesced on the listener's own connection. */
+  tellOthers(topic: WakeTopic, due: number | undefined): void;
+}
+
+function databaseKey(db: Knex | Knex.Transaction): string {
+  const c = connectionStringOf(db as Knex);
+  if (typeof c === "string") {
+    const url = new URL(c);
+    return `${url.hostname}:${url.port || 5432}/${url.pathname.slice(1)}`;
+  }
+  return `${c.host ?? "localhost"}:${c.port ?? 5432}/${c.database ?? ""}`;
+}
+
+function wake(db: Knex | Knex.Transaction, topic: WakeTopic, due: number | undefined): boolean {
+  const listeners = localListeners.get(databaseKey(db));
+  if (!listeners || listeners.size === 0) return false;
+  for (const l of listeners) l.emit(topic, due);
+  // One of them tells the other replicas.
+  listeners.values().next().value!.tellOthers(topic, due);
+  return true;
+}
+
+/**
+ * Wakes whoever looks at `topic` once the caller's transaction commits (at once outside one).
+ * This process's listeners are woken directly — no NOTIFY round trip before a long poll claims —
+ * and other replicas hear one NOTIFY per topic per few milliseconds, sent after the commit on the
+ * listener's own connection, instead of one NOTIFY per row: PostgreSQL serializes committing
+ * transactions that sent a NOTIFY (a global lock on the notification queue), which capped triggers
+ * per second. A process that dies between its commit and that NOTIFY leaves other replicas to find
+ * the change at their next timeout (long polls 10 s, the scheduler at most schedulerMaxSleepMs).
+ * `due` (epoch ms) is the deadline the change is about, when there is one: the scheduler ignores
+ * a wake about a deadline later than the one it already sleeps until.
+ * Without a listener of this process on that database, a plain NOTIFY is sent in the transaction.
+ */
+export async function notify(db: Knex | Knex.Transaction, topic: WakeTopic, due?: Date | number | null): Promise<void> {
+  const dueMs = due === null || due === undefined ? undefined : typeof due === "number" ? due : due.getTime();
+  const trx = db as Partial<Knex.Transaction>;
+  if (!localListeners.get(databaseKey(db))?.size) {
+    await db.raw("SELECT pg_notify(?, ?)", [WAKE_CHANNEL, payloadOf(topic, dueMs)]);
+    return;
+  }
+  if (trx.isTransaction && trx.executionPromise) {
+    trx.executionPromise.then(
+      () => void wake(db, topic, dueMs),
+      () => {},
+    );
+    return;
+  }
+  wake(db, topic, dueMs);
+}
+
+/** `topic|origin|due`; a bare `topic` (older servers) is understood too. */
+function payloadOf(topic: WakeTopic, due: number | undefined): string {
+  return `${topic}|${ORIGIN}|${due ?? ""}`;
+}
+
+function parsePayload(payload: string | undefined): { topic: WakeTopic; origin: string | null; due: number | undefined } {
+  const [topic, origin, due] = (payload || "runs").split("|");
+  return { topic: topic as WakeTopic, origin: origin ?? null, due: due ? Number(due) : undefined };
 }
 
 export interface Listener {
   events: EventEmitter;
-  /** Resolves on the next wake of `topic`, or after `ms`. */
-  waitFor(topic: WakeTopic, ms: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves on the next wake of `topic`, or after `ms`. With `onlyBefore` (epoch ms), a wake about
+   * a deadline at or after it is slept through (wakes without a deadline always count).
+   */
+  waitFor(topic: WakeTopic, ms: number, signal?: AbortSignal, onlyBefore?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,7 +124,9 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
     // Knex's config object keeps its password non-enumerable: hand it over as it is, never spread.
     const next = new pg.Client(typeof connection === "string" ? { connectionString: connection, keepAlive: true } : connection);
     next.on("notification", (message) => {
-      if (message.channel === WAKE_CHANNEL) events.emit(message.payload ?? "runs");
+      if (message.channel !== WAKE_CHANNEL) return;
+      const { topic, origin, due } = parsePayload(message.payload);
+      if (origin !== ORIGIN) events.emit(topic, due);
     });
     // Errors and ends of a client that is not (or no longer) the current one are ignored.
     next.on("error", (error) => lost(next, error));
@@ -107,16 +178,44 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
 
   await open();
 
-  const waitFor = (topic: WakeTopic, ms: number, signal?: AbortSignal) =>
+  // Wakes for other replicas, coalesced: per topic, the earliest deadline (or "none": always wake).
+  const outgoing = new Map<WakeTopic, number | undefined>();
+  let flushTimer: NodeJS.Timeout | null = null;
+  const flush = () => {
+    flushTimer = null;
+    const payloads = [...outgoing].map(([topic, due]) => payloadOf(topic, due));
+    outgoing.clear();
+    if (!client || payloads.length === 0) return; // reconnecting: the others catch up on their own timeouts
+    const sql = `SELECT ${payloads.map((_, i) => `pg_notify($1, $${i + 2})`).join(", ")}`;
+    client.query(sql, [WAKE_CHANNEL, ...payloads]).catch((error: Error) => logger.warn({ err: error }, "could not notify other replicas"));
+  };
+  const waker: LocalWaker = {
+    emit: (topic, due) => void events.emit(topic, due),
+    tellOthers(topic, due) {
+      if (closed) return;
+      const before = outgoing.get(topic);
+      outgoing.set(topic, !outgoing.has(topic) ? due : before === undefined || due === undefined ? undefined : Math.min(before, due));
+      flushTimer ??= setTimeout(flush, 2);
+    },
+  };
+  const key = databaseKey(db);
+  if (!localListeners.has(key)) localListeners.set(key, new Set());
+  localListeners.get(key)!.add(waker);
+
+  const waitFor = (topic: WakeTopic, ms: number, signal?: AbortSignal, onlyBefore?: number) =>
     new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        events.off(topic, done);
+        events.off(topic, onWake);
         signal?.removeEventListener("abort", done);
         resolve();
       };
+      const onWake = (due?: number) => {
+        if (onlyBefore !== undefined && due !== undefined && due >= onlyBefore) return;
+        done();
+      };
       const timer = setTimeout(done, Math.max(0, ms));
-      events.once(topic, done);
+      events.on(topic, onWake);
       signal?.addEventListener("abort", done, { once: true });
     });
 
@@ -125,6 +224,9 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
     waitFor,
     async close() {
       closed = true;
+      localListeners.get(key)?.delete(waker);
+      if (flushTimer) clearTimeout(flushTimer);
+      flush();
       if (retryTimer) clearTimeout(retryTimer);
       retryTimer = null;
       wakeAll();

@@ -67,7 +67,8 @@ export function createScheduler(engine: Engine): Scheduler {
         await tick();
         const next = await nextDue(engine);
         const sleep = next === null ? engine.config.schedulerMaxSleepMs : Math.min(engine.config.schedulerMaxSleepMs, Math.max(0, next.getTime() - Date.now()) + 5);
-        if (!stopped) await engine.listener.waitFor("scheduler", sleep);
+        // A wake about a deadline later than this sleep's end (a new lease, say) changes nothing.
+        if (!stopped) await engine.listener.waitFor("scheduler", sleep, undefined, Date.now() + sleep);
       } catch (error) {
         if (stopped) break;
         engine.logger.error({ err: error }, "scheduler sweep failed");

@@ -6,11 +6,16 @@ import type { RunRow } from "./rows.ts";
 export type RunPatch = Partial<Record<keyof RunRow, unknown>>;
 
 type FinalHook = (trx: Knex.Transaction, run: RunRow) => Promise<void>;
-const finalHooks: FinalHook[] = [];
+/** The same hook for several runs that reached a final state in one transaction, in a few statements. */
+type FinalHookMany = (trx: Knex.Transaction, runs: RunRow[]) => Promise<void>;
+const finalHooks: Array<{ one: FinalHook; many?: FinalHookMany }> = [];
 
-/** Called in the same transaction whenever a run reaches a final state (parents' `runs` waitpoints). */
-export function onRunFinal(hook: FinalHook): void {
-  finalHooks.push(hook);
+/**
+ * Called in the same transaction whenever a run reaches a final state (parents' `runs` waitpoints).
+ * `many`, when given, must do what `one` does for each run (batched ends use it).
+ */
+export function onRunFinal(hook: FinalHook, many?: FinalHookMany): void {
+  finalHooks.push({ one: hook, many });
 }
 
 /**
@@ -25,8 +30,17 @@ export async function transitionRun(trx: Knex.Transaction, run: Pick<RunRow, "id
   if (isFinalRunStatus(to)) values.completed_at ??= trx.fn.now();
   const [row] = await trx("runs").where({ id: run.id, status: run.status }).update(values).returning("*");
   if (!row) return null;
-  if (isFinalRunStatus(to)) for (const hook of finalHooks) await hook(trx, row as RunRow);
+  if (isFinalRunStatus(to)) for (const hook of finalHooks) await hook.one(trx, row as RunRow);
   return row as RunRow;
+}
+
+/** The final hooks, for a caller that moved a run to a final state with its own compare-and-set statement. */
+export async function runFinalHooks(trx: Knex.Transaction, runs: RunRow[]): Promise<void> {
+  if (runs.length === 0) return;
+  for (const hook of finalHooks) {
+    if (hook.many && runs.length > 1) await hook.many(trx, runs);
+    else for (const run of runs) await hook.one(trx, run);
+  }
 }
 
 /** Reads and locks a run for a state change. */

@@ -59,45 +59,140 @@ async function resolveTarget(trx: Knex.Transaction, env: TriggerEnvironment, inp
   return { deploymentId: null, pending: true };
 }
 
-export async function triggerRun(db: Knex, env: TriggerEnvironment, input: TriggerRunInput, pendingTtlMs = DEFAULT_PENDING_VERSION_TTL_MS): Promise<TriggerResponse> {
+/** One run's row, before the insert: the target is resolved and its id made. */
+interface PlannedRun {
+  id: string;
+  status: "PENDING_VERSION" | "DELAYED" | "QUEUED";
+  row: Record<string, unknown>;
+  taskId: string;
+  idempotencyKey: string | null;
+}
+
+/**
+ * Triggers several runs in one transaction (the caller's, when `db` is one): targets are resolved
+ * once per distinct (task, version, deployment), every row goes in with one multi-row INSERT, and
+ * the runs an idempotency key already named are read back with one query. All or nothing: one bad
+ * item (unknown task or version, payload too large) throws and leaves no run of the batch behind.
+ * Answers in the order of `inputs`.
+ */
+export async function triggerRuns(db: Knex | Knex.Transaction, env: TriggerEnvironment, inputs: TriggerRunInput[], pendingTtlMs = DEFAULT_PENDING_VERSION_TTL_MS): Promise<TriggerResponse[]> {
   if (env.archived) throw conflict(`environment ${env.environment} is archived`, "ENVIRONMENT_ARCHIVED");
-  assertPayloadSize(input.payload);
-  const options = input.options ?? {};
-  const due = resolveDelay(options.delay);
-  return await db.transaction(async (trx) => {
-    if (options.idempotencyKey) {
-      const existing = await trx("runs").where({ environment_id: env.environmentId, task_id: input.taskId, idempotency_key: options.idempotencyKey }).first("id");
-      if (existing) return { id: existing.id, isCached: true };
-    }
-    const target = await resolveTarget(trx, env, input);
-    const delayed = due !== null && due.getTime() > Date.now();
-    const status = target.pending ? "PENDING_VERSION" : delayed ? "DELAYED" : "QUEUED";
-    const id = newId("run");
-    const inserted = await trx("runs")
-      .insert({
+  for (const input of inputs) assertPayloadSize(input.payload);
+  const run = async (trx: Knex.Transaction): Promise<TriggerResponse[]> => {
+    const targets = new Map<string, Promise<{ deploymentId: string | null; pending: boolean }>>();
+    const planned: PlannedRun[] = [];
+    /** Per input: its planned row, or null when its key already named a run. */
+    const plans: Array<PlannedRun | null> = [];
+    const idempotent = (taskId: string, key: string | null | undefined) => JSON.stringify([taskId, key]);
+    // A key that names an existing run answers with that run, before any check of the task.
+    const keyed = inputs.filter((i) => i.options?.idempotencyKey);
+    const existing = new Map<string, string>();
+    const readExisting = async (pairs: Array<[string, string]>) => {
+      if (pairs.length === 0) return;
+      const rows = await trx("runs").where({ environment_id: env.environmentId }).whereIn(["task_id", "idempotency_key"], pairs).select("id", "task_id", "idempotency_key");
+      for (const r of rows) existing.set(idempotent(r.task_id, r.idempotency_key), r.id);
+    };
+    await readExisting(keyed.map((i) => [i.taskId, i.options!.idempotencyKey!]));
+    for (const input of inputs) {
+      const options = input.options ?? {};
+      if (options.idempotencyKey && existing.has(idempotent(input.taskId, options.idempotencyKey))) {
+        plans.push(null);
+        continue;
+      }
+      const due = resolveDelay(options.delay);
+      const key = JSON.stringify([input.taskId, input.deploymentId ?? null, options.version ?? null]);
+      if (!targets.has(key)) targets.set(key, resolveTarget(trx, env, input));
+      const target = await targets.get(key)!;
+      const delayed = due !== null && due.getTime() > Date.now();
+      const status = target.pending ? "PENDING_VERSION" : delayed ? "DELAYED" : "QUEUED";
+      const id = newId("run");
+      plans.push({
         id,
-        environment_id: env.environmentId,
-        task_id: input.taskId,
         status,
-        payload: JSON.stringify(input.payload ?? null),
-        deployment_id: target.deploymentId,
-        max_attempts: options.maxAttempts ?? null,
-        max_duration_s: options.maxDuration ?? null,
-        tags: options.tags ?? [],
-        idempotency_key: options.idempotencyKey ?? null,
-        parent_run_id: input.parentRunId ?? null,
-        replay_of: input.replayOf ?? null,
-        available_at: due ?? trx.fn.now(),
-        expires_at: target.pending ? new Date(Date.now() + pendingTtlMs) : null,
-      })
-      .onConflict(trx.raw("(environment_id, task_id, idempotency_key) WHERE idempotency_key IS NOT NULL"))
-      .ignore()
-      .returning("id");
-    if (inserted.length === 0) {
-      const existing = await trx("runs").where({ environment_id: env.environmentId, task_id: input.taskId, idempotency_key: options.idempotencyKey }).first("id");
-      return { id: existing.id, isCached: true };
+        taskId: input.taskId,
+        idempotencyKey: options.idempotencyKey ?? null,
+        row: {
+          id,
+          environment_id: env.environmentId,
+          task_id: input.taskId,
+          status,
+          payload: JSON.stringify(input.payload ?? null),
+          deployment_id: target.deploymentId,
+          max_attempts: options.maxAttempts ?? null,
+          max_duration_s: options.maxDuration ?? null,
+          tags: options.tags ?? [],
+          idempotency_key: options.idempotencyKey ?? null,
+          parent_run_id: input.parentRunId ?? null,
+          replay_of: input.replayOf ?? null,
+          available_at: due ?? trx.fn.now(),
+          expires_at: target.pending ? new Date(Date.now() + pendingTtlMs) : null,
+        },
+      });
+      planned.push(plans[plans.length - 1]!);
     }
-    await notify(trx, status === "QUEUED" ? "runs" : "scheduler");
-    return { id, isCached: false };
-  });
+    if (planned.length === 0) return plans.map((_, i) => ({ id: existing.get(idempotent(inputs[i].taskId, inputs[i].options?.idempotencyKey))!, isCached: true }));
+    // A key a run of this environment and task already has: ON CONFLICT skips the row (also a
+    // repeat inside this batch: the first one wins, as when the items were inserted one by one).
+    const inserted = new Set(
+      (
+        await trx("runs")
+          .insert(planned.map((p) => p.row))
+          .onConflict(trx.raw("(environment_id, task_id, idempotency_key) WHERE idempotency_key IS NOT NULL"))
+          .ignore()
+          .returning("id")
+      ).map((r: { id: string }) => r.id),
+    );
+    // Skipped rows: the key was taken by a concurrent trigger since we looked, or earlier in this batch.
+    await readExisting(planned.filter((p) => !inserted.has(p.id) && !existing.has(idempotent(p.taskId, p.idempotencyKey))).map((p) => [p.taskId, p.idempotencyKey!]));
+    const fresh = planned.filter((p) => inserted.has(p.id));
+    if (fresh.some((p) => p.status === "QUEUED")) await notify(trx, "runs");
+    const scheduled = fresh.filter((p) => p.status !== "QUEUED").map((p) => (p.status === "DELAYED" ? (p.row.available_at as Date) : (p.row.expires_at as Date)).getTime());
+    if (scheduled.length > 0) await notify(trx, "scheduler", Math.min(...scheduled));
+    return plans.map((p, i) => (p && inserted.has(p.id) ? { id: p.id, isCached: false } : { id: existing.get(idempotent(inputs[i].taskId, inputs[i].options?.idempotencyKey))!, isCached: true }));
+  };
+  const trx = db as Partial<Knex.Transaction>;
+  return trx.isTransaction ? await run(db as Knex.Transaction) : await (db as Knex).transaction(run);
+}
+
+/**
+ * The common trigger in one statement and one round trip: a run with no version, no delay, not
+ * locked to a deployment, of a task the environment's promoted deployment has, goes straight in as
+ * QUEUED (autocommit: the statement is the transaction). The promoted deployment is checked inside
+ * the INSERT's SELECT, so a promotion committed meanwhile is seen as in the full path. No row back
+ * (the task is not promoted, or the idempotency key exists) → the full path decides.
+ */
+const QUICK_TRIGGER_SQL = `
+  INSERT INTO runs (id, environment_id, task_id, status, payload, max_attempts, max_duration_s, tags, idempotency_key, parent_run_id, replay_of, available_at)
+  SELECT ?, e.id, ?, 'QUEUED', ?::jsonb, ?, ?, ?::text[], ?, ?, ?, now()
+  FROM environments e JOIN deployments d ON d.id = e.promoted_deployment_id
+  WHERE e.id = ? AND ? = ANY(d.tasks)
+  ON CONFLICT (environment_id, task_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+  RETURNING id
+`;
+
+export async function triggerRun(db: Knex | Knex.Transaction, env: TriggerEnvironment, input: TriggerRunInput, pendingTtlMs = DEFAULT_PENDING_VERSION_TTL_MS): Promise<TriggerResponse> {
+  const options = input.options ?? {};
+  if (!env.archived && !(db as Partial<Knex.Transaction>).isTransaction && !input.deploymentId && options.version === undefined && options.delay === undefined) {
+    assertPayloadSize(input.payload);
+    const id = newId("run");
+    const result = await db.raw(QUICK_TRIGGER_SQL, [
+      id,
+      input.taskId,
+      JSON.stringify(input.payload ?? null),
+      options.maxAttempts ?? null,
+      options.maxDuration ?? null,
+      options.tags ?? [],
+      options.idempotencyKey ?? null,
+      input.parentRunId ?? null,
+      input.replayOf ?? null,
+      env.environmentId,
+      input.taskId,
+    ]);
+    if (result.rows.length === 1) {
+      await notify(db, "runs");
+      return { id, isCached: false };
+    }
+  }
+  const [response] = await triggerRuns(db, env, [input], pendingTtlMs);
+  return response;
 }

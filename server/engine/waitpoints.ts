@@ -34,7 +34,11 @@ export async function completeWaitpoint(trx: Knex.Transaction, id: string, resul
  * right now (locked waitpoint → run, the other order) is left to that completion, which then finds
  * the run final and wakes nobody.
  */
-onRunFinal(async (trx, run) => {
-  const pending = await trx("waitpoints").where({ run_id: run.id, status: "PENDING" }).forUpdate().skipLocked().pluck("id");
+const cancelPendingWaits = async (trx: Knex.Transaction, runIds: string[]) => {
+  const pending = await trx("waitpoints").whereIn("run_id", runIds).where({ status: "PENDING" }).forUpdate().skipLocked().pluck("id");
   if (pending.length) await trx("waitpoints").whereIn("id", pending).where({ status: "PENDING" }).update({ status: "CANCELED", completed_at: trx.fn.now(), result: JSON.stringify({ kind: "canceled" }) });
-});
+};
+onRunFinal(
+  (trx, run) => cancelPendingWaits(trx, [run.id]),
+  (trx, runs) => cancelPendingWaits(trx, runs.map((r) => r.id)),
+);

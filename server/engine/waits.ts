@@ -78,7 +78,7 @@ export async function createWait(engine: Engine, runId: string, body: z.infer<ty
 
     if (immediate) return { waitpointId: waitpoint.id, result: immediate, reused: earlier !== null };
     await transitionRun(trx, run, "WAITING", { waitpoint_id: waitpoint.id, execution_ms: executedMs(run), execution_started_at: null, deadline_at: null });
-    if (waitpoint.due_at) await notify(trx, "scheduler");
+    if (waitpoint.due_at) await notify(trx, "scheduler", waitpoint.due_at);
     return { waitpointId: waitpoint.id, result: null, reused: earlier !== null };
   });
   engine.logger.debug({ runId, kind: spec.kind, key: body.key, waitpointId: out.waitpointId, immediate: out.result !== null, reused: out.reused }, "wait created");
@@ -111,7 +111,7 @@ export async function createRequestToken(engine: Engine, runId: string, body: { 
       wait_key: body.key ?? null,
       due_at: dueAt,
     });
-    if (body.timeoutMs) await notify(trx, "scheduler");
+    if (dueAt) await notify(trx, "scheduler", dueAt);
   });
   return { token, url: `${engine.config.publicUrl}/api/v1/waitpoints/requests/${token}` };
 }

@@ -6,6 +6,8 @@ import {
   AppendLogsRequest,
   CompleteAttemptRequest,
   CompleteAttemptResponse,
+  CompleteAttemptsRequest,
+  CompleteAttemptsResponse,
   HeartbeatRequest,
   HeartbeatResponse,
   PollRequest,
@@ -15,7 +17,7 @@ import {
   ReleaseRequest,
   ReleaseResponse,
 } from "../../schemas/index.ts";
-import { completeAttempt } from "../engine/complete-attempt.ts";
+import { completeAttempt, completeAttempts } from "../engine/complete-attempt.ts";
 import type { Engine } from "../engine/context.ts";
 import { appendLogs } from "../engine/logs.ts";
 import { heartbeatRunner, pollRunner, registerRunner, releaseRuns } from "../engine/runners.ts";
@@ -45,6 +47,11 @@ export async function runnerRoutes(root: FastifyInstance, engine: Engine): Promi
   app.post("/api/v1/runner/runs/:runId/complete", { config, schema: { params: RunParams, body: CompleteAttemptRequest, response: { 200: CompleteAttemptResponse, ...errors } } }, async (request) =>
     completeAttempt(engine, request.params.runId, request.body),
   );
+
+  // Several ends at once (one transaction): the runner's client sends the ends that happen together this way.
+  app.post("/api/v1/runner/complete", { config, schema: { body: CompleteAttemptsRequest, response: { 200: CompleteAttemptsResponse, ...errors } } }, async (request) => ({
+    results: await completeAttempts(engine, request.body.items),
+  }));
 
   app.post("/api/v1/runner/runs/:runId/logs", { config, schema: { params: RunParams, body: AppendLogsRequest, response: { 200: z.object({ lastSeq: z.number().int() }), ...errors } } }, async (request) => ({
     lastSeq: await appendLogs(engine, request.params.runId, request.body.leaseId, request.body.lines),

@@ -19,7 +19,7 @@ import type { Engine } from "../engine/context.ts";
 import { sendEvent } from "../engine/events.ts";
 import { lockLeasedRun } from "../engine/lease.ts";
 import { receiveRequest, toReceivedRequest } from "../engine/requests.ts";
-import { triggerRun } from "../engine/trigger-run.ts";
+import { triggerRuns } from "../engine/trigger-run.ts";
 import { createRequestToken, createWait, suspendRun } from "../engine/waits.ts";
 import { badRequest } from "../errors.ts";
 import { envOf } from "../http/auth-hook.ts";
@@ -52,20 +52,16 @@ export async function waitRoutes(root: FastifyInstance, engine: Engine): Promise
     const parent = await engine.db.transaction((trx) => lockLeasedRun(trx, request.params.runId, request.body.leaseId));
     const env = await engine.db("environments").where({ id: parent.environment_id }).first("slug");
     // All or nothing, like the public batch: one bad item (an unknown task or version) leaves no child behind.
-    return await engine.db.transaction(async (trx) => {
-      const runIds: string[] = [];
-      for (const item of request.body.items) {
-        // Children of a started run may start even in an archived environment: the run is finishing.
-        const result = await triggerRun(
-          trx,
-          { environmentId: parent.environment_id, environment: env.slug, archived: false },
-          { taskId: item.task, payload: item.payload, options: item.options, parentRunId: parent.id, ...(request.body.wait && !item.options?.version && parent.deployment_id ? { deploymentId: parent.deployment_id } : {}) },
-          engine.config.pendingVersionTtlMs,
-        );
-        runIds.push(result.id);
-      }
-      return { runIds };
-    });
+    // Children of a started run may start even in an archived environment: the run is finishing.
+    const items = request.body.items.map((item) => ({
+      taskId: item.task,
+      payload: item.payload,
+      options: item.options,
+      parentRunId: parent.id,
+      ...(request.body.wait && !item.options?.version && parent.deployment_id ? { deploymentId: parent.deployment_id } : {}),
+    }));
+    const results = await triggerRuns(engine.db, { environmentId: parent.environment_id, environment: env.slug, archived: false }, items, engine.config.pendingVersionTtlMs);
+    return { runIds: results.map((r) => r.id) };
   });
 
   app.post("/api/v1/runner/runs/:runId/events", { config, schema: { params: RunParams, body: RunnerSendEventRequest, response: { 200: SendEventResponse, ...errors } } }, async (request) => {

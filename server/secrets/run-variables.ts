@@ -49,3 +49,57 @@ export async function runVariables(db: Knex | Knex.Transaction, keyring: Keyring
   const dataKey = (await dataKeyFor(db, keyring, row.project_id, { create: false }))!;
   return JSON.parse(decryptValue(dataKey, place(row.project_id, runId), row.snapshot)) as Record<string, string>;
 }
+
+/**
+ * `variablesForClaim` for every run of one claim, in a few statements however many runs: the
+ * environment's variables are read and decrypted once per environment, and the snapshots of fresh
+ * processes are written with one INSERT (or one DELETE when the environment has none). Resumes
+ * read their own snapshot each. A failure (a row that does not decrypt) is that run's — or, when the
+ * environment's variables themselves fail, those runs' — Error in the answer, not a throw.
+ */
+export async function variablesForClaims(trx: Knex.Transaction, keyring: Keyring | null | undefined, inputs: ClaimVariablesInput[]): Promise<Map<string, Record<string, string> | Error>> {
+  const out = new Map<string, Record<string, string> | Error>();
+  if (!keyring) {
+    for (const input of inputs) out.set(input.runId, {});
+    return out;
+  }
+  const fresh: ClaimVariablesInput[] = [];
+  for (const input of inputs) {
+    if (!input.resume) {
+      fresh.push(input);
+      continue;
+    }
+    out.set(input.runId, await variablesForClaim(trx, keyring, input).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))));
+  }
+  const groups = new Map<string, ClaimVariablesInput[]>();
+  for (const input of fresh) {
+    const key = `${input.projectId}\n${input.environment}`;
+    groups.set(key, [...(groups.get(key) ?? []), input]);
+  }
+  const empty: string[] = [];
+  const snapshots: Array<Record<string, unknown>> = [];
+  for (const group of groups.values()) {
+    const { projectId, environment } = group[0];
+    try {
+      const variables = await effectiveVariables(trx, keyring, projectId, environment);
+      if (Object.keys(variables).length === 0) {
+        for (const input of group) empty.push(input.runId);
+      } else {
+        const dataKey = (await dataKeyFor(trx, keyring, projectId, { create: true }))!;
+        const json = JSON.stringify(variables);
+        for (const input of group) snapshots.push({ run_id: input.runId, project_id: projectId, attempt: input.attempt, snapshot: encryptValue(dataKey, place(projectId, input.runId), json) });
+      }
+      for (const input of group) out.set(input.runId, variables);
+    } catch (error) {
+      for (const input of group) out.set(input.runId, error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+  if (empty.length > 0) await trx("run_variables").whereIn("run_id", empty).del();
+  if (snapshots.length > 0) {
+    await trx("run_variables")
+      .insert(snapshots)
+      .onConflict("run_id")
+      .merge({ attempt: trx.raw("excluded.attempt"), snapshot: trx.raw("excluded.snapshot"), created_at: trx.fn.now() });
+  }
+  return out;
+}

@@ -1,0 +1,61 @@
+// graphile-worker 0.17.3 on the same PostgreSQL server (its own database), as the peer: jobs added
+// per second (addJob, one job per call, `concurrency` calls in flight) and jobs worked per second
+// (an in-process worker with `concurrency` working the whole queue until the last completes).
+import { Logger, makeWorkerUtils, run } from "graphile-worker";
+import pg from "pg";
+
+const silent = new Logger(() => () => {});
+
+export interface GraphileOptions {
+  databaseUrl: string;
+  triggers: number;
+  runs: number;
+  concurrency: number;
+}
+
+export interface GraphileResult {
+  addsPerSecond: number;
+  jobsPerSecond: number;
+  addJobsBatchMs: number;
+}
+
+export async function benchGraphileServer(options: GraphileOptions): Promise<GraphileResult> {
+  const pgPool = new pg.Pool({ connectionString: options.databaseUrl, max: options.concurrency + 2 });
+  pgPool.on("error", () => {});
+  const utils = await makeWorkerUtils({ pgPool, logger: silent });
+  await utils.migrate();
+  try {
+    let next = 0;
+    let t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: options.concurrency }, async () => {
+        while (next < options.triggers) await utils.addJob("noop", { i: next++ }, { maxAttempts: 1 });
+      }),
+    );
+    const addsPerSecond = options.triggers / ((performance.now() - t0) / 1000);
+
+    t0 = performance.now();
+    await utils.addJobs(Array.from({ length: options.runs }, (_, i) => ({ identifier: "noop", payload: { i }, maxAttempts: 1 })));
+    const addJobsBatchMs = performance.now() - t0;
+
+    // Work the whole queue (the jobs added one by one and the batch), all due before the worker starts.
+    const total = options.triggers + options.runs;
+    let completed = 0;
+    let allDone: () => void = () => {};
+    const finished = new Promise<void>((resolve) => (allDone = resolve));
+    t0 = performance.now();
+    const worker = await run({ pgPool, concurrency: options.concurrency, noHandleSignals: true, logger: silent, taskList: { noop: async () => {} } });
+    worker.events.on("job:complete", ({ error }) => {
+      if (error) throw new Error(`a bench job failed: ${String(error)}`);
+      completed++;
+      if (completed === total) allDone();
+    });
+    await finished;
+    const jobsPerSecond = total / ((performance.now() - t0) / 1000);
+    await worker.stop();
+    return { addsPerSecond, jobsPerSecond, addJobsBatchMs };
+  } finally {
+    await utils.release();
+    await pgPool.end();
+  }
+}

@@ -1,0 +1,101 @@
+// The server alone (app.inject: no HTTP, no runner, no task process) beside graphile-worker, on one
+// embedded PostgreSQL in one run: triggers/s, batchTrigger of 1,000, claim+complete/s.
+// Usage: npx tsx bench/server-throughput/run.ts [--triggers 3000] [--runs 3000] [--batch 1000]
+//          [--concurrency 16] [--runners 4] [--slots 25] [--statements] [--json]
+// --statements: load pg_stat_statements and print the top statements by total time for Stasis.
+// Profile the server's CPU with: node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/server-throughput/run.ts
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import pg from "pg";
+import { startEmbeddedPostgres } from "../../server/index.ts";
+import { benchGraphileServer, type GraphileResult } from "./graphile.ts";
+import { benchStasisServer, type StasisServerResult } from "./stasis.ts";
+
+const { values } = parseArgs({
+  options: {
+    triggers: { type: "string", default: "3000" },
+    runs: { type: "string", default: "3000" },
+    batch: { type: "string", default: "1000" },
+    concurrency: { type: "string", default: "16" },
+    runners: { type: "string", default: "4" },
+    slots: { type: "string", default: "25" },
+    statements: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  },
+});
+const n = (key: keyof typeof values) => Number(values[key]);
+const options = { triggers: n("triggers"), runs: n("runs"), batch: n("batch"), concurrency: n("concurrency"), runners: n("runners"), slots: n("slots") };
+if (!Object.values(options).every((v) => Number.isInteger(v) && v >= 1)) {
+  console.error("usage: run.ts [--triggers N] [--runs N] [--batch N] [--concurrency N] [--runners N] [--slots N] [--statements] [--json]");
+  process.exit(2);
+}
+
+const GOAL = 3000;
+const dir = await mkdtemp(join(tmpdir(), "stasis-bench-server-"));
+await chmod(dir, 0o755); // the embedded PostgreSQL runs as its own user and must reach its data dir
+console.error("bench: starting PostgreSQL");
+let postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
+let stasis: StasisServerResult;
+let graphile: GraphileResult;
+let statements: Array<{ calls: number; total_ms: number; mean_ms: number; query: string }> = [];
+try {
+  if (values.statements) {
+    const admin = new pg.Client({ connectionString: postgres.url });
+    await admin.connect();
+    await admin.query("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
+    await admin.end();
+    await postgres.stop();
+    postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
+  }
+  const client = new pg.Client({ connectionString: postgres.url });
+  client.on("error", () => {}); // the stop at the end ends it
+  await client.connect();
+  for (const name of ["stasis_server_bench", "graphile_server_bench"]) await client.query(`CREATE DATABASE ${name}`);
+  const url = (name: string) => postgres.url.replace(/\/postgres$/, `/${name}`);
+  // The view, made in the admin database, shows every database's statements.
+  if (values.statements) await client.query("CREATE EXTENSION pg_stat_statements");
+  console.error(`bench: stasis server (${options.triggers} triggers, a batch of ${options.batch}, ${options.runs} claim+complete)`);
+  stasis = await benchStasisServer({ databaseUrl: url("stasis_server_bench"), ...options });
+  if (values.statements) {
+    const result = await client.query(
+      `SELECT calls::int, round(total_exec_time::numeric, 1)::float AS total_ms, round(mean_exec_time::numeric, 3)::float AS mean_ms, regexp_replace(query, '\\s+', ' ', 'g') AS query
+       FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'stasis_server_bench' ORDER BY total_exec_time DESC LIMIT 15`,
+    );
+    statements = result.rows;
+  }
+  console.error(`bench: graphile-worker (${options.triggers} addJob, ${options.runs} more by addJobs, all worked)`);
+  graphile = await benchGraphileServer({ databaseUrl: url("graphile_server_bench"), triggers: options.triggers, runs: options.runs, concurrency: options.concurrency });
+  await client.end();
+} finally {
+  await postgres.stop();
+  await rm(dir, { recursive: true, force: true });
+}
+
+if (values.json) {
+  console.log(JSON.stringify({ options, stasis, graphile, statements }, null, 2));
+} else {
+  const rate = (v: number) => `${v.toFixed(0)}/s`;
+  const rows = [
+    ["", "stasis (server alone)", "graphile-worker", "goal", "stasis / goal"],
+    ["triggers (one per call)", rate(stasis.triggersPerSecond), rate(graphile.addsPerSecond), `≥ ${GOAL}/s`, (stasis.triggersPerSecond / GOAL).toFixed(2)],
+    ["claim + complete", rate(stasis.claimCompletePerSecond), rate(graphile.jobsPerSecond), `≥ ${GOAL}/s`, (stasis.claimCompletePerSecond / GOAL).toFixed(2)],
+    [
+      `batch of ${stasis.batchTrigger.items}`,
+      `${stasis.batchTrigger.ms.toFixed(0)} ms (${stasis.batchTrigger.rowsWritten} rows)`,
+      `${graphile.addJobsBatchMs.toFixed(0)} ms (addJobs of ${options.runs})`,
+      "≤ 500 ms",
+      (stasis.batchTrigger.ms / 500).toFixed(2),
+    ],
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  console.log(rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ")).join("\n"));
+  console.log(
+    `\n${options.concurrency} trigger calls in flight; ${options.runners} simulated runners × ${options.slots} slots polling with waitMs 0; attempts per run ${stasis.attemptsPerRun.min}–${stasis.attemptsPerRun.max}; graphile-worker concurrency ${options.concurrency}.`,
+  );
+  if (statements.length) {
+    console.log("\npg_stat_statements, stasis database, top 15 by total time:");
+    for (const s of statements) console.log(`${String(s.calls).padStart(7)} calls ${s.total_ms.toFixed(0).padStart(7)} ms total ${s.mean_ms.toFixed(3).padStart(8)} ms mean  ${s.query.slice(0, 150)}`);
+  }
+}

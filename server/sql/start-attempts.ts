@@ -1,0 +1,48 @@
+import type { Knex } from "knex";
+
+/** One run's move to EXECUTING: the state it was locked in (the compare) and the lease it gets. */
+export interface AttemptStart {
+  id: string;
+  from: string;
+  deployment_id: string;
+  lease_id: string;
+  attempt_count: number;
+  deadline_at: string | null;
+  max_duration_s: number | null;
+}
+
+/**
+ * Moves every run of one claim to EXECUTING in one statement: a compare-and-set per row (`status =
+ * from`, the state the claim read and locked) over a JSON array expanded with jsonb_to_recordset,
+ * as the heartbeat does. The rows are locked by the claim, so every compare holds; a row that did
+ * not move is left out of the answer and the caller hands it to no runner. One round trip for a
+ * claim of any size, where one UPDATE per run was the claim's largest cost in pg_stat_statements.
+ * `r.id = ANY(ids)` is there for the planner: it cannot see how few rows jsonb_to_recordset yields
+ * and, without it, hash-joined a sequential scan of all runs (9 ms per claim at 7,000 runs).
+ */
+const START_SQL = `
+  UPDATE runs r
+  SET status = 'EXECUTING',
+      deployment_id = s.deployment_id,
+      runner_id = ?,
+      lease_id = s.lease_id,
+      lease_expires_at = now() + make_interval(secs => ? / 1000.0),
+      attempt_count = s.attempt_count,
+      started_at = COALESCE(r.started_at, now()),
+      execution_started_at = now(),
+      deadline_at = s.deadline_at,
+      max_duration_s = s.max_duration_s,
+      waitpoint_id = NULL,
+      resume = NULL,
+      stop_pending = false,
+      stop_reason = NULL
+  FROM jsonb_to_recordset(?::jsonb) AS s(id text, "from" text, deployment_id uuid, lease_id text, attempt_count int, deadline_at timestamptz, max_duration_s int)
+  WHERE r.id = ANY(?::text[]) AND r.id = s.id AND r.status = s."from"
+  RETURNING r.id
+`;
+
+export async function startAttempts(trx: Knex.Transaction, runnerId: string, leaseMs: number, starts: AttemptStart[]): Promise<Set<string>> {
+  if (starts.length === 0) return new Set();
+  const result = await trx.raw(START_SQL, [runnerId, leaseMs, JSON.stringify(starts), starts.map((s) => s.id)]);
+  return new Set((result.rows as Array<{ id: string }>).map((r) => r.id));
+}
