@@ -51,7 +51,8 @@ describe("lease recovery", () => {
 
 describe("drain on SIGTERM", () => {
   it("lets a short run finish before the runner exits", async () => {
-    const runner = await stack.startRunnerProcess({ name: "drain-short" });
+    // The grace is far longer than the run: on a loaded host the task process alone can take seconds to start.
+    const runner = await stack.startRunnerProcess({ name: "drain-short", drainGraceMs: 30_000 });
     const id = await trigger("busy", { ms: 1000 });
     await stack.waitForRun(id, executingOn(runner.runnerId), "busy to execute");
     await runner.stop();
