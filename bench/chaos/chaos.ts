@@ -105,8 +105,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await sender;
 
     const runs = (await stack.db.query<RunRow>("SELECT id, task_id, status, output, error, attempt_count, parent_run_id, completed_at FROM runs")).rows;
-    const attempts = (await stack.db.query<AttemptRow>("SELECT run_id, number, status, runner_id, started_at, ended_at FROM run_attempts")).rows;
-    const figures = analyze({ triggered: workload.triggered, runs, attempts, records: ledger.records, accepted: workload.accepted, killedRunners: stack.killedRunners, lastFaultHealedAt: faults.lastHealedAt() });
+    const attempts = (await stack.db.query<AttemptRow>("SELECT run_id, number, status, runner_id, started_at, ended_at, error FROM run_attempts")).rows;
+    const figures = analyze({ triggered: workload.triggered, runs, attempts, records: ledger.records, accepted: workload.accepted, killedRunners: stack.killedRunners, lastFaultHealedAt: faults.lastHealedAt(), faultEvents: faults.events });
     const byComm: Record<string, number> = {};
     for (const check of faults.orphanChecks as OrphanCheck[]) for (const comm of check.comms) byComm[comm] = (byComm[comm] ?? 0) + 1;
     const violations = { lost: figures.lost.count, finishedTwice: figures.finishedTwice.count, eventsDropped: figures.events.dropped };

@@ -50,7 +50,7 @@ function formatReport(r: ChaosReport): string {
     ...f.events.droppedDetails.slice(0, 10).map((d) => `    ${d.runId} ${d.status}: saw ${JSON.stringify(d.received)}; attempts since: ${d.attemptsAfterAccept.join(", ")}`),
     `final step re-run after an injected crash:     ${f.finishRepeatedAfterCrash} (allowed: at-least-once since the last checkpoint)`,
     `code after a completed wait repeated:          ${f.afterWaitRepeated.total} (${f.afterWaitRepeated.afterCrash} after the attempt running it was killed, ${f.afterWaitRepeated.unexplained} not explained by a crash)`,
-    ...f.afterWaitRepeated.unexplainedRuns.slice(0, 10).map((x) => `    ${x}`),
+    ...f.afterWaitRepeated.traces.filter((t) => !t.explainedByKill).slice(0, 20).map((t) => `    ${t.runId} ${t.step} copy ${t.copy + 1}: ${t.cause}${t.earlier.error ? ` (${t.earlier.error.slice(0, 100)})` : ""}`),
     `code before the first checkpoint repeated:     ${f.beforeCheckpointRepeated.total} in ${f.beforeCheckpointRepeated.runs} runs (allowed: no checkpoint yet, so a new attempt starts over)`,
     `runs failed by the platform (not the task):    ${f.failedByPlatform.count}`,
     ...f.failedByPlatform.runs.slice(0, 10).map((x) => `    ${x.id} ${x.task} ${x.error}`),
