@@ -259,7 +259,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
         void Promise.allSettled([storing.then((done) => deps.checkpoints!.delete(done.location)), restoring]).then(() => rm(dir, { recursive: true, force: true }).catch(() => {}));
         return await restoring;
       }
-      if ("error" in first) throw first.error;
+      if ("error" in first) return await keepWaitingHere(dir, wait.callId, first.error);
       const stored = first.done;
       log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
       try {
@@ -289,6 +289,26 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       suspendPhase = "none";
       if (!keptLocally) await rm(dir, { recursive: true, force: true }).catch(() => {});
     }
+  }
+
+  /**
+   * The dump is whole on this runner's disk but the store refused it (the checkpoint disk is full, the
+   * registry is down): restore the process from the dump here and let it wait in-process, as when
+   * CRIU cannot dump it. Failing the attempt instead would run the code since the last checkpoint
+   * again (found by bench/chaos: repeats after a completed wait in the full-disk windows).
+   */
+  async function keepWaitingHere(dir: string, callId: number, storeError: unknown): Promise<void> {
+    const message = (storeError instanceof Error ? storeError.message : String(storeError)).split("\n")[0];
+    log.warn({ runId, err: message }, "could not store the checkpoint; restoring the run here to wait in-process");
+    const started = Date.now();
+    const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
+    holdsSlot = true;
+    attach(restored);
+    systemLog("warn", `could not store the checkpoint (${message}); the run stays alive here while it waits`);
+    log.info({ runId, restoreMs: Date.now() - started }, "run restored from its unstored dump");
+    suspendPhase = "none";
+    resultArrived = null;
+    if (heldResult) channel?.send({ type: "wait-result", callId, result: takeHeld() });
   }
 
   /** The process has not exited (a check that does not wait). */
