@@ -7,7 +7,7 @@ import { WaitSpec, type ClaimedRun, type SerializedError, type TaskCall, type Ta
 import { CHECKPOINT_KEY_BYTES, CheckpointIntegrityError, type CheckpointStore } from "./checkpoint-store/index.ts";
 import type { WarmPool } from "./warm-pool.ts";
 import { createLogShipper } from "./log-shipper.ts";
-import { hardwareRandomFlags } from "./hardware-random.ts";
+import { hardwareRandomFiles, hardwareRandomFlags } from "./hardware-random.ts";
 import { readLines } from "./line-reader.ts";
 import { isLeaseGone, LeaseGoneError, retryCall } from "./retry-call.ts";
 import { ServerCallError, type ServerClient } from "./server-client.ts";
@@ -388,7 +388,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     const entry = join(appDir, claim.deployment.manifest.entry);
     const where = await placement();
     // The environment's variables win over the runner's --env-file; the runner's own few (PATH, STASIS_WORKER_MODE…) win over both.
-    const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...claim.env, ...baseTaskEnv() }, ...where });
+    const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...claim.env, ...baseTaskEnv() }, files: hardwareRandomFiles(), ...where });
     // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
     attach(deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, start) : await start());
   }
