@@ -34,7 +34,8 @@ export function executionDeadline(run: Pick<RunRow, "max_duration_s" | "executio
 export async function claimRuns(engine: Engine, runnerId: string, limit: number): Promise<ClaimedRun[]> {
   if (limit <= 0) return [];
   return await inTransaction(engine.db, async (trx) => {
-    const candidates = await lockClaimableRuns(trx, limit);
+    const runner = await trx("runners").where({ id: runnerId }).first("workload");
+    const candidates = await lockClaimableRuns(trx, limit, (runner?.workload as string | undefined) ?? "process");
     const claimed: ClaimedRun[] = [];
     for (const run of candidates) {
       const deployment = await deploymentFor(trx, run);

@@ -57,6 +57,7 @@ export async function completeAttempt(engine: Engine, runId: string, body: Compl
       runner_id: null,
       checkpoint_location: null,
       checkpoint_sha256: null,
+      checkpoint_workload: null,
       checkpoint_key: null,
       checkpoint_waitpoint_id: null,
     });
