@@ -43,6 +43,9 @@ export type SessionOutcome = "finished" | "suspended" | "stopped" | "lost";
 interface PendingWait {
   callId: number;
   waitpointId: string;
+  spec: WaitSpec;
+  /** The wait's key (every current SDK sends one): asking for it again is how a lost continue is found. */
+  key?: string;
 }
 
 const PREPARE_TIMEOUT_MS = 10_000;
@@ -76,6 +79,8 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   let pendingWait: PendingWait | null = null;
   let suspendPhase: "none" | "preparing" | "dumping" = "none";
   let heldResult: WaitResult | null = null;
+  /** A recheck of the pending wait is in flight. */
+  let rechecking = false;
   let resultArrived: (() => void) | null = null;
   /** Processes checkpointed away: what their dying wrappers print is not the run's output. */
   const silenced = new WeakSet<TaskProcess>();
@@ -169,7 +174,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   async function beginWait(callId: number, spec: WaitSpec, key?: string): Promise<void> {
     const { waitpointId, result } = await report("create a wait", () => server.createWait(runId, { leaseId, spec, key }));
     if (result) return void channel?.send({ type: "wait-result", callId, result });
-    pendingWait = { callId, waitpointId };
+    pendingWait = { callId, waitpointId, spec, key };
     if (shouldSuspend(spec)) await suspend();
   }
 
@@ -194,6 +199,32 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     const { callId } = pendingWait;
     pendingWait = null;
     channel?.send({ type: "wait-result", callId, result });
+  }
+
+  /**
+   * The result of `wait`, asked of the server again (the same keyed wait gives back its waitpoint and
+   * result): the continue the server handed out in a poll answer may have been lost with that answer
+   * (the server killed mid-reply), and the server moved the run to EXECUTING already. null: still
+   * pending (its continue will come), or the wait has no key to ask by.
+   */
+  async function askWaitResult(wait: PendingWait): Promise<WaitResult | null> {
+    if (!wait.key) return null;
+    const { result } = await report("ask for a wait's result", () => server.createWait(runId, { leaseId, spec: wait.spec, key: wait.key }));
+    return result;
+  }
+
+  /** After a poll whose answer may be lost: an in-process wait whose continue was in it gets its result anyway. */
+  async function recheckWait(): Promise<void> {
+    const wait = pendingWait;
+    // One ask at a time: polls fail again and again while the server is down, and the ask retries until it is back.
+    if (!wait || suspendPhase !== "none" || ended || rechecking) return;
+    rechecking = true;
+    try {
+      const result = await askWaitResult(wait).catch(() => null);
+      if (result) continueWait(wait.waitpointId, result);
+    } finally {
+      rechecking = false;
+    }
   }
 
   function nextHeldResult(): Promise<WaitResult> {
@@ -275,10 +306,19 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
           log.warn({ runId, err: error.message }, "could not report the suspend; the lease is gone");
           return end("lost");
         }
-        // The waitpoint completed while we were dumping and its result is on its way in a poll: resume here.
+        // The waitpoint completed while we were dumping and the server moved the run on: resume here, with the
+        // result its continue carries — or, when that poll answer was lost (found by bench/chaos: two runs stuck
+        // EXECUTING for good after a server kill), with the result asked of the server again.
         if (!(error instanceof ServerCallError && error.status === 409)) throw error;
         await deps.checkpoints!.delete(stored.location).catch(() => {});
-        await restoreInto(dir, wait.callId, await nextHeldResult().then(() => takeHeld()));
+        const asked = heldResult ? null : await askWaitResult(wait).catch(() => null);
+        let result: WaitResult;
+        if (asked && !heldResult) {
+          result = asked;
+          resultArrived = null;
+          pendingWait = null;
+        } else result = await nextHeldResult().then(() => takeHeld());
+        await restoreInto(dir, wait.callId, result);
       }
     } catch (thrown) {
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));
@@ -355,8 +395,10 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     if (ended) return;
     ended = true;
     systemLog("warn", `run stopped on this runner: ${reason}`);
-    await within(shipper.close(), LOG_FLUSH_WAIT_MS);
+    // The process first: a run whose lease is gone may be running elsewhere already, and each moment it
+    // goes on here is code run twice. Its logs so far are in the shipper.
     await proc?.kill().catch(() => {});
+    await within(shipper.close(), LOG_FLUSH_WAIT_MS);
     resolveDone(outcome);
   }
 
@@ -406,6 +448,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     leaseId,
     done,
     continueWait,
+    recheckWait,
     stop,
     get holdsSlot() {
       return holdsSlot && !ended;
