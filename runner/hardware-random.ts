@@ -24,3 +24,12 @@ export function hardwareRandomFlags(): string[] {
   }
   return flags;
 }
+
+/**
+ * The host files those flags name. A runtime that runs the task on the image's own root (runc) must
+ * bind them into the container, or the task's Node does not find the config and silently goes on
+ * with OpenSSL's in-memory generator.
+ */
+export function hardwareRandomFiles(): string[] {
+  return hardwareRandomFlags().length ? [CONFIG] : [];
+}

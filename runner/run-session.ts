@@ -7,7 +7,7 @@ import { WaitSpec, type ClaimedRun, type SerializedError, type TaskCall, type Ta
 import { CHECKPOINT_KEY_BYTES, CheckpointIntegrityError, type CheckpointStore } from "./checkpoint-store/index.ts";
 import type { WarmPool } from "./warm-pool.ts";
 import { createLogShipper } from "./log-shipper.ts";
-import { hardwareRandomFlags } from "./hardware-random.ts";
+import { hardwareRandomFiles, hardwareRandomFlags } from "./hardware-random.ts";
 import { readLines } from "./line-reader.ts";
 import { isLeaseGone, LeaseGoneError, retryCall } from "./retry-call.ts";
 import { ServerCallError, type ServerClient } from "./server-client.ts";
@@ -43,6 +43,9 @@ export type SessionOutcome = "finished" | "suspended" | "stopped" | "lost";
 interface PendingWait {
   callId: number;
   waitpointId: string;
+  spec: WaitSpec;
+  /** The wait's key (every current SDK sends one): asking for it again is how a lost continue is found. */
+  key?: string;
 }
 
 const PREPARE_TIMEOUT_MS = 10_000;
@@ -76,6 +79,8 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   let pendingWait: PendingWait | null = null;
   let suspendPhase: "none" | "preparing" | "dumping" = "none";
   let heldResult: WaitResult | null = null;
+  /** A recheck of the pending wait is in flight. */
+  let rechecking = false;
   let resultArrived: (() => void) | null = null;
   /** Processes checkpointed away: what their dying wrappers print is not the run's output. */
   const silenced = new WeakSet<TaskProcess>();
@@ -169,7 +174,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   async function beginWait(callId: number, spec: WaitSpec, key?: string): Promise<void> {
     const { waitpointId, result } = await report("create a wait", () => server.createWait(runId, { leaseId, spec, key }));
     if (result) return void channel?.send({ type: "wait-result", callId, result });
-    pendingWait = { callId, waitpointId };
+    pendingWait = { callId, waitpointId, spec, key };
     if (shouldSuspend(spec)) await suspend();
   }
 
@@ -194,6 +199,32 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     const { callId } = pendingWait;
     pendingWait = null;
     channel?.send({ type: "wait-result", callId, result });
+  }
+
+  /**
+   * The result of `wait`, asked of the server again (the same keyed wait gives back its waitpoint and
+   * result): the continue the server handed out in a poll answer may have been lost with that answer
+   * (the server killed mid-reply), and the server moved the run to EXECUTING already. null: still
+   * pending (its continue will come), or the wait has no key to ask by.
+   */
+  async function askWaitResult(wait: PendingWait): Promise<WaitResult | null> {
+    if (!wait.key) return null;
+    const { result } = await report("ask for a wait's result", () => server.createWait(runId, { leaseId, spec: wait.spec, key: wait.key }));
+    return result;
+  }
+
+  /** After a poll whose answer may be lost: an in-process wait whose continue was in it gets its result anyway. */
+  async function recheckWait(): Promise<void> {
+    const wait = pendingWait;
+    // One ask at a time: polls fail again and again while the server is down, and the ask retries until it is back.
+    if (!wait || suspendPhase !== "none" || ended || rechecking) return;
+    rechecking = true;
+    try {
+      const result = await askWaitResult(wait).catch(() => null);
+      if (result) continueWait(wait.waitpointId, result);
+    } finally {
+      rechecking = false;
+    }
   }
 
   function nextHeldResult(): Promise<WaitResult> {
@@ -259,7 +290,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
         void Promise.allSettled([storing.then((done) => deps.checkpoints!.delete(done.location)), restoring]).then(() => rm(dir, { recursive: true, force: true }).catch(() => {}));
         return await restoring;
       }
-      if ("error" in first) throw first.error;
+      if ("error" in first) return await keepWaitingHere(dir, wait.callId, first.error);
       const stored = first.done;
       log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
       try {
@@ -275,10 +306,19 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
           log.warn({ runId, err: error.message }, "could not report the suspend; the lease is gone");
           return end("lost");
         }
-        // The waitpoint completed while we were dumping and its result is on its way in a poll: resume here.
+        // The waitpoint completed while we were dumping and the server moved the run on: resume here, with the
+        // result its continue carries — or, when that poll answer was lost (found by bench/chaos: two runs stuck
+        // EXECUTING for good after a server kill), with the result asked of the server again.
         if (!(error instanceof ServerCallError && error.status === 409)) throw error;
         await deps.checkpoints!.delete(stored.location).catch(() => {});
-        await restoreInto(dir, wait.callId, await nextHeldResult().then(() => takeHeld()));
+        const asked = heldResult ? null : await askWaitResult(wait).catch(() => null);
+        let result: WaitResult;
+        if (asked && !heldResult) {
+          result = asked;
+          resultArrived = null;
+          pendingWait = null;
+        } else result = await nextHeldResult().then(() => takeHeld());
+        await restoreInto(dir, wait.callId, result);
       }
     } catch (thrown) {
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));
@@ -289,6 +329,26 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
       suspendPhase = "none";
       if (!keptLocally) await rm(dir, { recursive: true, force: true }).catch(() => {});
     }
+  }
+
+  /**
+   * The dump is whole on this runner's disk but the store refused it (the checkpoint disk is full, the
+   * registry is down): restore the process from the dump here and let it wait in-process, as when
+   * CRIU cannot dump it. Failing the attempt instead would run the code since the last checkpoint
+   * again (found by bench/chaos: repeats after a completed wait in the full-disk windows).
+   */
+  async function keepWaitingHere(dir: string, callId: number, storeError: unknown): Promise<void> {
+    const message = (storeError instanceof Error ? storeError.message : String(storeError)).split("\n")[0];
+    log.warn({ runId, err: message }, "could not store the checkpoint; restoring the run here to wait in-process");
+    const started = Date.now();
+    const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
+    holdsSlot = true;
+    attach(restored);
+    systemLog("warn", `could not store the checkpoint (${message}); the run stays alive here while it waits`);
+    log.info({ runId, restoreMs: Date.now() - started }, "run restored from its unstored dump");
+    suspendPhase = "none";
+    resultArrived = null;
+    if (heldResult) channel?.send({ type: "wait-result", callId, result: takeHeld() });
   }
 
   /** The process has not exited (a check that does not wait). */
@@ -335,8 +395,10 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     if (ended) return;
     ended = true;
     systemLog("warn", `run stopped on this runner: ${reason}`);
-    await within(shipper.close(), LOG_FLUSH_WAIT_MS);
+    // The process first: a run whose lease is gone may be running elsewhere already, and each moment it
+    // goes on here is code run twice. Its logs so far are in the shipper.
     await proc?.kill().catch(() => {});
+    await within(shipper.close(), LOG_FLUSH_WAIT_MS);
     resolveDone(outcome);
   }
 
@@ -368,7 +430,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     const entry = join(appDir, claim.deployment.manifest.entry);
     const where = await placement();
     // The environment's variables win over the runner's --env-file; the runner's own few (PATH, STASIS_WORKER_MODE…) win over both.
-    const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...claim.env, ...baseTaskEnv() }, ...where });
+    const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...claim.env, ...baseTaskEnv() }, files: hardwareRandomFiles(), ...where });
     // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
     attach(deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, start) : await start());
   }
@@ -386,6 +448,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     leaseId,
     done,
     continueWait,
+    recheckWait,
     stop,
     get holdsSlot() {
       return holdsSlot && !ended;

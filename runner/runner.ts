@@ -110,6 +110,15 @@ export function createRunner(options: RunnerOptions) {
     return [...sessions.values()].filter((s) => s.holdsSlot).length;
   }
 
+  /**
+   * A poll that failed may have been answered and the answer lost (the server died mid-reply): the
+   * continues in it moved their runs to EXECUTING on the server. Each run waiting here asks for its
+   * wait's result again, so none waits for good for a continue that will not come twice.
+   */
+  function recheckWaits(): void {
+    for (const session of sessions.values()) void session.recheckWait();
+  }
+
   function freeSlotsNow(): number {
     if (draining) return 0;
     return Math.max(0, options.capacity - busySlots() - slotsOfferedByLongPoll);
@@ -139,6 +148,7 @@ export function createRunner(options: RunnerOptions) {
         failures += 1;
         const delay = Math.min(5000, 100 * 2 ** failures);
         log.warn({ err: (error as Error).message, retryInMs: delay }, "poll failed");
+        recheckWaits();
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
@@ -163,6 +173,7 @@ export function createRunner(options: RunnerOptions) {
       } while (quickPollAgain && polling);
     } catch (error) {
       if (polling) log.warn({ err: (error as Error).message }, "claim after a freed slot failed; the long poll will pick runs up");
+      recheckWaits();
     } finally {
       quickPolling = false;
     }
@@ -189,7 +200,14 @@ export function createRunner(options: RunnerOptions) {
       leases.leaseMs = leaseMs;
       const gone = new Set(lost);
       leases.renewed(held.filter((l) => !gone.has(l.runId) && sessions.get(l.runId)?.leaseId === l.leaseId).map((l) => l.runId), sentAt);
-      for (const runId of lost) void sessions.get(runId)?.stop("the server gave this run's lease to someone else", "lost");
+      // Only the lease this beat named: while the beat was in flight, the run's attempt may have ended and its next
+      // attempt been claimed here under a new lease — an answer about the old lease must not stop the new attempt
+      // (found by bench/chaos: a retried run stopped on this runner kept running, then ran again elsewhere).
+      const sentLease = new Map(held.map((l) => [l.runId, l.leaseId]));
+      for (const runId of lost) {
+        const session = sessions.get(runId);
+        if (session && session.leaseId === sentLease.get(runId)) void session.stop("the server gave this run's lease to someone else", "lost");
+      }
     } catch (error) {
       log.warn({ err: (error as Error).message }, "heartbeat failed");
     }

@@ -15,6 +15,13 @@ export interface RunRuntime {
    * the lost attempt created, with the results already delivered to them.
    */
   nextWaitKey(): string;
+  /**
+   * The place of the run's next plain `trigger`/`batchTrigger`: `trigger#1`, `trigger#2`, … counted
+   * per attempt apart from the waits (so a trigger added or skipped does not move the waits' places).
+   * The children's default idempotency keys come from it: an attempt that runs the code again gets the
+   * children the lost attempt started instead of starting them twice.
+   */
+  nextTriggerKey(): string;
   registerCompensation(fn: () => unknown | Promise<unknown>, name: string): void;
 }
 

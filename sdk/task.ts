@@ -70,11 +70,19 @@ export function defineTask<TPayload, TOutput>(options: TaskOptions<TPayload, TOu
 
 type TriggerItem = { task: string; payload: unknown; options?: TriggerOptions };
 
+/** Each item's default idempotency key: `<run id>/<place>/<item index>` (a key the caller gave wins). */
+function withPlaceKeys(items: TriggerItem[], runId: string, place: string): TriggerItem[] {
+  return items.map((item, i) => ({ ...item, options: { ...item.options, idempotencyKey: item.options?.idempotencyKey ?? `${runId}/${place}/${i}` } }));
+}
+
 /** Inside a run, children go through the runner (and inherit its version); outside, through the HTTP API. */
 async function triggerMany(items: TriggerItem[]): Promise<TriggerResponse[]> {
   const runtime = getRunRuntime();
   if (runtime) {
-    const { runIds } = (await runtime.call({ method: "trigger", items, wait: false })) as { runIds: string[] };
+    // Keyed by its place among the run's triggers, like a wait: an attempt that runs this code again
+    // (after its runner died, or a retry) gets the children the earlier attempt started.
+    const keyed = withPlaceKeys(items, runtime.ctx.runId, runtime.nextTriggerKey());
+    const { runIds } = (await runtime.call({ method: "trigger", items: keyed, wait: false })) as { runIds: string[] };
     return runIds.map((id) => ({ id, isCached: false }));
   }
   if (items.length === 1) {
@@ -91,7 +99,7 @@ async function triggerAndWaitMany<TOutput>(items: TriggerItem[]): Promise<Array<
   // One place in the run for the trigger and its wait. The children's default idempotency keys come
   // from it, so an attempt that runs this code again gets the same child runs (and their results).
   const key = runtime.nextWaitKey();
-  const keyed = items.map((item, i) => ({ ...item, options: { ...item.options, idempotencyKey: item.options?.idempotencyKey ?? `${runtime.ctx.runId}/${key}/${i}` } }));
+  const keyed = withPlaceKeys(items, runtime.ctx.runId, key);
   const { runIds } = (await runtime.call({ method: "trigger", items: keyed, wait: true })) as { runIds: string[] };
   const result = await waitForResult({ kind: "runs", runIds }, key);
   if (result.kind !== "runs") throw new Error(`expected child run results, got a ${result.kind} result`);

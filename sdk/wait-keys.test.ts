@@ -75,4 +75,39 @@ describe("wait keys", () => {
       expect(calls.map((c) => (c.method === "wait" ? c.key : null))).toEqual(["#1"]);
     }
   });
+
+  it("keys plain triggers by their place among the run's triggers, apart from the waits' places", async () => {
+    const { runtime, calls } = recordingRuntime();
+    setRunRuntime(runtime);
+    const child = task({ id: "child-for-trigger-keys", run: async () => 2 });
+    await child.trigger(1);
+    await wait.for(100);
+    await child.batchTrigger([{ payload: 2 }, { payload: 3, options: { idempotencyKey: "mine" } }]);
+    await child.triggerAndWait(4);
+    await wait.for(100);
+
+    const keyed = calls.map((c) => (c.method === "trigger" ? `trigger ${c.items.map((i) => (i.options as { idempotencyKey: string }).idempotencyKey).join(" ")}` : `${c.method} ${"key" in c ? c.key : ""}`));
+    expect(keyed).toEqual([
+      "trigger run_keys/trigger#1/0",
+      "wait #1",
+      "trigger run_keys/trigger#2/0 mine",
+      "trigger run_keys/#2/0",
+      "wait #2",
+      "wait #3",
+    ]);
+  });
+
+  it("a fresh runtime (a new attempt) gets the same trigger keys for the same code", async () => {
+    const keys: string[][] = [];
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const { runtime, calls } = recordingRuntime();
+      setRunRuntime(runtime);
+      const child = task({ id: `child-again-${attempt}`, run: async () => 2 });
+      await child.trigger(1);
+      await child.trigger(2);
+      keys.push(calls.flatMap((c) => (c.method === "trigger" ? c.items.map((i) => (i.options as { idempotencyKey: string }).idempotencyKey) : [])));
+    }
+    expect(keys[1]).toEqual(keys[0]);
+    expect(keys[0]).toEqual(["run_keys/trigger#1/0", "run_keys/trigger#2/0"]);
+  });
 });

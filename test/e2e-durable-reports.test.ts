@@ -126,4 +126,41 @@ describe("the runner's reports outlive a server that goes away", () => {
     expect(await ledgerOf(ledger, id)).toEqual(["before attempt=1", "after attempt=1", "after attempt=1"]);
     expect((await getRun(stack, id)).status).toBe("COMPLETED");
   });
+
+  it("a continue lost with a poll's answer (the server died mid-reply): the run waiting in-process asks for its wait's result and goes on", async () => {
+    await runners.start({ name: "lost-continue", serverUrl: proxy.url, suspendThresholdMs: 60_000 });
+    const { id, ledger, gate } = await startGatedRun("lost-continue", 3);
+    await writeFile(gate, "open");
+    await stack.waitForRun(id, (r) => r.status === "WAITING", "the run to wait in-process");
+    // Every poll is applied by the server and its answer lost: the one carrying the continue moves the run to
+    // EXECUTING on the server, and the runner never hears of it.
+    proxy.fail(/^\/api\/v1\/runner\/poll$/, "lose-answer");
+    await stack.waitForRun(id, (r) => r.status === "EXECUTING", "the server to hand out the continue", 30_000);
+    proxy.clear();
+
+    const run = await waitForFinal(stack, id);
+    expect(run.attemptDetails!.map((a) => a.status)).toEqual(["COMPLETED"]);
+    expect(await ledgerOf(ledger, id)).toEqual(["before attempt=1", "after attempt=1"]);
+  });
+
+  it("a heartbeat answer about a run's previous lease does not stop its next attempt claimed here meanwhile", async () => {
+    const runner = await runners.start({ name: "stale-beat", serverUrl: proxy.url });
+    // Heartbeats reach the server 1.5 s late: one naming attempt 1's lease is answered "lost" after attempt 2 was claimed here.
+    proxy.fail(/^\/api\/v1\/runner\/heartbeat$/, "delay");
+    const ledger = join(scratch, "stale-beat.ledger");
+    const gate = join(scratch, "stale-beat.gate");
+    const { id } = await trigger(stack, "fails-once-then-gate", { ledger, gate });
+    await waitForLog(stack, id, "waiting for the gate");
+    // Long enough for every heartbeat sent before attempt 2 was claimed to be answered.
+    await waitFor("three delayed heartbeats after attempt 2 began", () => proxy.broken.filter((b) => b.path.endsWith("/heartbeat")).length >= 12, { timeoutMs: 20_000 });
+    await writeFile(gate, "open");
+
+    const run = await waitForFinal(stack, id);
+    expect(run.attemptDetails!.map((a) => [a.status, a.runnerId])).toEqual([
+      ["FAILED", runner.runnerId],
+      ["COMPLETED", runner.runnerId],
+    ]);
+    expect(await ledgerOf(ledger, id)).toEqual(["ran attempt=1", "ran attempt=2", "done attempt=2"]);
+    expect(runner.log()).not.toContain("gave this run's lease to someone else");
+  });
 });

@@ -92,4 +92,23 @@ describe("a wait reached again finds what was delivered to it", () => {
     expect(await children()).toHaveLength(1);
     expect((await getRun(stack, id)).attemptDetails!.map((a) => a.status)).toEqual(["LOST", "COMPLETED"]);
   });
+
+  it("plain trigger: a run executed again after its runner died gets the child the first attempt started, not a second one", async () => {
+    const open = gate("fire-and-forget");
+    const runnerA = await runners.start({ name: "trigger-a" });
+    const { id } = await trigger(stack, "durable-fire-and-forget", { gate: open });
+    const first = await waitForLog(stack, id, "child triggered");
+    const children = () => stack.database.db("runs").where({ parent_run_id: id }).pluck("id");
+    expect(await children()).toEqual([first.data!.childId]);
+    await runnerA.kill9();
+    await writeFile(open, "open");
+
+    await runners.start({ name: "trigger-b" });
+    const run = await waitForFinal(stack, id);
+    expect((await getRun(stack, id)).attemptDetails!.map((a) => a.status)).toEqual(["LOST", "COMPLETED"]);
+    // The second attempt triggered again and was handed the same child.
+    expect(run.output).toEqual({ child: first.data!.childId });
+    expect(await children()).toEqual([first.data!.childId]);
+    await waitForFinal(stack, first.data!.childId as string);
+  });
 });

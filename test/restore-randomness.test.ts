@@ -1,16 +1,19 @@
 // Two restores of one checkpoint must not mint the same "random" values. The task process is a real
-// bundle (the SDK's worker runtime) under the process runtime with CRIU; this test plays its runner.
+// bundle (the SDK's worker runtime) under the process runtime with CRIU, and under runc in its
+// image's own root; this test plays its runner.
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleProject } from "../builder/index.ts";
-import { hardwareRandomFlags } from "../runner/hardware-random.ts";
+import { buildToLayout, bundleProject, openImageStore } from "../builder/index.ts";
+import { hardwareRandomFiles, hardwareRandomFlags } from "../runner/hardware-random.ts";
 import { createProcessRuntime } from "../runner/workload/index.ts";
-import type { TaskProcess } from "../runner/workload/index.ts";
+import type { TaskProcess, WorkloadRuntime } from "../runner/workload/index.ts";
+import { createRuncRuntime, detectRunc } from "../runner/workload/runc-runtime.ts";
 import type { RunnerToTask, TaskToRunner } from "../schemas/index.ts";
 
-const runtime = await createProcessRuntime();
+const processRuntime = await createProcessRuntime();
+const runc = await detectRunc();
 let dir: string;
 let entry: string;
 const live: TaskProcess[] = [];
@@ -74,9 +77,15 @@ function channel(proc: TaskProcess) {
 
 type Output = { before: { uuid: string; random: number }; uuids: string[]; randoms: number[]; bytes: string; webcrypto: string };
 
+/** Where the task runs: the host (process runtime) or an image's own root (runc). */
+interface Place {
+  runtime: WorkloadRuntime;
+  rootfs?: string;
+}
+
 /** Restores the checkpoint, hands the wait its result, and returns what the task computed after it. */
-async function restoreAndFinish(imageDir: string, callId: number): Promise<Output> {
-  const proc = await runtime.restore(imageDir, { cwd: path.dirname(entry) });
+async function restoreAndFinish({ runtime, rootfs }: Place, imageDir: string, callId: number): Promise<Output> {
+  const proc = await runtime.restore(imageDir, { cwd: path.dirname(entry), rootfs });
   live.push(proc);
   const ch = channel(proc);
   ch.send({ type: "wait-result", callId, result: { kind: "duration" } });
@@ -87,12 +96,15 @@ async function restoreAndFinish(imageDir: string, callId: number): Promise<Outpu
 }
 
 /** Starts the task, checkpoints it in its first wait, and restores that one checkpoint twice. */
-async function twoRestores(nodeFlags: string[], name: string): Promise<[Output, Output]> {
+async function twoRestores(nodeFlags: string[], name: string, place: Place = { runtime: processRuntime }, files: string[] = []): Promise<[Output, Output]> {
+  const { runtime, rootfs } = place;
   const proc = await runtime.start({
     command: process.execPath,
     args: ["--no-wasm-memory-protection-keys", ...nodeFlags, entry],
     cwd: path.dirname(entry),
     env: { PATH: process.env.PATH ?? "", STASIS_WORKER_MODE: "run", UV_USE_IO_URING: "0" },
+    rootfs,
+    files,
   });
   live.push(proc);
   const ch = channel(proc);
@@ -104,8 +116,8 @@ async function twoRestores(nodeFlags: string[], name: string): Promise<[Output, 
   expect(await ch.next()).toEqual({ type: "checkpoint-ready" });
   const imageDir = path.join(dir, name);
   await runtime.checkpoint(proc, imageDir);
-  const first = await restoreAndFinish(imageDir, call.callId);
-  const second = await restoreAndFinish(imageDir, call.callId);
+  const first = await restoreAndFinish(place, imageDir, call.callId);
+  const second = await restoreAndFinish(place, imageDir, call.callId);
   // The same process state before the wait.
   expect(second.before).toEqual(first.before);
   return [first, second];
@@ -113,7 +125,7 @@ async function twoRestores(nodeFlags: string[], name: string): Promise<[Output, 
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-describe.skipIf(!runtime.checkpoints.available)("after a restore", () => {
+describe.skipIf(!processRuntime.checkpoints.available)("after a restore", () => {
   it.skipIf(hardwareRandomFlags().length === 0)("with the runner's flags, randomUUID(), Math.random(), randomBytes() and getRandomValues() differ between two restores of one checkpoint", async () => {
     const [first, second] = await twoRestores(hardwareRandomFlags(), "hardware");
     for (const uuid of [...first.uuids, ...second.uuids]) expect(uuid).toMatch(UUID_V4);
@@ -129,4 +141,21 @@ describe.skipIf(!runtime.checkpoints.available)("after a restore", () => {
     for (const random of second.randoms) expect(first.randoms).not.toContain(random);
     for (const random of [...first.randoms, ...second.randoms]) expect(random >= 0 && random < 1).toBe(true);
   }, 60_000);
+});
+
+describe.skipIf(!runc.ok || !processRuntime.checkpoints.available || hardwareRandomFlags().length === 0)("after a runc restore", () => {
+  let image: { rootfs: string; dir: string } | undefined;
+  afterAll(() => image && rm(image.dir, { recursive: true, force: true }));
+
+  it("with the runner's flags and files, randomBytes() and getRandomValues() differ between two restores of one checkpoint (the OpenSSL config is bound into the container)", async () => {
+    // A real image with the runtime layer (the host's Node), as `deploy --with-runtime` makes.
+    const imageDir = await mkdtemp(path.join(tmpdir(), "stasis-randomness-image-"));
+    const built = await buildToLayout({ projectDir: path.resolve(import.meta.dirname, "fixtures/basic"), outDir: path.join(imageDir, "oci"), withRuntime: true });
+    image = { rootfs: (await openImageStore(built.ref).fetch(built.ref, path.join(imageDir, "cache"))).rootfsDir, dir: imageDir };
+    const runtime = await createRuncRuntime({ rootfs: image.rootfs, checkpoints: true, workDir: path.join(dir, "runc") });
+    const [first, second] = await twoRestores(hardwareRandomFlags(), "runc-hardware", { runtime, rootfs: image.rootfs }, hardwareRandomFiles());
+    expect(second.bytes).not.toBe(first.bytes);
+    expect(second.webcrypto).not.toBe(first.webcrypto);
+    for (const uuid of second.uuids) expect(first.uuids).not.toContain(uuid);
+  }, 180_000);
 });

@@ -146,6 +146,27 @@ describe("waits", () => {
     expect(logs.body.data.map((l: { message: string }) => l.message)).toEqual(["before", "after"]);
   });
 
+  it("a checkpoint resumes only on a runner of the workload that took it (a process runner cannot restore a runc checkpoint)", async () => {
+    const register = async (name: string, workload: string) => (await f.call("POST", "/api/v1/runner/register", { key: RUNNER_TOKEN, body: { name, capacity: 4, checkpoints: true, workload } })).body.runnerId as string;
+    const runcA = await register("runc-a", "runc");
+    const trig = await f.call("POST", "/api/v1/tasks/waiter/trigger", { body: { payload: {} } });
+    const claimed = await eventually(() => poll(f, runcA, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.length > 0);
+    const run = claimed.runs[0] as { runId: string; leaseId: string };
+    expect(run.runId).toBe(trig.body.id);
+    const wait = await runner(`${run.runId}/waits`, { leaseId: run.leaseId, spec: { kind: "event", event: "runc-go" } });
+    await runner(`${run.runId}/suspend`, { leaseId: run.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/runc", sizeBytes: 10, ...FAKE_SEAL } });
+    await f.call("POST", "/api/v1/events", { body: { event: "runc-go", payload: 1 } });
+    expect(await status(run.runId)).toBe("QUEUED");
+
+    // Process runners poll and get nothing of it; a runc runner gets the resume.
+    const processRunner = await register("process-b", "process");
+    for (const id of [processRunner, runnerId]) expect((await poll(f, id, { freeSlots: 4, waitMs: 0 })).runs.map((r) => r.runId)).not.toContain(run.runId);
+    expect(await status(run.runId)).toBe("QUEUED");
+    const runcC = await register("runc-c", "runc");
+    const resumed = await eventually(() => poll(f, runcC, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.some((r) => r.runId === run.runId));
+    expect(resumed.runs.find((r) => r.runId === run.runId)).toMatchObject({ resume: { checkpointLocation: "/ckpt/runc" } });
+  });
+
   it("suspend after the waitpoint completed goes straight to QUEUED", async () => {
     const run = await startRun();
     const wait = await runner(`${run.runId}/waits`, { leaseId: run.leaseId, spec: { kind: "event", event: "fast" } });

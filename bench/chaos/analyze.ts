@@ -3,6 +3,7 @@
 // repeated step is "explained by a crash" when the runner of the attempt that recorded the earlier
 // copy was kill -9'd by the injector after that record (the at-least-once window: code between the
 // last checkpoint and a crash runs again). Anything else repeated is a broken promise.
+import type { FaultEvent } from "./faults.ts";
 import type { LedgerRecord } from "./ledger-service.ts";
 import type { AcceptedEvent, TriggeredRun } from "./workload.ts";
 
@@ -26,6 +27,7 @@ export interface AttemptRow {
   runner_id: string | null;
   started_at: Date;
   ended_at: Date | null;
+  error?: { name?: string; message?: string } | null;
 }
 
 export interface AnalyzeInput {
@@ -36,6 +38,27 @@ export interface AnalyzeInput {
   accepted: Map<string, AcceptedEvent>;
   killedRunners: Map<string, number>;
   lastFaultHealedAt: number;
+  /** Every injected fault, to say which window a repeat fell in. */
+  faultEvents?: FaultEvent[];
+}
+
+/** Why one step ran again: the attempt that ran it first, how that attempt ended, and what ran it again. */
+export interface RepeatTrace {
+  runId: string;
+  step: string;
+  /** This copy's index (1: the second copy). */
+  copy: number;
+  explainedByKill: boolean;
+  /** The attempt that recorded the earlier copy, and how it ended. */
+  earlier: { attempt: number | null; ctxAttempt: number; status: string | null; error: string | null; runner: string | null; endedAt: string | null; at: string };
+  /** The attempt that recorded this copy. */
+  later: { attempt: number | null; ctxAttempt: number; at: string };
+  /** "restored": the same process lineage (restored from a checkpoint taken before the earlier copy); "fresh": a new process from the start. */
+  lineage: "restored" | "fresh" | "unknown";
+  /** Injected faults active between the earlier copy and the end of its attempt (+ one lease, 30 s). */
+  faults: string[];
+  /** A short classification for the figures. */
+  cause: string;
 }
 
 export interface Repeats {
@@ -52,7 +75,7 @@ export interface ChaosFigures {
   failedByPlatform: { count: number; runs: Array<{ id: string; task: string; error: string }> };
   finishedTwice: { count: number; runs: Array<{ id: string; why: string }> };
   finishRepeatedAfterCrash: number;
-  afterWaitRepeated: Repeats;
+  afterWaitRepeated: Repeats & { traces: RepeatTrace[] };
   beforeCheckpointRepeated: { total: number; runs: number };
   events: { accepted: number; delivered: number; dropped: number; notFinalAtDeadline: number; droppedRuns: string[]; droppedDetails: Array<{ runId: string; eventId: string; received: Array<string | null>; status: string; attemptsAfterAccept: string[] }>; neverMatched: number };
   attemptsHistogram: Record<string, number>;
@@ -95,6 +118,35 @@ export function analyze(input: AnalyzeInput): ChaosFigures {
     .map((r) => ({ id: r.id, task: r.task_id, error: `${r.error?.name ?? "?"}: ${r.error?.message ?? ""}`.slice(0, 200) }));
 
   const afterWait: Repeats = { total: 0, afterCrash: 0, unexplained: 0, unexplainedRuns: [] };
+  const traces: RepeatTrace[] = [];
+  const iso = (ms: number | undefined | null) => (ms ? new Date(ms).toISOString() : null);
+  const traceRepeat = (runId: string, step: string, copy: number, earlier: LedgerRecord, later: LedgerRecord, explainedByKill: boolean): RepeatTrace => {
+    const a = attemptAt(runId, earlier.at);
+    const b = attemptAt(runId, later.at);
+    const endedAt = a?.ended_at?.getTime() ?? null;
+    const windowEnd = (endedAt ?? later.at) + 30_000;
+    const faults = (input.faultEvents ?? [])
+      .filter((f) => f.at <= windowEnd && f.healedAt + 30_000 >= earlier.at)
+      .map((f) => `${f.name} ${f.target} ${iso(f.at)}–${iso(f.healedAt)}`);
+    const error = a?.error ? `${a.error.name ?? "?"}: ${(a.error.message ?? "").slice(0, 160)}` : null;
+    const lineage = earlier.process && later.process ? (earlier.process === later.process ? "restored" : "fresh") : "unknown";
+    let cause: string;
+    if (explainedByKill) cause = "runner killed after the earlier copy (at-least-once since the last checkpoint)";
+    else if (a && b && a.number === b.number) cause = `both copies in attempt ${a.number} (${lineage})`;
+    else if (a) cause = `attempt ${a.number} ended ${a.status}${a.error?.name ? ` ${a.error.name}` : ""}; attempt ${b?.number ?? "?"} ran it again (${lineage})${faults.length ? ` during ${faults.map((f) => f.split(" ")[0]).join(", ")}` : ""}`;
+    else cause = "no attempt found for the earlier copy";
+    return {
+      runId,
+      step,
+      copy,
+      explainedByKill,
+      earlier: { attempt: a?.number ?? null, ctxAttempt: earlier.attempt, status: a?.status ?? null, error, runner: a?.runner_id ?? null, endedAt: iso(endedAt), at: iso(earlier.at)! },
+      later: { attempt: b?.number ?? null, ctxAttempt: later.attempt, at: iso(later.at)! },
+      lineage,
+      faults,
+      cause,
+    };
+  };
   const finishedTwice: Array<{ id: string; why: string }> = [];
   let finishRepeatedAfterCrash = 0;
   const beforeCheckpoint = { total: 0, runs: 0 };
@@ -114,6 +166,7 @@ export function analyze(input: AnalyzeInput): ChaosFigures {
       let unexplained = 0;
       for (let k = 1; k < copies.length; k++) {
         const explained = diedByInjectedKill(copies[k - 1]);
+        traces.push(traceRepeat(runId, step, k, copies[k - 1], copies[k], explained));
         if (step === "end") {
           if (explained) finishRepeatedAfterCrash++;
           else unexplained++;
@@ -175,7 +228,7 @@ export function analyze(input: AnalyzeInput): ChaosFigures {
     failedByPlatform: { count: failedByPlatform.length, runs: failedByPlatform.slice(0, 50) },
     finishedTwice: { count: finishedTwice.length, runs: finishedTwice.slice(0, 50) },
     finishRepeatedAfterCrash,
-    afterWaitRepeated: { ...afterWait, unexplainedRuns: afterWait.unexplainedRuns.slice(0, 50) },
+    afterWaitRepeated: { ...afterWait, unexplainedRuns: afterWait.unexplainedRuns.slice(0, 50), traces: traces.slice(0, 200) },
     beforeCheckpointRepeated: beforeCheckpoint,
     events: { accepted: input.accepted.size, delivered, dropped: droppedRuns.length, notFinalAtDeadline, droppedRuns: droppedRuns.slice(0, 50), droppedDetails: droppedDetails.slice(0, 50), neverMatched },
     attemptsHistogram,

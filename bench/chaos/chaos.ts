@@ -15,6 +15,8 @@ export interface ChaosOptions {
   seed: number;
   servers: number;
   runners: number;
+  /** How many of `runners` use the runc workload (tasks in the image's own root). */
+  runcRunners?: number;
   capacity: number;
   /** Runs are triggered over this share of the fault window. */
   spreadShare: number;
@@ -73,7 +75,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   process.env.STASIS_API_TIMEOUT_MS ??= "10000";
   const started = Date.now();
   const ledger = await startLedger();
-  const stack = await startStack({ servers: options.servers, runners: options.runners, capacity: options.capacity, checkpointTmpfsMb: options.checkpointTmpfsMb, projectDir: join(import.meta.dirname, "project"), log });
+  const stack = await startStack({ servers: options.servers, runners: options.runners, runcRunners: options.runcRunners, capacity: options.capacity, checkpointTmpfsMb: options.checkpointTmpfsMb, projectDir: join(import.meta.dirname, "project"), log });
   try {
     const plan = planRuns(createRng(options.seed), ledger.url, { runs: options.runs, spreadMs: Math.round(options.faultMs * options.spreadShare), maxWaitMs: options.maxWaitMs, eventTimeoutSeconds: options.eventTimeoutSeconds, maxEventDelayMs: options.maxEventDelayMs });
     let stopped = false;
@@ -105,8 +107,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await sender;
 
     const runs = (await stack.db.query<RunRow>("SELECT id, task_id, status, output, error, attempt_count, parent_run_id, completed_at FROM runs")).rows;
-    const attempts = (await stack.db.query<AttemptRow>("SELECT run_id, number, status, runner_id, started_at, ended_at FROM run_attempts")).rows;
-    const figures = analyze({ triggered: workload.triggered, runs, attempts, records: ledger.records, accepted: workload.accepted, killedRunners: stack.killedRunners, lastFaultHealedAt: faults.lastHealedAt() });
+    const attempts = (await stack.db.query<AttemptRow>("SELECT run_id, number, status, runner_id, started_at, ended_at, error FROM run_attempts")).rows;
+    const figures = analyze({ triggered: workload.triggered, runs, attempts, records: ledger.records, accepted: workload.accepted, killedRunners: stack.killedRunners, lastFaultHealedAt: faults.lastHealedAt(), faultEvents: faults.events });
     const byComm: Record<string, number> = {};
     for (const check of faults.orphanChecks as OrphanCheck[]) for (const comm of check.comms) byComm[comm] = (byComm[comm] ?? 0) + 1;
     const violations = { lost: figures.lost.count, finishedTwice: figures.finishedTwice.count, eventsDropped: figures.events.dropped };

@@ -9,6 +9,8 @@ export interface LedgerRecord {
   attempt: number;
   step: string;
   value: unknown;
+  /** The recording process's lineage: kept across a restore, new in a fresh process. */
+  process?: string;
   at: number;
 }
 
@@ -30,7 +32,8 @@ export async function startLedger(): Promise<Ledger> {
       try {
         const parsed = JSON.parse(body) as Omit<LedgerRecord, "at">;
         if (typeof parsed.runId !== "string" || typeof parsed.step !== "string" || typeof parsed.attempt !== "number") throw new Error("bad record");
-        const record = { runId: parsed.runId, attempt: parsed.attempt, step: parsed.step, value: parsed.value ?? null, at: Date.now() };
+        const record: LedgerRecord = { runId: parsed.runId, attempt: parsed.attempt, step: parsed.step, value: parsed.value ?? null, at: Date.now() };
+        if (typeof parsed.process === "string") record.process = parsed.process;
         records.push(record);
         for (const l of listeners) l(record);
         res.writeHead(204).end();

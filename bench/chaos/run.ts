@@ -1,4 +1,4 @@
-// npx tsx bench/chaos/run.ts [--runs N] [--minutes M] [--seed S] [--json] [--servers 2] [--runners 3]
+// npx tsx bench/chaos/run.ts [--runs N] [--minutes M] [--seed S] [--json] [--servers 2] [--runners 3] [--runc-runners 1]
 // Exit 0: every guarantee held; 1: a guarantee broke (runs lost, finished twice, events dropped).
 import { parseArgs } from "node:util";
 import { LONG_RUN_DEFAULTS, runChaos, type ChaosReport } from "./chaos.ts";
@@ -10,6 +10,7 @@ const { values } = parseArgs({
     seed: { type: "string" },
     servers: { type: "string" },
     runners: { type: "string" },
+    "runc-runners": { type: "string" },
     capacity: { type: "string" },
     "deadline-minutes": { type: "string" },
     "event-timeout": { type: "string" },
@@ -25,6 +26,7 @@ const report = await runChaos({
   seed: num(values.seed, LONG_RUN_DEFAULTS.seed),
   servers: num(values.servers, LONG_RUN_DEFAULTS.servers),
   runners: num(values.runners, LONG_RUN_DEFAULTS.runners),
+  runcRunners: num(values["runc-runners"], 0),
   capacity: num(values.capacity, LONG_RUN_DEFAULTS.capacity),
   deadlineMs: num(values["deadline-minutes"], LONG_RUN_DEFAULTS.deadlineMs / 60_000) * 60_000,
   eventTimeoutSeconds: num(values["event-timeout"], LONG_RUN_DEFAULTS.eventTimeoutSeconds),
@@ -38,7 +40,7 @@ function formatReport(r: ChaosReport): string {
   const f = r.figures;
   const mark = (n: number) => (n === 0 ? "ok" : "BROKEN");
   const lines = [
-    `chaos run, seed ${r.parameters.seed}: ${r.parameters.runs} runs, faults for ${r.parameters.faultMs / 60_000} min, ${r.parameters.servers} server(s), ${r.parameters.runners} runners × ${r.parameters.capacity}; wall clock ${Math.round(r.wallClockMs / 1000)} s`,
+    `chaos run, seed ${r.parameters.seed}: ${r.parameters.runs} runs, faults for ${r.parameters.faultMs / 60_000} min, ${r.parameters.servers} server(s), ${r.parameters.runners} runners × ${r.parameters.capacity}${r.parameters.runcRunners ? ` (${r.parameters.runcRunners} runc)` : ""}; wall clock ${Math.round(r.wallClockMs / 1000)} s`,
     `faults: ${Object.entries(r.faults.counts).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`,
     `  processes left alive under a killed runner: ${r.faults.orphansAfterRunnerKills.total} after ${r.faults.orphansAfterRunnerKills.kills} kills (${Object.entries(r.faults.orphansAfterRunnerKills.byComm).map(([k, v]) => `${k} ${v}`).join(", ")})`,
     `runs: ${f.runs.total} (${f.runs.triggered} triggered + ${f.runs.children} children); ${Object.entries(f.runs.byStatus).map(([k, v]) => `${k} ${v}`).join(", ")}`,
@@ -50,7 +52,7 @@ function formatReport(r: ChaosReport): string {
     ...f.events.droppedDetails.slice(0, 10).map((d) => `    ${d.runId} ${d.status}: saw ${JSON.stringify(d.received)}; attempts since: ${d.attemptsAfterAccept.join(", ")}`),
     `final step re-run after an injected crash:     ${f.finishRepeatedAfterCrash} (allowed: at-least-once since the last checkpoint)`,
     `code after a completed wait repeated:          ${f.afterWaitRepeated.total} (${f.afterWaitRepeated.afterCrash} after the attempt running it was killed, ${f.afterWaitRepeated.unexplained} not explained by a crash)`,
-    ...f.afterWaitRepeated.unexplainedRuns.slice(0, 10).map((x) => `    ${x}`),
+    ...f.afterWaitRepeated.traces.filter((t) => !t.explainedByKill).slice(0, 20).map((t) => `    ${t.runId} ${t.step} copy ${t.copy + 1}: ${t.cause}${t.earlier.error ? ` (${t.earlier.error.slice(0, 100)})` : ""}`),
     `code before the first checkpoint repeated:     ${f.beforeCheckpointRepeated.total} in ${f.beforeCheckpointRepeated.runs} runs (allowed: no checkpoint yet, so a new attempt starts over)`,
     `runs failed by the platform (not the task):    ${f.failedByPlatform.count}`,
     ...f.failedByPlatform.runs.slice(0, 10).map((x) => `    ${x.id} ${x.task} ${x.error}`),

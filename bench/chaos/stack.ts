@@ -26,6 +26,8 @@ export interface StackOptions {
   servers: number;
   runners: number;
   capacity: number;
+  /** How many of the runners run tasks under runc in the image's own root (the last ones); the image then carries Node. */
+  runcRunners?: number;
   /** Size of the checkpoint tmpfs in MiB (0: a plain dir on the state disk; the disk-fill fault is then off). */
   checkpointTmpfsMb: number;
   projectDir: string;
@@ -40,6 +42,8 @@ export interface Daemon {
   generation: number;
   /** The runner id it registered with (runners only; a restart registers anew). */
   runnerId?: string;
+  /** Runners only: the workload it runs tasks with. */
+  workload?: "process" | "runc";
 }
 
 export interface Stack {
@@ -178,7 +182,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const serverPorts = await Promise.all(Array.from({ length: options.servers }, () => freePort()));
     const apiUrls = serverPorts.map((p) => `http://127.0.0.1:${p}`);
     const servers: Daemon[] = serverPorts.map((_, i) => ({ name: `server-${i + 1}`, child: null, generation: 0 }));
-    const runners: Daemon[] = Array.from({ length: options.runners }, (_, i) => ({ name: `runner-${i + 1}`, child: null, generation: 0 }));
+    const runcFrom = options.runners - Math.min(options.runners, options.runcRunners ?? 0);
+    const runners: Daemon[] = Array.from({ length: options.runners }, (_, i) => ({ name: `runner-${i + 1}`, child: null, generation: 0, workload: i >= runcFrom ? "runc" : "process" }));
     const killedRunners = new Map<string, number>();
 
     const startDaemon = async (daemon: Daemon, args: string[], env: Record<string, string>) => {
@@ -214,7 +219,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     };
     const startRunner = async (i: number) => {
       const r = runners[i];
-      const ready = await startDaemon(r, ["runner", "--server-url", apiUrls[i % apiUrls.length], "--name", `chaos-${r.name}`, "--capacity", String(options.capacity), "--work-dir", join(stateDir, r.name), "--image-cache", join(stateDir, "image-cache"), "--checkpoint-dir", checkpointDir, "--drain-grace", "2000", "--json"], { STASIS_RUNNER_TOKEN: RUNNER_TOKEN });
+      const ready = await startDaemon(r, ["runner", "--server-url", apiUrls[i % apiUrls.length], "--name", `chaos-${r.name}`, "--capacity", String(options.capacity), "--work-dir", join(stateDir, r.name), "--image-cache", join(stateDir, "image-cache"), "--checkpoint-dir", checkpointDir, "--drain-grace", "2000", "--workload", r.workload ?? "process", "--json"], { STASIS_RUNNER_TOKEN: RUNNER_TOKEN });
       r.runnerId = ready.runnerId;
     };
     const kill = (daemon: Daemon) => {
@@ -229,9 +234,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     for (let i = 0; i < servers.length; i++) await startServer(i, true);
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(apiUrls[0], ADMIN_TOKEN, "POST", "/api/v1/admin/projects", { slug: "chaos" });
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;
-    await deployProject({ projectDir: options.projectDir, apiUrl: apiUrls[0], apiKey, store: createLayoutImageStore(join(stateDir, "images")), promote: true, withRuntime: false });
+    await deployProject({ projectDir: options.projectDir, apiUrl: apiUrls[0], apiKey, store: createLayoutImageStore(join(stateDir, "images")), promote: true, withRuntime: runcFrom < options.runners });
     await Promise.all(runners.map((_, i) => startRunner(i)));
-    log(`stack up: PostgreSQL :${pgPort}, ${servers.length} server(s) ${apiUrls.join(" ")}, ${runners.length} runners × ${options.capacity}, checkpoints in ${checkpointTmpfs ? `a ${options.checkpointTmpfsMb} MiB tmpfs` : "a dir"} (${stateDir})`);
+    log(`stack up: PostgreSQL :${pgPort}, ${servers.length} server(s) ${apiUrls.join(" ")}, ${runners.length} runners × ${options.capacity} (${runners.map((r) => r.workload).join(", ")}), checkpoints in ${checkpointTmpfs ? `a ${options.checkpointTmpfsMb} MiB tmpfs` : "a dir"} (${stateDir})`);
 
     return {
       stateDir,

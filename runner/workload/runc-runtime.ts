@@ -191,9 +191,12 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
 }
 
 async function readSpecOf(bundle: string): Promise<{ process: ContainerProcess; rootfs: string }> {
-  const spec = JSON.parse(await readFile(path.join(bundle, "config.json"), "utf8")) as { root: { path: string }; process: { args: string[]; env: string[]; cwd: string }; mounts: Array<{ type: string; source: string }> };
-  const binds = spec.mounts.filter((m) => m.type === "bind").map((m) => m.source);
-  return { rootfs: spec.root.path, process: { args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, binds } };
+  const spec = JSON.parse(await readFile(path.join(bundle, "config.json"), "utf8")) as { root: { path: string }; process: { args: string[]; env: string[]; cwd: string }; mounts: Array<{ type: string; source: string; options?: string[] }> };
+  const bound = spec.mounts.filter((m) => m.type === "bind");
+  const readOnly = (m: { options?: string[] }) => m.options?.includes("ro") ?? false;
+  const binds = bound.filter((m) => !readOnly(m)).map((m) => m.source);
+  const files = bound.filter(readOnly).map((m) => m.source);
+  return { rootfs: spec.root.path, process: { args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, binds, files } };
 }
 
 /**

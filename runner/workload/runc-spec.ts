@@ -14,6 +14,8 @@ export const ContainerProcess = z.object({
   cwd: z.string(),
   /** Host dirs bind-mounted read-write at the same path (a cwd outside the image). */
   binds: z.array(z.string()),
+  /** Host files bind-mounted read-only at the same path (files named in the args, e.g. an OpenSSL config). */
+  files: z.array(z.string()).default([]),
 });
 export type ContainerProcess = z.infer<typeof ContainerProcess>;
 
@@ -38,7 +40,7 @@ async function existsIn(rootfs: string, file: string): Promise<boolean> {
  * by name on the image's PATH (so the host's `/usr/bin/node` becomes the image's own `node`), and a
  * cwd outside the image is bind-mounted at the same path.
  */
-export async function containerProcess(rootfs: string, opts: { command: string; args: string[]; cwd: string; env: Record<string, string> }): Promise<ContainerProcess> {
+export async function containerProcess(rootfs: string, opts: { command: string; args: string[]; cwd: string; env: Record<string, string>; files?: string[] }): Promise<ContainerProcess> {
   const map = (p: string) => (path.isAbsolute(p) ? (insideRootfs(rootfs, p) ?? p) : p);
   let command = map(opts.command);
   if (!path.isAbsolute(command) || !(await existsIn(rootfs, command))) {
@@ -51,7 +53,9 @@ export async function containerProcess(rootfs: string, opts: { command: string; 
   const cwd = path.resolve(opts.cwd);
   const binds = insideRootfs(rootfs, cwd) === null ? [cwd] : [];
   const env = Object.entries({ ...opts.env, UV_USE_IO_URING: "0" }).map(([k, v]) => `${k}=${v}`);
-  return { args: [command, ...opts.args.map(map)], env, cwd: map(cwd), binds };
+  // Files inside the image are there already; the others are bound at the path the args name.
+  const files = (opts.files ?? []).map((f) => path.resolve(f)).filter((f) => insideRootfs(rootfs, f) === null);
+  return { args: [command, ...opts.args.map(map)], env, cwd: map(cwd), binds, files };
 }
 
 export interface BundleSpecOptions {
@@ -79,6 +83,7 @@ export function bundleSpec(o: BundleSpecOptions): Record<string, unknown> {
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
     { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
     ...o.process.binds.map((dir) => ({ destination: dir, type: "bind", source: dir, options: ["rbind", "rw"] })),
+    ...o.process.files.map((file) => ({ destination: file, type: "bind", source: file, options: ["bind", "ro"] })),
   ];
   const resources: Record<string, unknown> = { devices: [{ allow: false, access: "rwm" }] };
   if (o.machine) resources.cpu = { quota: Math.max(1000, Math.round(o.machine.cpu * CPU_PERIOD)), period: CPU_PERIOD };

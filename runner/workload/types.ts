@@ -37,6 +37,11 @@ export interface StartTaskOptions {
   rootfs?: string;
   /** Limits for runtimes that enforce them (runc: a cgroup). */
   machine?: MachineLimits;
+  /**
+   * Host files the task reads by their absolute path (e.g. a config file named in `args`). Runtimes
+   * that run the task on its image's root bind each one read-only at the same path.
+   */
+  files?: string[];
 }
 
 export interface RestoreTaskOptions {

@@ -14,6 +14,7 @@ export interface Compensation {
 export function createIpcRunRuntime(channel: IpcChannel, ctx: RunContext): RunRuntime & { compensations: Compensation[]; handle(message: RunnerToTask): boolean } {
   let nextCallId = 1;
   let waitCount = 0;
+  let triggerCount = 0;
   const pending = new Map<number, Pending>();
   const compensations: Compensation[] = [];
 
@@ -31,6 +32,7 @@ export function createIpcRunRuntime(channel: IpcChannel, ctx: RunContext): RunRu
     call,
     wait: (spec, key) => call({ method: "wait", spec, ...(key ? { key } : {}) }) as Promise<WaitResult>,
     nextWaitKey: () => `#${++waitCount}`,
+    nextTriggerKey: () => `trigger#${++triggerCount}`,
     registerCompensation(fn, name) {
       compensations.push({ fn, name });
     },

@@ -7,6 +7,7 @@ import * as environmentVariables from "../migrations/004-environment-variables.t
 import * as projectDeployPolicy from "../migrations/005-project-deploy-policy.ts";
 import * as checkpointSeals from "../migrations/006-checkpoint-seals.ts";
 import * as webhooksSchedules from "../migrations/009-webhooks-schedules.ts";
+import * as checkpointWorkload from "../migrations/012-checkpoint-workload.ts";
 
 interface Migration {
   id: number;
@@ -24,6 +25,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 6, name: "checkpoint-seals", up: checkpointSeals.up },
   // 7 and 8 are taken by other branches; ids only need to be unique and ascending.
   { id: 9, name: "webhooks-schedules", up: webhooksSchedules.up },
+  { id: 12, name: "checkpoint-workload", up: checkpointWorkload.up },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;

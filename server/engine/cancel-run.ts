@@ -42,6 +42,7 @@ export async function cancelLocked(trx: Knex.Transaction, run: RunRow, reason: s
     stop_reason: onRunner ? reason : null,
     checkpoint_location: null,
     checkpoint_sha256: null,
+    checkpoint_workload: null,
     checkpoint_key: null,
   });
   if (!updated) return;

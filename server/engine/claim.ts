@@ -68,7 +68,8 @@ async function deploymentsById(trx: Knex.Transaction, ids: string[]): Promise<Ma
 export async function claimRuns(engine: Engine, runnerId: string, limit: number): Promise<ClaimedRun[]> {
   if (limit <= 0) return [];
   return await inTransaction(engine.db, async (trx) => {
-    const candidates = await lockClaimableRuns(trx, limit);
+    const runner = await trx("runners").where({ id: runnerId }).first("workload");
+    const candidates = await lockClaimableRuns(trx, limit, (runner?.workload as string | undefined) ?? "process");
     if (candidates.length === 0) return [];
     const deployments = await deploymentsById(trx, [...new Set(candidates.map((c) => c.target_deployment_id).filter((id): id is string => id !== null))]);
     const runnable: Array<{ run: ClaimCandidate; deployment: DeploymentRow }> = [];

@@ -29,6 +29,8 @@ export interface RunRow {
   waitpoint_id: string | null;
   checkpoint_location: string | null;
   checkpoint_sha256: string | null;
+  /** The workload (runner kind) that took the checkpoint; NULL: any (taken before migration 012). */
+  checkpoint_workload: string | null;
   /** The checkpoint's key, wrapped by the project's data key (crypto.ts wrapCheckpointKey). */
   checkpoint_key: Buffer | null;
   checkpoint_waitpoint_id: string | null;

@@ -130,7 +130,9 @@ export async function suspendRun(engine: Engine, runId: string, body: z.infer<ty
     if (!wp || run.waitpoint_id !== wp.id) throw conflict(`run ${runId} is not waiting on waitpoint ${body.waitpointId}`, "NOT_WAITING");
     if (run.status !== "WAITING") throw conflict(`run ${runId} is ${run.status}; only a WAITING run can be suspended`, "INVALID_TRANSITION");
     const seal = await sealColumnsFor(trx, engine.keyring, run, body.checkpoint);
-    const common = { checkpoint_location: body.checkpoint.location, ...seal, checkpoint_waitpoint_id: wp.id, runner_id: null, lease_id: null, lease_expires_at: null };
+    // The checkpoint resumes only on a runner of the workload that took it (see sql/claim-runs.ts).
+    const runner = run.runner_id ? await trx("runners").where({ id: run.runner_id }).first("workload") : undefined;
+    const common = { checkpoint_location: body.checkpoint.location, ...seal, checkpoint_workload: (runner?.workload as string | undefined) ?? null, checkpoint_waitpoint_id: wp.id, runner_id: null, lease_id: null, lease_expires_at: null };
     if (wp.status === "PENDING") {
       await transitionRun(trx, run, "SUSPENDED", common);
       return { status: "SUSPENDED" as const };

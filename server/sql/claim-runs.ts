@@ -23,6 +23,10 @@ export type ClaimCandidate = RunRow & {
  * run (pg_stat_statements in bench/server-throughput showed those lookups as a third of a claim's
  * statements).
  *
+ * A run resuming from a checkpoint goes only to a runner of the workload that took it (a process
+ * runner cannot restore a runc checkpoint); the filter is on the rows the index range already
+ * yields, so a checkpoint no runner here can restore is skipped, not a blocker for the rest.
+ *
  * Only the lock is taken here; the caller decides per row (PENDING_VERSION, new attempt) and moves
  * the rows to EXECUTING with one compare-and-set statement in the same transaction
  * (start-attempts.ts), so a crash between the two leaves the runs claimable.
@@ -33,6 +37,7 @@ const CLAIM_SQL = `
     FROM runs r
     WHERE r.status IN ('QUEUED', 'DELAYED', 'RETRYING')
       AND r.available_at <= now()
+      AND (r.resume IS NULL OR r.checkpoint_workload IS NULL OR r.checkpoint_workload = ?)
     ORDER BY r.available_at, r.seq
     LIMIT ?
     FOR UPDATE SKIP LOCKED
@@ -49,8 +54,8 @@ const CLAIM_SQL = `
   ORDER BY l.available_at, l.seq
 `;
 
-export async function lockClaimableRuns(trx: Knex.Transaction, limit: number): Promise<ClaimCandidate[]> {
+export async function lockClaimableRuns(trx: Knex.Transaction, limit: number, workload: string): Promise<ClaimCandidate[]> {
   if (limit <= 0) return [];
-  const result = await trx.raw(CLAIM_SQL, [limit]);
+  const result = await trx.raw(CLAIM_SQL, [workload, limit]);
   return result.rows as ClaimCandidate[];
 }

@@ -10,7 +10,11 @@ export type Fault =
   /** The server answers 500 `internal error`, as it does while its PostgreSQL is unreachable. */
   | "error500"
   /** The server gets and applies the request; its answer is lost (the connection is cut). */
-  | "lose-answer";
+  | "lose-answer"
+  /** The request reaches the server 1.5 s late (a slow network or a loaded machine); then it passes. */
+  | "delay";
+
+const DELAY_MS = 1500;
 
 interface Rule {
   path: RegExp;
@@ -49,11 +53,20 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     const rule = ruleFor(path);
     if (rule) broken.push({ path, fault: rule.fault });
     if (rule?.fault === "down") return void req.socket.destroy();
+    if (rule?.fault === "delay") {
+      req.pause();
+      return void setTimeout(() => forward(req, res, path, undefined), DELAY_MS);
+    }
     if (rule?.fault === "error500") {
       req.resume();
       res.writeHead(500, { "content-type": "application/json" });
       return void res.end(JSON.stringify({ error: { code: "INTERNAL", message: "internal error" } }));
     }
+    forward(req, res, path, rule);
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, path: string, rule: Rule | undefined): void {
+    if (req.socket.destroyed) return;
     const forwarded = request({ host: upstream.hostname, port: upstream.port, method: req.method, path, headers: { ...req.headers, host: upstream.host } }, (answer) => {
       if (rule?.fault === "lose-answer") {
         answer.resume();

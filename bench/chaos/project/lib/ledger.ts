@@ -3,6 +3,12 @@
 // so a failure here is the harness's, not the platform's.
 import { request } from "node:http";
 
+/**
+ * Which process lineage recorded a step: made when this module loads, so a process restored from a
+ * checkpoint keeps its tag and a fresh process (a new attempt from the start) gets a new one.
+ */
+const PROCESS_TAG = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+
 export interface LedgerPayload {
   ledger: string;
 }
@@ -20,7 +26,7 @@ function postOnce(url: string, body: string): Promise<void> {
 
 /** `value` distinguishes two executions of one step (a token made after the step ran). */
 export async function record(ledger: string, runId: string, attempt: number, step: string, value: unknown = null): Promise<void> {
-  const body = JSON.stringify({ runId, attempt, step, value });
+  const body = JSON.stringify({ runId, attempt, step, value, process: PROCESS_TAG });
   for (let i = 0; ; i++) {
     try {
       return await postOnce(ledger, body);
