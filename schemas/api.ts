@@ -73,6 +73,11 @@ export const ListRunsQuery = z
     status: RunStatus.optional(),
     task: z.string().optional(),
     tag: z.string().optional(),
+    /** Runs locked to this version. */
+    version: Version.optional(),
+    /** Runs created at or after / before this time. */
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
     limit: z.coerce.number().int().min(1).max(200).default(25),
     /** Run id to continue after (runs are listed newest first). */
     cursor: z.string().optional(),

@@ -10,3 +10,4 @@ export * from "./deploy-token.ts";
 export * from "./image-ref.ts";
 export * from "./envvars.ts";
 export * from "./repo-settings.ts";
+export * from "./dashboard.ts";

@@ -21,6 +21,8 @@ import { envVarRoutes } from "./routes/envvars.ts";
 import { checkEncryptionKeys } from "./secrets/check-keys.ts";
 import type { Keyring } from "./secrets/keyring.ts";
 import { createRunRedaction } from "./secrets/run-redactor.ts";
+import { dashboardRoutes, DEFAULT_SESSION_TTL_MS, installCookies } from "./dashboard/index.ts";
+import { runTimelineRoutes } from "./routes/run-timeline.ts";
 
 export interface CreateServerOptions {
   db: Knex;
@@ -39,6 +41,10 @@ export interface CreateServerOptions {
    * start when the database already holds encrypted rows.
    */
   keyring?: Keyring | null;
+  /** How long a dashboard session lasts (default 12 h). */
+  sessionTtlMs?: number;
+  /** Where the built dashboard is (default dist/dashboard); tests may point elsewhere. */
+  dashboardDist?: string;
 }
 
 /** One route as declared: what the fuzzer (test/fuzz) and docs can enumerate without a hand-kept list. */
@@ -106,6 +112,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     routes.push({ methods, url: route.url, auth: (route.config as { auth?: string } | undefined)?.auth, schema: s && { params: s.params, querystring: s.querystring, body: s.body } });
   });
   installErrorHandler(app);
+  await installCookies(app);
   installAuth(app, { db: options.db, adminToken: options.adminToken, runnerToken: options.runnerToken });
   app.get("/healthz", { config: { auth: "none" } }, async () => {
     await options.db.raw("SELECT 1");
@@ -121,6 +128,8 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await oidcRoutes(scope, engine);
     await envVarRoutes(scope, engine);
     await adminEnvVarRoutes(scope, engine);
+    await runTimelineRoutes(scope, engine);
+    await dashboardRoutes(scope, engine, { adminToken: options.adminToken, sessionTtlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, publicUrl: config.publicUrl, dist: options.dashboardDist });
   });
   await app.ready();
   const scheduler = createScheduler(engine);

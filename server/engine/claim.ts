@@ -83,6 +83,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         stop_reason: null,
       });
       if (!next) continue;
+      if (resume) await trx("waitpoints").where({ id: resume.waitpointId }).update({ resumed_at: trx.fn.now(), resumed_runner_id: runnerId });
       if (attempt === run.attempt_count) {
         await trx("run_attempts").where({ run_id: run.id, number: attempt }).update({ runner_id: runnerId });
       } else {

@@ -2,6 +2,7 @@ import { isFinalRunStatus, type LogLine, type RunStatus } from "../../schemas/in
 import { leaseLost, notFound } from "../errors.ts";
 import type { Engine } from "./context.ts";
 import { notify } from "./notify.ts";
+import { notifyRunChange } from "./run-changes.ts";
 
 export interface AppendLine {
   ts: string;
@@ -42,6 +43,7 @@ export async function appendLogs(engine: Engine, runId: string, leaseId: string,
         })),
       );
       await notify(trx, "logs");
+      await notifyRunChange(trx, { env: row.environment_id, run: runId, what: "logs" });
     }
     return Number(row.log_seq);
   });

@@ -3,6 +3,7 @@ import type { Knex } from "knex";
 import pg from "pg";
 import type { Logger } from "pino";
 import { connectionStringOf } from "../db/connect.ts";
+import { parseRunChange, RUN_CHANGE_EVENT, RUN_CHANGES_CHANNEL } from "./run-changes.ts";
 
 /** One channel for every wake-up; the payload says who should look: runners' polls or the scheduler. */
 export const WAKE_CHANNEL = "stasis_wake";
@@ -48,6 +49,8 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
     events.emit("runs");
     events.emit("scheduler");
     events.emit("logs");
+    // Live dashboards re-read what they show: changes sent while we were away are gone.
+    events.emit(RUN_CHANGE_EVENT, null);
   };
 
   const open = async (): Promise<void> => {
@@ -56,6 +59,10 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
     const next = new pg.Client(typeof connection === "string" ? { connectionString: connection, keepAlive: true } : connection);
     next.on("notification", (message) => {
       if (message.channel === WAKE_CHANNEL) events.emit(message.payload ?? "runs");
+      else if (message.channel === RUN_CHANGES_CHANNEL) {
+        const change = parseRunChange(message.payload);
+        if (change) events.emit(RUN_CHANGE_EVENT, change);
+      }
     });
     // Errors and ends of a client that is not (or no longer) the current one are ignored.
     next.on("error", (error) => lost(next, error));
@@ -63,6 +70,7 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
     try {
       await next.connect();
       await next.query(`LISTEN ${WAKE_CHANNEL}`);
+      await next.query(`LISTEN ${RUN_CHANGES_CHANNEL}`);
     } catch (error) {
       await next.end().catch(() => {});
       throw error;

@@ -2,6 +2,7 @@ import type { Knex } from "knex";
 import { canTransition, isFinalRunStatus, type RunStatus } from "../../schemas/index.ts";
 import { StasisError } from "../errors.ts";
 import type { RunRow } from "./rows.ts";
+import { notifyRunChange } from "./run-changes.ts";
 
 export type RunPatch = Partial<Record<keyof RunRow, unknown>>;
 
@@ -25,6 +26,7 @@ export async function transitionRun(trx: Knex.Transaction, run: Pick<RunRow, "id
   if (isFinalRunStatus(to)) values.completed_at ??= trx.fn.now();
   const [row] = await trx("runs").where({ id: run.id, status: run.status }).update(values).returning("*");
   if (!row) return null;
+  await notifyRunChange(trx, { env: (row as RunRow).environment_id, run: run.id, what: to });
   if (isFinalRunStatus(to)) for (const hook of finalHooks) await hook(trx, row as RunRow);
   return row as RunRow;
 }

@@ -4,6 +4,7 @@ import { conflict, notFound, StasisError } from "../errors.ts";
 import { resolveDelay } from "./duration.ts";
 import { newId } from "./ids.ts";
 import { notify } from "./notify.ts";
+import { notifyRunChange } from "./run-changes.ts";
 import type { DeploymentRow } from "./rows.ts";
 
 export interface TriggerEnvironment {
@@ -98,6 +99,7 @@ export async function triggerRun(db: Knex, env: TriggerEnvironment, input: Trigg
       return { id: existing.id, isCached: true };
     }
     await notify(trx, status === "QUEUED" ? "runs" : "scheduler");
+    await notifyRunChange(trx, { env: env.environmentId, run: id, what: status });
     return { id, isCached: false };
   });
 }

@@ -131,6 +131,8 @@ export async function suspendRun(engine: Engine, runId: string, body: z.infer<ty
     if (run.status !== "WAITING") throw conflict(`run ${runId} is ${run.status}; only a WAITING run can be suspended`, "INVALID_TRANSITION");
     const seal = await sealColumnsFor(trx, engine.keyring, run, body.checkpoint);
     const common = { checkpoint_location: body.checkpoint.location, ...seal, checkpoint_waitpoint_id: wp.id, runner_id: null, lease_id: null, lease_expires_at: null };
+    // What the run's timeline shows of this wait: frozen, how big, when.
+    await trx("waitpoints").where({ id: wp.id }).update({ suspended_at: trx.fn.now(), checkpoint_bytes: body.checkpoint.sizeBytes });
     if (wp.status === "PENDING") {
       await transitionRun(trx, run, "SUSPENDED", common);
       return { status: "SUSPENDED" as const };
