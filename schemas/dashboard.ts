@@ -51,7 +51,8 @@ export const RunTimeline = z.object({
 });
 export type RunTimeline = z.infer<typeof RunTimeline>;
 
-export const StreamRunsQuery = z.object({ run: z.string().optional() }).strict();
+/** `environment` (`<project>/<environment>`): the admin's choice, as the x-stasis-environment header names it elsewhere. */
+export const StreamRunsQuery = z.object({ run: z.string().optional(), environment: z.string().optional() }).strict();
 
 /** What the live stream sends (`event: run`): a run changed or got log lines; the page re-reads it. */
 export const RunChangeEvent = z.object({ id: z.string(), what: z.string() });

@@ -101,7 +101,8 @@ async function sessionPrincipal(request: FastifyRequest, db: Knex): Promise<Prin
 
 /** `x-stasis-environment: <project>/<environment>` from the admin: that environment, as its own key would be. */
 async function environmentNamed(request: FastifyRequest, db: Knex): Promise<EnvironmentPrincipal | null> {
-  const header = request.headers[ENVIRONMENT_HEADER];
+  // EventSource cannot send headers: the live stream names the environment in its query instead.
+  const header = request.headers[ENVIRONMENT_HEADER] ?? (request.query as { environment?: unknown } | undefined)?.environment;
   if (typeof header !== "string" || !header.includes("/")) return null;
   const slash = header.indexOf("/");
   const [project, environment] = [header.slice(0, slash), header.slice(slash + 1)];
