@@ -86,7 +86,7 @@ export async function dashboardAuthRoutes(root: FastifyInstance, engine: Engine,
 
   app.post(
     "/api/v1/admin/dashboard/login-links",
-    { config: { auth: "admin" as const }, schema: { body: LoginTokenRequest.optional(), response: { 200: LoginTokenResponse, ...errors } } },
+    { config: { auth: "admin" as const }, schema: { body: LoginTokenRequest.nullish(), response: { 200: LoginTokenResponse, ...errors } } },
     async (request) => {
       let grant: SessionGrant = { kind: "admin" };
       if (request.body) {
