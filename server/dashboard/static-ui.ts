@@ -27,7 +27,7 @@ export async function serveDashboardUi(app: FastifyInstance, dist = DASHBOARD_DI
     return headers(reply).sendFile("index.html");
   };
   const none = { auth: "none" as const };
-  app.get("/assets/*", { config: none }, async (request, reply) => headers(reply).sendFile((request.params as { "*": string })["*"]));
+  app.get("/assets/*", { config: none }, async (request, reply) => headers(reply).sendFile(`assets/${(request.params as { "*": string })["*"]}`));
   app.get("/", { config: none }, async (_request, reply) => page(reply));
   app.get("/*", { config: none }, async (request, reply) => {
     if (request.url.startsWith("/api/") || request.url === "/api") return reply.callNotFound();

@@ -138,7 +138,7 @@ export function RunPage(props: { id: string }) {
         <span class="mono">{run.id}</span> <CopyButton text={run.id} label="Copy the run id" />
       </h1>
       <p>
-        <Status status={run.status} /> task <strong>{run.taskId}</strong> · version <span class="mono">{run.version ?? "not locked yet"}</span> · {run.attempts} attempt(s) · ran {duration(run.durationMs)}
+        <span data-testid="run-status"><Status status={run.status} /></span> task <strong>{run.taskId}</strong> · version <span class="mono">{run.version ?? "not locked yet"}</span> · {run.attempts} attempt(s) · ran {duration(run.durationMs)}
         {run.tags.length > 0 && <> · tags {run.tags.join(", ")}</>}
         {run.parentRunId && <> · parent <a href={`/runs/${run.parentRunId}`} class="mono">{run.parentRunId}</a></>}
         {run.replayOf && <> · replay of <a href={`/runs/${run.replayOf}`} class="mono">{run.replayOf}</a></>}

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api.ts";
 import { ErrorMessage } from "../components/status.tsx";
 import { json } from "../format.ts";
@@ -13,6 +13,8 @@ export function TestPage() {
   const [payload, setPayload] = useState("{}");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  // The last run's payload fills the box only until the person types: a late answer never overwrites an edit.
+  const edited = useRef(false);
 
   useEffect(() => {
     api<{ data: Deployment[] }>("GET", "/api/v1/deployments").then((r) => {
@@ -23,9 +25,10 @@ export function TestPage() {
   }, []);
   useEffect(() => {
     if (!task) return;
+    edited.current = false;
     api<{ data: RunView[] }>("GET", `/api/v1/runs?task=${encodeURIComponent(task)}&limit=1`).then(
-      (r) => setPayload(r.data.length ? json(r.data[0].payload) : "{}"),
-      () => setPayload("{}"),
+      (r) => edited.current || setPayload(r.data.length ? json(r.data[0].payload) : "{}"),
+      () => {},
     );
   }, [task]);
 
@@ -63,7 +66,7 @@ export function TestPage() {
             </select>
           </label>
           <label for="payload">Payload (JSON; prefilled from this task's last run)</label>
-          <textarea id="payload" rows={12} value={payload} onInput={(e) => setPayload((e.target as HTMLTextAreaElement).value)} spellcheck={false} class="mono" />
+          <textarea id="payload" rows={12} value={payload} onInput={(e) => ((edited.current = true), setPayload((e.target as HTMLTextAreaElement).value))} spellcheck={false} class="mono" />
           <button type="submit" disabled={busy}>Trigger</button>
         </form>
       )}
