@@ -21,7 +21,7 @@ export type SessionView = z.infer<typeof SessionView>;
 export const LoginTokenRequest = z.object({ project: z.string().min(1), environment: EnvironmentSlug }).strict();
 export const LoginTokenResponse = z.object({ token: z.string(), url: z.string(), expiresAt: z.string() });
 
-export const LoginLinkQuery = z.object({ token: z.string().min(1).max(256) }).strict();
+export const LoginLinkBody = z.object({ token: z.string().min(1).max(256) }).strict();
 
 /** One wait of a run, as its timeline shows it. */
 export const TimelineWait = z.object({

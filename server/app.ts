@@ -106,6 +106,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
 
   const routes: RouteInfo[] = [];
   app.addHook("onRoute", (route) => {
+    if ((route.config as { unlisted?: boolean } | undefined)?.unlisted) return;
     const methods = [route.method].flat().map(String);
     if (methods.length === 1 && methods[0] === "HEAD" && routes.some((r) => r.url === route.url && r.methods.includes("GET"))) return;
     const s = route.schema as RouteInfo["schema"] | undefined;

@@ -119,19 +119,24 @@ describe("dashboard sessions", () => {
     expect(missing.statusCode).toBe(404);
   });
 
-  it("a one-time login link works once", async () => {
+  it("a one-time login link works once, and only when the page posts it", async () => {
     const link = await f.call("POST", "/api/v1/admin/dashboard/login-links", { key: ADMIN_TOKEN });
     expect(link.status, JSON.stringify(link.body)).toBe(200);
-    const path = new URL(link.body.url).pathname + new URL(link.body.url).search;
-    const first = await f.server.app.inject({ method: "GET", url: path });
-    expect(first.statusCode).toBe(303);
-    expect(first.headers.location).toBe("/");
+    const url = new URL(link.body.url);
+    expect(url.pathname).toBe("/login");
+    const token = url.searchParams.get("token")!;
+    // Fetching the link (a scanner, a preview) is only the page: it uses nothing up.
+    const page = await f.server.app.inject({ method: "GET", url: url.pathname + url.search });
+    expect(page.headers["set-cookie"]).toBeUndefined();
+    const first = await f.server.app.inject({ method: "POST", url: "/api/v1/dashboard/login", payload: { token } });
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({ kind: "admin" });
     const cookie = String(first.headers["set-cookie"]).split(";")[0];
     const session = await f.server.app.inject({ method: "GET", url: "/api/v1/dashboard/session", headers: { cookie } });
     expect(session.json()).toMatchObject({ kind: "admin" });
-    const again = await f.server.app.inject({ method: "GET", url: path });
-    expect(again.statusCode).toBe(303);
-    expect(again.headers.location).toBe("/sign-in?error=link");
+    const again = await f.server.app.inject({ method: "POST", url: "/api/v1/dashboard/login", payload: { token } });
+    expect(again.statusCode).toBe(401);
+    expect(again.json().error.code).toBe("LOGIN_LINK_INVALID");
     expect(again.headers["set-cookie"]).toBeUndefined();
     // Only the admin mints links.
     expect((await f.call("POST", "/api/v1/admin/dashboard/login-links", { key: f.keys.production })).status).toBe(403);

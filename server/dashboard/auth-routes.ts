@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { ApiErrorBody, LoginLinkQuery, LoginTokenRequest, LoginTokenResponse, SessionView, SignInRequest } from "../../schemas/index.ts";
+import { ApiErrorBody, LoginLinkBody, LoginTokenRequest, LoginTokenResponse, SessionView, SignInRequest } from "../../schemas/index.ts";
 import { sha256 } from "../auth.ts";
 import type { Engine } from "../engine/context.ts";
 import { StasisError, unauthorized } from "../errors.ts";
@@ -54,13 +54,14 @@ export async function dashboardAuthRoutes(root: FastifyInstance, engine: Engine,
     return await sessionView(engine, grant, session.csrfToken, session.expiresAt);
   });
 
-  // A GET because it is a link to click; the token is one-time (compare-and-set) and short-lived.
-  app.get("/api/v1/dashboard/login", { config: none, schema: { querystring: LoginLinkQuery } }, async (request, reply) => {
-    const grant = await consumeLoginToken(engine.db, request.query.token);
-    if (!grant) return reply.redirect("/sign-in?error=link", 303);
+  // The link `stasis dev` prints opens the page /login?token=…, which posts the token here: a link
+  // scanner or preview that only GETs the link cannot use it up. One-time (compare-and-set), 15 min.
+  app.post("/api/v1/dashboard/login", { config: none, schema: { body: LoginLinkBody, response: { 200: SessionView, ...errors } } }, async (request, reply) => {
+    const grant = await consumeLoginToken(engine.db, request.body.token);
+    if (!grant) throw new StasisError("LOGIN_LINK_INVALID", 401, "that login link was already used or has expired: start `stasis dev` again for a new one, or sign in with a key");
     const session = await createSession(engine.db, grant, options.sessionTtlMs);
     setSessionCookie(request, reply, session.token, session.expiresAt);
-    return reply.redirect("/", 303);
+    return await sessionView(engine, grant, session.csrfToken, session.expiresAt);
   });
 
   app.get("/api/v1/dashboard/session", { config: none, schema: { response: { 200: SessionView, ...errors } } }, async (request) => {
@@ -95,7 +96,7 @@ export async function dashboardAuthRoutes(root: FastifyInstance, engine: Engine,
         grant = { kind: "env", environmentId: env.id };
       }
       const { token, expiresAt } = await createLoginToken(engine.db, grant);
-      return { token, url: `${options.publicUrl}/api/v1/dashboard/login?token=${token}`, expiresAt: expiresAt.toISOString() };
+      return { token, url: `${options.publicUrl}/login?token=${token}`, expiresAt: expiresAt.toISOString() };
     },
   );
 }

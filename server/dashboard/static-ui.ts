@@ -26,7 +26,7 @@ export async function serveDashboardUi(app: FastifyInstance, dist = DASHBOARD_DI
     if (!built()) return reply.status(503).type("text/plain").send("The dashboard is not built: run `npm run build` in the Stasis checkout.\n");
     return headers(reply).sendFile("index.html");
   };
-  const none = { auth: "none" as const };
+  const none = { auth: "none" as const, unlisted: true };
   app.get("/assets/*", { config: none }, async (request, reply) => headers(reply).sendFile(`assets/${(request.params as { "*": string })["*"]}`));
   app.get("/", { config: none }, async (_request, reply) => page(reply));
   app.get("/*", { config: none }, async (request, reply) => {

@@ -28,7 +28,7 @@ export async function runTimelineRoutes(root: FastifyInstance, engine: Engine): 
     return await runTimeline(engine.db, view.id, view.attemptDetails ?? []);
   });
 
-  app.get("/api/v1/stream/runs", { config: env, schema: { querystring: StreamRunsQuery, response: errors } }, async (request, reply) => {
+  app.get("/api/v1/stream/runs", { config: { ...env, unlisted: true }, schema: { querystring: StreamRunsQuery, response: errors } }, async (request, reply) => {
     const principal = envOf(request);
     const only = request.query.run;
     reply.hijack();

@@ -47,7 +47,7 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   if (!response.ok) {
     const error = (parsed as { error?: { code?: string; message?: string } } | null)?.error;
     const failure = new ApiError(response.status, error?.code ?? String(response.status), error?.message ?? `request failed with ${response.status}`);
-    if (response.status === 401 && path !== "/api/v1/dashboard/session" && path !== "/api/v1/dashboard/sign-in") onSignedOut(failure);
+    if (response.status === 401 && !path.startsWith("/api/v1/dashboard/")) onSignedOut(failure);
     throw failure;
   }
   return parsed as T;

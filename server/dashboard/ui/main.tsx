@@ -23,6 +23,16 @@ function App() {
     setExpired(error.message);
   };
   useEffect(() => {
+    // A one-time login link (`stasis dev`): the page posts its token, so merely fetching the link uses nothing up.
+    const token = path === "/login" ? query.get("token") : null;
+    if (token) {
+      history.replaceState(null, "", "/");
+      api<Session>("POST", "/api/v1/dashboard/login", { token }).then(setSession, (error: ApiError) => {
+        setSession(null);
+        setExpired(error.message);
+      });
+      return;
+    }
     api<Session>("GET", "/api/v1/dashboard/session").then(setSession, (error: ApiError) => {
       setSession(null);
       if (error.code === "SESSION_EXPIRED") setExpired(error.message);
@@ -33,8 +43,7 @@ function App() {
 
   if (session === undefined) return <main id="main"><p>Loading…</p></main>;
   if (session === null) {
-    const linkError = query.get("error") === "link" ? "That login link was already used or has expired: start `stasis dev` again for a new one, or sign in with a key." : null;
-    return <SignIn message={expired ?? linkError} onSignedIn={(s) => { setExpired(null); setSession(s); navigate("/"); }} />;
+    return <SignIn message={expired} onSignedIn={(s) => { setExpired(null); setSession(s); navigate("/"); }} />;
   }
   const choose = (choice: EnvChoice) => {
     localStorage.setItem(ENV_STORAGE, choice);
