@@ -138,6 +138,22 @@ describe("the dashboard in chromium", () => {
     expect(await page.getByRole("button", { name: "Cancel run" }).isDisabled()).toBe(true);
   }, 180_000);
 
+  it("cancels a filtered selection of runs in bulk, after a confirmation", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push((await stack.api<{ id: string }>("POST", "/api/v1/tasks/sleep-then-gate/trigger", { payload: { seconds: 600 }, options: { tags: ["bulk"] } })).id);
+    await nav("Runs").click();
+    await page.getByLabel("Tag", { exact: true }).fill("bulk");
+    await page.getByLabel("Tag", { exact: true }).press("Tab");
+    await waitFor("the two bulk runs", async () => (await page.locator("table.runs tbody tr").count()) === 2);
+    await page.getByLabel("Select every run shown").check();
+    await page.getByRole("button", { name: "Cancel selected" }).click();
+    expect(await Promise.all(ids.map(statusOf))).not.toContain("CANCELED");
+    await page.getByRole("button", { name: "Yes, cancel them" }).click();
+    await expect.poll(() => page.getByTestId("bulk-result").textContent(), { timeout: UI_TIMEOUT }).toMatch(/Canceled 2 of 2/);
+    expect(await Promise.all(ids.map(statusOf))).toEqual(["CANCELED", "CANCELED"]);
+    await page.getByRole("button", { name: "Clear" }).click();
+  }, 120_000);
+
   it("rolls back and promotes again, each after a confirmation", async () => {
     const [older, newer] = versions;
     const promotedNow = async () => (await stack.api<{ data: DeploymentView[] }>("GET", "/api/v1/deployments")).data.find((d) => d.promoted)!.version;

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, streamRuns } from "../api.ts";
 import { ErrorMessage, Status } from "../components/status.tsx";
-import { duration, when } from "../format.ts";
+import { duration, FINAL, when } from "../format.ts";
 import { navigate } from "../router.ts";
 
 export interface RunView {
@@ -38,6 +38,8 @@ export function Runs() {
   const [error, setError] = useState<unknown>(null);
   const [live, setLive] = useState(false);
   const loaded = useRef(PAGE);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [bulk, setBulk] = useState<{ what: "cancel" | "replay"; asking: boolean; result?: string } | null>(null);
 
   const query = (extra: Record<string, string>) => {
     const q = new URLSearchParams();
@@ -84,6 +86,31 @@ export function Runs() {
     };
   }, [JSON.stringify(filters)]);
 
+  // Bulk actions call the same per-run routes the run page does, one run at a time.
+  const runBulk = async (what: "cancel" | "replay") => {
+    const ids = [...selected];
+    let done = 0;
+    const failed: string[] = [];
+    for (const id of ids) {
+      try {
+        await api("POST", `/api/v1/runs/${encodeURIComponent(id)}/${what}`, what === "replay" ? {} : undefined);
+        done++;
+      } catch (e) {
+        failed.push(`${id}: ${(e as Error).message}`);
+      }
+    }
+    setSelected(new Set());
+    setBulk({ what, asking: false, result: `${what === "cancel" ? "Canceled" : "Replayed"} ${done} of ${ids.length} run(s).${failed.length ? ` Not done: ${failed.join("; ")}` : ""}` });
+    void load();
+  };
+  const toggle = (id: string) => setSelected((s) => {
+    const next = new Set(s);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    return next;
+  });
+  const cancelable = [...selected].filter((id) => !FINAL.has(runs.find((r) => r.id === id)?.status ?? "COMPLETED")).length;
+
   const set = (name: string) => (e: Event) => setFilters((f) => ({ ...f, [name]: (e.target as HTMLInputElement).value }));
   return (
     <section aria-labelledby="runs-title">
@@ -104,13 +131,34 @@ export function Runs() {
         <button type="button" onClick={() => setFilters(Object.fromEntries(FILTERS.map((f) => [f, ""])))}>Clear</button>
       </form>
       <ErrorMessage error={error} />
+      <div class="actions" role="group" aria-label="Selected runs">
+        <span>{selected.size} selected</span>
+        {bulk?.asking ? (
+          <span role="group" aria-label="Confirm">
+            {bulk.what === "cancel" ? `Cancel ${selected.size} run(s)?` : `Replay ${selected.size} run(s) on their versions?`}{" "}
+            <button type="button" autoFocus onClick={() => runBulk(bulk.what)}>Yes, {bulk.what} them</button> <button type="button" onClick={() => setBulk(null)}>No</button>
+          </span>
+        ) : (
+          <>
+            <button type="button" disabled={cancelable === 0} onClick={() => setBulk({ what: "cancel", asking: true })}>Cancel selected</button>
+            <button type="button" disabled={selected.size === 0} onClick={() => setBulk({ what: "replay", asking: true })}>Replay selected</button>
+          </>
+        )}
+        {bulk?.result && <span role="status" data-testid="bulk-result">{bulk.result}</span>}
+      </div>
       <table class="runs">
         <thead>
-          <tr><th scope="col">Run</th><th scope="col">Task</th><th scope="col">Status</th><th scope="col">Version</th><th scope="col">Tags</th><th scope="col">Created</th><th scope="col">Duration</th></tr>
+          <tr>
+            <th scope="col">
+              <input type="checkbox" aria-label="Select every run shown" checked={runs.length > 0 && runs.every((r) => selected.has(r.id))} onChange={(e) => setSelected((e.target as HTMLInputElement).checked ? new Set(runs.map((r) => r.id)) : new Set())} />
+            </th>
+            <th scope="col">Run</th><th scope="col">Task</th><th scope="col">Status</th><th scope="col">Version</th><th scope="col">Tags</th><th scope="col">Created</th><th scope="col">Duration</th>
+          </tr>
         </thead>
         <tbody>
           {runs.map((run) => (
-            <tr key={run.id} data-run={run.id} onClick={(e) => (e.target as HTMLElement).tagName !== "A" && navigate(`/runs/${run.id}`)}>
+            <tr key={run.id} data-run={run.id} onClick={(e) => !["A", "INPUT"].includes((e.target as HTMLElement).tagName) && navigate(`/runs/${run.id}`)}>
+              <td><input type="checkbox" aria-label={`Select ${run.id}`} checked={selected.has(run.id)} onChange={() => toggle(run.id)} /></td>
               <td><a href={`/runs/${run.id}`} class="mono">{run.id}</a></td>
               <td>{run.taskId}</td>
               <td><Status status={run.status} /></td>
