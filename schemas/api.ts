@@ -156,6 +156,8 @@ export const DeploymentView = z.object({
   failureReason: z.string().nullable(),
   createdAt: z.string(),
   deployedAt: z.string().nullable(),
+  /** Set on a version copied from another environment (same image digest and manifest, no rebuild). */
+  copiedFrom: z.object({ environment: z.string(), version: Version }).nullable().optional(),
 });
 export type DeploymentView = z.infer<typeof DeploymentView>;
 

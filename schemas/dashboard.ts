@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { EnvironmentSlug } from "./common.ts";
 import { AttemptView } from "./api.ts";
+import { Version } from "./common.ts";
 import { RunStatus } from "./status.ts";
 
 /** Sign in to the dashboard with an environment API key or the admin token. */
@@ -59,3 +60,9 @@ export const RunChangeEvent = z.object({ id: z.string(), what: z.string() });
 export type RunChangeEvent = z.infer<typeof RunChangeEvent>;
 
 
+
+/** Admin: copy a deployed version to another environment of the project as a new version there. */
+export const CopyDeploymentRequest = z
+  .object({ version: Version, from: EnvironmentSlug, to: EnvironmentSlug, promote: z.boolean().default(false) })
+  .strict()
+  .refine((body) => body.from !== body.to, { message: "from and to name the same environment", path: ["to"] });

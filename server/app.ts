@@ -23,6 +23,7 @@ import type { Keyring } from "./secrets/keyring.ts";
 import { createRunRedaction } from "./secrets/run-redactor.ts";
 import { dashboardRoutes, DEFAULT_SESSION_TTL_MS, installCookies } from "./dashboard/index.ts";
 import { runTimelineRoutes } from "./routes/run-timeline.ts";
+import { deploymentCopyRoutes } from "./routes/deployment-copy.ts";
 
 export interface CreateServerOptions {
   db: Knex;
@@ -130,6 +131,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await envVarRoutes(scope, engine);
     await adminEnvVarRoutes(scope, engine);
     await runTimelineRoutes(scope, engine);
+    await deploymentCopyRoutes(scope, engine);
     await dashboardRoutes(scope, engine, { adminToken: options.adminToken, sessionTtlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, publicUrl: config.publicUrl, dist: options.dashboardDist });
   });
   await app.ready();

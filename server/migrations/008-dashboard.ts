@@ -3,7 +3,8 @@ import type { Knex } from "knex";
 /**
  * The dashboard: browser sessions and one-time login tokens (only sha256s stored, like API keys);
  * what a run's timeline shows of each wait (frozen or not, checkpoint size, suspend and resume
- * times, the runner it resumed on); and indexes for the run list's filters.
+ * times, the runner it resumed on); indexes for the run list's filters; and the provenance of a
+ * version copied from another environment.
  */
 export async function up(trx: Knex.Transaction): Promise<void> {
   await trx.raw(`
@@ -49,5 +50,8 @@ export async function up(trx: Knex.Transaction): Promise<void> {
     -- ~1 ms through runs_list; bench/run-list). Nothing else reads runs by seq alone; seq stays
     -- unique, as its sequence hands out each value once.
     ALTER TABLE runs DROP CONSTRAINT runs_seq_key;
+
+    -- A version copied from another environment (a preview promoted as is): where it came from.
+    ALTER TABLE deployments ADD COLUMN copied_from jsonb;
   `);
 }
