@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { callStasisApi } from "../builder/index.ts";
+import { callStasisApi, createLayoutImageStore, deployProject } from "../builder/index.ts";
 import type { DeploymentView, RunView } from "../schemas/index.ts";
 import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
@@ -174,8 +174,25 @@ describe("the dashboard in chromium", () => {
     await row.getByRole("button", { name: "Yes, promote" }).click();
     await expect.poll(() => page.getByTestId("promoted").textContent(), { timeout: UI_TIMEOUT }).toBe(newer.version);
     expect(await promotedNow()).toBe(newer.version);
-    await page.screenshot({ path: join(SHOTS, "deployments.png"), fullPage: true });
   }, 120_000);
+
+  it("promotes a preview's version to development as is: a new version with the same digest, its provenance shown", async () => {
+    const preview = await callStasisApi<{ apiKey: string }>(stack.apiUrl, stack.local.adminToken, "POST", "/api/v1/admin/projects/waits/environments", { slug: "preview/pr-7" });
+    const built = (await deployProject({ projectDir: join(REPO_ROOT, "test/fixtures/waits"), apiUrl: stack.apiUrl, apiKey: preview.apiKey, store: createLayoutImageStore(stack.local.dirs.images), promote: true, withRuntime: false }))!;
+    await nav("Runs").click();
+    await nav("Deployments").click();
+    const item = page.locator('[data-preview="preview/pr-7"]');
+    await item.getByRole("button", { name: "Promote to development as is" }).click({ timeout: UI_TIMEOUT });
+    await item.getByRole("button", { name: /^Yes, promote to development/ }).click();
+    const copied = await waitFor("the copied version to be promoted", async () => {
+      const promoted = (await stack.api<{ data: DeploymentView[] }>("GET", "/api/v1/deployments")).data.find((d) => d.promoted)!;
+      return promoted.copiedFrom ? promoted : null;
+    }, { timeoutMs: UI_TIMEOUT });
+    expect(copied).toMatchObject({ imageDigest: built.imageDigest, copiedFrom: { environment: "preview/pr-7", version: built.version } });
+    await expect.poll(() => page.getByTestId("promoted").textContent(), { timeout: UI_TIMEOUT }).toBe(copied.version);
+    await expect.poll(() => page.locator(`tr[data-version="${copied.version}"]`).textContent()).toContain(`copied from preview/pr-7 ${built.version}`);
+    await page.screenshot({ path: join(SHOTS, "deployments.png"), fullPage: true });
+  }, 180_000);
 
   it("creates a key (shown once) that works, and revokes it", async () => {
     await nav("Environments").click();

@@ -14,12 +14,14 @@ export interface Deployment {
   commit: { sha?: string; branch?: string; message?: string; repository?: string } | null;
   createdAt: string;
   deployedAt: string | null;
+  copiedFrom?: { environment: string; version: string } | null;
 }
 
 interface EnvironmentView { slug: string; archived: boolean; promotedVersion: string | null }
 
 /** Where a version came from, as far as the server knows: a commit means CI (the Action or the App). */
 function source(d: Deployment): string {
+  if (d.copiedFrom) return `copied from ${d.copiedFrom.environment} ${d.copiedFrom.version}`;
   if (!d.commit) return "CLI";
   return d.commit.repository ? `GitHub ${d.commit.repository}` : "CI";
 }
@@ -59,6 +61,16 @@ export function Deployments(props: { session: Session; environment: string }) {
     }
   };
   const promoted = list.find((d) => d.promoted);
+  const [project, target] = [props.environment.slice(0, props.environment.indexOf("/")), props.environment.slice(props.environment.indexOf("/") + 1)];
+  const copy = async (from: string, version: string) => {
+    setError(null);
+    try {
+      await api("POST", `/api/v1/admin/projects/${encodeURIComponent(project)}/deployments/copy`, { version, from, to: target, promote: true });
+      await load();
+    } catch (e) {
+      setError(e);
+    }
+  };
   return (
     <section aria-labelledby="deployments-title">
       <h1 id="deployments-title">Deployments of {props.environment}</h1>
@@ -89,9 +101,21 @@ export function Deployments(props: { session: Session; environment: string }) {
       {props.session.kind === "admin" && (
         <>
           <h2>Preview environments</h2>
+          <p class="muted">A preview's version can go to {target} as is: a new version here with the same image digest and manifest, nothing rebuilt.</p>
           {previews.length === 0 ? <p class="muted">No pull request previews in this project.</p> : (
             <ul>
-              {previews.map((p) => <li>{p.slug} — {p.archived ? "archived" : "active"} · promoted {p.promotedVersion ?? "none"}</li>)}
+              {previews.map((p) => (
+                <li data-preview={p.slug}>
+                  {p.slug} — {p.archived ? "archived" : "active"} · promoted <span class="mono">{p.promotedVersion ?? "none"}</span>{" "}
+                  {p.promotedVersion && target !== p.slug && (
+                    <Confirmed
+                      label={`Promote to ${target} as is`}
+                      question={`Deploy ${p.slug} ${p.promotedVersion} to ${target} as a new version with the same image (no rebuild) and promote it?`}
+                      onConfirm={() => copy(p.slug, p.promotedVersion!)}
+                    />
+                  )}
+                </li>
+              ))}
             </ul>
           )}
         </>
