@@ -218,8 +218,14 @@ describe("the dashboard in chromium", () => {
     expect(developmentRuns.length).toBeGreaterThan(0);
     await page.getByRole("button", { name: "Sign out" }).click();
     await page.getByRole("heading", { name: "Sign in to Stasis" }).waitFor({ timeout: UI_TIMEOUT });
-    await page.getByLabel(/environment's API key/).fill(stack.keys.staging);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    // With the keyboard only: Tab to the field, type, Enter.
+    await waitFor("the credential field to have the focus", async () => {
+      if (await page.evaluate(() => document.activeElement?.id === "credential")) return true;
+      await page.keyboard.press("Tab");
+      return false;
+    });
+    await page.keyboard.type(stack.keys.staging);
+    await page.keyboard.press("Enter");
     await expect.poll(() => page.getByTestId("environment").textContent(), { timeout: UI_TIMEOUT }).toBe("waits/staging");
     await page.getByText("No runs match").waitFor({ timeout: UI_TIMEOUT });
     await page.goto(`${stack.apiUrl}/runs/${developmentRuns[0].id}`);

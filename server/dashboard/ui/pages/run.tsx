@@ -77,9 +77,13 @@ export function RunPage(props: { id: string }) {
   const after = useRef(0);
   const reading = useRef(false);
 
+  // Live events can start reads that overlap: only the latest one started may show its answer.
+  const generation = useRef(0);
   const load = async () => {
+    const mine = ++generation.current;
     try {
       const [r, t] = await Promise.all([api<RunView>("GET", `/api/v1/runs/${encodeURIComponent(props.id)}`), api<Timeline>("GET", `/api/v1/runs/${encodeURIComponent(props.id)}/timeline`)]);
+      if (mine !== generation.current) return;
       setRun(r);
       setTimeline(t);
       setError(null);

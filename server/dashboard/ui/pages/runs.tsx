@@ -47,9 +47,13 @@ export function Runs() {
     for (const [k, v] of Object.entries(extra)) q.set(k, v);
     return q;
   };
+  // Reads overlap (a live event, a filter change): only the latest one started may show its answer.
+  const generation = useRef(0);
   const load = async () => {
+    const mine = ++generation.current;
     try {
       const page = await api<{ data: RunView[]; nextCursor: string | null }>("GET", `/api/v1/runs?${query({ limit: String(Math.min(200, loaded.current)) })}`);
+      if (mine !== generation.current) return;
       setRuns(page.data);
       setNext(page.nextCursor);
       setError(null);
@@ -59,7 +63,9 @@ export function Runs() {
   };
   const more = async () => {
     if (!next) return;
+    const mine = generation.current;
     const page = await api<{ data: RunView[]; nextCursor: string | null }>("GET", `/api/v1/runs?${query({ limit: String(PAGE), cursor: next })}`);
+    if (mine !== generation.current) return;
     loaded.current += page.data.length;
     setRuns((r) => [...r, ...page.data]);
     setNext(page.nextCursor);
