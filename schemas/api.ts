@@ -76,6 +76,11 @@ export const ListRunsQuery = z
     status: RunStatus.optional(),
     task: z.string().optional(),
     tag: z.string().optional(),
+    /** Runs locked to this version. */
+    version: Version.optional(),
+    /** Runs created at or after / before this time. */
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
     limit: z.coerce.number().int().min(1).max(200).default(25),
     /** Run id to continue after (runs are listed newest first). */
     cursor: z.string().optional(),
@@ -154,6 +159,8 @@ export const DeploymentView = z.object({
   failureReason: z.string().nullable(),
   createdAt: z.string(),
   deployedAt: z.string().nullable(),
+  /** Set on a version copied from another environment (same image digest and manifest, no rebuild). */
+  copiedFrom: z.object({ environment: z.string(), version: Version }).nullable().optional(),
 });
 export type DeploymentView = z.infer<typeof DeploymentView>;
 

@@ -12,3 +12,4 @@ export * from "./envvars.ts";
 export * from "./repo-settings.ts";
 export * from "./triggers.ts";
 export * from "./checkpoints.ts";
+export * from "./dashboard.ts";

@@ -4,7 +4,8 @@
 #     kernels >= 6.16). It comes from Debian forky (or sid), fetched with a PRIVATE apt config and
 #     an empty dpkg status, unpacked with `dpkg -x` into /opt/stasis/criu/root and run through that
 #     prefix's own dynamic loader, so the host's apt sources and libc are never touched.
-#   - From Debian 12: runc, skopeo, umoci, docker-registry, postgresql, zstd, util-linux, git.
+#   - From Debian 12: runc, skopeo, umoci, docker-registry, postgresql, zstd, util-linux, git, and
+#     chromium (the dashboard tests drive it with playwright-core; no browser download).
 # Progress goes to stderr. When everything is present it only runs `criu check` (well under 1 s).
 set -eEuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup-steps.sh"
@@ -14,7 +15,7 @@ CRIU_WRAPPER="${STASIS_CRIU_WRAPPER:-/usr/local/bin/criu}"
 CRIU_SUITES="${STASIS_CRIU_SUITES:-forky sid}"
 DEBIAN_MIRROR="${STASIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-APT_PACKAGES=(runc skopeo umoci docker-registry postgresql zstd util-linux git)
+APT_PACKAGES=(runc skopeo umoci docker-registry postgresql zstd util-linux git chromium)
 
 [ "$(id -u)" = 0 ] || die "must run as root (CRIU and apt need it)"
 command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 only"

@@ -24,6 +24,9 @@ import { webhookRoutes } from "./routes/webhooks.ts";
 import { checkEncryptionKeys } from "./secrets/check-keys.ts";
 import type { Keyring } from "./secrets/keyring.ts";
 import { createRunRedaction } from "./secrets/run-redactor.ts";
+import { dashboardRoutes, DEFAULT_SESSION_TTL_MS, installCookies } from "./dashboard/index.ts";
+import { runTimelineRoutes } from "./routes/run-timeline.ts";
+import { deploymentCopyRoutes } from "./routes/deployment-copy.ts";
 
 export interface CreateServerOptions {
   db: Knex;
@@ -44,6 +47,10 @@ export interface CreateServerOptions {
   keyring?: Keyring | null;
   /** The clock cron schedules tick by (tests pass a fake one and call `scheduler.tick()`). */
   clock?: Clock;
+  /** How long a dashboard session lasts (default 12 h). */
+  sessionTtlMs?: number;
+  /** Where the built dashboard is (default dist/dashboard); tests may point elsewhere. */
+  dashboardDist?: string;
 }
 
 /** One route as declared: what the fuzzer (test/fuzz) and docs can enumerate without a hand-kept list. */
@@ -105,12 +112,14 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
 
   const routes: RouteInfo[] = [];
   app.addHook("onRoute", (route) => {
+    if ((route.config as { unlisted?: boolean } | undefined)?.unlisted) return;
     const methods = [route.method].flat().map(String);
     if (methods.length === 1 && methods[0] === "HEAD" && routes.some((r) => r.url === route.url && r.methods.includes("GET"))) return;
     const s = route.schema as RouteInfo["schema"] | undefined;
     routes.push({ methods, url: route.url, auth: (route.config as { auth?: string } | undefined)?.auth, schema: s && { params: s.params, querystring: s.querystring, body: s.body } });
   });
   installErrorHandler(app);
+  await installCookies(app);
   installAuth(app, { db: options.db, adminToken: options.adminToken, runnerToken: options.runnerToken });
   // Liveness: the process answers (a database outage is not cured by restarting every replica).
   app.get("/livez", { config: { auth: "none" } }, async () => ({ ok: true }));
@@ -131,6 +140,9 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await adminEnvVarRoutes(scope, engine);
     await webhookRoutes(scope, engine);
     await scheduleRoutes(scope, engine);
+    await runTimelineRoutes(scope, engine);
+    await deploymentCopyRoutes(scope, engine);
+    await dashboardRoutes(scope, engine, { adminToken: options.adminToken, sessionTtlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, publicUrl: config.publicUrl, dist: options.dashboardDist });
   });
   await app.ready();
   const scheduler = createScheduler(engine);

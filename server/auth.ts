@@ -3,6 +3,12 @@ import type { Knex } from "knex";
 import type { FastifyRequest } from "fastify";
 import { forbidden, unauthorized } from "./errors.ts";
 import { principalForDeployToken } from "./oidc/deploy-tokens.ts";
+import { CSRF_HEADER, findSession, SESSION_COOKIE } from "./dashboard/sessions.ts";
+import { StasisError } from "./errors.ts";
+
+/** The admin (token or session) acts in one environment on environment routes by naming it: `<project>/<environment>`. */
+export const ENVIRONMENT_HEADER = "x-stasis-environment";
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 export type AuthKind = "admin" | "env" | "runner" | "none";
 
@@ -52,30 +58,71 @@ export interface AuthOptions {
 export async function authenticate(request: FastifyRequest, required: AuthKind, options: AuthOptions): Promise<Principal> {
   if (required === "none") return { kind: "none" };
   const token = bearer(request);
-  if (!token) throw unauthorized("missing API key: send Authorization: Bearer <key>");
-
   let principal: Principal | null = null;
-  if (sameSecret(token, options.adminToken)) principal = { kind: "admin" };
-  else if (sameSecret(token, options.runnerToken)) principal = { kind: "runner" };
-  else if (token.startsWith("sk_")) principal = await environmentForKey(options.db, token);
-  // Short-lived CI deploy tokens (server/oidc): scoped to one environment and the deploy routes.
-  else if (token.startsWith("dt_")) principal = await principalForDeployToken(options.db, token, request);
-  if (!principal) throw unauthorized("invalid API key");
+  if (token) {
+    if (sameSecret(token, options.adminToken)) principal = { kind: "admin" };
+    else if (sameSecret(token, options.runnerToken)) principal = { kind: "runner" };
+    else if (token.startsWith("sk_")) principal = await environmentForKey(options.db, token);
+    // Short-lived CI deploy tokens (server/oidc): scoped to one environment and the deploy routes.
+    else if (token.startsWith("dt_")) principal = await principalForDeployToken(options.db, token, request);
+    if (!principal) throw unauthorized("invalid API key");
+  } else {
+    principal = await sessionPrincipal(request, options.db);
+    if (!principal) throw unauthorized("missing API key: send Authorization: Bearer <key>");
+  }
+  if (principal.kind === "admin" && required === "env") principal = (await environmentNamed(request, options.db)) ?? principal;
 
   if (principal.kind !== required) {
-    const wanted = required === "env" ? "an environment API key" : required === "admin" ? "the admin token" : "the runner token";
+    const wanted = required === "env" ? `an environment API key (the admin names one with ${ENVIRONMENT_HEADER}: <project>/<environment>)` : required === "admin" ? "the admin token" : "the runner token";
     throw forbidden(`this route needs ${wanted}`);
   }
   return principal;
 }
 
+/**
+ * A dashboard session (cookie) is the principal it signed in as: the admin or one environment.
+ * Expired → 401 (sign in again); a state-changing request without the session's CSRF token → 403.
+ */
+async function sessionPrincipal(request: FastifyRequest, db: Knex): Promise<Principal | null> {
+  const token = (request as FastifyRequest & { cookies?: Record<string, string | undefined> }).cookies?.[SESSION_COOKIE];
+  if (!token) return null;
+  const session = await findSession(db, token);
+  if (!session) throw new StasisError("SESSION_INVALID", 401, "this dashboard session is not valid (signed out, or its API key was revoked): sign in again");
+  if (session.expired) throw new StasisError("SESSION_EXPIRED", 401, "your dashboard session expired: sign in again");
+  if (!SAFE_METHODS.has(request.method)) {
+    const given = request.headers[CSRF_HEADER];
+    if (typeof given !== "string" || !sameSecret(given, session.csrfToken)) {
+      throw new StasisError("CSRF_TOKEN_INVALID", 403, `a state-changing request with a session cookie needs the session's CSRF token in ${CSRF_HEADER}`);
+    }
+  }
+  if (session.kind === "admin") return { kind: "admin" };
+  return await environmentPrincipal(db, (q) => q.where("e.id", session.environmentId));
+}
+
+/** `x-stasis-environment: <project>/<environment>` from the admin: that environment, as its own key would be. */
+async function environmentNamed(request: FastifyRequest, db: Knex): Promise<EnvironmentPrincipal | null> {
+  // EventSource cannot send headers: the live stream names the environment in its query instead.
+  const header = request.headers[ENVIRONMENT_HEADER] ?? (request.query as { environment?: unknown } | undefined)?.environment;
+  if (typeof header !== "string" || !header.includes("/")) return null;
+  const slash = header.indexOf("/");
+  const [project, environment] = [header.slice(0, slash), header.slice(slash + 1)];
+  const principal = await environmentPrincipal(db, (q) => q.where({ "p.slug": project, "e.slug": environment }));
+  if (!principal) throw new StasisError("NOT_FOUND", 404, `environment ${header} does not exist`, { field: ENVIRONMENT_HEADER });
+  return principal;
+}
+
 async function environmentForKey(db: Knex, key: string): Promise<EnvironmentPrincipal | null> {
-  const row = await db("api_keys as k")
-    .join("environments as e", "e.id", "k.environment_id")
-    .join("projects as p", "p.id", "e.project_id")
-    .where("k.key_hash", sha256(key))
-    .whereNull("k.revoked_at")
-    .first("e.id as environment_id", "e.slug as environment", "p.id as project_id", "p.slug as project", "e.archived_at");
+  return await environmentPrincipal(db, (q) => q.join("api_keys as k", "k.environment_id", "e.id").where("k.key_hash", sha256(key)).whereNull("k.revoked_at"));
+}
+
+async function environmentPrincipal(db: Knex, where: (query: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<EnvironmentPrincipal | null> {
+  const row = await where(db("environments as e").join("projects as p", "p.id", "e.project_id")).first(
+    "e.id as environment_id",
+    "e.slug as environment",
+    "p.id as project_id",
+    "p.slug as project",
+    "e.archived_at",
+  );
   if (!row) return null;
   return {
     kind: "env",

@@ -29,6 +29,7 @@ afterAll(async () => {
 
 interface Ready {
   unchanged?: boolean;
+  dashboardLoginUrl: string;
   apiUrl: string;
   apiKey: string;
   environment: string;
@@ -108,6 +109,12 @@ describe("stasis dev", () => {
   it("starts, runs tasks, redeploys on a change, and stops everything on Ctrl-C", async () => {
     const dev = await startDev();
     expect(dev.ready).toMatchObject({ apiUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), apiKey: expect.stringMatching(/^sk_development_/), environment: "development", version: expect.stringMatching(/^\d{8}\.1$/) });
+    // The one-click dashboard link: the page it opens posts its one-time token for an admin session.
+    expect(dev.ready.dashboardLoginUrl).toMatch(new RegExp(`^${dev.ready.apiUrl}/login\\?token=lt_`));
+    const token = new URL(dev.ready.dashboardLoginUrl).searchParams.get("token");
+    const login = await fetch(`${dev.ready.apiUrl}/api/v1/dashboard/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token }) });
+    expect(login.status).toBe(200);
+    expect(((await login.json()) as { kind: string }).kind).toBe("admin");
 
     firstRun = await runToEnd(dev, "hello", { name: "dev" });
     expect(firstRun).toMatchObject({ status: "COMPLETED", version: dev.ready.version, output: { greeting: "Hello, dev!" } });

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { buildToLayout, openImageRepository, type ImageStore } from "../../builder/index.ts";
 import type { DeploymentView } from "../../schemas/index.ts";
 import { callStasisApi as apiCall } from "../../builder/index.ts";
-import { resolveApiTarget } from "../api-target.ts";
+import { resolveAdminTarget, resolveApiTarget } from "../api-target.ts";
 import { deployProject } from "../../builder/index.ts";
 import { printResult, progress, table } from "../output.ts";
 
@@ -62,9 +62,22 @@ export function registerDeployCommands(program: Command): void {
       printResult(Boolean(opts.json), deployment, () => `rolled back to ${deployment.version} in ${deployment.environment}`);
     });
 
-  program
-    .command("deployments")
-    .description("list deployments of the environment")
+  const deployments = program.command("deployments").description("list deployments of the environment; copy a version to another environment");
+  deployments
+    .command("copy <version>")
+    .description("deploy a version of one environment (e.g. preview/pr-7) to another as is: same image digest and manifest, no rebuild (admin token)")
+    .requiredOption("--from <environment>", "the environment the version is in")
+    .requiredOption("--to <environment>", "the environment that gets it as a new version")
+    .option("--project <slug>", "the project (default: the project of this directory's stasis dev)")
+    .option("--promote", "promote the new version in the target environment")
+    .option("--json", "print the new deployment")
+    .action(async (version: string, opts: { from: string; to: string; project?: string; promote?: boolean; json?: boolean }) => {
+      const { apiUrl, adminToken } = resolveAdminTarget();
+      const project = opts.project ?? (await apiCall<{ project: string }>(apiUrl, resolveApiTarget().apiKey, "GET", "/api/v1/whoami")).project;
+      const copied = await apiCall<DeploymentView>(apiUrl, adminToken, "POST", `/api/v1/admin/projects/${encodeURIComponent(project)}/deployments/copy`, { version, from: opts.from, to: opts.to, promote: Boolean(opts.promote) });
+      printResult(Boolean(opts.json), copied, () => `copied ${opts.from} ${version} to ${opts.to} as ${copied.version} (${(copied.imageDigest ?? "").slice(0, 19)}…)${opts.promote ? ", promoted" : ""}`);
+    });
+  deployments
     .command("list")
     .option("--json", "print JSON")
     .action(async (opts: { json?: boolean }) => {

@@ -84,6 +84,8 @@ async function runDev(opts: DevOptions): Promise<void> {
     await stack.stop();
     throw error;
   });
+  // A one-click login for the dashboard: a one-time link (15 min) that becomes an admin session cookie.
+  const login = await apiCall<{ url: string }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/dashboard/login-links").catch(() => null);
   const state: DevState = { apiUrl: stack.apiUrl, apiKey, environment: "development", adminToken: stack.adminToken, runnerToken: stack.runnerToken, port: Number(new URL(stack.apiUrl).port), pid: process.pid };
   await writeFile(stateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   reporter = createRunReporter({ apiUrl: stack.apiUrl, apiKey, emit, taskLogs: opts.taskLogs, dim: !opts.json && Boolean(process.stderr.isTTY) });
@@ -107,7 +109,7 @@ async function runDev(opts: DevOptions): Promise<void> {
   }
   const mode = stack.checkpointsMode.available ? "checkpoints on: waiting runs are frozen with CRIU" : `checkpoints off: waiting runs stay alive (${stack.checkpointsMode.reason ?? "disabled"})`;
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ apiUrl: stack.apiUrl, apiKey, environment: "development", version: deployment.version, unchanged, checkpoints: stack.checkpointsMode.available })}\n`);
+    process.stdout.write(`${JSON.stringify({ apiUrl: stack.apiUrl, apiKey, environment: "development", version: deployment.version, unchanged, checkpoints: stack.checkpointsMode.available, dashboardLoginUrl: login?.url ?? null })}\n`);
   } else {
     process.stdout.write(
       [
@@ -117,6 +119,7 @@ async function runDev(opts: DevOptions): Promise<void> {
         `  API key      ${apiKey}   (development)`,
         `  version      ${deployment.version}${unchanged ? " (unchanged since the last start: reused)" : ""}  tasks: ${deployment.tasks.join(", ")}`,
         `  mode         ${mode}`,
+        `  dashboard    ${login ? `${login.url}   (one-click login: works once, for 15 minutes)` : `${stack.apiUrl}/ (sign in with the API key)`}`,
         ``,
         `  export STASIS_API_URL=${stack.apiUrl} STASIS_API_KEY=${apiKey}`,
         `  Ctrl-C stops everything; the next start reuses the data in .stasis/`,

@@ -9,7 +9,7 @@ import { canTransition } from "../../schemas/index.ts";
 import { StasisError } from "../errors.ts";
 import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
-import { notify } from "./notify.ts";
+import { notify, notifyRunChanges } from "./notify.ts";
 import { iso, type DeploymentRow, type RunRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 
@@ -134,6 +134,8 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
     const newAttempts: Array<Record<string, unknown>> = [];
     for (const p of prepared) {
       if (!started.has(p.run.id)) continue;
+      const resumedFrom = p.run.resume as Resume | null;
+      if (resumedFrom) await trx("waitpoints").where({ id: resumedFrom.waitpointId }).update({ resumed_at: trx.fn.now(), resumed_runner_id: runnerId });
       if (p.attempt === p.run.attempt_count) await trx("run_attempts").where({ run_id: p.run.id, number: p.attempt }).update({ runner_id: runnerId });
       else newAttempts.push({ run_id: p.run.id, number: p.attempt, status: "EXECUTING", runner_id: runnerId });
       claimed.push({
@@ -159,6 +161,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
       });
     }
     if (newAttempts.length > 0) await trx("run_attempts").insert(newAttempts);
+    await notifyRunChanges(trx, claimed.map((c) => ({ env: prepared.find((p) => p.run.id === c.runId)!.run.environment_id, run: c.runId, what: "EXECUTING" })));
     // New leases and maxDuration deadlines: the scheduler recomputes if one is due before it would look anyway.
     if (claimed.length > 0) {
       const deadlines = prepared.filter((p) => started.has(p.run.id) && p.deadline).map((p) => p.deadline!.getTime());

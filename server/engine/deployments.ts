@@ -33,6 +33,7 @@ export async function toDeploymentView(db: Knex | Knex.Transaction, row: Deploym
     failureReason: row.failure_reason,
     createdAt: row.created_at.toISOString(),
     deployedAt: iso(row.deployed_at),
+    copiedFrom: ((row as DeploymentRow & { copied_from?: DeploymentView["copiedFrom"] }).copied_from as DeploymentView["copiedFrom"]) ?? null,
   };
 }
 

@@ -1,7 +1,7 @@
 import { isFinalRunStatus, type LogLine, type RunStatus } from "../../schemas/index.ts";
 import { leaseLost, notFound } from "../errors.ts";
 import type { Engine } from "./context.ts";
-import { notify } from "./notify.ts";
+import { notify, notifyRunChanges } from "./notify.ts";
 
 export interface AppendLine {
   ts: string;
@@ -42,6 +42,7 @@ export async function appendLogs(engine: Engine, runId: string, leaseId: string,
         })),
       );
       await notify(trx, "logs");
+      await notifyRunChanges(trx, [{ env: row.environment_id, run: runId, what: "logs" }]);
     }
     return Number(row.log_seq);
   });

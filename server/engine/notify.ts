@@ -4,6 +4,7 @@ import type { Knex } from "knex";
 import pg from "pg";
 import type { Logger } from "pino";
 import { connectionStringOf } from "../db/connect.ts";
+import { parseRunChanges, RUN_CHANGE_EVENT, RUN_CHANGES_CHANNEL, RUN_CHANGES_PER_NOTIFY, runChangesPayload, type RunChange } from "./run-changes.ts";
 
 /** One channel for every wake-up; the payload says who should look: runners' polls or the scheduler. */
 export const WAKE_CHANNEL = "stasis_wake";
@@ -20,6 +21,8 @@ interface LocalWaker {
   emit(topic: WakeTopic, due: number | undefined): void;
   /** Queues a NOTIFY for other replicas; sent coalesced on the listener's own connection. */
   tellOthers(topic: WakeTopic, due: number | undefined): void;
+  /** Emits run changes on the listener's events at once and queues them for other replicas. */
+  runChanges(changes: RunChange[]): void;
 }
 
 function databaseKey(db: Knex | Knex.Transaction): string {
@@ -67,6 +70,29 @@ export async function notify(db: Knex | Knex.Transaction, topic: WakeTopic, due?
     return;
   }
   wake(db, topic, dueMs);
+}
+
+/**
+ * Tells live dashboards about run changes once the caller's transaction commits: this process's
+ * listeners at once, other replicas through NOTIFYs coalesced like the wakes (many changes per
+ * NOTIFY, not one per row). Without a listener of this process, NOTIFYs in the transaction.
+ */
+export async function notifyRunChanges(db: Knex | Knex.Transaction, changes: RunChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  const listeners = localListeners.get(databaseKey(db));
+  if (!listeners?.size) {
+    for (let i = 0; i < changes.length; i += RUN_CHANGES_PER_NOTIFY) {
+      await db.raw("SELECT pg_notify(?, ?)", [RUN_CHANGES_CHANNEL, runChangesPayload(ORIGIN, changes.slice(i, i + RUN_CHANGES_PER_NOTIFY))]);
+    }
+    return;
+  }
+  const send = () => {
+    const current = localListeners.get(databaseKey(db));
+    if (current?.size) current.values().next().value!.runChanges(changes);
+  };
+  const trx = db as Partial<Knex.Transaction>;
+  if (trx.isTransaction && trx.executionPromise) trx.executionPromise.then(send, () => {});
+  else send();
 }
 
 /** `topic|origin|due`; a bare `topic` (older servers) is understood too. */
@@ -117,6 +143,8 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
     events.emit("runs");
     events.emit("scheduler");
     events.emit("logs");
+    // Live dashboards re-read what they show: changes sent while we were away are gone.
+    events.emit(RUN_CHANGE_EVENT, null);
   };
 
   const open = async (): Promise<void> => {
@@ -124,9 +152,13 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
     // Knex's config object keeps its password non-enumerable: hand it over as it is, never spread.
     const next = new pg.Client(typeof connection === "string" ? { connectionString: connection, keepAlive: true } : connection);
     next.on("notification", (message) => {
-      if (message.channel !== WAKE_CHANNEL) return;
-      const { topic, origin, due } = parsePayload(message.payload);
-      if (origin !== ORIGIN) events.emit(topic, due);
+      if (message.channel === WAKE_CHANNEL) {
+        const { topic, origin, due } = parsePayload(message.payload);
+        if (origin !== ORIGIN) events.emit(topic, due);
+      } else if (message.channel === RUN_CHANGES_CHANNEL) {
+        const { origin, changes } = parseRunChanges(message.payload);
+        if (origin !== ORIGIN) for (const change of changes) events.emit(RUN_CHANGE_EVENT, change);
+      }
     });
     // Errors and ends of a client that is not (or no longer) the current one are ignored.
     next.on("error", (error) => lost(next, error));
@@ -134,6 +166,8 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
     try {
       await next.connect();
       await next.query(`LISTEN ${WAKE_CHANNEL}`);
+      await next.query(`LISTEN ${RUN_CHANGES_CHANNEL}`);
+      await next.query(`LISTEN ${RUN_CHANGES_CHANNEL}`);
     } catch (error) {
       await next.end().catch(() => {});
       throw error;
@@ -181,13 +215,18 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
   // Wakes for other replicas, coalesced: per topic, the earliest deadline (or "none": always wake).
   const outgoing = new Map<WakeTopic, number | undefined>();
   let flushTimer: NodeJS.Timeout | null = null;
+  const outgoingChanges: RunChange[] = [];
   const flush = () => {
     flushTimer = null;
-    const payloads = [...outgoing].map(([topic, due]) => payloadOf(topic, due));
+    const notices: Array<[string, string]> = [...outgoing].map(([topic, due]) => [WAKE_CHANNEL, payloadOf(topic, due)]);
+    for (let i = 0; i < outgoingChanges.length; i += RUN_CHANGES_PER_NOTIFY) {
+      notices.push([RUN_CHANGES_CHANNEL, runChangesPayload(ORIGIN, outgoingChanges.slice(i, i + RUN_CHANGES_PER_NOTIFY))]);
+    }
     outgoing.clear();
-    if (!client || payloads.length === 0) return; // reconnecting: the others catch up on their own timeouts
-    const sql = `SELECT ${payloads.map((_, i) => `pg_notify($1, $${i + 2})`).join(", ")}`;
-    client.query(sql, [WAKE_CHANNEL, ...payloads]).catch((error: Error) => logger.warn({ err: error }, "could not notify other replicas"));
+    outgoingChanges.length = 0;
+    if (!client || notices.length === 0) return; // reconnecting: the others catch up on their own timeouts
+    const sql = `SELECT ${notices.map((_, i) => `pg_notify($${2 * i + 1}, $${2 * i + 2})`).join(", ")}`;
+    client.query(sql, notices.flat()).catch((error: Error) => logger.warn({ err: error }, "could not notify other replicas"));
   };
   const waker: LocalWaker = {
     emit: (topic, due) => void events.emit(topic, due),
@@ -195,6 +234,12 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
       if (closed) return;
       const before = outgoing.get(topic);
       outgoing.set(topic, !outgoing.has(topic) ? due : before === undefined || due === undefined ? undefined : Math.min(before, due));
+      flushTimer ??= setTimeout(flush, 2);
+    },
+    runChanges(changes) {
+      for (const change of changes) events.emit(RUN_CHANGE_EVENT, change);
+      if (closed) return;
+      outgoingChanges.push(...changes);
       flushTimer ??= setTimeout(flush, 2);
     },
   };

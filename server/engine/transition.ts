@@ -2,6 +2,7 @@ import type { Knex } from "knex";
 import { canTransition, isFinalRunStatus, type RunStatus } from "../../schemas/index.ts";
 import { StasisError } from "../errors.ts";
 import type { RunRow } from "./rows.ts";
+import { notifyRunChanges } from "./notify.ts";
 
 export type RunPatch = Partial<Record<keyof RunRow, unknown>>;
 
@@ -30,6 +31,7 @@ export async function transitionRun(trx: Knex.Transaction, run: Pick<RunRow, "id
   if (isFinalRunStatus(to)) values.completed_at ??= trx.fn.now();
   const [row] = await trx("runs").where({ id: run.id, status: run.status }).update(values).returning("*");
   if (!row) return null;
+  await notifyRunChanges(trx, [{ env: (row as RunRow).environment_id, run: run.id, what: to }]);
   if (isFinalRunStatus(to)) for (const hook of finalHooks) await hook.one(trx, row as RunRow);
   return row as RunRow;
 }
@@ -37,6 +39,7 @@ export async function transitionRun(trx: Knex.Transaction, run: Pick<RunRow, "id
 /** The final hooks, for a caller that moved a run to a final state with its own compare-and-set statement. */
 export async function runFinalHooks(trx: Knex.Transaction, runs: RunRow[]): Promise<void> {
   if (runs.length === 0) return;
+  await notifyRunChanges(trx, runs.map((run) => ({ env: run.environment_id, run: run.id, what: run.status })));
   for (const hook of finalHooks) {
     if (hook.many && runs.length > 1) await hook.many(trx, runs);
     else for (const run of runs) await hook.one(trx, run);

@@ -3,7 +3,7 @@ import { MAX_PAYLOAD_BYTES, type TriggerOptions, type TriggerResponse } from "..
 import { conflict, notFound, StasisError } from "../errors.ts";
 import { resolveDelay } from "./duration.ts";
 import { newId } from "./ids.ts";
-import { notify } from "./notify.ts";
+import { notify, notifyRunChanges } from "./notify.ts";
 import type { DeploymentRow } from "./rows.ts";
 
 export interface TriggerEnvironment {
@@ -145,6 +145,7 @@ export async function triggerRuns(db: Knex | Knex.Transaction, env: TriggerEnvir
     // Skipped rows: the key was taken by a concurrent trigger since we looked, or earlier in this batch.
     await readExisting(planned.filter((p) => !inserted.has(p.id) && !existing.has(idempotent(p.taskId, p.idempotencyKey))).map((p) => [p.taskId, p.idempotencyKey!]));
     const fresh = planned.filter((p) => inserted.has(p.id));
+    await notifyRunChanges(trx, fresh.map((p) => ({ env: env.environmentId, run: p.id, what: p.status })));
     if (fresh.some((p) => p.status === "QUEUED")) await notify(trx, "runs");
     const scheduled = fresh.filter((p) => p.status !== "QUEUED").map((p) => (p.status === "DELAYED" ? (p.row.available_at as Date) : (p.row.expires_at as Date)).getTime());
     if (scheduled.length > 0) await notify(trx, "scheduler", Math.min(...scheduled));
@@ -190,6 +191,7 @@ export async function triggerRun(db: Knex | Knex.Transaction, env: TriggerEnviro
     ]);
     if (result.rows.length === 1) {
       await notify(db, "runs");
+      await notifyRunChanges(db, [{ env: env.environmentId, run: id, what: "QUEUED" }]);
       return { id, isCached: false };
     }
   }

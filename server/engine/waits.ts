@@ -133,6 +133,8 @@ export async function suspendRun(engine: Engine, runId: string, body: z.infer<ty
     // The checkpoint resumes only on a runner of the workload that took it (see sql/claim-runs.ts).
     const runner = run.runner_id ? await trx("runners").where({ id: run.runner_id }).first("workload") : undefined;
     const common = { checkpoint_location: body.checkpoint.location, ...seal, checkpoint_workload: (runner?.workload as string | undefined) ?? null, checkpoint_waitpoint_id: wp.id, runner_id: null, lease_id: null, lease_expires_at: null };
+    // What the run's timeline shows of this wait: frozen, how big, when.
+    await trx("waitpoints").where({ id: wp.id }).update({ suspended_at: trx.fn.now(), checkpoint_bytes: body.checkpoint.sizeBytes });
     if (wp.status === "PENDING") {
       await transitionRun(trx, run, "SUSPENDED", common);
       return { status: "SUSPENDED" as const };

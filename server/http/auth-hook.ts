@@ -8,6 +8,11 @@ declare module "fastify" {
   }
   interface FastifyContextConfig {
     auth?: AuthKind;
+    /**
+     * Left out of `StasisServer.routes` (what the fuzzer drives through app.inject): the dashboard's
+     * files and its endless event stream, which have their own tests (test/server-dashboard-auth.test.ts).
+     */
+    unlisted?: boolean;
   }
 }
 
