@@ -16,3 +16,4 @@ export type { OciManifest, OciImageConfig } from "./oci-types.ts";
 export { deployProject, type DeployProjectOptions } from "./deploy-project.ts";
 export { callStasisApi, StasisApiCallError } from "./stasis-api.ts";
 export { buildPlatformImage, PLATFORM_APP_DIR, type BuildPlatformImageOptions, type PlatformImage } from "./platform-image/index.ts";
+export { buildRuntimeImage, type RuntimeImage } from "./runtime-image.ts";

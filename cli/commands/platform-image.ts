@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { buildPlatformImage, openImageRepository } from "../../builder/index.ts";
+import { buildPlatformImage, buildRuntimeImage, openImageRepository } from "../../builder/index.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -46,6 +46,25 @@ export function registerPlatformImageCommand(program: Command): void {
           seconds: Math.round((Date.now() - started) / 100) / 10,
         };
         printResult(Boolean(opts.json), result, () => `${pushed.ref} (tag ${tag}; Node ${image.nodeVersion}, CRIU ${image.criuVersion}; ${result.seconds} s)`);
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+    });
+
+  admin
+    .command("push-runtime")
+    .description("push the runtime image task images build on (a Node binary and its libraries); set STASIS_RUNTIME_IMAGE (the Action's runtime-image input) to the printed reference")
+    .requiredOption("--push <host/repo>", "registry repository, e.g. the one deploys push to (its layers are then mounted, never uploaded again)")
+    .option("--node <path>", "the Node binary the tasks run (default: the one running this command)")
+    .option("--json", "print {ref, digest, tag, node, bytesUploaded}")
+    .action(async (opts: { push: string; node?: string; json?: boolean }) => {
+      const scratch = await mkdtemp(join(tmpdir(), "stasis-runtime-"));
+      try {
+        const image = await buildRuntimeImage({ nodeBinary: opts.node, blobsDir: join(scratch, "blobs") });
+        const tag = `node-${image.nodeVersion}-${image.digest.slice(7, 19)}`;
+        const pushed = await openImageRepository(opts.push).push(image, tag, progress);
+        const result = { ref: pushed.ref, digest: image.digest, tag, node: image.nodeVersion, bytesUploaded: pushed.bytesUploaded };
+        printResult(Boolean(opts.json), result, () => `${pushed.ref} (Node ${image.nodeVersion}); use it with STASIS_RUNTIME_IMAGE=${pushed.ref}`);
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
