@@ -22,6 +22,7 @@ const RUNNER = "runner-" + randomBytes(12).toString("hex");
 let registry: TestRegistry;
 let database: TestDatabase;
 let dir: string;
+const hostMounts: string[] = [];
 const containers: Array<{ id: string; child: ChildProcess; output: () => string }> = [];
 
 beforeAll(async () => {
@@ -36,6 +37,7 @@ afterAll(async () => {
     await waitFor(`container ${c.id} to exit`, () => c.child.exitCode !== null || c.child.signalCode !== null, { timeoutMs: 20_000 }).catch(() => {});
     await run("runc", ["delete", "--force", c.id]).catch(() => {});
   }
+  for (const d of hostMounts) await run("umount", ["-l", d]).catch(() => {});
   await database?.drop();
   await registry?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -149,8 +151,13 @@ it("runs the server and a runner from the image under runc, and a run freezes an
 
   const checkpoints = join(dir, "checkpoints");
   const work = join(dir, "runner-state");
-  await mkdir(checkpoints, { recursive: true });
-  await mkdir(work, { recursive: true });
+  // Each its own tmpfs, as a volume is on a node: CRIU refuses to dump a task whose mounts include a
+  // bind of a mere subdirectory ("doesn't have a proper root mount").
+  for (const d of [checkpoints, work]) {
+    await mkdir(d, { recursive: true });
+    await run("mount", ["-t", "tmpfs", "-o", "mode=755", "tmpfs", d]);
+    hostMounts.push(d);
+  }
   const runner = await startContainer("runner", ["runner", "--server-url", apiUrl, "--checkpoint-dir", "/checkpoints", "--work-dir", "/var/lib/stasis/work", "--image-cache", "/var/lib/stasis/images", "--allowed-registries", registry.host, "--suspend-threshold", "1000"], { STASIS_RUNNER_TOKEN: RUNNER }, { privileged: true, binds: [[checkpoints, "/checkpoints"], [work, "/var/lib/stasis"]] });
 
   const env = { STASIS_API_URL: apiUrl, STASIS_ADMIN_TOKEN: ADMIN };
@@ -165,7 +172,7 @@ it("runs the server and a runner from the image under runc, and a run freezes an
     expect(res.status, `${method} ${path}`).toBeLessThan(300);
     return (await res.json()) as T;
   };
-  const { id } = await api<{ id: string }>("POST", "/api/v1/tasks/hello-later/trigger", { payload: { name: "container", seconds: 6 } });
+  const { id } = await api<{ id: string }>("POST", "/api/v1/tasks/hello-later/trigger", { payload: { name: "container", seconds: 20 } });
   const statuses = new Set<string>();
   let checkpointSeen = false;
   let fatal: string | null = null;
@@ -183,6 +190,7 @@ it("runs the server and a runner from the image under runc, and a run freezes an
   );
   if (fatal || typeof finished === "string") throw new Error(fatal ?? String(finished));
   expect(finished.output).toEqual({ greeting: "Hello again, container!" });
-  expect(statuses.has("SUSPENDED"), `statuses seen: ${[...statuses].join(", ")}\n${runner.output()}`).toBe(true);
+  const logs = JSON.stringify(await api<unknown>("GET", `/api/v1/runs/${id}/logs`));
+  expect(statuses.has("SUSPENDED"), `statuses seen: ${[...statuses].join(", ")}\nrun logs: ${logs}\n${runner.output()}`).toBe(true);
   expect(checkpointSeen).toBe(true);
 }, 400_000);
