@@ -21,7 +21,7 @@ export const PLATFORM_APP_DIR = "opt/stasis/app";
  */
 export const PLATFORM_PROGRAMS = [
   "sh", "bash", "env", "cat", "sleep", "kill", "id", "getent", "test", "cp", "rm", "mkdir", "ls", "ln", "chmod", "mv", "ps",
-  "unshare", "nsenter", "setsid", "setpriv", "mount", "umount", "tar", "zstd", "ip",
+  "unshare", "nsenter", "setsid", "setpriv", "mount", "umount", "tar", "gzip", "zstd", "ip",
 ];
 
 /** The parts of the repository the CLI loads (`stasis server|runner|deploy|github-app`), tests left out. */
