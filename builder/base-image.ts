@@ -17,13 +17,20 @@ import { sha256 } from "./digest.ts";
 export interface BaseImage {
   layers: LayerBlob[];
   env: string[];
+  labels: Record<string, string>;
+  /** The manifest digest the reference resolved to (the one chosen for linux/amd64 from an index). */
+  digest: string;
 }
 
 const ACCEPT = [MEDIA_TYPE_MANIFEST, MEDIA_TYPE_INDEX, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_LIST].join(", ");
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|localhost)(:\d+)?$/;
 
-/** Pulls a base image's layers (verified, cached by digest in `blobsDir`) to build on top of. */
-export async function pullBaseImage(ref: string, blobsDir: string, onProgress?: (m: string) => void): Promise<BaseImage> {
+/**
+ * A base image's layers to build on top of, verified and cached by digest in `blobsDir`. `lazy`
+ * reads only its manifest and config: each layer stays in the registry (`LayerBlob.remote`) until a
+ * store needs its bytes, so a push to the same registry mounts it and uploads nothing.
+ */
+export async function pullBaseImage(ref: string, blobsDir: string, onProgress?: (m: string) => void, options: { lazy?: boolean } = {}): Promise<BaseImage> {
   const { host, repository, digest, tag } = parseRegistryRef(ref);
   const scheme = LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
   const client = createRegistryClient({ url: `${scheme}://${host}`, auth: registryAuthFromEnv(process.env, host, true) });
@@ -49,28 +56,35 @@ export async function pullBaseImage(ref: string, blobsDir: string, onProgress?: 
   const config = parseJson(OciImageConfig, configBytes, `base image config ${ref}`);
 
   await mkdir(join(blobsDir, "sha256"), { recursive: true });
+  const download = async (layer: { digest: string; size: number }, what: string) => {
+    const path = blobPath(blobsDir, layer.digest);
+    if ((await stat(path).catch(() => null))?.size === layer.size) return;
+    onProgress?.(`pulling ${what} (${layer.size} bytes)`);
+    const hash = createHash("sha256");
+    const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const res = await getBlob(layer.digest);
+    await pipeline(
+      Readable.fromWeb(res.body as unknown as WebReadableStream),
+      new Transform({ transform: (c: Buffer, _e, done) => (hash.update(c), done(null, c)) }),
+      createWriteStream(tmp),
+    );
+    if ("sha256:" + hash.digest("hex") !== layer.digest) {
+      await rm(tmp, { force: true });
+      throw new BuilderError("DIGEST_MISMATCH", `base image layer ${layer.digest} does not match its digest`);
+    }
+    await rename(tmp, path);
+  };
   const layers: LayerBlob[] = [];
   for (const [i, layer] of manifest.layers.entries()) {
-    const path = blobPath(blobsDir, layer.digest);
-    if ((await stat(path).catch(() => null))?.size !== layer.size) {
-      onProgress?.(`pulling base layer ${i + 1}/${manifest.layers.length} (${layer.size} bytes)`);
-      const hash = createHash("sha256");
-      const tmp = `${path}.tmp-${process.pid}`;
-      const res = await getBlob(layer.digest);
-      await pipeline(
-        Readable.fromWeb(res.body as unknown as WebReadableStream),
-        new Transform({ transform: (c: Buffer, _e, done) => (hash.update(c), done(null, c)) }),
-        createWriteStream(tmp),
-      );
-      if ("sha256:" + hash.digest("hex") !== layer.digest) {
-        await rm(tmp, { force: true });
-        throw new BuilderError("DIGEST_MISMATCH", `base image layer ${layer.digest} does not match its digest`);
-      }
-      await rename(tmp, path);
-    }
+    const what = `base layer ${i + 1}/${manifest.layers.length}`;
     const diffId = config.rootfs.diff_ids[i];
     if (!diffId) throw new BuilderError("REGISTRY_ERROR", `base image ${ref}: config lists fewer diff_ids than layers`);
-    layers.push({ digest: layer.digest, size: layer.size, mediaType: layer.mediaType, path, diffId });
+    const blob: LayerBlob = { digest: layer.digest, size: layer.size, mediaType: layer.mediaType, path: blobPath(blobsDir, layer.digest), diffId };
+    if (options.lazy) {
+      let fetching: Promise<void> | null = null;
+      blob.remote = { host, repository, fetch: () => (fetching ??= download(layer, what)) };
+    } else await download(layer, what);
+    layers.push(blob);
   }
-  return { layers, env: config.config?.Env ?? [] };
+  return { layers, env: config.config?.Env ?? [], labels: config.config?.Labels ?? {}, digest: sha256(bytes) };
 }

@@ -3,6 +3,7 @@ import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { BuildManifest } from "../schemas/index.ts";
 import { pullBaseImage } from "./base-image.ts";
+import { parseRegistryRef } from "./registry-store.ts";
 import { ENTRY_FILE } from "./bundle.ts";
 import { readGitInfo } from "./git-info.ts";
 import { buildAppLayersIsolated, type SandboxOptions } from "./isolated-build/index.ts";
@@ -16,7 +17,10 @@ export interface BuildImageOptions {
   projectDir: string;
   /** Extra labels; they win over the ones derived from the commit. */
   labels?: Record<string, string>;
-  /** Where Node comes from: the local Node (default), a base image from a registry, or nothing. */
+  /**
+   * Where Node comes from: a runtime image in a registry (default `STASIS_RUNTIME_IMAGE` when set:
+   * the image then does not depend on the builder's own Node), else the local Node, or nothing.
+   */
   base?: BaseImageOption;
   /** false = no runtime layer (process-mode runners use the host's Node): fast dev rebuilds. */
   withRuntime?: boolean;
@@ -31,6 +35,8 @@ export interface BuildImageOptions {
 
 export type BuiltProjectImage = BuiltImage & {
   buildManifest: BuildManifest;
+  /** The Node the image runs (`v22.12.0`), or null without a runtime layer. */
+  nodeVersion: string | null;
   /** Removes the build's scratch files (when the builder chose the dir); call after pushing. */
   dispose(): Promise<void>;
 };
@@ -70,13 +76,25 @@ export async function buildImage(o: BuildImageOptions): Promise<BuiltProjectImag
   }
   const layers: LayerBlob[] = [];
   let baseEnv: string[] = [];
-  const base = o.withRuntime === false ? { kind: "none" as const } : (o.base ?? { kind: "local-node" as const });
-  if (base.kind === "local-node") layers.push(await localNodeRuntimeLayer(o.onProgress));
-  if (base.kind === "registry") {
-    const pulled = await pullBaseImage(base.ref, join(stasisCacheDir(), "layers", "blobs"), o.onProgress);
-    layers.push(...pulled.layers);
-    baseEnv = pulled.env.filter((e) => !e.startsWith("PATH=") && !e.startsWith("UV_USE_IO_URING="));
+  const base = runtimeSource(o);
+  const runtimeLabels: Record<string, string> = {};
+  let nodeVersion: string | null = null;
+  if (base.kind === "local-node") {
+    layers.push(await localNodeRuntimeLayer(o.onProgress));
+    nodeVersion = process.version;
+    o.onProgress?.(`the image runs this machine's Node ${nodeVersion} (set STASIS_RUNTIME_IMAGE to a runtime image so every builder gives the same image)`);
   }
+  if (base.kind === "registry") {
+    // Lazy: only the manifest and config are read; a push to the same registry mounts its layers.
+    const pulled = await pullBaseImage(base.ref, join(stasisCacheDir(), "layers", "blobs"), o.onProgress, { lazy: true });
+    layers.push(...pulled.layers);
+    baseEnv = pulled.env.filter((e) => !e.startsWith("PATH=") && !e.startsWith("UV_USE_IO_URING=") && !e.startsWith("NODE_ENV="));
+    const { host, repository } = parseRegistryRef(base.ref);
+    runtimeLabels["stasis.runtime-image"] = `${host}/${repository}@${pulled.digest}`;
+    nodeVersion = pulled.labels["stasis.node-version"] ?? null;
+    o.onProgress?.(`the image runs Node ${nodeVersion ?? "(version not labelled)"} from the runtime image ${runtimeLabels["stasis.runtime-image"]}`);
+  }
+  if (nodeVersion) runtimeLabels["stasis.node-version"] = nodeVersion;
   layers.push(...bundle.layers);
 
   const labels: Record<string, string> = {
@@ -88,6 +106,7 @@ export async function buildImage(o: BuildImageOptions): Promise<BuiltProjectImag
     "stasis.tasks": bundle.manifest.tasks.map((t) => t.id).join(","),
     ...(git ? { "org.opencontainers.image.revision": git.sha } : {}),
     ...(git?.branch ? { "stasis.branch": git.branch } : {}),
+    ...runtimeLabels,
     ...o.labels,
   };
   o.onProgress?.(`image: ${layers.length} layer(s), ${bundle.manifest.tasks.length} task(s)`);
@@ -101,5 +120,12 @@ export async function buildImage(o: BuildImageOptions): Promise<BuiltProjectImag
     created: isoSeconds(epoch),
     buildManifest: bundle.manifest,
   });
-  return Object.assign(image, { buildManifest: bundle.manifest, dispose });
+  return Object.assign(image, { buildManifest: bundle.manifest, nodeVersion, dispose });
+}
+
+function runtimeSource(o: BuildImageOptions): BaseImageOption {
+  if (o.withRuntime === false) return { kind: "none" };
+  if (o.base) return o.base;
+  const ref = process.env.STASIS_RUNTIME_IMAGE?.trim();
+  return ref ? { kind: "registry", ref } : { kind: "local-node" };
 }

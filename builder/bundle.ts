@@ -51,6 +51,9 @@ async function listTaskFiles(projectDir: string, dirs: string[]): Promise<string
   return [...new Set(files)].sort();
 }
 
+
+/** The Node the bundle is compiled for (esbuild target): the oldest Node Stasis supports. */
+export const BUNDLE_TARGET = "node20";
 /** The generated entry: every task file as a namespace, handed to the SDK's worker runtime. */
 export function entrySource(files: string[]): string {
   const lines = [`import { startWorker } from ${JSON.stringify(sdkWorkerPath())};`];
@@ -92,7 +95,7 @@ export async function bundleProject(o: BundleProjectOptions): Promise<BundleResu
       bundle: true,
       format: "esm",
       platform: "node",
-      target: "node20",
+      target: BUNDLE_TARGET,
       sourcemap: "linked",
       // Bundled CommonJS calls `require` for Node builtins; ESM has none, so give it one.
       banner: { js: 'import { createRequire as __stasisCreateRequire } from "node:module"; const require = __stasisCreateRequire(import.meta.url);' },
@@ -122,7 +125,10 @@ export async function bundleProject(o: BundleProjectOptions): Promise<BundleResu
     tasks: tasks.map((t) => TaskManifestEntry.parse(t)),
     externals: externals.map(({ name, version }) => ({ name, version })),
     sdkVersion: sdkVersion(),
-    nodeVersion: process.version,
+    // What the bundle is compiled for, not the builder's own Node: the same commit gives the same
+    // manifest (hence image digest) whichever Node builds it. The image's Node is its config label
+    // stasis.node-version.
+    nodeVersion: BUNDLE_TARGET,
     contentHash,
   });
   return { entry, manifest, appDir: outDir, externals, config };

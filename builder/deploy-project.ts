@@ -13,6 +13,8 @@ export interface DeployProjectOptions {
   commit?: z.infer<typeof CommitInfo>;
   /** Skip the Node runtime layer (process-mode runners use the host's Node): much faster dev rebuilds. */
   withRuntime?: boolean;
+  /** A runtime image (`host/repo@sha256:…`) to build on instead of the local Node; default STASIS_RUNTIME_IMAGE. */
+  runtimeImage?: string;
   onProgress?: (message: string) => void;
   /** Skip the deploy (return null) when the bundle's content hash equals this one. */
   unchangedFrom?: string | null;
@@ -31,7 +33,7 @@ export interface DeployProjectOptions {
  */
 export async function deployProject(options: DeployProjectOptions): Promise<(DeploymentView & { contentHash: string }) | null> {
   const { apiUrl, apiKey, onProgress = () => {} } = options;
-  const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit), sandbox: { hidePaths: options.hidePaths, signal: options.signal } });
+  const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, ...(options.runtimeImage ? { base: { kind: "registry" as const, ref: options.runtimeImage } } : {}), labels: commitLabels(options.commit), sandbox: { hidePaths: options.hidePaths, signal: options.signal } });
   try {
     return await registerImage(options, image);
   } finally {

@@ -16,3 +16,5 @@ export type { OciManifest, OciImageConfig } from "./oci-types.ts";
 // The deploy path shared by the CLI, the Action and the GitHub App (written by the lead).
 export { deployProject, type DeployProjectOptions } from "./deploy-project.ts";
 export { callStasisApi, StasisApiCallError } from "./stasis-api.ts";
+export { buildPlatformImage, PLATFORM_APP_DIR, type BuildPlatformImageOptions, type PlatformImage } from "./platform-image/index.ts";
+export { buildRuntimeImage, type RuntimeImage } from "./runtime-image.ts";

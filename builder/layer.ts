@@ -20,6 +20,12 @@ export interface BlobFile {
 export interface LayerBlob extends BlobFile {
   /** sha256 of the uncompressed tar (the config's rootfs.diff_ids entry). */
   diffId: string;
+  /**
+   * A layer of a base image that stays in its registry until a store needs its bytes: a push to
+   * the same registry mounts it from `repository` (nothing uploaded), anything else calls `fetch`
+   * first, which downloads it (digest-checked) to `path`.
+   */
+  remote?: { host: string; repository: string; fetch(): Promise<void> };
 }
 
 export function blobPath(blobsDir: string, digest: string): string {

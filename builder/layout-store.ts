@@ -4,7 +4,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { digestHex, DIGEST_RE } from "./digest.ts";
 import { BuilderError } from "./errors.ts";
 import { assertTag, type FetchedImage, type ImageStore, type ProgressFn, type PushResult } from "./image-store.ts";
-import { blobPath } from "./layer.ts";
+import { blobPath, type LayerBlob } from "./layer.ts";
 import type { BuiltImage } from "./oci-image.ts";
 import { MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST, OciIndex, parseJson, REF_NAME_ANNOTATION } from "./oci-types.ts";
 import { fetchImage, type BlobSource } from "./unpack.ts";
@@ -83,6 +83,7 @@ export function createLayoutImageStore(dirInput: string): ImageStore {
         blobsSkipped++;
         continue;
       }
+      await (blob as Partial<LayerBlob>).remote?.fetch();
       onProgress?.(`copying ${blob.digest.slice(7, 19)} (${blob.size} bytes)`);
       const tmp = `${target}.tmp-${process.pid}`;
       await copyFile(blob.path, tmp);

@@ -4,7 +4,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { DIGEST_RE } from "./digest.ts";
 import { BuilderError } from "./errors.ts";
 import { assertTag, type FetchedImage, type ImageStore, type ProgressFn, type PushResult } from "./image-store.ts";
-import type { BlobFile } from "./layer.ts";
+import type { BlobFile, LayerBlob } from "./layer.ts";
 import type { BuiltImage } from "./oci-image.ts";
 import { MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST } from "./oci-types.ts";
 import { hasBlob as hasRegistryBlob, uploadBlob as uploadRegistryBlob, type UploadableBlob } from "./registry-blobs.ts";
@@ -78,6 +78,16 @@ export function createRegistryImageStore(o: RegistryImageStoreOptions): ImageSto
 
   const hasBlob = (digest: string) => hasRegistryBlob(client, o.repository, digest);
 
+  /**
+   * Cross-repository mount (Distribution API): 201 = the blob is now in this repository too. A
+   * registry that cannot mount answers 202 with an upload session, which is left to expire.
+   */
+  async function mountBlob(digest: string, from: string): Promise<boolean> {
+    const res = await client.request({ method: "POST", path: `${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}` });
+    await res.arrayBuffer().catch(() => {});
+    return res.status === 201;
+  }
+
   async function uploadBlob(blob: BlobFile, onProgress?: ProgressFn): Promise<void> {
     const file: UploadableBlob = { digest: blob.digest, size: blob.size, read: (start, length) => readRange(blob.path, start, length) };
     await uploadRegistryBlob(client, o.repository, file, { monolithicMaxBytes: monolithicMax, chunkBytes, onProgress });
@@ -97,6 +107,13 @@ export function createRegistryImageStore(o: RegistryImageStoreOptions): ImageSto
         onProgress?.(`skipping ${blob.digest.slice(7, 19)}: the registry has it`);
         continue;
       }
+      const remote = (blob as Partial<LayerBlob>).remote;
+      if (remote && remote.host === client.host && (await mountBlob(blob.digest, remote.repository))) {
+        blobsSkipped++;
+        onProgress?.(`mounted ${blob.digest.slice(7, 19)} from ${remote.repository}: nothing uploaded`);
+        continue;
+      }
+      if (remote) await remote.fetch();
       onProgress?.(`uploading ${blob.digest.slice(7, 19)} (${blob.size} bytes)`);
       await uploadBlob(blob, onProgress);
       bytesUploaded += blob.size;

@@ -9,6 +9,7 @@ import { registerEnvCommands } from "./commands/env.ts";
 import { registerEventsCommands } from "./commands/events.ts";
 import { registerGithubAppCommand } from "./commands/github-app.ts";
 import { registerInitCommand } from "./commands/init.ts";
+import { registerPlatformImageCommand } from "./commands/platform-image.ts";
 import { registerRunsCommands } from "./commands/runs.ts";
 import { registerServeCommands } from "./commands/serve.ts";
 import { registerTriggerCommand } from "./commands/trigger.ts";
@@ -34,6 +35,7 @@ registerWebhooksCommands(program);
 registerSchedulesCommands(program);
 registerAdminCommands(program);
 registerCheckpointsCommands(program);
+registerPlatformImageCommand(program);
 
 try {
   await program.parseAsync(process.argv);

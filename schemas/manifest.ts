@@ -30,6 +30,7 @@ export const BuildManifest = z
     tasks: z.array(TaskManifestEntry),
     externals: z.array(z.object({ name: z.string(), version: z.string() }).strict()).default([]),
     sdkVersion: z.string(),
+    /** The Node the bundle is compiled for (`node20`); the Node an image runs is its label `stasis.node-version`. */
     nodeVersion: z.string(),
     /** sha256 of the bundle contents, to tell a no-change rebuild from a real one. */
     contentHash: z.string(),

@@ -10,6 +10,7 @@ export interface DeployStepOptions {
   registryAuth?: { username: string; password: string };
   promote: boolean;
   commit: CommitDetails;
+  runtimeImage?: string;
   onProgress(message: string): void;
 }
 
@@ -23,7 +24,7 @@ export function imageStoreFor(registry: string | undefined, auth?: { username: s
 export async function deployStep(o: DeployStepOptions): Promise<DeploymentView> {
   const store = imageStoreFor(o.registry, o.registryAuth);
   const commit = Object.fromEntries(Object.entries(o.commit).filter(([, v]) => v !== undefined && v !== ""));
-  const deployment = await deployProject({ projectDir: o.projectDir, apiUrl: o.apiUrl, apiKey: o.deployToken, store, promote: o.promote, commit, onProgress: o.onProgress });
+  const deployment = await deployProject({ projectDir: o.projectDir, apiUrl: o.apiUrl, apiKey: o.deployToken, store, promote: o.promote, commit, runtimeImage: o.runtimeImage, onProgress: o.onProgress });
   if (!deployment) throw new Error("the build was skipped unexpectedly");
   return deployment;
 }

@@ -18,6 +18,7 @@ const RawInputs = z
     "registry-password": optional(z.string()),
     "oidc-audience": z.preprocess((v) => (v === "" ? "stasis" : v), z.string().min(1)),
     project: optional(z.string()),
+    "runtime-image": optional(z.string().regex(/^[^/\s]+\/[^\s]+(@sha256:[0-9a-f]{64}|:[\w][\w.-]*)$/, "is host[:port]/repository@sha256:<digest> (or :<tag>), as `stasis admin push-runtime` prints it")),
   })
   .refine((i) => Boolean(i["registry-username"]) === Boolean(i["registry-password"]), {
     message: "registry-username and registry-password go together: set both or neither",
@@ -35,6 +36,8 @@ export interface ActionInputs {
   registryAuth?: { username: string; password: string };
   oidcAudience: string;
   project?: string;
+  /** The runtime image (Node) task images build on; unset = the Node running the action. */
+  runtimeImage?: string;
 }
 
 export const INPUT_NAMES = Object.keys(RawInputs.shape) as Array<keyof z.input<typeof RawInputs>>;
@@ -58,6 +61,7 @@ export function readInputs(getInput: GetInput): ActionInputs {
     registryAuth: i["registry-username"] && i["registry-password"] ? { username: i["registry-username"], password: i["registry-password"] } : undefined,
     oidcAudience: i["oidc-audience"],
     project: i.project,
+    runtimeImage: i["runtime-image"],
   };
 }
 

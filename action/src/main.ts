@@ -57,6 +57,7 @@ export async function run(): Promise<void> {
         registryAuth: inputs.registryAuth,
         promote: inputs.promote,
         commit: plan.commit,
+        runtimeImage: inputs.runtimeImage,
         onProgress: (message) => core.info(message),
       }),
     );
