@@ -4875,7 +4875,7 @@ var require_util2 = __commonJS({
       }
       return gettingDecodingSplitting(value);
     }
-    var textDecoder = new TextDecoder();
+    var textDecoder2 = new TextDecoder();
     function utf8DecodeBytes(buffer) {
       if (buffer.length === 0) {
         return "";
@@ -4883,7 +4883,7 @@ var require_util2 = __commonJS({
       if (buffer[0] === 239 && buffer[1] === 187 && buffer[2] === 191) {
         buffer = buffer.subarray(3);
       }
-      const output2 = textDecoder.decode(buffer);
+      const output2 = textDecoder2.decode(buffer);
       return output2;
     }
     var EnvironmentSettingsObjectBase = class {
@@ -11126,7 +11126,7 @@ var require_mock_interceptor = __commonJS({
 var require_mock_client = __commonJS({
   "node_modules/undici/lib/mock/mock-client.js"(exports, module) {
     "use strict";
-    var { promisify: promisify4 } = __require("node:util");
+    var { promisify: promisify6 } = __require("node:util");
     var Client = require_client();
     var { buildMockDispatch } = require_mock_utils();
     var {
@@ -11166,7 +11166,7 @@ var require_mock_client = __commonJS({
         return new MockInterceptor(opts, this[kDispatches]);
       }
       async [kClose]() {
-        await promisify4(this[kOriginalClose])();
+        await promisify6(this[kOriginalClose])();
         this[kConnected] = 0;
         this[kMockAgent][Symbols.kClients].delete(this[kOrigin]);
       }
@@ -11179,7 +11179,7 @@ var require_mock_client = __commonJS({
 var require_mock_pool = __commonJS({
   "node_modules/undici/lib/mock/mock-pool.js"(exports, module) {
     "use strict";
-    var { promisify: promisify4 } = __require("node:util");
+    var { promisify: promisify6 } = __require("node:util");
     var Pool = require_pool();
     var { buildMockDispatch } = require_mock_utils();
     var {
@@ -11219,7 +11219,7 @@ var require_mock_pool = __commonJS({
         return new MockInterceptor(opts, this[kDispatches]);
       }
       async [kClose]() {
-        await promisify4(this[kOriginalClose])();
+        await promisify6(this[kOriginalClose])();
         this[kConnected] = 0;
         this[kMockAgent][Symbols.kClients].delete(this[kOrigin]);
       }
@@ -12413,7 +12413,7 @@ var require_response = __commonJS({
     var assert2 = __require("node:assert");
     var { types } = __require("node:util");
     var textEncoder = new TextEncoder("utf-8");
-    var Response = class _Response {
+    var Response2 = class _Response {
       // Creates network error Response.
       static error() {
         const responseObject = fromInnerResponse(makeNetworkError(), "immutable");
@@ -12556,8 +12556,8 @@ var require_response = __commonJS({
         return `Response ${nodeUtil.formatWithOptions(options, properties)}`;
       }
     };
-    mixinBody(Response);
-    Object.defineProperties(Response.prototype, {
+    mixinBody(Response2);
+    Object.defineProperties(Response2.prototype, {
       type: kEnumerableProperty,
       url: kEnumerableProperty,
       status: kEnumerableProperty,
@@ -12573,7 +12573,7 @@ var require_response = __commonJS({
         configurable: true
       }
     });
-    Object.defineProperties(Response, {
+    Object.defineProperties(Response2, {
       json: kEnumerableProperty,
       redirect: kEnumerableProperty,
       error: kEnumerableProperty
@@ -12706,7 +12706,7 @@ var require_response = __commonJS({
       }
     }
     function fromInnerResponse(innerResponse, guard) {
-      const response = new Response(kConstruct);
+      const response = new Response2(kConstruct);
       response[kState] = innerResponse;
       response[kHeaders] = new Headers2(kConstruct);
       setHeadersList(response[kHeaders], innerResponse.headersList);
@@ -12774,7 +12774,7 @@ var require_response = __commonJS({
       makeResponse,
       makeAppropriateNetworkError,
       filterResponse,
-      Response,
+      Response: Response2,
       cloneResponse,
       fromInnerResponse
     };
@@ -15079,7 +15079,7 @@ var require_util4 = __commonJS({
           if (encoding === "failure") {
             encoding = "UTF-8";
           }
-          return decode3(bytes, encoding);
+          return decode4(bytes, encoding);
         }
         case "ArrayBuffer": {
           const sequence = combineByteSequences(bytes);
@@ -15096,7 +15096,7 @@ var require_util4 = __commonJS({
         }
       }
     }
-    function decode3(ioQueue, encoding) {
+    function decode4(ioQueue, encoding) {
       const bytes = combineByteSequences(ioQueue);
       const BOMEncoding = BOMSniffing(bytes);
       let slice = 0;
@@ -15444,7 +15444,7 @@ var require_cache = __commonJS({
     var { urlEquals, getFieldValues } = require_util5();
     var { kEnumerableProperty, isDisturbed } = require_util();
     var { webidl } = require_webidl();
-    var { Response, cloneResponse, fromInnerResponse } = require_response();
+    var { Response: Response2, cloneResponse, fromInnerResponse } = require_response();
     var { Request, fromInnerRequest } = require_request2();
     var { kState } = require_symbols2();
     var { fetching } = require_fetch();
@@ -15971,7 +15971,7 @@ var require_cache = __commonJS({
         converter: webidl.converters.DOMString
       }
     ]);
-    webidl.converters.Response = webidl.interfaceConverter(Response);
+    webidl.converters.Response = webidl.interfaceConverter(Response2);
     webidl.converters["sequence<RequestInfo>"] = webidl.sequenceConverter(
       webidl.converters.RequestInfo
     );
@@ -39102,7 +39102,7 @@ function visit(schema, fnOrHandlers) {
     return h ? h(node2, rewritten) : node2;
   };
   const cache = /* @__PURE__ */ new Map();
-  function run5(s3) {
+  function run7(s3) {
     const cached2 = cache.get(s3);
     if (cached2 === RESOLVING) {
       return new $ZodLazy({
@@ -39128,21 +39128,21 @@ function visit(schema, fnOrHandlers) {
         let changed = false;
         const newShape = {};
         for (const k2 of keys) {
-          const mapped = run5(oldShape[k2]);
+          const mapped = run7(oldShape[k2]);
           if (mapped !== oldShape[k2])
             changed = true;
           newShape[k2] = mapped;
         }
         let newCatchall = def.catchall;
         if (def.catchall) {
-          newCatchall = run5(def.catchall);
+          newCatchall = run7(def.catchall);
           if (newCatchall !== def.catchall)
             changed = true;
         }
         return changed ? clone(s3, { ...def, shape: newShape, catchall: newCatchall }) : s3;
       }
       case "array": {
-        const mapped = run5(def.element);
+        const mapped = run7(def.element);
         return mapped === def.element ? s3 : clone(s3, { ...def, element: mapped });
       }
       case "tuple": {
@@ -39150,14 +39150,14 @@ function visit(schema, fnOrHandlers) {
         let changed = false;
         const newItems = [];
         for (const item of oldItems) {
-          const mapped = run5(item);
+          const mapped = run7(item);
           if (mapped !== item)
             changed = true;
           newItems.push(mapped);
         }
         let newRest = def.rest;
         if (def.rest) {
-          newRest = run5(def.rest);
+          newRest = run7(def.rest);
           if (newRest !== def.rest)
             changed = true;
         }
@@ -39165,12 +39165,12 @@ function visit(schema, fnOrHandlers) {
       }
       case "record":
       case "map": {
-        const newKey = run5(def.keyType);
-        const newVal = run5(def.valueType);
+        const newKey = run7(def.keyType);
+        const newVal = run7(def.valueType);
         return newKey === def.keyType && newVal === def.valueType ? s3 : clone(s3, { ...def, keyType: newKey, valueType: newVal });
       }
       case "set": {
-        const newVal = run5(def.valueType);
+        const newVal = run7(def.valueType);
         return newVal === def.valueType ? s3 : clone(s3, { ...def, valueType: newVal });
       }
       case "union": {
@@ -39178,7 +39178,7 @@ function visit(schema, fnOrHandlers) {
         let changed = false;
         const newOptions = [];
         for (const opt of oldOptions) {
-          const mapped = run5(opt);
+          const mapped = run7(opt);
           if (mapped !== opt)
             changed = true;
           newOptions.push(mapped);
@@ -39186,8 +39186,8 @@ function visit(schema, fnOrHandlers) {
         return changed ? clone(s3, { ...def, options: newOptions }) : s3;
       }
       case "intersection": {
-        const newLeft = run5(def.left);
-        const newRight = run5(def.right);
+        const newLeft = run7(def.left);
+        const newRight = run7(def.right);
         return newLeft === def.left && newRight === def.right ? s3 : clone(s3, { ...def, left: newLeft, right: newRight });
       }
       case "optional":
@@ -39199,23 +39199,23 @@ function visit(schema, fnOrHandlers) {
       case "nonoptional":
       case "promise":
       case "success": {
-        const newInner = run5(def.innerType);
+        const newInner = run7(def.innerType);
         return newInner === def.innerType ? s3 : clone(s3, { ...def, innerType: newInner });
       }
       case "pipe": {
-        const newIn = run5(def.in);
-        const newOut = run5(def.out);
+        const newIn = run7(def.in);
+        const newOut = run7(def.out);
         return newIn === def.in && newOut === def.out ? s3 : clone(s3, { ...def, in: newIn, out: newOut });
       }
       case "function": {
-        const newInput = run5(def.input);
-        const newOutput = run5(def.output);
+        const newInput = run7(def.input);
+        const newOutput = run7(def.output);
         return newInput === def.input && newOutput === def.output ? s3 : clone(s3, { ...def, input: newInput, output: newOutput });
       }
       case "lazy": {
         const original = def.getter;
         const { _cachedInner, ...rest } = def;
-        return clone(s3, { ...rest, getter: () => run5(original()) });
+        return clone(s3, { ...rest, getter: () => run7(original()) });
       }
       // A leaf by choice: `parts` are regex fragments, not data positions.
       case "template_literal":
@@ -39246,7 +39246,7 @@ function visit(schema, fnOrHandlers) {
       }
     }
   }
-  return run5(schema);
+  return run7(schema);
 }
 var RESOLVING;
 var init_visit = __esm({
@@ -39741,6 +39741,127 @@ var init_config = __esm({
   }
 });
 
+// schemas/triggers.ts
+var WebhookProvider, WebhookSourceId, SecretVariableName, HttpWebhookVerify, HttpWebhookOptions, WebhookTrigger, CronExpression, TimezoneName, ScheduleTrigger, WebhookDeliveryParams, WebhookDeliveryResponse, WebhookSourceView, ListWebhookSourcesResponse, DeliveryStatus, WebhookDeliveryView, ListDeliveriesQuery, ListDeliveriesResponse, WebhookSourceParams, ScheduleType, ScheduleView, CreateScheduleRequest, UpdateScheduleRequest, ScheduleIdParams, ListSchedulesQuery, ListSchedulesResponse, DeleteScheduleResponse, SchedulePayload;
+var init_triggers = __esm({
+  "schemas/triggers.ts"() {
+    "use strict";
+    init_zod();
+    init_common();
+    WebhookProvider = external_exports.enum(["stripe", "github", "http"]);
+    WebhookSourceId = external_exports.string().min(1).max(64).regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]*$/, "a webhook source id uses letters, digits, '-' and '_'");
+    SecretVariableName = external_exports.string().max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a variable name matches ^[A-Za-z_][A-Za-z0-9_]*$");
+    HttpWebhookVerify = external_exports.object({
+      /** The header carrying the signature, e.g. `X-Signature`. */
+      header: external_exports.string().min(1).max(128).regex(/^[A-Za-z0-9-]+$/, "a header name uses letters, digits and '-'"),
+      algorithm: external_exports.enum(["sha1", "sha256", "sha512"]).default("sha256"),
+      encoding: external_exports.enum(["hex", "base64"]).default("hex"),
+      /** Text before the digest in the header, e.g. `sha256=`. */
+      prefix: external_exports.string().max(32).default("")
+    }).strict();
+    HttpWebhookOptions = external_exports.object({
+      verify: HttpWebhookVerify,
+      /** Header with the sender's delivery id (deduplication); default: the sha256 of the body. */
+      idHeader: external_exports.string().min(1).max(128).optional(),
+      /** Header with the event type; default: the body's top-level `type` field, else `webhook`. */
+      eventHeader: external_exports.string().min(1).max(128).optional()
+    }).strict();
+    WebhookTrigger = external_exports.object({
+      source: WebhookSourceId,
+      provider: WebhookProvider,
+      /** Event types this task runs for; `*` is every event. GitHub names are `issues` or `issues.opened`. */
+      events: external_exports.array(external_exports.string().min(1).max(256)).min(1).max(100),
+      /** Variable of the environment holding the signing secret. */
+      secretEnv: SecretVariableName,
+      http: HttpWebhookOptions.optional()
+    }).strict();
+    CronExpression = external_exports.string().min(1).max(256);
+    TimezoneName = external_exports.string().min(1).max(64);
+    ScheduleTrigger = external_exports.object({ cron: CronExpression, timezone: TimezoneName }).strict();
+    WebhookDeliveryParams = external_exports.object({ project: external_exports.string().min(1).max(63), environment: external_exports.string().min(1).max(120), sourceId: WebhookSourceId }).strict();
+    WebhookDeliveryResponse = external_exports.object({
+      delivery: external_exports.string(),
+      /** The provider's event or delivery id. */
+      id: external_exports.string(),
+      duplicate: external_exports.boolean(),
+      runs: external_exports.array(external_exports.string())
+    });
+    WebhookSourceView = external_exports.object({
+      id: external_exports.string(),
+      provider: WebhookProvider,
+      url: external_exports.string(),
+      events: external_exports.array(external_exports.string()),
+      tasks: external_exports.array(external_exports.string()),
+      secretEnv: external_exports.string(),
+      /** Whether the environment has the signing secret's variable. */
+      secretSet: external_exports.boolean(),
+      /** What to set in the provider's settings. */
+      setup: external_exports.array(external_exports.string())
+    });
+    ListWebhookSourcesResponse = external_exports.object({ project: external_exports.string(), environment: external_exports.string(), version: external_exports.string().nullable(), data: external_exports.array(WebhookSourceView) });
+    DeliveryStatus = external_exports.enum(["ACCEPTED", "DUPLICATE", "REJECTED"]);
+    WebhookDeliveryView = external_exports.object({
+      id: external_exports.string(),
+      source: external_exports.string(),
+      provider: external_exports.string(),
+      status: DeliveryStatus,
+      /** The provider's event or delivery id, when the delivery was verified. */
+      eventId: external_exports.string().nullable(),
+      event: external_exports.string().nullable(),
+      verified: external_exports.boolean(),
+      /** Why it was refused (bad or stale signature, missing secret, body not JSON). */
+      failure: external_exports.string().nullable(),
+      runs: external_exports.array(external_exports.string()),
+      receivedAt: external_exports.string()
+    });
+    ListDeliveriesQuery = external_exports.object({ limit: external_exports.coerce.number().int().min(1).max(200).default(25) }).strict();
+    ListDeliveriesResponse = external_exports.object({ data: external_exports.array(WebhookDeliveryView) });
+    WebhookSourceParams = external_exports.object({ sourceId: WebhookSourceId }).strict();
+    ScheduleType = external_exports.enum(["DECLARATIVE", "IMPERATIVE"]);
+    ScheduleView = external_exports.object({
+      id: external_exports.string(),
+      task: external_exports.string(),
+      type: ScheduleType,
+      cron: external_exports.string(),
+      timezone: external_exports.string(),
+      externalId: external_exports.string().nullable(),
+      deduplicationKey: external_exports.string().nullable(),
+      active: external_exports.boolean(),
+      /** The next tick that will start a run (null when inactive). */
+      nextRun: external_exports.string().nullable(),
+      /** The last tick that started a run. */
+      lastRun: external_exports.string().nullable(),
+      createdAt: external_exports.string()
+    });
+    CreateScheduleRequest = external_exports.object({
+      task: TaskId,
+      cron: CronExpression,
+      timezone: TimezoneName.default("UTC"),
+      /** Your own id for what this schedule is for (a user, a tenant); given back in every payload. */
+      externalId: external_exports.string().min(1).max(256).optional(),
+      /** A second create with the same key updates that schedule instead of adding one. */
+      deduplicationKey: external_exports.string().min(1).max(256).optional()
+    }).strict();
+    UpdateScheduleRequest = external_exports.object({ task: TaskId.optional(), cron: CronExpression.optional(), timezone: TimezoneName.optional(), externalId: external_exports.string().min(1).max(256).nullable().optional() }).strict();
+    ScheduleIdParams = external_exports.object({ id: external_exports.string().min(1).max(128) }).strict();
+    ListSchedulesQuery = external_exports.object({ task: external_exports.string().max(128).optional() }).strict();
+    ListSchedulesResponse = external_exports.object({ data: external_exports.array(ScheduleView) });
+    DeleteScheduleResponse = external_exports.object({ id: external_exports.string(), deleted: external_exports.boolean() });
+    SchedulePayload = external_exports.object({
+      scheduleId: external_exports.string(),
+      type: ScheduleType,
+      /** The tick this run is for (ISO). */
+      timestamp: external_exports.string(),
+      /** The tick of the schedule's previous run, if any. */
+      lastTimestamp: external_exports.string().nullable(),
+      timezone: external_exports.string(),
+      /** The next five ticks after this one. */
+      upcoming: external_exports.array(external_exports.string()),
+      externalId: external_exports.string().nullable()
+    });
+  }
+});
+
 // schemas/manifest.ts
 var TaskManifestEntry, BuildManifest;
 var init_manifest = __esm({
@@ -39748,6 +39869,7 @@ var init_manifest = __esm({
     "use strict";
     init_zod();
     init_common();
+    init_triggers();
     TaskManifestEntry = external_exports.object({
       id: TaskId,
       /** Source file, relative to the project root. */
@@ -39756,7 +39878,11 @@ var init_manifest = __esm({
       retry: RetryOptions,
       machine: external_exports.object({ preset: external_exports.string(), cpu: external_exports.number().positive(), memory: external_exports.number().int().positive() }).strict(),
       queue: external_exports.object({ name: external_exports.string(), concurrencyLimit: external_exports.number().int().positive().optional() }).strict(),
-      maxDuration: external_exports.number().int().positive().optional()
+      maxDuration: external_exports.number().int().positive().optional(),
+      /** Runs for deliveries of a webhook source (`webhooks.stripe(…).task`). */
+      webhook: WebhookTrigger.optional(),
+      /** Runs on a cron schedule while this version is promoted (`schedules.task`). */
+      schedule: ScheduleTrigger.optional()
     }).strict();
     BuildManifest = external_exports.object({
       schemaVersion: external_exports.literal(1),
@@ -39766,6 +39892,7 @@ var init_manifest = __esm({
       tasks: external_exports.array(TaskManifestEntry),
       externals: external_exports.array(external_exports.object({ name: external_exports.string(), version: external_exports.string() }).strict()).default([]),
       sdkVersion: external_exports.string(),
+      /** The Node the bundle is compiled for (`node20`); the Node an image runs is its label `stasis.node-version`. */
       nodeVersion: external_exports.string(),
       /** sha256 of the bundle contents, to tell a no-change rebuild from a real one. */
       contentHash: external_exports.string()
@@ -39802,7 +39929,7 @@ var init_image_ref = __esm({
 });
 
 // schemas/api.ts
-var DurationInput, TriggerOptions, TriggerRequest, TriggerResponse, BatchTriggerRequest, BatchTriggerResponse, AttemptView, RunView, ListRunsQuery, ListRunsResponse, ReplayRequest, LogLevel, LogLine, LogsQuery, LogsResponse, SendEventRequest, SendEventResponse, CommitInfo, CreateDeploymentRequest, StartDeploymentRequest, FinishDeploymentRequest, FailDeploymentRequest, DeploymentView, EnvironmentView, CreateProjectRequest, CreateProjectResponse, CreateEnvironmentRequest, ApiKeyView, RepositoryName, ProjectView, ListProjectsResponse, LinkRepositoryRequest, ListEnvironmentsResponse, ApiKeyInfo, ListKeysResponse, CreateKeyRequest, CreateKeyResponse, WhoAmIResponse;
+var DurationInput, TriggerOptions, TriggerRequest, TriggerResponse, MAX_BATCH_ITEMS, BatchTriggerRequest, BatchTriggerResponse, AttemptView, RunView, ListRunsQuery, ListRunsResponse, ReplayRequest, LogLevel, LogLine, LogsQuery, LogsResponse, SendEventRequest, SendEventResponse, CommitInfo, CreateDeploymentRequest, StartDeploymentRequest, FinishDeploymentRequest, FailDeploymentRequest, DeploymentView, EnvironmentView, CreateProjectRequest, CreateProjectResponse, CreateEnvironmentRequest, ApiKeyView, RepositoryName, ProjectView, ListProjectsResponse, LinkRepositoryRequest, ListEnvironmentsResponse, ApiKeyInfo, ListKeysResponse, CreateKeyRequest, CreateKeyResponse, WhoAmIResponse;
 var init_api2 = __esm({
   "schemas/api.ts"() {
     "use strict";
@@ -39827,7 +39954,8 @@ var init_api2 = __esm({
     }).strict();
     TriggerRequest = external_exports.object({ payload: Json, options: TriggerOptions.optional() }).strict();
     TriggerResponse = external_exports.object({ id: external_exports.string(), isCached: external_exports.boolean() });
-    BatchTriggerRequest = external_exports.object({ items: external_exports.array(external_exports.object({ task: TaskId, payload: Json, options: TriggerOptions.optional() }).strict()).min(1).max(500) }).strict();
+    MAX_BATCH_ITEMS = 1e3;
+    BatchTriggerRequest = external_exports.object({ items: external_exports.array(external_exports.object({ task: TaskId, payload: Json, options: TriggerOptions.optional() }).strict()).min(1).max(MAX_BATCH_ITEMS) }).strict();
     BatchTriggerResponse = external_exports.object({ runs: external_exports.array(TriggerResponse) });
     AttemptView = external_exports.object({
       number: external_exports.number().int(),
@@ -39863,6 +39991,11 @@ var init_api2 = __esm({
       status: RunStatus.optional(),
       task: external_exports.string().optional(),
       tag: external_exports.string().optional(),
+      /** Runs locked to this version. */
+      version: Version.optional(),
+      /** Runs created at or after / before this time. */
+      from: external_exports.iso.datetime({ offset: true }).optional(),
+      to: external_exports.iso.datetime({ offset: true }).optional(),
       limit: external_exports.coerce.number().int().min(1).max(200).default(25),
       /** Run id to continue after (runs are listed newest first). */
       cursor: external_exports.string().optional()
@@ -39917,7 +40050,9 @@ var init_api2 = __esm({
       commit: CommitInfo.nullable(),
       failureReason: external_exports.string().nullable(),
       createdAt: external_exports.string(),
-      deployedAt: external_exports.string().nullable()
+      deployedAt: external_exports.string().nullable(),
+      /** Set on a version copied from another environment (same image digest and manifest, no rebuild). */
+      copiedFrom: external_exports.object({ environment: external_exports.string(), version: Version }).nullable().optional()
     });
     EnvironmentView = external_exports.object({
       slug: EnvironmentSlug,
@@ -39990,12 +40125,12 @@ var init_waitpoint = __esm({
       external_exports.object({ kind: external_exports.literal("timeout"), message: external_exports.string() }),
       external_exports.object({ kind: external_exports.literal("canceled") })
     ]);
-    TriggerChildrenRequest = external_exports.object({ items: external_exports.array(external_exports.object({ task: TaskId, payload: Json, options: TriggerOptions.optional() }).strict()).min(1).max(500), wait: external_exports.boolean() }).strict();
+    TriggerChildrenRequest = external_exports.object({ items: external_exports.array(external_exports.object({ task: TaskId, payload: Json, options: TriggerOptions.optional() }).strict()).min(1).max(MAX_BATCH_ITEMS), wait: external_exports.boolean() }).strict();
   }
 });
 
 // schemas/runner-api.ts
-var Sha256Hex, CheckpointKey, RegisterRunnerRequest, RegisterRunnerResponse, PollRequest, ClaimedRun, ContinueRun, PollResponse, HeartbeatRequest, HeartbeatResponse, LeaseBody, CompleteAttemptRequest, CompleteAttemptResponse, AppendLogsRequest, WaitKey, CreateWaitRequest, CreateWaitResponse, CreateRequestTokenRequest, CreateRequestTokenResponse, SuspendRequest, SuspendResponse, RunnerTriggerRequest, RunnerTriggerResponse, RunnerSendEventRequest, ReleaseRequest, ReleaseResponse;
+var Sha256Hex, CheckpointKey, RegisterRunnerRequest, RegisterRunnerResponse, PollRequest, ClaimedRun, ContinueRun, PollResponse, HeartbeatRequest, HeartbeatResponse, LeaseBody, CompleteAttemptRequest, CompleteAttemptResponse, MAX_COMPLETIONS_PER_CALL, CompleteAttemptsRequest, CompleteAttemptsResponse, AppendLogsRequest, WaitKey, CreateWaitRequest, CreateWaitResponse, CreateRequestTokenRequest, CreateRequestTokenResponse, SuspendRequest, SuspendResponse, RunnerTriggerRequest, RunnerTriggerResponse, RunnerSendEventRequest, ReleaseRequest, ReleaseResponse;
 var init_runner_api = __esm({
   "schemas/runner-api.ts"() {
     "use strict";
@@ -40069,6 +40204,16 @@ var init_runner_api = __esm({
       ])
     }).strict();
     CompleteAttemptResponse = external_exports.object({ status: external_exports.string(), retryAt: external_exports.string().nullable() });
+    MAX_COMPLETIONS_PER_CALL = 100;
+    CompleteAttemptsRequest = external_exports.object({ items: external_exports.array(CompleteAttemptRequest.safeExtend({ runId: external_exports.string().min(1) })).min(1).max(MAX_COMPLETIONS_PER_CALL) }).strict();
+    CompleteAttemptsResponse = external_exports.object({
+      results: external_exports.array(
+        external_exports.union([
+          external_exports.object({ runId: external_exports.string(), ok: external_exports.literal(true), status: external_exports.string(), retryAt: external_exports.string().nullable() }),
+          external_exports.object({ runId: external_exports.string(), ok: external_exports.literal(false), error: external_exports.object({ status: external_exports.number().int(), code: external_exports.string(), message: external_exports.string() }) })
+        ])
+      )
+    });
     AppendLogsRequest = external_exports.object({
       leaseId: external_exports.string(),
       // An ISO date (the runner and the SDK send toISOString()); anything else made an Invalid Date and a 500.
@@ -40234,6 +40379,108 @@ var init_repo_settings = __esm({
   }
 });
 
+// schemas/checkpoints.ts
+var CheckpointOwnersRequest, CheckpointOwner, CheckpointOwnersResponse, CheckpointState, StoredCheckpointView, CheckpointProjectTotals, CheckpointsListOutput, CheckpointsGcOutput;
+var init_checkpoints = __esm({
+  "schemas/checkpoints.ts"() {
+    "use strict";
+    init_zod();
+    init_status();
+    CheckpointOwnersRequest = external_exports.object({ runIds: external_exports.array(external_exports.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'a run id is letters, digits, ".", "_" and "-"')).max(1e3) }).strict();
+    CheckpointOwner = external_exports.object({
+      runId: external_exports.string(),
+      project: external_exports.string(),
+      environment: external_exports.string(),
+      status: RunStatus,
+      /** The checkpoint the run will resume from, if any: only that one of the run's checkpoints is in use. */
+      checkpointLocation: external_exports.string().nullable()
+    });
+    CheckpointOwnersResponse = external_exports.object({ data: external_exports.array(CheckpointOwner) });
+    CheckpointState = external_exports.enum(["in-use", "recent", "orphaned"]);
+    StoredCheckpointView = external_exports.object({
+      location: external_exports.string(),
+      key: external_exports.string(),
+      runId: external_exports.string(),
+      project: external_exports.string().nullable(),
+      environment: external_exports.string().nullable(),
+      runStatus: RunStatus.nullable(),
+      sizeBytes: external_exports.number().int().nonnegative(),
+      createdAt: external_exports.string(),
+      state: CheckpointState
+    });
+    CheckpointProjectTotals = external_exports.object({
+      project: external_exports.string().nullable(),
+      checkpoints: external_exports.number().int(),
+      bytes: external_exports.number().int(),
+      reclaimableBytes: external_exports.number().int()
+    });
+    CheckpointsListOutput = external_exports.object({
+      store: external_exports.string(),
+      checkpoints: external_exports.array(StoredCheckpointView),
+      projects: external_exports.array(CheckpointProjectTotals)
+    });
+    CheckpointsGcOutput = external_exports.object({
+      store: external_exports.string(),
+      dryRun: external_exports.boolean(),
+      deleted: external_exports.array(StoredCheckpointView),
+      reclaimedBytes: external_exports.number().int(),
+      kept: external_exports.number().int(),
+      failed: external_exports.array(external_exports.object({ location: external_exports.string(), error: external_exports.string() }))
+    });
+  }
+});
+
+// schemas/dashboard.ts
+var SignInRequest, SessionView, LoginTokenRequest, LoginTokenResponse, LoginLinkBody, TimelineWait, RunTimeline, StreamRunsQuery, RunChangeEvent, CopyDeploymentRequest;
+var init_dashboard = __esm({
+  "schemas/dashboard.ts"() {
+    "use strict";
+    init_zod();
+    init_common();
+    init_api2();
+    init_common();
+    init_status();
+    SignInRequest = external_exports.object({ credential: external_exports.string().min(1).max(512) }).strict();
+    SessionView = external_exports.object({
+      kind: external_exports.enum(["admin", "env"]),
+      /** For an environment session: its project and environment. */
+      project: external_exports.string().nullable(),
+      environment: EnvironmentSlug.nullable(),
+      csrfToken: external_exports.string(),
+      expiresAt: external_exports.string()
+    });
+    LoginTokenRequest = external_exports.object({ project: external_exports.string().min(1), environment: EnvironmentSlug }).strict();
+    LoginTokenResponse = external_exports.object({ token: external_exports.string(), url: external_exports.string(), expiresAt: external_exports.string() });
+    LoginLinkBody = external_exports.object({ token: external_exports.string().min(1).max(256) }).strict();
+    TimelineWait = external_exports.object({
+      id: external_exports.string(),
+      kind: external_exports.string(),
+      key: external_exports.string().nullable(),
+      status: external_exports.string(),
+      /** What it waits for, in words: "10s", "event order.paid", "2 runs". */
+      detail: external_exports.string(),
+      createdAt: external_exports.string(),
+      completedAt: external_exports.string().nullable(),
+      dueAt: external_exports.string().nullable(),
+      /** True when the process was checkpointed (frozen) for this wait; false when it stayed alive. */
+      frozen: external_exports.boolean(),
+      checkpointBytes: external_exports.number().nullable(),
+      suspendedAt: external_exports.string().nullable(),
+      resumedAt: external_exports.string().nullable(),
+      resumedRunnerId: external_exports.string().nullable()
+    });
+    RunTimeline = external_exports.object({
+      runId: external_exports.string(),
+      attempts: external_exports.array(AttemptView),
+      waits: external_exports.array(TimelineWait),
+      children: external_exports.array(external_exports.object({ id: external_exports.string(), taskId: external_exports.string(), status: RunStatus, createdAt: external_exports.string() }))
+    });
+    StreamRunsQuery = external_exports.object({ run: external_exports.string().optional(), environment: external_exports.string().optional() }).strict();
+    RunChangeEvent = external_exports.object({ id: external_exports.string(), what: external_exports.string() });
+    CopyDeploymentRequest = external_exports.object({ version: Version, from: EnvironmentSlug, to: EnvironmentSlug, promote: external_exports.boolean().default(false) }).strict().refine((body) => body.from !== body.to, { message: "from and to name the same environment", path: ["to"] });
+  }
+});
+
 // schemas/index.ts
 var init_schemas3 = __esm({
   "schemas/index.ts"() {
@@ -40250,6 +40497,9 @@ var init_schemas3 = __esm({
     init_image_ref();
     init_envvars();
     init_repo_settings();
+    init_triggers();
+    init_checkpoints();
+    init_dashboard();
   }
 });
 
@@ -40352,6 +40602,641 @@ var init_index_bundle = __esm({
   }
 });
 
+// node_modules/@octokit/webhooks/dist-bundle/index.js
+var emitterEventNames, textDecoder, decode3;
+var init_dist_bundle = __esm({
+  "node_modules/@octokit/webhooks/dist-bundle/index.js"() {
+    emitterEventNames = [
+      "branch_protection_configuration",
+      "branch_protection_configuration.disabled",
+      "branch_protection_configuration.enabled",
+      "branch_protection_rule",
+      "branch_protection_rule.created",
+      "branch_protection_rule.deleted",
+      "branch_protection_rule.edited",
+      "check_run",
+      "check_run.completed",
+      "check_run.created",
+      "check_run.requested_action",
+      "check_run.rerequested",
+      "check_suite",
+      "check_suite.completed",
+      "check_suite.requested",
+      "check_suite.rerequested",
+      "code_scanning_alert",
+      "code_scanning_alert.appeared_in_branch",
+      "code_scanning_alert.closed_by_user",
+      "code_scanning_alert.created",
+      "code_scanning_alert.fixed",
+      "code_scanning_alert.reopened",
+      "code_scanning_alert.reopened_by_user",
+      "commit_comment",
+      "commit_comment.created",
+      "create",
+      "custom_property",
+      "custom_property.created",
+      "custom_property.deleted",
+      "custom_property.promote_to_enterprise",
+      "custom_property.updated",
+      "custom_property_values",
+      "custom_property_values.updated",
+      "delete",
+      "dependabot_alert",
+      "dependabot_alert.auto_dismissed",
+      "dependabot_alert.auto_reopened",
+      "dependabot_alert.created",
+      "dependabot_alert.dismissed",
+      "dependabot_alert.fixed",
+      "dependabot_alert.reintroduced",
+      "dependabot_alert.reopened",
+      "deploy_key",
+      "deploy_key.created",
+      "deploy_key.deleted",
+      "deployment",
+      "deployment.created",
+      "deployment_protection_rule",
+      "deployment_protection_rule.requested",
+      "deployment_review",
+      "deployment_review.approved",
+      "deployment_review.rejected",
+      "deployment_review.requested",
+      "deployment_status",
+      "deployment_status.created",
+      "discussion",
+      "discussion.answered",
+      "discussion.category_changed",
+      "discussion.closed",
+      "discussion.created",
+      "discussion.deleted",
+      "discussion.edited",
+      "discussion.labeled",
+      "discussion.locked",
+      "discussion.pinned",
+      "discussion.reopened",
+      "discussion.transferred",
+      "discussion.unanswered",
+      "discussion.unlabeled",
+      "discussion.unlocked",
+      "discussion.unpinned",
+      "discussion_comment",
+      "discussion_comment.created",
+      "discussion_comment.deleted",
+      "discussion_comment.edited",
+      "fork",
+      "github_app_authorization",
+      "github_app_authorization.revoked",
+      "gollum",
+      "installation",
+      "installation.created",
+      "installation.deleted",
+      "installation.new_permissions_accepted",
+      "installation.suspend",
+      "installation.unsuspend",
+      "installation_repositories",
+      "installation_repositories.added",
+      "installation_repositories.removed",
+      "installation_target",
+      "installation_target.renamed",
+      "issue_comment",
+      "issue_comment.created",
+      "issue_comment.deleted",
+      "issue_comment.edited",
+      "issue_dependencies",
+      "issue_dependencies.blocked_by_added",
+      "issue_dependencies.blocked_by_removed",
+      "issue_dependencies.blocking_added",
+      "issue_dependencies.blocking_removed",
+      "issues",
+      "issues.assigned",
+      "issues.closed",
+      "issues.deleted",
+      "issues.demilestoned",
+      "issues.edited",
+      "issues.labeled",
+      "issues.locked",
+      "issues.milestoned",
+      "issues.opened",
+      "issues.pinned",
+      "issues.reopened",
+      "issues.transferred",
+      "issues.typed",
+      "issues.unassigned",
+      "issues.unlabeled",
+      "issues.unlocked",
+      "issues.unpinned",
+      "issues.untyped",
+      "label",
+      "label.created",
+      "label.deleted",
+      "label.edited",
+      "marketplace_purchase",
+      "marketplace_purchase.cancelled",
+      "marketplace_purchase.changed",
+      "marketplace_purchase.pending_change",
+      "marketplace_purchase.pending_change_cancelled",
+      "marketplace_purchase.purchased",
+      "member",
+      "member.added",
+      "member.edited",
+      "member.removed",
+      "membership",
+      "membership.added",
+      "membership.removed",
+      "merge_group",
+      "merge_group.checks_requested",
+      "merge_group.destroyed",
+      "meta",
+      "meta.deleted",
+      "milestone",
+      "milestone.closed",
+      "milestone.created",
+      "milestone.deleted",
+      "milestone.edited",
+      "milestone.opened",
+      "org_block",
+      "org_block.blocked",
+      "org_block.unblocked",
+      "organization",
+      "organization.deleted",
+      "organization.member_added",
+      "organization.member_invited",
+      "organization.member_removed",
+      "organization.renamed",
+      "package",
+      "package.published",
+      "package.updated",
+      "page_build",
+      "personal_access_token_request",
+      "personal_access_token_request.approved",
+      "personal_access_token_request.cancelled",
+      "personal_access_token_request.created",
+      "personal_access_token_request.denied",
+      "ping",
+      "project",
+      "project.closed",
+      "project.created",
+      "project.deleted",
+      "project.edited",
+      "project.reopened",
+      "project_card",
+      "project_card.converted",
+      "project_card.created",
+      "project_card.deleted",
+      "project_card.edited",
+      "project_card.moved",
+      "project_column",
+      "project_column.created",
+      "project_column.deleted",
+      "project_column.edited",
+      "project_column.moved",
+      "projects_v2",
+      "projects_v2.closed",
+      "projects_v2.created",
+      "projects_v2.deleted",
+      "projects_v2.edited",
+      "projects_v2.reopened",
+      "projects_v2_item",
+      "projects_v2_item.archived",
+      "projects_v2_item.converted",
+      "projects_v2_item.created",
+      "projects_v2_item.deleted",
+      "projects_v2_item.edited",
+      "projects_v2_item.reordered",
+      "projects_v2_item.restored",
+      "projects_v2_status_update",
+      "projects_v2_status_update.created",
+      "projects_v2_status_update.deleted",
+      "projects_v2_status_update.edited",
+      "public",
+      "pull_request",
+      "pull_request.assigned",
+      "pull_request.auto_merge_disabled",
+      "pull_request.auto_merge_enabled",
+      "pull_request.closed",
+      "pull_request.converted_to_draft",
+      "pull_request.demilestoned",
+      "pull_request.dequeued",
+      "pull_request.edited",
+      "pull_request.enqueued",
+      "pull_request.labeled",
+      "pull_request.locked",
+      "pull_request.milestoned",
+      "pull_request.opened",
+      "pull_request.ready_for_review",
+      "pull_request.reopened",
+      "pull_request.review_request_removed",
+      "pull_request.review_requested",
+      "pull_request.synchronize",
+      "pull_request.unassigned",
+      "pull_request.unlabeled",
+      "pull_request.unlocked",
+      "pull_request_review",
+      "pull_request_review.dismissed",
+      "pull_request_review.edited",
+      "pull_request_review.submitted",
+      "pull_request_review_comment",
+      "pull_request_review_comment.created",
+      "pull_request_review_comment.deleted",
+      "pull_request_review_comment.edited",
+      "pull_request_review_thread",
+      "pull_request_review_thread.resolved",
+      "pull_request_review_thread.unresolved",
+      "push",
+      "registry_package",
+      "registry_package.published",
+      "registry_package.updated",
+      "release",
+      "release.created",
+      "release.deleted",
+      "release.edited",
+      "release.prereleased",
+      "release.published",
+      "release.released",
+      "release.unpublished",
+      "repository",
+      "repository.archived",
+      "repository.created",
+      "repository.deleted",
+      "repository.edited",
+      "repository.privatized",
+      "repository.publicized",
+      "repository.renamed",
+      "repository.transferred",
+      "repository.unarchived",
+      "repository_advisory",
+      "repository_advisory.published",
+      "repository_advisory.reported",
+      "repository_dispatch",
+      "repository_dispatch.sample.collected",
+      "repository_import",
+      "repository_ruleset",
+      "repository_ruleset.created",
+      "repository_ruleset.deleted",
+      "repository_ruleset.edited",
+      "repository_vulnerability_alert",
+      "repository_vulnerability_alert.create",
+      "repository_vulnerability_alert.dismiss",
+      "repository_vulnerability_alert.reopen",
+      "repository_vulnerability_alert.resolve",
+      "secret_scanning_alert",
+      "secret_scanning_alert.assigned",
+      "secret_scanning_alert.created",
+      "secret_scanning_alert.publicly_leaked",
+      "secret_scanning_alert.reopened",
+      "secret_scanning_alert.resolved",
+      "secret_scanning_alert.unassigned",
+      "secret_scanning_alert.validated",
+      "secret_scanning_alert_location",
+      "secret_scanning_alert_location.created",
+      "secret_scanning_scan",
+      "secret_scanning_scan.completed",
+      "security_advisory",
+      "security_advisory.published",
+      "security_advisory.updated",
+      "security_advisory.withdrawn",
+      "security_and_analysis",
+      "sponsorship",
+      "sponsorship.cancelled",
+      "sponsorship.created",
+      "sponsorship.edited",
+      "sponsorship.pending_cancellation",
+      "sponsorship.pending_tier_change",
+      "sponsorship.tier_changed",
+      "star",
+      "star.created",
+      "star.deleted",
+      "status",
+      "sub_issues",
+      "sub_issues.parent_issue_added",
+      "sub_issues.parent_issue_removed",
+      "sub_issues.sub_issue_added",
+      "sub_issues.sub_issue_removed",
+      "team",
+      "team.added_to_repository",
+      "team.created",
+      "team.deleted",
+      "team.edited",
+      "team.removed_from_repository",
+      "team_add",
+      "watch",
+      "watch.started",
+      "workflow_dispatch",
+      "workflow_job",
+      "workflow_job.completed",
+      "workflow_job.in_progress",
+      "workflow_job.queued",
+      "workflow_job.waiting",
+      "workflow_run",
+      "workflow_run.completed",
+      "workflow_run.in_progress",
+      "workflow_run.requested"
+    ];
+    textDecoder = new TextDecoder("utf-8", { fatal: false });
+    decode3 = textDecoder.decode.bind(textDecoder);
+  }
+});
+
+// builder/webhook-events/stripe-event-types.ts
+var STRIPE_EVENT_TYPES;
+var init_stripe_event_types = __esm({
+  "builder/webhook-events/stripe-event-types.ts"() {
+    "use strict";
+    STRIPE_EVENT_TYPES = [
+      "account.application.authorized",
+      "account.application.deauthorized",
+      "account.external_account.created",
+      "account.external_account.deleted",
+      "account.external_account.updated",
+      "account.updated",
+      "application_fee.created",
+      "application_fee.refund.updated",
+      "application_fee.refunded",
+      "apps.install.created",
+      "apps.install.deleted",
+      "apps.install.updated",
+      "balance.available",
+      "balance_settings.updated",
+      "billing.alert.triggered",
+      "billing.credit_balance_transaction.created",
+      "billing.credit_grant.created",
+      "billing.credit_grant.updated",
+      "billing.meter.created",
+      "billing.meter.deactivated",
+      "billing.meter.reactivated",
+      "billing.meter.updated",
+      "billing_portal.configuration.created",
+      "billing_portal.configuration.updated",
+      "billing_portal.session.created",
+      "capability.updated",
+      "cash_balance.funds_available",
+      "charge.captured",
+      "charge.dispute.closed",
+      "charge.dispute.created",
+      "charge.dispute.funds_reinstated",
+      "charge.dispute.funds_withdrawn",
+      "charge.dispute.updated",
+      "charge.expired",
+      "charge.failed",
+      "charge.pending",
+      "charge.refund.updated",
+      "charge.refunded",
+      "charge.succeeded",
+      "charge.updated",
+      "checkout.session.async_payment_failed",
+      "checkout.session.async_payment_succeeded",
+      "checkout.session.completed",
+      "checkout.session.expired",
+      "climate.order.canceled",
+      "climate.order.created",
+      "climate.order.delayed",
+      "climate.order.delivered",
+      "climate.order.product_substituted",
+      "climate.product.created",
+      "climate.product.pricing_updated",
+      "coupon.created",
+      "coupon.deleted",
+      "coupon.updated",
+      "credit_note.created",
+      "credit_note.updated",
+      "credit_note.voided",
+      "customer.created",
+      "customer.deleted",
+      "customer.discount.created",
+      "customer.discount.deleted",
+      "customer.discount.updated",
+      "customer.source.created",
+      "customer.source.deleted",
+      "customer.source.expiring",
+      "customer.source.updated",
+      "customer.subscription.created",
+      "customer.subscription.deleted",
+      "customer.subscription.paused",
+      "customer.subscription.pending_update_applied",
+      "customer.subscription.pending_update_expired",
+      "customer.subscription.resumed",
+      "customer.subscription.trial_will_end",
+      "customer.subscription.updated",
+      "customer.tax_id.created",
+      "customer.tax_id.deleted",
+      "customer.tax_id.updated",
+      "customer.updated",
+      "customer_cash_balance_transaction.created",
+      "entitlements.active_entitlement_summary.updated",
+      "file.created",
+      "financial_connections.account.account_numbers_updated",
+      "financial_connections.account.created",
+      "financial_connections.account.deactivated",
+      "financial_connections.account.disconnected",
+      "financial_connections.account.expected_deactivation_date_updated",
+      "financial_connections.account.reactivated",
+      "financial_connections.account.refreshed_balance",
+      "financial_connections.account.refreshed_ownership",
+      "financial_connections.account.refreshed_transactions",
+      "financial_connections.account.supported_payment_method_types_updated",
+      "financial_connections.account.upcoming_account_number_expiry",
+      "financial_connections.account.upcoming_deactivation",
+      "financial_connections.authorization.expected_deactivation_date_updated",
+      "financial_connections.authorization.upcoming_deactivation",
+      "identity.verification_session.canceled",
+      "identity.verification_session.created",
+      "identity.verification_session.processing",
+      "identity.verification_session.redacted",
+      "identity.verification_session.requires_input",
+      "identity.verification_session.verified",
+      "invoice.created",
+      "invoice.deleted",
+      "invoice.finalization_failed",
+      "invoice.finalized",
+      "invoice.marked_uncollectible",
+      "invoice.overdue",
+      "invoice.overpaid",
+      "invoice.paid",
+      "invoice.payment_action_required",
+      "invoice.payment_attempt_required",
+      "invoice.payment_failed",
+      "invoice.payment_succeeded",
+      "invoice.sent",
+      "invoice.upcoming",
+      "invoice.updated",
+      "invoice.voided",
+      "invoice.will_be_due",
+      "invoice_payment.paid",
+      "invoiceitem.created",
+      "invoiceitem.deleted",
+      "issuing_authorization.created",
+      "issuing_authorization.request",
+      "issuing_authorization.updated",
+      "issuing_card.created",
+      "issuing_card.updated",
+      "issuing_cardholder.created",
+      "issuing_cardholder.updated",
+      "issuing_dispute.closed",
+      "issuing_dispute.created",
+      "issuing_dispute.funds_reinstated",
+      "issuing_dispute.funds_rescinded",
+      "issuing_dispute.submitted",
+      "issuing_dispute.updated",
+      "issuing_personalization_design.activated",
+      "issuing_personalization_design.deactivated",
+      "issuing_personalization_design.rejected",
+      "issuing_personalization_design.updated",
+      "issuing_token.created",
+      "issuing_token.updated",
+      "issuing_transaction.created",
+      "issuing_transaction.purchase_details_receipt_updated",
+      "issuing_transaction.updated",
+      "mandate.updated",
+      "payment_intent.amount_capturable_updated",
+      "payment_intent.canceled",
+      "payment_intent.created",
+      "payment_intent.partially_funded",
+      "payment_intent.payment_failed",
+      "payment_intent.processing",
+      "payment_intent.requires_action",
+      "payment_intent.succeeded",
+      "payment_link.created",
+      "payment_link.updated",
+      "payment_method.attached",
+      "payment_method.automatically_updated",
+      "payment_method.detached",
+      "payment_method.updated",
+      "payout.canceled",
+      "payout.created",
+      "payout.failed",
+      "payout.paid",
+      "payout.reconciliation_completed",
+      "payout.updated",
+      "person.created",
+      "person.deleted",
+      "person.updated",
+      "plan.created",
+      "plan.deleted",
+      "plan.updated",
+      "price.created",
+      "price.deleted",
+      "price.updated",
+      "product.created",
+      "product.deleted",
+      "product.updated",
+      "promotion_code.created",
+      "promotion_code.updated",
+      "quote.accepted",
+      "quote.canceled",
+      "quote.created",
+      "quote.finalized",
+      "radar.early_fraud_warning.created",
+      "radar.early_fraud_warning.updated",
+      "refund.created",
+      "refund.failed",
+      "refund.updated",
+      "reporting.report_run.failed",
+      "reporting.report_run.succeeded",
+      "reporting.report_type.updated",
+      "reserve.hold.created",
+      "reserve.hold.updated",
+      "reserve.plan.created",
+      "reserve.plan.disabled",
+      "reserve.plan.expired",
+      "reserve.plan.updated",
+      "reserve.release.created",
+      "review.closed",
+      "review.opened",
+      "setup_intent.canceled",
+      "setup_intent.created",
+      "setup_intent.requires_action",
+      "setup_intent.setup_failed",
+      "setup_intent.succeeded",
+      "sigma.scheduled_query_run.created",
+      "source.canceled",
+      "source.chargeable",
+      "source.failed",
+      "source.mandate_notification",
+      "source.refund_attributes_required",
+      "source.transaction.created",
+      "source.transaction.updated",
+      "subscription_schedule.aborted",
+      "subscription_schedule.canceled",
+      "subscription_schedule.completed",
+      "subscription_schedule.created",
+      "subscription_schedule.expiring",
+      "subscription_schedule.released",
+      "subscription_schedule.updated",
+      "tax.settings.updated",
+      "tax_rate.created",
+      "tax_rate.updated",
+      "terminal.reader.action_failed",
+      "terminal.reader.action_succeeded",
+      "terminal.reader.action_updated",
+      "test_helpers.test_clock.advancing",
+      "test_helpers.test_clock.created",
+      "test_helpers.test_clock.deleted",
+      "test_helpers.test_clock.internal_failure",
+      "test_helpers.test_clock.ready",
+      "three_d_secure.authentication.canceled",
+      "three_d_secure.authentication.challenge_started",
+      "three_d_secure.authentication.errored",
+      "three_d_secure.authentication.failed",
+      "three_d_secure.authentication.requires_challenge",
+      "three_d_secure.authentication.requires_submission",
+      "three_d_secure.authentication.succeeded",
+      "topup.canceled",
+      "topup.created",
+      "topup.failed",
+      "topup.reversed",
+      "topup.succeeded",
+      "transfer.created",
+      "transfer.reversed",
+      "transfer.updated",
+      "treasury.credit_reversal.created",
+      "treasury.credit_reversal.posted",
+      "treasury.debit_reversal.completed",
+      "treasury.debit_reversal.created",
+      "treasury.debit_reversal.initial_credit_granted",
+      "treasury.financial_account.closed",
+      "treasury.financial_account.created",
+      "treasury.financial_account.features_status_updated",
+      "treasury.inbound_transfer.canceled",
+      "treasury.inbound_transfer.created",
+      "treasury.inbound_transfer.failed",
+      "treasury.inbound_transfer.succeeded",
+      "treasury.outbound_payment.canceled",
+      "treasury.outbound_payment.created",
+      "treasury.outbound_payment.expected_arrival_date_updated",
+      "treasury.outbound_payment.failed",
+      "treasury.outbound_payment.posted",
+      "treasury.outbound_payment.returned",
+      "treasury.outbound_payment.tracking_details_updated",
+      "treasury.outbound_transfer.canceled",
+      "treasury.outbound_transfer.created",
+      "treasury.outbound_transfer.expected_arrival_date_updated",
+      "treasury.outbound_transfer.failed",
+      "treasury.outbound_transfer.posted",
+      "treasury.outbound_transfer.returned",
+      "treasury.outbound_transfer.tracking_details_updated",
+      "treasury.received_credit.created",
+      "treasury.received_credit.failed",
+      "treasury.received_credit.succeeded",
+      "treasury.received_debit.created"
+    ];
+  }
+});
+
+// builder/webhook-events/check-webhook-events.ts
+var KNOWN;
+var init_check_webhook_events = __esm({
+  "builder/webhook-events/check-webhook-events.ts"() {
+    "use strict";
+    init_dist_bundle();
+    init_errors3();
+    init_stripe_event_types();
+    KNOWN = {
+      stripe: new Set(STRIPE_EVENT_TYPES),
+      github: new Set(emitterEventNames),
+      http: null
+    };
+  }
+});
+
 // builder/bundle.ts
 var ENTRY_FILE;
 var init_bundle = __esm({
@@ -40362,6 +41247,7 @@ var init_bundle = __esm({
     init_errors3();
     init_externals();
     init_index_bundle();
+    init_check_webhook_events();
     init_load_config();
     init_package_root();
     ENTRY_FILE = "index.mjs";
@@ -43884,6 +44770,7 @@ function createLayoutImageStore(dirInput) {
         blobsSkipped++;
         continue;
       }
+      await blob.remote?.fetch();
       onProgress?.(`copying ${blob.digest.slice(7, 19)} (${blob.size} bytes)`);
       const tmp = `${target}.tmp-${process.pid}`;
       await copyFile2(blob.path, tmp);
@@ -43892,10 +44779,10 @@ function createLayoutImageStore(dirInput) {
     }
     const manifestPath = blobPath(join7(dir, "blobs"), image.digest);
     if (!await stat4(manifestPath).catch(() => null)) await writeFile4(manifestPath, image.manifestBytes);
-    const run5 = indexLock.then(() => addToIndex(image, tag));
-    indexLock = run5.catch(() => {
+    const run7 = indexLock.then(() => addToIndex(image, tag));
+    indexLock = run7.catch(() => {
     });
-    await run5;
+    await run7;
     return { ref: `${LAYOUT_REF_PREFIX}${dir}@${image.digest}`, digest: image.digest, bytesUploaded, blobsSkipped };
   }
   async function fetch2(ref, destDir, onProgress) {
@@ -43920,6 +44807,54 @@ var init_layout_store = __esm({
     init_unpack();
     LAYOUT_REF_PREFIX = "oci-layout:";
     emptyIndex = () => ({ schemaVersion: 2, mediaType: MEDIA_TYPE_INDEX, manifests: [] });
+  }
+});
+
+// builder/registry-blobs.ts
+async function hasBlob(client, repository, digest) {
+  const res = await client.request({ method: "HEAD", path: `/v2/${repository}/blobs/${digest}` });
+  if (res.status === 404) return false;
+  await client.expect(res, [200], `HEAD blob ${digest}`);
+  return true;
+}
+function withDigest(client, location, digest) {
+  const url2 = new URL(location, client.url);
+  url2.searchParams.set("digest", digest);
+  return url2.toString();
+}
+async function uploadBlob(client, repository, blob, o = {}) {
+  const monolithicMax = o.monolithicMaxBytes ?? 8 * 1024 * 1024;
+  const chunkBytes = o.chunkBytes ?? 8 * 1024 * 1024;
+  const what = `upload ${blob.digest}`;
+  const started = await client.expect(await client.request({ method: "POST", path: `/v2/${repository}/blobs/uploads/` }), [202], what);
+  let location = started.headers.get("location");
+  if (!location) throw new BuilderError("REGISTRY_ERROR", `${what}: no upload location`);
+  if (blob.size <= monolithicMax) {
+    const body = await blob.read(0, blob.size);
+    const res = await client.request({ method: "PUT", path: withDigest(client, location, blob.digest), headers: { "content-type": "application/octet-stream" }, body });
+    await client.expect(res, [201], what);
+    return;
+  }
+  for (let start = 0; start < blob.size; start += chunkBytes) {
+    const length = Math.min(chunkBytes, blob.size - start);
+    const body = await blob.read(start, length);
+    const res = await client.request({
+      method: "PATCH",
+      path: location,
+      headers: { "content-type": "application/octet-stream", "content-range": `${start}-${start + length - 1}` },
+      body
+    });
+    await client.expect(res, [202], `${what} chunk at ${start}`);
+    location = res.headers.get("location") ?? location;
+    o.onProgress?.(`uploading ${blob.digest.slice(7, 19)}: ${start + length}/${blob.size} bytes`);
+  }
+  const done = await client.request({ method: "PUT", path: withDigest(client, location, blob.digest), body: Buffer.alloc(0) });
+  await client.expect(done, [201], what);
+}
+var init_registry_blobs = __esm({
+  "builder/registry-blobs.ts"() {
+    "use strict";
+    init_errors3();
   }
 });
 
@@ -44012,7 +44947,7 @@ function createRegistryClient(o) {
     if (res.status === 401 || res.status === 403) throw new BuilderError("REGISTRY_AUTH", `${what}: ${res.status} ${text}`);
     throw new BuilderError("REGISTRY_ERROR", `${what}: unexpected ${res.status} ${text}`);
   }
-  return { host: base.host, request, expect };
+  return { host: base.host, url: base.origin, request, expect };
 }
 var init_registry_client = __esm({
   "builder/registry-client.ts"() {
@@ -44070,43 +45005,16 @@ function createRegistryImageStore(o) {
     await client.expect(res, [200], `HEAD manifest ${tag}`);
     return res.headers.get("docker-content-digest");
   }
-  async function hasBlob(digest) {
-    const res = await client.request({ method: "HEAD", path: `${repo}/blobs/${digest}` });
-    if (res.status === 404) return false;
-    await client.expect(res, [200], `HEAD blob ${digest}`);
-    return true;
+  const hasBlob2 = (digest) => hasBlob(client, o.repository, digest);
+  async function mountBlob(digest, from) {
+    const res = await client.request({ method: "POST", path: `${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}` });
+    await res.arrayBuffer().catch(() => {
+    });
+    return res.status === 201;
   }
-  function withDigest(location, digest) {
-    const url2 = new URL(location, o.url);
-    url2.searchParams.set("digest", digest);
-    return url2.toString();
-  }
-  async function uploadBlob(blob, onProgress) {
-    const what = `upload ${blob.digest}`;
-    const started = await client.expect(await client.request({ method: "POST", path: `${repo}/blobs/uploads/` }), [202], what);
-    let location = started.headers.get("location");
-    if (!location) throw new BuilderError("REGISTRY_ERROR", `${what}: no upload location`);
-    if (blob.size <= monolithicMax) {
-      const body = await readRange(blob.path, 0, blob.size);
-      const res = await client.request({ method: "PUT", path: withDigest(location, blob.digest), headers: { "content-type": "application/octet-stream" }, body });
-      await client.expect(res, [201], what);
-      return;
-    }
-    for (let start = 0; start < blob.size; start += chunkBytes) {
-      const length = Math.min(chunkBytes, blob.size - start);
-      const body = await readRange(blob.path, start, length);
-      const res = await client.request({
-        method: "PATCH",
-        path: location,
-        headers: { "content-type": "application/octet-stream", "content-range": `${start}-${start + length - 1}` },
-        body
-      });
-      await client.expect(res, [202], `${what} chunk at ${start}`);
-      location = res.headers.get("location") ?? location;
-      onProgress?.(`uploading ${blob.digest.slice(7, 19)}: ${start + length}/${blob.size} bytes`);
-    }
-    const done = await client.request({ method: "PUT", path: withDigest(location, blob.digest), body: Buffer.alloc(0) });
-    await client.expect(done, [201], what);
+  async function uploadBlob2(blob, onProgress) {
+    const file2 = { digest: blob.digest, size: blob.size, read: (start, length) => readRange(blob.path, start, length) };
+    await uploadBlob(client, o.repository, file2, { monolithicMaxBytes: monolithicMax, chunkBytes, onProgress });
   }
   async function push(image, tag, onProgress) {
     assertTag(tag);
@@ -44117,13 +45025,20 @@ function createRegistryImageStore(o) {
     let bytesUploaded = 0;
     let blobsSkipped = 0;
     for (const blob of [...image.layers, image.configBlob]) {
-      if (await hasBlob(blob.digest)) {
+      if (await hasBlob2(blob.digest)) {
         blobsSkipped++;
         onProgress?.(`skipping ${blob.digest.slice(7, 19)}: the registry has it`);
         continue;
       }
+      const remote = blob.remote;
+      if (remote && remote.host === client.host && await mountBlob(blob.digest, remote.repository)) {
+        blobsSkipped++;
+        onProgress?.(`mounted ${blob.digest.slice(7, 19)} from ${remote.repository}: nothing uploaded`);
+        continue;
+      }
+      if (remote) await remote.fetch();
       onProgress?.(`uploading ${blob.digest.slice(7, 19)} (${blob.size} bytes)`);
-      await uploadBlob(blob, onProgress);
+      await uploadBlob2(blob, onProgress);
       bytesUploaded += blob.size;
     }
     if (!existing) {
@@ -44159,6 +45074,7 @@ var init_registry_store = __esm({
     init_errors3();
     init_image_store();
     init_oci_types();
+    init_registry_blobs();
     init_registry_client();
     init_unpack();
     MANIFEST_ACCEPT = [MEDIA_TYPE_MANIFEST, MEDIA_TYPE_INDEX, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_LIST].join(", ");
@@ -44190,10 +45106,12 @@ function openImageRepository(target, options = {}) {
   const repository = target.slice(slash + 1).replace(/[:@].*$/, "");
   return registryStoreFor(target, host, repository, options, true);
 }
+function registryBaseUrl(host, insecure) {
+  return `${insecure ?? (LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1") ? "http" : "https"}://${host}`;
+}
 function registryStoreFor(ref, host, repository, options, operatorTarget) {
   if (!host.includes(".") && !host.includes(":") && host !== "localhost") throw new BuilderError("BAD_REF", `image reference needs a registry host: ${ref}`);
-  const insecure = options.insecure ?? (LOOPBACK.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1");
-  return createRegistryImageStore({ url: `${insecure ? "http" : "https"}://${host}`, repository, auth: options.auth ?? registryAuthFromEnv(process.env, host, operatorTarget) });
+  return createRegistryImageStore({ url: registryBaseUrl(host, options.insecure), repository, auth: options.auth ?? registryAuthFromEnv(process.env, host, operatorTarget) });
 }
 var LOOPBACK, hostOf;
 var init_open_image_store = __esm({
@@ -44214,7 +45132,7 @@ import { mkdir as mkdir5, rename as rename5, rm as rm5, stat as stat5 } from "no
 import { join as join8 } from "node:path";
 import { Readable as Readable3, Transform as Transform3 } from "node:stream";
 import { pipeline as pipeline3 } from "node:stream/promises";
-async function pullBaseImage(ref, blobsDir, onProgress) {
+async function pullBaseImage(ref, blobsDir, onProgress, options = {}) {
   const { host, repository, digest, tag } = parseRegistryRef(ref);
   const scheme = LOOPBACK2.test(host) || process.env.STASIS_REGISTRY_INSECURE === "1" ? "http" : "https";
   const client = createRegistryClient({ url: `${scheme}://${host}`, auth: registryAuthFromEnv(process.env, host, true) });
@@ -44239,30 +45157,37 @@ async function pullBaseImage(ref, blobsDir, onProgress) {
   if (sha256(configBytes) !== manifest.config.digest) throw new BuilderError("DIGEST_MISMATCH", `base image config ${manifest.config.digest} does not match its digest`);
   const config2 = parseJson(OciImageConfig, configBytes, `base image config ${ref}`);
   await mkdir5(join8(blobsDir, "sha256"), { recursive: true });
+  const download = async (layer, what) => {
+    const path = blobPath(blobsDir, layer.digest);
+    if ((await stat5(path).catch(() => null))?.size === layer.size) return;
+    onProgress?.(`pulling ${what} (${layer.size} bytes)`);
+    const hash2 = createHash4("sha256");
+    const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const res = await getBlob(layer.digest);
+    await pipeline3(
+      Readable3.fromWeb(res.body),
+      new Transform3({ transform: (c, _e2, done) => (hash2.update(c), done(null, c)) }),
+      createWriteStream3(tmp)
+    );
+    if ("sha256:" + hash2.digest("hex") !== layer.digest) {
+      await rm5(tmp, { force: true });
+      throw new BuilderError("DIGEST_MISMATCH", `base image layer ${layer.digest} does not match its digest`);
+    }
+    await rename5(tmp, path);
+  };
   const layers = [];
   for (const [i, layer] of manifest.layers.entries()) {
-    const path = blobPath(blobsDir, layer.digest);
-    if ((await stat5(path).catch(() => null))?.size !== layer.size) {
-      onProgress?.(`pulling base layer ${i + 1}/${manifest.layers.length} (${layer.size} bytes)`);
-      const hash2 = createHash4("sha256");
-      const tmp = `${path}.tmp-${process.pid}`;
-      const res = await getBlob(layer.digest);
-      await pipeline3(
-        Readable3.fromWeb(res.body),
-        new Transform3({ transform: (c, _e2, done) => (hash2.update(c), done(null, c)) }),
-        createWriteStream3(tmp)
-      );
-      if ("sha256:" + hash2.digest("hex") !== layer.digest) {
-        await rm5(tmp, { force: true });
-        throw new BuilderError("DIGEST_MISMATCH", `base image layer ${layer.digest} does not match its digest`);
-      }
-      await rename5(tmp, path);
-    }
+    const what = `base layer ${i + 1}/${manifest.layers.length}`;
     const diffId = config2.rootfs.diff_ids[i];
     if (!diffId) throw new BuilderError("REGISTRY_ERROR", `base image ${ref}: config lists fewer diff_ids than layers`);
-    layers.push({ digest: layer.digest, size: layer.size, mediaType: layer.mediaType, path, diffId });
+    const blob = { digest: layer.digest, size: layer.size, mediaType: layer.mediaType, path: blobPath(blobsDir, layer.digest), diffId };
+    if (options.lazy) {
+      let fetching = null;
+      blob.remote = { host, repository, fetch: () => fetching ??= download(layer, what) };
+    } else await download(layer, what);
+    layers.push(blob);
   }
-  return { layers, env: config2.config?.Env ?? [] };
+  return { layers, env: config2.config?.Env ?? [], labels: config2.config?.Labels ?? {}, digest: sha256(bytes) };
 }
 var ACCEPT, LOOPBACK2;
 var init_base_image = __esm({
@@ -44883,13 +45808,24 @@ async function buildImage(o) {
   }
   const layers = [];
   let baseEnv = [];
-  const base = o.withRuntime === false ? { kind: "none" } : o.base ?? { kind: "local-node" };
-  if (base.kind === "local-node") layers.push(await localNodeRuntimeLayer(o.onProgress));
-  if (base.kind === "registry") {
-    const pulled = await pullBaseImage(base.ref, join14(stasisCacheDir(), "layers", "blobs"), o.onProgress);
-    layers.push(...pulled.layers);
-    baseEnv = pulled.env.filter((e) => !e.startsWith("PATH=") && !e.startsWith("UV_USE_IO_URING="));
+  const base = runtimeSource(o);
+  const runtimeLabels = {};
+  let nodeVersion = null;
+  if (base.kind === "local-node") {
+    layers.push(await localNodeRuntimeLayer(o.onProgress));
+    nodeVersion = process.version;
+    o.onProgress?.(`the image runs this machine's Node ${nodeVersion} (set STASIS_RUNTIME_IMAGE to a runtime image so every builder gives the same image)`);
   }
+  if (base.kind === "registry") {
+    const pulled = await pullBaseImage(base.ref, join14(stasisCacheDir(), "layers", "blobs"), o.onProgress, { lazy: true });
+    layers.push(...pulled.layers);
+    baseEnv = pulled.env.filter((e) => !e.startsWith("PATH=") && !e.startsWith("UV_USE_IO_URING=") && !e.startsWith("NODE_ENV="));
+    const { host, repository } = parseRegistryRef(base.ref);
+    runtimeLabels["stasis.runtime-image"] = `${host}/${repository}@${pulled.digest}`;
+    nodeVersion = pulled.labels["stasis.node-version"] ?? null;
+    o.onProgress?.(`the image runs Node ${nodeVersion ?? "(version not labelled)"} from the runtime image ${runtimeLabels["stasis.runtime-image"]}`);
+  }
+  if (nodeVersion) runtimeLabels["stasis.node-version"] = nodeVersion;
   layers.push(...bundle.layers);
   const labels = {
     "org.opencontainers.image.created": isoSeconds(epoch),
@@ -44900,6 +45836,7 @@ async function buildImage(o) {
     "stasis.tasks": bundle.manifest.tasks.map((t) => t.id).join(","),
     ...git ? { "org.opencontainers.image.revision": git.sha } : {},
     ...git?.branch ? { "stasis.branch": git.branch } : {},
+    ...runtimeLabels,
     ...o.labels
   };
   o.onProgress?.(`image: ${layers.length} layer(s), ${bundle.manifest.tasks.length} task(s)`);
@@ -44913,13 +45850,20 @@ async function buildImage(o) {
     created: isoSeconds(epoch),
     buildManifest: bundle.manifest
   });
-  return Object.assign(image, { buildManifest: bundle.manifest, dispose });
+  return Object.assign(image, { buildManifest: bundle.manifest, nodeVersion, dispose });
+}
+function runtimeSource(o) {
+  if (o.withRuntime === false) return { kind: "none" };
+  if (o.base) return o.base;
+  const ref = process.env.STASIS_RUNTIME_IMAGE?.trim();
+  return ref ? { kind: "registry", ref } : { kind: "local-node" };
 }
 var PATH;
 var init_build_image = __esm({
   "builder/build-image.ts"() {
     "use strict";
     init_base_image();
+    init_registry_store();
     init_bundle();
     init_git_info();
     init_isolated_build();
@@ -44997,7 +45941,7 @@ var init_stasis_api = __esm({
 async function deployProject(options) {
   const { apiUrl, apiKey, onProgress = () => {
   } } = options;
-  const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, labels: commitLabels(options.commit), sandbox: { hidePaths: options.hidePaths, signal: options.signal } });
+  const image = await buildImage({ projectDir: options.projectDir, onProgress, withRuntime: options.withRuntime ?? true, ...options.runtimeImage ? { base: { kind: "registry", ref: options.runtimeImage } } : {}, labels: commitLabels(options.commit), sandbox: { hidePaths: options.hidePaths, signal: options.signal } });
   try {
     return await registerImage(options, image);
   } finally {
@@ -45046,6 +45990,52 @@ var init_deploy_project = __esm({
   }
 });
 
+// builder/platform-image/collect-files.ts
+var init_collect_files = __esm({
+  "builder/platform-image/collect-files.ts"() {
+    "use strict";
+    init_runtime_layer();
+  }
+});
+
+// builder/platform-image/build-platform-image.ts
+import { execFile as execFile4 } from "node:child_process";
+import { promisify as promisify4 } from "node:util";
+var run4;
+var init_build_platform_image = __esm({
+  "builder/platform-image/build-platform-image.ts"() {
+    "use strict";
+    init_git_info();
+    init_runtime_layer();
+    init_layer();
+    init_oci_image();
+    init_collect_files();
+    run4 = promisify4(execFile4);
+  }
+});
+
+// builder/platform-image/index.ts
+var init_platform_image = __esm({
+  "builder/platform-image/index.ts"() {
+    "use strict";
+    init_build_platform_image();
+  }
+});
+
+// builder/runtime-image.ts
+import { execFile as execFile5 } from "node:child_process";
+import { promisify as promisify5 } from "node:util";
+var run5;
+var init_runtime_image = __esm({
+  "builder/runtime-image.ts"() {
+    "use strict";
+    init_layer();
+    init_oci_image();
+    init_runtime_layer();
+    run5 = promisify5(execFile5);
+  }
+});
+
 // builder/index.ts
 var init_builder = __esm({
   "builder/index.ts"() {
@@ -45058,9 +46048,13 @@ var init_builder = __esm({
     init_layout_store();
     init_registry_store();
     init_open_image_store();
+    init_registry_client();
+    init_registry_blobs();
     init_errors3();
     init_deploy_project();
     init_stasis_api();
+    init_platform_image();
+    init_runtime_image();
   }
 });
 
@@ -45077,7 +46071,7 @@ function imageStoreFor(registry2, auth) {
 async function deployStep(o) {
   const store = imageStoreFor(o.registry, o.registryAuth);
   const commit = Object.fromEntries(Object.entries(o.commit).filter(([, v2]) => v2 !== void 0 && v2 !== ""));
-  const deployment = await deployProject({ projectDir: o.projectDir, apiUrl: o.apiUrl, apiKey: o.deployToken, store, promote: o.promote, commit, onProgress: o.onProgress });
+  const deployment = await deployProject({ projectDir: o.projectDir, apiUrl: o.apiUrl, apiKey: o.deployToken, store, promote: o.promote, commit, runtimeImage: o.runtimeImage, onProgress: o.onProgress });
   if (!deployment) throw new Error("the build was skipped unexpectedly");
   return deployment;
 }
@@ -46547,7 +47541,8 @@ var RawInputs = external_exports.object({
   "registry-username": optional2(external_exports.string()),
   "registry-password": optional2(external_exports.string()),
   "oidc-audience": external_exports.preprocess((v2) => v2 === "" ? "stasis" : v2, external_exports.string().min(1)),
-  project: optional2(external_exports.string())
+  project: optional2(external_exports.string()),
+  "runtime-image": optional2(external_exports.string().regex(/^[^/\s]+\/[^\s]+(@sha256:[0-9a-f]{64}|:[\w][\w.-]*)$/, "is host[:port]/repository@sha256:<digest> (or :<tag>), as `stasis admin push-runtime` prints it"))
 }).refine((i) => Boolean(i["registry-username"]) === Boolean(i["registry-password"]), {
   message: "registry-username and registry-password go together: set both or neither",
   path: ["registry-password"]
@@ -46570,7 +47565,8 @@ function readInputs(getInput2) {
     registry: i.registry ? lowerCaseRepository(i.registry) : void 0,
     registryAuth: i["registry-username"] && i["registry-password"] ? { username: i["registry-username"], password: i["registry-password"] } : void 0,
     oidcAudience: i["oidc-audience"],
-    project: i.project
+    project: i.project,
+    runtimeImage: i["runtime-image"]
   };
 }
 function lowerCaseRepository(registry2) {
@@ -46618,7 +47614,7 @@ function failureSummary(message, environment) {
 
 // action/src/main.ts
 init_toolchain();
-async function run4() {
+async function run6() {
   let environment;
   try {
     const inputs = readInputs((name) => getInput(name));
@@ -46663,6 +47659,7 @@ async function run4() {
         registryAuth: inputs.registryAuth,
         promote: inputs.promote,
         commit: plan.commit,
+        runtimeImage: inputs.runtimeImage,
         onProgress: (message) => info(message)
       })
     );
@@ -46682,4 +47679,4 @@ async function run4() {
 }
 
 // action/src/index.ts
-await run4();
+await run6();
