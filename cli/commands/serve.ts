@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
 import { allowedImageSources } from "../../schemas/index.ts";
-import { createDirCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner } from "../../runner/index.ts";
+import { canSandboxTasks, createDirCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
 import { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
@@ -78,9 +78,11 @@ export function registerServeCommands(program: Command): void {
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
     .option("--env-file <file>", "host-wide default environment for task processes (each environment's own variables, kept by the server, win over it)")
     .option("--allowed-registries <list>", "where images may come from: host[:port][/prefix], oci-layout:<dir> or oci-layout:*, comma-separated (default STASIS_ALLOWED_REGISTRIES, else STASIS_REGISTRY and local layout dirs)")
+    .option("--task-uid-base <n>", "task processes of environment N run as uid base+N (default STASIS_TASK_UID_BASE, else 1000000000); as root only")
+    .option("--task-shared-dirs <list>", "host dirs every task process may use, read-write at the same path, `:`-separated (default STASIS_TASK_SHARED_DIRS)")
     .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; warmProcesses?: boolean; allowedRegistries?: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointDir?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; warmProcesses?: boolean; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
       if (opts.workload !== "process" && opts.workload !== "runc") throw new CliError(`--workload must be process or runc, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
@@ -98,6 +100,14 @@ export function registerServeCommands(program: Command): void {
       const images = createImageCache(resolve(opts.imageCache), { allowedSources });
       const checkpointDir = opts.checkpointDir ?? process.env.STASIS_CHECKPOINT_DIR ?? join(workDir, "checkpoints");
       if (!runtime.checkpoints.available) log.warn({ reason: runtime.checkpoints.reason }, "checkpoints are off: runs stay alive while they wait");
+      const uidBaseText = opts.taskUidBase ?? process.env.STASIS_TASK_UID_BASE;
+      const uidBase = uidBaseText === undefined ? DEFAULT_TASK_UID_BASE : Number(uidBaseText);
+      if (!Number.isSafeInteger(uidBase) || uidBase < 1000) throw new CliError(`--task-uid-base must be a whole number >= 1000, not ${JSON.stringify(uidBaseText)}`, ExitCode.USAGE);
+      // Tasks never see the runner's own dirs (work dir, checkpoint store, image cache) nor STASIS_TASK_HIDE_PATHS.
+      const taskSandbox: TaskSandboxPolicy | null = canSandboxTasks()
+        ? { uidBase, hide: [workDir, resolve(opts.imageCache), resolve(checkpointDir), ...pathList(process.env.STASIS_TASK_HIDE_PATHS)], shared: pathList(opts.taskSharedDirs ?? process.env.STASIS_TASK_SHARED_DIRS).map((d) => resolve(d)) }
+        : null;
+      if (!taskSandbox) log.warn("not running as root: task processes run as this runner's own user and can read what it can (run the runner as root to give each environment's tasks their own user)");
       const runner = createRunner({
         serverUrl,
         runnerToken,
@@ -111,6 +121,7 @@ export function registerServeCommands(program: Command): void {
         workDir,
         suspendThresholdMs: opts.suspendThreshold === undefined ? undefined : Number(opts.suspendThreshold),
         taskEnv: opts.envFile ? readDotEnv(opts.envFile) : {},
+        taskSandbox,
         warmProcesses: Boolean(opts.warmProcesses),
         log,
       });

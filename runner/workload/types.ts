@@ -1,3 +1,4 @@
+import type { TaskSandbox } from "./task-sandbox.ts";
 import type { Duplex, Readable } from "node:stream";
 
 /** How a task process ended. `signal` is set when it was killed (or checkpointed away). */
@@ -37,6 +38,8 @@ export interface StartTaskOptions {
   rootfs?: string;
   /** Limits for runtimes that enforce them (runc: a cgroup). */
   machine?: MachineLimits;
+  /** Run the task as an unprivileged user that sees only what it needs (task-sandbox.ts); needs root. */
+  sandbox?: TaskSandbox;
 }
 
 export interface RestoreTaskOptions {

@@ -6,6 +6,7 @@ import * as waitKeys from "../migrations/003-wait-keys.ts";
 import * as environmentVariables from "../migrations/004-environment-variables.ts";
 import * as projectDeployPolicy from "../migrations/005-project-deploy-policy.ts";
 import * as checkpointSeals from "../migrations/006-checkpoint-seals.ts";
+import * as environmentNumbers from "../migrations/007-environment-numbers.ts";
 
 interface Migration {
   id: number;
@@ -21,6 +22,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 4, name: "environment-variables", up: environmentVariables.up },
   { id: 5, name: "project-deploy-policy", up: projectDeployPolicy.up },
   { id: 6, name: "checkpoint-seals", up: checkpointSeals.up },
+  { id: 7, name: "environment-numbers", up: environmentNumbers.up },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;

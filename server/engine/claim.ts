@@ -42,7 +42,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         await transitionRun(trx, run, "PENDING_VERSION", { expires_at: new Date(Date.now() + engine.config.pendingVersionTtlMs) });
         continue;
       }
-      const env = await trx("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.slug as environment", "p.slug as project", "p.id as project_id");
+      const env = await trx("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.slug as environment", "e.number as environment_number", "p.slug as project", "p.id as project_id");
       const open = await trx("run_attempts").where({ run_id: run.id, number: run.attempt_count, status: "EXECUTING" }).first();
       const resume = (run.resume as Resume | null) ?? null;
       const attempt = open && resume ? run.attempt_count : run.attempt_count + 1;
@@ -95,6 +95,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         taskId: run.task_id,
         payload: run.payload ?? null,
         environment: env.environment,
+        environmentNumber: Number(env.environment_number),
         project: env.project,
         deployment: {
           id: deployment.id,

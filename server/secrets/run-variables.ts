@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { decryptValue, encryptValue, type ValuePlace } from "./crypto.ts";
 import { dataKeyFor } from "./data-keys.ts";
+import { onRunFinal } from "../engine/transition.ts";
 import { effectiveVariables } from "./envvar-store.ts";
 import type { Keyring } from "./keyring.ts";
 
@@ -49,3 +50,12 @@ export async function runVariables(db: Knex | Knex.Transaction, keyring: Keyring
   const dataKey = (await dataKeyFor(db, keyring, row.project_id, { create: false }))!;
   return JSON.parse(decryptValue(dataKey, place(row.project_id, runId), row.snapshot)) as Record<string, string>;
 }
+
+/**
+ * A final run starts no process again and restores none: the variables its process was started
+ * with are of no use to anyone from here on, so they are not kept (a database dump taken later holds
+ * no trace of them, not even encrypted). In the transaction that makes the run final.
+ */
+onRunFinal(async (trx, run) => {
+  await trx("run_variables").where({ run_id: run.id }).del();
+});
