@@ -102,6 +102,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
           ipc: child.stdio[3] as Duplex,
           status: namespaces.ok ? (child.stdio[4] as Readable) : undefined,
           initPid: () => (initPid ??= namespaces.ok ? namespaceInitPid(pid) : Promise.resolve(pid)),
+          user: opts.sandbox ? { uid: opts.sandbox.uid, gid: opts.sandbox.gid } : undefined,
         }),
       );
       if (namespaces.ok) void handles.get(handle)!.parts.initPid().then((init) => recordPids(id, [init]), () => {});

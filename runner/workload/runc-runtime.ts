@@ -191,9 +191,10 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
 }
 
 async function readSpecOf(bundle: string): Promise<{ process: ContainerProcess; rootfs: string }> {
-  const spec = JSON.parse(await readFile(path.join(bundle, "config.json"), "utf8")) as { root: { path: string }; process: { args: string[]; env: string[]; cwd: string }; mounts: Array<{ type: string; source: string }> };
+  const spec = JSON.parse(await readFile(path.join(bundle, "config.json"), "utf8")) as { root: { path: string }; process: { args: string[]; env: string[]; cwd: string; user?: { uid: number; gid: number } }; mounts: Array<{ type: string; source: string }> };
   const binds = spec.mounts.filter((m) => m.type === "bind").map((m) => m.source);
-  return { rootfs: spec.root.path, process: { args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, binds } };
+  const user = spec.process.user && spec.process.user.uid !== 0 ? { user: spec.process.user } : {};
+  return { rootfs: spec.root.path, process: { args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, binds, ...user } };
 }
 
 /**
