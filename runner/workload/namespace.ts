@@ -44,7 +44,7 @@ export function namespaceArgv(tools: NamespaceTools, command: string, args: stri
   // pdeathsig: unshare dies with the runner; --kill-child: the namespace dies with unshare. A run
   // whose runner crashed is recovered elsewhere, so its old process must not live on.
   const supervised = [tools.setsid, tools.bash, "-c", SUPERVISOR, command, ...args];
-  const unshare = [tools.unshare, "--pid", "--fork", "--mount-proc", "--kill-child", "--propagation", "private", ...(sandbox ? sandbox(supervised) : supervised)];
+  const unshare = [tools.unshare, "--pid", "--fork", "--mount-proc", "--kill-child", ...(sandbox ? sandbox(supervised) : supervised)];
   return [tools.setpriv, ["--pdeathsig", "KILL", ...unshare]];
 }
 
