@@ -16,6 +16,12 @@ function capSet(field: "CapEff" | "CapBnd"): bigint {
 
 let held: bigint | undefined;
 
+/** The runner may read other users' rlimits (CAP_SYS_RESOURCE): a root criu can dump their processes. */
+export function criuDumpsOtherUsers(): boolean {
+  held ??= capSet("CapEff") & capSet("CapBnd");
+  return (held & (1n << BigInt(CAP_SYS_RESOURCE))) !== 0n;
+}
+
 /**
  * How `criu` must run to dump or restore a task of another user. CRIU reads each task's rlimits with
  * prlimit(2), which the kernel allows across users only with CAP_SYS_RESOURCE. Where the runner has
@@ -26,9 +32,7 @@ let held: bigint | undefined;
  * extra criu flag. The user the task runs as never holds these: they live only in the criu process.
  */
 export function criuAsTaskUser(user: TaskUser | undefined, runtimeDir?: string): { prefix: string[]; flags: string[] } {
-  if (!user) return { prefix: [], flags: [] };
-  held ??= capSet("CapEff") & capSet("CapBnd");
-  if (held & (1n << BigInt(CAP_SYS_RESOURCE))) return { prefix: [], flags: [] };
+  if (!user || criuDumpsOtherUsers()) return { prefix: [], flags: [] };
   const caps = CAPS.filter((_, i) => held! & (1n << BigInt(i))).map((name) => `+${name}`).join(",");
   const keep = ["--inh-caps", `-all,${caps}`, "--ambient-caps", `-all,${caps}`];
   // A non-root criu keeps its kernel-feature cache under XDG_RUNTIME_DIR; without one it probes the kernel on every call (~1 s).
