@@ -104,13 +104,20 @@ export function registerServeCommands(program: Command): void {
       const uidBase = uidBaseText === undefined ? DEFAULT_TASK_UID_BASE : Number(uidBaseText);
       if (!Number.isSafeInteger(uidBase) || uidBase < 1000) throw new CliError(`--task-uid-base must be a whole number >= 1000, not ${JSON.stringify(uidBaseText)}`, ExitCode.USAGE);
       // Tasks never see the runner's own dirs (work dir, checkpoint store, image cache) nor STASIS_TASK_HIDE_PATHS.
-      const taskSandbox: TaskSandboxPolicy | null = canSandboxTasks()
+      // auto: sandbox where the runner is root and a root criu can dump another user's task (CAP_SYS_RESOURCE), or
+      // checkpoints are off. Without CAP_SYS_RESOURCE the dump runs as the task's user (criu --unprivileged),
+      // which failed now and then under load here ("Can't dump tmpfs content"): only with STASIS_TASK_SANDBOX=on.
+      const sandboxMode = process.env.STASIS_TASK_SANDBOX ?? "auto";
+      if (!["auto", "on", "off"].includes(sandboxMode)) throw new CliError(`STASIS_TASK_SANDBOX must be auto, on or off, not ${JSON.stringify(sandboxMode)}`, ExitCode.USAGE);
+      const sandboxWanted = sandboxMode === "on" || (sandboxMode === "auto" && (!runtime.checkpoints.available || workload === "runc" || criuDumpsOtherUsers()));
+      const taskSandbox: TaskSandboxPolicy | null = canSandboxTasks() && sandboxWanted
         ? { uidBase, hide: [workDir, resolve(opts.imageCache), resolve(checkpointDir), ...pathList(process.env.STASIS_TASK_HIDE_PATHS)], shared: pathList(opts.taskSharedDirs ?? process.env.STASIS_TASK_SHARED_DIRS).map((d) => resolve(d)) }
         : null;
       if (taskSandbox && workload === "runc" && runtime.checkpoints.available && !criuDumpsOtherUsers()) {
         log.warn("no CAP_SYS_RESOURCE: runc cannot checkpoint a task of another user, so runc tasks keep root (with runc's few capabilities) inside their container; give the runner CAP_SYS_RESOURCE to run them as their environment's user");
       }
-      if (!taskSandbox) log.warn("not running as root: task processes run as this runner's own user and can read what it can (run the runner as root to give each environment's tasks their own user)");
+      if (canSandboxTasks() && !sandboxWanted) log.warn(sandboxMode === "off" ? "STASIS_TASK_SANDBOX=off: task processes run as root and can read what the runner can" : "no CAP_SYS_RESOURCE: task processes run as root (CRIU cannot reliably dump another user's task here); give the runner CAP_SYS_RESOURCE, or set STASIS_TASK_SANDBOX=on");
+      else if (!taskSandbox) log.warn("not running as root: task processes run as this runner's own user and can read what it can (run the runner as root to give each environment's tasks their own user)");
       const runner = createRunner({
         serverUrl,
         runnerToken,

@@ -49,7 +49,7 @@ beforeAll(async () => {
   stack = await startTestStack({ project: "sandbox", runners: 0, suspendThresholdMs: 1000 });
   await stack.deploy(FIXTURE);
   await stack.deploy(FIXTURE, { environment: "staging" });
-  runner = await stack.startRunnerProcess({ name: "sandboxed", suspendThresholdMs: 1000, env: { STASIS_TASK_SHARED_DIRS: shared, STASIS_TASK_HIDE_PATHS: etcStasis } });
+  runner = await stack.startRunnerProcess({ name: "sandboxed", suspendThresholdMs: 1000, env: { STASIS_TASK_SHARED_DIRS: shared, STASIS_TASK_HIDE_PATHS: etcStasis, STASIS_TASK_SANDBOX: "on" } });
 }, 240_000);
 
 afterAll(async () => {
