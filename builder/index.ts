@@ -3,6 +3,7 @@ export { loadProjectConfig, findTriggerDirs, findTaskDirs, CONFIG_FILES, type Lo
 export { bundleProject, entrySource, type BundleProjectOptions, type BundleResult } from "./bundle.ts";
 export { buildImage, type BuildImageOptions, type BuiltProjectImage, type BaseImageOption } from "./build-image.ts";
 export { loadProjectConfigIsolated, isolationMode, sandboxEnv, BUILD_ENV_PREFIX, type SandboxOptions } from "./isolated-build/index.ts";
+export { sandboxArgv, SANDBOX_MOUNT_SCRIPT, within, unreachableAncestor, readableByOthers, type SandboxMounts, type SandboxOp } from "./sandbox/index.ts";
 export { buildToLayout, type BuildToLayoutOptions, type BuildToLayoutResult } from "./build-to-layout.ts";
 export type { BuiltImage } from "./oci-image.ts";
 export type { ImageStore, PushResult, FetchedImage, ProgressFn } from "./image-store.ts";

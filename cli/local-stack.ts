@@ -4,7 +4,7 @@ import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { Knex } from "knex";
 import pino, { type Logger } from "pino";
-import { createImageCache, createProcessRuntime, createRuncRuntime, createRunner, openCheckpointStore, type Runner } from "../runner/index.ts";
+import { canSandboxTasks, createImageCache, createProcessRuntime, createRuncRuntime, createRunner, openCheckpointStore, type Runner, type TaskSandboxPolicy } from "../runner/index.ts";
 import { listenOn } from "./listen.ts";
 import { connectDatabase, createServer, migrate, startEmbeddedPostgres, type CreateServerOptions, type Keyring } from "../server/index.ts";
 import { localKeyring } from "./encryption-key.ts";
@@ -34,6 +34,11 @@ export interface LocalStackOptions {
   warmProcesses?: boolean;
   suspendThresholdMs?: number;
   taskEnv?: Record<string, string>;
+  /**
+   * Run in-process runners' task processes as their environment's own user, with the state dir
+   * hidden (as `stasis runner` does when root). Default false: `stasis dev` runs your own code.
+   */
+  taskSandbox?: { uidBase?: number; shared?: string[] } | boolean;
   log?: Logger;
   onRunnerEvent?: (event: { type: string; runId: string; runner: string }) => void;
   /** Engine knobs (lease length, heartbeat interval…); tests shorten them. */
@@ -84,6 +89,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const checkpointStore = options.checkpoints === false ? null : openCheckpointStore({ ...options.checkpointStore, defaultDir: dirs.checkpoints, dir: options.checkpointStore?.kind === "registry" ? undefined : dirs.checkpoints }).store;
     const runners: Runner[] = [];
     const images = createImageCache(dirs.imageCache);
+    const sandboxOptions = options.taskSandbox === true ? {} : options.taskSandbox || null;
+    const taskSandbox: TaskSandboxPolicy | null = sandboxOptions && canSandboxTasks() ? { ...sandboxOptions, hide: [options.stateDir, ...Object.values(dirs)] } : null;
     for (let i = 0; i < (options.runners ?? 1); i++) {
       const runner = createRunner({
         serverUrl: apiUrl,
@@ -98,6 +105,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         workDir: dirs.work,
         suspendThresholdMs: options.suspendThresholdMs,
         taskEnv: options.taskEnv,
+        taskSandbox,
         warmProcesses: options.warmProcesses,
         log: log.child({ runner: i + 1 }),
         onEvent: (event) => options.onRunnerEvent?.({ ...event, runner: `local-${i + 1}` }),

@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const CONFIG = fileURLToPath(new URL("./openssl-rdrand.cnf", import.meta.url));
+export const HARDWARE_RANDOM_CONFIG = fileURLToPath(new URL("./openssl-rdrand.cnf", import.meta.url));
 
 let flags: string[] | undefined;
 
@@ -17,8 +17,8 @@ let flags: string[] | undefined;
 export function hardwareRandomFlags(): string[] {
   if (!flags) {
     // Node ignores a config file that is missing: only a file that is there proves anything.
-    if (!existsSync(CONFIG)) return (flags = []);
-    const flag = `--openssl-config=${CONFIG}`;
+    if (!existsSync(HARDWARE_RANDOM_CONFIG)) return (flags = []);
+    const flag = `--openssl-config=${HARDWARE_RANDOM_CONFIG}`;
     const probe = spawnSync(process.execPath, [flag, "-e", "require('node:crypto').randomBytes(16)"], { stdio: "ignore", timeout: 10_000 });
     flags = probe.status === 0 ? [flag] : [];
   }
@@ -31,5 +31,5 @@ export function hardwareRandomFlags(): string[] {
  * with OpenSSL's in-memory generator.
  */
 export function hardwareRandomFiles(): string[] {
-  return hardwareRandomFlags().length ? [CONFIG] : [];
+  return hardwareRandomFlags().length ? [HARDWARE_RANDOM_CONFIG] : [];
 }

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { WaitSpec, type ClaimedRun, type SerializedError, type TaskCall, type TaskToRunner, type WaitResult } from "../schemas/index.ts";
 import { CHECKPOINT_KEY_BYTES, CheckpointIntegrityError, type CheckpointStore } from "./checkpoint-store/index.ts";
 import type { WarmPool } from "./warm-pool.ts";
+import { SANDBOX_ENV, taskSandboxFor, type TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { createLogShipper } from "./log-shipper.ts";
 import { hardwareRandomFiles, hardwareRandomFlags } from "./hardware-random.ts";
 import { readLines } from "./line-reader.ts";
@@ -27,6 +28,8 @@ export interface RunSessionDeps {
   suspendThresholdMs: number;
   /** Extra environment for task processes (e.g. the project's `.env`). */
   taskEnv: Record<string, string>;
+  /** Run task processes as their environment's own unprivileged user, seeing only what they need (root only). */
+  taskSandbox?: TaskSandboxPolicy | null;
   /** Idle, never-used task processes per deployment, started ahead of claims. */
   warmPool?: WarmPool;
   /** The run's process is gone (dumped): its slot is free although the checkpoint is still being stored. */
@@ -429,8 +432,10 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     }
     const entry = join(appDir, claim.deployment.manifest.entry);
     const where = await placement();
+    const sandbox = deps.taskSandbox ? taskSandboxFor(deps.taskSandbox, claim, appDir) : undefined;
     // The environment's variables win over the runner's --env-file; the runner's own few (PATH, STASIS_WORKER_MODE…) win over both.
-    const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env: { ...deps.taskEnv, ...claim.env, ...baseTaskEnv() }, files: hardwareRandomFiles(), ...where });
+    const env = { ...(sandbox ? SANDBOX_ENV : {}), ...deps.taskEnv, ...claim.env, ...baseTaskEnv() };
+    const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env, files: hardwareRandomFiles(), sandbox, ...where });
     // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
     attach(deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, start) : await start());
   }

@@ -5,6 +5,7 @@ import type { CheckpointStore } from "./checkpoint-store/index.ts";
 import { createLeaseClock } from "./lease-clock.ts";
 import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
+import type { TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
 import type { WorkloadRuntime } from "./workload/index.ts";
@@ -28,6 +29,8 @@ export interface RunnerOptions {
   workDir: string;
   suspendThresholdMs?: number;
   taskEnv?: Record<string, string>;
+  /** Run task processes as their environment's own unprivileged user, seeing only what they need (needs root; null/absent: as the runner's user). */
+  taskSandbox?: TaskSandboxPolicy | null;
   /** Keep idle, never-used task processes per recent deployment (one per free slot) to skip Node's start-up (default false). */
   warmProcesses?: boolean;
   log: Logger;
@@ -74,6 +77,7 @@ export function createRunner(options: RunnerOptions) {
       workDir: options.workDir,
       suspendThresholdMs,
       taskEnv: options.taskEnv ?? {},
+      taskSandbox: options.taskSandbox,
       warmPool,
       // Reported as soon as the process is gone; storing the checkpoint goes on in the background.
       onSlotFreed: () => {

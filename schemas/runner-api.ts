@@ -39,6 +39,11 @@ export const ClaimedRun = z.object({
   taskId: z.string(),
   payload: Json,
   environment: z.string(),
+  /**
+   * A number unique to the run's environment on this server, never reused: the runner runs the
+   * environment's task processes under uid `task uid base + number` (one uid per environment).
+   */
+  environmentNumber: z.number().int().positive(),
   project: z.string(),
   deployment: z.object({ id: z.string(), version: z.string(), imageRef: z.string(), imageDigest: z.string(), manifest: BuildManifest }),
   /** Server-clock deadline for this execution (maxDuration), ISO, or null. */

@@ -2,13 +2,13 @@
 // every report (end, suspend, wait) until the server has it, the server answers a repeated report
 // as it answered the first, and the checkpoint a run resumed from is kept until its end is on record.
 // The server is taken away through a proxy between the runner and the real server process.
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { checkpointFiles, getRun, runnerPool, trigger, waitForFinal, waitForLog, waitForSuspended } from "./support/e2e-waits.ts";
 import { startFaultProxy, type FaultProxy } from "./support/fault-proxy.ts";
-import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
+import { REPO_ROOT, startTestStack, taskScratchDir, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 let stack: TestStack;
@@ -18,7 +18,7 @@ const runners = runnerPool(() => stack);
 const LEASE_MS = 6000;
 
 beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), "stasis-e2e-durable-"));
+  scratch = await taskScratchDir("stasis-e2e-durable-");
   stack = await startTestStack({ runners: 0, suspendThresholdMs: 1000, project: "durability", engine: { leaseMs: LEASE_MS, heartbeatIntervalMs: 500 } });
   await stack.deploy(join(REPO_ROOT, "test/fixtures/durability"));
   proxy = await startFaultProxy(stack.apiUrl);

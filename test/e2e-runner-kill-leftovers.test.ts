@@ -1,13 +1,13 @@
 // A runner killed with SIGKILL takes its task processes with it: the namespace init and node of a
 // run it started, of a run it restored from a checkpoint, and any `criu` it was running. And a
 // runner started again on the same work dir ends what an earlier runner of that dir left behind.
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runnerPool, taskProcesses, trigger, waitForFinal, waitForLog } from "./support/e2e-waits.ts";
 import { processesMatching } from "./support/processes.ts";
-import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
+import { REPO_ROOT, startTestStack, taskScratchDir, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 let stack: TestStack;
@@ -15,7 +15,7 @@ let scratch: string;
 const runners = runnerPool(() => stack);
 
 beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), "stasis-e2e-leftovers-"));
+  scratch = await taskScratchDir("stasis-e2e-leftovers-");
   stack = await startTestStack({ runners: 0, suspendThresholdMs: 1000, project: "durability", engine: { leaseMs: 4000, heartbeatIntervalMs: 500 } });
   await stack.deploy(join(REPO_ROOT, "test/fixtures/durability"));
 });

@@ -1,12 +1,12 @@
 // Input the server accepted for a wait is never lost: a runner killed after its run started a wait,
 // before that wait was checkpointed, and an event (or a child's result) arriving meanwhile — the
 // recovered attempt runs the code again, reaches the same wait, and gets what was delivered to it.
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getRun, runnerPool, sendEvent, trigger, waitForFinal, waitForLog } from "./support/e2e-waits.ts";
-import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
+import { REPO_ROOT, startTestStack, taskScratchDir, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 let stack: TestStack;
@@ -15,7 +15,7 @@ const runners = runnerPool(() => stack);
 const gates: string[] = [];
 
 beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), "stasis-e2e-durable-"));
+  scratch = await taskScratchDir("stasis-e2e-durable-");
   // Short leases, so a killed runner's run is recovered within seconds.
   stack = await startTestStack({ runners: 0, suspendThresholdMs: 1000, project: "waits", engine: { leaseMs: 3000, heartbeatIntervalMs: 500 } });
   await stack.deploy(join(REPO_ROOT, "test/fixtures/waits"));

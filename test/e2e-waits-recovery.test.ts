@@ -1,11 +1,11 @@
 // Suspended runs outlive their runners: cancel deletes the checkpoint, a runner killed while a run
 // is frozen loses nothing, and one killed after restoring a run gives it back from its checkpoint.
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { checkpointFiles, getRun, runnerPool, sendEvent, taskProcesses, trigger, waitForFinal, waitForLog, waitForSuspended } from "./support/e2e-waits.ts";
-import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
+import { REPO_ROOT, startTestStack, taskScratchDir, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 let stack: TestStack;
@@ -13,7 +13,7 @@ let scratch: string;
 const runners = runnerPool(() => stack);
 
 beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), "stasis-e2e-recovery-"));
+  scratch = await taskScratchDir("stasis-e2e-recovery-");
   // Short leases, so a killed runner's run is recovered within seconds.
   stack = await startTestStack({ runners: 0, suspendThresholdMs: 1000, project: "waits", engine: { leaseMs: 3000, heartbeatIntervalMs: 500 } });
   await stack.deploy(join(REPO_ROOT, "test/fixtures/waits"));

@@ -1,11 +1,11 @@
 // What a run holds survives a CRIU suspend and a restore on another runner process; short waits
 // and runners without CRIU keep the process alive instead.
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { getRun, runLogs, runnerPool, taskProcesses, trigger, waitForFinal, waitForLog, waitForSuspended } from "./support/e2e-waits.ts";
-import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
+import { REPO_ROOT, startTestStack, taskScratchDir, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 let stack: TestStack;
@@ -13,7 +13,7 @@ let scratch: string;
 const runners = runnerPool(() => stack);
 
 beforeAll(async () => {
-  scratch = await mkdtemp(join(tmpdir(), "stasis-e2e-state-"));
+  scratch = await taskScratchDir("stasis-e2e-state-");
   stack = await startTestStack({ runners: 0, suspendThresholdMs: 1000, project: "waits" });
   await stack.deploy(join(REPO_ROOT, "test/fixtures/waits"));
 });

@@ -170,6 +170,33 @@ describe("environment variables", () => {
     await call("POST", "/api/v1/envvars", key, { variables: { FEATURE: "off-for-pr8" } });
   });
 
+  it("keeps the variables a run's process got only while the run can still start or restore a process: gone once it is final, also when canceled while frozen", async () => {
+    const key = keys["preview/pr-8"];
+    const runnerCall = (path: string, body: unknown) => call("POST", `/api/v1/runner/runs/${path}`, RUNNER_TOKEN, body);
+    const kept = async (runId: string) => Number((await database.db("run_variables").where({ run_id: runId }).count<[{ count: string }]>("* as count"))[0].count);
+    const runnerId = (await call("POST", "/api/v1/runner/register", RUNNER_TOKEN, { name: "r-forget", capacity: 2, checkpoints: true })).body.runnerId;
+
+    // Completed.
+    const { body: done } = await call("POST", "/api/v1/tasks/hello/trigger", key, { payload: "done" });
+    const claim = (await call("POST", "/api/v1/runner/poll", RUNNER_TOKEN, { runnerId, freeSlots: 1, waitMs: 0 })).body.runs[0];
+    expect(claim.runId).toBe(done.id);
+    expect(Object.keys(claim.env).length).toBeGreaterThan(0);
+    expect(await kept(done.id)).toBe(1);
+    await runnerCall(`${done.id}/complete`, { leaseId: claim.leaseId, result: { ok: true, output: 1 } });
+    expect((await call("GET", `/api/v1/runs/${done.id}`, key)).body.status).toBe("COMPLETED");
+    expect(await kept(done.id)).toBe(0);
+
+    // Frozen (the snapshot is what its restore would get), then canceled.
+    const { body: frozen } = await call("POST", "/api/v1/tasks/hello/trigger", key, { payload: "frozen" });
+    const first = (await call("POST", "/api/v1/runner/poll", RUNNER_TOKEN, { runnerId, freeSlots: 1, waitMs: 0 })).body.runs[0];
+    const wait = await runnerCall(`${frozen.id}/waits`, { leaseId: first.leaseId, spec: { kind: "event", event: "never-sent" } });
+    await runnerCall(`${frozen.id}/suspend`, { leaseId: first.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/forget", sizeBytes: 1, ...FAKE_SEAL } });
+    expect(await kept(frozen.id)).toBe(1);
+    expect((await call("POST", `/api/v1/runs/${frozen.id}/cancel`, key)).status).toBe(200);
+    expect((await call("GET", `/api/v1/runs/${frozen.id}`, key)).body.status).toBe("CANCELED");
+    expect(await kept(frozen.id)).toBe(0);
+  });
+
   it("a database dump holds no value in clear", async () => {
     const columns = await database.db("information_schema.columns")
       .where({ table_schema: "public" })

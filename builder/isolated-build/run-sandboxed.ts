@@ -1,13 +1,14 @@
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { chmod, chown, lstat, mkdir, mkdtemp, readdir, realpath, rm, stat } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve, sep } from "node:path";
+import { join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { BuilderError, toError } from "../errors.ts";
 import { packageRoot } from "../package-root.ts";
+import { readableByOthers, sandboxArgv, unreachableAncestor, within, type SandboxMounts } from "../sandbox/index.ts";
 import { buildUser } from "./build-user.ts";
 import { childBundle } from "./child-bundle.ts";
 import { SandboxMessage, type SandboxRequest } from "./protocol.ts";
@@ -132,9 +133,16 @@ export async function runSandboxed(projectDirInput: string, makeRequest: (childP
     // Stasis itself (the SDK the bundle embeds, esbuild) under a dir the build user cannot enter
     // (a clone in /root): the build sees that dir as an empty tmpfs holding only Stasis.
     const expose = user ? await unreachableAncestor(packageRoot()) : null;
-    const exposeArgs = expose && !within(sandboxRoot, expose.ancestor) ? [expose.ancestor, expose.path, await ownedDir(join(sandboxRoot, "expose"), null)] : ["", "", ""];
+    const exposed = expose && !within(sandboxRoot, expose.ancestor) ? expose : null;
     const namespaces = [...(user ? [] : ["--user", "--map-root-user"]), "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private"];
-    const args = [...namespaces, "--", "/bin/sh", "-euc", SANDBOX_SCRIPT, "stasis-build", ...exposeArgs, stasisDir, stasisMount, user ? String(user.uid) : "", user ? String(user.gid) : "", ...hidden, "--", process.execPath, ...nodeArgs, JSON.stringify(request)];
+    const mounts: SandboxMounts = {
+      stage: await ownedDir(join(sandboxRoot, "expose"), null),
+      expose: exposed ? [exposed.path] : [],
+      before: exposed ? [{ op: "tmpfs", path: exposed.ancestor, options: "mode=0755" }] : [],
+      after: [...hidden.map((path) => ({ op: "hide" as const, path })), ...(stasisMount ? [{ op: "bind" as const, from: stasisDir, to: stasisMount }] : [])],
+      user,
+    };
+    const args = [...namespaces, "--", ...sandboxArgv(mounts, [process.execPath, ...nodeArgs, JSON.stringify(request)])];
     const child = spawn("unshare", args, { cwd: sandboxRoot, env, stdio: ["ignore", "pipe", "pipe", "pipe"] });
     const result = await collect(child, options, () => killTree(child.pid));
     return { result, hostStasisDir: stasisDir, hostBuildDir: request.mode === "build" ? join(stasisDir, "build", buildId) : null, cleanup };
@@ -143,32 +151,6 @@ export async function runSandboxed(projectDirInput: string, makeRequest: (childP
     throw error;
   }
 }
-
-/**
- * Runs as (namespace) root inside the new namespaces: expose Stasis's own dir past an ancestor the
- * build user cannot enter (a tmpfs over the ancestor, Stasis bound back at its path, submounts
- * included), hide, give the build its own `.stasis`, drop to the build user (none in a user
- * namespace). Arguments: exposeAncestor exposePath exposeStaging stasisDir stasisMount uid gid hidden… -- command…
- */
-const SANDBOX_SCRIPT = `
-expose_ancestor="$1"; expose_path="$2"; expose_staging="$3"; shift 3
-if [ -n "$expose_ancestor" ]; then
-  mount --rbind "$expose_path" "$expose_staging"
-  mount -t tmpfs -o mode=0755 stasis-expose "$expose_ancestor"
-  mkdir -p "$expose_path"
-  mount --rbind "$expose_staging" "$expose_path"
-  umount -l "$expose_staging"
-fi
-stasis_dir="$1"; stasis_mount="$2"; uid="$3"; gid="$4"; shift 4
-while [ "$1" != "--" ]; do
-  if [ -d "$1" ]; then mount -t tmpfs -o size=16k,mode=0555 stasis-hidden "$1"; elif [ -e "$1" ]; then mount --bind /dev/null "$1"; fi
-  shift
-done
-shift
-if [ -n "$stasis_mount" ]; then mount --bind "$stasis_dir" "$stasis_mount"; fi
-if [ -z "$uid" ]; then exec setpriv --no-new-privs -- "$@"; fi
-exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs -- "$@"
-`;
 
 async function assertRealDir(dir: string, create: boolean): Promise<void> {
   const st = await lstat(dir).catch(() => null);
@@ -184,27 +166,6 @@ async function ownedDir(dir: string, user: { uid: number; gid: number } | null):
   if (user) await chown(dir, user.uid, user.gid);
   await chmod(dir, 0o700);
   return dir;
-}
-
-const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
-
-/** The topmost ancestor of `path` that others cannot enter (null when every one can be entered). */
-async function unreachableAncestor(path: string): Promise<{ ancestor: string; path: string } | null> {
-  const real = await realpath(path);
-  const ancestors: string[] = [];
-  for (let d = dirname(real); dirname(d) !== d; d = dirname(d)) ancestors.unshift(d);
-  for (const d of ancestors) if (((await stat(d)).mode & 0o001) === 0) return { ancestor: d, path: real };
-  return null;
-}
-
-/** Every ancestor searchable and the dir itself readable by others: the build user can use it in place. */
-async function readableByOthers(dir: string): Promise<boolean> {
-  const st = await stat(dir);
-  if ((st.mode & 0o005) !== 0o005) return false;
-  for (let d = dirname(dir); ; d = dirname(d)) {
-    if (((await stat(d)).mode & 0o001) === 0) return false;
-    if (dirname(d) === d) return true;
-  }
 }
 
 /**

@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
 import { allowedImageSources } from "../../schemas/index.ts";
-import { openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner } from "../../runner/index.ts";
+import { canSandboxTasks, criuDumpsOtherUsers, openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
 import { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
@@ -80,10 +80,12 @@ export function registerServeCommands(program: Command): void {
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
     .option("--env-file <file>", "host-wide default environment for task processes (each environment's own variables, kept by the server, win over it)")
     .option("--allowed-registries <list>", "where images may come from: host[:port][/prefix], oci-layout:<dir> or oci-layout:*, comma-separated (default STASIS_ALLOWED_REGISTRIES, else STASIS_REGISTRY and local layout dirs)")
+    .option("--task-uid-base <n>", "task processes of environment N run as uid base+N (default STASIS_TASK_UID_BASE, else 1000000000); as root only")
+    .option("--task-shared-dirs <list>", "host dirs every task process may use, read-write at the same path, `:`-separated (default STASIS_TASK_SHARED_DIRS)")
     .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
     .option("--health-port <port>", "serve /livez, /readyz and /drain (a preStop hook) on this port (default STASIS_RUNNER_HEALTH_PORT; off when unset)")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
       if (opts.workload !== "process" && opts.workload !== "runc") throw new CliError(`--workload must be process or runc, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
@@ -107,6 +109,24 @@ export function registerServeCommands(program: Command): void {
       }
       if (checkpointStore) log.info({ store: checkpointStore.kind, where: checkpointStore.where }, "checkpoint store");
       if (!runtime.checkpoints.available) log.warn({ reason: runtime.checkpoints.reason }, "checkpoints are off: runs stay alive while they wait");
+      const uidBaseText = opts.taskUidBase ?? process.env.STASIS_TASK_UID_BASE;
+      const uidBase = uidBaseText === undefined ? DEFAULT_TASK_UID_BASE : Number(uidBaseText);
+      if (!Number.isSafeInteger(uidBase) || uidBase < 1000) throw new CliError(`--task-uid-base must be a whole number >= 1000, not ${JSON.stringify(uidBaseText)}`, ExitCode.USAGE);
+      // Tasks never see the runner's own dirs (work dir, checkpoint store, image cache) nor STASIS_TASK_HIDE_PATHS.
+      // auto: sandbox where the runner is root and a root criu can dump another user's task (CAP_SYS_RESOURCE), or
+      // checkpoints are off. Without CAP_SYS_RESOURCE the dump runs as the task's user (criu --unprivileged),
+      // which failed now and then under load here ("Can't dump tmpfs content"): only with STASIS_TASK_SANDBOX=on.
+      const sandboxMode = process.env.STASIS_TASK_SANDBOX ?? "auto";
+      if (!["auto", "on", "off"].includes(sandboxMode)) throw new CliError(`STASIS_TASK_SANDBOX must be auto, on or off, not ${JSON.stringify(sandboxMode)}`, ExitCode.USAGE);
+      const sandboxWanted = sandboxMode === "on" || (sandboxMode === "auto" && (!runtime.checkpoints.available || workload === "runc" || criuDumpsOtherUsers()));
+      const taskSandbox: TaskSandboxPolicy | null = canSandboxTasks() && sandboxWanted
+        ? { uidBase, hide: [workDir, resolve(opts.imageCache), ...(checkpointStore?.kind === "dir" ? [checkpointStore.where] : []), ...pathList(process.env.STASIS_TASK_HIDE_PATHS)], shared: pathList(opts.taskSharedDirs ?? process.env.STASIS_TASK_SHARED_DIRS).map((d) => resolve(d)) }
+        : null;
+      if (taskSandbox && workload === "runc" && runtime.checkpoints.available && !criuDumpsOtherUsers()) {
+        log.warn("no CAP_SYS_RESOURCE: runc cannot checkpoint a task of another user, so runc tasks keep root (with runc's few capabilities) inside their container; give the runner CAP_SYS_RESOURCE to run them as their environment's user");
+      }
+      if (canSandboxTasks() && !sandboxWanted) log.warn(sandboxMode === "off" ? "STASIS_TASK_SANDBOX=off: task processes run as root and can read what the runner can" : "no CAP_SYS_RESOURCE: task processes run as root (CRIU cannot reliably dump another user's task here); give the runner CAP_SYS_RESOURCE, or set STASIS_TASK_SANDBOX=on");
+      else if (!taskSandbox) log.warn("not running as root: task processes run as this runner's own user and can read what it can (run the runner as root to give each environment's tasks their own user)");
       const runner = createRunner({
         serverUrl,
         runnerToken,
@@ -120,6 +140,7 @@ export function registerServeCommands(program: Command): void {
         workDir,
         suspendThresholdMs: opts.suspendThreshold === undefined ? undefined : Number(opts.suspendThreshold),
         taskEnv: opts.envFile ? readDotEnv(opts.envFile) : {},
+        taskSandbox,
         warmProcesses: Boolean(opts.warmProcesses),
         log,
       });

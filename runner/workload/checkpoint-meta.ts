@@ -15,6 +15,8 @@ export const CheckpointMeta = z.object({
   sockets: z.object({ stdout: SocketInode, stderr: SocketInode, ipc: SocketInode, status: SocketInode }),
   criuVersion: z.string(),
   dumpedAt: z.string(),
+  /** The user a sandboxed task runs as (CRIU gives it back; criu may have to run as it). Absent: the runner's user. */
+  user: z.object({ uid: z.number().int().positive(), gid: z.number().int().positive() }).optional(),
 });
 export type CheckpointMeta = z.infer<typeof CheckpointMeta>;
 

@@ -1,3 +1,5 @@
+import { criuAsTaskUser, type TaskUser } from "./criu-user.ts";
+
 /**
  * `criu` under a guard that dies with the runner and takes criu's whole process tree with it.
  *
@@ -29,7 +31,9 @@ export interface CriuGuardTools {
   bash: string;
 }
 
-/** argv for `spawn`/`execFile`: `criu args…` under the guard. */
-export function guardedCriu(tools: CriuGuardTools, criuPath: string, args: string[]): [string, string[]] {
-  return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", GUARD, criuPath, ...args]];
+/** argv for `spawn`/`execFile`: `criu args…` under the guard; as the task's user when `user` says so (criu-user.ts). */
+export function guardedCriu(tools: CriuGuardTools, criuPath: string, args: string[], user?: TaskUser, runtimeDir?: string): [string, string[]] {
+  const as = criuAsTaskUser(user, runtimeDir);
+  const command = [...as.prefix, criuPath, ...args, ...as.flags];
+  return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", GUARD, ...command]];
 }

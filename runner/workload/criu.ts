@@ -2,6 +2,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { guardedCriu, type CriuGuardTools } from "./criu-guard.ts";
+import { criuAsTaskUser, type TaskUser } from "./criu-user.ts";
 
 const run = promisify(execFile);
 const MIN_MAJOR = 4;
@@ -41,8 +42,9 @@ export async function detectCriu(criuPath: string): Promise<CriuDetection> {
  * Runs a CRIU command that is expected to finish (dump); rejects with the log's error lines. Under
  * `guard`, criu and everything it forked die with the runner.
  */
-export async function runCriu(criuPath: string, args: string[], logFile: string, guard?: CriuGuardTools): Promise<void> {
-  const [file, argv] = guard ? guardedCriu(guard, criuPath, args) : [criuPath, args];
+export async function runCriu(criuPath: string, args: string[], logFile: string, guard?: CriuGuardTools, user?: TaskUser, runtimeDir?: string): Promise<void> {
+  const as = criuAsTaskUser(user, runtimeDir);
+  const [file, argv] = guard ? guardedCriu(guard, criuPath, args, user, runtimeDir) : as.prefix.length ? [as.prefix[0]!, [...as.prefix.slice(1), criuPath, ...args, ...as.flags]] : [criuPath, [...args, ...as.flags]];
   try {
     await run(file, argv, { maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {

@@ -33,13 +33,14 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   await mkdir(imageAbs, { recursive: true });
   await mkdir(options.workDir, { recursive: true });
   const work = await mkdtemp(path.join(options.workDir, "dump-"));
+  await mkdir(path.join(options.workDir, "criu-run"), { recursive: true, mode: 0o700 });
   const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established", "--file-locks"];
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
   args.push(...(await externalMountDumpArgs(pid)));
 
   const started = performance.now();
   try {
-    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard);
+    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, path.join(options.workDir, "criu-run"));
   } catch (err) {
     throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });
   } finally {
@@ -52,6 +53,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
     sockets: { stdout, stderr, ipc, status },
     criuVersion: options.criuVersion,
     dumpedAt: new Date().toISOString(),
+    ...(handle.parts.user ? { user: handle.parts.user } : {}),
   });
   await handle.proc.exited; // CRIU killed the tree; wait until our side has seen it go
   return { dumpMs, sizeBytes: await dirSize(imageAbs) };

@@ -3,3 +3,4 @@ export { createProcessRuntime, type ProcessRuntimeOptions } from "./process-runt
 export { createRuncRuntime, detectRunc, type RuncRuntimeOptions } from "./runc-runtime.ts";
 export { WorkloadError, type WorkloadErrorCode } from "./errors.ts";
 export { CHECKPOINT_META_FILE } from "./checkpoint-meta.ts";
+export { criuDumpsOtherUsers } from "./criu-user.ts";

@@ -35,11 +35,16 @@ export function probeNamespaces(tools: NamespaceTools): { ok: true } | { ok: fal
   return { ok: true };
 }
 
-/** argv for `spawn`: the task in its own PID namespace, its own session, under the supervisor. */
-export function namespaceArgv(tools: NamespaceTools, command: string, args: string[]): [string, string[]] {
+/**
+ * argv for `spawn`: the task in its own PID namespace, its own session, under the supervisor.
+ * `sandbox(command)`: the argv that runs `command` in the task's sandbox (task-sandbox.ts), as the
+ * namespace's first program; it ends by exec-ing `command`, so the supervisor stays PID 1.
+ */
+export function namespaceArgv(tools: NamespaceTools, command: string, args: string[], sandbox?: (command: string[]) => string[]): [string, string[]] {
   // pdeathsig: unshare dies with the runner; --kill-child: the namespace dies with unshare. A run
   // whose runner crashed is recovered elsewhere, so its old process must not live on.
-  const unshare = [tools.unshare, "--pid", "--fork", "--mount-proc", "--kill-child", tools.setsid, tools.bash, "-c", SUPERVISOR, command, ...args];
+  const supervised = [tools.setsid, tools.bash, "-c", SUPERVISOR, command, ...args];
+  const unshare = [tools.unshare, "--pid", "--fork", "--mount-proc", "--kill-child", ...(sandbox ? sandbox(supervised) : supervised)];
   return [tools.setpriv, ["--pdeathsig", "KILL", ...unshare]];
 }
 

@@ -1,8 +1,10 @@
 import { spawn } from "node:child_process";
+import { chmod, mkdir } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
+import { sandboxArgv } from "../../builder/index.ts";
 import { detectCriu } from "./criu.ts";
 import { dumpTask } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
@@ -10,6 +12,7 @@ import { namespaceArgv, namespaceInitPid, probeNamespaces, type NamespaceTools }
 import { createPidFiles } from "./leftovers.ts";
 import { restoreTask } from "./restore-task.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
+import { taskSandboxMounts } from "./task-sandbox.ts";
 import type { CheckpointSupport, StartTaskOptions, TaskProcess, WorkloadRuntime } from "./types.ts";
 
 export interface ProcessRuntimeOptions {
@@ -36,6 +39,12 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   const namespaces = probeNamespaces(tools);
   const pidFiles = createPidFiles(workDir);
   await pidFiles.reap();
+  // Dumps and restores (the memory of tasks, in clear) and pid files: the runner's alone.
+  await mkdir(workDir, { recursive: true, mode: 0o700 });
+  await chmod(workDir, 0o700);
+  // Sandboxed tasks' mounts are staged here, in their own mount namespace (nothing is written to it).
+  const stage = path.join(workDir, "sandbox-stage");
+  await mkdir(stage, { recursive: true, mode: 0o700 });
 
   let checkpoints: CheckpointSupport;
   let criuVersion = "";
@@ -71,7 +80,9 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
 
     async start(opts: StartTaskOptions) {
       const env = { ...opts.env, UV_USE_IO_URING: "0" };
-      const [file, args] = namespaces.ok ? namespaceArgv(tools, opts.command, opts.args) : [opts.command, opts.args];
+      if (opts.sandbox && !namespaces.ok) throw new WorkloadError("START_FAILED", `cannot sandbox the task: no PID and mount namespace (${namespaces.reason})`);
+      const sandboxed = opts.sandbox ? await taskSandboxMounts(opts.sandbox, stage, opts.cwd) : null;
+      const [file, args] = namespaces.ok ? namespaceArgv(tools, opts.command, opts.args, sandboxed ? (command) => sandboxArgv(sandboxed, command) : undefined) : [opts.command, opts.args];
       const stdio = namespaces.ok ? (["ignore", "pipe", "pipe", "pipe", "pipe"] as const) : (["ignore", "pipe", "pipe", "pipe"] as const);
       const child = spawn(file, args, { cwd: opts.cwd, env, stdio: [...stdio] });
       await new Promise<void>((resolve, reject) => {
@@ -91,6 +102,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
           ipc: child.stdio[3] as Duplex,
           status: namespaces.ok ? (child.stdio[4] as Readable) : undefined,
           initPid: () => (initPid ??= namespaces.ok ? namespaceInitPid(pid) : Promise.resolve(pid)),
+          user: opts.sandbox ? { uid: opts.sandbox.uid, gid: opts.sandbox.gid } : undefined,
         }),
       );
       if (namespaces.ok) void handles.get(handle)!.parts.initPid().then((init) => recordPids(id, [init]), () => {});

@@ -92,6 +92,7 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
     ipc: fds[5],
     status: fds[6],
     initPid: async () => pid,
+    user: meta.user,
   });
   void handle.proc.exited.finally(() => rm(work, { recursive: true, force: true }));
   return handle;

@@ -6,6 +6,7 @@ import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { promisify } from "node:util";
 import { detectCriu, logSummary } from "./criu.ts";
+import { criuDumpsOtherUsers } from "./criu-user.ts";
 import { dirSize } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
@@ -110,7 +111,10 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
 
     async start(opts) {
       const rootfs = await rootfsOf(opts.rootfs);
-      const processSpec = await containerProcess(rootfs, opts);
+      // runc runs criu as root itself: without CAP_SYS_RESOURCE it cannot dump another user's task, so
+      // where checkpoints are on the task keeps root in its container (as before) and the runner said why at start.
+      const sandbox = opts.sandbox && checkpoints.available && !criuDumpsOtherUsers() ? { ...opts.sandbox, uid: 0, gid: 0 } : opts.sandbox;
+      const processSpec = await containerProcess(rootfs, { ...opts, sandbox });
       const { fifo, ...prepared } = await prepare(rootfs, processSpec, opts.machine, true);
       const child = spawn(runcPath, [...globalArgs, "run", "--bundle", prepared.bundle, "--pid-file", prepared.pidFile, "--preserve-fds", "1", prepared.id], {
         stdio: ["ignore", "pipe", "pipe", "pipe"],
@@ -191,12 +195,13 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
 }
 
 async function readSpecOf(bundle: string): Promise<{ process: ContainerProcess; rootfs: string }> {
-  const spec = JSON.parse(await readFile(path.join(bundle, "config.json"), "utf8")) as { root: { path: string }; process: { args: string[]; env: string[]; cwd: string }; mounts: Array<{ type: string; source: string; options?: string[] }> };
+  const spec = JSON.parse(await readFile(path.join(bundle, "config.json"), "utf8")) as { root: { path: string }; process: { args: string[]; env: string[]; cwd: string; user?: { uid: number; gid: number } }; mounts: Array<{ type: string; source: string; options?: string[] }> };
   const bound = spec.mounts.filter((m) => m.type === "bind");
   const readOnly = (m: { options?: string[] }) => m.options?.includes("ro") ?? false;
   const binds = bound.filter((m) => !readOnly(m)).map((m) => m.source);
   const files = bound.filter(readOnly).map((m) => m.source);
-  return { rootfs: spec.root.path, process: { args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, binds, files } };
+  const user = spec.process.user && spec.process.user.uid !== 0 ? { user: spec.process.user } : {};
+  return { rootfs: spec.root.path, process: { args: spec.process.args, env: spec.process.env, cwd: spec.process.cwd, binds, files, ...user } };
 }
 
 /**

@@ -16,6 +16,8 @@ export const ContainerProcess = z.object({
   binds: z.array(z.string()),
   /** Host files bind-mounted read-only at the same path (files named in the args, e.g. an OpenSSL config). */
   files: z.array(z.string()).default([]),
+  /** Who the task runs as: its environment's own user when the runner sandboxes tasks (absent: root, as before). */
+  user: z.object({ uid: z.number().int().nonnegative(), gid: z.number().int().nonnegative() }).optional(),
 });
 export type ContainerProcess = z.infer<typeof ContainerProcess>;
 
@@ -40,7 +42,7 @@ async function existsIn(rootfs: string, file: string): Promise<boolean> {
  * by name on the image's PATH (so the host's `/usr/bin/node` becomes the image's own `node`), and a
  * cwd outside the image is bind-mounted at the same path.
  */
-export async function containerProcess(rootfs: string, opts: { command: string; args: string[]; cwd: string; env: Record<string, string>; files?: string[] }): Promise<ContainerProcess> {
+export async function containerProcess(rootfs: string, opts: { command: string; args: string[]; cwd: string; env: Record<string, string>; files?: string[]; sandbox?: { uid: number; gid: number; shared: string[] } }): Promise<ContainerProcess> {
   const map = (p: string) => (path.isAbsolute(p) ? (insideRootfs(rootfs, p) ?? p) : p);
   let command = map(opts.command);
   if (!path.isAbsolute(command) || !(await existsIn(rootfs, command))) {
@@ -51,11 +53,13 @@ export async function containerProcess(rootfs: string, opts: { command: string; 
     command = found[0]!;
   }
   const cwd = path.resolve(opts.cwd);
-  const binds = insideRootfs(rootfs, cwd) === null ? [cwd] : [];
+  // A sandboxed task sees the image and, of the host, only the dirs the operator shares with tasks.
+  const binds = [...(insideRootfs(rootfs, cwd) === null ? [cwd] : []), ...(opts.sandbox?.shared ?? []).map((d) => path.resolve(d))];
   const env = Object.entries({ ...opts.env, UV_USE_IO_URING: "0" }).map(([k, v]) => `${k}=${v}`);
   // Files inside the image are there already; the others are bound at the path the args name.
   const files = (opts.files ?? []).map((f) => path.resolve(f)).filter((f) => insideRootfs(rootfs, f) === null);
-  return { args: [command, ...opts.args.map(map)], env, cwd: map(cwd), binds, files };
+  const user = opts.sandbox ? { uid: opts.sandbox.uid, gid: opts.sandbox.gid } : undefined;
+  return { args: [command, ...opts.args.map(map)], env, cwd: map(cwd), binds, files, ...(user ? { user } : {}) };
 }
 
 export interface BundleSpecOptions {
@@ -73,7 +77,9 @@ export interface BundleSpecOptions {
  * its runner, over fd 3). The memory limit lives on the parent cgroup (see runc-cgroup.ts).
  */
 export function bundleSpec(o: BundleSpecOptions): Record<string, unknown> {
-  const caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+  // Root keeps runc's usual few; a task's own user gets none (it needs none, and holds no other).
+  const user = o.process.user ?? { uid: 0, gid: 0 };
+  const caps = user.uid === 0 ? ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"] : [];
   const mounts: Array<Record<string, unknown>> = [
     { destination: "/proc", type: "proc", source: "proc" },
     { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
@@ -91,7 +97,7 @@ export function bundleSpec(o: BundleSpecOptions): Record<string, unknown> {
     ociVersion: "1.0.2",
     process: {
       terminal: false,
-      user: { uid: 0, gid: 0 },
+      user: { uid: user.uid, gid: user.gid },
       args: o.process.args,
       env: o.process.env,
       cwd: o.process.cwd,

@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { constants } from "node:os";
 import type { Duplex, Readable } from "node:stream";
 import { childExit, killNamespaceInit } from "./child-exit.ts";
+import type { TaskUser } from "./criu-user.ts";
 import type { TaskExit, TaskProcess } from "./types.ts";
 
 export interface TaskProcessParts {
@@ -15,6 +16,8 @@ export interface TaskProcessParts {
   status?: Readable;
   /** Host PID of the process to dump or SIGKILL (the namespace's init, or the task). */
   initPid(): Promise<number>;
+  /** The unprivileged user the task runs as (a sandboxed task); criu may have to run as it too. */
+  user?: TaskUser;
 }
 
 /** What the runtime keeps about each process it handed out. */

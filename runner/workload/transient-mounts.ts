@@ -24,7 +24,12 @@ const isFuse = (fsType: string) => fsType === "fuse" || fsType.startsWith("fuse.
 export interface MountEntry {
   mountPoint: string;
   fsType: string;
+  /** The mount source (`stasis-hidden`, `stasis-sandbox` for a sandbox's own tmpfs mounts). */
+  source?: string;
 }
+
+/** The task sandbox's own mounts (builder/sandbox/mount-script.ts): what hides the host and the task's /tmp. Never detached. */
+const SANDBOX_SOURCE = /^stasis-/;
 
 /** The entries of a /proc/<pid>/mountinfo, in order (parents before children). */
 export function parseMountinfo(text: string): MountEntry[] {
@@ -33,7 +38,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     const fields = line.split(" ");
     const separator = fields.indexOf("-");
     if (fields.length < 5 || separator < 0) continue;
-    entries.push({ mountPoint: unescapeMountPath(fields[4]), fsType: fields[separator + 1] ?? "" });
+    entries.push({ mountPoint: unescapeMountPath(fields[4]), fsType: fields[separator + 1] ?? "", source: fields[separator + 2] ?? "" });
   }
   return entries;
 }
@@ -54,7 +59,7 @@ const SYSTEM_MOUNT = /^\/(dev|sys|proc)(\/|$)/;
 /** Which mounts to detach before a dump, deepest first. `inUse`: paths the task's processes hold. */
 export function mountsToDetach(entries: MountEntry[], inUse: string[] = []): string[] {
   const used = (mountPoint: string) => inUse.some((p) => p === mountPoint || p.startsWith(`${mountPoint}/`));
-  const unusedTmpfs = (entry: MountEntry) => entry.fsType === "tmpfs" && !SYSTEM_MOUNT.test(entry.mountPoint) && !used(entry.mountPoint);
+  const unusedTmpfs = (entry: MountEntry) => entry.fsType === "tmpfs" && !SYSTEM_MOUNT.test(entry.mountPoint) && !used(entry.mountPoint) && !SANDBOX_SOURCE.test(entry.source ?? "");
   return entries
     .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || TRANSIENT.some((re) => re.test(entry.mountPoint)) || unusedTmpfs(entry))
     .map((entry) => entry.mountPoint)

@@ -1,3 +1,4 @@
+import type { TaskSandbox } from "./task-sandbox.ts";
 import type { Duplex, Readable } from "node:stream";
 
 /** How a task process ended. `signal` is set when it was killed (or checkpointed away). */
@@ -42,6 +43,8 @@ export interface StartTaskOptions {
    * that run the task on its image's root bind each one read-only at the same path.
    */
   files?: string[];
+  /** Run the task as an unprivileged user that sees only what it needs (task-sandbox.ts); needs root. */
+  sandbox?: TaskSandbox;
 }
 
 export interface RestoreTaskOptions {

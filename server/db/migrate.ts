@@ -6,6 +6,7 @@ import * as waitKeys from "../migrations/003-wait-keys.ts";
 import * as environmentVariables from "../migrations/004-environment-variables.ts";
 import * as projectDeployPolicy from "../migrations/005-project-deploy-policy.ts";
 import * as checkpointSeals from "../migrations/006-checkpoint-seals.ts";
+import * as environmentNumbers from "../migrations/007-environment-numbers.ts";
 import * as dashboard from "../migrations/008-dashboard.ts";
 import * as webhooksSchedules from "../migrations/009-webhooks-schedules.ts";
 import * as checkpointWorkload from "../migrations/012-checkpoint-workload.ts";
@@ -24,7 +25,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 4, name: "environment-variables", up: environmentVariables.up },
   { id: 5, name: "project-deploy-policy", up: projectDeployPolicy.up },
   { id: 6, name: "checkpoint-seals", up: checkpointSeals.up },
-  // 7: see below; 10 and 11 are unused (ids only need to be unique and ascending).
+  { id: 7, name: "environment-numbers", up: environmentNumbers.up },
+  // 10 and 11 are unused: ids only need to be unique and ascending.
   { id: 8, name: "dashboard", up: dashboard.up },
   { id: 9, name: "webhooks-schedules", up: webhooksSchedules.up },
   { id: 12, name: "checkpoint-workload", up: checkpointWorkload.up },

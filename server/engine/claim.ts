@@ -145,6 +145,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
         taskId: p.run.task_id,
         payload: p.run.payload ?? null,
         environment: p.run.environment_slug,
+        environmentNumber: Number(p.run.environment_number),
         project: p.run.project_slug,
         deployment: {
           id: p.deployment.id,

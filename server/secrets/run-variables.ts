@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { decryptValue, encryptValue, type ValuePlace } from "./crypto.ts";
 import { dataKeyFor } from "./data-keys.ts";
+import { onRunFinal } from "../engine/transition.ts";
 import { effectiveVariables } from "./envvar-store.ts";
 import type { Keyring } from "./keyring.ts";
 
@@ -103,3 +104,17 @@ export async function variablesForClaims(trx: Knex.Transaction, keyring: Keyring
   }
   return out;
 }
+
+/**
+ * A final run starts no process again and restores none: the variables its process was started
+ * with are of no use to anyone from here on, so they are not kept (a database dump taken later holds
+ * no trace of them, not even encrypted). In the transaction that makes the run final.
+ */
+onRunFinal(
+  async (trx, run) => {
+    await trx("run_variables").where({ run_id: run.id }).del();
+  },
+  async (trx, runs) => {
+    await trx("run_variables").whereIn("run_id", runs.map((r) => r.id)).del();
+  },
+);

@@ -4,6 +4,7 @@ import type { RunRow } from "../engine/rows.ts";
 /** A locked candidate with what the claim needs to know about its place, read in the same statement. */
 export type ClaimCandidate = RunRow & {
   environment_slug: string;
+  environment_number: string | number;
   project_slug: string;
   project_id: string;
   /** The run's own deployment, else the environment's promoted one when it has the task, else null (PENDING_VERSION). */
@@ -44,6 +45,7 @@ const CLAIM_SQL = `
   )
   SELECT l.*,
          e.slug AS environment_slug,
+         e.number AS environment_number,
          p.slug AS project_slug,
          p.id AS project_id,
          COALESCE(l.deployment_id, CASE WHEN l.task_id = ANY(pd.tasks) THEN pd.id END) AS target_deployment_id

@@ -1,7 +1,7 @@
 // The whole platform for an end-to-end test: a fresh database, the server, runners (in-process or
 // as real `stasis runner` processes), a project with its keys, and deploys of fixture projects.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createLayoutImageStore, deployProject, callStasisApi, type ImageStore } from "../../builder/index.ts";
@@ -12,6 +12,21 @@ import { waitFor } from "./wait-for.ts";
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
 export const CLI = join(REPO_ROOT, "cli/bin.mjs");
+
+/**
+ * Runner processes of a test stack share this dir with their task processes (STASIS_TASK_SHARED_DIRS):
+ * tasks run as their environment's own user and see nothing else of the host's /tmp.
+ */
+export const TASK_SHARED_ROOT = join(tmpdir(), "stasis-task-shared");
+
+/** A scratch dir tasks can use (ledgers, gates, O_APPEND logs): under TASK_SHARED_ROOT, writable by any task user. */
+export async function taskScratchDir(prefix: string): Promise<string> {
+  await mkdir(TASK_SHARED_ROOT, { recursive: true });
+  await chmod(TASK_SHARED_ROOT, 0o1777);
+  const dir = await mkdtemp(join(TASK_SHARED_ROOT, prefix));
+  await chmod(dir, 0o777);
+  return dir;
+}
 
 export interface RunnerProcess {
   runnerId: string;
@@ -94,7 +109,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         await writeFile(envFile, Object.entries(runnerOptions.taskEnv).map(([k, v]) => `${k}=${v}\n`).join(""));
         args.push("--env-file", envFile);
       }
-      const child = spawn(process.execPath, args, { env: { ...process.env, STASIS_RUNNER_TOKEN: local.runnerToken, STASIS_LOG_LEVEL: "info", ...runnerOptions.env }, stdio: ["ignore", "pipe", "pipe"] });
+      await mkdir(TASK_SHARED_ROOT, { recursive: true });
+      const child = spawn(process.execPath, args, { env: { ...process.env, STASIS_RUNNER_TOKEN: local.runnerToken, STASIS_LOG_LEVEL: "info", STASIS_TASK_SHARED_DIRS: TASK_SHARED_ROOT, ...runnerOptions.env }, stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";
       child.stdout!.on("data", (chunk) => (stdout += chunk));

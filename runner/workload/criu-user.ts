@@ -1,0 +1,41 @@
+import { readFileSync } from "node:fs";
+
+export interface TaskUser {
+  uid: number;
+  gid: number;
+}
+
+/** Capability names by number (capabilities(7)), for setpriv's lists. */
+const CAPS = ["chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid", "setpcap", "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw", "ipc_lock", "ipc_owner", "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct", "sys_admin", "sys_boot", "sys_nice", "sys_resource", "sys_time", "sys_tty_config", "mknod", "lease", "audit_write", "audit_control", "setfcap", "mac_override", "mac_admin", "syslog", "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf", "checkpoint_restore"];
+const CAP_SYS_RESOURCE = 24;
+
+function capSet(field: "CapEff" | "CapBnd"): bigint {
+  const line = readFileSync("/proc/self/status", "utf8").split("\n").find((l) => l.startsWith(`${field}:`));
+  return BigInt(`0x${line?.split(":")[1]?.trim() ?? "0"}`);
+}
+
+let held: bigint | undefined;
+
+/** The runner may read other users' rlimits (CAP_SYS_RESOURCE): a root criu can dump their processes. */
+export function criuDumpsOtherUsers(): boolean {
+  held ??= capSet("CapEff") & capSet("CapBnd");
+  return (held & (1n << BigInt(CAP_SYS_RESOURCE))) !== 0n;
+}
+
+/**
+ * How `criu` must run to dump or restore a task of another user. CRIU reads each task's rlimits with
+ * prlimit(2), which the kernel allows across users only with CAP_SYS_RESOURCE. Where the runner has
+ * it (root on a host, a privileged pod) criu runs as root as always: `[]`. Where it does not (root
+ * in a container that dropped it, as on our CI machine) criu runs as the task's own user — prlimit
+ * needs no capability then — keeping every other capability the runner holds as ambient ones, in
+ * CRIU's `--unprivileged` mode (it refuses a non-root uid otherwise): the prefix for that, and the
+ * extra criu flag. The user the task runs as never holds these: they live only in the criu process.
+ */
+export function criuAsTaskUser(user: TaskUser | undefined, runtimeDir?: string): { prefix: string[]; flags: string[] } {
+  if (!user || criuDumpsOtherUsers()) return { prefix: [], flags: [] };
+  const caps = CAPS.filter((_, i) => held! & (1n << BigInt(i))).map((name) => `+${name}`).join(",");
+  const keep = ["--inh-caps", `-all,${caps}`, "--ambient-caps", `-all,${caps}`];
+  // A non-root criu keeps its kernel-feature cache under XDG_RUNTIME_DIR; without one it probes the kernel on every call (~1 s).
+  const env = runtimeDir ? ["env", `XDG_RUNTIME_DIR=${runtimeDir}`] : [];
+  return { prefix: ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", ...keep, "--", ...env], flags: ["--unprivileged"] };
+}
