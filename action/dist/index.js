@@ -40162,6 +40162,11 @@ var init_runner_api = __esm({
       taskId: external_exports.string(),
       payload: Json,
       environment: external_exports.string(),
+      /**
+       * A number unique to the run's environment on this server, never reused: the runner runs the
+       * environment's task processes under uid `task uid base + number` (one uid per environment).
+       */
+      environmentNumber: external_exports.number().int().positive(),
       project: external_exports.string(),
       deployment: external_exports.object({ id: external_exports.string(), version: external_exports.string(), imageRef: external_exports.string(), imageDigest: external_exports.string(), manifest: BuildManifest }),
       /** Server-clock deadline for this execution (maxDuration), ISO, or null. */
@@ -45284,6 +45289,87 @@ var init_adopt_layer = __esm({
   }
 });
 
+// builder/sandbox/mount-script.ts
+function sandboxArgv(mounts, command) {
+  const ops = [];
+  const emit = (op) => {
+    if (op.op === "tmpfs") ops.push("tmpfs", op.path, op.options);
+    else if (op.op === "hide") ops.push("hide", op.path);
+    else ops.push("bind", op.from, op.to);
+  };
+  mounts.expose.forEach((path, i) => ops.push("stage", String(i + 1), path));
+  mounts.before.forEach(emit);
+  mounts.expose.forEach((path, i) => ops.push("restore", String(i + 1), path));
+  mounts.after.forEach(emit);
+  const user = mounts.user ? [String(mounts.user.uid), String(mounts.user.gid)] : ["", ""];
+  return ["/bin/sh", "-euc", SANDBOX_MOUNT_SCRIPT, "stasis-sandbox", mounts.stage, ...user, mounts.pdeathsig ?? "", mounts.cwd ?? "", ...ops, "--", ...command];
+}
+var SANDBOX_MOUNT_SCRIPT;
+var init_mount_script = __esm({
+  "builder/sandbox/mount-script.ts"() {
+    "use strict";
+    SANDBOX_MOUNT_SCRIPT = `
+stage="$1"; uid="$2"; gid="$3"; pdeathsig="$4"; cwd="$5"; shift 5
+origin="$PWD"; staged=""
+while [ "$1" != "--" ]; do
+  case "$1" in
+    stage)
+      if [ -z "$staged" ]; then mount -t tmpfs -o size=16k,mode=0700 stasis-stage "$stage"; cd "$stage"; staged=1; fi
+      mkdir "$2"; mount --rbind "$3" "$2"; shift 3;;
+    tmpfs) mount -t tmpfs -o "$3" stasis-sandbox "$2"; shift 3;;
+    restore) mkdir -p "$3"; mount --rbind "$2" "$3"; shift 3;;
+    hide)
+      if [ -d "$2" ]; then mount -t tmpfs -o size=16k,mode=0555 stasis-hidden "$2"; elif [ -e "$2" ]; then mount --bind /dev/null "$2"; fi
+      shift 2;;
+    bind) mount --bind "$2" "$3"; shift 3;;
+    *) echo "stasis sandbox: unknown op $1" >&2; exit 125;;
+  esac
+done
+shift
+if [ -n "$staged" ]; then umount -c -l /proc/self/cwd; fi
+cd "\${cwd:-$origin}"
+set -- --no-new-privs \${pdeathsig:+--pdeathsig "$pdeathsig"} -- "$@"
+if [ -n "$uid" ]; then set -- --reuid="$uid" --regid="$gid" --clear-groups "$@"; fi
+exec setpriv "$@"
+`;
+  }
+});
+
+// builder/sandbox/paths.ts
+import { stat as stat6, realpath as realpath2 } from "node:fs/promises";
+import { dirname as dirname4, sep } from "node:path";
+async function unreachableAncestor(path) {
+  const real = await realpath2(path);
+  const ancestors = [];
+  for (let d = dirname4(real); dirname4(d) !== d; d = dirname4(d)) ancestors.unshift(d);
+  for (const d of ancestors) if (((await stat6(d)).mode & 1) === 0) return { ancestor: d, path: real };
+  return null;
+}
+async function readableByOthers(dir) {
+  const st2 = await stat6(dir);
+  if ((st2.mode & 5) !== 5) return false;
+  for (let d = dirname4(dir); ; d = dirname4(d)) {
+    if (((await stat6(d)).mode & 1) === 0) return false;
+    if (dirname4(d) === d) return true;
+  }
+}
+var within;
+var init_paths = __esm({
+  "builder/sandbox/paths.ts"() {
+    "use strict";
+    within = (path, dir) => path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+  }
+});
+
+// builder/sandbox/index.ts
+var init_sandbox = __esm({
+  "builder/sandbox/index.ts"() {
+    "use strict";
+    init_mount_script();
+    init_paths();
+  }
+});
+
 // builder/isolated-build/build-user.ts
 import { readFileSync } from "node:fs";
 function buildUser(env = process.env) {
@@ -45310,7 +45396,7 @@ var init_build_user = __esm({
 
 // builder/isolated-build/child-bundle.ts
 import { createHash as createHash6 } from "node:crypto";
-import { chmod as chmod2, lstat as lstat3, mkdir as mkdir7, readFile as readFile3, rename as rename7, stat as stat6, writeFile as writeFile5 } from "node:fs/promises";
+import { chmod as chmod2, lstat as lstat3, mkdir as mkdir7, readFile as readFile3, rename as rename7, stat as stat7, writeFile as writeFile5 } from "node:fs/promises";
 import { createRequire as createRequire3 } from "node:module";
 import { tmpdir } from "node:os";
 import { join as join10 } from "node:path";
@@ -45351,7 +45437,7 @@ async function bundleChild() {
   });
   const code = result.outputFiles[0].contents;
   const file2 = join10(dir, `${createHash6("sha256").update(code).digest("hex").slice(0, 32)}.mjs`);
-  if (!await stat6(file2).catch(() => null)) {
+  if (!await stat7(file2).catch(() => null)) {
     const tmp = `${file2}.${process.pid}.tmp`;
     await writeFile5(tmp, code, { mode: 420 });
     await rename7(tmp, file2);
@@ -45412,9 +45498,9 @@ var init_protocol = __esm({
 import { execFile as execFile2, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync as readFileSync2 } from "node:fs";
-import { chmod as chmod3, chown, lstat as lstat4, mkdir as mkdir8, mkdtemp, readdir as readdir3, realpath as realpath2, rm as rm7, stat as stat7 } from "node:fs/promises";
+import { chmod as chmod3, chown, lstat as lstat4, mkdir as mkdir8, mkdtemp, readdir as readdir3, realpath as realpath3, rm as rm7 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
-import { dirname as dirname4, join as join11, resolve as resolve3, sep } from "node:path";
+import { join as join11, resolve as resolve3 } from "node:path";
 import { promisify as promisify2 } from "node:util";
 function isolationMode(env = process.env) {
   if (process.getuid?.() === 0) return "build-user";
@@ -45430,14 +45516,14 @@ function isolationMode(env = process.env) {
   return probed ? "user-namespace" : "env-only";
 }
 async function runSandboxed(projectDirInput, makeRequest, options = {}) {
-  const projectDir = await realpath2(resolve3(projectDirInput)).catch(() => resolve3(projectDirInput));
+  const projectDir = await realpath3(resolve3(projectDirInput)).catch(() => resolve3(projectDirInput));
   const parentEnv = options.env ?? process.env;
   const buildId = `${process.pid}-${randomBytes(4).toString("hex")}`;
   const nodeArgs = [await childBundle()];
   const mode = isolationMode(parentEnv);
   if (mode === "env-only") {
     await assertRealDir(join11(projectDir, ".stasis"), true);
-    const stasisDir = await realpath2(join11(projectDir, ".stasis"));
+    const stasisDir = await realpath3(join11(projectDir, ".stasis"));
     const buildDir = join11(stasisDir, "build", buildId);
     const request = makeRequest(projectDir, buildDir);
     const child = spawn(process.execPath, [...nodeArgs, JSON.stringify(request)], { cwd: projectDir, env: sandboxEnv(parentEnv), stdio: ["ignore", "pipe", "pipe", "pipe"] });
@@ -45470,12 +45556,19 @@ async function runSandboxed(projectDirInput, makeRequest, options = {}) {
     }
     const buildDir = join11(childProjectDir, ".stasis", "build", buildId);
     const request = makeRequest(childProjectDir, buildDir);
-    stasisDir = await realpath2(stasisDir);
+    stasisDir = await realpath3(stasisDir);
     const env = sandboxEnv(parentEnv, { HOME: home, TMPDIR: tmp });
     const expose = user ? await unreachableAncestor(packageRoot()) : null;
-    const exposeArgs = expose && !within(sandboxRoot, expose.ancestor) ? [expose.ancestor, expose.path, await ownedDir(join11(sandboxRoot, "expose"), null)] : ["", "", ""];
+    const exposed = expose && !within(sandboxRoot, expose.ancestor) ? expose : null;
     const namespaces = [...user ? [] : ["--user", "--map-root-user"], "--mount", "--pid", "--fork", "--mount-proc", "--propagation", "private"];
-    const args = [...namespaces, "--", "/bin/sh", "-euc", SANDBOX_SCRIPT, "stasis-build", ...exposeArgs, stasisDir, stasisMount, user ? String(user.uid) : "", user ? String(user.gid) : "", ...hidden, "--", process.execPath, ...nodeArgs, JSON.stringify(request)];
+    const mounts = {
+      stage: await ownedDir(join11(sandboxRoot, "expose"), null),
+      expose: exposed ? [exposed.path] : [],
+      before: exposed ? [{ op: "tmpfs", path: exposed.ancestor, options: "mode=0755" }] : [],
+      after: [...hidden.map((path) => ({ op: "hide", path })), ...stasisMount ? [{ op: "bind", from: stasisDir, to: stasisMount }] : []],
+      user
+    };
+    const args = [...namespaces, "--", ...sandboxArgv(mounts, [process.execPath, ...nodeArgs, JSON.stringify(request)])];
     const child = spawn("unshare", args, { cwd: sandboxRoot, env, stdio: ["ignore", "pipe", "pipe", "pipe"] });
     const result = await collect(child, options, () => killTree(child.pid));
     return { result, hostStasisDir: stasisDir, hostBuildDir: request.mode === "build" ? join11(stasisDir, "build", buildId) : null, cleanup };
@@ -45498,27 +45591,12 @@ async function ownedDir(dir, user) {
   await chmod3(dir, 448);
   return dir;
 }
-async function unreachableAncestor(path) {
-  const real = await realpath2(path);
-  const ancestors = [];
-  for (let d = dirname4(real); dirname4(d) !== d; d = dirname4(d)) ancestors.unshift(d);
-  for (const d of ancestors) if (((await stat7(d)).mode & 1) === 0) return { ancestor: d, path: real };
-  return null;
-}
-async function readableByOthers(dir) {
-  const st2 = await stat7(dir);
-  if ((st2.mode & 5) !== 5) return false;
-  for (let d = dirname4(dir); ; d = dirname4(d)) {
-    if (((await stat7(d)).mode & 1) === 0) return false;
-    if (dirname4(d) === d) return true;
-  }
-}
 async function hiddenPaths(projectDir, extra, env) {
   const wanted = [...extra, ...(env.STASIS_BUILD_HIDE_PATHS ?? "").split(":"), "/etc/stasis", "/var/lib/stasis", "/run/secrets"].filter(Boolean);
   const toolchain = packageRoot();
   const out = /* @__PURE__ */ new Set();
   for (const path of wanted) {
-    const real = await realpath2(resolve3(path)).catch(() => null);
+    const real = await realpath3(resolve3(path)).catch(() => null);
     if (!real || real === "/" || within(toolchain, real)) continue;
     if (real === projectDir) continue;
     out.add(real);
@@ -45599,38 +45677,19 @@ async function collect(child, options, kill) {
   if (!result || code !== 0) throw new BuilderError("BUILD_SANDBOX_FAILED", `the build exited with ${code} without a result: ${output2.trim() || "no output"}`);
   return result;
 }
-var run2, probed, SANDBOX_SCRIPT, within, KNOWN_CODES, builderCode;
+var run2, probed, KNOWN_CODES, builderCode;
 var init_run_sandboxed = __esm({
   "builder/isolated-build/run-sandboxed.ts"() {
     "use strict";
     init_errors3();
     init_package_root();
+    init_sandbox();
     init_build_user();
     init_child_bundle();
     init_protocol();
     init_sandbox_env();
     run2 = promisify2(execFile2);
     probed = null;
-    SANDBOX_SCRIPT = `
-expose_ancestor="$1"; expose_path="$2"; expose_staging="$3"; shift 3
-if [ -n "$expose_ancestor" ]; then
-  mount --rbind "$expose_path" "$expose_staging"
-  mount -t tmpfs -o mode=0755 stasis-expose "$expose_ancestor"
-  mkdir -p "$expose_path"
-  mount --rbind "$expose_staging" "$expose_path"
-  umount -l "$expose_staging"
-fi
-stasis_dir="$1"; stasis_mount="$2"; uid="$3"; gid="$4"; shift 4
-while [ "$1" != "--" ]; do
-  if [ -d "$1" ]; then mount -t tmpfs -o size=16k,mode=0555 stasis-hidden "$1"; elif [ -e "$1" ]; then mount --bind /dev/null "$1"; fi
-  shift
-done
-shift
-if [ -n "$stasis_mount" ]; then mount --bind "$stasis_dir" "$stasis_mount"; fi
-if [ -z "$uid" ]; then exec setpriv --no-new-privs -- "$@"; fi
-exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --no-new-privs -- "$@"
-`;
-    within = (path, dir) => path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
     KNOWN_CODES = /* @__PURE__ */ new Set(["CONFIG_INVALID", "CONFIG_LOAD_FAILED", "NO_TASK_DIRS", "BUNDLE_FAILED", "INDEX_FAILED", "DUPLICATE_TASK_ID", "EXTERNALS_FAILED"]);
     builderCode = (code) => KNOWN_CODES.has(code) ? code : "BUILD_SANDBOX_FAILED";
   }
@@ -45705,7 +45764,7 @@ var init_oci_image = __esm({
 // builder/runtime-layer.ts
 import { execFile as execFile3 } from "node:child_process";
 import { existsSync as existsSync3 } from "node:fs";
-import { mkdir as mkdir9, readFile as readFile4, realpath as realpath3, stat as stat8, writeFile as writeFile6 } from "node:fs/promises";
+import { mkdir as mkdir9, readFile as readFile4, realpath as realpath4, stat as stat8, writeFile as writeFile6 } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join as join13 } from "node:path";
 import { promisify as promisify3 } from "node:util";
@@ -45722,18 +45781,18 @@ async function sharedLibraries(binary) {
   return libs;
 }
 async function runtimeEntries(nodeBinary = process.execPath) {
-  const node2 = await realpath3(nodeBinary);
+  const node2 = await realpath4(nodeBinary);
   const entries = [];
   const sources = [node2];
   entries.push({ type: "file", path: "usr/local/bin/node", source: node2, size: (await stat8(node2)).size, mode: 493 });
   for (const lib of await sharedLibraries(node2)) {
-    const real = await realpath3(lib);
+    const real = await realpath4(lib);
     sources.push(real);
     entries.push({ type: "file", path: lib, source: real, size: (await stat8(real)).size, mode: 493 });
   }
   const certs = "/etc/ssl/certs/ca-certificates.crt";
   if (existsSync3(certs)) {
-    const real = await realpath3(certs);
+    const real = await realpath4(certs);
     sources.push(real);
     entries.push({ type: "file", path: certs, source: real, size: (await stat8(real)).size });
   }
@@ -46044,6 +46103,7 @@ var init_builder = __esm({
     init_bundle();
     init_build_image();
     init_isolated_build();
+    init_sandbox();
     init_build_to_layout();
     init_layout_store();
     init_registry_store();
