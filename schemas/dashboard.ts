@@ -66,3 +66,47 @@ export const CopyDeploymentRequest = z
   .object({ version: Version, from: EnvironmentSlug, to: EnvironmentSlug, promote: z.boolean().default(false) })
   .strict()
   .refine((body) => body.from !== body.to, { message: "from and to name the same environment", path: ["to"] });
+
+/** `GET /api/v1/tasks`: how far back the run charts look, in hours (24 buckets). */
+export const TasksQuery = z.object({ hours: z.coerce.number().int().min(1).max(720).default(24) }).strict();
+export type TasksQuery = z.infer<typeof TasksQuery>;
+
+/** One time bucket of a task's recent runs: how many were created in it, by status now, and how long the finished ones took. */
+export const TaskRunBucket = z.object({
+  start: z.string(),
+  /** Runs created in this bucket, by their current status (only statuses with runs). */
+  counts: z.record(z.string(), z.number().int()),
+  /** Duration (started → finished, wall time, frozen waits included) percentiles of the bucket's finished runs, in ms. */
+  p50Ms: z.number().nullable(),
+  p95Ms: z.number().nullable(),
+});
+export type TaskRunBucket = z.infer<typeof TaskRunBucket>;
+
+/** A task of the promoted version: its settings from the version's manifest, and its recent runs. */
+export const TaskOverview = z.object({
+  id: z.string(),
+  filePath: z.string(),
+  exportName: z.string(),
+  retry: z.object({ maxAttempts: z.number(), factor: z.number(), minTimeoutInMs: z.number(), maxTimeoutInMs: z.number(), randomize: z.boolean() }),
+  machine: z.object({ preset: z.string(), cpu: z.number(), memory: z.number() }),
+  queue: z.object({ name: z.string(), concurrencyLimit: z.number().nullable() }),
+  maxDurationS: z.number().nullable(),
+  /** How runs start besides a trigger: "schedule <cron>", "webhook <source>"; null for none. */
+  trigger: z.string().nullable(),
+  /** Over the whole window, by status. */
+  totals: z.record(z.string(), z.number().int()),
+  p50Ms: z.number().nullable(),
+  p95Ms: z.number().nullable(),
+  buckets: z.array(TaskRunBucket),
+});
+export type TaskOverview = z.infer<typeof TaskOverview>;
+
+export const TasksView = z.object({
+  /** The promoted version whose manifest lists the tasks; null when nothing is promoted. */
+  version: z.string().nullable(),
+  from: z.string(),
+  to: z.string(),
+  bucketSeconds: z.number().int(),
+  tasks: z.array(TaskOverview),
+});
+export type TasksView = z.infer<typeof TasksView>;

@@ -27,6 +27,7 @@ import { createRunRedaction } from "./secrets/run-redactor.ts";
 import { dashboardRoutes, DEFAULT_SESSION_TTL_MS, installCookies } from "./dashboard/index.ts";
 import { runTimelineRoutes } from "./routes/run-timeline.ts";
 import { deploymentCopyRoutes } from "./routes/deployment-copy.ts";
+import { taskRoutes } from "./routes/tasks.ts";
 
 export interface CreateServerOptions {
   db: Knex;
@@ -142,6 +143,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await scheduleRoutes(scope, engine);
     await runTimelineRoutes(scope, engine);
     await deploymentCopyRoutes(scope, engine);
+    await taskRoutes(scope, engine);
     await dashboardRoutes(scope, engine, { adminToken: options.adminToken, sessionTtlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, publicUrl: config.publicUrl, dist: options.dashboardDist });
   });
   await app.ready();
