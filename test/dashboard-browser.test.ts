@@ -213,6 +213,51 @@ describe("the dashboard in chromium", () => {
     await expect(callStasisApi(stack.apiUrl, key, "GET", "/api/v1/whoami")).rejects.toThrow(/401|invalid API key/);
   }, 120_000);
 
+  it("shows each task of the promoted version with its settings, and a chart whose counts are the task's runs", async () => {
+    const promoted = (await stack.api<{ data: DeploymentView[] }>("GET", "/api/v1/deployments")).data.find((d) => d.promoted)!;
+    // Every run this file made so far, by status (all finished by now: the page shows them as they are).
+    const runs = (await stack.api<{ data: RunView[] }>("GET", "/api/v1/runs?task=sleep-then-gate&limit=100")).data;
+    const expected: Record<string, number> = {};
+    for (const run of runs) expected[run.status] = (expected[run.status] ?? 0) + 1;
+    expect(runs.length).toBeGreaterThanOrEqual(5);
+
+    await nav("Tasks").click();
+    await expect.poll(() => page.getByTestId("tasks-version").textContent(), { timeout: UI_TIMEOUT }).toBe(promoted.version);
+    const card = page.locator('article[data-task="sleep-then-gate"]');
+    await card.waitFor({ timeout: UI_TIMEOUT });
+    expect(await page.locator("article[data-task]").count()).toBe(promoted.tasks.length);
+    // The settings come from the version's manifest: the project's default retry (stasis.config.ts), the default machine and queue.
+    expect(await card.getByTestId("retry").textContent()).toMatch(/^up to 3 attempts, backoff 100 ms → 500 ms ×2/);
+    expect(await card.getByTestId("machine").textContent()).toBe("small-1x (0.5 vCPU, 512 MB)");
+    expect(await card.getByTestId("queue").textContent()).toBe("task/sleep-then-gate, no concurrency limit");
+
+    // The legend and the bars of the chart both count exactly the runs made above.
+    await expect.poll(() => card.getByTestId("total").textContent(), { timeout: UI_TIMEOUT }).toBe(String(runs.length));
+    const legend = Object.fromEntries(
+      await card.locator("[data-status-total]").evaluateAll((items) => items.map((li) => [li.getAttribute("data-status-total"), Number(li.querySelector("[data-count]")!.textContent)])),
+    );
+    expect(legend).toEqual(expected);
+    const bars: Record<string, number> = {};
+    for (const [status, count] of await card.locator("svg.chart rect[data-status]").evaluateAll((rects) => rects.map((r) => [r.getAttribute("data-status")!, Number(r.getAttribute("data-count"))] as const))) {
+      bars[status] = (bars[status] ?? 0) + count;
+    }
+    expect(bars).toEqual(expected);
+    expect(await card.getByTestId("p50").textContent()).toMatch(/\d/);
+    expect(await card.locator("svg.chart").getAttribute("aria-label")).toContain(`${runs.length} runs in the last 24 hours`);
+
+    // With the keyboard: open the chart's numbers as a table; change the window.
+    await card.getByText("The chart as a table").focus();
+    await page.keyboard.press("Enter");
+    await card.locator("details table tbody tr").first().waitFor();
+    await page.getByTestId("window").focus();
+    await page.keyboard.press("ArrowUp");
+    await expect.poll(() => page.getByTestId("window").inputValue(), { timeout: UI_TIMEOUT }).toBe("6");
+    await expect.poll(() => card.getByTestId("total").textContent(), { timeout: UI_TIMEOUT }).toBe(String(runs.length));
+    await page.getByTestId("window").selectOption("24");
+    await card.getByTestId("total").waitFor();
+    await page.screenshot({ path: join(SHOTS, "tasks.png"), fullPage: true });
+  }, 120_000);
+
   it("a staging key's session sees none of development's runs, and an expired session says so", async () => {
     const developmentRuns = (await stack.api<{ data: RunView[] }>("GET", "/api/v1/runs")).data;
     expect(developmentRuns.length).toBeGreaterThan(0);

@@ -18,6 +18,10 @@ export interface TaskRunStatsRow {
  * - The range is `runs_list_created (environment_id, created_at)` (migration 008): an index range
  *   scan over the window's runs only, however many older runs the environment has. The task filter
  *   (`= ANY`) is applied to those rows, so tasks the promoted version no longer has cost nothing more.
+ *   Measured (2 cores, shared, 100,000 runs in the environment, as many in another, one every
+ *   minute): 24 h (1,439 runs) 19 ms, 7 days (10,000) 53 ms, 30 days (41,000) 135 ms for the whole
+ *   page; EXPLAIN shows `Index Scan using runs_list_created`. The cost grows with the window's
+ *   runs, not the table's.
  * - No upper bound on created_at: a run stamped by the database's clock a moment after the caller's
  *   `now` falls in the last bucket instead of out of the chart (the bucket index is clamped).
  * - GROUPING SETS give both shapes in one pass: (task, bucket, status) rows with the counts, and

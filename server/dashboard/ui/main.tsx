@@ -6,6 +6,7 @@ import { Environments } from "./pages/environments.tsx";
 import { RunPage } from "./pages/run.tsx";
 import { Runs } from "./pages/runs.tsx";
 import { SignIn } from "./pages/sign-in.tsx";
+import { TasksPage } from "./pages/tasks.tsx";
 import { TestPage } from "./pages/test.tsx";
 import { navigate, onLinkClick, useLocation } from "./router.ts";
 import { EnvironmentPicker, type EnvChoice } from "./components/environment-picker.tsx";
@@ -58,11 +59,13 @@ function App() {
   if (!ready) page = <p>Choose an environment above.</p>;
   else if (path.startsWith("/runs/")) page = <RunPage key={`${environment}:${path}`} id={decodeURIComponent(path.slice("/runs/".length))} />;
   else if (path === "/test") page = <TestPage key={environment} />;
+  else if (path === "/tasks") page = <TasksPage key={environment} environment={environment} />;
   else if (path === "/deployments") page = <Deployments key={environment} session={session} environment={environment} />;
   else if (path === "/environments") page = <Environments key={environment} session={session} environment={environment} />;
   else page = <Runs key={environment} />;
   const nav = [
     ["/", "Runs"],
+    ["/tasks", "Tasks"],
     ["/test", "Test"],
     ["/deployments", "Deployments"],
     ["/environments", "Environments"],
