@@ -89,7 +89,8 @@ export function TaskChart(props: { taskId: string; buckets: TaskRunBucket[]; buc
       <line x1={LEFT} x2={W - 8} y1={DUR_TOP + DUR_H + 0.5} y2={DUR_TOP + DUR_H + 0.5} stroke="#6b6b6b" />
       {p95 && <polyline points={p95} fill="none" stroke="#b3261e" stroke-width="2" stroke-dasharray="5 3" />}
       {p50 && <polyline points={p50} fill="none" stroke="#14213d" stroke-width="2" />}
-      {props.buckets.map((b, i) => b.p50Ms !== null && <circle cx={x(i) + barW / 2} cy={yDur(b.p50Ms)} r="2.5" fill="#14213d" />)}
+      {props.buckets.map((b, i) => b.p95Ms !== null && <circle cx={x(i) + barW / 2} cy={yDur(b.p95Ms)} r="3" fill="#b3261e" />)}
+      {props.buckets.map((b, i) => b.p50Ms !== null && <circle cx={x(i) + barW / 2} cy={yDur(b.p50Ms)} r="3" fill="#14213d" />)}
       <line x1={LEFT} x2={LEFT + 22} y1={H - 8} y2={H - 8} stroke="#14213d" stroke-width="2" />
       <text x={LEFT + 28} y={H - 4} class="axis">p50 duration</text>
       <line x1={LEFT + 130} x2={LEFT + 152} y1={H - 8} y2={H - 8} stroke="#b3261e" stroke-width="2" stroke-dasharray="5 3" />

@@ -52,23 +52,31 @@ function TaskCard(props: { task: TaskOverview; bucketSeconds: number; windowLabe
         <div><dt>Max duration</dt><dd>{t.maxDurationS === null ? "none" : duration(t.maxDurationS * 1000)}</dd></div>
         {t.trigger && <div><dt>Starts on</dt><dd>{t.trigger}</dd></div>}
       </dl>
-      <div class="chart-row">
-        <TaskChart taskId={t.id} buckets={t.buckets} bucketSeconds={props.bucketSeconds} summary={summary} />
-        <div>
-          <p class="totals-head"><strong data-testid="total">{total}</strong> run{total === 1 ? "" : "s"} in the last {props.windowLabel}</p>
-          <ul class="legend" aria-label={`${t.id} runs by status`}>
-            {statuses.map((s) => (
-              <li data-status-total={s}><Swatch status={s} /> {s} <strong data-count>{t.totals[s]}</strong></li>
-            ))}
-          </ul>
-          <p>p50 <strong data-testid="p50">{duration(t.p50Ms)}</strong> · p95 <strong data-testid="p95">{duration(t.p95Ms)}</strong></p>
-          <p><a href={`/?task=${encodeURIComponent(t.id)}`}>Runs of {t.id}</a></p>
-        </div>
-      </div>
-      <details>
-        <summary>The chart as a table</summary>
-        <TaskChartTable buckets={t.buckets} />
-      </details>
+      {total === 0 ? (
+        <p class="muted">
+          <strong data-testid="total">0</strong> runs in the last {props.windowLabel}. <a href={`/?task=${encodeURIComponent(t.id)}`}>Older runs of {t.id}</a>
+        </p>
+      ) : (
+        <>
+          <div class="chart-row">
+            <TaskChart taskId={t.id} buckets={t.buckets} bucketSeconds={props.bucketSeconds} summary={summary} />
+            <div>
+              <p class="totals-head"><strong data-testid="total">{total}</strong> run{total === 1 ? "" : "s"} in the last {props.windowLabel}</p>
+              <ul class="legend" aria-label={`${t.id} runs by status`}>
+                {statuses.map((s) => (
+                  <li data-status-total={s}><Swatch status={s} /> {s} <strong data-count>{t.totals[s]}</strong></li>
+                ))}
+              </ul>
+              <p>p50 <strong data-testid="p50">{duration(t.p50Ms)}</strong> · p95 <strong data-testid="p95">{duration(t.p95Ms)}</strong></p>
+              <p><a href={`/?task=${encodeURIComponent(t.id)}`}>Runs of {t.id}</a></p>
+            </div>
+          </div>
+          <details>
+            <summary>The chart as a table</summary>
+            <TaskChartTable buckets={t.buckets} />
+          </details>
+        </>
+      )}
     </article>
   );
 }
