@@ -8,7 +8,7 @@ import { createListener } from "./engine/notify.ts";
 import { createScheduler, type Scheduler } from "./engine/scheduler.ts";
 import { installAuth } from "./http/auth-hook.ts";
 import { storableValidatorCompiler } from "./http/validator.ts";
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from "./http/error-handler.ts";
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandler, MAX_PATH_PARAMETER_LENGTH } from "./http/error-handler.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { adminDeployTokenRoutes } from "./routes/admin-deploy-tokens.ts";
 import { adminCheckpointRoutes } from "./routes/admin-checkpoints.ts";
@@ -93,7 +93,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     loggerInstance: logger,
     // Payloads are limited to MAX_PAYLOAD_BYTES; the body may carry a little more around them.
     bodyLimit: MAX_PAYLOAD_BYTES + 64 * 1024,
-    routerOptions: { maxParamLength: 500 },
+    routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
     // Errors raised before a route runs answer in ApiErrorBody too.
     frameworkErrors: frameworkErrorHandler,
     clientErrorHandler,

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply } from "fastify";
+import { answerNoRoute } from "../http/error-handler.ts";
 
 /** Where `npm run build` (scripts/build-dist.mjs) writes the dashboard: never committed. */
 export const DASHBOARD_DIST = resolve(import.meta.dirname, "../../dist/dashboard");
@@ -30,7 +31,7 @@ export async function serveDashboardUi(app: FastifyInstance, dist = DASHBOARD_DI
   app.get("/assets/*", { config: none }, async (request, reply) => headers(reply).sendFile(`assets/${(request.params as { "*": string })["*"]}`));
   app.get("/", { config: none }, async (_request, reply) => page(reply));
   app.get("/*", { config: none }, async (request, reply) => {
-    if (request.url.startsWith("/api/") || request.url === "/api") return reply.callNotFound();
+    if (request.url.startsWith("/api/") || request.url === "/api") return answerNoRoute(request, reply);
     return page(reply);
   });
 }

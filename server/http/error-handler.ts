@@ -40,7 +40,20 @@ export function installErrorHandler(app: FastifyInstance): void {
     request.log.error({ err: error }, "request failed");
     return send(reply, 500, "INTERNAL", "internal error");
   });
-  app.setNotFoundHandler((request, reply) => send(reply, 404, "NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`));
+  app.setNotFoundHandler(answerNoRoute);
+}
+
+/** fastify's `routerOptions.maxParamLength` (server/app.ts). */
+export const MAX_PATH_PARAMETER_LENGTH = 500;
+
+/**
+ * No route for this URL: 404, or 414 when a segment is longer than a path parameter may be (the
+ * router then matched no parameter route, and a catch-all like the dashboard's may have caught it).
+ */
+export function answerNoRoute(request: FastifyRequest, reply: FastifyReply): void {
+  const path = request.url.split("?")[0];
+  if (path.split("/").some((segment) => segment.length > MAX_PATH_PARAMETER_LENGTH)) void send(reply, 414, "PATH_PARAMETER_TOO_LONG", "a path parameter of the URL is too long");
+  else void send(reply, 404, "NOT_FOUND", `no route ${request.method} ${path}`);
 }
 
 /**
