@@ -122,7 +122,7 @@ async function imagesHolding(imageDir: string, name: string): Promise<string[]> 
 }
 
 describe("mountsToDetach", () => {
-  it("picks nsfs and FUSE mounts, runc/CRIU scratch mounts and tmpfs the task does not use, deepest first, and leaves the rest", () => {
+  it("picks nsfs and FUSE mounts (and the self-bound dirs holding namespace files), runc/CRIU scratch mounts and tmpfs the task does not use, deepest first, and leaves the rest", () => {
     const mountinfo = [
       "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw",
       "130 22 254:0 /run/netns /run/netns rw,relatime shared:1 - ext4 /dev/vda rw",
@@ -138,6 +138,6 @@ describe("mountsToDetach", () => {
       "140 22 0:57 / /dev/shm rw - tmpfs tmpfs rw",
       "141 22 0:58 / /sys/fs/cgroup rw - tmpfs tmpfs rw",
     ].join("\n");
-    expect(mountsToDetach(parseMountinfo(mountinfo), ["/tmp/task-work/bundle/index.js"])).toEqual(["/tmp/other-program/checkpoints", "/proc/cpuinfo", "/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1"]);
+    expect(mountsToDetach(parseMountinfo(mountinfo), ["/tmp/task-work/bundle/index.js"])).toEqual(["/tmp/other-program/checkpoints", "/proc/cpuinfo", "/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1", "/run/netns"]);
   });
 });

@@ -18,6 +18,12 @@ const TRANSIENT = [/^\/run\/runc\//, /^\/tmp\/\.criu/];
  * CRIU fails with "doesn't have a proper root mount". No task uses them.
  */
 const UNDUMPABLE_FSTYPES = new Set(["nsfs"]);
+/**
+ * The dirs holding those namespace files are bind mounts of themselves (`ip netns` makes
+ * /run/netns one, sometimes several stacked), each with its own copy of the nsfs mounts: only the
+ * topmost copy is reachable by path, so the dirs themselves are detached, with all below them.
+ */
+const NAMESPACE_FILE_DIRS = /^\/(var\/)?run\/(netns|docker\/netns)(\/|$)/;
 /** FUSE filesystems (lxcfs over /proc files, sshfs, gvfs …): CRIU cannot dump a FUSE mount either. */
 const isFuse = (fsType: string) => fsType === "fuse" || fsType.startsWith("fuse.");
 
@@ -61,7 +67,7 @@ export function mountsToDetach(entries: MountEntry[], inUse: string[] = []): str
   const used = (mountPoint: string) => inUse.some((p) => p === mountPoint || p.startsWith(`${mountPoint}/`));
   const unusedTmpfs = (entry: MountEntry) => entry.fsType === "tmpfs" && !SYSTEM_MOUNT.test(entry.mountPoint) && !used(entry.mountPoint) && !SANDBOX_SOURCE.test(entry.source ?? "");
   return entries
-    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || TRANSIENT.some((re) => re.test(entry.mountPoint)) || unusedTmpfs(entry))
+    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || NAMESPACE_FILE_DIRS.test(entry.mountPoint) || TRANSIENT.some((re) => re.test(entry.mountPoint)) || unusedTmpfs(entry))
     .map((entry) => entry.mountPoint)
     .reverse();
 }
@@ -97,9 +103,10 @@ async function pathsInUse(initPid: number): Promise<string[]> {
 export async function dropTransientMounts(initPid: number): Promise<void> {
   const targets = mountsToDetach(parseMountinfo(await readFile(`/proc/${initPid}/mountinfo`, "utf8")), await pathsInUse(initPid));
   if (targets.length === 0) return;
-  await run("nsenter", ["-t", String(initPid), "-m", "-p", "--", "umount", "-l", ...targets]).catch(() => {
-    // A mount that vanished meanwhile: nothing left to detach; CRIU reports anything else.
-  });
+  // One by one: a target that is gone already (a copy under a stacked mount detached with it)
+  // must not stop the rest. CRIU reports anything left.
+  const detachEach = 'for target; do umount -l "$target" 2>/dev/null; done; exit 0';
+  await run("nsenter", ["-t", String(initPid), "-m", "-p", "--", "sh", "-c", detachEach, "sh", ...targets]).catch(() => {});
 }
 
 /**
