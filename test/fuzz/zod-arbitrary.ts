@@ -202,7 +202,10 @@ export function arbitraryFor(schema: z.ZodType, options: ArbitraryOptions = {}):
         const shape = def.shape as Record<string, AnySchema>;
         const fields: Record<string, fc.Arbitrary<unknown>> = {};
         for (const [key, value] of Object.entries(shape)) fields[key] = named(key, build(value, where ? `${where}.${key}` : key, depth));
-        return fc.record(fields).map((o) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)));
+        const record = fc.record(fields).map((o) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)));
+        // An object-level `.refine` (say, two fields that must differ) is code: keep the records it accepts.
+        const refinedObject = (def.checks ?? []).some((check: { _zod?: { def?: { check?: string } } }) => check._zod?.def?.check === "custom");
+        return refinedObject ? record.filter((o) => s.safeParse(o).success) : record;
       }
       case "union": {
         const options_ = (def.options as AnySchema[]).map((o) => build(o, where, depth));
