@@ -1,8 +1,9 @@
+import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
 import { allowedImageSources } from "../../schemas/index.ts";
-import { canSandboxTasks, criuDumpsOtherUsers, openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
+import { canSandboxTasks, criuDumpsOtherUsers, pathsOnHostTmpfs, openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
 import { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
@@ -118,14 +119,18 @@ export function registerServeCommands(program: Command): void {
       // which failed now and then under load here ("Can't dump tmpfs content"): only with STASIS_TASK_SANDBOX=on.
       const sandboxMode = process.env.STASIS_TASK_SANDBOX ?? "auto";
       if (!["auto", "on", "off"].includes(sandboxMode)) throw new CliError(`STASIS_TASK_SANDBOX must be auto, on or off, not ${JSON.stringify(sandboxMode)}`, ExitCode.USAGE);
-      const sandboxWanted = sandboxMode === "on" || (sandboxMode === "auto" && (!runtime.checkpoints.available || workload === "runc" || criuDumpsOtherUsers()));
+      const hidden = [workDir, resolve(opts.imageCache), ...(checkpointStore?.kind === "dir" ? [checkpointStore.where] : []), ...pathList(process.env.STASIS_TASK_HIDE_PATHS)];
+      // A process task's checkpoint would carry the content of a tmpfs its sandbox only covers (see pathsOnHostTmpfs).
+      const onTmpfs = workload === "process" && runtime.checkpoints.available ? pathsOnHostTmpfs([...hidden, "/tmp"], readFileSync("/proc/self/mountinfo", "utf8")) : [];
+      const sandboxWanted = sandboxMode === "on" || (sandboxMode === "auto" && onTmpfs.length === 0 && (!runtime.checkpoints.available || workload === "runc" || criuDumpsOtherUsers()));
       const taskSandbox: TaskSandboxPolicy | null = canSandboxTasks() && sandboxWanted
-        ? { uidBase, hide: [workDir, resolve(opts.imageCache), ...(checkpointStore?.kind === "dir" ? [checkpointStore.where] : []), ...pathList(process.env.STASIS_TASK_HIDE_PATHS)], shared: pathList(opts.taskSharedDirs ?? process.env.STASIS_TASK_SHARED_DIRS).map((d) => resolve(d)) }
+        ? { uidBase, hide: hidden, shared: pathList(opts.taskSharedDirs ?? process.env.STASIS_TASK_SHARED_DIRS).map((d) => resolve(d)) }
         : null;
       if (taskSandbox && workload === "runc" && runtime.checkpoints.available && !criuDumpsOtherUsers()) {
         log.warn("no CAP_SYS_RESOURCE: runc cannot checkpoint a task of another user, so runc tasks keep root (with runc's few capabilities) inside their container; give the runner CAP_SYS_RESOURCE to run them as their environment's user");
       }
-      if (canSandboxTasks() && !sandboxWanted) log.warn(sandboxMode === "off" ? "STASIS_TASK_SANDBOX=off: task processes run as root and can read what the runner can" : "no CAP_SYS_RESOURCE: task processes run as root (CRIU cannot reliably dump another user's task here); give the runner CAP_SYS_RESOURCE, or set STASIS_TASK_SANDBOX=on");
+      if (canSandboxTasks() && !sandboxWanted && sandboxMode === "auto" && onTmpfs.length > 0) log.warn({ onTmpfs }, "task processes run as root: these dirs are on a tmpfs, which a sandboxed task's checkpoint would copy; put the runner's dirs (and /tmp) on a disk, or set STASIS_TASK_SANDBOX=on");
+      else if (canSandboxTasks() && !sandboxWanted) log.warn(sandboxMode === "off" ? "STASIS_TASK_SANDBOX=off: task processes run as root and can read what the runner can" : "no CAP_SYS_RESOURCE: task processes run as root (CRIU cannot reliably dump another user's task here); give the runner CAP_SYS_RESOURCE, or set STASIS_TASK_SANDBOX=on");
       else if (!taskSandbox) log.warn("not running as root: task processes run as this runner's own user and can read what it can (run the runner as root to give each environment's tasks their own user)");
       const runner = createRunner({
         serverUrl,
