@@ -65,5 +65,6 @@ function interestingLines(text: string): string[] {
   return text
     .split("\n")
     .map((line) => line.trim())
-    .filter((line) => line && /error|fail/i.test(line) && !/RLIMIT_NOFILE|kdat cache/.test(line));
+    // tar's own lines say which file failed a tmpfs dump ("file changed as we read it").
+    .filter((line) => line && (/error|fail/i.test(line) || /^tar: /.test(line)) && !/RLIMIT_NOFILE|kdat cache/.test(line));
 }
