@@ -150,15 +150,18 @@ it("runs the server and a runner from the image under runc, and a run freezes an
   expect(server.child.exitCode, server.output()).toBe(null);
 
   const checkpoints = join(dir, "checkpoints");
-  const work = join(dir, "runner-state");
+  const work = join(dir, "runner-work");
+  const images = join(dir, "runner-images");
   // Each its own tmpfs, as a volume is on a node: CRIU refuses to dump a task whose mounts include a
-  // bind of a mere subdirectory ("doesn't have a proper root mount").
-  for (const d of [checkpoints, work]) {
+  // bind of a mere subdirectory ("doesn't have a proper root mount"). The image cache (which the task
+  // runs from, so CRIU copies that tmpfs into the checkpoint) is not the work dir, where CRIU writes
+  // that very copy: tar would read a file as it grows ("file changed as we read it").
+  for (const d of [checkpoints, work, images]) {
     await mkdir(d, { recursive: true });
     await run("mount", ["-t", "tmpfs", "-o", "mode=755", "tmpfs", d]);
     hostMounts.push(d);
   }
-  const runner = await startContainer("runner", ["runner", "--server-url", apiUrl, "--checkpoint-dir", "/checkpoints", "--work-dir", "/var/lib/stasis/work", "--image-cache", "/var/lib/stasis/images", "--allowed-registries", registry.host, "--suspend-threshold", "1000"], { STASIS_RUNNER_TOKEN: RUNNER }, { privileged: true, binds: [[checkpoints, "/checkpoints"], [work, "/var/lib/stasis"]] });
+  const runner = await startContainer("runner", ["runner", "--server-url", apiUrl, "--checkpoint-dir", "/checkpoints", "--work-dir", "/var/lib/stasis/work", "--image-cache", "/var/lib/stasis/images", "--allowed-registries", registry.host, "--suspend-threshold", "1000"], { STASIS_RUNNER_TOKEN: RUNNER }, { privileged: true, binds: [[checkpoints, "/checkpoints"], [work, "/var/lib/stasis/work"], [images, "/var/lib/stasis/images"]] });
 
   const env = { STASIS_API_URL: apiUrl, STASIS_ADMIN_TOKEN: ADMIN };
   const created = await runCli(["projects", "create", "hello", "--json"], { cwd: dir, env });
