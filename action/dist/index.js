@@ -40436,7 +40436,7 @@ var init_checkpoints = __esm({
 });
 
 // schemas/dashboard.ts
-var SignInRequest, SessionView, LoginTokenRequest, LoginTokenResponse, LoginLinkBody, TimelineWait, RunTimeline, StreamRunsQuery, RunChangeEvent, CopyDeploymentRequest;
+var SignInRequest, SessionView, LoginTokenRequest, LoginTokenResponse, LoginLinkBody, TimelineWait, RunTimeline, StreamRunsQuery, RunChangeEvent, CopyDeploymentRequest, TasksQuery, TaskRunBucket, TaskOverview, TasksView;
 var init_dashboard = __esm({
   "schemas/dashboard.ts"() {
     "use strict";
@@ -40483,6 +40483,39 @@ var init_dashboard = __esm({
     StreamRunsQuery = external_exports.object({ run: external_exports.string().optional(), environment: external_exports.string().optional() }).strict();
     RunChangeEvent = external_exports.object({ id: external_exports.string(), what: external_exports.string() });
     CopyDeploymentRequest = external_exports.object({ version: Version, from: EnvironmentSlug, to: EnvironmentSlug, promote: external_exports.boolean().default(false) }).strict().refine((body) => body.from !== body.to, { message: "from and to name the same environment", path: ["to"] });
+    TasksQuery = external_exports.object({ hours: external_exports.coerce.number().int().min(1).max(720).default(24) }).strict();
+    TaskRunBucket = external_exports.object({
+      start: external_exports.string(),
+      /** Runs created in this bucket, by their current status (only statuses with runs). */
+      counts: external_exports.record(external_exports.string(), external_exports.number().int()),
+      /** Duration (started → finished, wall time, frozen waits included) percentiles of the bucket's finished runs, in ms. */
+      p50Ms: external_exports.number().nullable(),
+      p95Ms: external_exports.number().nullable()
+    });
+    TaskOverview = external_exports.object({
+      id: external_exports.string(),
+      filePath: external_exports.string(),
+      exportName: external_exports.string(),
+      retry: external_exports.object({ maxAttempts: external_exports.number(), factor: external_exports.number(), minTimeoutInMs: external_exports.number(), maxTimeoutInMs: external_exports.number(), randomize: external_exports.boolean() }),
+      machine: external_exports.object({ preset: external_exports.string(), cpu: external_exports.number(), memory: external_exports.number() }),
+      queue: external_exports.object({ name: external_exports.string(), concurrencyLimit: external_exports.number().nullable() }),
+      maxDurationS: external_exports.number().nullable(),
+      /** How runs start besides a trigger: "schedule <cron>", "webhook <source>"; null for none. */
+      trigger: external_exports.string().nullable(),
+      /** Over the whole window, by status. */
+      totals: external_exports.record(external_exports.string(), external_exports.number().int()),
+      p50Ms: external_exports.number().nullable(),
+      p95Ms: external_exports.number().nullable(),
+      buckets: external_exports.array(TaskRunBucket)
+    });
+    TasksView = external_exports.object({
+      /** The promoted version whose manifest lists the tasks; null when nothing is promoted. */
+      version: external_exports.string().nullable(),
+      from: external_exports.string(),
+      to: external_exports.string(),
+      bucketSeconds: external_exports.number().int(),
+      tasks: external_exports.array(TaskOverview)
+    });
   }
 });
 
