@@ -216,8 +216,12 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
   const outgoing = new Map<WakeTopic, number | undefined>();
   let flushTimer: NodeJS.Timeout | null = null;
   const outgoingChanges: RunChange[] = [];
+  // One NOTIFY query at a time on the listener's connection (pg queues overlapping ones, and will refuse them): what
+  // comes meanwhile is sent, coalesced, once the current one is answered.
+  let inFlight = false;
   const flush = () => {
     flushTimer = null;
+    if (inFlight) return;
     const notices: Array<[string, string]> = [...outgoing].map(([topic, due]) => [WAKE_CHANNEL, payloadOf(topic, due)]);
     for (let i = 0; i < outgoingChanges.length; i += RUN_CHANGES_PER_NOTIFY) {
       notices.push([RUN_CHANGES_CHANNEL, runChangesPayload(ORIGIN, outgoingChanges.slice(i, i + RUN_CHANGES_PER_NOTIFY))]);
@@ -226,8 +230,16 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
     outgoingChanges.length = 0;
     if (!client || notices.length === 0) return; // reconnecting: the others catch up on their own timeouts
     const sql = `SELECT ${notices.map((_, i) => `pg_notify($${2 * i + 1}, $${2 * i + 2})`).join(", ")}`;
-    client.query(sql, notices.flat()).catch((error: Error) => logger.warn({ err: error }, "could not notify other replicas"));
+    inFlight = true;
+    client
+      .query(sql, notices.flat())
+      .catch((error: Error) => logger.warn({ err: error }, "could not notify other replicas"))
+      .finally(() => {
+        inFlight = false;
+        if (!closed && (outgoing.size > 0 || outgoingChanges.length > 0)) flushTimer ??= setTimeout(flush, 2);
+      });
   };
+
   const waker: LocalWaker = {
     emit: (topic, due) => void events.emit(topic, due),
     tellOthers(topic, due) {
