@@ -6,12 +6,12 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { Duplex } from "node:stream";
 import { parseArgs } from "node:util";
 import { createDirCheckpointStore, createRegistryCheckpointStore } from "../../runner/checkpoint-store/index.ts";
 import { createProcessRuntime } from "../../runner/workload/index.ts";
 import { startRegistry } from "../../test/support/registry.ts";
 import { writeBenchTask } from "./bench-task.ts";
+import { nextMessage } from "./runtime-sample.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, sizes: { type: "string", default: "20,200" }, json: { type: "boolean", default: false } } });
 const runs = Number(values.runs);
@@ -132,18 +132,4 @@ function medians<T extends object>(samples: T[]): Record<keyof T, number> {
     out[key] = sorted[Math.floor(sorted.length / 2)]!;
   }
   return out as Record<keyof T, number>;
-}
-
-function nextMessage(ipc: Duplex): Promise<Record<string, unknown>> {
-  return new Promise((resolve) => {
-    let text = "";
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString("utf8");
-      const nl = text.indexOf("\n");
-      if (nl < 0) return;
-      ipc.off("data", onData);
-      resolve(JSON.parse(text.slice(0, nl)));
-    };
-    ipc.on("data", onData);
-  });
 }

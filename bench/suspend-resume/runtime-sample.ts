@@ -56,7 +56,8 @@ export async function runtimeSample(runtime: WorkloadRuntime, store: CheckpointS
   return { coldStartMs, rssBytes: Number(ready.rss), checkpointMs, dumpMs, imageBytes, storePutMs, storedBytes: stored.sizeBytes, storeGetMs, restoreMs, firstReplyMs };
 }
 
-function nextMessage(ipc: Duplex): Promise<Record<string, unknown>> {
+/** The next newline-delimited JSON message a task process writes on its IPC channel. */
+export function nextMessage(ipc: Duplex): Promise<Record<string, unknown>> {
   return new Promise((resolve) => {
     let text = "";
     const onData = (chunk: Buffer) => {
