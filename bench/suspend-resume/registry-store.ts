@@ -12,6 +12,7 @@ import { createProcessRuntime } from "../../runner/workload/index.ts";
 import { startRegistry } from "../../test/support/registry.ts";
 import { writeBenchTask } from "./bench-task.ts";
 import { nextMessage } from "./runtime-sample.ts";
+import { medians } from "./medians.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, sizes: { type: "string", default: "20,200" }, json: { type: "boolean", default: false } } });
 const runs = Number(values.runs);
@@ -125,11 +126,3 @@ if (values.json) {
   }
 }
 
-function medians<T extends object>(samples: T[]): Record<keyof T, number> {
-  const out: Record<string, number> = {};
-  for (const key of Object.keys(samples[0]!)) {
-    const sorted = samples.map((s) => (s as Record<string, number>)[key]!).sort((a, b) => a - b);
-    out[key] = sorted[Math.floor(sorted.length / 2)]!;
-  }
-  return out as Record<keyof T, number>;
-}

@@ -11,6 +11,7 @@ import { writeBenchTask } from "./bench-task.ts";
 import { startPlatform, type PlatformSample } from "./platform-sample.ts";
 import { rawCriuSample, type RawSample } from "./raw-criu.ts";
 import { runtimeSample, type RuntimeSample } from "./runtime-sample.ts";
+import { medians } from "./medians.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, sizes: { type: "string", default: "20,200" }, json: { type: "boolean", default: false } } });
 const runs = Number(values.runs);
@@ -78,11 +79,3 @@ if (values.json) {
   }
 }
 
-function medians<T extends object>(samples: T[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const key of Object.keys(samples[0]!)) {
-    const sorted = samples.map((s) => (s as Record<string, number>)[key]!).sort((a, b) => a - b);
-    out[key] = sorted[Math.floor(sorted.length / 2)]!;
-  }
-  return out;
-}
