@@ -68,8 +68,7 @@ async function deploymentsById(trx: Knex.Transaction, ids: string[]): Promise<Ma
 export async function claimRuns(engine: Engine, runnerId: string, limit: number): Promise<ClaimedRun[]> {
   if (limit <= 0) return [];
   return await inTransaction(engine.db, async (trx) => {
-    const runner = await trx("runners").where({ id: runnerId }).first("workload");
-    const candidates = await lockClaimableRuns(trx, limit, (runner?.workload as string | undefined) ?? "process");
+    const candidates = await lockClaimableRuns(trx, limit, runnerId);
     if (candidates.length === 0) return [];
     const deployments = await deploymentsById(trx, [...new Set(candidates.map((c) => c.target_deployment_id).filter((id): id is string => id !== null))]);
     const runnable: Array<{ run: ClaimCandidate; deployment: DeploymentRow }> = [];
@@ -132,10 +131,11 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
     const started = await startAttempts(trx, runnerId, engine.config.leaseMs, starts);
     const claimed: ClaimedRun[] = [];
     const newAttempts: Array<Record<string, unknown>> = [];
-    for (const p of prepared) {
-      if (!started.has(p.run.id)) continue;
-      const resumedFrom = p.run.resume as Resume | null;
-      if (resumedFrom) await trx("waitpoints").where({ id: resumedFrom.waitpointId }).update({ resumed_at: trx.fn.now(), resumed_runner_id: runnerId });
+    const begun = prepared.filter((p) => started.has(p.run.id));
+    // What the run timeline shows of each resumed wait: when and where it resumed.
+    const resumedWaits = begun.flatMap((p) => (p.run.resume ? [(p.run.resume as Resume).waitpointId] : []));
+    if (resumedWaits.length > 0) await trx("waitpoints").whereIn("id", resumedWaits).update({ resumed_at: trx.fn.now(), resumed_runner_id: runnerId });
+    for (const p of begun) {
       if (p.attempt === p.run.attempt_count) await trx("run_attempts").where({ run_id: p.run.id, number: p.attempt }).update({ runner_id: runnerId });
       else newAttempts.push({ run_id: p.run.id, number: p.attempt, status: "EXECUTING", runner_id: runnerId });
       claimed.push({
@@ -162,10 +162,10 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
       });
     }
     if (newAttempts.length > 0) await trx("run_attempts").insert(newAttempts);
-    await notifyRunChanges(trx, claimed.map((c) => ({ env: prepared.find((p) => p.run.id === c.runId)!.run.environment_id, run: c.runId, what: "EXECUTING" })));
+    await notifyRunChanges(trx, begun.map((p) => ({ env: p.run.environment_id, run: p.run.id, what: "EXECUTING" })));
     // New leases and maxDuration deadlines: the scheduler recomputes if one is due before it would look anyway.
     if (claimed.length > 0) {
-      const deadlines = prepared.filter((p) => started.has(p.run.id) && p.deadline).map((p) => p.deadline!.getTime());
+      const deadlines = begun.filter((p) => p.deadline).map((p) => p.deadline!.getTime());
       await notify(trx, "scheduler", Math.min(Date.now() + engine.config.leaseMs, ...deadlines));
     }
     return claimed;

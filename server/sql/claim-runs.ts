@@ -25,7 +25,8 @@ export type ClaimCandidate = RunRow & {
  * statements).
  *
  * A run resuming from a checkpoint goes only to a runner of the workload that took it (a process
- * runner cannot restore a runc checkpoint); the filter is on the rows the index range already
+ * runner cannot restore a runc checkpoint; the claiming runner's workload is read in the same
+ * statement); the filter is on the rows the index range already
  * yields, so a checkpoint no runner here can restore is skipped, not a blocker for the rest.
  *
  * Only the lock is taken here; the caller decides per row (PENDING_VERSION, new attempt) and moves
@@ -38,7 +39,7 @@ const CLAIM_SQL = `
     FROM runs r
     WHERE r.status IN ('QUEUED', 'DELAYED', 'RETRYING')
       AND r.available_at <= now()
-      AND (r.resume IS NULL OR r.checkpoint_workload IS NULL OR r.checkpoint_workload = ?)
+      AND (r.resume IS NULL OR r.checkpoint_workload IS NULL OR r.checkpoint_workload = (SELECT COALESCE(MAX(w.workload), 'process') FROM runners w WHERE w.id = ?))
     ORDER BY r.available_at, r.seq
     LIMIT ?
     FOR UPDATE SKIP LOCKED
@@ -56,8 +57,8 @@ const CLAIM_SQL = `
   ORDER BY l.available_at, l.seq
 `;
 
-export async function lockClaimableRuns(trx: Knex.Transaction, limit: number, workload: string): Promise<ClaimCandidate[]> {
+export async function lockClaimableRuns(trx: Knex.Transaction, limit: number, runnerId: string): Promise<ClaimCandidate[]> {
   if (limit <= 0) return [];
-  const result = await trx.raw(CLAIM_SQL, [workload, limit]);
+  const result = await trx.raw(CLAIM_SQL, [runnerId, limit]);
   return result.rows as ClaimCandidate[];
 }
