@@ -25,13 +25,30 @@ interface LocalWaker {
   runChanges(changes: RunChange[]): void;
 }
 
+const databaseKeys = new WeakMap<object, string>();
+
+/** host:port/database of `db`'s connection (cached per knex config: asked on every trigger and end). */
 function databaseKey(db: Knex | Knex.Transaction): string {
-  const c = connectionStringOf(db as Knex);
-  if (typeof c === "string") {
-    const url = new URL(c);
-    return `${url.hostname}:${url.port || 5432}/${url.pathname.slice(1)}`;
+  const config = (db as Knex).client.config as object;
+  let key = databaseKeys.get(config);
+  if (key === undefined) {
+    const c = connectionStringOf(db as Knex);
+    if (typeof c === "string") {
+      const url = new URL(c);
+      key = `${url.hostname}:${url.port || 5432}/${url.pathname.slice(1)}`;
+    } else {
+      key = `${c.host ?? "localhost"}:${c.port ?? 5432}/${c.database ?? ""}`;
+    }
+    databaseKeys.set(config, key);
   }
-  return `${c.host ?? "localhost"}:${c.port ?? 5432}/${c.database ?? ""}`;
+  return key;
+}
+
+/** Runs `fn` once the caller's transaction commits (never if it rolls back); at once outside one. */
+function afterCommit(db: Knex | Knex.Transaction, fn: () => void): void {
+  const trx = db as Partial<Knex.Transaction>;
+  if (trx.isTransaction && trx.executionPromise) trx.executionPromise.then(fn, () => {});
+  else fn();
 }
 
 function wake(db: Knex | Knex.Transaction, topic: WakeTopic, due: number | undefined): boolean {
@@ -57,19 +74,11 @@ function wake(db: Knex | Knex.Transaction, topic: WakeTopic, due: number | undef
  */
 export async function notify(db: Knex | Knex.Transaction, topic: WakeTopic, due?: Date | number | null): Promise<void> {
   const dueMs = due === null || due === undefined ? undefined : typeof due === "number" ? due : due.getTime();
-  const trx = db as Partial<Knex.Transaction>;
   if (!localListeners.get(databaseKey(db))?.size) {
     await db.raw("SELECT pg_notify(?, ?)", [WAKE_CHANNEL, payloadOf(topic, dueMs)]);
     return;
   }
-  if (trx.isTransaction && trx.executionPromise) {
-    trx.executionPromise.then(
-      () => void wake(db, topic, dueMs),
-      () => {},
-    );
-    return;
-  }
-  wake(db, topic, dueMs);
+  afterCommit(db, () => void wake(db, topic, dueMs));
 }
 
 /**
@@ -86,13 +95,10 @@ export async function notifyRunChanges(db: Knex | Knex.Transaction, changes: Run
     }
     return;
   }
-  const send = () => {
+  afterCommit(db, () => {
     const current = localListeners.get(databaseKey(db));
     if (current?.size) current.values().next().value!.runChanges(changes);
-  };
-  const trx = db as Partial<Knex.Transaction>;
-  if (trx.isTransaction && trx.executionPromise) trx.executionPromise.then(send, () => {});
-  else send();
+  });
 }
 
 /** `topic|origin|due`; a bare `topic` (older servers) is understood too. */
