@@ -1,5 +1,3 @@
-import { criuAsTaskUser, type TaskUser } from "./criu-user.ts";
-
 /**
  * `criu` under a guard that dies with the runner and takes criu's whole process tree with it.
  *
@@ -31,9 +29,7 @@ export interface CriuGuardTools {
   bash: string;
 }
 
-/** argv for `spawn`/`execFile`: `criu args…` under the guard; as the task's user when `user` says so (criu-user.ts). */
-export function guardedCriu(tools: CriuGuardTools, criuPath: string, args: string[], user?: TaskUser, runtimeDir?: string): [string, string[]] {
-  const as = criuAsTaskUser(user, runtimeDir);
-  const command = [...as.prefix, criuPath, ...args, ...as.flags];
+/** argv for `spawn`/`execFile`: a criu command line (`criu args…`, criu-user.ts's `criuCommand`) under the guard. */
+export function guardedCriu(tools: CriuGuardTools, command: string[]): [string, string[]] {
   return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", GUARD, ...command]];
 }

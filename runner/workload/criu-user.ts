@@ -31,6 +31,12 @@ export function criuDumpsOtherUsers(): boolean {
  * CRIU's `--unprivileged` mode (it refuses a non-root uid otherwise): the prefix for that, and the
  * extra criu flag. The user the task runs as never holds these: they live only in the criu process.
  */
+/** The whole `criu args…` command line for a task of `user` (see criuAsTaskUser). */
+export function criuCommand(criuPath: string, args: string[], user?: TaskUser, runtimeDir?: string): string[] {
+  const as = criuAsTaskUser(user, runtimeDir);
+  return [...as.prefix, criuPath, ...args, ...as.flags];
+}
+
 export function criuAsTaskUser(user: TaskUser | undefined, runtimeDir?: string): { prefix: string[]; flags: string[] } {
   if (!user || criuDumpsOtherUsers()) return { prefix: [], flags: [] };
   const caps = CAPS.filter((_, i) => held! & (1n << BigInt(i))).map((name) => `+${name}`).join(",");

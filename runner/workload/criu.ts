@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { guardedCriu, type CriuGuardTools } from "./criu-guard.ts";
-import { criuAsTaskUser, type TaskUser } from "./criu-user.ts";
+import { criuCommand, type TaskUser } from "./criu-user.ts";
 
 const run = promisify(execFile);
 const MIN_MAJOR = 4;
@@ -43,8 +43,8 @@ export async function detectCriu(criuPath: string): Promise<CriuDetection> {
  * `guard`, criu and everything it forked die with the runner.
  */
 export async function runCriu(criuPath: string, args: string[], logFile: string, guard?: CriuGuardTools, user?: TaskUser, runtimeDir?: string): Promise<void> {
-  const as = criuAsTaskUser(user, runtimeDir);
-  const [file, argv] = guard ? guardedCriu(guard, criuPath, args, user, runtimeDir) : as.prefix.length ? [as.prefix[0]!, [...as.prefix.slice(1), criuPath, ...args, ...as.flags]] : [criuPath, [...args, ...as.flags]];
+  const command = criuCommand(criuPath, args, user, runtimeDir);
+  const [file, argv] = guard ? guardedCriu(guard, command) : [command[0]!, command.slice(1)];
   try {
     await run(file, argv, { maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {

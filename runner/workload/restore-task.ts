@@ -44,7 +44,7 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
 
   // The guard dies with the runner and kills criu and what it forked, even mid-restore; a restored
   // init also has its own pdeathsig (set by `unshare --kill-child`, restored by CRIU) towards criu.
-  const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, options.criuPath, args);
+  const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, [options.criuPath, ...args]);
   const child = spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"] });
   if (child.pid) options.onPids?.([child.pid]);
   let criuOutput = "";
