@@ -205,8 +205,11 @@ describe("imperative schedules", () => {
     await follow(4);
     // 28 March 02:30 CET; 29 March has no 02:30 (clocks jump 02:00 → 03:00): 03:00 CEST; then 02:30 CEST.
     expect(ticks).toEqual(["2026-03-28T01:30:00.000Z", "2026-03-29T01:00:00.000Z", "2026-03-30T00:30:00.000Z", "2026-03-31T00:30:00.000Z"]);
+    // Deactivated while the clock jumps ahead, so the background scheduler loop has no missed tick to catch up.
+    await call("POST", `/api/v1/schedules/${created.body.id}/deactivate`, {});
     clock.set("2026-10-23T12:00:00Z");
     await call("PUT", `/api/v1/schedules/${created.body.id}`, { cron: "30 2 * * *", timezone: "Europe/Berlin" });
+    await call("POST", `/api/v1/schedules/${created.body.id}/activate`, {});
     ticks.length = 0;
     await follow(3);
     // 25 October has 02:30 twice (03:00 CEST → 02:00 CET): it runs on the first only.

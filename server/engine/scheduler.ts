@@ -64,11 +64,16 @@ export function createScheduler(engine: Engine): Scheduler {
     }
     while (!stopped) {
       try {
+        earliestWake = null;
         await tick();
         const next = await nextDue(engine);
         const sleep = next === null ? engine.config.schedulerMaxSleepMs : Math.min(engine.config.schedulerMaxSleepMs, Math.max(0, next.getTime() - Date.now()) + 5);
+        const sleepEnd = Date.now() + sleep;
+        // Wakes are emitted right after commit, so one may arrive while the sweep or nextDue runs;
+        // waitFor would not hear it. Sweep again at once if it was about a deadline before sleepEnd.
+        if (earliestWake !== null && earliestWake < sleepEnd) continue;
         // A wake about a deadline later than this sleep's end (a new lease, say) changes nothing.
-        if (!stopped) await engine.listener.waitFor("scheduler", sleep, undefined, Date.now() + sleep);
+        if (!stopped) await engine.listener.waitFor("scheduler", sleep, undefined, sleepEnd);
       } catch (error) {
         if (stopped) break;
         engine.logger.error({ err: error }, "scheduler sweep failed");
@@ -76,7 +81,14 @@ export function createScheduler(engine: Engine): Scheduler {
       }
     }
   };
-  const done = loop();
+  /** The earliest deadline a wake announced since this loop iteration began (-Infinity: no deadline given). */
+  let earliestWake: number | null = null;
+  const recordWake = (due?: number) => {
+    const at = due ?? -Infinity;
+    earliestWake = earliestWake === null ? at : Math.min(earliestWake, at);
+  };
+  engine.listener.events.on("scheduler", recordWake);
+  const done = loop().finally(() => engine.listener.events.off("scheduler", recordWake));
 
   return {
     tick,
