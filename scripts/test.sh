@@ -6,18 +6,29 @@ cd "$root"
 bash scripts/setup.sh
 npx tsc --noEmit -p .
 
-results="$root/.stasis/test-results.json"
-mkdir -p "$(dirname "$results")"
-rm -f "$results"
+# Two vitest processes side by side: "heavy" files (CRIU, runc, tasks, mounts) one at a time, and
+# "light" ones (no task, no mount; test/support/test-groups.ts) beside them. Light lines are prefixed.
+results_dir="$root/.stasis"
+mkdir -p "$results_dir"
+rm -f "$results_dir"/test-results*.json
+run_group() {
+  npx vitest run --project "$1" --passWithNoTests --reporter=default --reporter=json --outputFile.json="$results_dir/test-results-$1.json" "${@:2}"
+}
+( set +e; run_group light "$@" 2>&1 | sed -u 's/^/light │ /'; exit "${PIPESTATUS[0]}" ) &
+light=$!
 status=0
-npx vitest run --reporter=default --reporter=json --outputFile.json="$results" "$@" || status=$?
+run_group heavy "$@" || status=$?
+wait "$light" || status=$?
 
-# One plain closing line: "N passed, N failed" (and skipped).
-if [ -f "$results" ]; then
-  node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    const skipped = r.numPendingTests + r.numTodoTests;
-    console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
-  ' "$results"
-fi
+# One plain closing line: "N passed, N failed" (and skipped), over both groups.
+node -e '
+  const fs = require("fs");
+  let passed = 0, failed = 0, skipped = 0, missing = [];
+  for (const file of process.argv.slice(1)) {
+    if (!fs.existsSync(file)) { missing.push(file); continue; }
+    const r = JSON.parse(fs.readFileSync(file, "utf8"));
+    passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
+  }
+  console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : "") + (missing.length ? ` (no results from ${missing.join(", ")})` : ""));
+' "$results_dir/test-results-heavy.json" "$results_dir/test-results-light.json"
 exit "$status"

@@ -31,6 +31,19 @@ async function freePort(): Promise<number> {
  * in a temp dir, no auth (the packaged config turns htpasswd on). Waits until `/v2/` answers.
  */
 export async function startRegistry(options: { address?: string } = {}): Promise<TestRegistry> {
+  // The free port is found before the registry binds it; another test process may take it meanwhile.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRegistryOnce(options);
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof RegistryExitedError)) throw error;
+    }
+  }
+}
+
+class RegistryExitedError extends Error {}
+
+async function startRegistryOnce(options: { address?: string }): Promise<TestRegistry> {
   const address = options.address ?? "127.0.0.1";
   const dir = await mkdtemp(join(tmpdir(), "stasis-registry-"));
   const storageDir = join(dir, "storage");
@@ -68,7 +81,7 @@ export async function startRegistry(options: { address?: string } = {}): Promise
   for (;;) {
     if (child.exitCode !== null) {
       await stop();
-      throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr}`);
+      throw new RegistryExitedError(`docker-registry exited with ${child.exitCode}: ${stderr}`);
     }
     const ok = await fetch(`${url}/v2/`).then((r) => r.ok, () => false);
     if (ok) break;

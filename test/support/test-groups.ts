@@ -1,0 +1,28 @@
+// Which test files may run beside the others. "light" files start no task that CRIU freezes or runc
+// runs and change no host mount: they run in their own vitest process next to the "heavy" ones, which
+// still go one file at a time. A file named in neither list is heavy — the safe default.
+export const LIGHT_TEST_FILES = [
+  "schemas/**/*.test.ts",
+  "sdk/**/*.test.ts",
+  "server/**/*.test.ts",
+  "github-app/**/*.test.ts",
+  "action/**/*.test.ts",
+  "builder/isolated-build/**/*.test.ts",
+  "builder/layout-store.test.ts",
+  "builder/registry-store.test.ts",
+  "builder/webhook-events/**/*.test.ts",
+  "runner/checkpoint-store/**/*.test.ts",
+  "runner/health-server.test.ts",
+  "runner/retry-call.test.ts",
+  "runner/warm-pool.test.ts",
+  "test/server-*.test.ts",
+  "test/fuzz/**/*.test.ts",
+  "test/cli-admin.test.ts",
+  "test/cli-env.test.ts",
+  "test/github-app-cli.test.ts",
+  "test/action-oidc.test.ts",
+  "test/security/oidc-rules.test.ts",
+  "test/node-engines.test.ts",
+  "test/embedded-postgres-*.test.ts",
+  "test/deploy-manifests.test.ts",
+];
