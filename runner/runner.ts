@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { ClaimedRun, PollResponse } from "../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store/index.ts";
+import { createClaimKeys } from "./claim-keys.ts";
 import { createLeaseClock } from "./lease-clock.ts";
 import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
@@ -53,6 +54,7 @@ export function createRunner(options: RunnerOptions) {
   let runnerId = "";
   /** The runner's own setting wins; else the server's (register response); else 5 s. */
   let suspendThresholdMs = options.suspendThresholdMs ?? 5000;
+  const claimKeys = createClaimKeys();
   let heartbeatTimer: NodeJS.Timeout | null = null;
   let heartbeatIntervalMs = 10_000;
   let polling = false;
@@ -101,6 +103,18 @@ export function createRunner(options: RunnerOptions) {
     });
   }
 
+  async function pollOnce(body: { runnerId: string; freeSlots: number; waitMs: number }, signal: AbortSignal): Promise<PollResponse> {
+    const keys = claimKeys.forPoll();
+    try {
+      const response = await server.poll({ ...body, ...keys }, signal);
+      claimKeys.answered(keys);
+      return response;
+    } catch (error) {
+      claimKeys.lost(keys);
+      throw error;
+    }
+  }
+
   function handle(response: PollResponse): void {
     for (const claim of response.runs) track(claim);
     for (const next of response.continues) sessions.get(next.runId)?.continueWait(next.waitpointId, next.result);
@@ -141,7 +155,7 @@ export function createRunner(options: RunnerOptions) {
         // 10 s polls, frozen waits ended up to 10 s late (bench/wait-latency). So poll long only when every slot
         // is on offer, else briefly.
         const waitMs = freeSlots >= options.capacity ? LONG_POLL_MS : SHORT_POLL_MS;
-        const response = await server.poll({ runnerId, freeSlots, waitMs }, AbortSignal.any([pollAbort.signal, thisPoll.signal]));
+        const response = await pollOnce({ runnerId, freeSlots, waitMs }, AbortSignal.any([pollAbort.signal, thisPoll.signal]));
         slotsOfferedByLongPoll = 0;
         failures = 0;
         handle(response);
@@ -173,7 +187,7 @@ export function createRunner(options: RunnerOptions) {
         quickPollAgain = false;
         const freeSlots = freeSlotsNow();
         if (freeSlots === 0) break;
-        handle(await server.poll({ runnerId, freeSlots, waitMs: 0 }, pollAbort.signal));
+        handle(await pollOnce({ runnerId, freeSlots, waitMs: 0 }, pollAbort.signal));
       } while (quickPollAgain && polling);
     } catch (error) {
       if (polling) log.warn({ err: (error as Error).message }, "claim after a freed slot failed; the long poll will pick runs up");

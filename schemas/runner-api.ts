@@ -28,8 +28,18 @@ export const RegisterRunnerResponse = z.object({
   suspendThresholdMs: z.number().int().optional(),
 });
 
+const ClaimKey = z.string().regex(/^[a-z0-9]{8,40}$/, "a claim key is 8 to 40 lowercase letters and digits");
+
 export const PollRequest = z
-  .object({ runnerId: z.string(), freeSlots: z.number().int().min(0), waitMs: z.number().int().min(0).max(30_000).default(10_000) })
+  .object({
+    runnerId: z.string(),
+    freeSlots: z.number().int().min(0),
+    waitMs: z.number().int().min(0).max(30_000).default(10_000),
+    /** New per HTTP try: the runs this poll claims carry it in their lease ids. */
+    claimKey: ClaimKey.optional(),
+    /** Claim keys of earlier polls whose answer never reached the runner: their runs are given back first. */
+    unanswered: z.array(ClaimKey).max(20).optional(),
+  })
   .strict();
 
 export const ClaimedRun = z.object({

@@ -143,6 +143,24 @@ describe("the runner's reports outlive a server that goes away", () => {
     expect(await ledgerOf(ledger, id)).toEqual(["before attempt=1", "after attempt=1"]);
   });
 
+  it("a run claimed by a poll whose answer was lost is queued again at the runner's next poll, not when its lease runs out", async () => {
+    const ledger = join(scratch, "lost-claim.ledger");
+    const { id } = await trigger(stack, "ledger-around-wait", { ledger, seconds: 0 });
+    // The runner's first poll claims the queued run on the server; its answer never arrives.
+    proxy.fail(/^\/api\/v1\/runner\/poll$/, "lose-answer", 1);
+    const runner = await runners.start({ name: "lost-claim", serverUrl: proxy.url });
+
+    const run = await waitForFinal(stack, id);
+    expect(proxy.broken).toEqual([{ path: "/api/v1/runner/poll", fault: "lose-answer" }]);
+    expect(run.attemptDetails!.map((a) => [a.status, a.runnerId])).toEqual([
+      ["LOST", runner.runnerId],
+      ["COMPLETED", runner.runnerId],
+    ]);
+    // Given back by the next poll (not by the lease sweep), and the task ran once.
+    expect(run.attemptDetails![0]!.error?.message).toBe("the claim's answer never reached the runner; it started nothing");
+    expect(await ledgerOf(ledger, id)).toEqual(["before attempt=2", "after attempt=2"]);
+  });
+
   it("a heartbeat answer about a run's previous lease does not stop its next attempt claimed here meanwhile", async () => {
     const runner = await runners.start({ name: "stale-beat", serverUrl: proxy.url });
     // Heartbeats reach the server 1.5 s late: one naming attempt 1's lease is answered "lost" after attempt 2 was claimed here.

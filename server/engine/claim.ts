@@ -11,6 +11,7 @@ import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
 import { notify, notifyRunChanges } from "./notify.ts";
 import { iso, type DeploymentRow, type RunRow } from "./rows.ts";
+import { recoverRun } from "./recover-run.ts";
 import { transitionRun } from "./transition.ts";
 
 interface Resume {
@@ -65,7 +66,7 @@ async function deploymentsById(trx: Knex.Transaction, ids: string[]): Promise<Ma
  * to EXECUTING with one compare-and-set statement (start-attempts.ts) and record the attempts with
  * one INSERT. PENDING_VERSION decisions happen here, at dequeue.
  */
-export async function claimRuns(engine: Engine, runnerId: string, limit: number): Promise<ClaimedRun[]> {
+export async function claimRuns(engine: Engine, runnerId: string, limit: number, claimKey?: string): Promise<ClaimedRun[]> {
   if (limit <= 0) return [];
   return await inTransaction(engine.db, async (trx) => {
     const candidates = await lockClaimableRuns(trx, limit, runnerId);
@@ -118,7 +119,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
       const budget = maxDurationMs(run, deployment);
       const deadline = budget === null ? null : new Date(Date.now() + Math.max(0, budget - Number(run.execution_ms)));
       const attempt = attemptOf(run);
-      const leaseId = newId("lease");
+      const leaseId = leaseIdFor(claimKey);
       starts.push({ id: run.id, from: run.status, deployment_id: deployment.id, lease_id: leaseId, attempt_count: attempt, deadline_at: iso(deadline), max_duration_s: budget === null ? null : budget / 1000 });
       prepared.push({ run, deployment, attempt, leaseId, deadline, env: vars, resume: resume && seal ? { ...resume, sha256: seal.sha256, key: seal.key } : null });
     }
@@ -169,6 +170,31 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number)
       await notify(trx, "scheduler", Math.min(Date.now() + engine.config.leaseMs, ...deadlines));
     }
     return claimed;
+  });
+}
+
+/** `lease_<claimKey>_<random>`: the runs of one poll can be found by its key when its answer is lost. */
+function leaseIdFor(claimKey: string | undefined): string {
+  return claimKey ? newId(`lease_${claimKey}`) : newId("lease");
+}
+
+/**
+ * Runs claimed for this runner by polls whose answer it never read (the server died mid-reply, the
+ * connection broke): no process started them, so they are queued again now instead of when their
+ * lease runs out. A poll that is still being answered when its key arrives here is not found; its
+ * runs come back with the lease, as before.
+ */
+export async function returnUnansweredClaims(engine: Engine, runnerId: string, claimKeys: string[]): Promise<string[]> {
+  if (claimKeys.length === 0) return [];
+  return await inTransaction(engine.db, async (trx) => {
+    const rows = (await trx("runs")
+      .where({ runner_id: runnerId, status: "EXECUTING" })
+      .whereRaw("lease_id LIKE 'lease\\_%' AND split_part(lease_id, '_', 2) = ANY(?::text[])", [claimKeys])
+      .forUpdate()) as RunRow[];
+    const returned: string[] = [];
+    for (const run of rows) if (await recoverRun(trx, run, "unanswered")) returned.push(run.id);
+    if (returned.length > 0) engine.logger.warn({ runnerId, runs: returned }, "a poll's answer never reached its runner; its runs are queued again");
+    return returned;
   });
 }
 

@@ -7,15 +7,23 @@ import type { RunRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 
 /**
- * A runner gave a run back (drain) or lost it (lease expired). The attempt ends as LOST and the run
+ * A runner gave a run back (drain), never got it (the poll's answer was lost), or lost it (lease expired). The attempt ends as LOST and the run
  * is queued as a new attempt: from its last checkpoint when it has one (the resume carries that
  * checkpoint's wait result again), else from the start. A lost run out of attempts FAILS.
  */
-export async function recoverRun(trx: Knex.Transaction, run: RunRow, why: "released" | "lease-expired"): Promise<RunRow | null> {
+export type RecoveryReason = "released" | "lease-expired" | "unanswered";
+
+const LOST_MESSAGES: Record<RecoveryReason, string> = {
+  released: "runner released the run",
+  "lease-expired": "runner lost (lease expired)",
+  unanswered: "the claim's answer never reached the runner; it started nothing",
+};
+
+export async function recoverRun(trx: Knex.Transaction, run: RunRow, why: RecoveryReason): Promise<RunRow | null> {
   if (run.status !== "EXECUTING" && run.status !== "WAITING") return null;
   await trx("run_attempts")
     .where({ run_id: run.id, number: run.attempt_count, status: "EXECUTING" })
-    .update({ status: "LOST", ended_at: trx.fn.now(), error: JSON.stringify({ name: "RunnerLost", message: why === "released" ? "runner released the run" : "runner lost (lease expired)" }) });
+    .update({ status: "LOST", ended_at: trx.fn.now(), error: JSON.stringify({ name: "RunnerLost", message: LOST_MESSAGES[why] }) });
   // A wait the process was blocked on dies with the process, unless the checkpoint is of that wait
   // or it is keyed: the next attempt reaches it again, and what arrives for it meanwhile is kept.
   if (run.waitpoint_id && run.waitpoint_id !== run.checkpoint_waitpoint_id) {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { PollResponse, RegisterRunnerRequest } from "../../schemas/index.ts";
 import { notFound } from "../errors.ts";
 import { extendLeases } from "../sql/heartbeat.ts";
-import { claimRuns, takeCheckpointDeletions, takeContinues, takeStops } from "./claim.ts";
+import { claimRuns, returnUnansweredClaims, takeCheckpointDeletions, takeContinues, takeStops } from "./claim.ts";
 import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
 import { recoverRun } from "./recover-run.ts";
@@ -27,8 +27,9 @@ export type PollResult = PollResponse & { deleteCheckpoints?: string[] };
  * Long-poll: look once, and if there is nothing for this runner, sleep until a NOTIFY says
  * something changed (any replica) or the wait is over, then look again.
  */
-export async function pollRunner(engine: Engine, body: { runnerId: string; freeSlots: number; waitMs: number }, signal?: AbortSignal): Promise<PollResult> {
+export async function pollRunner(engine: Engine, body: { runnerId: string; freeSlots: number; waitMs: number; claimKey?: string; unanswered?: string[] }, signal?: AbortSignal): Promise<PollResult> {
   await touchRunner(engine, body.runnerId);
+  await returnUnansweredClaims(engine, body.runnerId, body.unanswered ?? []);
   const deadline = Date.now() + body.waitMs;
   // Count wake-ups from before we look: one that lands while the queries run must not be slept through.
   let wakes = 0;
@@ -40,7 +41,7 @@ export async function pollRunner(engine: Engine, body: { runnerId: string; freeS
       const stops = await takeStops(engine, body.runnerId);
       const continues = await takeContinues(engine, body.runnerId);
       // A runner that hung up (drain, shutdown) would never see what we claim for it.
-      const runs = signal?.aborted ? [] : await claimRuns(engine, body.runnerId, body.freeSlots);
+      const runs = signal?.aborted ? [] : await claimRuns(engine, body.runnerId, body.freeSlots, body.claimKey);
       const deleteCheckpoints = await takeCheckpointDeletions(engine);
       const left = deadline - Date.now();
       if (stops.length || continues.length || runs.length || deleteCheckpoints.length || left <= 0 || signal?.aborted) {
