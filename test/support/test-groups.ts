@@ -19,8 +19,10 @@ export const LIGHT_TEST_FILES = [
   "test/fuzz/**/*.test.ts",
   "test/cli-admin.test.ts",
   "test/cli-env.test.ts",
-  "test/github-app-cli.test.ts",
-  "test/action-oidc.test.ts",
+  // A runner without checkpoints: its tasks run in private mount namespaces CRIU never dumps.
+  "test/cli-commands.test.ts",
+  "test/github-app-*.test.ts",
+  "test/action-*.test.ts",
   "test/security/oidc-rules.test.ts",
   "test/node-engines.test.ts",
   "test/embedded-postgres-*.test.ts",
