@@ -141,12 +141,24 @@ export function createRunner(options: RunnerOptions) {
       polls.start();
       log.info({ runnerId, capacity: options.capacity, checkpoints: options.runtime.checkpoints }, "runner started");
     },
-    /** Stop claiming; wait up to `graceMs` for running runs; give the rest back to the queue. */
-    async drain(graceMs = 30_000): Promise<void> {
+    /**
+     * Stop claiming; let runs finish for `finishMs` (default: half of `graceMs`); then checkpoint each run
+     * still here and hand it to the server to resume elsewhere where it was (when this runner checkpoints);
+     * give back whatever is left at the end of `graceMs` (from its last checkpoint, or from the start).
+     */
+    async drain(graceMs = 30_000, finishMs?: number): Promise<void> {
       slots.drain();
       polls.cut();
-      const deadline = Date.now() + graceMs;
-      while (sessions.size > 0 && Date.now() < deadline) await Promise.race([...[...sessions.values()].map((s) => s.done), new Promise((r) => setTimeout(r, 100))]);
+      const started = Date.now();
+      const deadline = started + graceMs;
+      const handsOver = Boolean(options.checkpoints && options.runtime.checkpoints.available);
+      const finishUntil = handsOver ? started + Math.min(graceMs, finishMs ?? Math.floor(graceMs / 2)) : deadline;
+      while (sessions.size > 0 && Date.now() < finishUntil) await Promise.race([...[...sessions.values()].map((s) => s.done), new Promise((r) => setTimeout(r, 100))]);
+      if (handsOver && sessions.size > 0) {
+        const holding = [...sessions.values()];
+        const moved = await Promise.all(holding.map((s) => s.handOver(deadline)));
+        log.info({ runs: holding.length, handedOver: moved.filter(Boolean).length, ms: Date.now() - started }, "drain: runs checkpointed and handed over");
+      }
       const remaining = [...sessions.values()];
       if (remaining.length > 0) {
         const giveUpAt = Math.max(...remaining.map((s) => leases.validUntil(s.runId)));

@@ -4,14 +4,26 @@ import { stop } from "./finish.ts";
 import type { Session } from "./session.ts";
 import { suspend } from "./suspend.ts";
 
-/** Answers one call of the task (wait, request token, trigger, event): asks the server, replies on fd 3. */
+/**
+ * Answers one call of the task (wait, request token, trigger, event): asks the server, replies on fd 3.
+ * A call that comes while the process is being checkpointed is held, not asked: its reply could not
+ * reach the process (it is frozen, maybe for good here), so it is asked once the process runs again —
+ * here, or on the runner that restores the checkpoint, which carries it (checkpoint.ts).
+ */
 export async function answerCall(session: Session, callId: number, call: TaskCall): Promise<void> {
+  if (!session.state.is("running")) return void session.calls.held.push({ callId, call });
   const { server } = session.deps;
   const { runId, leaseId } = session;
+  session.calls.inFlight += 1;
+  let counted = true;
+  const settled = () => {
+    if (counted) session.calls.inFlight -= 1;
+    counted = false;
+  };
   try {
     switch (call.method) {
       case "wait":
-        return await beginWait(session, callId, WaitSpec.parse(call.spec), call.key);
+        return await beginWait(session, callId, WaitSpec.parse(call.spec), call.key, settled);
       case "createRequestToken":
         return reply(session, callId, await session.report("create a request token", () => server.createRequestToken(runId, { leaseId, timeoutMs: call.timeoutMs, key: call.key })));
       case "trigger": {
@@ -32,17 +44,27 @@ export async function answerCall(session: Session, callId: number, call: TaskCal
     const error = thrown instanceof Error ? thrown : new Error(String(thrown));
     if (isLeaseGone(error)) return void stop(session, "lease lost", "lost");
     session.channel?.send({ type: "reply", callId, ok: false, error: { name: error.name, message: error.message } });
+  } finally {
+    settled();
   }
+}
+
+/** The calls held during a checkpoint, asked now that the process runs (again). */
+export function answerHeldCalls(session: Session): void {
+  const held = session.calls.held.splice(0);
+  for (const { callId, call } of held) void answerCall(session, callId, call);
 }
 
 function reply(session: Session, callId: number, result: unknown): void {
   session.channel?.send({ type: "reply", callId, ok: true, result });
 }
 
-async function beginWait(session: Session, callId: number, spec: WaitSpec, key?: string): Promise<void> {
+async function beginWait(session: Session, callId: number, spec: WaitSpec, key: string | undefined, asked: () => void): Promise<void> {
   const { waitpointId, result } = await session.report("create a wait", () => session.deps.server.createWait(session.runId, { leaseId: session.leaseId, spec, key }));
   if (result) return void session.channel?.send({ type: "wait-result", callId, result });
   session.wait.pending = { callId, waitpointId, spec, key };
+  asked(); // the call is answered for a checkpoint's purposes: the wait is the session's now
+  if (session.state.over) return;
   if (shouldSuspend(session, spec)) await suspend(session);
 }
 

@@ -6,7 +6,7 @@ export type RunResult = { ok: true; output: unknown } | { ok: false; error: Seri
 /** Reports how the run ended, then ends the process. Once: a second end (or a stop) is ignored. */
 export async function finish(session: Session, result: RunResult): Promise<void> {
   if (!session.state.tryMove("ending")) return;
-  const { deps, claim, runId, leaseId } = session;
+  const { deps, runId, leaseId } = session;
   await within(session.shipper.close(), LOG_FLUSH_WAIT_MS);
   let reported = false;
   try {
@@ -17,7 +17,7 @@ export async function finish(session: Session, result: RunResult): Promise<void>
   }
   await session.proc?.kill().catch(() => {});
   // Only once the server has the end: until then the run may be recovered from the checkpoint it resumed from.
-  if (reported && claim.resume) await deps.checkpoints?.delete(claim.resume.checkpointLocation).catch(() => {});
+  if (reported && session.checkpointLocation) await deps.checkpoints?.delete(session.checkpointLocation).catch(() => {});
   session.settle(reported ? "finished" : "lost");
 }
 

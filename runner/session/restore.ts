@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { WaitResult } from "../../schemas/index.ts";
+import { RESTORED_NOTICE_CALL_ID, type WaitResult } from "../../schemas/index.ts";
 import { attach } from "./attach.ts";
 import type { Session } from "./session.ts";
 
@@ -16,6 +16,7 @@ export async function restoreInto(session: Session, dir: string, callId: number 
   // Stopped (canceled, lease lost) while it was restored: the process must not run on.
   if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
   if (callId !== null && result) session.channel!.send({ type: "wait-result", callId, result });
+  else session.channel!.send({ type: "reply", callId: RESTORED_NOTICE_CALL_ID, ok: true });
   session.log.info({ runId: session.runId, restoreMs: Date.now() - started, ...fetched }, "run restored");
 }
 

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { ClaimedRun, WaitResult, WaitSpec } from "../../schemas/index.ts";
+import type { ClaimedRun, TaskCall, WaitResult, WaitSpec } from "../../schemas/index.ts";
 import type { CheckpointStore } from "../checkpoint-store/index.ts";
 import { createLogShipper } from "../log-shipper.ts";
 import { retryCall } from "../retry-call.ts";
@@ -57,6 +57,12 @@ export interface WaitSlot {
   rechecking: boolean;
 }
 
+/** A call of the task that came while its process was being checkpointed: answered once it runs again (here, or where it is restored). */
+export interface HeldCall {
+  callId: number;
+  call: TaskCall;
+}
+
 /**
  * What every step of a session (start, calls, waits, suspend, restore, finish, drain) works on: the
  * claim, the process it holds, its state (states.ts) and the few pieces of data that outlive a step.
@@ -72,6 +78,15 @@ export interface Session {
   /** Processes checkpointed away: what their dying wrappers print is not the run's output. */
   readonly silenced: WeakSet<TaskProcess>;
   readonly wait: WaitSlot;
+  /**
+   * The task's calls: how many are being answered (a checkpoint waits for them: a reply must reach the
+   * process it was asked by), and those that came during a checkpoint, not yet asked of the server.
+   */
+  readonly calls: { inFlight: number; held: HeldCall[] };
+  /** Runs each time the session (re)enters running: answers the held calls. */
+  afterRunning: (() => void) | null;
+  /** The run's checkpoint as the server has it (the one it resumed from, or its latest safety checkpoint): deleted once replaced or the run ends. */
+  checkpointLocation: string | null;
   proc: TaskProcess | null;
   channel: TaskChannel | null;
   /** Set while a `prepare-checkpoint` awaits the task's answer. */
@@ -103,8 +118,11 @@ export function createSession(claim: ClaimedRun, deps: RunSessionDeps): Session 
   );
   let resolveDone!: (outcome: SessionOutcome) => void;
   const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
-  const state = createSessionState((from, to) => log.trace({ runId, from, to }, "session state"));
-  return {
+  const state = createSessionState((from, to) => {
+    log.trace({ runId, from, to }, "session state");
+    if (to === "running") queueMicrotask(() => session.afterRunning?.());
+  });
+  const session: Session = {
     claim,
     deps,
     runId,
@@ -114,6 +132,9 @@ export function createSession(claim: ClaimedRun, deps: RunSessionDeps): Session 
     shipper,
     silenced: new WeakSet(),
     wait: { pending: null, held: null, arrived: null, rechecking: false },
+    calls: { inFlight: 0, held: [] },
+    afterRunning: null,
+    checkpointLocation: claim.resume?.checkpointLocation ?? null,
     proc: null,
     channel: null,
     checkpointReady: null,
@@ -127,6 +148,7 @@ export function createSession(claim: ClaimedRun, deps: RunSessionDeps): Session 
     },
     done,
   };
+  return session;
 }
 
 /** Waits for `promise`, but no longer than `ms`. */

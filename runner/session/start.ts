@@ -8,6 +8,7 @@ import { hardwareRandomFiles, hardwareRandomFlags } from "../hardware-random.ts"
 import { SANDBOX_ENV, taskSandboxFor } from "../task-sandboxes.ts";
 import { attach } from "./attach.ts";
 import { finish } from "./finish.ts";
+import type { ResumeNote } from "./checkpoint.ts";
 import { placement, restoreInto } from "./restore.ts";
 import type { Session } from "./session.ts";
 
@@ -25,11 +26,6 @@ export function start(session: Session): void {
   });
 }
 
-/** What a checkpoint carries besides CRIU's images: the wait the process was frozen in (null: frozen while running). */
-export interface ResumeNote {
-  callId: number | null;
-}
-
 async function begin(session: Session): Promise<void> {
   const { claim, deps, runId } = session;
   const appDir = await deps.appDirFor(claim.deployment);
@@ -42,7 +38,10 @@ async function begin(session: Session): Promise<void> {
       if (!sha256 || !key) throw new CheckpointIntegrityError(`checkpoint ${checkpointLocation} has no sha256 recorded by the server: refusing to restore an unverifiable checkpoint`);
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await deps.checkpoints!.get(checkpointLocation, dir, { key: Buffer.from(key, "base64"), sha256 });
-      const { callId } = JSON.parse(await readFile(join(dir, "resume.json"), "utf8")) as ResumeNote;
+      const note = JSON.parse(await readFile(join(dir, "resume.json"), "utf8")) as ResumeNote;
+      // Calls the process made as it was dumped, not asked of the server yet: asked here once it runs.
+      session.calls.held.push(...(note.calls ?? []));
+      const { callId } = note;
       await restoreInto(session, dir, callId, claim.resume.result, { fetchMs: Date.now() - fetchStarted });
     } finally {
       await rm(dir, { recursive: true, force: true }).catch(() => {});

@@ -1,16 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { WaitResult } from "../../schemas/index.ts";
 import { CHECKPOINT_KEY_BYTES } from "../checkpoint-store/index.ts";
 import { isLeaseGone, LeaseGoneError } from "../retry-call.ts";
 import { ServerCallError } from "../server-client.ts";
 import { attach } from "./attach.ts";
-import { dumpProcess, prepareCheckpoint } from "./checkpoint.ts";
+import { dumpProcess, prepareCheckpoint, writeResumeNote } from "./checkpoint.ts";
 import { end, finish } from "./finish.ts";
 import { placement, restoreInto } from "./restore.ts";
 import type { Session } from "./session.ts";
-import type { ResumeNote } from "./start.ts";
 import { askWaitResult, nextHeldResult, releaseHeld, takeHeld } from "./waits.ts";
 
 /**
@@ -39,7 +38,7 @@ export async function suspend(session: Session): Promise<void> {
       return;
     }
     const { dumpMs, sizeBytes } = dumped;
-    await writeFile(join(dir, "resume.json"), JSON.stringify({ callId: wait.callId } satisfies ResumeNote));
+    await writeResumeNote(session, dir, wait.callId);
     if (session.wait.held) return await restoreInto(session, dir, wait.callId, takeHeld(session));
     session.state.move("storing");
     deps.onSlotFreed?.();
@@ -63,7 +62,7 @@ export async function suspend(session: Session): Promise<void> {
     try {
       await session.report("report the suspend", () => deps.server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes, sha256: stored.sha256, key: seal.key.toString("base64") } }));
       // The run's checkpoint is now this one: the one it was restored from is of no use any more.
-      if (claim.resume) await deps.checkpoints!.delete(claim.resume.checkpointLocation).catch(() => {});
+      if (session.checkpointLocation) await deps.checkpoints!.delete(session.checkpointLocation).catch(() => {});
       end(session, "suspended");
     } catch (error) {
       if (error instanceof Error && isLeaseGone(error)) {

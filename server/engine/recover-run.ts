@@ -28,7 +28,9 @@ export async function recoverRun(trx: Knex.Transaction, run: RunRow, why: "relea
       return await transitionRun(trx, run, "FAILED", { ...common, error: JSON.stringify({ name: "RunnerLost", message: `runner lost: no heartbeat for the run's lease, and all ${run.attempt_count} attempts are used` }) });
     }
   }
-  let resume: { checkpointLocation: string; waitpointId: string; result: WaitResult } | null = null;
+  let resume: { checkpointLocation: string; waitpointId: string | null; result: WaitResult | null } | null = null;
+  // A checkpoint of the run while it ran (a safety checkpoint): the next attempt goes on from there.
+  if (run.checkpoint_location && !run.checkpoint_waitpoint_id) resume = { checkpointLocation: run.checkpoint_location, waitpointId: null, result: null };
   if (run.checkpoint_location && run.checkpoint_waitpoint_id) {
     const wp = await trx("waitpoints").where({ id: run.checkpoint_waitpoint_id }).first("status", "result");
     if (wp && wp.status !== "PENDING") resume = { checkpointLocation: run.checkpoint_location, waitpointId: run.checkpoint_waitpoint_id, result: wp.result };
