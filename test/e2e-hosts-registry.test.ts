@@ -184,6 +184,40 @@ describe("hosts that share nothing but the server and the registry", () => {
     await waitFor("the handed-over checkpoints to be deleted", async () => (await store().list()).length === 0, { timeoutMs: 30_000 });
   }, 240_000);
 
+  it("a rolling restart of every runner while runs execute restarts no run and repeats no side effect", async () => {
+    const drainArgs = ["--drain-grace", "60000", "--drain-finish", "0"];
+    const first = [await startHostRunner("roll-a", drainArgs), await startHostRunner("roll-b", drainArgs)];
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await trigger(stack, "counting-steps", { steps: 40, stepMs: 250, busy: i === 0 })).id);
+    for (const id of ids) await waitForLogData(id, "counted", (d) => Number(d.step) >= 5);
+    const allExecuting = (where: string) =>
+      waitFor(`every run to execute on ${where}`, async () => {
+        const runs = await Promise.all(ids.map((id) => stack.api<RunView>("GET", `/api/v1/runs/${id}`)));
+        return runs.every((r) => r.status === "EXECUTING" || r.status === "COMPLETED");
+      }, { timeoutMs: 60_000 });
+    // One host at a time: its replacement joins, then the next one is restarted.
+    const second: TestHost[] = [];
+    for (const [i, old] of first.entries()) {
+      const stopping = Date.now();
+      await old.stop();
+      const stopMs = Date.now() - stopping;
+      expect(old.child.exitCode).toBe(0);
+      await allExecuting("the hosts left");
+      console.log(`rolling restart: host ${i + 1} exited ${stopMs} ms after its SIGTERM; its runs executed elsewhere after ${Date.now() - stopping} ms`);
+      second.push(await startHostRunner(`roll-${i}-new`, drainArgs));
+    }
+    const newIds = new Set(second.map((h) => h.runnerId));
+    for (const id of ids) {
+      const run = await waitForFinal(stack, id, "COMPLETED", 120_000);
+      expect(run.output).toEqual({ counter: 40, startedAttempt: 1 });
+      expect(run.attemptDetails).toHaveLength(1);
+      expect(newIds.has(run.attemptDetails![0]!.runnerId!) || run.attemptDetails![0]!.runnerId === first[1]!.runnerId).toBe(true);
+      const messages = (await runLogs(stack, id)).map((l) => l.message);
+      expect(messages.filter((m) => m === "counting from zero")).toHaveLength(1);
+      expect(await ledgerSteps(id)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    }
+  }, 300_000);
+
   it("a host killed with kill -9 mid-run: the run finishes on another host from its last safety checkpoint", async () => {
     const hostA = await startHostRunner("safe-a");
     const { id } = await trigger(stack, "counting-steps-safely", { steps: 40, stepMs: 250, busy: true });
