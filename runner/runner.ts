@@ -154,7 +154,7 @@ export function createRunner(options: RunnerOptions) {
       const handsOver = Boolean(options.checkpoints && options.runtime.checkpoints.available);
       const finishUntil = handsOver ? started + Math.min(graceMs, finishMs ?? Math.floor(graceMs / 2)) : deadline;
       while (sessions.size > 0 && Date.now() < finishUntil) await Promise.race([...[...sessions.values()].map((s) => s.done), new Promise((r) => setTimeout(r, 100))]);
-      if (handsOver && sessions.size > 0) {
+      if (handsOver && sessions.size > 0 && Date.now() < deadline) {
         const holding = [...sessions.values()];
         const moved = await Promise.all(holding.map((s) => s.handOver(deadline)));
         log.info({ runs: holding.length, handedOver: moved.filter(Boolean).length, ms: Date.now() - started }, "drain: runs checkpointed and handed over");
