@@ -1,7 +1,7 @@
 // Drain rows: N runs executing on runner A (the platform in this process tree, process runtime, dir
 // checkpoint store); A drains (`runner.drain(grace, 0)`: every run checkpointed while it runs and
 // handed over); runner B restores them. Measures the time until A's drain returned (the runner would
-// exit) and until every run executes on B again. Usage:
+// exit) and until every run's process is restored and running on B. Usage:
 //   npx tsx bench/suspend-resume/drain.ts [--runs 1,4] [--mb 20] [--json]
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,6 +19,9 @@ const counts = values.runs.split(",").map(Number);
 const mb = Number(values.mb);
 const dir = await mkdtemp(path.join(tmpdir(), "stasis-bench-drain-"));
 const log = pino({ level: "warn" }, pino.destination(2));
+/** When each run's process was restored on a runner (the runner's "run restored" line). */
+const restoredAt = new Map<string, number>();
+const runnerLog = pino({ level: "info" }, { write: (line: string) => void (line.includes('"run restored"') && restoredAt.set((JSON.parse(line) as { runId: string }).runId, Date.now())) });
 console.error("bench: starting the platform (embedded PostgreSQL, server, runner A) and deploying the task");
 const local = await startLocalStack({ stateDir: dir, runners: 1, capacity: Math.max(...counts), log });
 const results: Array<{ runs: number; mb: number; drainMs: number; elsewhereMs: number }> = [];
@@ -38,7 +41,7 @@ try {
       checkpoints: createDirCheckpointStore(local.dirs.checkpoints),
       appDirFor: createImageCache(local.dirs.imageCache),
       workDir: path.join(dir, name),
-      log,
+      log: runnerLog,
     });
     await runner.start();
     return runner;
@@ -54,8 +57,10 @@ try {
     const started = Date.now();
     await runnerA.drain(120_000, 0);
     const drainMs = Date.now() - started;
+    // Claimed by B, and their processes restored there.
     await pollFor(async () => ((await views()).every((v) => v.status === "EXECUTING" && v.attemptDetails?.at(-1)?.runnerId === runnerB.id) ? true : undefined), 120_000, `the ${n} runs to execute on runner B`);
-    const elsewhereMs = Date.now() - started;
+    await pollFor(async () => (ids.every((id) => (restoredAt.get(id) ?? 0) >= started) ? true : undefined), 120_000, `the ${n} runs to be restored on runner B`);
+    const elsewhereMs = Math.max(...ids.map((id) => restoredAt.get(id)!)) - started;
     results.push({ runs: n, mb, drainMs, elsewhereMs });
     for (const id of ids) await api("POST", `/api/v1/runs/${id}/cancel`);
     runnerA = runnerB; // the next row drains B onto a new runner

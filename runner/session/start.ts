@@ -18,6 +18,7 @@ import type { Session } from "./session.ts";
  */
 export function start(session: Session): void {
   void begin(session).catch((error: Error) => {
+    if (session.state.over) return; // stopped (canceled, lease lost, drained) while it started: nothing to report
     session.log.error({ runId: session.runId, err: error.message }, "could not start the run");
     // A refused checkpoint fails this attempt under its own name; the run's next attempt starts afresh.
     const name = error instanceof CheckpointIntegrityError ? error.name : "RunStartFailed";
