@@ -8,6 +8,7 @@ export interface IndexDefaults {
   retry?: Record<string, unknown>;
   machine?: Record<string, unknown>;
   maxDuration?: number;
+  checkpoint?: { every: string | number };
 }
 
 type IndexedTask = Extract<TaskToRunner, { type: "indexed" }>["tasks"][number];

@@ -112,7 +112,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       });
       await runner.start();
       runners.push(runner);
-      stops.unshift(() => runner.drain(5_000));
+      // Runs get the whole grace to finish, then are given back (no hand-over checkpoints on the way out of a local stack).
+      stops.unshift(() => runner.drain(5_000, 5_000));
     }
     return {
       apiUrl,

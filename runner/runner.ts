@@ -2,17 +2,16 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { ClaimedRun, PollResponse } from "../schemas/index.ts";
 import type { CheckpointStore } from "./checkpoint-store/index.ts";
-import { createClaimKeys } from "./claim-keys.ts";
+import { createHeartbeatLoop } from "./heartbeat-loop.ts";
 import { createLeaseClock } from "./lease-clock.ts";
+import { createPollLoop } from "./poll-loop.ts";
 import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
 import type { TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
+import { createSlots } from "./slots.ts";
 import type { WorkloadRuntime } from "./workload/index.ts";
-
-const LONG_POLL_MS = 10_000;
-const SHORT_POLL_MS = 1_000;
 
 export interface RunnerOptions {
   serverUrl: string;
@@ -40,34 +39,34 @@ export interface RunnerOptions {
 }
 
 /**
- * The runner daemon: registers, long-polls the server for runs and wake-ups, keeps its leases alive
- * with heartbeats, and on `drain()` stops claiming, lets runs finish for a grace period, then gives
- * the rest back.
+ * The runner daemon: registers, long-polls the server for runs and wake-ups (poll-loop.ts) with the
+ * slots it has free (slots.ts), keeps its leases alive with heartbeats (heartbeat-loop.ts), and on
+ * `drain()` stops claiming, lets runs finish for a grace period, then gives the rest back.
  */
 export function createRunner(options: RunnerOptions) {
   const server = createServerClient({ serverUrl: options.serverUrl, runnerToken: options.runnerToken });
   const log = options.log;
   const sessions = new Map<string, RunSession>();
-  const pollAbort = new AbortController();
-  /** The poll in flight: a drain cuts it, or it could claim (even the runs the drain gives back) for a runner that is leaving. */
-  let pollInFlight: AbortController | null = null;
+  const closing = new AbortController();
   let runnerId = "";
   /** The runner's own setting wins; else the server's (register response); else 5 s. */
   let suspendThresholdMs = options.suspendThresholdMs ?? 5000;
-  const claimKeys = createClaimKeys();
-  let heartbeatTimer: NodeJS.Timeout | null = null;
-  let heartbeatIntervalMs = 10_000;
-  let polling = false;
-  let draining = false;
-  let loop: Promise<void> = Promise.resolve();
   /** Until the register answer says otherwise: the server's default lease. */
   const leases = createLeaseClock(30_000);
+  const slots = createSlots(options.capacity, () => [...sessions.values()].filter((s) => s.holdsSlot).length);
   // Spares for as many runs as could start here right now (at least one), bounded by free memory in the pool.
-  const warmPool = options.warmProcesses ? createWarmPool({ sparesPerKey: () => Math.max(1, options.capacity - busySlots()) }) : undefined;
-  /** Slots the long poll in flight may fill; a quick poll offers only the others. */
-  let slotsOfferedByLongPoll = 0;
-  let quickPolling = false;
-  let quickPollAgain = false;
+  const warmPool = options.warmProcesses ? createWarmPool({ sparesPerKey: () => Math.max(1, options.capacity - slots.busy()) }) : undefined;
+  const polls = createPollLoop({ server, runnerId: () => runnerId, slots, handle, onPollFailed: recheckWaits, signal: closing.signal, log });
+  const heartbeats = createHeartbeatLoop({
+    server,
+    runnerId: () => runnerId,
+    leases,
+    held: () => [...sessions.values()].map((s) => ({ runId: s.runId, leaseId: s.leaseId })),
+    leaseOf: (runId) => sessions.get(runId)?.leaseId,
+    onLost: (runId) => void sessions.get(runId)?.stop("the server gave this run's lease to someone else", "lost"),
+    signal: closing.signal,
+    log,
+  });
 
   function track(claim: ClaimedRun): void {
     const session = startRunSession(claim, {
@@ -84,10 +83,10 @@ export function createRunner(options: RunnerOptions) {
       // Reported as soon as the process is gone; storing the checkpoint goes on in the background.
       onSlotFreed: () => {
         options.onEvent?.({ type: "suspended", runId: claim.runId });
-        void claimFreedSlots();
+        void polls.claimFreedSlots();
       },
       leaseValidUntil: () => leases.reportableUntil(claim.runId),
-      signal: pollAbort.signal,
+      signal: closing.signal,
       log: log.child({ runId: claim.runId, attempt: claim.attempt }),
     });
     leases.claimed(claim.runId);
@@ -99,20 +98,8 @@ export function createRunner(options: RunnerOptions) {
         leases.forget(claim.runId);
       }
       if (outcome !== "suspended") options.onEvent?.({ type: outcome === "finished" ? "finished" : "stopped", runId: claim.runId });
-      void claimFreedSlots();
+      void polls.claimFreedSlots();
     });
-  }
-
-  async function pollOnce(body: { runnerId: string; freeSlots: number; waitMs: number }, signal: AbortSignal): Promise<PollResponse> {
-    const keys = claimKeys.forPoll();
-    try {
-      const response = await server.poll({ ...body, ...keys }, signal);
-      claimKeys.answered(keys);
-      return response;
-    } catch (error) {
-      claimKeys.lost(keys);
-      throw error;
-    }
   }
 
   function handle(response: PollResponse): void {
@@ -124,10 +111,6 @@ export function createRunner(options: RunnerOptions) {
     }
   }
 
-  function busySlots(): number {
-    return [...sessions.values()].filter((s) => s.holdsSlot).length;
-  }
-
   /**
    * A poll that failed may have been answered and the answer lost (the server died mid-reply): the
    * continues in it moved their runs to EXECUTING on the server. Each run waiting here asks for its
@@ -135,100 +118,6 @@ export function createRunner(options: RunnerOptions) {
    */
   function recheckWaits(): void {
     for (const session of sessions.values()) void session.recheckWait();
-  }
-
-  function freeSlotsNow(): number {
-    if (draining) return 0;
-    return Math.max(0, options.capacity - busySlots() - slotsOfferedByLongPoll);
-  }
-
-  async function pollLoop(): Promise<void> {
-    let failures = 0;
-    while (polling) {
-      const thisPoll = new AbortController();
-      pollInFlight = thisPoll;
-      try {
-        const freeSlots = freeSlotsNow();
-        slotsOfferedByLongPoll = freeSlots;
-        // A long poll offers the slots free when it starts. A slot freed meanwhile gets one quick poll, but a run
-        // that becomes due after that (a frozen wait ending) could only be claimed when the long poll ends: with
-        // 10 s polls, frozen waits ended up to 10 s late (bench/wait-latency). So poll long only when every slot
-        // is on offer, else briefly.
-        const waitMs = freeSlots >= options.capacity ? LONG_POLL_MS : SHORT_POLL_MS;
-        const response = await pollOnce({ runnerId, freeSlots, waitMs }, AbortSignal.any([pollAbort.signal, thisPoll.signal]));
-        slotsOfferedByLongPoll = 0;
-        failures = 0;
-        handle(response);
-      } catch (error) {
-        slotsOfferedByLongPoll = 0;
-        if (!polling) return;
-        if (thisPoll.signal.aborted) continue; // drain began: poll again, claiming nothing
-        failures += 1;
-        const delay = Math.min(5000, 100 * 2 ** failures);
-        log.warn({ err: (error as Error).message, retryInMs: delay }, "poll failed");
-        recheckWaits();
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-  }
-
-  /**
-   * A slot freed while the long poll waits with the slots that were free when it started: claim for
-   * the new ones at once with a poll that does not wait, instead of idling until the long poll ends.
-   */
-  async function claimFreedSlots(): Promise<void> {
-    if (!polling || quickPolling) {
-      quickPollAgain = polling;
-      return;
-    }
-    quickPolling = true;
-    try {
-      do {
-        quickPollAgain = false;
-        const freeSlots = freeSlotsNow();
-        if (freeSlots === 0) break;
-        handle(await pollOnce({ runnerId, freeSlots, waitMs: 0 }, pollAbort.signal));
-      } while (quickPollAgain && polling);
-    } catch (error) {
-      if (polling) log.warn({ err: (error as Error).message }, "claim after a freed slot failed; the long poll will pick runs up");
-      recheckWaits();
-    } finally {
-      quickPolling = false;
-    }
-  }
-
-  /**
-   * Extends every lease held here — also of runs whose end or suspend is still being reported, so a
-   * short server outage does not cost them their lease.
-   */
-  async function heartbeat(): Promise<void> {
-    const held = [...sessions.values()].map((s) => ({ runId: s.runId, leaseId: s.leaseId }));
-    const started = Date.now();
-    let sentAt = started;
-    try {
-      // A failed beat is tried again at once (backoff) rather than at the next interval: after an outage the
-      // leases are extended as soon as the server is back, before it sweeps them as expired.
-      const { lost, leaseMs } = await retryCall(
-        () => {
-          sentAt = Date.now();
-          return server.heartbeat({ runnerId, leases: held });
-        },
-        { what: "heartbeat", giveUpAt: () => started + heartbeatIntervalMs, signal: pollAbort.signal, maxMs: 1000 },
-      );
-      leases.leaseMs = leaseMs;
-      const gone = new Set(lost);
-      leases.renewed(held.filter((l) => !gone.has(l.runId) && sessions.get(l.runId)?.leaseId === l.leaseId).map((l) => l.runId), sentAt);
-      // Only the lease this beat named: while the beat was in flight, the run's attempt may have ended and its next
-      // attempt been claimed here under a new lease — an answer about the old lease must not stop the new attempt
-      // (found by bench/chaos: a retried run stopped on this runner kept running, then ran again elsewhere).
-      const sentLease = new Map(held.map((l) => [l.runId, l.leaseId]));
-      for (const runId of lost) {
-        const session = sessions.get(runId);
-        if (session && session.leaseId === sentLease.get(runId)) void session.stop("the server gave this run's lease to someone else", "lost");
-      }
-    } catch (error) {
-      log.warn({ err: (error as Error).message }, "heartbeat failed");
-    }
   }
 
   return {
@@ -248,18 +137,28 @@ export function createRunner(options: RunnerOptions) {
       runnerId = registered.runnerId;
       leases.leaseMs = registered.leaseMs;
       if (options.suspendThresholdMs === undefined && registered.suspendThresholdMs !== undefined) suspendThresholdMs = registered.suspendThresholdMs;
-      heartbeatIntervalMs = registered.heartbeatIntervalMs;
-      heartbeatTimer = setInterval(() => void heartbeat(), heartbeatIntervalMs);
-      polling = true;
-      loop = pollLoop();
+      heartbeats.start(registered.heartbeatIntervalMs);
+      polls.start();
       log.info({ runnerId, capacity: options.capacity, checkpoints: options.runtime.checkpoints }, "runner started");
     },
-    /** Stop claiming; wait up to `graceMs` for running runs; give the rest back to the queue. */
-    async drain(graceMs = 30_000): Promise<void> {
-      draining = true;
-      pollInFlight?.abort();
-      const deadline = Date.now() + graceMs;
-      while (sessions.size > 0 && Date.now() < deadline) await Promise.race([...[...sessions.values()].map((s) => s.done), new Promise((r) => setTimeout(r, 100))]);
+    /**
+     * Stop claiming; let runs finish for `finishMs` (default: half of `graceMs`); then checkpoint each run
+     * still here and hand it to the server to resume elsewhere where it was (when this runner checkpoints);
+     * give back whatever is left at the end of `graceMs` (from its last checkpoint, or from the start).
+     */
+    async drain(graceMs = 30_000, finishMs?: number): Promise<void> {
+      slots.drain();
+      polls.cut();
+      const started = Date.now();
+      const deadline = started + graceMs;
+      const handsOver = Boolean(options.checkpoints && options.runtime.checkpoints.available);
+      const finishUntil = handsOver ? started + Math.min(graceMs, finishMs ?? Math.floor(graceMs / 2)) : deadline;
+      while (sessions.size > 0 && Date.now() < finishUntil) await Promise.race([...[...sessions.values()].map((s) => s.done), new Promise((r) => setTimeout(r, 100))]);
+      if (handsOver && sessions.size > 0 && Date.now() < deadline) {
+        const holding = [...sessions.values()];
+        const moved = await Promise.all(holding.map((s) => s.handOver(deadline)));
+        log.info({ runs: holding.length, handedOver: moved.filter(Boolean).length, ms: Date.now() - started }, "drain: runs checkpointed and handed over");
+      }
       const remaining = [...sessions.values()];
       if (remaining.length > 0) {
         const giveUpAt = Math.max(...remaining.map((s) => leases.validUntil(s.runId)));
@@ -273,10 +172,10 @@ export function createRunner(options: RunnerOptions) {
       await this.close();
     },
     async close(): Promise<void> {
-      polling = false;
-      pollAbort.abort();
-      if (heartbeatTimer) clearInterval(heartbeatTimer);
-      await loop.catch(() => {});
+      const stopping = polls.stop();
+      closing.abort();
+      heartbeats.stop();
+      await stopping;
       await Promise.all([...sessions.values()].map((s) => s.stop("runner closed")));
       await warmPool?.close();
     },

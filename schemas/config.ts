@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Machine, RetryOptions } from "./common.ts";
+import { SafetyCheckpointSetting } from "./manifest.ts";
 
 /** `stasis.config.ts` default export, parsed once when a project is loaded. */
 export const StasisConfig = z
@@ -15,6 +16,8 @@ export const StasisConfig = z
     /** Seconds; a run that runs longer is TIMED_OUT. */
     maxDuration: z.number().int().positive().optional(),
     machine: Machine.partial().optional(),
+    /** Safety checkpoints for every task that does not set its own (see SafetyCheckpointSetting). */
+    checkpoint: SafetyCheckpointSetting.optional(),
     build: z
       .object({
         /** Packages to keep out of the bundle and install into their own image layer. */

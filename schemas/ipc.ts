@@ -19,6 +19,13 @@ export const RunContext = z.object({
 });
 export type RunContext = z.infer<typeof RunContext>;
 
+/**
+ * The call id of a `reply` to no call: the first message a process restored from a checkpoint of a
+ * running run gets (there is no wait to hand a result to). A worker takes it as "you were restored"
+ * (fresh randomness); older workers ignore a reply nobody waits for.
+ */
+export const RESTORED_NOTICE_CALL_ID = -1;
+
 export const RunnerToTask = z.discriminatedUnion("type", [
   z.object({ type: z.literal("execute"), ctx: RunContext, payload: Json }),
   z.object({ type: z.literal("reply"), callId: z.number().int(), ok: z.boolean(), result: Json.optional(), error: SerializedError.optional() }),

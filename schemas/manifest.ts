@@ -2,6 +2,18 @@ import { z } from "zod";
 import { Machine, RetryOptions, TaskId } from "./common.ts";
 import { ScheduleTrigger, WebhookTrigger } from "./triggers.ts";
 
+/**
+ * Safety checkpoints (`checkpoint: { every: "10m" }` on a task or in the config): a running run is
+ * checkpointed in the background at this interval (the process keeps running), so a host that dies
+ * loses at most that much of the run's work. Code since the last checkpoint runs again after such a
+ * loss (at least once for that span). In the manifest as `everyMs`.
+ */
+export const SafetyCheckpointSetting = z
+  .object({ every: z.union([z.number().int().min(1000), z.string().regex(/^\d+(ms|s|m|h|d)$/, "a duration looks like 500ms, 10s, 5m, 2h or 1d")]) })
+  .strict();
+/** At least a second apart: each safety checkpoint pauses the run for the length of a dump. */
+export const MIN_SAFETY_CHECKPOINT_MS = 1000;
+
 export const TaskManifestEntry = z
   .object({
     id: TaskId,
@@ -12,6 +24,8 @@ export const TaskManifestEntry = z
     machine: z.object({ preset: z.string(), cpu: z.number().positive(), memory: z.number().int().positive() }).strict(),
     queue: z.object({ name: z.string(), concurrencyLimit: z.number().int().positive().optional() }).strict(),
     maxDuration: z.number().int().positive().optional(),
+    /** Safety checkpoints every this many ms while the run runs (see SafetyCheckpointSetting). */
+    checkpoint: z.object({ everyMs: z.number().int().min(MIN_SAFETY_CHECKPOINT_MS) }).strict().optional(),
     /** Runs for deliveries of a webhook source (`webhooks.stripe(…).task`). */
     webhook: WebhookTrigger.optional(),
     /** Runs on a cron schedule while this version is promoted (`schedules.task`). */

@@ -65,7 +65,14 @@ export const ClaimedRun = z.object({
    * checkpoint whose bytes hash to anything else. Both null for a checkpoint taken before they were recorded.
    */
   resume: z
-    .object({ checkpointLocation: z.string(), waitpointId: z.string(), result: WaitResult, sha256: Sha256Hex.nullable().default(null), key: CheckpointKey.nullable().default(null) })
+    .object({
+      checkpointLocation: z.string(),
+      /** The wait the checkpoint was taken in, and its result; both null for a checkpoint of a running run (a drain's, or a safety checkpoint). */
+      waitpointId: z.string().nullable(),
+      result: WaitResult.nullable(),
+      sha256: Sha256Hex.nullable().default(null),
+      key: CheckpointKey.nullable().default(null),
+    })
     .nullable(),
   /**
    * The environment's variables (the `preview` set under a preview's own), decrypted by the server
@@ -154,6 +161,24 @@ export const SuspendRequest = z
   })
   .strict();
 export const SuspendResponse = z.object({ status: z.enum(["SUSPENDED", "QUEUED"]) });
+
+/** A stored checkpoint as the runner reports it: where, how big, the sha256 of the stored bytes and its own key. */
+export const ReportedCheckpoint = z.object({ location: z.string(), sizeBytes: z.number().int().nonnegative(), sha256: Sha256Hex, key: CheckpointKey }).strict();
+
+/**
+ * A draining runner checkpointed a running run (EXECUTING): the server queues it to resume from that
+ * checkpoint on another runner, in the same attempt. Answered QUEUED (also to a repeat).
+ */
+export const HandOverRequest = z.object({ leaseId: z.string(), checkpoint: ReportedCheckpoint }).strict();
+export const HandOverResponse = z.object({ status: z.literal("QUEUED") });
+
+/**
+ * A safety checkpoint of a running run (taken with the process left running): the run's checkpoint
+ * from now on, resumed from if the runner dies. `previous`: the checkpoint it replaces, which the
+ * runner deletes.
+ */
+export const SafetyCheckpointRequest = z.object({ leaseId: z.string(), checkpoint: ReportedCheckpoint }).strict();
+export const SafetyCheckpointResponse = z.object({ previous: z.string().nullable() });
 
 export const RunnerTriggerRequest = TriggerChildrenRequest.extend({ leaseId: z.string() }).strict();
 export const RunnerTriggerResponse = z.object({ runIds: z.array(z.string()) });

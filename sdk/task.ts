@@ -18,6 +18,12 @@ export interface TaskOptions<TPayload, TOutput> {
   queue?: { name?: string; concurrencyLimit?: number };
   /** Seconds of execution after which the run is TIMED_OUT. */
   maxDuration?: number;
+  /**
+   * Safety checkpoints: while the run runs, checkpoint it in the background this often ("10m", ms), so
+   * a host that dies loses at most that much work. Code since the last checkpoint runs again after such
+   * a loss (at least once for that span); each checkpoint pauses the run for the length of a dump.
+   */
+  checkpoint?: { every: string | number };
   run: (payload: TPayload, args: TaskRunArgs) => Promise<TOutput>;
 }
 

@@ -1,6 +1,8 @@
 // Runners on separate "hosts" that share nothing but the server and the registry: a run suspended
-// on host A resumes on host B through the registry checkpoint store with its memory intact, and
-// `stasis checkpoints list|gc` shows and reclaims what the registry holds, per project.
+// on host A resumes on host B through the registry checkpoint store with its memory intact,
+// `stasis checkpoints list|gc` shows and reclaims what the registry holds, per project, a drain of
+// host A moves its running runs to host B without losing or repeating work, and a host killed with
+// kill -9 costs a run with safety checkpoints only the work since its last one.
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createRegistryImageStore } from "../builder/index.ts";
 import { createRegistryCheckpointStore } from "../runner/index.ts";
 import type { z } from "zod";
-import type { CheckpointsGcOutput, CheckpointsListOutput } from "../schemas/index.ts";
+import type { CheckpointsGcOutput, CheckpointsListOutput, RunView } from "../schemas/index.ts";
 import { runCli } from "./support/cli.ts";
 import { runLogs, trigger, waitForFinal, waitForLog, waitForSuspended } from "./support/e2e-waits.ts";
 import { createTestNetwork, startHost, type TestHost, type TestNetwork } from "./support/hosts.ts";
@@ -31,7 +33,8 @@ beforeAll(async () => {
   registry = await startRegistry({ address: network.gateway });
   // The server accepts deployments whose image is in this registry (read when its routes register).
   process.env.STASIS_ALLOWED_REGISTRIES = registry.host;
-  stack = await startTestStack({ project: "waits", runners: 0, host: network.gateway, suspendThresholdMs: 1000 });
+  // A short lease: the kill -9 test waits for it to expire.
+  stack = await startTestStack({ project: "waits", runners: 0, host: network.gateway, suspendThresholdMs: 1000, engine: { leaseMs: 6000, heartbeatIntervalMs: 1000 } });
   await stack.deploy(join(REPO_ROOT, "test/fixtures/waits"), { store: createRegistryImageStore({ url: registry.url, repository: "hosts/app" }) });
 }, 180_000);
 
@@ -149,4 +152,106 @@ describe("hosts that share nothing but the server and the registry", () => {
     await waitFor("the drained runner to exit", () => host.child.exitCode !== null || host.child.signalCode !== null, { timeoutMs: 30_000 });
     expect(host.child.exitCode).toBe(0);
   }, 240_000);
+
+  it("a drain of host A checkpoints its running runs and host B resumes them: counters intact, every side effect once", async () => {
+    const hostA = await startHostRunner("drain-a", ["--drain-grace", "60000", "--drain-finish", "0"]);
+    // One run sleeps between steps, one spins on the CPU (it answers its runner only between steps).
+    const sleeping = await trigger(stack, "counting-steps", { steps: 30, stepMs: 300 });
+    const busy = await trigger(stack, "counting-steps", { steps: 30, stepMs: 300, busy: true });
+    const ids = [sleeping.id, busy.id];
+    for (const id of ids) await waitForLogData(id, "counted", (d) => Number(d.step) >= 5);
+    const hostB = await startHostRunner("drain-b");
+    const stopping = Date.now();
+    await hostA.stop();
+    const drainMs = Date.now() - stopping;
+    expect(hostA.child.exitCode).toBe(0);
+    // Both run again on host B, in the attempt they started in.
+    await waitFor("both runs to execute on host B", async () => {
+      const runs = await Promise.all(ids.map((id) => stack.api<RunView>("GET", `/api/v1/runs/${id}`)));
+      return runs.every((r) => r.status === "EXECUTING" && r.attemptDetails!.at(-1)!.runnerId === hostB.runnerId);
+    }, { timeoutMs: 60_000 });
+    const elsewhereMs = Date.now() - stopping;
+    console.log(`drain of 2 running runs: host A exited after ${drainMs} ms; both ran on host B ${elsewhereMs} ms after the SIGTERM`);
+    for (const id of ids) {
+      const run = await waitForFinal(stack, id, "COMPLETED", 120_000);
+      expect(run.output).toEqual({ counter: 30, startedAttempt: 1 });
+      expect(run.attemptDetails!.map((a) => [a.number, a.status, a.runnerId])).toEqual([[1, "COMPLETED", hostB.runnerId]]);
+      const messages = (await runLogs(stack, id)).map((l) => l.message);
+      expect(messages.filter((m) => m === "counting from zero")).toHaveLength(1);
+      expect(messages.some((m) => m.includes("checkpointing the running run"))).toBe(true);
+      expect(await ledgerSteps(id)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    }
+    await waitFor("the handed-over checkpoints to be deleted", async () => (await store().list()).length === 0, { timeoutMs: 30_000 });
+  }, 240_000);
+
+  it("a rolling restart of every runner while runs execute restarts no run and repeats no side effect", async () => {
+    const drainArgs = ["--drain-grace", "60000", "--drain-finish", "0"];
+    const first = [await startHostRunner("roll-a", drainArgs), await startHostRunner("roll-b", drainArgs)];
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await trigger(stack, "counting-steps", { steps: 40, stepMs: 250, busy: i === 0 })).id);
+    for (const id of ids) await waitForLogData(id, "counted", (d) => Number(d.step) >= 5);
+    const allExecuting = (where: string) =>
+      waitFor(`every run to execute on ${where}`, async () => {
+        const runs = await Promise.all(ids.map((id) => stack.api<RunView>("GET", `/api/v1/runs/${id}`)));
+        return runs.every((r) => r.status === "EXECUTING" || r.status === "COMPLETED");
+      }, { timeoutMs: 60_000 });
+    // One host at a time: its replacement joins, then the next one is restarted.
+    const second: TestHost[] = [];
+    for (const [i, old] of first.entries()) {
+      const stopping = Date.now();
+      await old.stop();
+      const stopMs = Date.now() - stopping;
+      expect(old.child.exitCode).toBe(0);
+      await allExecuting("the hosts left");
+      console.log(`rolling restart: host ${i + 1} exited ${stopMs} ms after its SIGTERM; its runs executed elsewhere after ${Date.now() - stopping} ms`);
+      second.push(await startHostRunner(`roll-${i}-new`, drainArgs));
+    }
+    const newIds = new Set(second.map((h) => h.runnerId));
+    for (const id of ids) {
+      const run = await waitForFinal(stack, id, "COMPLETED", 120_000);
+      expect(run.output).toEqual({ counter: 40, startedAttempt: 1 });
+      expect(run.attemptDetails).toHaveLength(1);
+      expect(newIds.has(run.attemptDetails![0]!.runnerId!) || run.attemptDetails![0]!.runnerId === first[1]!.runnerId).toBe(true);
+      const messages = (await runLogs(stack, id)).map((l) => l.message);
+      expect(messages.filter((m) => m === "counting from zero")).toHaveLength(1);
+      expect(await ledgerSteps(id)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    }
+  }, 300_000);
+
+  it("a host killed with kill -9 mid-run: the run finishes on another host from its last safety checkpoint", async () => {
+    const hostA = await startHostRunner("safe-a");
+    const { id } = await trigger(stack, "counting-steps-safely", { steps: 40, stepMs: 250, busy: true });
+    // At least two safety checkpoints taken and registered, and some steps after them.
+    await waitFor("two safety checkpoints", async () => (await runLogs(stack, id)).filter((l) => l.message.startsWith("[stasis] safety checkpoint: the run paused")).length >= 2, { timeoutMs: 60_000 });
+    const pauses = (await runLogs(stack, id)).flatMap((l) => /paused (\d+) ms/.exec(l.message)?.[1] ?? []).map(Number);
+    console.log(`safety checkpoint pauses (ms): ${pauses.join(", ")}`);
+    const stepsBeforeKill = (await ledgerSteps(id)).length;
+    await hostA.kill9();
+    const hostB = await startHostRunner("safe-b");
+    const run = await waitForFinal(stack, id, "COMPLETED", 120_000);
+    expect(run.output).toEqual({ counter: 40, startedAttempt: 1 });
+    expect(run.attemptDetails!.map((a) => [a.status, a.runnerId])).toEqual([
+      ["LOST", hostA.runnerId],
+      ["COMPLETED", hostB.runnerId],
+    ]);
+    const messages = (await runLogs(stack, id)).map((l) => l.message);
+    // Not from zero: the counter went on from the checkpoint.
+    expect(messages.filter((m) => m === "counting from zero")).toHaveLength(1);
+    // Every step done; the steps done again are the last few before the kill (at least once for the span since the checkpoint).
+    const steps = await ledgerSteps(id);
+    expect([...new Set(steps)]).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    const repeated = [...new Set(steps.filter((step, i) => steps.indexOf(step) !== i))];
+    expect(repeated.length).toBeLessThan(stepsBeforeKill);
+    if (repeated.length > 0) expect(Math.max(...repeated)).toBeLessThanOrEqual(stepsBeforeKill + 1);
+  }, 240_000);
 });
+
+/** The steps the run recorded as side effects (child runs tagged with its id), in order, repeats included. */
+async function ledgerSteps(runId: string): Promise<number[]> {
+  const page = await stack.api<{ data: RunView[] }>("GET", `/api/v1/runs?tag=${runId}&limit=200`);
+  return page.data.map((r) => (r.payload as { step: number }).step).sort((a, b) => a - b);
+}
+
+async function waitForLogData(runId: string, message: string, check: (data: Record<string, unknown>) => boolean) {
+  return waitFor(`run ${runId} to log "${message}"`, async () => (await runLogs(stack, runId)).find((l) => l.message === message && check(l.data ?? {})), { timeoutMs: 60_000 });
+}

@@ -83,10 +83,11 @@ export function registerServeCommands(program: Command): void {
     .option("--allowed-registries <list>", "where images may come from: host[:port][/prefix], oci-layout:<dir> or oci-layout:*, comma-separated (default STASIS_ALLOWED_REGISTRIES, else STASIS_REGISTRY and local layout dirs)")
     .option("--task-uid-base <n>", "task processes of environment N run as uid base+N (default STASIS_TASK_UID_BASE, else 1000000000); as root only")
     .option("--task-shared-dirs <list>", "host dirs every task process may use, read-write at the same path, `:`-separated (default STASIS_TASK_SHARED_DIRS)")
-    .option("--drain-grace <ms>", "on SIGTERM, how long running runs may finish before they are given back", "30000")
+    .option("--drain-grace <ms>", "on SIGTERM, how long the drain may take: runs may finish, then (with checkpoints) each one still here is checkpointed and handed over to resume on another runner where it was; what is left at the end is given back", "30000")
+    .option("--drain-finish <ms>", "on SIGTERM, how long runs may finish before the rest are checkpointed and handed over (default: half of --drain-grace)")
     .option("--health-port <port>", "serve /livez, /readyz and /drain (a preStop hook) on this port (default STASIS_RUNNER_HEALTH_PORT; off when unset)")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; drainFinish?: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
       if (opts.workload !== "process" && opts.workload !== "runc") throw new CliError(`--workload must be process or runc, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
@@ -154,7 +155,7 @@ export function registerServeCommands(program: Command): void {
       const stop = (graceMs: number) =>
         (stopping ??= (async () => {
           progress(`runner ${runner.id}: draining (up to ${graceMs} ms)`);
-          await runner.drain(graceMs);
+          await runner.drain(graceMs, opts.drainFinish === undefined ? undefined : Number(opts.drainFinish));
           process.exit(0);
         })());
       const healthPort = opts.healthPort ?? process.env.STASIS_RUNNER_HEALTH_PORT;

@@ -82,6 +82,21 @@ export function describeWorkloadRuntime(name: string, { runtime, another }: Work
       expect(await third.exited).toEqual({ code: null, signal: "SIGKILL" });
     });
 
+    it("a checkpoint with leaveRunning leaves the task running, and restores elsewhere as it was at the dump", async () => {
+      const { proc, ipc } = await f.start(runtime, path.join(f.dir, "left.log"));
+      const first = await ipc.request({ cmd: "state" });
+      const dumped = await runtime.checkpoint(proc, path.join(f.scratch, "left"), { leaveRunning: true });
+      expect(dumped.sizeBytes).toBeGreaterThan(0);
+      // The original goes on here: the same process, its count moving on.
+      expect(await ipc.request({ cmd: "state" })).toMatchObject({ random: first.random, pid: first.pid, count: 2 });
+      const other = await another();
+      const copy = await other.restore(path.join(f.scratch, "left"), { cwd: f.dir });
+      f.track(copy);
+      // The copy continues from the dump, not from where the original is now.
+      expect(await createIpcClient(copy.ipc).request({ cmd: "state" })).toMatchObject({ random: first.random, count: 2 });
+      await Promise.all([proc.kill(), copy.kill()]);
+    });
+
     it("restores two checkpoints whose tasks had the same PID side by side", async () => {
       const a = await f.start(runtime, path.join(f.dir, "a.log"));
       const b = await f.start(runtime, path.join(f.dir, "b.log"));

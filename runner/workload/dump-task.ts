@@ -15,6 +15,8 @@ export interface DumpTaskOptions {
   workDir: string;
   /** Run criu so that it dies with the runner. */
   guard?: CriuGuardTools;
+  /** `--leave-running`: the task goes on after the dump (a safety checkpoint). */
+  leaveRunning?: boolean;
 }
 
 /**
@@ -35,6 +37,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   const work = await mkdtemp(path.join(options.workDir, "dump-"));
   await mkdir(path.join(options.workDir, "criu-run"), { recursive: true, mode: 0o700 });
   const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established", "--file-locks"];
+  if (options.leaveRunning) args.push("--leave-running");
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
   args.push(...(await externalMountDumpArgs(pid)));
 
@@ -55,7 +58,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
     dumpedAt: new Date().toISOString(),
     ...(handle.parts.user ? { user: handle.parts.user } : {}),
   });
-  await handle.proc.exited; // CRIU killed the tree; wait until our side has seen it go
+  if (!options.leaveRunning) await handle.proc.exited; // CRIU killed the tree; wait until our side has seen it go
   return { dumpMs, sizeBytes: await dirSize(imageAbs) };
 }
 

@@ -1,4 +1,4 @@
-export type { CheckpointResult, MachineLimits, CheckpointSupport, RestoreTaskOptions, StartTaskOptions, TaskExit, TaskProcess, WorkloadRuntime } from "./types.ts";
+export type { CheckpointOptions, CheckpointResult, MachineLimits, CheckpointSupport, RestoreTaskOptions, StartTaskOptions, TaskExit, TaskProcess, WorkloadRuntime } from "./types.ts";
 export { createProcessRuntime, type ProcessRuntimeOptions } from "./process-runtime.ts";
 export { createRuncRuntime, detectRunc, type RuncRuntimeOptions } from "./runc-runtime.ts";
 export { WorkloadError, type WorkloadErrorCode } from "./errors.ts";

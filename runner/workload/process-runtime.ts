@@ -109,11 +109,11 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       return handle;
     },
 
-    async checkpoint(proc, imageDir) {
+    async checkpoint(proc, imageDir, options) {
       requireCheckpoints("checkpoint");
       const handle = handles.get(proc);
       if (!handle) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
-      return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, guard: tools });
+      return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, guard: tools, leaveRunning: options?.leaveRunning });
     },
 
     async restore(imageDir, opts) {

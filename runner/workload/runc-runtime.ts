@@ -132,7 +132,7 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       return track(createContainer({ ...prepared, child, stdout: child.stdio[1] as Readable, stderr: child.stdio[2] as Readable, ipc: child.stdio[3] as Duplex, machine: opts.machine }));
     },
 
-    async checkpoint(proc, imageDir) {
+    async checkpoint(proc, imageDir, options) {
       requireCheckpoints("checkpoint");
       const container = containers.get(proc);
       if (!container) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
@@ -149,8 +149,9 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       await writeFile(path.join(bundle, "criu.conf"), `external unix[${ipcSocket}]\n`);
       const started = performance.now();
       try {
-        container.expectKill();
-        await run(runcPath, [...globalArgs, "checkpoint", "--image-path", imageAbs, "--work-path", work, "--tcp-established", "--file-locks", id], { maxBuffer: 16 * 1024 * 1024 });
+        if (!options?.leaveRunning) container.expectKill();
+        const leave = options?.leaveRunning ? ["--leave-running"] : [];
+        await run(runcPath, [...globalArgs, "checkpoint", "--image-path", imageAbs, "--work-path", work, "--tcp-established", "--file-locks", ...leave, id], { maxBuffer: 16 * 1024 * 1024 });
       } catch (err) {
         container.expectKill(false);
         throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${id} failed: criu dump failed: ${await logSummary(path.join(work, "dump.log"), err)}`, { cause: err });
@@ -160,7 +161,7 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       // secrets, and a restore does not need it (CRIU brings the process back with its environment).
       const withoutEnv = { ...meta.process, env: [] };
       await writeRuncMeta(imageAbs, { format: 1, runtime: "runc", ipcSocket, process: withoutEnv, rootfs: meta.rootfs, machine: container.parts.machine, dumpedAt: new Date().toISOString() });
-      await proc.exited;
+      if (!options?.leaveRunning) await proc.exited;
       return { dumpMs, sizeBytes: await dirSize(imageAbs) };
     },
 

@@ -54,6 +54,10 @@ export interface RestoreTaskOptions {
   machine?: MachineLimits;
 }
 
+export interface CheckpointOptions {
+  leaveRunning?: boolean;
+}
+
 export interface CheckpointResult {
   dumpMs: number;
   sizeBytes: number;
@@ -69,8 +73,11 @@ export interface CheckpointSupport {
 export interface WorkloadRuntime {
   readonly checkpoints: CheckpointSupport;
   start(opts: StartTaskOptions): Promise<TaskProcess>;
-  /** Dumps the task into `imageDir` (created if missing); the process is gone afterwards. */
-  checkpoint(proc: TaskProcess, imageDir: string): Promise<CheckpointResult>;
+  /**
+   * Dumps the task into `imageDir` (created if missing); the process is gone afterwards, unless
+   * `leaveRunning` (CRIU's `--leave-running`: a safety checkpoint of a run that goes on here).
+   */
+  checkpoint(proc: TaskProcess, imageDir: string, options?: CheckpointOptions): Promise<CheckpointResult>;
   /** Restores a checkpoint written by any runtime instance, with fresh stdout/stderr/ipc pipes. */
   restore(imageDir: string, opts: RestoreTaskOptions): Promise<TaskProcess>;
 }

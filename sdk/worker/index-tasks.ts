@@ -1,4 +1,5 @@
-import { MACHINE_PRESETS, RetryOptions, type TaskManifestEntry } from "../../schemas/index.ts";
+import { MACHINE_PRESETS, MIN_SAFETY_CHECKPOINT_MS, RetryOptions, type TaskManifestEntry } from "../../schemas/index.ts";
+import { durationToMs } from "../duration.ts";
 import { isTaskDefinition } from "../registry.ts";
 
 export interface TaskModule {
@@ -11,6 +12,7 @@ export interface IndexDefaults {
   retry?: Partial<RetryOptions>;
   machine?: { preset?: string; cpu?: number; memory?: number };
   maxDuration?: number;
+  checkpoint?: { every: string | number };
 }
 
 /** Lists the tasks the bundle's modules export, with their settings resolved against the defaults. */
@@ -32,6 +34,16 @@ export function indexTasks(modules: TaskModule[], defaults: IndexDefaults = {}):
       const retry = RetryOptions.safeParse({ ...defaults.retry, ...options.retry });
       if (!retry.success) throw new Error(`task "${value.id}" (${where}): retry: ${retry.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
       const maxDuration = options.maxDuration ?? defaults.maxDuration;
+      const every = options.checkpoint?.every ?? defaults.checkpoint?.every;
+      let everyMs: number | undefined;
+      if (every !== undefined) {
+        try {
+          everyMs = durationToMs(every);
+        } catch (error) {
+          throw new Error(`task "${value.id}" (${where}): checkpoint.every: ${(error as Error).message}`);
+        }
+        if (everyMs < MIN_SAFETY_CHECKPOINT_MS) throw new Error(`task "${value.id}" (${where}): checkpoint.every must be at least ${MIN_SAFETY_CHECKPOINT_MS} ms`);
+      }
       entries.push({
         id: value.id,
         filePath,
@@ -40,6 +52,7 @@ export function indexTasks(modules: TaskModule[], defaults: IndexDefaults = {}):
         machine: { preset: presetName, cpu: machineInput.cpu ?? preset.cpu, memory: machineInput.memory ?? preset.memory },
         queue: { name: options.queue?.name ?? `task/${value.id}`, ...(options.queue?.concurrencyLimit ? { concurrencyLimit: options.queue.concurrencyLimit } : {}) },
         ...(maxDuration ? { maxDuration } : {}),
+        ...(everyMs ? { checkpoint: { everyMs } } : {}),
         ...(value.startsOn ?? {}),
       });
     }

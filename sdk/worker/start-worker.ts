@@ -1,5 +1,5 @@
 import { writeSync } from "node:fs";
-import type { TaskToRunner } from "../../schemas/index.ts";
+import { RESTORED_NOTICE_CALL_ID, type TaskToRunner } from "../../schemas/index.ts";
 import { executeRun, type ActiveRun } from "./execute-run.ts";
 import { captureConsole } from "./capture-console.ts";
 import { closePooledConnections } from "./close-connections.ts";
@@ -23,7 +23,10 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
   channel.onMessage((message) => {
     // A checkpoint may have been taken since `prepare-checkpoint`; the next message comes after the
     // restore (or the dump did not happen: refreshing then is harmless).
-    if (maybeRestored && message.type !== "prepare-checkpoint") {
+    // A restore of a process dumped while it ran (a drain, a safety checkpoint) may come without `prepare-checkpoint`
+    // having been read (a busy task): the runner's notice says so.
+    const restoredNotice = message.type === "reply" && message.callId === RESTORED_NOTICE_CALL_ID;
+    if ((maybeRestored && message.type !== "prepare-checkpoint") || restoredNotice) {
       maybeRestored = false;
       refreshRandomnessAfterRestore();
     }
@@ -36,6 +39,10 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
         void closePooledConnections()
           .then(() => channel.flush())
           .then(() => channel.send({ type: "checkpoint-ready" }));
+        return;
+      case "reply":
+        if (restoredNotice) return;
+        active?.runtime.handle(message);
         return;
       case "cancel":
         active?.abort.abort(new Error(message.reason));

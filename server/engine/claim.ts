@@ -16,8 +16,9 @@ import { transitionRun } from "./transition.ts";
 
 interface Resume {
   checkpointLocation: string;
-  waitpointId: string;
-  result: WaitResult;
+  /** null: a checkpoint of the run while it ran (drain, safety checkpoint). */
+  waitpointId: string | null;
+  result: WaitResult | null;
 }
 
 type ClaimedResume = NonNullable<ClaimedRun["resume"]>;
@@ -134,7 +135,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number,
     const newAttempts: Array<Record<string, unknown>> = [];
     const begun = prepared.filter((p) => started.has(p.run.id));
     // What the run timeline shows of each resumed wait: when and where it resumed.
-    const resumedWaits = begun.flatMap((p) => (p.run.resume ? [(p.run.resume as Resume).waitpointId] : []));
+    const resumedWaits = begun.flatMap((p) => ((p.run.resume as Resume | null)?.waitpointId ? [(p.run.resume as Resume).waitpointId!] : []));
     if (resumedWaits.length > 0) await trx("waitpoints").whereIn("id", resumedWaits).update({ resumed_at: trx.fn.now(), resumed_runner_id: runnerId });
     for (const p of begun) {
       if (p.attempt === p.run.attempt_count) await trx("run_attempts").where({ run_id: p.run.id, number: p.attempt }).update({ runner_id: runnerId });

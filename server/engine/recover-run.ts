@@ -6,11 +6,6 @@ import { notify } from "./notify.ts";
 import type { RunRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 
-/**
- * A runner gave a run back (drain), never got it (the poll's answer was lost), or lost it (lease expired). The attempt ends as LOST and the run
- * is queued as a new attempt: from its last checkpoint when it has one (the resume carries that
- * checkpoint's wait result again), else from the start. A lost run out of attempts FAILS.
- */
 export type RecoveryReason = "released" | "lease-expired" | "unanswered";
 
 const LOST_MESSAGES: Record<RecoveryReason, string> = {
@@ -19,6 +14,11 @@ const LOST_MESSAGES: Record<RecoveryReason, string> = {
   unanswered: "the claim's answer never reached the runner; it started nothing",
 };
 
+/**
+ * A runner gave a run back (drain), never got it (the poll's answer was lost), or lost it (lease
+ * expired). The attempt ends as LOST and the run is queued as a new attempt: from its last checkpoint when it has one (the resume carries that
+ * checkpoint's wait result again), else from the start. A lost run out of attempts FAILS.
+ */
 export async function recoverRun(trx: Knex.Transaction, run: RunRow, why: RecoveryReason): Promise<RunRow | null> {
   if (run.status !== "EXECUTING" && run.status !== "WAITING") return null;
   await trx("run_attempts")
@@ -36,7 +36,9 @@ export async function recoverRun(trx: Knex.Transaction, run: RunRow, why: Recove
       return await transitionRun(trx, run, "FAILED", { ...common, error: JSON.stringify({ name: "RunnerLost", message: `runner lost: no heartbeat for the run's lease, and all ${run.attempt_count} attempts are used` }) });
     }
   }
-  let resume: { checkpointLocation: string; waitpointId: string; result: WaitResult } | null = null;
+  let resume: { checkpointLocation: string; waitpointId: string | null; result: WaitResult | null } | null = null;
+  // A checkpoint of the run while it ran (a safety checkpoint): the next attempt goes on from there.
+  if (run.checkpoint_location && !run.checkpoint_waitpoint_id) resume = { checkpointLocation: run.checkpoint_location, waitpointId: null, result: null };
   if (run.checkpoint_location && run.checkpoint_waitpoint_id) {
     const wp = await trx("waitpoints").where({ id: run.checkpoint_waitpoint_id }).first("status", "result");
     if (wp && wp.status !== "PENDING") resume = { checkpointLocation: run.checkpoint_location, waitpointId: run.checkpoint_waitpoint_id, result: wp.result };

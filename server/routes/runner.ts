@@ -8,6 +8,8 @@ import {
   CompleteAttemptResponse,
   CompleteAttemptsRequest,
   CompleteAttemptsResponse,
+  HandOverRequest,
+  HandOverResponse,
   HeartbeatRequest,
   HeartbeatResponse,
   PollRequest,
@@ -16,10 +18,13 @@ import {
   RegisterRunnerResponse,
   ReleaseRequest,
   ReleaseResponse,
+  SafetyCheckpointRequest,
+  SafetyCheckpointResponse,
 } from "../../schemas/index.ts";
 import { completeAttempt, completeAttempts } from "../engine/complete-attempt.ts";
 import type { Engine } from "../engine/context.ts";
 import { appendLogs } from "../engine/logs.ts";
+import { handOverRun, recordSafetyCheckpoint } from "../engine/running-checkpoints.ts";
 import { heartbeatRunner, pollRunner, registerRunner, releaseRuns } from "../engine/runners.ts";
 
 export const runnerErrors = { 400: ApiErrorBody, 401: ApiErrorBody, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody, 413: ApiErrorBody };
@@ -43,6 +48,16 @@ export async function runnerRoutes(root: FastifyInstance, engine: Engine): Promi
   app.post("/api/v1/runner/heartbeat", { config, schema: { body: HeartbeatRequest, response: { 200: HeartbeatResponse, ...errors } } }, async (request) => heartbeatRunner(engine, request.body));
 
   app.post("/api/v1/runner/release", { config, schema: { body: ReleaseRequest, response: { 200: ReleaseResponse, ...errors } } }, async (request) => releaseRuns(engine, request.body));
+
+  // A draining runner's checkpoint of a running run: EXECUTING → QUEUED, resumed elsewhere in the same attempt.
+  app.post("/api/v1/runner/runs/:runId/hand-over", { config, schema: { params: RunParams, body: HandOverRequest, response: { 200: HandOverResponse, ...errors, 422: ApiErrorBody } } }, async (request) =>
+    handOverRun(engine, request.params.runId, request.body),
+  );
+
+  // A safety checkpoint of a running run: the one it resumes from if its runner dies.
+  app.post("/api/v1/runner/runs/:runId/checkpoints", { config, schema: { params: RunParams, body: SafetyCheckpointRequest, response: { 200: SafetyCheckpointResponse, ...errors, 422: ApiErrorBody } } }, async (request) =>
+    recordSafetyCheckpoint(engine, request.params.runId, request.body),
+  );
 
   app.post("/api/v1/runner/runs/:runId/complete", { config, schema: { params: RunParams, body: CompleteAttemptRequest, response: { 200: CompleteAttemptResponse, ...errors } } }, async (request) =>
     completeAttempt(engine, request.params.runId, request.body),

@@ -1,0 +1,77 @@
+import { WaitSpec, type TaskCall } from "../../schemas/index.ts";
+import { isLeaseGone } from "../retry-call.ts";
+import { stop } from "./finish.ts";
+import type { Session } from "./session.ts";
+import { suspend } from "./suspend.ts";
+
+/**
+ * Answers one call of the task (wait, request token, trigger, event): asks the server, replies on fd 3.
+ * A call that comes while the process is being checkpointed is held, not asked: its reply could not
+ * reach the process (it is frozen, maybe for good here), so it is asked once the process runs again —
+ * here, or on the runner that restores the checkpoint, which carries it (checkpoint.ts).
+ */
+export async function answerCall(session: Session, callId: number, call: TaskCall): Promise<void> {
+  if (!session.state.is("running")) return void session.calls.held.push({ callId, call });
+  const { server } = session.deps;
+  const { runId, leaseId } = session;
+  session.calls.inFlight += 1;
+  let counted = true;
+  const settled = () => {
+    if (counted) session.calls.inFlight -= 1;
+    counted = false;
+  };
+  try {
+    switch (call.method) {
+      case "wait":
+        return await beginWait(session, callId, WaitSpec.parse(call.spec), call.key, settled);
+      case "createRequestToken":
+        return reply(session, callId, await session.report("create a request token", () => server.createRequestToken(runId, { leaseId, timeoutMs: call.timeoutMs, key: call.key })));
+      case "trigger": {
+        // A retried trigger must not start the children twice: each item gets a key unique to this call.
+        const items = (call.items as Array<{ options?: Record<string, unknown> }>).map((item, i) => ({
+          ...item,
+          options: { ...item.options, idempotencyKey: item.options?.idempotencyKey ?? `stasis-call:${leaseId}:${callId}:${i}` },
+        }));
+        return reply(session, callId, await session.report("trigger runs", () => server.trigger(runId, { leaseId, items: items as never, wait: call.wait })));
+      }
+      case "sendEvent": {
+        // Events are idempotent by id: a retried send is not delivered twice.
+        const id = call.id ?? `stasis-call:${leaseId}:${callId}`;
+        return reply(session, callId, await session.report("send an event", () => server.sendEvent(runId, { leaseId, event: call.event, payload: call.payload, id })));
+      }
+    }
+  } catch (thrown) {
+    const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+    if (isLeaseGone(error)) return void stop(session, "lease lost", "lost");
+    session.channel?.send({ type: "reply", callId, ok: false, error: { name: error.name, message: error.message } });
+  } finally {
+    settled();
+  }
+}
+
+/** The calls held during a checkpoint, asked now that the process runs (again). */
+export function answerHeldCalls(session: Session): void {
+  const held = session.calls.held.splice(0);
+  for (const { callId, call } of held) void answerCall(session, callId, call);
+}
+
+function reply(session: Session, callId: number, result: unknown): void {
+  session.channel?.send({ type: "reply", callId, ok: true, result });
+}
+
+async function beginWait(session: Session, callId: number, spec: WaitSpec, key: string | undefined, asked: () => void): Promise<void> {
+  const { waitpointId, result } = await session.report("create a wait", () => session.deps.server.createWait(session.runId, { leaseId: session.leaseId, spec, key }));
+  if (result) return void session.channel?.send({ type: "wait-result", callId, result });
+  session.wait.pending = { callId, waitpointId, spec, key };
+  asked(); // the call is answered for a checkpoint's purposes: the wait is the session's now
+  if (session.state.over) return;
+  if (shouldSuspend(session, spec)) await suspend(session);
+}
+
+function shouldSuspend(session: Session, spec: WaitSpec): boolean {
+  const { deps } = session;
+  if (!deps.checkpoints || !deps.runtime.checkpoints.available) return false;
+  if (spec.kind === "duration") return spec.ms >= deps.suspendThresholdMs;
+  if (spec.kind === "until") return Date.parse(spec.date) - Date.now() >= deps.suspendThresholdMs;
+  return true;
+}

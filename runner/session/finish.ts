@@ -1,0 +1,39 @@
+import type { SerializedError } from "../../schemas/index.ts";
+import { LOG_FLUSH_WAIT_MS, within, type Session, type SessionOutcome } from "./session.ts";
+
+export type RunResult = { ok: true; output: unknown } | { ok: false; error: SerializedError; crashed?: boolean };
+
+/** Reports how the run ended, then ends the process. Once: a second end (or a stop) is ignored. */
+export async function finish(session: Session, result: RunResult): Promise<void> {
+  if (!session.state.tryMove("ending")) return;
+  const { deps, runId, leaseId } = session;
+  await within(session.shipper.close(), LOG_FLUSH_WAIT_MS);
+  let reported = false;
+  try {
+    await session.report("report the end of the run", () => deps.server.complete(runId, { leaseId, result }));
+    reported = true;
+  } catch (error) {
+    session.log.warn({ runId, err: (error as Error).message }, "could not report the end of the run");
+  }
+  await session.proc?.kill().catch(() => {});
+  // Only once the server has the end: until then the run may be recovered from the checkpoint it resumed from.
+  if (reported && session.checkpointLocation) await deps.checkpoints?.delete(session.checkpointLocation).catch(() => {});
+  session.settle(reported ? "finished" : "lost");
+}
+
+/** Cancel, timeout, lost lease or drain: kill the process; the server already knows. */
+export async function stop(session: Session, reason: string, outcome: SessionOutcome = "stopped"): Promise<void> {
+  if (!session.state.tryMove("ending")) return;
+  session.systemLog("warn", `run stopped on this runner: ${reason}`);
+  // The process first: a run whose lease is gone may be running elsewhere already, and each moment it
+  // goes on here is code run twice. Its logs so far are in the shipper.
+  await session.proc?.kill().catch(() => {});
+  await within(session.shipper.close(), LOG_FLUSH_WAIT_MS);
+  session.settle(outcome);
+}
+
+/** The run left this runner another way (suspended, handed over, lost while storing): nothing to kill, nothing more to report. */
+export function end(session: Session, outcome: SessionOutcome): void {
+  if (!session.state.tryMove("ending")) return;
+  session.settle(outcome);
+}

@@ -1,0 +1,29 @@
+import { join } from "node:path";
+import { RESTORED_NOTICE_CALL_ID, type WaitResult } from "../../schemas/index.ts";
+import { attach } from "./attach.ts";
+import type { Session } from "./session.ts";
+
+/**
+ * Restores the run's process from the dump in `dir` (this runner's own, or a fetched checkpoint) and
+ * hands it the result of the wait it was frozen in (none when it was frozen while running: a drain or
+ * a safety checkpoint). Moves the session through restoring to running.
+ */
+export async function restoreInto(session: Session, dir: string, callId: number | null, result: WaitResult | null, fetched?: { fetchMs: number }): Promise<void> {
+  const started = Date.now();
+  session.state.move("restoring");
+  const restored = await session.deps.runtime.restore(join(dir, "images"), { cwd: await session.deps.appDirFor(session.claim.deployment), ...(await placement(session)) });
+  attach(session, restored);
+  // Stopped (canceled, lease lost) while it was restored: the process must not run on.
+  if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
+  if (callId !== null && result) session.channel!.send({ type: "wait-result", callId, result });
+  else session.channel!.send({ type: "reply", callId: RESTORED_NOTICE_CALL_ID, ok: true });
+  session.log.info({ runId: session.runId, restoreMs: Date.now() - started, ...fetched }, "run restored");
+}
+
+/** Where the image's rootfs is and the task's machine, when the runtime runs the image itself. */
+export async function placement(session: Session): Promise<{ rootfs?: string; machine?: { cpu: number; memory: number } }> {
+  const { deps, claim } = session;
+  if (!deps.rootfsFor) return {};
+  const machine = claim.deployment.manifest.tasks.find((t) => t.id === claim.taskId)?.machine;
+  return { rootfs: await deps.rootfsFor(claim.deployment), machine: machine && { cpu: machine.cpu, memory: machine.memory } };
+}

@@ -1,0 +1,161 @@
+import type { Logger } from "pino";
+import type { ClaimedRun, TaskCall, WaitResult, WaitSpec } from "../../schemas/index.ts";
+import type { CheckpointStore } from "../checkpoint-store/index.ts";
+import { createLogShipper } from "../log-shipper.ts";
+import { retryCall } from "../retry-call.ts";
+import type { ServerClient } from "../server-client.ts";
+import type { TaskChannel } from "../task-channel.ts";
+import type { TaskSandboxPolicy } from "../task-sandboxes.ts";
+import type { WarmPool } from "../warm-pool.ts";
+import type { TaskProcess, WorkloadRuntime } from "../workload/index.ts";
+import { createSessionState, type SessionStateMachine } from "./states.ts";
+
+export interface RunSessionDeps {
+  server: ServerClient;
+  runtime: WorkloadRuntime;
+  /** null: never suspend (runs stay alive while they wait). */
+  checkpoints: CheckpointStore | null;
+  /** Resolves a deployment to the directory holding its bundle (the image's app dir). */
+  appDirFor(deployment: ClaimedRun["deployment"]): Promise<string>;
+  /** The image's unpacked rootfs, for runtimes that run it (runc); tasks then get their `machine` limits too. */
+  rootfsFor?(deployment: ClaimedRun["deployment"]): Promise<string>;
+  workDir: string;
+  suspendThresholdMs: number;
+  /** Extra environment for task processes (e.g. the project's `.env`). */
+  taskEnv: Record<string, string>;
+  /** Run task processes as their environment's own unprivileged user, seeing only what they need (root only). */
+  taskSandbox?: TaskSandboxPolicy | null;
+  /** Idle, never-used task processes per deployment, started ahead of claims. */
+  warmPool?: WarmPool;
+  /** The run's process is gone (dumped): its slot is free although the checkpoint is still being stored. */
+  onSlotFreed?: () => void;
+  /** When this run's lease runs out by the runner's clock (heartbeats move it); reports retry until then. */
+  leaseValidUntil: () => number;
+  /** Aborted when the runner closes: reports stop retrying. */
+  signal?: AbortSignal;
+  log: Logger;
+}
+
+export type SessionOutcome = "finished" | "suspended" | "handed-over" | "stopped" | "lost";
+
+export interface PendingWait {
+  callId: number;
+  waitpointId: string;
+  spec: WaitSpec;
+  /** The wait's key (every current SDK sends one): asking for it again is how a lost continue is found. */
+  key?: string;
+}
+
+/** The in-process wait the task is blocked in, and a result that arrived while it could not be handed over. */
+export interface WaitSlot {
+  pending: PendingWait | null;
+  /** A result held back during a checkpoint: handing it over mid-dump would freeze a run that already moved on. */
+  held: WaitResult | null;
+  /** Wakes whoever waits for `held` (see `nextHeldResult`). */
+  arrived: (() => void) | null;
+  /** A recheck of the pending wait is in flight. */
+  rechecking: boolean;
+}
+
+/** A call of the task that came while its process was being checkpointed: answered once it runs again (here, or where it is restored). */
+export interface HeldCall {
+  callId: number;
+  call: TaskCall;
+}
+
+/**
+ * What every step of a session (start, calls, waits, suspend, restore, finish, drain) works on: the
+ * claim, the process it holds, its state (states.ts) and the few pieces of data that outlive a step.
+ */
+export interface Session {
+  readonly claim: ClaimedRun;
+  readonly deps: RunSessionDeps;
+  readonly runId: string;
+  readonly leaseId: string;
+  readonly log: Logger;
+  readonly state: SessionStateMachine;
+  readonly shipper: ReturnType<typeof createLogShipper>;
+  /** Processes checkpointed away: what their dying wrappers print is not the run's output. */
+  readonly silenced: WeakSet<TaskProcess>;
+  readonly wait: WaitSlot;
+  /**
+   * The task's calls: how many are being answered (a checkpoint waits for them: a reply must reach the
+   * process it was asked by), and those that came during a checkpoint, not yet asked of the server.
+   */
+  readonly calls: { inFlight: number; held: HeldCall[] };
+  /** Runs each time the session (re)enters running: answers the held calls. */
+  afterRunning: (() => void) | null;
+  /** The run's checkpoint as the server has it (the one it resumed from, or its latest safety checkpoint): deleted once replaced or the run ends. */
+  checkpointLocation: string | null;
+  proc: TaskProcess | null;
+  channel: TaskChannel | null;
+  /** Set while a `prepare-checkpoint` awaits the task's answer. */
+  checkpointReady: (() => void) | null;
+  /** Every call that reports something to the server goes through here: retried until the server has it or the lease is gone. */
+  report<T>(what: string, call: () => Promise<T>): Promise<T>;
+  /** A line in the run's own log, from the runner. */
+  systemLog(level: "info" | "warn" | "error", message: string): void;
+  /** Settles `done` (ending → ended). */
+  settle(outcome: SessionOutcome): void;
+  readonly done: Promise<SessionOutcome>;
+}
+
+export function createSession(claim: ClaimedRun, deps: RunSessionDeps): Session {
+  const { server, log } = deps;
+  const { runId, leaseId } = claim;
+  function report<T>(what: string, call: () => Promise<T>): Promise<T> {
+    return retryCall(call, {
+      what,
+      giveUpAt: deps.leaseValidUntil,
+      signal: deps.signal,
+      onRetry: (error, delayMs) => log.warn({ runId, err: error.message, retryInMs: delayMs }, `could not ${what}; retrying`),
+    });
+  }
+  const shipper = createLogShipper(
+    (lines) => report("ship logs", () => server.appendLogs(runId, { leaseId, lines })),
+    (error) => log.warn({ err: error.message }, "could not ship logs"),
+    claim.env,
+  );
+  let resolveDone!: (outcome: SessionOutcome) => void;
+  const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
+  const state = createSessionState((from, to) => {
+    log.trace({ runId, from, to }, "session state");
+    if (to === "running") queueMicrotask(() => session.afterRunning?.());
+  });
+  const session: Session = {
+    claim,
+    deps,
+    runId,
+    leaseId,
+    log,
+    state,
+    shipper,
+    silenced: new WeakSet(),
+    wait: { pending: null, held: null, arrived: null, rechecking: false },
+    calls: { inFlight: 0, held: [] },
+    afterRunning: null,
+    checkpointLocation: claim.resume?.checkpointLocation ?? null,
+    proc: null,
+    channel: null,
+    checkpointReady: null,
+    report,
+    systemLog(level, message) {
+      shipper.push({ ts: new Date().toISOString(), level, message: `[stasis] ${message}` });
+    },
+    settle(outcome) {
+      state.tryMove("ending");
+      if (state.tryMove("ended")) resolveDone(outcome);
+    },
+    done,
+  };
+  return session;
+}
+
+/** Waits for `promise`, but no longer than `ms`. */
+export function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise.then(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** How long the end report (or a dump) waits for queued log lines to be stored before going ahead anyway. */
+export const LOG_FLUSH_WAIT_MS = 3_000;

@@ -1,0 +1,100 @@
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { ClaimedRun } from "../../schemas/index.ts";
+import { CheckpointIntegrityError } from "../checkpoint-store/index.ts";
+import { hardwareRandomFiles, hardwareRandomFlags } from "../hardware-random.ts";
+import { SANDBOX_ENV, taskSandboxFor } from "../task-sandboxes.ts";
+import { attach } from "./attach.ts";
+import { finish } from "./finish.ts";
+import type { ResumeNote } from "./checkpoint.ts";
+import { placement, restoreInto } from "./restore.ts";
+import type { Session } from "./session.ts";
+
+/**
+ * The session's first step: a fresh task process (from the warm pool when it has one), or the
+ * process of a resume restored from its checkpoint. A failure fails the attempt.
+ */
+export function start(session: Session): void {
+  void begin(session).catch((error: Error) => {
+    if (session.state.over) return; // stopped (canceled, lease lost, drained) while it started: nothing to report
+    session.log.error({ runId: session.runId, err: error.message }, "could not start the run");
+    // A refused checkpoint fails this attempt under its own name; the run's next attempt starts afresh.
+    const name = error instanceof CheckpointIntegrityError ? error.name : "RunStartFailed";
+    if (name === "CheckpointIntegrityError") session.systemLog("error", `${name}: ${error.message}`);
+    void finish(session, { ok: false, error: { name, message: error.message }, crashed: true });
+  });
+}
+
+async function begin(session: Session): Promise<void> {
+  const { claim, deps, runId } = session;
+  const appDir = await deps.appDirFor(claim.deployment);
+  if (claim.resume) {
+    const { checkpointLocation, sha256, key } = claim.resume;
+    // The restore dir holds the process's memory in clear for as long as the restore takes: 0700, removed right after.
+    const dir = join(deps.workDir, "restores", `${runId}-${Date.now()}`);
+    const fetchStarted = Date.now();
+    try {
+      if (!sha256 || !key) throw new CheckpointIntegrityError(`checkpoint ${checkpointLocation} has no sha256 recorded by the server: refusing to restore an unverifiable checkpoint`);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await deps.checkpoints!.get(checkpointLocation, dir, { key: Buffer.from(key, "base64"), sha256 });
+      const note = JSON.parse(await readFile(join(dir, "resume.json"), "utf8")) as ResumeNote;
+      // Calls the process made as it was dumped, not asked of the server yet: asked here once it runs.
+      session.calls.held.push(...(note.calls ?? []));
+      const { callId } = note;
+      await restoreInto(session, dir, callId, claim.resume.result, { fetchMs: Date.now() - fetchStarted });
+    } finally {
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+    }
+    return;
+  }
+  const entry = join(appDir, claim.deployment.manifest.entry);
+  const where = await placement(session);
+  const sandbox = deps.taskSandbox ? taskSandboxFor(deps.taskSandbox, claim, appDir) : undefined;
+  // The environment's variables win over the runner's --env-file; the runner's own few (PATH, STASIS_WORKER_MODE…) win over both.
+  const env = { ...(sandbox ? SANDBOX_ENV : {}), ...deps.taskEnv, ...claim.env, ...baseTaskEnv() };
+  const startProcess = () => deps.runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env, files: hardwareRandomFiles(), sandbox, ...where });
+  // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
+  attach(session, deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, startProcess) : await startProcess());
+  // Stopped (canceled, lease lost) while it started: the new process must not run on.
+  if (!session.state.tryMove("running")) await session.proc?.kill().catch(() => {});
+}
+
+export function contextOf(claim: ClaimedRun) {
+  return {
+    runId: claim.runId,
+    taskId: claim.taskId,
+    attempt: claim.attempt,
+    environment: claim.environment,
+    project: claim.project,
+    version: claim.deployment.version,
+    tags: claim.tags,
+  };
+}
+
+let nodeFlags: string[] | undefined;
+
+/**
+ * V8 protects wasm code with memory protection keys (PKU) when the CPU has them; CRIU does not bring
+ * the process's pkey allocation back, so wasm code compiled after a restore (undici's llhttp behind
+ * every `fetch` tiers up) aborts the task. Turned off where this Node knows the flag.
+ */
+function taskNodeFlags(): string[] {
+  if (!nodeFlags) {
+    const probe = spawnSync(process.execPath, ["--no-wasm-memory-protection-keys", "-e", "0"], { stdio: "ignore", timeout: 10_000 });
+    nodeFlags = ["--enable-source-maps", ...(probe.status === 0 ? ["--no-wasm-memory-protection-keys"] : []), ...hardwareRandomFlags()];
+  }
+  return nodeFlags;
+}
+
+/** Tells sets of variables apart without keeping them in a map key. */
+function envDigest(env: Record<string, string>): string {
+  return createHash("sha256").update(JSON.stringify(Object.entries(env).sort(([a], [b]) => (a < b ? -1 : 1)))).digest("hex");
+}
+
+function baseTaskEnv(): Record<string, string> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", STASIS_WORKER_MODE: "run", UV_USE_IO_URING: "0", NODE_ENV: process.env.NODE_ENV ?? "production" };
+  if (process.env.TZ) env.TZ = process.env.TZ;
+  return env;
+}

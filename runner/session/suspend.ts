@@ -1,0 +1,118 @@
+import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { WaitResult } from "../../schemas/index.ts";
+import { CHECKPOINT_KEY_BYTES } from "../checkpoint-store/index.ts";
+import { isLeaseGone, LeaseGoneError } from "../retry-call.ts";
+import { ServerCallError } from "../server-client.ts";
+import { attach } from "./attach.ts";
+import { dumpProcess, prepareCheckpoint, writeResumeNote } from "./checkpoint.ts";
+import { end, finish } from "./finish.ts";
+import { placement, restoreInto } from "./restore.ts";
+import type { Session } from "./session.ts";
+import { askWaitResult, nextHeldResult, releaseHeld, takeHeld } from "./waits.ts";
+
+/**
+ * The task waits long: freeze it with a checkpoint, store it, report `suspended`, and free the slot.
+ * When the wait ends meanwhile, or the store refuses the checkpoint, the process is restored here.
+ */
+export async function suspend(session: Session): Promise<void> {
+  const { deps, claim, runId, leaseId, log } = session;
+  const wait = session.wait.pending!;
+  const started = Date.now();
+  const prepared = await prepareCheckpoint(session);
+  if (!prepared || session.wait.held) {
+    // Not ready in time, or the wait is already over: no checkpoint, the process goes on here.
+    if (!prepared) session.systemLog("warn", "the task did not get ready for a checkpoint in time; it stays alive while it waits");
+    if (session.state.tryMove("running")) releaseHeld(session, wait.callId);
+    return;
+  }
+  const dir = join(deps.workDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
+  let keptLocally = false;
+  try {
+    const dumped = await dumpProcess(session, dir);
+    if (dumped instanceof Error) {
+      // CRIU leaves a process it could not dump running: the run waits in-process instead.
+      session.systemLog("warn", `could not checkpoint the run (${dumped.message.split("\n")[0]}); it stays alive while it waits`);
+      if (session.state.tryMove("running")) releaseHeld(session, wait.callId);
+      return;
+    }
+    const { dumpMs, sizeBytes } = dumped;
+    await writeResumeNote(session, dir, wait.callId);
+    if (session.wait.held) return await restoreInto(session, dir, wait.callId, takeHeld(session));
+    session.state.move("storing");
+    deps.onSlotFreed?.();
+    const stopStoring = new AbortController();
+    // A fresh key per checkpoint: the server keeps it wrapped by the project's data key and gives it back only to the runner that resumes this run.
+    const seal = { key: randomBytes(CHECKPOINT_KEY_BYTES) };
+    const storing = deps.checkpoints!.put(`${runId}/${claim.attempt}-${Date.now()}`, dir, seal, stopStoring.signal);
+    const first = await Promise.race([storing.then((done) => ({ done }), (error: unknown) => ({ error })), nextHeldResult(session).then(() => null)]);
+    if (first === null) {
+      // The wait ended while the checkpoint was still being stored (seconds, under load): the server moved the run
+      // on already. Stop storing (its CPU is the restore's) and restore from the dump on disk now.
+      stopStoring.abort();
+      keptLocally = true; // removed below, once both the restore and the store are done with it
+      const restoring = restoreInto(session, dir, wait.callId, takeHeld(session));
+      void Promise.allSettled([storing.then((done) => deps.checkpoints!.delete(done.location)), restoring]).then(() => rm(dir, { recursive: true, force: true }).catch(() => {}));
+      return await restoring;
+    }
+    if ("error" in first) return await keepWaitingHere(session, dir, wait.callId, first.error);
+    const stored = first.done;
+    log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
+    try {
+      await session.report("report the suspend", () => deps.server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes, sha256: stored.sha256, key: seal.key.toString("base64") } }));
+      // The run's checkpoint is now this one: the one it was restored from is of no use any more.
+      if (session.checkpointLocation) await deps.checkpoints!.delete(session.checkpointLocation).catch(() => {});
+      end(session, "suspended");
+    } catch (error) {
+      if (error instanceof Error && isLeaseGone(error)) {
+        // The server said no to this lease, so it never recorded this checkpoint: nobody will resume from it. When
+        // we gave up by our own clock the server may have it (an answer lost on the way): keep it then.
+        if (!(error instanceof LeaseGoneError)) await deps.checkpoints!.delete(stored.location).catch(() => {});
+        log.warn({ runId, err: error.message }, "could not report the suspend; the lease is gone");
+        return end(session, "lost");
+      }
+      // The waitpoint completed while we were dumping and the server moved the run on: resume here, with the
+      // result its continue carries — or, when that poll answer was lost (found by bench/chaos: two runs stuck
+      // EXECUTING for good after a server kill), with the result asked of the server again.
+      if (!(error instanceof ServerCallError && error.status === 409)) throw error;
+      await deps.checkpoints!.delete(stored.location).catch(() => {});
+      const asked = session.wait.held ? null : await askWaitResult(session, wait).catch(() => null);
+      let result: WaitResult;
+      if (asked && !session.wait.held) {
+        result = asked;
+        session.wait.arrived = null;
+        session.wait.pending = null;
+      } else result = await nextHeldResult(session).then(() => takeHeld(session));
+      await restoreInto(session, dir, wait.callId, result);
+    }
+  } catch (thrown) {
+    const error = thrown instanceof Error ? thrown : new Error(String(thrown));
+    log.error({ runId, err: error.message }, "suspend failed");
+    if (session.proc) await session.proc.kill().catch(() => {});
+    await finish(session, { ok: false, error: { name: "CheckpointFailed", message: `could not suspend the run: ${error.message}` }, crashed: true });
+  } finally {
+    if (!keptLocally) await rm(dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/**
+ * The dump is whole on this runner's disk but the store refused it (the checkpoint disk is full, the
+ * registry is down): restore the process from the dump here and let it wait in-process, as when
+ * CRIU cannot dump it. Failing the attempt instead would run the code since the last checkpoint
+ * again (found by bench/chaos: repeats after a completed wait in the full-disk windows).
+ */
+async function keepWaitingHere(session: Session, dir: string, callId: number, storeError: unknown): Promise<void> {
+  const { deps, claim, runId, log } = session;
+  const message = (storeError instanceof Error ? storeError.message : String(storeError)).split("\n")[0];
+  log.warn({ runId, err: message }, "could not store the checkpoint; restoring the run here to wait in-process");
+  const started = Date.now();
+  session.state.move("restoring");
+  const restored = await deps.runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement(session)) });
+  attach(session, restored);
+  if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
+  session.systemLog("warn", `could not store the checkpoint (${message}); the run stays alive here while it waits`);
+  log.info({ runId, restoreMs: Date.now() - started }, "run restored from its unstored dump");
+  session.wait.arrived = null;
+  releaseHeld(session, callId);
+}
