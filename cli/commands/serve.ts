@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
 import { allowedImageSources } from "../../schemas/index.ts";
-import { canSandboxTasks, criuDumpsOtherUsers, openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
+import { canSandboxTasks, openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
 import { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
@@ -122,9 +122,6 @@ export function registerServeCommands(program: Command): void {
       const taskSandbox: TaskSandboxPolicy | null = canSandboxTasks() && sandboxWanted
         ? { uidBase, hide: hidden, shared: pathList(opts.taskSharedDirs ?? process.env.STASIS_TASK_SHARED_DIRS).map((d) => resolve(d)) }
         : null;
-      if (taskSandbox && workload === "runc" && runtime.checkpoints.available && !criuDumpsOtherUsers()) {
-        log.warn("no CAP_SYS_RESOURCE: runc cannot checkpoint a task of another user, so runc tasks keep root (with runc's few capabilities) inside their container; give the runner CAP_SYS_RESOURCE to run them as their environment's user");
-      }
       if (canSandboxTasks() && !sandboxWanted) log.warn("STASIS_TASK_SANDBOX=off: task processes run as root and can read what the runner can");
       else if (!taskSandbox) log.warn("not running as root: task processes run as this runner's own user and can read what it can (run the runner as root to give each environment's tasks their own user)");
       const runner = createRunner({
