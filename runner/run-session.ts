@@ -13,7 +13,7 @@ import { readLines } from "./line-reader.ts";
 import { isLeaseGone, LeaseGoneError, retryCall } from "./retry-call.ts";
 import { ServerCallError, type ServerClient } from "./server-client.ts";
 import { openTaskChannel, type TaskChannel } from "./task-channel.ts";
-import type { TaskProcess, WorkloadRuntime } from "./workload/index.ts";
+import type { RestoreTaskOptions, TaskProcess, WorkloadRuntime } from "./workload/index.ts";
 
 export interface RunSessionDeps {
   server: ServerClient;
@@ -344,7 +344,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     const message = (storeError instanceof Error ? storeError.message : String(storeError)).split("\n")[0];
     log.warn({ runId, err: message }, "could not store the checkpoint; restoring the run here to wait in-process");
     const started = Date.now();
-    const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
+    const restored = await runtime.restore(join(dir, "images"), await restoreOptions());
     holdsSlot = true;
     attach(restored);
     systemLog("warn", `could not store the checkpoint (${message}); the run stays alive here while it waits`);
@@ -369,7 +369,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
 
   async function restoreInto(dir: string, callId: number, result: WaitResult, fetched?: { fetchMs: number }): Promise<void> {
     const started = Date.now();
-    const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
+    const restored = await runtime.restore(join(dir, "images"), await restoreOptions());
     holdsSlot = true;
     attach(restored);
     channel!.send({ type: "wait-result", callId, result });
@@ -410,6 +410,12 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     if (!deps.rootfsFor) return {};
     const machine = claim.deployment.manifest.tasks.find((t) => t.id === claim.taskId)?.machine;
     return { rootfs: await deps.rootfsFor(claim.deployment), machine: machine && { cpu: machine.cpu, memory: machine.memory } };
+  }
+
+  /** A restore's options: this runner's copy of the app, and the sandbox it would give the task now (what a checkpoint may bind is checked against it). */
+  async function restoreOptions(): Promise<RestoreTaskOptions> {
+    const cwd = await deps.appDirFor(claim.deployment);
+    return { cwd, ...(await placement()), ...(deps.taskSandbox ? { sandbox: taskSandboxFor(deps.taskSandbox, claim, cwd) } : {}) };
   }
 
   async function begin(): Promise<void> {

@@ -9,7 +9,8 @@ import { guardedCriu } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
-import { APP_MOUNT_KEY, restoreRootPrefix } from "./task-root.ts";
+import type { TaskUser } from "./criu-user.ts";
+import { APP_MOUNT_KEY, restoreRootPrefix, taskRootOps, type ExternalMount } from "./task-root.ts";
 import { externalMountRestoreArgs } from "./transient-mounts.ts";
 import type { RestoreTaskOptions } from "./types.ts";
 
@@ -27,6 +28,17 @@ export interface RestoreTaskRuntimeOptions {
 }
 
 const RESTORE_TIMEOUT_MS = 60_000;
+
+/**
+ * A checkpoint names the host paths its restore binds into the task's root: only those this runner
+ * would bind for the task itself are accepted, so no checkpoint widens what a task sees.
+ */
+async function refuseForeignBinds(mounts: ExternalMount[], opts: RestoreTaskOptions, user: TaskUser | undefined, imageDir: string): Promise<void> {
+  const sandbox = opts.sandbox ?? { uid: user?.uid ?? 0, gid: user?.gid ?? 0, expose: [], hide: [], shared: [] };
+  const allowed = new Set((await taskRootOps(sandbox, opts.cwd)).externals.map((m) => m.key));
+  const foreign = mounts.filter((m) => !allowed.has(m.key));
+  if (foreign.length > 0) throw new WorkloadError("BAD_CHECKPOINT", `${imageDir} would bind ${foreign.map((m) => m.key).join(", ")} into the task, which its sandbox does not`);
+}
 
 const rootDir = (options: RestoreTaskRuntimeOptions) => options.rootDir ?? path.join(options.workDir, "sandbox-root");
 
@@ -46,7 +58,10 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   const args = ["restore", "-D", imageAbs, "-W", work, "-o", "restore.log", "--root", meta.mounts ? rootDir(options) : "/", "--tcp-established", "--file-locks", "--pidfile", pidFile];
   [stdout, stderr, ipc, status].forEach((ino, i) => args.push("--inherit-fd", `fd[${3 + i}]:socket:[${ino}]`));
   // A sandboxed task's binds: each to the same host path, the app dir to this runner's copy of it.
-  if (meta.mounts) for (const m of meta.mounts) args.push("--external", `mnt[${m.key}]:${m.key === APP_MOUNT_KEY ? path.resolve(opts.cwd) : m.key}`);
+  if (meta.mounts) {
+    await refuseForeignBinds(meta.mounts, opts, meta.user, imageAbs);
+    for (const m of meta.mounts) args.push("--external", `mnt[${m.key}]:${m.key === APP_MOUNT_KEY ? path.resolve(opts.cwd) : m.key}`);
+  }
   else args.push(...externalMountRestoreArgs());
 
   // The guard dies with the runner and kills criu and what it forked, even mid-restore; a restored

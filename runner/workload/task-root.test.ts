@@ -10,7 +10,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createProcessRuntime } from "./index.ts";
+import { CHECKPOINT_META_FILE, createProcessRuntime } from "./index.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
@@ -80,6 +80,12 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task's r
     const restored = f.track(await runtime.restore(path.join(f.scratch, "root-1"), { cwd: f.dir }));
     const ipc2 = createIpcClient(restored.ipc);
     expect(await ipc2.request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });
+
+    // A checkpoint cannot widen what the task sees: a bind its sandbox would not make is refused.
+    const metaFile = path.join(f.scratch, "root-1", CHECKPOINT_META_FILE);
+    const meta = JSON.parse(await readFile(metaFile, "utf8")) as { mounts: Array<{ mountPoint: string; key: string }> };
+    await writeFile(metaFile, JSON.stringify({ ...meta, mounts: [...meta.mounts, { mountPoint: "/root", key: "/root" }] }));
+    await expect(runtime.restore(path.join(f.scratch, "root-1"), { cwd: f.dir })).rejects.toMatchObject({ code: "BAD_CHECKPOINT", message: expect.stringContaining("would bind /root") });
 
     // Once more from the restored task, whose namespace CRIU rebuilt over a root it was handed back.
     await runtime.checkpoint(restored, path.join(f.scratch, "root-2"));

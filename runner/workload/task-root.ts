@@ -68,7 +68,8 @@ export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: stri
     if (!source || bound.some((b) => within(hostPath, b)) || (key !== APP_MOUNT_KEY && hidden.some((h) => within(source, h) || within(hostPath, h)))) return;
     ops.push(mode, source, hostPath);
     bound.push(hostPath);
-    externals.push({ mountPoint: hostPath, key: key ?? source });
+    // Keyed by the path as named (not its target): a restore on another host binds that host's /etc/resolv.conf, wherever it points.
+    externals.push({ mountPoint: hostPath, key: key ?? hostPath });
   };
 
   for (const dir of SYSTEM_DIRS) {
