@@ -36,7 +36,7 @@ export function namespaceArgv(tools: NamespaceTools, command: string, args: stri
   // whose runner crashed is recovered elsewhere, so its old process must not live on.
   const supervised = [tools.setsid, tools.bash, "-c", SUPERVISOR, command, ...args];
   const unshare = sandbox
-    ? [tools.unshare, "--mount", "--pid", "--fork", "--propagation", "private", "--kill-child", ...sandbox(supervised)]
+    ? [tools.unshare, "--mount", "--pid", "--ipc", "--fork", "--propagation", "private", "--kill-child", ...sandbox(supervised)]
     : [tools.unshare, "--pid", "--fork", "--mount-proc", "--kill-child", ...supervised];
   return [tools.setpriv, ["--pdeathsig", "KILL", ...unshare]];
 }

@@ -4,7 +4,7 @@
 // network namespace from `ip netns add`, a container engine's overlay, another program's tmpfs whose
 // files come and go), none of which lands in its checkpoint.
 import { execFile, spawn } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -95,6 +95,8 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task's r
     const initPid = await namespaceInit(UID);
     const mounts = parseMountinfo(await readFile(`/proc/${initPid}/mountinfo`, "utf8"));
     expect(mounts.filter((m) => ["nsfs", "overlay"].includes(m.fsType) || m.source === "foreign-tmpfs" || m.mountPoint.startsWith(host))).toEqual([]);
+    // Its own IPC namespace (System V shared memory, semaphores, queues), kept across restores.
+    expect(await readlink(`/proc/${initPid}/ns/ipc`)).not.toBe(await readlink("/proc/self/ns/ipc"));
     ipc3.send({ cmd: "exit", code: 0 });
     expect(await again.exited).toEqual({ code: 0, signal: null });
 

@@ -34,7 +34,7 @@ export interface MountEntry {
   source?: string;
 }
 
-/** The task sandbox's own mounts (builder/sandbox/mount-script.ts): what hides the host and the task's /tmp. Never detached. */
+/** Mounts named `stasis-*` are Stasis's own (a sandbox's tmpfs mounts): never detached. */
 const SANDBOX_SOURCE = /^stasis-/;
 
 /** The entries of a /proc/<pid>/mountinfo, in order (parents before children). */
