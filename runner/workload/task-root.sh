@@ -18,8 +18,9 @@
 #   copy SRC DST   copy the file or symlink SRC to DST inside the root (read-only once built)
 #   link TARGET DST  a symlink DST -> TARGET
 #   file DST TEXT  a file holding TEXT (mode 0644)
-#   hide DST       an empty read-only tmpfs over a dir (source `stasis-hidden`) inside a bound dir;
-#                  a file there is covered with the root's own /dev/null
+#   hide DST       an empty tmpfs over a dir inside a bound dir (source `stasis-hidden`, mode 0555
+#                  root's: the task's user cannot write there; a bind below it gets its mount point
+#                  made there); a file there is covered with the root's own /dev/null
 # What is always there: /proc (of the task's PID namespace), /dev with null, zero, full, random,
 # urandom and tty nodes and the fd/stdin/stdout/stderr links, /dev/shm and /tmp (own tmpfs each).
 # The root itself is remounted read-only last.
@@ -55,7 +56,7 @@ while [ "$1" != "--" ]; do
     link) mkdir -p "$root$(dirname "$3")"; ln -s "$2" "$root$3"; shift 3;;
     file) mkdir -p "$root$(dirname "$2")"; printf '%s' "$3" > "$root$2"; chmod 0644 "$root$2"; shift 3;;
     hide)
-      if [ -d "$root$2" ]; then mount -t tmpfs -o size=4k,mode=0555,ro stasis-hidden "$root$2"
+      if [ -d "$root$2" ]; then mount -t tmpfs -o size=16k,mode=0555,nosuid,nodev stasis-hidden "$root$2"
       elif [ -e "$root$2" ]; then mount --bind "$root/dev/null" "$root$2"; fi
       shift 2;;
     *) echo "stasis task root: unknown op $1" >&2; exit 125;;

@@ -14,6 +14,7 @@ import { CHECKPOINT_META_FILE, createProcessRuntime } from "./index.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
+import { APP_MOUNT_KEY, taskRootOps } from "./task-root.ts";
 import { parseMountinfo } from "./transient-mounts.ts";
 import type { TaskSandbox } from "./task-sandbox.ts";
 
@@ -118,7 +119,7 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task's r
       const probe = path.join(f.dir, "probe.mjs");
       await writeFile(probe, PROBE);
       const hostFiles = ["/etc/shadow", "/root", "/home", "/var", "/run", "/sys", f.scratch, other, path.join(runnerDir, "token"), foreign.overlay, "/usr/bin/node", process.execPath, "/etc/resolv.conf"];
-      const writable = ["/tmp", "/dev/shm", shared, f.dir, "/usr", "/etc", "/"];
+      const writable = ["/tmp", "/dev/shm", shared, runnerDir, f.dir, "/usr", "/etc", "/"];
       const sandbox: TaskSandbox = { uid: UID, gid: UID, expose: [], hide: [f.scratch, runnerDir], shared: [shared] };
       const proc = f.track(await runtime.start({ command: process.execPath, args: [probe, JSON.stringify([hostFiles, writable])], cwd: f.dir, env: { PATH: process.env.PATH ?? "" }, sandbox }));
       const out = collect(proc.stdout);
@@ -131,7 +132,7 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task's r
       expect(world.top).not.toContain("home");
       expect(world.etc).not.toContain("shadow");
       expect(world.seen).toMatchObject({ "/etc/shadow": false, "/root": false, "/home": false, "/var": false, "/run": false, "/sys": false, [f.scratch]: false, [other]: false, [path.join(runnerDir, "token")]: false, [foreign.overlay]: false, [process.execPath]: true, "/etc/resolv.conf": true });
-      expect(world.writes).toEqual({ "/tmp": "ok", "/dev/shm": "ok", [shared]: "ok", [f.dir]: "EROFS", "/usr": "EROFS", "/etc": "EROFS", "/": "EROFS" });
+      expect(world.writes).toEqual({ "/tmp": "ok", "/dev/shm": "ok", [shared]: "ok", [runnerDir]: "EACCES", [f.dir]: "EROFS", "/usr": "EROFS", "/etc": "EROFS", "/": "EROFS" });
       // Its own PID namespace: the supervisor and the task.
       expect(world.pids).toBe(2);
       // Of the host's mounts, only what is bound for it; the hidden runner dir is covered.
@@ -164,3 +165,27 @@ async function imagesHolding(imageDir: string, name: string): Promise<string[]> 
   }
   return found;
 }
+
+describe("taskRootOps", () => {
+  it("binds parents before children, keeps an app dir inside a shared dir read-only, and covers hidden dirs inside binds", async () => {
+    const base = await mkdtemp(path.join(tmpdir(), "stasis-root-ops-"));
+    try {
+      const shared = path.join(base, "shared");
+      const app = path.join(shared, "cache", "app");
+      const work = path.join(shared, "runner-work");
+      for (const d of [app, work]) await mkdir(d, { recursive: true });
+      const { ops, externals } = await taskRootOps({ uid: UID, gid: UID, expose: [], hide: [path.join(shared, "cache"), work], shared: [shared] }, app);
+      const binds = externals.filter((m) => m.mountPoint.startsWith(base));
+      expect(binds).toEqual([{ mountPoint: shared, key: shared }, { mountPoint: app, key: APP_MOUNT_KEY }]);
+      const at = (op: string, p: string) => ops.findIndex((o, i) => o === op && ops[i + 2] === p);
+      expect(at("rw", shared)).toBeLessThan(at("ro", app));
+      const hideAt = (p: string) => ops.findIndex((o, i) => o === "hide" && ops[i + 1] === p);
+      expect(hideAt(work)).toBeGreaterThan(at("rw", shared));
+      // The hidden cache is covered after the shared dir is bound and before the app dir inside it is.
+      expect(hideAt(path.join(shared, "cache"))).toBeGreaterThan(at("rw", shared));
+      expect(hideAt(path.join(shared, "cache"))).toBeLessThan(at("ro", app));
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});

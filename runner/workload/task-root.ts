@@ -58,37 +58,48 @@ export interface TaskRoot {
  */
 export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: string[] = []): Promise<TaskRoot> {
   const ops: string[] = [];
-  const externals: ExternalMount[] = [];
-  const bound: string[] = [];
   const app = path.resolve(cwd);
   const hidden = await Promise.all(sandbox.hide.map((p) => realpath(p).catch(() => path.resolve(p))));
-  const bind = async (mode: "ro" | "rw", hostPath: string, key?: string) => {
+  const wanted: Array<{ mode: "ro" | "rw"; source: string; hostPath: string; key: string }> = [];
+  const want = async (mode: "ro" | "rw", hostPath: string, key?: string) => {
     const source = await realpath(hostPath).catch(() => null);
     // The app dir is bound even though it lies in a hidden dir (the image cache); nothing else hidden is.
-    if (!source || bound.some((b) => within(hostPath, b)) || (key !== APP_MOUNT_KEY && hidden.some((h) => within(source, h) || within(hostPath, h)))) return;
-    ops.push(mode, source, hostPath);
-    bound.push(hostPath);
+    if (!source || (key !== APP_MOUNT_KEY && hidden.some((h) => within(source, h) || within(hostPath, h)))) return;
     // Keyed by the path as named (not its target): a restore on another host binds that host's /etc/resolv.conf, wherever it points.
-    externals.push({ mountPoint: hostPath, key: key ?? hostPath });
+    wanted.push({ mode, source, hostPath, key: key ?? hostPath });
   };
 
   for (const dir of SYSTEM_DIRS) {
     const kind = await kindOf(dir);
     if (kind === "link") ops.push("link", await readlink(dir), dir);
-    else if (kind === "dir") await bind("ro", dir);
+    else if (kind === "dir") await want("ro", dir);
   }
-  for (const p of ETC_BINDS) if (await kindOf(p)) await bind("ro", p);
+  for (const p of ETC_BINDS) if (await kindOf(p)) await want("ro", p);
   for (const p of ETC_COPIES) if (await kindOf(p)) ops.push("copy", p, p);
   ops.push("file", "/etc/passwd", passwd(sandbox.uid, sandbox.gid), "file", "/etc/group", group(sandbox.gid));
-  await bind("ro", app, APP_MOUNT_KEY);
-  for (const p of sandbox.expose) await bind("ro", path.resolve(p));
-  for (const p of sandbox.shared) await bind("rw", path.resolve(p));
+  await want("ro", app, APP_MOUNT_KEY);
+  for (const p of sandbox.expose) await want("ro", path.resolve(p));
+  for (const p of sandbox.shared) await want("rw", path.resolve(p));
+
+  // Parents before children (a mount over a parent would hide the child's); a child already visible
+  // the same way through its parent is not bound again; of one path, the first wanted wins.
+  const depth = (p: string) => p.split("/").length;
+  const bound: typeof wanted = [];
+  for (const b of [...wanted].sort((x, y) => depth(x.hostPath) - depth(y.hostPath))) {
+    const parent = bound.filter((p) => within(b.hostPath, p.hostPath)).at(-1);
+    if (parent && (parent.hostPath === b.hostPath || parent.mode === b.mode)) continue;
+    bound.push(b);
+  }
+  // What is hidden but lies inside a bound dir (a runner dir under a shared volume, a secret under
+  // /usr), covered before anything bound below it (the app dir inside the hidden image cache).
+  const covers = hidden.filter((h) => bound.some((b) => within(h, b.hostPath) && h !== b.hostPath));
+  const mounts = [...bound.map((b) => ({ path: b.hostPath, op: [b.mode, b.source, b.hostPath] })), ...covers.map((h) => ({ path: h, op: ["hide", h] }))];
+  for (const m of mounts.sort((x, y) => depth(x.path) - depth(y.path))) ops.push(...m.op);
   for (const f of files) {
     const kind = await kindOf(f);
-    if ((kind === "file" || kind === "link") && !bound.some((b) => within(f, b))) ops.push("copy", await realpath(f), path.resolve(f));
+    if ((kind === "file" || kind === "link") && !bound.some((b) => within(f, b.hostPath))) ops.push("copy", await realpath(f), path.resolve(f));
   }
-  // What is hidden but lies inside a bound dir (a runner dir under a shared volume, a secret under /usr).
-  for (const h of hidden) if (bound.some((b) => within(h, b) && h !== b)) ops.push("hide", h);
+  const externals = bound.map((b) => ({ mountPoint: b.hostPath, key: b.key }));
   return { ops, externals };
 }
 
