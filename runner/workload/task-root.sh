@@ -16,8 +16,10 @@
 #   ro SRC DST     bind SRC read-only (nosuid, nodev) at DST; CRIU sees it as an external mount
 #   rw SRC DST     bind SRC read-write (nosuid, nodev) at DST (a dir the operator shares with tasks)
 #   copy SRC DST   copy the file or symlink SRC to DST inside the root (read-only once built)
+#   copies LIST    copy the files or symlinks of LIST (one path a line) to their own paths inside
+#                  the root, in one `cp`
 #   link TARGET DST  a symlink DST -> TARGET
-#   file DST TEXT  a file holding TEXT (mode 0644)
+#   file DST TEXT  a file holding TEXT (mode 0644: the script's umask is 022)
 #   hide DST       an empty tmpfs over a dir inside a bound dir (source `stasis-hidden`, mode 0555
 #                  root's: the task's user cannot write there; a bind below it gets its mount point
 #                  made there); a file there is covered with the root's own /dev/null
@@ -25,6 +27,7 @@
 # urandom and tty nodes and the fd/stdin/stdout/stderr links, /dev/shm and /tmp (own tmpfs each).
 # The root itself is remounted read-only last.
 set -eu
+umask 022
 root="$1"; uid="$2"; gid="$3"; pdeathsig="$4"; cwd="$5"; tmpfs_opts="$6"; shift 6
 
 mount -t tmpfs -o mode=0755,size=16m,nosuid stasis-root "$root"
@@ -53,8 +56,9 @@ while [ "$1" != "--" ]; do
     ro) target "$2" "$3"; mount --bind "$2" "$root$3"; mount -o remount,bind,ro,nosuid,nodev "$root$3"; shift 3;;
     rw) target "$2" "$3"; mount --bind "$2" "$root$3"; mount -o remount,bind,nosuid,nodev "$root$3"; shift 3;;
     copy) mkdir -p "$root$(dirname "$3")"; cp -P --preserve=mode,timestamps "$2" "$root$3"; shift 3;;
+    copies) printf '%s\n' "$2" | xargs -d '\n' cp -P --parents --preserve=mode,timestamps -t "$root"; shift 2;;
     link) mkdir -p "$root$(dirname "$3")"; ln -s "$2" "$root$3"; shift 3;;
-    file) mkdir -p "$root$(dirname "$2")"; printf '%s' "$3" > "$root$2"; chmod 0644 "$root$2"; shift 3;;
+    file) [ -d "$root$(dirname "$2")" ] || mkdir -p "$root$(dirname "$2")"; printf '%s' "$3" > "$root$2"; shift 3;;
     hide)
       if [ -d "$root$2" ]; then mount -t tmpfs -o size=16k,mode=0555,nosuid,nodev stasis-hidden "$root$2"
       elif [ -e "$root$2" ]; then mount --bind "$root/dev/null" "$root$2"; fi

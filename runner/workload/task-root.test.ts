@@ -4,6 +4,7 @@
 // network namespace from `ip netns add`, a container engine's overlay, another program's tmpfs whose
 // files come and go), none of which lands in its checkpoint.
 import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -131,6 +132,7 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task's r
       expect(world.top).not.toContain("root");
       expect(world.top).not.toContain("home");
       expect(world.etc).not.toContain("shadow");
+      for (const copied of ["nsswitch.conf", "localtime", "ld.so.cache"]) if (existsSync(`/etc/${copied}`)) expect(world.etc).toContain(copied);
       expect(world.seen).toMatchObject({ "/etc/shadow": false, "/root": false, "/home": false, "/var": false, "/run": false, "/sys": false, [f.scratch]: false, [other]: false, [path.join(runnerDir, "token")]: false, [foreign.overlay]: false, [process.execPath]: true, "/etc/resolv.conf": true });
       expect(world.writes).toEqual({ "/tmp": "ok", "/dev/shm": "ok", [shared]: "ok", [runnerDir]: "EACCES", [f.dir]: "EROFS", "/usr": "EROFS", "/etc": "EROFS", "/": "EROFS" });
       // Its own PID namespace: the supervisor and the task.

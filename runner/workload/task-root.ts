@@ -75,7 +75,9 @@ export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: stri
     else if (kind === "dir") await want("ro", dir);
   }
   for (const p of ETC_BINDS) if (await kindOf(p)) await want("ro", p);
-  for (const p of ETC_COPIES) if (await kindOf(p)) ops.push("copy", p, p);
+  const copies: string[] = [];
+  for (const p of ETC_COPIES) if (await kindOf(p)) copies.push(p);
+  if (copies.length > 0) ops.push("copies", copies.join("\n"));
   ops.push("file", "/etc/passwd", passwd(sandbox.uid, sandbox.gid), "file", "/etc/group", group(sandbox.gid));
   await want("ro", app, APP_MOUNT_KEY);
   for (const p of sandbox.expose) await want("ro", path.resolve(p));
