@@ -1,7 +1,7 @@
 # The root of a sandboxed task, built from nothing (runner/workload/task-root.ts builds the argv).
 #
-# Runs as root as the first program of fresh mount and PID namespaces (`unshare --mount --pid --fork
-# --propagation private`), so nothing it mounts is seen outside. It mounts a fresh tmpfs over ROOT,
+# Runs as root as the first program of fresh mount, PID and IPC namespaces (`unshare --mount --pid
+# --ipc --fork --propagation private`), so nothing it mounts is seen outside. It mounts a fresh tmpfs over ROOT,
 # puts in it only what the ops name, pivots into it and detaches the host's whole mount table, so no
 # mount of the host (other software's network namespaces, FUSE, container overlays, the runner's
 # dirs) is in the task's namespace — CRIU dumps and restores it whatever the host holds. Then it
@@ -25,7 +25,8 @@
 #                  made there); a file there is covered with the root's own /dev/null
 # What is always there: /proc (of the task's PID namespace), /dev with null, zero, full, random,
 # urandom and tty nodes and the fd/stdin/stdout/stderr links, /dev/shm and /tmp (own tmpfs each).
-# The root itself is remounted read-only last.
+# The root itself is remounted read-only last. fds: every fd it gets passes to the command unchanged
+# (the command is the supervisor, whose fd contract is in supervisor.sh).
 set -eu
 umask 022
 root="$1"; uid="$2"; gid="$3"; pdeathsig="$4"; cwd="$5"; tmpfs_opts="$6"; shift 6
