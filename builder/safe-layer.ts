@@ -144,6 +144,8 @@ export async function unpackLayerFile(file: string, root: string, layerName: str
       cwd: root,
       // Not strict: strict turns every warning into an error, INFO included; onwarn decides instead.
       strict: false,
+      // Modes as the image says (a runner's umask would make /tmp 1755: runc keeps a tmpfs's mount point mode, and a task's user could not write there).
+      chmod: true,
       filter: (path) => !posix.basename(path).startsWith(WHITEOUT_PREFIX),
       // INFO is node-tar rewriting an absolute symlink target as relative: not a refusal.
       onwarn: (code, message) => (code === "TAR_ENTRY_INFO" ? undefined : warnings.push(`${code}: ${String(message)}`)),

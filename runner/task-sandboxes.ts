@@ -1,6 +1,5 @@
 import { dirname } from "node:path";
 import type { ClaimedRun } from "../schemas/index.ts";
-import { HARDWARE_RANDOM_CONFIG } from "./hardware-random.ts";
 import { SANDBOX_TMP, type TaskSandbox } from "./workload/task-sandbox.ts";
 
 /** uid of environment N's task processes: base + N (gid the same). Above every range a distribution hands out (system, users, subuids). */
@@ -29,7 +28,7 @@ export class TaskUserError extends Error {
  * The sandbox of a run's task process: its environment's own uid — one per environment, the same on
  * every runner, so a process restored elsewhere keeps the uid it had and two environments never share
  * one — with the runner's dirs and the host's Stasis secrets hidden, and only its app dir, Node and
- * the files Node's flags name exposed past them.
+ * the files Node's flags name in its root.
  */
 export function taskSandboxFor(policy: TaskSandboxPolicy, claim: Pick<ClaimedRun, "environmentNumber">, appDir: string): TaskSandbox {
   const base = policy.uidBase ?? DEFAULT_TASK_UID_BASE;
@@ -37,7 +36,8 @@ export function taskSandboxFor(policy: TaskSandboxPolicy, claim: Pick<ClaimedRun
   if (!Number.isSafeInteger(uid) || uid > MAX_UID || claim.environmentNumber < 1) {
     throw new TaskUserError(`environment number ${claim.environmentNumber} gives uid ${uid}, above ${MAX_UID}: lower the task uid base (${base})`);
   }
-  const expose = [appDir, dirname(process.execPath), dirname(HARDWARE_RANDOM_CONFIG)];
+  // The files Node's flags name (the OpenSSL config) are copied into the task's root by the runtime (StartTaskOptions.files).
+  const expose = [appDir, dirname(process.execPath)];
   return { uid, gid: uid, expose, hide: [...policy.hide, ...HOST_SECRET_PATHS], shared: policy.shared ?? [], tmpMb: policy.tmpMb };
 }
 

@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { detectRunc } from "../runner/index.ts";
+import { DEFAULT_TASK_UID_BASE, detectRunc } from "../runner/index.ts";
 import { runLogs, runnerPool, trigger, waitForFinal, waitForLog } from "./support/e2e-waits.ts";
 import { REPO_ROOT, startTestStack, type RunnerProcess, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
@@ -28,6 +28,11 @@ function logged(runner: RunnerProcess, msg: string, field: string): number | und
     if (entry.msg === msg && typeof entry[field] === "number") return entry[field] as number;
   }
   return undefined;
+}
+
+async function environmentNumber(stack: TestStack, slug: string): Promise<number> {
+  const row = await stack.local.db("environments as e").join("projects as p", "p.id", "e.project_id").where({ "p.slug": "runc", "e.slug": slug }).first("e.number");
+  return Number(row.number);
 }
 
 describe.skipIf(!runc.ok)(`runc workload end to end${runc.ok ? "" : ` (skipped: ${runc.reason})`}`, () => {
@@ -88,7 +93,11 @@ describe.skipIf(!runc.ok)(`runc workload end to end${runc.ok ? "" : ` (skipped: 
 
     const runnerB = await runners.start({ name: "runc-resume", workload: "runc" });
     const done = await waitForFinal(stack, id, "COMPLETED");
-    expect(done.output).toMatchObject({ random: before.data!.random, nodes: 100_000, sum: (100_000 * 99_999) / 2, pid: 1 });
+    // As root the runner sandboxes tasks (STASIS_TASK_SANDBOX=auto): the task runs as its environment's
+    // own user, before the checkpoint and after the restore on another runner.
+    const uid = process.getuid?.() === 0 ? DEFAULT_TASK_UID_BASE + (await environmentNumber(stack, "development")) : process.getuid?.();
+    expect(before.data!.uid).toBe(uid);
+    expect(done.output).toMatchObject({ random: before.data!.random, nodes: 100_000, sum: (100_000 * 99_999) / 2, pid: 1, uid });
     expect(done.attemptDetails!.at(-1)!.runnerId).toBe(runnerB.runnerId);
     expect((await runLogs(stack, id)).map((l) => l.message)).toContain("after the nap");
     console.log(`runc e2e: dump ${logged(runnerA, "run suspended", "dumpMs")} ms, suspend ${logged(runnerA, "run suspended", "suspendMs")} ms, checkpoint ${logged(runnerA, "run suspended", "sizeBytes")} bytes`);

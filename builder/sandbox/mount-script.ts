@@ -1,6 +1,7 @@
 /**
- * The one shell script that sets up a sandbox's mounts and drops to its user: used for builds
- * (`builder/isolated-build/`) and for task processes (`runner/workload/task-sandbox.ts`). It runs
+ * The shell script that sets up a build sandbox's mounts and drops to its user
+ * (`builder/isolated-build/`; task processes get a root built from nothing instead,
+ * `runner/workload/task-root.sh`). It runs
  * as root (real, or of a user namespace) as the first program inside fresh mount and PID
  * namespaces (`unshare --mount --pid --fork --propagation private`), so nothing it mounts is seen
  * outside, and it `exec`s the command last: the command keeps its PID.

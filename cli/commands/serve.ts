@@ -1,9 +1,8 @@
-import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
 import { allowedImageSources } from "../../schemas/index.ts";
-import { canSandboxTasks, criuDumpsOtherUsers, pathsOnHostTmpfs, openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
+import { canSandboxTasks, openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
 import { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
@@ -114,24 +113,17 @@ export function registerServeCommands(program: Command): void {
       const uidBaseText = opts.taskUidBase ?? process.env.STASIS_TASK_UID_BASE;
       const uidBase = uidBaseText === undefined ? DEFAULT_TASK_UID_BASE : Number(uidBaseText);
       if (!Number.isSafeInteger(uidBase) || uidBase < 1000) throw new CliError(`--task-uid-base must be a whole number >= 1000, not ${JSON.stringify(uidBaseText)}`, ExitCode.USAGE);
-      // Tasks never see the runner's own dirs (work dir, checkpoint store, image cache) nor STASIS_TASK_HIDE_PATHS.
-      // auto: sandbox where the runner is root and a root criu can dump another user's task (CAP_SYS_RESOURCE), or
-      // checkpoints are off. Without CAP_SYS_RESOURCE the dump runs as the task's user (criu --unprivileged),
-      // which failed now and then under load here ("Can't dump tmpfs content"): only with STASIS_TASK_SANDBOX=on.
+      // Tasks never see the runner's own dirs (work dir, checkpoint store, image cache) nor STASIS_TASK_HIDE_PATHS:
+      // a process task's root is built from nothing (runner/workload/task-root.sh), a runc task's is its image.
+      // auto (the default) = on wherever the runner is root; off: tasks run as root with the host's files.
       const sandboxMode = process.env.STASIS_TASK_SANDBOX ?? "auto";
       if (!["auto", "on", "off"].includes(sandboxMode)) throw new CliError(`STASIS_TASK_SANDBOX must be auto, on or off, not ${JSON.stringify(sandboxMode)}`, ExitCode.USAGE);
       const hidden = [workDir, resolve(opts.imageCache), ...(checkpointStore?.kind === "dir" ? [checkpointStore.where] : []), ...pathList(process.env.STASIS_TASK_HIDE_PATHS)];
-      // A process task's checkpoint would carry the content of a tmpfs its sandbox only covers (see pathsOnHostTmpfs).
-      const onTmpfs = workload === "process" && runtime.checkpoints.available ? pathsOnHostTmpfs([...hidden, "/tmp"], readFileSync("/proc/self/mountinfo", "utf8")) : [];
-      const sandboxWanted = sandboxMode === "on" || (sandboxMode === "auto" && onTmpfs.length === 0 && (!runtime.checkpoints.available || workload === "runc" || criuDumpsOtherUsers()));
+      const sandboxWanted = sandboxMode !== "off";
       const taskSandbox: TaskSandboxPolicy | null = canSandboxTasks() && sandboxWanted
         ? { uidBase, hide: hidden, shared: pathList(opts.taskSharedDirs ?? process.env.STASIS_TASK_SHARED_DIRS).map((d) => resolve(d)) }
         : null;
-      if (taskSandbox && workload === "runc" && runtime.checkpoints.available && !criuDumpsOtherUsers()) {
-        log.warn("no CAP_SYS_RESOURCE: runc cannot checkpoint a task of another user, so runc tasks keep root (with runc's few capabilities) inside their container; give the runner CAP_SYS_RESOURCE to run them as their environment's user");
-      }
-      if (canSandboxTasks() && !sandboxWanted && sandboxMode === "auto" && onTmpfs.length > 0) log.warn({ onTmpfs }, "task processes run as root: these dirs are on a tmpfs, which a sandboxed task's checkpoint would copy; put the runner's dirs (and /tmp) on a disk, or set STASIS_TASK_SANDBOX=on");
-      else if (canSandboxTasks() && !sandboxWanted) log.warn(sandboxMode === "off" ? "STASIS_TASK_SANDBOX=off: task processes run as root and can read what the runner can" : "no CAP_SYS_RESOURCE: task processes run as root (CRIU cannot reliably dump another user's task here); give the runner CAP_SYS_RESOURCE, or set STASIS_TASK_SANDBOX=on");
+      if (canSandboxTasks() && !sandboxWanted) log.warn("STASIS_TASK_SANDBOX=off: task processes run as root and can read what the runner can");
       else if (!taskSandbox) log.warn("not running as root: task processes run as this runner's own user and can read what it can (run the runner as root to give each environment's tasks their own user)");
       const runner = createRunner({
         serverUrl,

@@ -1,5 +1,7 @@
 import { join } from "node:path";
 import { RESTORED_NOTICE_CALL_ID, type WaitResult } from "../../schemas/index.ts";
+import { taskSandboxFor } from "../task-sandboxes.ts";
+import type { RestoreTaskOptions } from "../workload/index.ts";
 import { attach } from "./attach.ts";
 import type { Session } from "./session.ts";
 
@@ -11,7 +13,7 @@ import type { Session } from "./session.ts";
 export async function restoreInto(session: Session, dir: string, callId: number | null, result: WaitResult | null, fetched?: { fetchMs: number }): Promise<void> {
   const started = Date.now();
   session.state.move("restoring");
-  const restored = await session.deps.runtime.restore(join(dir, "images"), { cwd: await session.deps.appDirFor(session.claim.deployment), ...(await placement(session)) });
+  const restored = await session.deps.runtime.restore(join(dir, "images"), await restoreOptions(session));
   attach(session, restored);
   // Stopped (canceled, lease lost) while it was restored: the process must not run on.
   if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
@@ -26,4 +28,11 @@ export async function placement(session: Session): Promise<{ rootfs?: string; ma
   if (!deps.rootfsFor) return {};
   const machine = claim.deployment.manifest.tasks.find((t) => t.id === claim.taskId)?.machine;
   return { rootfs: await deps.rootfsFor(claim.deployment), machine: machine && { cpu: machine.cpu, memory: machine.memory } };
+}
+
+/** A restore's options: this runner's copy of the app, and the sandbox it would give the task now (what a checkpoint may bind is checked against it). */
+export async function restoreOptions(session: Session): Promise<RestoreTaskOptions> {
+  const { deps, claim } = session;
+  const cwd = await deps.appDirFor(claim.deployment);
+  return { cwd, ...(await placement(session)), ...(deps.taskSandbox ? { sandbox: taskSandboxFor(deps.taskSandbox, claim, cwd) } : {}) };
 }

@@ -8,7 +8,7 @@ import { ServerCallError } from "../server-client.ts";
 import { attach } from "./attach.ts";
 import { dumpProcess, prepareCheckpoint, writeResumeNote } from "./checkpoint.ts";
 import { end, finish } from "./finish.ts";
-import { placement, restoreInto } from "./restore.ts";
+import { restoreInto, restoreOptions } from "./restore.ts";
 import type { Session } from "./session.ts";
 import { askWaitResult, nextHeldResult, releaseHeld, takeHeld } from "./waits.ts";
 
@@ -108,7 +108,7 @@ async function keepWaitingHere(session: Session, dir: string, callId: number, st
   log.warn({ runId, err: message }, "could not store the checkpoint; restoring the run here to wait in-process");
   const started = Date.now();
   session.state.move("restoring");
-  const restored = await deps.runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement(session)) });
+  const restored = await deps.runtime.restore(join(dir, "images"), await restoreOptions(session));
   attach(session, restored);
   if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
   session.systemLog("warn", `could not store the checkpoint (${message}); the run stays alive here while it waits`);

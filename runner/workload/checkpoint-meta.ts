@@ -17,6 +17,8 @@ export const CheckpointMeta = z.object({
   dumpedAt: z.string(),
   /** The user a sandboxed task runs as (CRIU gives it back; criu may have to run as it). Absent: the runner's user. */
   user: z.object({ uid: z.number().int().positive(), gid: z.number().int().positive() }).optional(),
+  /** A sandboxed task's binds from the host (task-root.ts), bound again on restore. Absent: the task had the host's mount table. */
+  mounts: z.array(z.object({ mountPoint: z.string().startsWith("/"), key: z.string().min(1) })).optional(),
 });
 export type CheckpointMeta = z.infer<typeof CheckpointMeta>;
 

@@ -5,6 +5,7 @@ import { runCriu } from "./criu.ts";
 import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
+import { saveTaskRoot } from "./task-root.ts";
 import { dropTransientMounts, externalMountDumpArgs } from "./transient-mounts.ts";
 import type { TaskHandle } from "./task-process.ts";
 import type { CheckpointResult } from "./types.ts";
@@ -30,16 +31,24 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
     throw new WorkloadError("DUMP_FAILED", `cannot checkpoint task ${handle.proc.id}: ${(err as Error).message}`, { cause: err });
   });
 
-  await dropTransientMounts(pid).catch(() => {});
+  const { mounts } = handle.parts;
+  // A task on the host's mount table sheds what CRIU cannot dump; a sandboxed task's root has none of it.
+  if (!mounts) await dropTransientMounts(pid).catch(() => {});
   const imageAbs = path.resolve(imageDir);
   await mkdir(imageAbs, { recursive: true });
+  if (mounts) {
+    await saveTaskRoot(pid, imageAbs).catch((err: unknown) => {
+      throw new WorkloadError("DUMP_FAILED", `cannot save the root of task ${handle.proc.id}: ${(err as Error).message}`, { cause: err });
+    });
+  }
   await mkdir(options.workDir, { recursive: true });
   const work = await mkdtemp(path.join(options.workDir, "dump-"));
   await mkdir(path.join(options.workDir, "criu-run"), { recursive: true, mode: 0o700 });
   const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established", "--file-locks"];
   if (options.leaveRunning) args.push("--leave-running");
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
-  args.push(...(await externalMountDumpArgs(pid)));
+  if (mounts) for (const m of mounts) args.push("--external", `mnt[${m.mountPoint}]:${m.key}`);
+  else args.push(...(await externalMountDumpArgs(pid)));
 
   const started = performance.now();
   try {
@@ -57,6 +66,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
     criuVersion: options.criuVersion,
     dumpedAt: new Date().toISOString(),
     ...(handle.parts.user ? { user: handle.parts.user } : {}),
+    ...(mounts ? { mounts } : {}),
   });
   if (!options.leaveRunning) await handle.proc.exited; // CRIU killed the tree; wait until our side has seen it go
   return { dumpMs, sizeBytes: await dirSize(imageAbs) };

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createProcessRuntime } from "./index.ts";
 import { createIpcClient } from "./test-support/ipc-client.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
-import { mountsToDetach, parseMountinfo, pathsOnHostTmpfs } from "./transient-mounts.ts";
+import { mountsToDetach, parseMountinfo } from "./transient-mounts.ts";
 
 const run = promisify(execFile);
 const runtime = await createProcessRuntime();
@@ -141,13 +141,4 @@ describe("mountsToDetach", () => {
     expect(mountsToDetach(parseMountinfo(mountinfo), ["/tmp/task-work/bundle/index.js"])).toEqual(["/tmp/other-program/checkpoints", "/proc/cpuinfo", "/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1", "/run/netns"]);
   });
 
-  it("finds the dirs a sandbox would hide that lie on a host tmpfs (whose content a checkpoint would carry)", () => {
-    const mountinfo = [
-      "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw",
-      "30 22 0:60 / /work rw - tmpfs tmpfs rw",
-      "31 22 0:61 / /dev/shm rw - tmpfs tmpfs rw",
-      "32 30 254:0 /data /work/disk rw - ext4 /dev/vda rw",
-    ].join("\n");
-    expect(pathsOnHostTmpfs(["/work/checkpoints", "/work/disk/cache", "/var/lib/x", "/dev/shm/y", "/work"], mountinfo)).toEqual(["/work/checkpoints", "/work"]);
-  });
 });

@@ -4,4 +4,3 @@ export { createRuncRuntime, detectRunc, type RuncRuntimeOptions } from "./runc-r
 export { WorkloadError, type WorkloadErrorCode } from "./errors.ts";
 export { CHECKPOINT_META_FILE } from "./checkpoint-meta.ts";
 export { criuDumpsOtherUsers } from "./criu-user.ts";
-export { pathsOnHostTmpfs } from "./transient-mounts.ts";

@@ -1,21 +1,11 @@
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { readFile, readlink } from "node:fs/promises";
 import { pollFor } from "./poll.ts";
 
-/**
- * PID 1 of the task's namespace: a bash that closes every fd but the task's (stdio, ipc on 3, its
- * status socket on 4), opens stdin inside the namespace, runs the task and reports `exit N` on fd 4.
- * CRIU dumps and restores bash with the task, so the exit of a restored task is observable even
- * though `criu restore` itself exits 0 whatever the task did.
- */
-const SUPERVISOR = [
-  'for f in /proc/$$/fd/*; do n=${f##*/}; case $n in 0|1|2|3|4) ;; *) [ -e "$f" ] && eval "exec $n>&-";; esac; done',
-  "exec </dev/null",
-  '"$0" "$@" 4>&-',
-  "s=$?",
-  'echo "exit $s" >&4',
-  "exit $s",
-].join("\n");
+/** PID 1 of the task's namespace: supervisor.sh (its header has the fd contract), run with `bash -c`. */
+export const SUPERVISOR = readFileSync(fileURLToPath(new URL("./supervisor.sh", import.meta.url)), "utf8");
 
 export interface NamespaceTools {
   setpriv: string;
@@ -37,14 +27,17 @@ export function probeNamespaces(tools: NamespaceTools): { ok: true } | { ok: fal
 
 /**
  * argv for `spawn`: the task in its own PID namespace, its own session, under the supervisor.
- * `sandbox(command)`: the argv that runs `command` in the task's sandbox (task-sandbox.ts), as the
- * namespace's first program; it ends by exec-ing `command`, so the supervisor stays PID 1.
+ * `sandbox(command)`: the argv that builds the task's own root (task-root.ts) and runs `command`
+ * there, as the namespace's first program; it ends by exec-ing `command`, so the supervisor stays
+ * PID 1. Without it the namespace keeps a private copy of the host's mounts, with /proc remounted.
  */
 export function namespaceArgv(tools: NamespaceTools, command: string, args: string[], sandbox?: (command: string[]) => string[]): [string, string[]] {
   // pdeathsig: unshare dies with the runner; --kill-child: the namespace dies with unshare. A run
   // whose runner crashed is recovered elsewhere, so its old process must not live on.
   const supervised = [tools.setsid, tools.bash, "-c", SUPERVISOR, command, ...args];
-  const unshare = [tools.unshare, "--pid", "--fork", "--mount-proc", "--kill-child", ...(sandbox ? sandbox(supervised) : supervised)];
+  const unshare = sandbox
+    ? [tools.unshare, "--mount", "--pid", "--ipc", "--fork", "--propagation", "private", "--kill-child", ...sandbox(supervised)]
+    : [tools.unshare, "--pid", "--fork", "--mount-proc", "--kill-child", ...supervised];
   return [tools.setpriv, ["--pdeathsig", "KILL", ...unshare]];
 }
 

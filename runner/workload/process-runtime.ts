@@ -4,7 +4,6 @@ import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
-import { sandboxArgv } from "../../builder/index.ts";
 import { detectCriu } from "./criu.ts";
 import { dumpTask } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
@@ -12,7 +11,7 @@ import { namespaceArgv, namespaceInitPid, probeNamespaces, type NamespaceTools }
 import { createPidFiles } from "./leftovers.ts";
 import { restoreTask } from "./restore-task.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
-import { taskSandboxMounts } from "./task-sandbox.ts";
+import { taskRootArgv, taskRootOps } from "./task-root.ts";
 import type { CheckpointSupport, StartTaskOptions, TaskProcess, WorkloadRuntime } from "./types.ts";
 
 export interface ProcessRuntimeOptions {
@@ -42,8 +41,8 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   // Dumps and restores (the memory of tasks, in clear) and pid files: the runner's alone.
   await mkdir(workDir, { recursive: true, mode: 0o700 });
   await chmod(workDir, 0o700);
-  // Sandboxed tasks' mounts are staged here, in their own mount namespace (nothing is written to it).
-  const stage = path.join(workDir, "sandbox-stage");
+  // A sandboxed task's root is a tmpfs mounted over this empty dir, in the task's own mount namespace only.
+  const stage = path.join(workDir, "sandbox-root");
   await mkdir(stage, { recursive: true, mode: 0o700 });
 
   let checkpoints: CheckpointSupport;
@@ -81,8 +80,9 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
     async start(opts: StartTaskOptions) {
       const env = { ...opts.env, UV_USE_IO_URING: "0" };
       if (opts.sandbox && !namespaces.ok) throw new WorkloadError("START_FAILED", `cannot sandbox the task: no PID and mount namespace (${namespaces.reason})`);
-      const sandboxed = opts.sandbox ? await taskSandboxMounts(opts.sandbox, stage, opts.cwd) : null;
-      const [file, args] = namespaces.ok ? namespaceArgv(tools, opts.command, opts.args, sandboxed ? (command) => sandboxArgv(sandboxed, command) : undefined) : [opts.command, opts.args];
+      const sandbox = opts.sandbox;
+      const root = sandbox ? await taskRootOps(sandbox, opts.cwd, opts.files) : null;
+      const [file, args] = namespaces.ok ? namespaceArgv(tools, opts.command, opts.args, sandbox && root ? (command) => taskRootArgv(sandbox, stage, opts.cwd, root, command) : undefined) : [opts.command, opts.args];
       const stdio = namespaces.ok ? (["ignore", "pipe", "pipe", "pipe", "pipe"] as const) : (["ignore", "pipe", "pipe", "pipe"] as const);
       const child = spawn(file, args, { cwd: opts.cwd, env, stdio: [...stdio] });
       await new Promise<void>((resolve, reject) => {
@@ -103,6 +103,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
           status: namespaces.ok ? (child.stdio[4] as Readable) : undefined,
           initPid: () => (initPid ??= namespaces.ok ? namespaceInitPid(pid) : Promise.resolve(pid)),
           user: opts.sandbox ? { uid: opts.sandbox.uid, gid: opts.sandbox.gid } : undefined,
+          mounts: root?.externals,
         }),
       );
       if (namespaces.ok) void handles.get(handle)!.parts.initPid().then((init) => recordPids(id, [init]), () => {});
@@ -119,7 +120,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
     async restore(imageDir, opts) {
       requireCheckpoints("restore");
       const id = `restored-${randomUUID()}`;
-      return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, onPids: (pids) => recordPids(id, pids) }));
+      return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, onPids: (pids) => recordPids(id, pids) }));
     },
   };
 }

@@ -9,6 +9,8 @@ import { guardedCriu } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
+import type { TaskUser } from "./criu-user.ts";
+import { APP_MOUNT_KEY, restoreRootPrefix, taskRootOps, type ExternalMount } from "./task-root.ts";
 import { externalMountRestoreArgs } from "./transient-mounts.ts";
 import type { RestoreTaskOptions } from "./types.ts";
 
@@ -19,11 +21,26 @@ export interface RestoreTaskRuntimeOptions {
   setprivPath: string;
   bashPath: string;
   workDir: string;
+  /** An empty dir of the runner's: a sandboxed task's root is rebuilt over it (in criu's own mount namespace). */
+  rootDir?: string;
   /** Called with the PIDs to end should this runner die before they do (the guard, then the restored init). */
   onPids?: (pids: number[]) => void;
 }
 
 const RESTORE_TIMEOUT_MS = 60_000;
+
+/**
+ * A checkpoint names the host paths its restore binds into the task's root: only those this runner
+ * would bind for the task itself are accepted, so no checkpoint widens what a task sees.
+ */
+async function refuseForeignBinds(mounts: ExternalMount[], opts: RestoreTaskOptions, user: TaskUser | undefined, imageDir: string): Promise<void> {
+  const sandbox = opts.sandbox ?? { uid: user?.uid ?? 0, gid: user?.gid ?? 0, expose: [], hide: [], shared: [] };
+  const allowed = new Set((await taskRootOps(sandbox, opts.cwd)).externals.map((m) => m.key));
+  const foreign = mounts.filter((m) => !allowed.has(m.key));
+  if (foreign.length > 0) throw new WorkloadError("BAD_CHECKPOINT", `${imageDir} would bind ${foreign.map((m) => m.key).join(", ")} into the task, which its sandbox does not`);
+}
+
+const rootDir = (options: RestoreTaskRuntimeOptions) => options.rootDir ?? path.join(options.workDir, "sandbox-root");
 
 /**
  * `criu restore` in the foreground, under a guard (criu-guard.ts) that is our child: criu stays the
@@ -38,13 +55,19 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   const pidFile = path.join(work, "task.pid");
   const logFile = path.join(work, "restore.log");
   const { stdout, stderr, ipc, status } = meta.sockets;
-  const args = ["restore", "-D", imageAbs, "-W", work, "-o", "restore.log", "--root", "/", "--tcp-established", "--file-locks", "--pidfile", pidFile];
+  const args = ["restore", "-D", imageAbs, "-W", work, "-o", "restore.log", "--root", meta.mounts ? rootDir(options) : "/", "--tcp-established", "--file-locks", "--pidfile", pidFile];
   [stdout, stderr, ipc, status].forEach((ino, i) => args.push("--inherit-fd", `fd[${3 + i}]:socket:[${ino}]`));
-  args.push(...externalMountRestoreArgs());
+  // A sandboxed task's binds: each to the same host path, the app dir to this runner's copy of it.
+  if (meta.mounts) {
+    await refuseForeignBinds(meta.mounts, opts, meta.user, imageAbs);
+    for (const m of meta.mounts) args.push("--external", `mnt[${m.key}]:${m.key === APP_MOUNT_KEY ? path.resolve(opts.cwd) : m.key}`);
+  }
+  else args.push(...externalMountRestoreArgs());
 
   // The guard dies with the runner and kills criu and what it forked, even mid-restore; a restored
   // init also has its own pdeathsig (set by `unshare --kill-child`, restored by CRIU) towards criu.
-  const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, [options.criuPath, ...args]);
+  const criu = [...(meta.mounts ? restoreRootPrefix(rootDir(options), imageAbs) : []), options.criuPath, ...args];
+  const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, criu);
   const child = spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"] });
   if (child.pid) options.onPids?.([child.pid]);
   let criuOutput = "";
@@ -93,6 +116,7 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
     status: fds[6],
     initPid: async () => pid,
     user: meta.user,
+    mounts: meta.mounts,
   });
   void handle.proc.exited.finally(() => rm(work, { recursive: true, force: true }));
   return handle;

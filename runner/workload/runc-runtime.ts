@@ -6,7 +6,7 @@ import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { promisify } from "node:util";
 import { detectCriu, logSummary } from "./criu.ts";
-import { criuDumpsOtherUsers } from "./criu-user.ts";
+import { criuAsTaskUser } from "./criu-user.ts";
 import { dirSize } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
@@ -111,10 +111,7 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
 
     async start(opts) {
       const rootfs = await rootfsOf(opts.rootfs);
-      // runc runs criu as root itself: without CAP_SYS_RESOURCE it cannot dump another user's task, so
-      // where checkpoints are on the task keeps root in its container (as before) and the runner said why at start.
-      const sandbox = opts.sandbox && checkpoints.available && !criuDumpsOtherUsers() ? { ...opts.sandbox, uid: 0, gid: 0 } : opts.sandbox;
-      const processSpec = await containerProcess(rootfs, { ...opts, sandbox });
+      const processSpec = await containerProcess(rootfs, opts);
       const { fifo, ...prepared } = await prepare(rootfs, processSpec, opts.machine, true);
       const child = spawn(runcPath, [...globalArgs, "run", "--bundle", prepared.bundle, "--pid-file", prepared.pidFile, "--preserve-fds", "1", prepared.id], {
         stdio: ["ignore", "pipe", "pipe", "pipe"],
@@ -132,7 +129,7 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       return track(createContainer({ ...prepared, child, stdout: child.stdio[1] as Readable, stderr: child.stdio[2] as Readable, ipc: child.stdio[3] as Duplex, machine: opts.machine }));
     },
 
-    async checkpoint(proc, imageDir, options) {
+    async checkpoint(proc, imageDir, dumpOptions) {
       requireCheckpoints("checkpoint");
       const container = containers.get(proc);
       if (!container) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
@@ -146,12 +143,17 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       const imageAbs = path.resolve(imageDir);
       await mkdir(imageAbs, { recursive: true });
       const work = path.join(bundle, `dump-${Date.now()}`);
-      await writeFile(path.join(bundle, "criu.conf"), `external unix[${ipcSocket}]\n`);
+      // runc runs criu itself, as root: without CAP_SYS_RESOURCE a root criu cannot read another user's
+      // rlimits, so it runs criu through a wrapper as the task's user (criu-user.ts), `--unprivileged`.
+      const asUser = meta.process.user && meta.process.user.uid !== 0 ? criuAsTaskUser(meta.process.user, path.join(workDir, "criu-run")) : { prefix: [], flags: [] };
+      await writeFile(path.join(bundle, "criu.conf"), `external unix[${ipcSocket}]\n${asUser.flags.map((f) => `${f.replace(/^--/, "")}\n`).join("")}`);
+      const dumpArgs = asUser.prefix.length > 0 ? ["--criu", await writeCriuWrapper(bundle, [...asUser.prefix, options.criuPath ?? "criu"])] : globalArgs;
+      if (asUser.prefix.length > 0) await mkdir(path.join(workDir, "criu-run"), { recursive: true, mode: 0o700 });
       const started = performance.now();
       try {
-        if (!options?.leaveRunning) container.expectKill();
-        const leave = options?.leaveRunning ? ["--leave-running"] : [];
-        await run(runcPath, [...globalArgs, "checkpoint", "--image-path", imageAbs, "--work-path", work, "--tcp-established", "--file-locks", ...leave, id], { maxBuffer: 16 * 1024 * 1024 });
+        if (!dumpOptions?.leaveRunning) container.expectKill();
+        const leave = dumpOptions?.leaveRunning ? ["--leave-running"] : [];
+        await run(runcPath, [...dumpArgs, "checkpoint", "--image-path", imageAbs, "--work-path", work, "--tcp-established", "--file-locks", ...leave, id], { maxBuffer: 16 * 1024 * 1024 });
       } catch (err) {
         container.expectKill(false);
         throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${id} failed: criu dump failed: ${await logSummary(path.join(work, "dump.log"), err)}`, { cause: err });
@@ -161,7 +163,7 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       // secrets, and a restore does not need it (CRIU brings the process back with its environment).
       const withoutEnv = { ...meta.process, env: [] };
       await writeRuncMeta(imageAbs, { format: 1, runtime: "runc", ipcSocket, process: withoutEnv, rootfs: meta.rootfs, machine: container.parts.machine, dumpedAt: new Date().toISOString() });
-      if (!options?.leaveRunning) await proc.exited;
+      if (!dumpOptions?.leaveRunning) await proc.exited;
       return { dumpMs, sizeBytes: await dirSize(imageAbs) };
     },
 
@@ -193,6 +195,14 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       return track(container);
     },
   };
+}
+
+/** A `criu` for `runc --criu`: runs `command` (criu as the task's user) with runc's arguments. */
+async function writeCriuWrapper(bundle: string, command: string[]): Promise<string> {
+  const file = path.join(bundle, "criu-as-task.sh");
+  const quote = (arg: string) => `'${arg.replace(/'/g, "'\\''")}'`;
+  await writeFile(file, `#!/bin/sh\nexec ${command.map(quote).join(" ")} "$@"\n`, { mode: 0o700 });
+  return file;
 }
 
 async function readSpecOf(bundle: string): Promise<{ process: ContainerProcess; rootfs: string }> {

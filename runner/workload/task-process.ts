@@ -3,6 +3,7 @@ import { constants } from "node:os";
 import type { Duplex, Readable } from "node:stream";
 import { childExit, killNamespaceInit } from "./child-exit.ts";
 import type { TaskUser } from "./criu-user.ts";
+import type { ExternalMount } from "./task-root.ts";
 import type { TaskExit, TaskProcess } from "./types.ts";
 
 export interface TaskProcessParts {
@@ -18,6 +19,8 @@ export interface TaskProcessParts {
   initPid(): Promise<number>;
   /** The unprivileged user the task runs as (a sandboxed task); criu may have to run as it too. */
   user?: TaskUser;
+  /** A sandboxed task's binds from the host (task-root.ts), declared external to CRIU; absent: the task shares the host's mount table. */
+  mounts?: ExternalMount[];
 }
 
 /** What the runtime keeps about each process it handed out. */

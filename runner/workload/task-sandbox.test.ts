@@ -14,10 +14,11 @@ const UID = 1_000_000_000 + 424_242;
 
 describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (process runtime)", () => {
   it("runs as its user, is dumped and restored by CRIU, and keeps its user, state and /tmp", async () => {
-    // The task's dir is the fixture's (0700 under /tmp): exposed, and writable by the task's user.
-    await chmod(f.dir, 0o777);
-    const sandbox: TaskSandbox = { uid: UID, gid: UID, expose: [f.dir, path.dirname(process.execPath)], hide: [f.scratch], shared: [] };
-    const logFile = path.join(f.dir, "sandboxed.log");
+    // The task's dir is the fixture's (0700 under /tmp): bound read-only, readable by the task's user.
+    await chmod(f.dir, 0o755);
+    const sandbox: TaskSandbox = { uid: UID, gid: UID, expose: [path.dirname(process.execPath)], hide: [f.scratch], shared: [] };
+    // Its log goes to its own /tmp, which its checkpoint carries.
+    const logFile = "/tmp/sandboxed.log";
     const proc = f.track(await runtime.start({ command: process.execPath, args: [f.script, logFile, String(GRAPH_SIZE)], cwd: f.dir, env: { PATH: process.env.PATH ?? "", HOME: "/tmp" }, sandbox }));
     const ipc = createIpcClient(proc.ipc);
     const err = collect(proc.stderr);

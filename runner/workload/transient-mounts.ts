@@ -34,7 +34,7 @@ export interface MountEntry {
   source?: string;
 }
 
-/** The task sandbox's own mounts (builder/sandbox/mount-script.ts): what hides the host and the task's /tmp. Never detached. */
+/** Mounts named `stasis-*` are Stasis's own (a sandbox's tmpfs mounts): never detached. */
 const SANDBOX_SOURCE = /^stasis-/;
 
 /** The entries of a /proc/<pid>/mountinfo, in order (parents before children). */
@@ -126,23 +126,4 @@ export async function externalMountDumpArgs(initPid: number): Promise<string[]> 
 /** `criu restore` arguments binding those mounts to this host's (unused keys are ignored by CRIU). */
 export function externalMountRestoreArgs(): string[] {
   return Object.entries(SHARED_HOST_MOUNTS).flatMap(([mountPoint, key]) => ["--external", `mnt[${key}]:${mountPoint}`]);
-}
-
-/**
- * Of `paths`, those that lie on a tmpfs of the host (not /dev, /sys, /proc): a task sandbox hides
- * such a dir under another mount, but the tmpfs stays in the task's mount namespace underneath,
- * where CRIU tars its whole content into the checkpoint — the runner's own work files and
- * checkpoints, changing while CRIU writes there, which fails the dump ("Can't dump tmpfs content").
- */
-export function pathsOnHostTmpfs(paths: string[], mountinfo: string): string[] {
-  const mounts = parseMountinfo(mountinfo);
-  return paths.filter((p) => {
-    let best: MountEntry | undefined;
-    for (const m of mounts) {
-      const holds = m.mountPoint === "/" || p === m.mountPoint || p.startsWith(`${m.mountPoint}/`);
-      // The last (topmost) of the longest matching mount points is the one the path is on.
-      if (holds && (!best || m.mountPoint.length >= best.mountPoint.length)) best = m;
-    }
-    return best?.fsType === "tmpfs" && !SYSTEM_MOUNT.test(best.mountPoint);
-  });
 }

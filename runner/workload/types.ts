@@ -52,6 +52,11 @@ export interface RestoreTaskOptions {
   /** As for start; a runc restore may use another unpacked copy of the same image. */
   rootfs?: string;
   machine?: MachineLimits;
+  /**
+   * The sandbox this runner would give the task now. A sandboxed checkpoint may bind from the host
+   * only what this sandbox would (absent: the system dirs and the app dir); anything else is refused.
+   */
+  sandbox?: TaskSandbox;
 }
 
 export interface CheckpointOptions {

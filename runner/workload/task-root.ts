@@ -1,0 +1,146 @@
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { lstat, readlink, realpath } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { within } from "../../builder/index.ts";
+import type { TaskSandbox } from "./task-sandbox.ts";
+
+const run = promisify(execFile);
+
+/** The script that builds a task's root from nothing (its header is the contract). */
+export const TASK_ROOT_SCRIPT = readFileSync(fileURLToPath(new URL("./task-root.sh", import.meta.url)), "utf8");
+
+/** CRIU's key of the app dir's bind: bound on restore to the restoring runner's own copy (its path may differ). */
+export const APP_MOUNT_KEY = "stasis-app";
+
+/**
+ * A bind from the host in the task's root: CRIU cannot dump the host side, so each is declared
+ * external at dump time (`--external mnt[mountPoint]:key`) and bound again on restore
+ * (`--external mnt[key]:<host path>`): the key is the host path, the same on every runner, except
+ * the app dir's (APP_MOUNT_KEY), which the restore binds to its own copy of the deployment.
+ */
+export interface ExternalMount {
+  mountPoint: string;
+  key: string;
+}
+
+/** Host dirs every Node program needs, bound read-only where they are dirs (a merged /usr makes /bin … symlinks, copied as such). */
+const SYSTEM_DIRS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+/** Of /etc, bound read-only: what may change on the host or differ between hosts (a restore elsewhere binds that host's). */
+const ETC_BINDS = ["/etc/resolv.conf", "/etc/hosts", "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/alternatives"];
+/** Of /etc, copied into the root (small, and the same for the task's life). */
+const ETC_COPIES = ["/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols", "/etc/localtime", "/etc/timezone", "/etc/ld.so.cache", "/etc/mime.types", "/etc/os-release"];
+
+/** The user names the task sees (`os.userInfo()` fails without a passwd entry). Its home is its own /tmp. */
+const passwd = (uid: number, gid: number) => `root:x:0:0:root:/root:/usr/sbin/nologin\ntask:x:${uid}:${gid}:task:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`;
+const group = (gid: number) => `root:x:0:\ntask:x:${gid}:\nnogroup:x:65534:\n`;
+
+type Kind = "dir" | "file" | "link" | null;
+async function kindOf(p: string): Promise<Kind> {
+  const st = await lstat(p).catch(() => null);
+  if (!st) return null;
+  if (st.isSymbolicLink()) return "link";
+  return st.isDirectory() ? "dir" : "file";
+}
+
+export interface TaskRoot {
+  /** The ops after ROOT UID GID PDEATHSIG CWD TMPFS_OPTS, up to (not including) `--`. */
+  ops: string[];
+  externals: ExternalMount[];
+}
+
+/**
+ * What goes into a sandboxed task's root (task-root.sh): the system dirs, a few files of /etc, a
+ * passwd naming its user, its app dir (`cwd`) and the other exposed paths read-only, the shared
+ * dirs read-write, `files` copied, and `hide` paths covered where they lie inside something bound.
+ */
+export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: string[] = []): Promise<TaskRoot> {
+  const ops: string[] = [];
+  const app = path.resolve(cwd);
+  const hidden = await Promise.all(sandbox.hide.map((p) => realpath(p).catch(() => path.resolve(p))));
+  const wanted: Array<{ mode: "ro" | "rw"; source: string; hostPath: string; key: string }> = [];
+  const want = async (mode: "ro" | "rw", hostPath: string, key?: string) => {
+    const source = await realpath(hostPath).catch(() => null);
+    // The app dir is bound even though it lies in a hidden dir (the image cache); nothing else hidden is.
+    if (!source || (key !== APP_MOUNT_KEY && hidden.some((h) => within(source, h) || within(hostPath, h)))) return;
+    // Keyed by the path as named (not its target): a restore on another host binds that host's /etc/resolv.conf, wherever it points.
+    wanted.push({ mode, source, hostPath, key: key ?? hostPath });
+  };
+
+  for (const dir of SYSTEM_DIRS) {
+    const kind = await kindOf(dir);
+    if (kind === "link") ops.push("link", await readlink(dir), dir);
+    else if (kind === "dir") await want("ro", dir);
+  }
+  for (const p of ETC_BINDS) if (await kindOf(p)) await want("ro", p);
+  const copies: string[] = [];
+  for (const p of ETC_COPIES) if (await kindOf(p)) copies.push(p);
+  if (copies.length > 0) ops.push("copies", copies.join("\n"));
+  ops.push("file", "/etc/passwd", passwd(sandbox.uid, sandbox.gid), "file", "/etc/group", group(sandbox.gid));
+  await want("ro", app, APP_MOUNT_KEY);
+  for (const p of sandbox.expose) await want("ro", path.resolve(p));
+  for (const p of sandbox.shared) await want("rw", path.resolve(p));
+
+  // Parents before children (a mount over a parent would hide the child's); a child already visible
+  // the same way through its parent is not bound again; of one path, the first wanted wins.
+  const depth = (p: string) => p.split("/").length;
+  const bound: typeof wanted = [];
+  for (const b of [...wanted].sort((x, y) => depth(x.hostPath) - depth(y.hostPath))) {
+    const parent = bound.filter((p) => within(b.hostPath, p.hostPath)).at(-1);
+    if (parent && (parent.hostPath === b.hostPath || parent.mode === b.mode)) continue;
+    bound.push(b);
+  }
+  // What is hidden but lies inside a bound dir (a runner dir under a shared volume, a secret under
+  // /usr), covered before anything bound below it (the app dir inside the hidden image cache).
+  const covers = hidden.filter((h) => bound.some((b) => within(h, b.hostPath) && h !== b.hostPath));
+  const mounts = [...bound.map((b) => ({ path: b.hostPath, op: [b.mode, b.source, b.hostPath] })), ...covers.map((h) => ({ path: h, op: ["hide", h] }))];
+  for (const m of mounts.sort((x, y) => depth(x.path) - depth(y.path))) ops.push(...m.op);
+  for (const f of files) {
+    const kind = await kindOf(f);
+    if ((kind === "file" || kind === "link") && !bound.some((b) => within(f, b.hostPath))) ops.push("copy", await realpath(f), path.resolve(f));
+  }
+  const externals = bound.map((b) => ({ mountPoint: b.hostPath, key: b.key }));
+  return { ops, externals };
+}
+
+/**
+ * argv (after `unshare --mount --pid --fork --propagation private --kill-child`) that builds the
+ * task's root over `root` (an existing, empty dir of the runner's) and runs `command` in it as the
+ * sandbox's user, with parent-death signal KILL.
+ */
+export function taskRootArgv(sandbox: TaskSandbox, root: string, cwd: string, taskRoot: TaskRoot, command: string[]): string[] {
+  const tmpfs = `size=${sandbox.tmpMb ?? 256}m`;
+  return ["/bin/sh", "-c", TASK_ROOT_SCRIPT, "stasis-task-root", root, String(sandbox.uid), String(sandbox.gid), "KILL", path.resolve(cwd), tmpfs, ...taskRoot.ops, "--", ...command];
+}
+
+/** Beside CRIU's images: the files of a sandboxed task's root tmpfs (CRIU dumps a namespace's root mount as the restore's `--root`, not its content). */
+export const ROOT_ARCHIVE = "stasis-root.tar";
+
+/**
+ * Saves the root of a sandboxed task (the tmpfs task-root.sh built: dirs and mount points, /dev's
+ * nodes, the copied files; never what is mounted on it) into `imageDir`. Read-only since the task
+ * started, so it is taken while the task runs.
+ */
+export async function saveTaskRoot(initPid: number, imageDir: string): Promise<void> {
+  await run("tar", ["--create", "--file", path.join(imageDir, ROOT_ARCHIVE), "--one-file-system", "--numeric-owner", "--directory", `/proc/${initPid}/root`, "."], { maxBuffer: 1024 * 1024 });
+}
+
+/**
+ * Runs as the restore's criu command: in a mount namespace of its own, a fresh tmpfs over ROOT
+ * (an empty dir of the runner's) gets the saved root back, read-only, and `criu restore --root ROOT`
+ * makes it the restored namespace's root. Arguments: `ROOT ARCHIVE criu args…`; fds pass through.
+ */
+const RESTORE_ROOT = [
+  'root="$1"; archive="$2"; shift 2',
+  'mount -t tmpfs -o mode=0755,size=16m,nosuid stasis-root "$root"',
+  'tar --extract --file "$archive" --directory "$root" --numeric-owner --preserve-permissions',
+  'mount -o remount,bind,ro,nosuid "$root"',
+  'exec "$@"',
+].join("\n");
+
+/** The restore's command line (before criu's own): see RESTORE_ROOT. */
+export function restoreRootPrefix(root: string, imageDir: string): string[] {
+  return ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-euc", RESTORE_ROOT, "stasis-restore-root", root, path.join(imageDir, ROOT_ARCHIVE)];
+}
