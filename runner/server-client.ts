@@ -21,6 +21,8 @@ import {
   type RegisterRunnerRequest,
   type ReleaseRequest,
   type RunnerSendEventRequest,
+  type RunnerConnectionTokenRequest,
+  TokenResponse,
   type RunnerTriggerRequest,
   type SuspendRequest,
 } from "../schemas/index.ts";
@@ -123,6 +125,7 @@ export function createServerClient(options: { serverUrl: string; runnerToken: st
     suspend: (runId: string, body: In<typeof SuspendRequest>) => post(`${run(runId)}/suspend`, body, SuspendResponse),
     trigger: (runId: string, body: In<typeof RunnerTriggerRequest>) => post(`${run(runId)}/trigger`, body, RunnerTriggerResponse),
     sendEvent: (runId: string, body: In<typeof RunnerSendEventRequest>) => post(`${run(runId)}/events`, body, SendEventResponse),
+    connectionToken: (runId: string, body: In<typeof RunnerConnectionTokenRequest>) => post(`${run(runId)}/connections/token`, body, TokenResponse),
   };
 }
 

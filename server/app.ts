@@ -28,6 +28,7 @@ import { dashboardRoutes, DEFAULT_SESSION_TTL_MS, installCookies } from "./dashb
 import { runTimelineRoutes } from "./routes/run-timeline.ts";
 import { deploymentCopyRoutes } from "./routes/deployment-copy.ts";
 import { taskRoutes } from "./routes/tasks.ts";
+import { connectionRoutes, runnerConnectionRoutes } from "./routes/connections.ts";
 
 export interface CreateServerOptions {
   db: Knex;
@@ -144,6 +145,8 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await runTimelineRoutes(scope, engine);
     await deploymentCopyRoutes(scope, engine);
     await taskRoutes(scope, engine);
+    await connectionRoutes(scope, engine);
+    await runnerConnectionRoutes(scope, engine);
     await dashboardRoutes(scope, engine, { adminToken: options.adminToken, sessionTtlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, publicUrl: config.publicUrl, dist: options.dashboardDist });
   });
   await app.ready();
