@@ -93,7 +93,7 @@ export const TokenResponse = z.object({
 export type TokenResponse = z.infer<typeof TokenResponse>;
 
 export const CreateConnectLinkRequest = z
-  .object({ integration: IntegrationSlug, externalId: ExternalId, redirectTo: RedirectTo, expiresInSeconds: z.number().int().min(30).max(7 * 24 * 3600).default(3600) })
+  .object({ integration: IntegrationSlug, externalId: ExternalId, redirectTo: RedirectTo, expiresInSeconds: z.number().int().min(1).max(7 * 24 * 3600).default(3600) })
   .strict();
 export type CreateConnectLinkRequest = z.input<typeof CreateConnectLinkRequest>;
 export const ConnectLinkResponse = z.object({ url: z.string(), expiresAt: z.string() });

@@ -5,7 +5,7 @@ import { StasisError } from "../errors.ts";
 import { decryptSecret, encryptSecret } from "../secrets/crypto.ts";
 import { dataKeyFor } from "../secrets/data-keys.ts";
 import type { Keyring } from "../secrets/keyring.ts";
-import { findIntegrationRow, integrationNotFound, loadIntegration, type IntegrationRow } from "./integrations.ts";
+import { findIntegrationRow, integrationNotFound, loadIntegration, type IntegrationRow, type LoadedIntegration } from "./integrations.ts";
 import { clientConfig, oauthErrorCode } from "./oauth-client.ts";
 import { saveConnection } from "./store.ts";
 
@@ -110,8 +110,7 @@ export async function finishConnect(db: Knex, keyring: Keyring | null | undefine
       `${integration.slug} issued an access token that expires in ${tokens.expires_in} s but no refresh token, so Stasis could not keep it fresh. Ask for offline access (e.g. the offline_access scope) or enable refresh tokens for the OAuth app.`,
     );
   }
-  const claims = tokens.claims();
-  const account = (claims?.email as string | undefined) ?? (claims?.preferred_username as string | undefined) ?? claims?.sub ?? null;
+  const account = await accountOf(loaded, tokens);
   await saveConnection(db, keyring, projectId, integration.id, claimed.external_id, {
     accessToken: tokens.access_token,
     refreshToken: tokens.refresh_token ?? null,
@@ -120,6 +119,21 @@ export async function finishConnect(db: Knex, keyring: Keyring | null | undefine
     account,
   });
   return claimed.redirect_to ?? `${publicUrl}/connections`;
+}
+
+/** Who connected: the ID token's or userinfo's email / username / subject (best effort; null when the provider says nothing). */
+async function accountOf(integration: LoadedIntegration, tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>): Promise<string | null> {
+  const claims = tokens.claims();
+  const pick = (c: Record<string, unknown> | undefined) => (c?.email ?? c?.preferred_username ?? c?.login ?? null) as string | null;
+  if (pick(claims)) return pick(claims);
+  if (claims?.sub && integration.row.metadata.userinfo_endpoint) {
+    try {
+      return pick(await oidc.fetchUserInfo(clientConfig(integration), tokens.access_token, claims.sub)) ?? claims.sub;
+    } catch {
+      return claims.sub;
+    }
+  }
+  return claims?.sub ?? null;
 }
 
 /** A one-time link for one of the app's users; only its hash is stored. */
