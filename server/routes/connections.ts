@@ -23,6 +23,7 @@ import {
 import type { Engine } from "../engine/context.ts";
 import { envOf } from "../http/auth-hook.ts";
 import { lockLeasedRun } from "../engine/lease.ts";
+import { StasisError } from "../errors.ts";
 import { ConnectError, createConnectLink, finishConnect, openConnectLink, startConnect, submitApiKey } from "../connections/flow.ts";
 import { addIntegration, listIntegrations, removeIntegration } from "../connections/integrations.ts";
 import { apiKeyFormPage, errorPage, PAGE_CSP } from "../connections/pages.ts";
@@ -133,7 +134,13 @@ export async function runnerConnectionRoutes(root: FastifyInstance, engine: Engi
     async (request) => {
       const run = await engine.db.transaction((trx) => lockLeasedRun(trx, request.params.runId, request.body.leaseId));
       const env = await engine.db("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.id as environmentId", "e.slug as environment", "p.id as projectId", "p.slug as project");
-      return await getToken(engine.db, engine.keyring, env, request.body.integration, request.body.externalId);
+      try {
+        return await getToken(engine.db, engine.keyring, env, request.body.integration, request.body.externalId);
+      } catch (error) {
+        // A runner reads 404 as "the run is gone" and stops it: an unknown integration or connection is the task's bad input instead.
+        if (error instanceof StasisError && error.status === 404) throw new StasisError(error.code, 400, error.message, { field: error.field });
+        throw error;
+      }
     },
   );
 }
