@@ -31,7 +31,8 @@ import { getToken, listConnections, revokeConnection } from "../connections/stor
 
 const errors = { 400: ApiErrorBody, 401: ApiErrorBody, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody, 502: ApiErrorBody };
 const env = { auth: "env" as const };
-const page = { auth: "none" as const };
+// Browser pages (HTML, redirects), not API: left out of the route list the fuzzer and docs enumerate, like the dashboard's own pages.
+const page = { auth: "none" as const, unlisted: true };
 
 function sendPage(reply: FastifyReply, status: number, html: string): FastifyReply {
   return reply.status(status).header("content-security-policy", PAGE_CSP).header("cache-control", "no-store").header("referrer-policy", "no-referrer").type("text/html; charset=utf-8").send(html);
@@ -101,7 +102,8 @@ export async function connectionRoutes(root: FastifyInstance, engine: Engine): P
       }
     });
 
-    pages.get("/api/v1/connect/links/:token", { config: page }, async (request, reply) => {
+    const linkParams = { params: z.object({ token: z.string().max(200) }) };
+    pages.get("/api/v1/connect/links/:token", { config: page, schema: linkParams }, async (request, reply) => {
       const parsed = token.safeParse(request.params);
       if (!parsed.success) return badLink(reply);
       try {
@@ -113,7 +115,7 @@ export async function connectionRoutes(root: FastifyInstance, engine: Engine): P
       }
     });
 
-    pages.post("/api/v1/connect/links/:token", { config: page }, async (request, reply) => {
+    pages.post("/api/v1/connect/links/:token", { config: page, schema: linkParams }, async (request, reply) => {
       const parsed = token.safeParse(request.params);
       if (!parsed.success) return badLink(reply);
       const apiKey = (request.body as { apiKey?: unknown } | null)?.apiKey;
