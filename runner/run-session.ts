@@ -162,8 +162,12 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
           const id = call.id ?? `stasis-call:${leaseId}:${callId}`;
           return reply(callId, await report("send an event", () => server.sendEvent(runId, { leaseId, event: call.event, payload: call.payload, id })));
         }
-        case "getConnectionToken":
-          return reply(callId, await report("get a connection token", () => server.connectionToken(runId, { leaseId, integration: call.integration, externalId: call.externalId })));
+        case "getConnectionToken": {
+          const token = await report("get a connection token", () => server.connectionToken(runId, { leaseId, integration: call.integration, externalId: call.externalId }));
+          // The task may print what it got: its log lines leave this runner with the token redacted.
+          shipper.addSecret(`connection:${call.integration}`, token.accessToken);
+          return reply(callId, token);
+        }
       }
     } catch (thrown) {
       const error = thrown instanceof Error ? thrown : new Error(String(thrown));

@@ -51,13 +51,15 @@ describe("connections.getToken in a task", () => {
     expect(first.run.output).toMatchObject({ ok: true, status: 200, email: "carol@example.test", account: "carol@example.test" });
     const hits = idp.tokenHits();
     await waitFor("the access token to expire", () => Date.now() > new Date((first.run.output as { expiresAt: string }).expiresAt).getTime() || null, { timeoutMs: 10_000, intervalMs: 100 });
-    const second = await run("development", { integration: "idp", userinfo: `${idp.issuer}/me` });
+    const second = await run("development", { integration: "idp", userinfo: `${idp.issuer}/me`, print: true });
     expect(second.run.output).toMatchObject({ ok: true, status: 200 });
     expect(idp.tokenHits() - hits).toBe(1);
     const stored = await callStasisApi<{ accessToken: string }>(stack.apiUrl, stack.keys.development!, "POST", "/api/v1/connections/token", { integration: "idp" });
     expect(JSON.stringify(second.run.output)).not.toContain(stored.accessToken);
     expect(second.logs).toContain("userinfo answered 200");
     expect(second.logs).not.toContain(stored.accessToken);
+    // The task printed its token carelessly: the runner redacted it before the line left.
+    expect(second.logs).toContain("careless: the token is [redacted:connection:idp]");
   });
 
   it("is scoped to the run's environment, and an unknown externalId or a broken connection is named in the task's error", async () => {
