@@ -77,9 +77,13 @@ const CLOSE_GRACE_MS = 1000;
 
 const REDACT = ["req.headers.authorization", "headers.authorization", "*.apiKey", "*.token", "apiKey", "token"];
 
-// Request-wait URLs carry their secret in the path: log them masked.
+// Request-wait URLs and Connect links carry their secret in the path, the OAuth callback its code and state in the query: log them masked.
 function serializeRequest(req: { method?: string; url?: string; ip?: string }) {
-  return { method: req.method, url: req.url?.replace(/(\/api\/v1\/waitpoints\/requests\/)[^/?]+/, "$1[redacted]"), remoteAddress: req.ip };
+  const url = req.url
+    ?.replace(/(\/api\/v1\/waitpoints\/requests\/)[^/?]+/, "$1[redacted]")
+    .replace(/(\/api\/v1\/connect\/links\/)[^/?]+/, "$1[redacted]")
+    .replace(/(\/api\/v1\/connect\/callback)\?.*/, "$1?[redacted]");
+  return { method: req.method, url, remoteAddress: req.ip };
 }
 
 /** Builds the app and starts the scheduler; only the CLI calls `listen`. */
