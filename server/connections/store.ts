@@ -121,6 +121,17 @@ const brokenError = (slug: string, externalId: string, reason: string | null) =>
     `the connection to ${slug}${externalId ? ` of externalId ${externalId}` : ""} is broken: ${reason ?? "its refresh token no longer works"}. Connect the account again (dashboard Connect, or a new Connect link)`,
   );
 
+// Callers on this replica share one locked refresh per connection (the row lock orders replicas):
+// a burst of callers holds one pool connection, not one each.
+const inflight = new Map<string, Promise<unknown>>();
+function singleFlight<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const running = inflight.get(key) as Promise<T> | undefined;
+  if (running) return running;
+  const started = work().finally(() => inflight.delete(key));
+  inflight.set(key, started);
+  return started;
+}
+
 /**
  * A fresh access token of the environment's connection. Stale tokens are refreshed under a row lock
  * (`SELECT … FOR UPDATE`): concurrent callers on any replica wait for the one refresh and read its
@@ -154,7 +165,7 @@ export async function getToken(db: Knex, keyring: Keyring | null | undefined, en
   });
   if (!needsRefresh(row, new Date())) return answer(row);
 
-  const outcome = await db.transaction(async (trx) => {
+  const outcome = await singleFlight(row.id, () => db.transaction(async (trx) => {
     const locked = (await trx("connections").where({ id: row.id }).forUpdate().first()) as ConnectionRow | undefined;
     if (!locked) return { gone: true as const };
     if (locked.status === "broken") return { broken: locked.broken_reason };
@@ -189,7 +200,7 @@ export async function getToken(db: Knex, keyring: Keyring | null | undefined, en
       })
       .returning("*");
     return { row: updated as ConnectionRow };
-  });
+  }));
   if ("gone" in outcome) throw new StasisError("CONNECTION_NOT_FOUND", 404, `the connection to ${slug} was revoked while its token was being read`);
   if ("broken" in outcome) throw brokenError(slug, key.external_id, outcome.broken ?? null);
   return answer(outcome.row);
