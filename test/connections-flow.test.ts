@@ -6,7 +6,6 @@ import { configure, connections, StasisApiError } from "../sdk/index.ts";
 import { startConnectionsStack, type ConnectionsStack } from "./support/connections.ts";
 import { CLIENT, followRedirects, NO_REFRESH_CLIENT } from "./support/oidc-provider.ts";
 import { waitFor } from "./support/wait-for.ts";
-import { runCli } from "./support/cli.ts";
 
 const ACCESS_TTL = 3;
 const APP = "http://app.example.test/done";
@@ -251,26 +250,5 @@ describe("revoking and removing", () => {
     const removed = await s.call("DELETE", "/api/v1/integrations/weather");
     expect(removed.body).toEqual({ deleted: true, connectionsDeleted: 1 });
     expect((await tokenError(connections.getToken("weather", { externalId: "user-7" }))).code).toBe("INTEGRATION_NOT_FOUND");
-  });
-});
-
-describe("stasis integrations (CLI)", () => {
-  const stasis = (args: string[], env: Record<string, string | undefined> = {}) =>
-    runCli(args, { cwd: process.cwd(), env: { STASIS_API_URL: s.url, STASIS_API_KEY: s.keys.staging, STASIS_ADMIN_TOKEN: undefined, ...env } });
-
-  it("adds (secret from the environment), lists with --json and removes an integration of the key's environment", async () => {
-    const added = await stasis(["integrations", "add", "idp", "--provider", "oidc", "--issuer", s.idp.issuer, "--client-id", CLIENT.id, "--scopes", "openid,email offline_access"], { STASIS_CLIENT_SECRET: CLIENT.secret });
-    expect(added.code, added.stderr).toBe(0);
-    expect(added.stdout).toContain("added integration idp");
-    const listed = await stasis(["integrations", "list", "--json"]);
-    expect(listed.code, listed.stderr).toBe(0);
-    const json = JSON.parse(listed.stdout);
-    expect(json).toMatchObject({ project: "demo", environment: "staging", data: [{ slug: "idp", provider: "oidc", scopes: ["openid", "email", "offline_access"], clientSecretSet: true }], connections: [] });
-    expect(listed.stdout).not.toContain(CLIENT.secret);
-    const bad = await stasis(["integrations", "add", "x", "--provider", "oidc", "--client-id", "x"]);
-    expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("issuer");
-    const removed = await stasis(["integrations", "remove", "idp", "--json"]);
-    expect(JSON.parse(removed.stdout)).toEqual({ deleted: true, connectionsDeleted: 0 });
   });
 });
