@@ -6,6 +6,7 @@ import { configure, connections, StasisApiError } from "../sdk/index.ts";
 import { startConnectionsStack, type ConnectionsStack } from "./support/connections.ts";
 import { CLIENT, followRedirects, NO_REFRESH_CLIENT } from "./support/oidc-provider.ts";
 import { waitFor } from "./support/wait-for.ts";
+import { deploy, poll, registerRunner, RUNNER_TOKEN, type ServerFixture } from "./support/server-fixture.ts";
 
 const ACCESS_TTL = 3;
 const APP = "http://app.example.test/done";
@@ -250,5 +251,27 @@ describe("revoking and removing", () => {
     const removed = await s.call("DELETE", "/api/v1/integrations/weather");
     expect(removed.body).toEqual({ deleted: true, connectionsDeleted: 1 });
     expect((await tokenError(connections.getToken("weather", { externalId: "user-7" }))).code).toBe("INTEGRATION_NOT_FOUND");
+  });
+});
+
+describe("a run's tokens in its logs", () => {
+  it("the server redacts the tokens a run was handed from its log lines (a run restored on another runner prints them past that runner)", async () => {
+    const f = s as unknown as ServerFixture;
+    await deploy(f, ["use-token"]);
+    const runnerId = await registerRunner(f);
+    const trig = await s.call("POST", "/api/v1/tasks/use-token/trigger", { body: { payload: {} } });
+    const { runs } = await poll(f, runnerId, { waitMs: 2000 });
+    const claimed = runs.find((r) => r.runId === trig.body.id)!;
+    const token = await s.call("POST", `/api/v1/runner/runs/${claimed.runId}/connections/token`, { key: RUNNER_TOKEN, body: { leaseId: claimed.leaseId, integration: "idp" } });
+    expect(token.status).toBe(200);
+    expect(token.body.account).toBe("alice@example.test");
+    const wrongLease = await s.call("POST", `/api/v1/runner/runs/${claimed.runId}/connections/token`, { key: RUNNER_TOKEN, body: { leaseId: "lease_wrong", integration: "idp" } });
+    expect(wrongLease.status).toBe(409);
+    const line = { ts: new Date().toISOString(), level: "info", message: `calling the API with ${token.body.accessToken}` };
+    expect((await s.call("POST", `/api/v1/runner/runs/${claimed.runId}/logs`, { key: RUNNER_TOKEN, body: { leaseId: claimed.leaseId, lines: [line] } })).status).toBe(200);
+    const logs = await s.call("GET", `/api/v1/runs/${claimed.runId}/logs`);
+    const messages = logs.body.data.map((l: { message: string }) => l.message).join("\n");
+    expect(messages).toContain("calling the API with [redacted:connection:idp]");
+    expect(messages).not.toContain(token.body.accessToken);
   });
 });

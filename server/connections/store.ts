@@ -137,7 +137,32 @@ function singleFlight<T>(key: string, work: () => Promise<T>): Promise<T> {
  * (`SELECT … FOR UPDATE`): concurrent callers on any replica wait for the one refresh and read its
  * result. A refresh the provider answers with `invalid_grant` marks the connection broken.
  */
-export async function getToken(db: Knex, keyring: Keyring | null | undefined, env: Pick<EnvironmentPrincipal, "environmentId" | "projectId" | "project" | "environment">, slug: string, externalId?: string): Promise<TokenResponse> {
+export async function getToken(db: Knex, keyring: Keyring | null | undefined, env: TokenEnv, slug: string, externalId?: string): Promise<TokenResponse> {
+  const { connectionId: _id, ...token } = await readToken(db, keyring, env, slug, externalId);
+  return token;
+}
+
+type TokenEnv = Pick<EnvironmentPrincipal, "environmentId" | "projectId" | "project" | "environment">;
+
+/** A task's getToken: also records that the run holds this connection's token, so its log lines are redacted server-side too. */
+export async function getTokenForRun(db: Knex, keyring: Keyring | null | undefined, env: TokenEnv, runId: string, slug: string, externalId?: string): Promise<TokenResponse> {
+  const { connectionId, ...token } = await readToken(db, keyring, env, slug, externalId);
+  await db("run_connections").insert({ run_id: runId, connection_id: connectionId }).onConflict(["run_id", "connection_id"]).ignore();
+  return token;
+}
+
+/** The current tokens of the connections a run was handed, as `[name, value]` for the log redactor. */
+export async function connectionSecretsOfRun(db: Knex, keyring: Keyring, projectId: string, runId: string): Promise<Array<[string, string]>> {
+  const rows = (await db("run_connections as r").join("connections as c", "c.id", "r.connection_id").join("integrations as i", "i.id", "c.integration_id").where("r.run_id", runId).select("c.*", "i.slug")) as Array<ConnectionRow & { slug: string }>;
+  if (rows.length === 0) return [];
+  const dataKey = (await dataKeyFor(db, keyring, projectId, { create: false }))!;
+  return rows.flatMap((row) => [
+    [`connection:${row.slug}`, decryptSecret(dataKey, projectId, place(row, "access_token"), row.access_token_encrypted)] as [string, string],
+    ...(row.refresh_token_encrypted ? [[`connection:${row.slug}`, decryptSecret(dataKey, projectId, place(row, "refresh_token"), row.refresh_token_encrypted)] as [string, string]] : []),
+  ]);
+}
+
+async function readToken(db: Knex, keyring: Keyring | null | undefined, env: TokenEnv, slug: string, externalId?: string): Promise<TokenResponse & { connectionId: string }> {
   const integrationRow = await findIntegrationRow(db, { environmentId: env.environmentId, slug });
   if (!integrationRow) throw integrationNotFound(env as EnvironmentPrincipal, slug);
   const key = { integration_id: integrationRow.id, external_id: externalId ?? "" };
@@ -154,7 +179,8 @@ export async function getToken(db: Knex, keyring: Keyring | null | undefined, en
   }
   if (row.status === "broken") throw brokenError(slug, key.external_id, row.broken_reason);
   const dataKey = (await dataKeyFor(db, keyring, env.projectId, { create: false }))!;
-  const answer = (r: ConnectionRow): TokenResponse => ({
+  const answer = (r: ConnectionRow): TokenResponse & { connectionId: string } => ({
+    connectionId: r.id,
     integration: slug,
     externalId: externalId ?? null,
     accessToken: decryptSecret(dataKey, env.projectId, place(r, "access_token"), r.access_token_encrypted),

@@ -57,6 +57,13 @@ export async function up(trx: Knex.Transaction): Promise<void> {
       created_at timestamptz NOT NULL DEFAULT now()
     );
 
+    -- Which connections' tokens each run was handed: the server redacts their current values from the run's log lines.
+    CREATE TABLE run_connections (
+      run_id text NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+      connection_id uuid NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+      PRIMARY KEY (run_id, connection_id)
+    );
+
     CREATE TABLE connect_links (
       token_hash text PRIMARY KEY,
       integration_id uuid NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,

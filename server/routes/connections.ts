@@ -27,7 +27,7 @@ import { StasisError } from "../errors.ts";
 import { ConnectError, createConnectLink, finishConnect, openConnectLink, startConnect, submitApiKey } from "../connections/flow.ts";
 import { addIntegration, listIntegrations, removeIntegration } from "../connections/integrations.ts";
 import { apiKeyFormPage, errorPage, PAGE_CSP } from "../connections/pages.ts";
-import { getToken, listConnections, revokeConnection } from "../connections/store.ts";
+import { getToken, getTokenForRun, listConnections, revokeConnection } from "../connections/store.ts";
 
 const errors = { 400: ApiErrorBody, 401: ApiErrorBody, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody, 502: ApiErrorBody };
 const env = { auth: "env" as const };
@@ -137,7 +137,7 @@ export async function runnerConnectionRoutes(root: FastifyInstance, engine: Engi
       const run = await engine.db.transaction((trx) => lockLeasedRun(trx, request.params.runId, request.body.leaseId));
       const env = await engine.db("environments as e").join("projects as p", "p.id", "e.project_id").where("e.id", run.environment_id).first("e.id as environmentId", "e.slug as environment", "p.id as projectId", "p.slug as project");
       try {
-        return await getToken(engine.db, engine.keyring, env, request.body.integration, request.body.externalId);
+        return await getTokenForRun(engine.db, engine.keyring, env, run.id, request.body.integration, request.body.externalId);
       } catch (error) {
         // A runner reads 404 as "the run is gone" and stops it: an unknown integration or connection is the task's bad input instead.
         if (error instanceof StasisError && error.status === 404) throw new StasisError(error.code, 400, error.message, { field: error.field });
