@@ -77,6 +77,24 @@ describe("Connections in the dashboard", () => {
     expect((await s.call("GET", "/api/v1/connections")).body.data).toEqual([]);
   });
 
+  it("an end user follows a Connect link, grants access, lands on the app, and shows up under their externalId", async () => {
+    s.idp.user.account = "dora";
+    const redirectTo = `${s.url}/connections?from=connect-link`;
+    const link = await s.call("POST", "/api/v1/connect-links", { body: { integration: "idp", externalId: "user-9", redirectTo } });
+    expect(link.status).toBe(200);
+    const user = await browser.newPage();
+    await user.goto(link.body.url);
+    await user.waitForURL(redirectTo, { timeout: UI_TIMEOUT });
+    await user.close();
+    await page.reload();
+    const endUser = page.locator("tr[data-connection]").filter({ hasText: "user-9" });
+    await endUser.waitFor({ timeout: UI_TIMEOUT });
+    expect(await endUser.innerText()).toContain("dora@example.test");
+    // The same link a second time: a page saying it was used.
+    await page.goto(link.body.url);
+    await page.getByRole("heading", { name: "This Connect link was already used" }).waitFor({ timeout: UI_TIMEOUT });
+  });
+
   it("a callback with a state Stasis never issued shows a page naming the problem", async () => {
     await page.goto(`${s.url}/api/v1/connect/callback?code=x&state=forged`);
     await page.getByRole("heading", { name: "Unknown state" }).waitFor({ timeout: UI_TIMEOUT });
