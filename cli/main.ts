@@ -15,6 +15,7 @@ import { registerServeCommands } from "./commands/serve.ts";
 import { registerTriggerCommand } from "./commands/trigger.ts";
 import { registerSchedulesCommands } from "./commands/schedules.ts";
 import { registerWebhooksCommands } from "./commands/webhooks.ts";
+import { registerIntegrationsCommands } from "./commands/integrations.ts";
 import { CliError, ExitCode } from "./output.ts";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -32,6 +33,7 @@ registerEventsCommands(program);
 registerGithubAppCommand(program);
 registerEnvCommands(program);
 registerWebhooksCommands(program);
+registerIntegrationsCommands(program);
 registerSchedulesCommands(program);
 registerAdminCommands(program);
 registerCheckpointsCommands(program);

@@ -18,7 +18,8 @@ const FLUSH_EVERY_MS = 150;
  * leaves the runner.
  */
 export function createLogShipper(send: (lines: LogEntry[]) => Promise<unknown>, onError: (error: Error) => void, secrets: Record<string, string> = {}) {
-  const redact = createRedactor(secrets);
+  let redact = createRedactor(secrets);
+  const added: Array<[string, string]> = [];
   let queue: LogEntry[] = [];
   let sending: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | null = null;
@@ -57,6 +58,11 @@ export function createLogShipper(send: (lines: LogEntry[]) => Promise<unknown>, 
       else schedule();
     },
     flush,
+    /** Another value to redact from now on (a connection token the runner handed the task); lines still queued get it too. */
+    addSecret(name: string, value: string): void {
+      added.push([name, value]);
+      redact = createRedactor([...Object.entries(secrets), ...added]);
+    },
     /** Ships what is queued; later lines (a dying process's last output after the run ended) are dropped. */
     async close(): Promise<void> {
       await flush();

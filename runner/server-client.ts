@@ -25,6 +25,8 @@ import {
   type RegisterRunnerRequest,
   type ReleaseRequest,
   type RunnerSendEventRequest,
+  type RunnerConnectionTokenRequest,
+  TokenResponse,
   type RunnerTriggerRequest,
   type SuspendRequest,
 } from "../schemas/index.ts";
@@ -129,6 +131,7 @@ export function createServerClient(options: { serverUrl: string; runnerToken: st
     safetyCheckpoint: (runId: string, body: In<typeof SafetyCheckpointRequest>) => post(`${run(runId)}/checkpoints`, body, SafetyCheckpointResponse),
     trigger: (runId: string, body: In<typeof RunnerTriggerRequest>) => post(`${run(runId)}/trigger`, body, RunnerTriggerResponse),
     sendEvent: (runId: string, body: In<typeof RunnerSendEventRequest>) => post(`${run(runId)}/events`, body, SendEventResponse),
+    connectionToken: (runId: string, body: In<typeof RunnerConnectionTokenRequest>) => post(`${run(runId)}/connections/token`, body, TokenResponse),
   };
 }
 

@@ -13,3 +13,4 @@ export * from "./repo-settings.ts";
 export * from "./triggers.ts";
 export * from "./checkpoints.ts";
 export * from "./dashboard.ts";
+export * from "./connections.ts";

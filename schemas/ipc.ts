@@ -43,6 +43,8 @@ export const TaskCall = z.discriminatedUnion("method", [
   z.object({ method: z.literal("createRequestToken"), timeoutMs: z.number().int().positive().optional(), key: z.string().optional() }),
   z.object({ method: z.literal("trigger"), items: z.array(z.object({ task: z.string(), payload: Json, options: z.unknown().optional() })), wait: z.boolean() }),
   z.object({ method: z.literal("sendEvent"), event: z.string(), payload: Json, id: z.string().optional() }),
+  /** A connection's fresh access token; the runner asks the server with the run's lease (scoped to the run's environment). */
+  z.object({ method: z.literal("getConnectionToken"), integration: z.string(), externalId: z.string().optional() }),
 ]);
 export type TaskCall = z.infer<typeof TaskCall>;
 

@@ -3,6 +3,7 @@ import { Json, SerializedError } from "./common.ts";
 import { LogLevel, TriggerOptions, SendEventRequest } from "./api.ts";
 import { BuildManifest } from "./manifest.ts";
 import { TriggerChildrenRequest, WaitResult, WaitSpec } from "./waitpoint.ts";
+import { GetTokenRequest } from "./connections.ts";
 
 /** A sha256 digest as 64 lower-case hex characters. */
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "a sha256 digest: 64 lower-case hex characters");
@@ -183,6 +184,7 @@ export const SafetyCheckpointResponse = z.object({ previous: z.string().nullable
 export const RunnerTriggerRequest = TriggerChildrenRequest.extend({ leaseId: z.string() }).strict();
 export const RunnerTriggerResponse = z.object({ runIds: z.array(z.string()) });
 export const RunnerSendEventRequest = SendEventRequest.extend({ leaseId: z.string() }).strict();
+export const RunnerConnectionTokenRequest = GetTokenRequest.extend({ leaseId: z.string() }).strict();
 
 export const ReleaseRequest = z.object({ runnerId: z.string(), leases: z.array(z.object({ runId: z.string(), leaseId: z.string() })) }).strict();
 export const ReleaseResponse = z.object({ released: z.array(z.string()) });

@@ -8,6 +8,7 @@ export { rollback } from "./rollback.ts";
 export { logger } from "./logger.ts";
 export { runs, type Run } from "./runs.ts";
 export { envvars } from "./envvars.ts";
+export { connections, type ConnectionToken } from "./connections.ts";
 export { configure } from "./api-client.ts";
 export { defineConfig } from "./config.ts";
 export type { TaskRunResult } from "./result.ts";

@@ -28,6 +28,7 @@ import { dashboardRoutes, DEFAULT_SESSION_TTL_MS, installCookies } from "./dashb
 import { runTimelineRoutes } from "./routes/run-timeline.ts";
 import { deploymentCopyRoutes } from "./routes/deployment-copy.ts";
 import { taskRoutes } from "./routes/tasks.ts";
+import { connectionRoutes, runnerConnectionRoutes } from "./routes/connections.ts";
 
 export interface CreateServerOptions {
   db: Knex;
@@ -76,9 +77,13 @@ const CLOSE_GRACE_MS = 1000;
 
 const REDACT = ["req.headers.authorization", "headers.authorization", "*.apiKey", "*.token", "apiKey", "token"];
 
-// Request-wait URLs carry their secret in the path: log them masked.
+// Request-wait URLs and Connect links carry their secret in the path, the OAuth callback its code and state in the query: log them masked.
 function serializeRequest(req: { method?: string; url?: string; ip?: string }) {
-  return { method: req.method, url: req.url?.replace(/(\/api\/v1\/waitpoints\/requests\/)[^/?]+/, "$1[redacted]"), remoteAddress: req.ip };
+  const url = req.url
+    ?.replace(/(\/api\/v1\/waitpoints\/requests\/)[^/?]+/, "$1[redacted]")
+    .replace(/(\/api\/v1\/connect\/links\/)[^/?]+/, "$1[redacted]")
+    .replace(/(\/api\/v1\/connect\/callback)\?.*/, "$1?[redacted]");
+  return { method: req.method, url, remoteAddress: req.ip };
 }
 
 /** Builds the app and starts the scheduler; only the CLI calls `listen`. */
@@ -144,6 +149,8 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
     await runTimelineRoutes(scope, engine);
     await deploymentCopyRoutes(scope, engine);
     await taskRoutes(scope, engine);
+    await connectionRoutes(scope, engine);
+    await runnerConnectionRoutes(scope, engine);
     await dashboardRoutes(scope, engine, { adminToken: options.adminToken, sessionTtlMs: options.sessionTtlMs ?? DEFAULT_SESSION_TTL_MS, publicUrl: config.publicUrl, dist: options.dashboardDist });
   });
   await app.ready();

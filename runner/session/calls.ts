@@ -39,6 +39,12 @@ export async function answerCall(session: Session, callId: number, call: TaskCal
         const id = call.id ?? `stasis-call:${leaseId}:${callId}`;
         return reply(session, callId, await session.report("send an event", () => server.sendEvent(runId, { leaseId, event: call.event, payload: call.payload, id })));
       }
+      case "getConnectionToken": {
+        const token = await session.report("get a connection token", () => server.connectionToken(runId, { leaseId, integration: call.integration, externalId: call.externalId }));
+        // The task may print what it got: its log lines leave this runner with the token redacted.
+        session.shipper.addSecret(`connection:${call.integration}`, token.accessToken);
+        return reply(session, callId, token);
+      }
     }
   } catch (thrown) {
     const error = thrown instanceof Error ? thrown : new Error(String(thrown));

@@ -10,6 +10,7 @@ import * as environmentNumbers from "../migrations/007-environment-numbers.ts";
 import * as dashboard from "../migrations/008-dashboard.ts";
 import * as webhooksSchedules from "../migrations/009-webhooks-schedules.ts";
 import * as checkpointWorkload from "../migrations/012-checkpoint-workload.ts";
+import * as connections from "../migrations/013-connections.ts";
 
 interface Migration {
   id: number;
@@ -30,6 +31,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 8, name: "dashboard", up: dashboard.up },
   { id: 9, name: "webhooks-schedules", up: webhooksSchedules.up },
   { id: 12, name: "checkpoint-workload", up: checkpointWorkload.up },
+  { id: 13, name: "connections", up: connections.up },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;

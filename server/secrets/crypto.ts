@@ -107,3 +107,19 @@ export function encryptValue(dataKey: Buffer, where: ValuePlace, value: string):
 export function decryptValue(dataKey: Buffer, where: ValuePlace, blob: Buffer): string {
   return open(dataKey, blob, valueAad(where), `variable ${where.name} of ${where.scope}`).toString("utf8");
 }
+
+/**
+ * Where an integration's or connection's secret belongs (its AAD): e.g. `["integration", envId, slug,
+ * "client_secret"]` or `["connection", integrationId, externalId, "access_token"]`. A row moved
+ * elsewhere fails to decrypt.
+ */
+export type SecretPlace = readonly string[];
+const secretAad = (projectId: string, place: SecretPlace) => JSON.stringify(["stasis/connection/v1", projectId, ...place]);
+
+export function encryptSecret(dataKey: Buffer, projectId: string, place: SecretPlace, value: string): Buffer {
+  return seal(dataKey, Buffer.from(value, "utf8"), secretAad(projectId, place));
+}
+
+export function decryptSecret(dataKey: Buffer, projectId: string, place: SecretPlace, blob: Buffer): string {
+  return open(dataKey, blob, secretAad(projectId, place), `${place[0]} secret ${place[place.length - 1]}`).toString("utf8");
+}

@@ -16,6 +16,7 @@ export const LIGHT_TEST_FILES = [
   "runner/retry-call.test.ts",
   "runner/warm-pool.test.ts",
   "test/server-*.test.ts",
+  "test/connections-*.test.ts",
   "test/fuzz/**/*.test.ts",
   "test/cli-admin.test.ts",
   "test/cli-env.test.ts",

@@ -1,6 +1,7 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, setSessionContext, type Session } from "./api.ts";
+import { ConnectionsPage } from "./pages/connections.tsx";
 import { Deployments } from "./pages/deployments.tsx";
 import { Environments } from "./pages/environments.tsx";
 import { RunPage } from "./pages/run.tsx";
@@ -61,6 +62,7 @@ function App() {
   else if (path === "/test") page = <TestPage key={environment} />;
   else if (path === "/tasks") page = <TasksPage key={environment} environment={environment} />;
   else if (path === "/deployments") page = <Deployments key={environment} session={session} environment={environment} />;
+  else if (path === "/connections") page = <ConnectionsPage key={environment} connected={query.get("connected")} />;
   else if (path === "/environments") page = <Environments key={environment} session={session} environment={environment} />;
   else page = <Runs key={environment} />;
   const nav = [
@@ -68,6 +70,7 @@ function App() {
     ["/tasks", "Tasks"],
     ["/test", "Test"],
     ["/deployments", "Deployments"],
+    ["/connections", "Connections"],
     ["/environments", "Environments"],
   ] as const;
   const current = path.startsWith("/runs") ? "/" : path;
