@@ -91,6 +91,8 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   /** False while the run has no process here (dumped, not yet restored). */
   let holdsSlot = true;
   let checkpointReady: (() => void) | null = null;
+  /** When this start's steps happened (runner clock, ms): logged at debug with the first `execute` (bench/trigger-latency traces it). */
+  const startedAt = { claimReceived: Date.now(), processInHand: 0, ready: 0 };
   let resolveDone!: (outcome: SessionOutcome) => void;
   const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
 
@@ -120,7 +122,10 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   function onMessage(message: TaskToRunner): void {
     switch (message.type) {
       case "ready":
-        if (!claim.resume) channel?.send({ type: "execute", ctx: contextOf(claim), payload: claim.payload });
+        if (claim.resume) return;
+        startedAt.ready = Date.now();
+        channel?.send({ type: "execute", ctx: contextOf(claim), payload: claim.payload });
+        log.debug({ runId, startedAt: { ...startedAt, executeSent: Date.now() } }, "run handed to its process");
         return;
       case "log":
         shipper.push({ ts: message.ts, level: message.level, message: message.message, data: message.data });
@@ -437,7 +442,11 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     const env = { ...(sandbox ? SANDBOX_ENV : {}), ...deps.taskEnv, ...claim.env, ...baseTaskEnv() };
     const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env, files: hardwareRandomFiles(), sandbox, ...where });
     // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
-    attach(deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, start) : await start());
+    const taken = deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, start) : { proc: await start(), ready: false };
+    startedAt.processInHand = Date.now();
+    attach(taken.proc);
+    // A spare's `ready` was read by the pool long ago: the run goes to it now.
+    if (taken.ready) onMessage({ type: "ready" });
   }
 
   void begin().catch((error: Error) => {

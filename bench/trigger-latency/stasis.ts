@@ -16,6 +16,8 @@ export interface BenchOptions {
   capacity: number;
   /** Keep a spare, never-used task process per deployment (the runner's `warmProcesses`). */
   warm?: boolean;
+  /** Pause between the sequential runs (ms): a run that comes while the last one's spare is still starting waits for it. */
+  gapMs?: number;
   /** Also measure the machine's ceiling for starting the task process (spawn-ceiling.ts), before the runs. */
   ceiling?: boolean;
 }
@@ -60,6 +62,7 @@ export async function benchStasis(options: BenchOptions): Promise<SystemResult &
       const t0 = Date.now();
       const [row] = await finished(await trigger(1));
       samples.push({ start: row.output.startedAt - t0, complete: row.completed_at.getTime() - t0, claimed: row.started_at.getTime() - t0 });
+      if (options.gapMs) await delay(options.gapMs);
     }
     const t0 = Date.now();
     const rows = await finished(await trigger(options.burst));

@@ -6,6 +6,7 @@ import { closePooledConnections } from "./close-connections.ts";
 import { installRefreshableRandomness, refreshRandomnessAfterRestore } from "./refresh-randomness.ts";
 import { indexTasks, type IndexDefaults, type TaskModule } from "./index-tasks.ts";
 import { openIpcChannel } from "./ipc-channel.ts";
+import { warmUpMessageParsing } from "./warm-up.ts";
 
 /**
  * Entry of every task bundle. `STASIS_WORKER_MODE=index` prints the task list and exits; otherwise
@@ -44,6 +45,7 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
         active?.runtime.handle(message);
     }
   });
+  warmUpMessageParsing();
   channel.send({ type: "ready" });
 }
 
