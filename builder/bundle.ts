@@ -115,6 +115,7 @@ export async function bundleProject(o: BundleProjectOptions): Promise<BundleResu
     retry: config.retries?.default,
     machine: config.machine,
     maxDuration: config.maxDuration,
+    processKeepAlive: config.processKeepAlive,
   });
   checkWebhookEvents(tasks);
   const externals = [...found.values()].sort((a, b) => (a.name < b.name ? -1 : 1));

@@ -8,6 +8,7 @@ export interface IndexDefaults {
   retry?: Record<string, unknown>;
   machine?: Record<string, unknown>;
   maxDuration?: number;
+  processKeepAlive?: unknown;
 }
 
 type IndexedTask = Extract<TaskToRunner, { type: "indexed" }>["tasks"][number];

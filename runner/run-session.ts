@@ -1,11 +1,13 @@
 import { spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { WaitSpec, type ClaimedRun, type SerializedError, type TaskCall, type TaskToRunner, type WaitResult } from "../schemas/index.ts";
 import { CHECKPOINT_KEY_BYTES, CheckpointIntegrityError, type CheckpointStore } from "./checkpoint-store/index.ts";
 import type { WarmPool } from "./warm-pool.ts";
+import { envDigest } from "./env-digest.ts";
+import type { KeepAlivePool } from "./keep-alive.ts";
 import { SANDBOX_ENV, taskSandboxFor, type TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { createLogShipper } from "./log-shipper.ts";
 import { hardwareRandomFiles, hardwareRandomFlags } from "./hardware-random.ts";
@@ -32,6 +34,8 @@ export interface RunSessionDeps {
   taskSandbox?: TaskSandboxPolicy | null;
   /** Idle, never-used task processes per deployment, started ahead of claims. */
   warmPool?: WarmPool;
+  /** Processes that completed a run of a task with `processKeepAlive`, waiting for the next run of their version and environment. */
+  keepAlive?: KeepAlivePool;
   /** The run's process is gone (dumped): its slot is free although the checkpoint is still being stored. */
   onSlotFreed?: () => void;
   /** When this run's lease runs out by the runner's clock (heartbeats move it); reports retry until then. */
@@ -79,6 +83,11 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   );
   let proc: TaskProcess | null = null;
   let channel: TaskChannel | null = null;
+  /** Stop this session's readers of the current process (before a kept-alive process goes back to the pool). */
+  let stopReading: Array<() => void> = [];
+  /** Runs the current process has executed, this one included; whether it came from a checkpoint. */
+  let runsInProcess = 1;
+  let restored = false;
   let pendingWait: PendingWait | null = null;
   let suspendPhase: "none" | "preparing" | "dumping" = "none";
   let heldResult: WaitResult | null = null;
@@ -108,9 +117,13 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
 
   function attach(process: TaskProcess): void {
     proc = process;
-    readLines(process.stdout, (line) => silenced.has(process) || shipper.push({ ts: new Date().toISOString(), level: "info", message: line }));
-    readLines(process.stderr, (line) => silenced.has(process) || shipper.push({ ts: new Date().toISOString(), level: "error", message: line }));
-    channel = openTaskChannel(process.ipc, onMessage, (problem) => log.warn({ runId }, problem));
+    const ipc = openTaskChannel(process.ipc, onMessage, (problem) => log.warn({ runId }, problem));
+    channel = ipc;
+    stopReading = [
+      readLines(process.stdout, (line) => silenced.has(process) || shipper.push({ ts: new Date().toISOString(), level: "info", message: line })),
+      readLines(process.stderr, (line) => silenced.has(process) || shipper.push({ ts: new Date().toISOString(), level: "error", message: line })),
+      () => ipc.detach(),
+    ];
     void process.exited.then((exit) => {
       if (proc !== process || suspendPhase === "dumping" || silenced.has(process) || ended) return;
       if (exit.reason) return void finish({ ok: false, error: exit.reason, crashed: true });
@@ -349,9 +362,10 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     const message = (storeError instanceof Error ? storeError.message : String(storeError)).split("\n")[0];
     log.warn({ runId, err: message }, "could not store the checkpoint; restoring the run here to wait in-process");
     const started = Date.now();
-    const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
+    const back = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
+    restored = true;
     holdsSlot = true;
-    attach(restored);
+    attach(back);
     systemLog("warn", `could not store the checkpoint (${message}); the run stays alive here while it waits`);
     log.info({ runId, restoreMs: Date.now() - started }, "run restored from its unstored dump");
     suspendPhase = "none";
@@ -374,9 +388,10 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
 
   async function restoreInto(dir: string, callId: number, result: WaitResult, fetched?: { fetchMs: number }): Promise<void> {
     const started = Date.now();
-    const restored = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
+    const back = await runtime.restore(join(dir, "images"), { cwd: await deps.appDirFor(claim.deployment), ...(await placement()) });
+    restored = true;
     holdsSlot = true;
-    attach(restored);
+    attach(back);
     channel!.send({ type: "wait-result", callId, result });
     log.info({ runId, restoreMs: Date.now() - started, ...fetched }, "run restored");
   }
@@ -392,7 +407,9 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     } catch (error) {
       log.warn({ runId, err: (error as Error).message }, "could not report the end of the run");
     }
-    await proc?.kill().catch(() => {});
+    // A completed run of a task with processKeepAlive: its process may wait for the next run of this version.
+    const kept = reported && result.ok && proc !== null && deps.keepAlive?.offer(claim, proc, { runs: runsInProcess, restored, detach: () => stopReading.forEach((stop) => stop()) });
+    if (!kept) await proc?.kill().catch(() => {});
     // Only once the server has the end: until then the run may be recovered from the checkpoint it resumed from.
     if (reported && claim.resume) await deps.checkpoints?.delete(claim.resume.checkpointLocation).catch(() => {});
     resolveDone(reported ? "finished" : "lost");
@@ -440,6 +457,13 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     const sandbox = deps.taskSandbox ? taskSandboxFor(deps.taskSandbox, claim, appDir) : undefined;
     // The environment's variables win over the runner's --env-file; the runner's own few (PATH, STASIS_WORKER_MODE…) win over both.
     const env = { ...(sandbox ? SANDBOX_ENV : {}), ...deps.taskEnv, ...claim.env, ...baseTaskEnv() };
+    const reused = where.rootfs ? null : deps.keepAlive?.take(claim);
+    if (reused) {
+      runsInProcess = reused.runs + 1;
+      startedAt.processInHand = Date.now();
+      attach(reused.proc);
+      return onMessage({ type: "ready" });
+    }
     const start = () => runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env, files: hardwareRandomFiles(), sandbox, ...where });
     // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
     const taken = deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, start) : { proc: await start(), ready: false };
@@ -505,10 +529,6 @@ function taskNodeFlags(): string[] {
   return nodeFlags;
 }
 
-/** Tells sets of variables apart without keeping them in a map key. */
-function envDigest(env: Record<string, string>): string {
-  return createHash("sha256").update(JSON.stringify(Object.entries(env).sort(([a], [b]) => (a < b ? -1 : 1)))).digest("hex");
-}
 
 function baseTaskEnv(): Record<string, string> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/bin:/bin", STASIS_WORKER_MODE: "run", UV_USE_IO_URING: "0", NODE_ENV: process.env.NODE_ENV ?? "production" };

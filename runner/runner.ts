@@ -5,6 +5,7 @@ import type { CheckpointStore } from "./checkpoint-store/index.ts";
 import { createLeaseClock } from "./lease-clock.ts";
 import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
+import { createKeepAlivePool } from "./keep-alive.ts";
 import type { TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
@@ -62,6 +63,8 @@ export function createRunner(options: RunnerOptions) {
   const leases = createLeaseClock(30_000);
   // Spares for as many runs as could start here right now (at least one), bounded by free memory in the pool.
   const warmPool = options.warmProcesses ? createWarmPool({ sparesPerKey: () => Math.max(1, options.capacity - busySlots()) }) : undefined;
+  // Processes of tasks with processKeepAlive, idle between runs (the process runtime only: runc starts each run in its own container).
+  const keepAlive = options.rootfsFor ? undefined : createKeepAlivePool({ maxIdle: options.capacity });
   /** Slots the long poll in flight may fill; a quick poll offers only the others. */
   let slotsOfferedByLongPoll = 0;
   let quickPolling = false;
@@ -79,6 +82,7 @@ export function createRunner(options: RunnerOptions) {
       taskEnv: options.taskEnv ?? {},
       taskSandbox: options.taskSandbox,
       warmPool,
+      keepAlive,
       // Reported as soon as the process is gone; storing the checkpoint goes on in the background.
       onSlotFreed: () => {
         options.onEvent?.({ type: "suspended", runId: claim.runId });
@@ -265,6 +269,7 @@ export function createRunner(options: RunnerOptions) {
       await loop.catch(() => {});
       await Promise.all([...sessions.values()].map((s) => s.stop("runner closed")));
       await warmPool?.close();
+      await keepAlive?.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Machine, RetryOptions } from "./common.ts";
+import { Machine, ProcessKeepAlive, RetryOptions } from "./common.ts";
 
 /** `stasis.config.ts` default export, parsed once when a project is loaded. */
 export const StasisConfig = z
@@ -15,6 +15,8 @@ export const StasisConfig = z
     /** Seconds; a run that runs longer is TIMED_OUT. */
     maxDuration: z.number().int().positive().optional(),
     machine: Machine.partial().optional(),
+    /** Default for every task: a process that completed a run may take the next run of the same version (README "Process reuse"). */
+    processKeepAlive: ProcessKeepAlive.optional(),
     build: z
       .object({
         /** Packages to keep out of the bundle and install into their own image layer. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Machine, RetryOptions, TaskId } from "./common.ts";
+import { KeepAliveSetting, Machine, RetryOptions, TaskId } from "./common.ts";
 import { ScheduleTrigger, WebhookTrigger } from "./triggers.ts";
 
 export const TaskManifestEntry = z
@@ -12,6 +12,8 @@ export const TaskManifestEntry = z
     machine: z.object({ preset: z.string(), cpu: z.number().positive(), memory: z.number().int().positive() }).strict(),
     queue: z.object({ name: z.string(), concurrencyLimit: z.number().int().positive().optional() }).strict(),
     maxDuration: z.number().int().positive().optional(),
+    /** Opt-in process reuse (`processKeepAlive`): absent, each run gets a fresh process. */
+    processKeepAlive: KeepAliveSetting.optional(),
     /** Runs for deliveries of a webhook source (`webhooks.stripe(…).task`). */
     webhook: WebhookTrigger.optional(),
     /** Runs on a cron schedule while this version is promoted (`schedules.task`). */

@@ -18,6 +18,12 @@ export interface TaskOptions<TPayload, TOutput> {
   queue?: { name?: string; concurrencyLimit?: number };
   /** Seconds of execution after which the run is TIMED_OUT. */
   maxDuration?: number;
+  /**
+   * Opt-in: a process that completed a run of this task may take the next run of the same version
+   * and environment instead of exiting, up to `maxRuns` runs (default 50). Module state, globals and
+   * timers carry over between those runs (README "Process reuse"). Overrides the config's default.
+   */
+  processKeepAlive?: boolean | { maxRuns?: number };
   run: (payload: TPayload, args: TaskRunArgs) => Promise<TOutput>;
 }
 

@@ -1,4 +1,4 @@
-import { MACHINE_PRESETS, RetryOptions, type TaskManifestEntry } from "../../schemas/index.ts";
+import { MACHINE_PRESETS, ProcessKeepAlive, resolveKeepAlive, RetryOptions, type TaskManifestEntry } from "../../schemas/index.ts";
 import { isTaskDefinition } from "../registry.ts";
 
 export interface TaskModule {
@@ -11,6 +11,7 @@ export interface IndexDefaults {
   retry?: Partial<RetryOptions>;
   machine?: { preset?: string; cpu?: number; memory?: number };
   maxDuration?: number;
+  processKeepAlive?: ProcessKeepAlive;
 }
 
 /** Lists the tasks the bundle's modules export, with their settings resolved against the defaults. */
@@ -32,6 +33,9 @@ export function indexTasks(modules: TaskModule[], defaults: IndexDefaults = {}):
       const retry = RetryOptions.safeParse({ ...defaults.retry, ...options.retry });
       if (!retry.success) throw new Error(`task "${value.id}" (${where}): retry: ${retry.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
       const maxDuration = options.maxDuration ?? defaults.maxDuration;
+      const keepAliveInput = ProcessKeepAlive.optional().safeParse(options.processKeepAlive);
+      if (!keepAliveInput.success) throw new Error(`task "${value.id}" (${where}): processKeepAlive: ${keepAliveInput.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      const processKeepAlive = resolveKeepAlive(keepAliveInput.data, defaults.processKeepAlive);
       entries.push({
         id: value.id,
         filePath,
@@ -40,6 +44,7 @@ export function indexTasks(modules: TaskModule[], defaults: IndexDefaults = {}):
         machine: { preset: presetName, cpu: machineInput.cpu ?? preset.cpu, memory: machineInput.memory ?? preset.memory },
         queue: { name: options.queue?.name ?? `task/${value.id}`, ...(options.queue?.concurrencyLimit ? { concurrencyLimit: options.queue.concurrencyLimit } : {}) },
         ...(maxDuration ? { maxDuration } : {}),
+        ...(processKeepAlive ? { processKeepAlive } : {}),
         ...(value.startsOn ?? {}),
       });
     }

@@ -21,6 +21,7 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
   process.on("unhandledRejection", (reason) => console.error("unhandled rejection:", reason));
 
   let maybeRestored = false;
+  let runs = 0;
   channel.onMessage((message) => {
     // A checkpoint may have been taken since `prepare-checkpoint`; the next message comes after the
     // restore (or the dump did not happen: refreshing then is harmless).
@@ -30,6 +31,8 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
     }
     switch (message.type) {
       case "execute":
+        // A kept-alive process (processKeepAlive) taking its next run: nothing drawn for the last run is handed out again.
+        if (runs++ > 0) refreshRandomnessAfterRestore();
         void executeRun(channel, message.ctx, message.payload, (run) => (active = run)).finally(() => (active = null));
         return;
       case "prepare-checkpoint":
