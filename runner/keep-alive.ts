@@ -34,6 +34,14 @@ export function createKeepAlivePool(options: KeepAlivePoolOptions = {}) {
   const maxIdle = options.maxIdle ?? 10;
   const idleMs = options.idleMs ?? 30_000;
   const idle = new Map<string, Idle[]>();
+  /** Completed runs per key whose process may come back (their end is being reported), and takes waiting for one. */
+  const releasing = new Map<string, number>();
+  const waiters = new Map<string, Array<() => void>>();
+  const changed = (key: string) => {
+    const list = waiters.get(key);
+    waiters.delete(key);
+    list?.forEach((wake) => wake());
+  };
   let closed = false;
 
   const count = () => [...idle.values()].reduce((n, list) => n + list.length, 0);
@@ -62,25 +70,59 @@ export function createKeepAlivePool(options: KeepAlivePoolOptions = {}) {
       entry.timer.unref();
       idle.set(key, [...(idle.get(key) ?? []), entry]);
       void proc.exited.then(() => remove(key, entry));
+      changed(key);
       return true;
     },
-    /** A kept process for this claim's key (the most recently kept), or null. Its channel resumes once the caller listens. */
-    take(claim: ClaimedRun): ReusedProcess | null {
+    /**
+     * A run of an opted-in task completed and its end is being reported: its process may be offered
+     * in a moment. Until the returned function is called, a take for the same key waits for it (up to
+     * `RELEASE_WAIT_MS`) instead of starting a fresh process — the slot is already counted free, and
+     * under a burst the next claim comes before the report's answer.
+     */
+    releasing(claim: ClaimedRun, restored: boolean): () => void {
+      if (closed || restored || claim.resume || !keepAliveOf(claim)) return () => {};
+      const key = keyOf(claim);
+      releasing.set(key, (releasing.get(key) ?? 0) + 1);
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        const left = (releasing.get(key) ?? 1) - 1;
+        if (left > 0) releasing.set(key, left);
+        else releasing.delete(key);
+        changed(key);
+      };
+    },
+    /**
+     * A kept process for this claim's key (the most recently kept), or null; while a run of the key
+     * is releasing its process, waits for it (bounded). Its channel resumes once the caller listens.
+     */
+    async take(claim: ClaimedRun): Promise<ReusedProcess | null> {
       const setting = keepAliveOf(claim);
       if (!setting || claim.resume) return null;
       const key = keyOf(claim);
-      for (let entry = idle.get(key)?.at(-1); entry; entry = idle.get(key)?.at(-1)) {
-        remove(key, entry);
-        // This task's own limit: a process kept by a task with a higher one stops here.
-        if (entry.runs >= setting.maxRuns) {
-          void entry.proc.kill().catch(() => {});
-          continue;
+      const giveUpAt = Date.now() + RELEASE_WAIT_MS;
+      for (;;) {
+        for (let entry = idle.get(key)?.at(-1); entry; entry = idle.get(key)?.at(-1)) {
+          remove(key, entry);
+          // This task's own limit: a process kept by a task with a higher one stops here.
+          if (entry.runs >= setting.maxRuns) {
+            void entry.proc.kill().catch(() => {});
+            continue;
+          }
+          const { proc } = entry;
+          setImmediate(() => [proc.ipc, proc.stdout, proc.stderr].forEach((s) => s.resume()));
+          return { proc, runs: entry.runs };
         }
-        const { proc } = entry;
-        setImmediate(() => [proc.ipc, proc.stdout, proc.stderr].forEach((s) => s.resume()));
-        return { proc, runs: entry.runs };
+        const left = giveUpAt - Date.now();
+        if (closed || !releasing.get(key) || left <= 0) return null;
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((wake) => {
+          waiters.set(key, [...(waiters.get(key) ?? []), wake]);
+          timer = setTimeout(wake, left);
+        });
+        clearTimeout(timer);
       }
-      return null;
     },
     /** Idle kept processes (tests, metrics). */
     size(): number {
@@ -88,6 +130,7 @@ export function createKeepAlivePool(options: KeepAlivePoolOptions = {}) {
     },
     async close(): Promise<void> {
       closed = true;
+      for (const key of [...waiters.keys()]) changed(key);
       const all = [...idle.entries()].flatMap(([key, list]) => [...list].map((entry) => (remove(key, entry), entry.proc)));
       await Promise.all(all.map((p) => p.kill().catch(() => {})));
     },
@@ -95,6 +138,9 @@ export function createKeepAlivePool(options: KeepAlivePoolOptions = {}) {
 }
 
 export type KeepAlivePool = ReturnType<typeof createKeepAlivePool>;
+
+/** How long a claim waits for a process being released before it starts a fresh one (a start costs ~100 ms of CPU, more under load). */
+const RELEASE_WAIT_MS = 1_000;
 
 function keepAliveOf(claim: ClaimedRun) {
   return claim.deployment.manifest.tasks.find((t) => t.id === claim.taskId)?.processKeepAlive;

@@ -399,6 +399,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
   async function finish(result: { ok: true; output: unknown } | { ok: false; error: SerializedError; crashed?: boolean }): Promise<void> {
     if (ended) return;
     ended = true;
+    const released = result.ok ? deps.keepAlive?.releasing(claim, restored) : undefined;
     await within(shipper.close(), LOG_FLUSH_WAIT_MS);
     let reported = false;
     try {
@@ -409,6 +410,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     }
     // A completed run of a task with processKeepAlive: its process may wait for the next run of this version.
     const kept = reported && result.ok && proc !== null && deps.keepAlive?.offer(claim, proc, { runs: runsInProcess, restored, detach: () => stopReading.forEach((stop) => stop()) });
+    released?.();
     if (!kept) await proc?.kill().catch(() => {});
     // Only once the server has the end: until then the run may be recovered from the checkpoint it resumed from.
     if (reported && claim.resume) await deps.checkpoints?.delete(claim.resume.checkpointLocation).catch(() => {});
@@ -457,7 +459,7 @@ export function startRunSession(claim: ClaimedRun, deps: RunSessionDeps) {
     const sandbox = deps.taskSandbox ? taskSandboxFor(deps.taskSandbox, claim, appDir) : undefined;
     // The environment's variables win over the runner's --env-file; the runner's own few (PATH, STASIS_WORKER_MODE…) win over both.
     const env = { ...(sandbox ? SANDBOX_ENV : {}), ...deps.taskEnv, ...claim.env, ...baseTaskEnv() };
-    const reused = where.rootfs ? null : deps.keepAlive?.take(claim);
+    const reused = where.rootfs ? null : await deps.keepAlive?.take(claim);
     if (reused) {
       runsInProcess = reused.runs + 1;
       startedAt.processInHand = Date.now();

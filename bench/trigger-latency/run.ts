@@ -28,13 +28,15 @@ const results: Array<SystemResult & { ceilings?: SpawnCeiling[] }> = [];
 try {
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
-  for (const name of ["stasis_bench", "stasis_warm_bench", "graphile_bench"]) await admin.query(`CREATE DATABASE ${name}`);
+  for (const name of ["stasis_bench", "stasis_warm_bench", "stasis_reuse_bench", "graphile_bench"]) await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const url = (name: string) => postgres.url.replace(/\/postgres$/, `/${name}`);
   console.error(`bench: stasis (${runs} sequential runs, then a burst of ${burst})`);
   results.push(await benchStasis({ databaseUrl: url("stasis_bench"), stateDir: join(dir, "stasis"), runs, burst, capacity, gapMs, ceiling: true }));
   console.error("bench: stasis with a warm spare process per deployment");
   results.push(await benchStasis({ databaseUrl: url("stasis_warm_bench"), stateDir: join(dir, "stasis-warm"), runs, burst, capacity, gapMs, warm: true }));
+  console.error("bench: stasis with processKeepAlive (a process takes the next run of its version)");
+  results.push(await benchStasis({ databaseUrl: url("stasis_reuse_bench"), stateDir: join(dir, "stasis-reuse"), runs, burst, capacity, gapMs, reuse: true }));
   console.error(`bench: graphile-worker (${runs} sequential jobs, then a burst of ${burst})`);
   results.push(await benchGraphile({ databaseUrl: url("graphile_bench"), stateDir: dir, runs, burst, capacity, gapMs }));
 } finally {

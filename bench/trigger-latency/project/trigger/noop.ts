@@ -9,3 +9,11 @@ export const noop = task({
   retry: { maxAttempts: 1 },
   run: async () => ({ startedAt: Date.now(), importedAt }),
 });
+
+/** The same with process reuse: a process that completed a run takes the next one (bench variant "stasis (reused)"). */
+export const noopKept = task({
+  id: "noop-kept",
+  retry: { maxAttempts: 1 },
+  processKeepAlive: { maxRuns: 10_000 },
+  run: async () => ({ startedAt: Date.now(), importedAt }),
+});
