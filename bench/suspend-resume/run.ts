@@ -82,7 +82,7 @@ if (values.json) {
     const resumeOver = p.resumeMs! - raw.restoreMs!;
     console.log(
       `issue 14 goals: suspend ${ms(p.suspendMs!)} = ${ratios.suspend.toFixed(2)}× raw dump (goal ≤ ${SUSPEND_GOAL}×${ratios.suspend <= SUSPEND_GOAL ? ", met" : ", not met"}); ` +
-        `resume ${ms(p.resumeMs!)} = raw restore + ${ms(resumeOver)} (goal ≤ + ${RESUME_SLACK_MS} ms${resumeOver <= RESUME_SLACK_MS ? ", met" : ", not met"}; same runner, which kept the dump)`,
+        `resume ${ms(p.resumeMs!)} = raw restore + ${ms(resumeOver)} (goal ≤ + ${RESUME_SLACK_MS} ms${resumeOver <= RESUME_SLACK_MS ? ", met" : ", not met"}; one runner, the one that suspended it)`,
     );
   }
 }
