@@ -116,6 +116,7 @@ export async function bundleProject(o: BundleProjectOptions): Promise<BundleResu
     machine: config.machine,
     maxDuration: config.maxDuration,
     checkpoint: config.checkpoint,
+    processKeepAlive: config.processKeepAlive,
   });
   checkWebhookEvents(tasks);
   const externals = [...found.values()].sort((a, b) => (a.name < b.name ? -1 : 1));

@@ -9,6 +9,7 @@ export interface IndexDefaults {
   machine?: Record<string, unknown>;
   maxDuration?: number;
   checkpoint?: { every: string | number };
+  processKeepAlive?: unknown;
 }
 
 type IndexedTask = Extract<TaskToRunner, { type: "indexed" }>["tasks"][number];

@@ -7,6 +7,7 @@ import { createLeaseClock } from "./lease-clock.ts";
 import { createPollLoop } from "./poll-loop.ts";
 import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
+import { createKeepAlivePool } from "./keep-alive.ts";
 import type { TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
@@ -56,6 +57,8 @@ export function createRunner(options: RunnerOptions) {
   const slots = createSlots(options.capacity, () => [...sessions.values()].filter((s) => s.holdsSlot).length);
   // Spares for as many runs as could start here right now (at least one), bounded by free memory in the pool.
   const warmPool = options.warmProcesses ? createWarmPool({ sparesPerKey: () => Math.max(1, options.capacity - slots.busy()) }) : undefined;
+  // Processes of tasks with processKeepAlive, idle between runs (the process runtime only: runc starts each run in its own container).
+  const keepAlive = options.rootfsFor ? undefined : createKeepAlivePool({ maxIdle: options.capacity });
   const polls = createPollLoop({ server, runnerId: () => runnerId, slots, handle, onPollFailed: recheckWaits, signal: closing.signal, log });
   const heartbeats = createHeartbeatLoop({
     server,
@@ -80,6 +83,7 @@ export function createRunner(options: RunnerOptions) {
       taskEnv: options.taskEnv ?? {},
       taskSandbox: options.taskSandbox,
       warmPool,
+      keepAlive,
       // Reported as soon as the process is gone; storing the checkpoint goes on in the background.
       onSlotFreed: () => {
         options.onEvent?.({ type: "suspended", runId: claim.runId });
@@ -178,6 +182,7 @@ export function createRunner(options: RunnerOptions) {
       await stopping;
       await Promise.all([...sessions.values()].map((s) => s.stop("runner closed")));
       await warmPool?.close();
+      await keepAlive?.close();
     },
   };
 }

@@ -4,7 +4,7 @@ import { readLines } from "./line-reader.ts";
 
 /** The runner's end of a task process's fd-3 pipe: JSON lines, parsed with the IPC schema. */
 export function openTaskChannel(ipc: Duplex, onMessage: (message: TaskToRunner) => void, onBadMessage: (problem: string) => void) {
-  readLines(ipc, (line) => {
+  const stopReading = readLines(ipc, (line) => {
     if (!line.trim()) return;
     let json: unknown;
     try {
@@ -23,6 +23,10 @@ export function openTaskChannel(ipc: Duplex, onMessage: (message: TaskToRunner) 
     },
     close(): void {
       ipc.end();
+    },
+    /** Stop reading the channel, leaving it open (a kept-alive process's next run reads it). */
+    detach(): void {
+      stopReading();
     },
   };
 }

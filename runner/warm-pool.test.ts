@@ -1,13 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../test/support/wait-for.ts";
+import { readLines } from "./line-reader.ts";
 import { createWarmPool } from "./warm-pool.ts";
 import { createProcessRuntime, type TaskProcess } from "./workload/index.ts";
 
 const runtime = await createProcessRuntime({ checkpoints: false });
 const started: TaskProcess[] = [];
-// A real task-like process: idles until killed.
+// A real task-like process: says ready on fd 3 (as the worker does), echoes what it reads there, idles until killed.
+const TASK_LIKE = `
+const { writeSync } = require("node:fs");
+const net = require("node:net");
+writeSync(3, JSON.stringify({ type: "log", message: "before ready" }) + "\\n" + JSON.stringify({ type: "ready" }) + "\\n" + JSON.stringify({ type: "log", message: "after ready" }) + "\\n");
+new net.Socket({ fd: 3, readable: true, writable: true }).on("data", (d) => writeSync(3, "echo " + d));
+setInterval(() => {}, 1000);
+`;
 const start = async () => {
-  const proc = await runtime.start({ command: process.execPath, args: ["-e", "setInterval(() => {}, 1000)"], cwd: process.cwd(), env: {} });
+  const proc = await runtime.start({ command: process.execPath, args: ["-e", TASK_LIKE], cwd: process.cwd(), env: {} });
   started.push(proc);
   return proc;
 };
@@ -19,15 +27,21 @@ describe("warm pool", () => {
     const pool = createWarmPool({ sparesPerKey: () => wanted });
     try {
       const first = await pool.take("d1", start); // no spare yet: a fresh process, then the refill
-      await waitFor("three spares", () => pool.size("d1") === 3, { timeoutMs: 60_000 });
-      const taken = [first];
-      for (let i = 0; i < 5; i++) taken.push(await pool.take("d1", start));
+      expect(first.ready).toBe(false);
+      await waitFor("three ready spares", () => pool.readySize("d1") === 3, { timeoutMs: 60_000 });
+      const taken = [first.proc];
+      for (let i = 0; i < 5; i++) {
+        const next = await pool.take("d1", start);
+        // The three spares were ready; after them a spare still starting, or a fresh process.
+        if (i < 3) expect(next.ready).toBe(true);
+        taken.push(next.proc);
+      }
       // Never the same process twice: a process that was handed out has run (or will run) a run.
       expect(new Set(taken.map((p) => p.id)).size).toBe(taken.length);
       await waitFor("refilled", () => pool.size("d1") === 3, { timeoutMs: 60_000 });
       expect(pool.size("d1")).toBe(3);
       wanted = 1;
-      const after = await pool.take("d1", start);
+      const after = (await pool.take("d1", start)).proc;
       expect(taken.map((p) => p.id)).not.toContain(after.id);
       // Asked for one: the refill adds none while two are left.
       expect(pool.size("d1")).toBe(2);
@@ -37,19 +51,38 @@ describe("warm pool", () => {
     }
   }, 120_000);
 
+  it("hands a ready spare over with its channel intact: the lines around `ready` and what is sent to it later", async () => {
+    const pool = createWarmPool();
+    try {
+      await (await pool.take("k", start)).proc.kill();
+      await waitFor("a ready spare", () => pool.readySize("k") === 1, { timeoutMs: 60_000 });
+      const { proc, ready } = await pool.take("k", start);
+      expect(ready).toBe(true);
+      const lines: string[] = [];
+      readLines(proc.ipc, (line) => lines.push(line));
+      proc.ipc.write("ping\n");
+      await waitFor("the lines besides ready, then the echo", () => lines.includes("echo ping"), { timeoutMs: 30_000 });
+      expect(lines).toEqual([JSON.stringify({ type: "log", message: "before ready" }), JSON.stringify({ type: "log", message: "after ready" }), "echo ping"]);
+      await proc.kill();
+    } finally {
+      await pool.close();
+    }
+  }, 120_000);
+
   it("kills the least recently used deployment's spares beyond maxDeployments, and all on close", async () => {
     const pool = createWarmPool({ maxDeployments: 2 });
-    const a = await pool.take("a", start);
+    const first = started.length;
+    const a = (await pool.take("a", start)).proc;
     const before = started.length;
     await waitFor("a spare for a, started", () => pool.size("a") === 1 && started.length === before + 1, { timeoutMs: 60_000 });
     const spareOfA = started[started.length - 1];
-    const b = await pool.take("b", start);
+    const b = (await pool.take("b", start)).proc;
     await waitFor("a spare for b", () => pool.size("b") === 1, { timeoutMs: 60_000 });
-    const c = await pool.take("c", start);
+    const c = (await pool.take("c", start)).proc;
     expect(pool.size("a")).toBe(0);
     await spareOfA.exited; // killed
     await waitFor("a spare for c", () => pool.size("c") === 1, { timeoutMs: 60_000 });
-    const spares = started.filter((p) => ![a, b, c, spareOfA].includes(p));
+    const spares = started.slice(first).filter((p) => ![a, b, c, spareOfA].includes(p));
     await pool.close();
     for (const p of spares) await p.exited;
     expect(await alive(a)).toBe(true);

@@ -76,3 +76,25 @@ export const Machine = z
   })
   .strict();
 export type Machine = z.infer<typeof Machine>;
+
+/** How many runs a kept-alive process takes before it exits, when `processKeepAlive: true`. */
+export const DEFAULT_KEEP_ALIVE_MAX_RUNS = 50;
+
+/**
+ * `processKeepAlive` in a task or `stasis.config.ts` (opt-in; off by default): a process that completed
+ * a run may take the next run of the same version and environment instead of exiting, up to
+ * `maxRuns` runs. `false` in a task turns the config's default off for it.
+ */
+export const ProcessKeepAlive = z.union([z.boolean(), z.object({ maxRuns: z.number().int().min(1).max(10_000).optional() }).strict()]);
+export type ProcessKeepAlive = z.infer<typeof ProcessKeepAlive>;
+
+/** The resolved setting a manifest entry carries: absent means one run per process. */
+export const KeepAliveSetting = z.object({ maxRuns: z.number().int().min(1).max(10_000) }).strict();
+export type KeepAliveSetting = z.infer<typeof KeepAliveSetting>;
+
+/** A task's setting over the config's default, resolved (`undefined`: off). */
+export function resolveKeepAlive(task: ProcessKeepAlive | undefined, config: ProcessKeepAlive | undefined): KeepAliveSetting | undefined {
+  const chosen = task ?? config;
+  if (!chosen) return undefined;
+  return { maxRuns: chosen === true ? DEFAULT_KEEP_ALIVE_MAX_RUNS : (chosen.maxRuns ?? DEFAULT_KEEP_ALIVE_MAX_RUNS) };
+}

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Machine, RetryOptions } from "./common.ts";
+import { Machine, ProcessKeepAlive, RetryOptions } from "./common.ts";
 import { SafetyCheckpointSetting } from "./manifest.ts";
 
 /** `stasis.config.ts` default export, parsed once when a project is loaded. */
@@ -18,6 +18,8 @@ export const StasisConfig = z
     machine: Machine.partial().optional(),
     /** Safety checkpoints for every task that does not set its own (see SafetyCheckpointSetting). */
     checkpoint: SafetyCheckpointSetting.optional(),
+    /** Default for every task: a process that completed a run may take the next run of the same version (README "Process reuse"). */
+    processKeepAlive: ProcessKeepAlive.optional(),
     build: z
       .object({
         /** Packages to keep out of the bundle and install into their own image layer. */

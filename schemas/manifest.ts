@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Machine, RetryOptions, TaskId } from "./common.ts";
+import { KeepAliveSetting, Machine, RetryOptions, TaskId } from "./common.ts";
 import { ScheduleTrigger, WebhookTrigger } from "./triggers.ts";
 
 /**
@@ -26,6 +26,8 @@ export const TaskManifestEntry = z
     maxDuration: z.number().int().positive().optional(),
     /** Safety checkpoints every this many ms while the run runs (see SafetyCheckpointSetting). */
     checkpoint: z.object({ everyMs: z.number().int().min(MIN_SAFETY_CHECKPOINT_MS) }).strict().optional(),
+    /** Opt-in process reuse (`processKeepAlive`): absent, each run gets a fresh process. */
+    processKeepAlive: KeepAliveSetting.optional(),
     /** Runs for deliveries of a webhook source (`webhooks.stripe(…).task`). */
     webhook: WebhookTrigger.optional(),
     /** Runs on a cron schedule while this version is promoted (`schedules.task`). */

@@ -24,6 +24,12 @@ export interface TaskOptions<TPayload, TOutput> {
    * a loss (at least once for that span); each checkpoint pauses the run for the length of a dump.
    */
   checkpoint?: { every: string | number };
+  /**
+   * Opt-in: a process that completed a run of this task may take the next run of the same version
+   * and environment instead of exiting, up to `maxRuns` runs (default 50). Module state, globals and
+   * timers carry over between those runs (README "Process reuse"). Overrides the config's default.
+   */
+  processKeepAlive?: boolean | { maxRuns?: number };
   run: (payload: TPayload, args: TaskRunArgs) => Promise<TOutput>;
 }
 

@@ -1,5 +1,6 @@
 // graphile-worker 0.17.3 on the same PostgreSQL server (its own database): an in-process worker
 // with the same concurrency; the job handler runs in the worker's process.
+import { setTimeout as delay } from "node:timers/promises";
 import { Logger, makeWorkerUtils, run } from "graphile-worker";
 import pg from "pg";
 import type { BenchOptions } from "./stasis.ts";
@@ -48,6 +49,7 @@ export async function benchGraphile(options: BenchOptions): Promise<SystemResult
       await utils.addJob("noop", { i }, { maxAttempts: 1 });
       const at = await completed;
       samples.push({ start: starts.get(i)! - t0, complete: at - t0 });
+      if (options.gapMs) await delay(options.gapMs);
     }
     const ids = Array.from({ length: options.burst }, () => next++);
     const all = Promise.all(ids.map(done));

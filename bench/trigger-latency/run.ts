@@ -13,10 +13,10 @@ import { benchStasis } from "./stasis.ts";
 import type { SpawnCeiling } from "./spawn-ceiling.ts";
 import type { SystemResult } from "./stats.ts";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "50" }, burst: { type: "string", default: "100" }, capacity: { type: "string", default: "10" }, json: { type: "boolean", default: false } } });
-const [runs, burst, capacity] = [Number(values.runs), Number(values.burst), Number(values.capacity)];
-if (![runs, burst, capacity].every((n) => Number.isInteger(n) && n >= 1) || burst > 1000) {
-  console.error("usage: run.ts [--runs N>=1] [--burst 1..1000] [--capacity N>=1] [--json]");
+const { values } = parseArgs({ options: { runs: { type: "string", default: "50" }, burst: { type: "string", default: "100" }, capacity: { type: "string", default: "10" }, gap: { type: "string", default: "0" }, json: { type: "boolean", default: false } } });
+const [runs, burst, capacity, gapMs] = [Number(values.runs), Number(values.burst), Number(values.capacity), Number(values.gap)];
+if (![runs, burst, capacity].every((n) => Number.isInteger(n) && n >= 1) || burst > 1000 || !(gapMs >= 0)) {
+  console.error("usage: run.ts [--runs N>=1] [--burst 1..1000] [--capacity N>=1] [--gap ms between sequential runs] [--json]");
   process.exit(2);
 }
 
@@ -28,15 +28,17 @@ const results: Array<SystemResult & { ceilings?: SpawnCeiling[] }> = [];
 try {
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
-  for (const name of ["stasis_bench", "stasis_warm_bench", "graphile_bench"]) await admin.query(`CREATE DATABASE ${name}`);
+  for (const name of ["stasis_bench", "stasis_warm_bench", "stasis_reuse_bench", "graphile_bench"]) await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const url = (name: string) => postgres.url.replace(/\/postgres$/, `/${name}`);
   console.error(`bench: stasis (${runs} sequential runs, then a burst of ${burst})`);
-  results.push(await benchStasis({ databaseUrl: url("stasis_bench"), stateDir: join(dir, "stasis"), runs, burst, capacity, ceiling: true }));
+  results.push(await benchStasis({ databaseUrl: url("stasis_bench"), stateDir: join(dir, "stasis"), runs, burst, capacity, gapMs, ceiling: true }));
   console.error("bench: stasis with a warm spare process per deployment");
-  results.push(await benchStasis({ databaseUrl: url("stasis_warm_bench"), stateDir: join(dir, "stasis-warm"), runs, burst, capacity, warm: true }));
+  results.push(await benchStasis({ databaseUrl: url("stasis_warm_bench"), stateDir: join(dir, "stasis-warm"), runs, burst, capacity, gapMs, warm: true }));
+  console.error("bench: stasis with processKeepAlive (a process takes the next run of its version)");
+  results.push(await benchStasis({ databaseUrl: url("stasis_reuse_bench"), stateDir: join(dir, "stasis-reuse"), runs, burst, capacity, gapMs, reuse: true }));
   console.error(`bench: graphile-worker (${runs} sequential jobs, then a burst of ${burst})`);
-  results.push(await benchGraphile({ databaseUrl: url("graphile_bench"), stateDir: dir, runs, burst, capacity }));
+  results.push(await benchGraphile({ databaseUrl: url("graphile_bench"), stateDir: dir, runs, burst, capacity, gapMs }));
 } finally {
   await postgres.stop();
   await rm(dir, { recursive: true, force: true });
@@ -57,7 +59,7 @@ if (values.json) {
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ")).join("\n"));
-  console.log(`\n${runs} sequential runs each (latency), concurrency ${capacity}; no-op task; same PostgreSQL server.`);
+  console.log(`\n${runs} sequential runs each (latency)${gapMs ? `, ${gapMs} ms apart` : ""}, concurrency ${capacity}; no-op task; same PostgreSQL server.`);
   const ceilings = results.find((r) => r.ceilings)?.ceilings ?? [];
   const fresh = results.find((r) => r.system === "stasis");
   for (const c of ceilings) {

@@ -16,6 +16,10 @@ export interface BenchOptions {
   capacity: number;
   /** Keep a spare, never-used task process per deployment (the runner's `warmProcesses`). */
   warm?: boolean;
+  /** Runs of the task with processKeepAlive: a process that completed a run takes the next one. */
+  reuse?: boolean;
+  /** Pause between the sequential runs (ms): a run that comes while the last one's spare is still starting waits for it. */
+  gapMs?: number;
   /** Also measure the machine's ceiling for starting the task process (spawn-ceiling.ts), before the runs. */
   ceiling?: boolean;
 }
@@ -30,7 +34,7 @@ export async function benchStasis(options: BenchOptions): Promise<SystemResult &
     await deployProject({ projectDir: PROJECT, apiUrl: stack.apiUrl, apiKey, store: createLayoutImageStore(stack.dirs.images), promote: true, withRuntime: false });
 
     const trigger = (count: number) =>
-      callStasisApi<{ runs: Array<{ id: string }> }>(stack.apiUrl, apiKey, "POST", "/api/v1/tasks/batch", { items: Array.from({ length: count }, () => ({ task: "noop", payload: null })) }).then((r) => r.runs.map((run) => run.id));
+      callStasisApi<{ runs: Array<{ id: string }> }>(stack.apiUrl, apiKey, "POST", "/api/v1/tasks/batch", { items: Array.from({ length: count }, () => ({ task: options.reuse ? "noop-kept" : "noop", payload: null })) }).then((r) => r.runs.map((run) => run.id));
 
     // Completion as the server recorded it (completed_at), read straight from the database so
     // watching does not load the API; polled every 2 ms.
@@ -60,11 +64,12 @@ export async function benchStasis(options: BenchOptions): Promise<SystemResult &
       const t0 = Date.now();
       const [row] = await finished(await trigger(1));
       samples.push({ start: row.output.startedAt - t0, complete: row.completed_at.getTime() - t0, claimed: row.started_at.getTime() - t0 });
+      if (options.gapMs) await delay(options.gapMs);
     }
     const t0 = Date.now();
     const rows = await finished(await trigger(options.burst));
     const last = Math.max(...rows.map((r) => r.completed_at.getTime()));
-    return { ...toResult(options.warm ? "stasis (warm spare)" : "stasis", samples, { runs: options.burst, ms: last - t0 }), ...(ceilings ? { ceilings } : {}) };
+    return { ...toResult(options.reuse ? "stasis (reused)" : options.warm ? "stasis (warm spare)" : "stasis", samples, { runs: options.burst, ms: last - t0 }), ...(ceilings ? { ceilings } : {}) };
   } finally {
     await stack.stop();
   }

@@ -11,9 +11,13 @@ import { contextOf } from "./start.ts";
 export function attach(session: Session, process: TaskProcess): void {
   const { shipper, silenced } = session;
   session.proc = process;
-  readLines(process.stdout, (line) => silenced.has(process) || shipper.push({ ts: new Date().toISOString(), level: "info", message: line }));
-  readLines(process.stderr, (line) => silenced.has(process) || shipper.push({ ts: new Date().toISOString(), level: "error", message: line }));
-  session.channel = openTaskChannel(process.ipc, (message) => onMessage(session, message), (problem) => session.log.warn({ runId: session.runId }, problem));
+  const ipc = openTaskChannel(process.ipc, (message) => onMessage(session, message), (problem) => session.log.warn({ runId: session.runId }, problem));
+  session.channel = ipc;
+  session.stopReading = [
+    readLines(process.stdout, (line) => silenced.has(process) || shipper.push({ ts: new Date().toISOString(), level: "info", message: line })),
+    readLines(process.stderr, (line) => silenced.has(process) || shipper.push({ ts: new Date().toISOString(), level: "error", message: line })),
+    () => ipc.detach(),
+  ];
   void process.exited.then((exit) => {
     if (session.proc !== process || session.state.is("dumping") || silenced.has(process) || session.state.over) return;
     if (exit.reason) return void finish(session, { ok: false, error: exit.reason, crashed: true });
@@ -22,10 +26,18 @@ export function attach(session: Session, process: TaskProcess): void {
   });
 }
 
+/** The process said `ready` (or was ready before it was attached: a spare, a kept process): the run goes to it. */
+export function handToProcess(session: Session): void {
+  if (session.claim.resume) return;
+  session.startedAt.ready = Date.now();
+  session.channel?.send({ type: "execute", ctx: contextOf(session.claim), payload: session.claim.payload });
+  session.log.debug({ runId: session.runId, startedAt: { ...session.startedAt, executeSent: Date.now() } }, "run handed to its process");
+}
+
 function onMessage(session: Session, message: TaskToRunner): void {
   switch (message.type) {
     case "ready":
-      if (!session.claim.resume) session.channel?.send({ type: "execute", ctx: contextOf(session.claim), payload: session.claim.payload });
+      handToProcess(session);
       return;
     case "log":
       session.shipper.push({ ts: message.ts, level: message.level, message: message.message, data: message.data });

@@ -6,7 +6,8 @@ export type RunResult = { ok: true; output: unknown } | { ok: false; error: Seri
 /** Reports how the run ended, then ends the process. Once: a second end (or a stop) is ignored. */
 export async function finish(session: Session, result: RunResult): Promise<void> {
   if (!session.state.tryMove("ending")) return;
-  const { deps, runId, leaseId } = session;
+  const { deps, runId, leaseId, claim } = session;
+  const released = result.ok ? deps.keepAlive?.releasing(claim, session.restored) : undefined;
   await within(session.shipper.close(), LOG_FLUSH_WAIT_MS);
   let reported = false;
   try {
@@ -15,7 +16,11 @@ export async function finish(session: Session, result: RunResult): Promise<void>
   } catch (error) {
     session.log.warn({ runId, err: (error as Error).message }, "could not report the end of the run");
   }
-  await session.proc?.kill().catch(() => {});
+  // A completed run of a task with processKeepAlive: its process may wait for the next run of this version.
+  const proc = session.proc;
+  const kept = reported && result.ok && proc !== null && deps.keepAlive?.offer(claim, proc, { runs: session.runsInProcess, restored: session.restored, detach: () => session.stopReading.forEach((stop) => stop()) });
+  released?.();
+  if (!kept) await proc?.kill().catch(() => {});
   // Only once the server has the end: until then the run may be recovered from the checkpoint it resumed from.
   if (reported && session.checkpointLocation) await deps.checkpoints?.delete(session.checkpointLocation).catch(() => {});
   session.settle(reported ? "finished" : "lost");

@@ -14,6 +14,7 @@ export async function restoreInto(session: Session, dir: string, callId: number 
   const started = Date.now();
   session.state.move("restoring");
   const restored = await session.deps.runtime.restore(join(dir, "images"), await restoreOptions(session));
+  session.restored = true;
   attach(session, restored);
   // Stopped (canceled, lease lost) while it was restored: the process must not run on.
   if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));

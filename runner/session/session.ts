@@ -6,6 +6,7 @@ import { retryCall } from "../retry-call.ts";
 import type { ServerClient } from "../server-client.ts";
 import type { TaskChannel } from "../task-channel.ts";
 import type { TaskSandboxPolicy } from "../task-sandboxes.ts";
+import type { KeepAlivePool } from "../keep-alive.ts";
 import type { WarmPool } from "../warm-pool.ts";
 import type { TaskProcess, WorkloadRuntime } from "../workload/index.ts";
 import { createSessionState, type SessionStateMachine } from "./states.ts";
@@ -27,6 +28,8 @@ export interface RunSessionDeps {
   taskSandbox?: TaskSandboxPolicy | null;
   /** Idle, never-used task processes per deployment, started ahead of claims. */
   warmPool?: WarmPool;
+  /** Processes that completed a run of a task with `processKeepAlive`, waiting for the next run of their version and environment. */
+  keepAlive?: KeepAlivePool;
   /** The run's process is gone (dumped): its slot is free although the checkpoint is still being stored. */
   onSlotFreed?: () => void;
   /** When this run's lease runs out by the runner's clock (heartbeats move it); reports retry until then. */
@@ -89,6 +92,13 @@ export interface Session {
   checkpointLocation: string | null;
   proc: TaskProcess | null;
   channel: TaskChannel | null;
+  /** Stop this session's readers of the current process (before a kept-alive process goes back to the pool). */
+  stopReading: Array<() => void>;
+  /** Runs the current process has executed, this one included; whether it came from a checkpoint. */
+  runsInProcess: number;
+  restored: boolean;
+  /** When this start's steps happened (runner clock, ms): logged at debug with the first `execute` (bench/trigger-latency traces it). */
+  readonly startedAt: { claimReceived: number; processInHand: number; ready: number };
   /** Set while a `prepare-checkpoint` awaits the task's answer. */
   checkpointReady: (() => void) | null;
   /** Every call that reports something to the server goes through here: retried until the server has it or the lease is gone. */
@@ -137,6 +147,10 @@ export function createSession(claim: ClaimedRun, deps: RunSessionDeps): Session 
     checkpointLocation: claim.resume?.checkpointLocation ?? null,
     proc: null,
     channel: null,
+    stopReading: [],
+    runsInProcess: 1,
+    restored: false,
+    startedAt: { claimReceived: Date.now(), processInHand: 0, ready: 0 },
     checkpointReady: null,
     report,
     systemLog(level, message) {

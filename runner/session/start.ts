@@ -1,12 +1,12 @@
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ClaimedRun } from "../../schemas/index.ts";
 import { CheckpointIntegrityError } from "../checkpoint-store/index.ts";
+import { envDigest } from "../env-digest.ts";
 import { hardwareRandomFiles, hardwareRandomFlags } from "../hardware-random.ts";
 import { SANDBOX_ENV, taskSandboxFor } from "../task-sandboxes.ts";
-import { attach } from "./attach.ts";
+import { attach, handToProcess } from "./attach.ts";
 import { finish } from "./finish.ts";
 import type { ResumeNote } from "./checkpoint.ts";
 import { placement, restoreInto } from "./restore.ts";
@@ -54,11 +54,24 @@ async function begin(session: Session): Promise<void> {
   const sandbox = deps.taskSandbox ? taskSandboxFor(deps.taskSandbox, claim, appDir) : undefined;
   // The environment's variables win over the runner's --env-file; the runner's own few (PATH, STASIS_WORKER_MODE…) win over both.
   const env = { ...(sandbox ? SANDBOX_ENV : {}), ...deps.taskEnv, ...claim.env, ...baseTaskEnv() };
-  const startProcess = () => deps.runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env, files: hardwareRandomFiles(), sandbox, ...where });
-  // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
-  attach(session, deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, startProcess) : await startProcess());
+  const reused = where.rootfs ? null : await deps.keepAlive?.take(claim);
+  let ready: boolean;
+  if (reused) {
+    session.runsInProcess = reused.runs + 1;
+    attach(session, reused.proc);
+    ready = true;
+  } else {
+    const startProcess = () => deps.runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env, files: hardwareRandomFiles(), sandbox, ...where });
+    // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
+    const taken = deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, startProcess) : { proc: await startProcess(), ready: false };
+    attach(session, taken.proc);
+    ready = taken.ready;
+  }
+  session.startedAt.processInHand = Date.now();
   // Stopped (canceled, lease lost) while it started: the new process must not run on.
-  if (!session.state.tryMove("running")) await session.proc?.kill().catch(() => {});
+  if (!session.state.tryMove("running")) return void (await session.proc?.kill().catch(() => {}));
+  // A spare's or a kept process's `ready` was read long ago: the run goes to it now.
+  if (ready) handToProcess(session);
 }
 
 export function contextOf(claim: ClaimedRun) {
@@ -86,11 +99,6 @@ function taskNodeFlags(): string[] {
     nodeFlags = ["--enable-source-maps", ...(probe.status === 0 ? ["--no-wasm-memory-protection-keys"] : []), ...hardwareRandomFlags()];
   }
   return nodeFlags;
-}
-
-/** Tells sets of variables apart without keeping them in a map key. */
-function envDigest(env: Record<string, string>): string {
-  return createHash("sha256").update(JSON.stringify(Object.entries(env).sort(([a], [b]) => (a < b ? -1 : 1)))).digest("hex");
 }
 
 function baseTaskEnv(): Record<string, string> {

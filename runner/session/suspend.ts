@@ -109,6 +109,7 @@ async function keepWaitingHere(session: Session, dir: string, callId: number, st
   const started = Date.now();
   session.state.move("restoring");
   const restored = await deps.runtime.restore(join(dir, "images"), await restoreOptions(session));
+  session.restored = true;
   attach(session, restored);
   if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
   session.systemLog("warn", `could not store the checkpoint (${message}); the run stays alive here while it waits`);

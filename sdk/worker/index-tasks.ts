@@ -1,4 +1,4 @@
-import { MACHINE_PRESETS, MIN_SAFETY_CHECKPOINT_MS, RetryOptions, type TaskManifestEntry } from "../../schemas/index.ts";
+import { MACHINE_PRESETS, MIN_SAFETY_CHECKPOINT_MS, ProcessKeepAlive, resolveKeepAlive, RetryOptions, type TaskManifestEntry } from "../../schemas/index.ts";
 import { durationToMs } from "../duration.ts";
 import { isTaskDefinition } from "../registry.ts";
 
@@ -13,6 +13,7 @@ export interface IndexDefaults {
   machine?: { preset?: string; cpu?: number; memory?: number };
   maxDuration?: number;
   checkpoint?: { every: string | number };
+  processKeepAlive?: ProcessKeepAlive;
 }
 
 /** Lists the tasks the bundle's modules export, with their settings resolved against the defaults. */
@@ -44,6 +45,9 @@ export function indexTasks(modules: TaskModule[], defaults: IndexDefaults = {}):
         }
         if (everyMs < MIN_SAFETY_CHECKPOINT_MS) throw new Error(`task "${value.id}" (${where}): checkpoint.every must be at least ${MIN_SAFETY_CHECKPOINT_MS} ms`);
       }
+      const keepAliveInput = ProcessKeepAlive.optional().safeParse(options.processKeepAlive);
+      if (!keepAliveInput.success) throw new Error(`task "${value.id}" (${where}): processKeepAlive: ${keepAliveInput.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+      const processKeepAlive = resolveKeepAlive(keepAliveInput.data, defaults.processKeepAlive);
       entries.push({
         id: value.id,
         filePath,
@@ -53,6 +57,7 @@ export function indexTasks(modules: TaskModule[], defaults: IndexDefaults = {}):
         queue: { name: options.queue?.name ?? `task/${value.id}`, ...(options.queue?.concurrencyLimit ? { concurrencyLimit: options.queue.concurrencyLimit } : {}) },
         ...(maxDuration ? { maxDuration } : {}),
         ...(everyMs ? { checkpoint: { everyMs } } : {}),
+        ...(processKeepAlive ? { processKeepAlive } : {}),
         ...(value.startsOn ?? {}),
       });
     }

@@ -6,6 +6,7 @@ import { closePooledConnections } from "./close-connections.ts";
 import { installRefreshableRandomness, refreshRandomnessAfterRestore } from "./refresh-randomness.ts";
 import { indexTasks, type IndexDefaults, type TaskModule } from "./index-tasks.ts";
 import { openIpcChannel } from "./ipc-channel.ts";
+import { warmUpMessageParsing } from "./warm-up.ts";
 
 /**
  * Entry of every task bundle. `STASIS_WORKER_MODE=index` prints the task list and exits; otherwise
@@ -20,6 +21,7 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
   process.on("unhandledRejection", (reason) => console.error("unhandled rejection:", reason));
 
   let maybeRestored = false;
+  let runs = 0;
   channel.onMessage((message) => {
     // A checkpoint may have been taken since `prepare-checkpoint`; the next message comes after the
     // restore (or the dump did not happen: refreshing then is harmless).
@@ -32,6 +34,8 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
     }
     switch (message.type) {
       case "execute":
+        // A kept-alive process (processKeepAlive) taking its next run: nothing drawn for the last run is handed out again.
+        if (runs++ > 0) refreshRandomnessAfterRestore();
         void executeRun(channel, message.ctx, message.payload, (run) => (active = run)).finally(() => (active = null));
         return;
       case "prepare-checkpoint":
@@ -51,6 +55,7 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
         active?.runtime.handle(message);
     }
   });
+  warmUpMessageParsing();
   channel.send({ type: "ready" });
 }
 

@@ -38,11 +38,16 @@ export async function pollRunner(engine: Engine, body: { runnerId: string; freeS
   try {
     for (;;) {
       const seen = wakes;
-      const stops = await takeStops(engine, body.runnerId);
-      const continues = await takeContinues(engine, body.runnerId);
-      // A runner that hung up (drain, shutdown) would never see what we claim for it.
-      const runs = signal?.aborted ? [] : await claimRuns(engine, body.runnerId, body.freeSlots, body.claimKey);
-      const deleteCheckpoints = await takeCheckpointDeletions(engine);
+      // Four independent looks, each on its own pooled connection at once: in sequence they were a dozen round
+      // trips between a trigger's wake and the claim's answer (bench/trigger-latency/start-trace.ts). They touch
+      // different rows (stops and continues: runs this runner holds; the claim: queued runs, SKIP LOCKED).
+      const [stops, continues, runs, deleteCheckpoints] = await Promise.all([
+        takeStops(engine, body.runnerId),
+        takeContinues(engine, body.runnerId),
+        // A runner that hung up (drain, shutdown) would never see what we claim for it.
+        signal?.aborted ? [] : claimRuns(engine, body.runnerId, body.freeSlots, body.claimKey),
+        takeCheckpointDeletions(engine),
+      ]);
       const left = deadline - Date.now();
       if (stops.length || continues.length || runs.length || deleteCheckpoints.length || left <= 0 || signal?.aborted) {
         return { runs, continues, stops, ...(deleteCheckpoints.length ? { deleteCheckpoints } : {}) };
