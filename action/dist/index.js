@@ -39634,7 +39634,7 @@ var init_zod = __esm({
 });
 
 // schemas/common.ts
-var Version, TaskId, EnvironmentSlug, Json, MAX_PAYLOAD_BYTES, SerializedError, ApiErrorBody, RetryOptions, MACHINE_PRESETS, MachinePreset, Machine;
+var Version, TaskId, EnvironmentSlug, Json, MAX_PAYLOAD_BYTES, SerializedError, ApiErrorBody, RetryOptions, MACHINE_PRESETS, MachinePreset, Machine, ProcessKeepAlive, KeepAliveSetting;
 var init_common = __esm({
   "schemas/common.ts"() {
     "use strict";
@@ -39680,6 +39680,8 @@ var init_common = __esm({
       cpu: external_exports.number().positive().max(64).optional(),
       memory: external_exports.number().int().min(64).max(65536).optional()
     }).strict();
+    ProcessKeepAlive = external_exports.union([external_exports.boolean(), external_exports.object({ maxRuns: external_exports.number().int().min(1).max(1e4).optional() }).strict()]);
+    KeepAliveSetting = external_exports.object({ maxRuns: external_exports.number().int().min(1).max(1e4) }).strict();
   }
 });
 
@@ -39714,30 +39716,6 @@ var init_status = __esm({
     ]);
     DeploymentStatus = external_exports.enum(["PENDING", "BUILDING", "DEPLOYED", "FAILED", "CANCELED", "TIMED_OUT"]);
     WaitpointStatus = external_exports.enum(["PENDING", "COMPLETED", "TIMED_OUT", "CANCELED"]);
-  }
-});
-
-// schemas/config.ts
-var StasisConfig;
-var init_config = __esm({
-  "schemas/config.ts"() {
-    "use strict";
-    init_zod();
-    init_common();
-    StasisConfig = external_exports.object({
-      /** Project slug: lowercase letters, digits and dashes. */
-      project: external_exports.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "project is a slug: lowercase letters, digits, '-'"),
-      /** Directories holding task files, relative to the config file. Default: every `trigger/` dir. */
-      dirs: external_exports.array(external_exports.string().min(1)).min(1).optional(),
-      retries: external_exports.object({ default: RetryOptions.partial().optional(), enabledInDev: external_exports.boolean().default(true) }).strict().optional(),
-      /** Seconds; a run that runs longer is TIMED_OUT. */
-      maxDuration: external_exports.number().int().positive().optional(),
-      machine: Machine.partial().optional(),
-      build: external_exports.object({
-        /** Packages to keep out of the bundle and install into their own image layer. */
-        external: external_exports.array(external_exports.string().min(1)).default([])
-      }).strict().optional()
-    }).strict();
   }
 });
 
@@ -39863,13 +39841,15 @@ var init_triggers = __esm({
 });
 
 // schemas/manifest.ts
-var TaskManifestEntry, BuildManifest;
+var SafetyCheckpointSetting, MIN_SAFETY_CHECKPOINT_MS, TaskManifestEntry, BuildManifest;
 var init_manifest = __esm({
   "schemas/manifest.ts"() {
     "use strict";
     init_zod();
     init_common();
     init_triggers();
+    SafetyCheckpointSetting = external_exports.object({ every: external_exports.union([external_exports.number().int().min(1e3), external_exports.string().regex(/^\d+(ms|s|m|h|d)$/, "a duration looks like 500ms, 10s, 5m, 2h or 1d")]) }).strict();
+    MIN_SAFETY_CHECKPOINT_MS = 1e3;
     TaskManifestEntry = external_exports.object({
       id: TaskId,
       /** Source file, relative to the project root. */
@@ -39879,6 +39859,10 @@ var init_manifest = __esm({
       machine: external_exports.object({ preset: external_exports.string(), cpu: external_exports.number().positive(), memory: external_exports.number().int().positive() }).strict(),
       queue: external_exports.object({ name: external_exports.string(), concurrencyLimit: external_exports.number().int().positive().optional() }).strict(),
       maxDuration: external_exports.number().int().positive().optional(),
+      /** Safety checkpoints every this many ms while the run runs (see SafetyCheckpointSetting). */
+      checkpoint: external_exports.object({ everyMs: external_exports.number().int().min(MIN_SAFETY_CHECKPOINT_MS) }).strict().optional(),
+      /** Opt-in process reuse (`processKeepAlive`): absent, each run gets a fresh process. */
+      processKeepAlive: KeepAliveSetting.optional(),
       /** Runs for deliveries of a webhook source (`webhooks.stripe(…).task`). */
       webhook: WebhookTrigger.optional(),
       /** Runs on a cron schedule while this version is promoted (`schedules.task`). */
@@ -39896,6 +39880,35 @@ var init_manifest = __esm({
       nodeVersion: external_exports.string(),
       /** sha256 of the bundle contents, to tell a no-change rebuild from a real one. */
       contentHash: external_exports.string()
+    }).strict();
+  }
+});
+
+// schemas/config.ts
+var StasisConfig;
+var init_config = __esm({
+  "schemas/config.ts"() {
+    "use strict";
+    init_zod();
+    init_common();
+    init_manifest();
+    StasisConfig = external_exports.object({
+      /** Project slug: lowercase letters, digits and dashes. */
+      project: external_exports.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "project is a slug: lowercase letters, digits, '-'"),
+      /** Directories holding task files, relative to the config file. Default: every `trigger/` dir. */
+      dirs: external_exports.array(external_exports.string().min(1)).min(1).optional(),
+      retries: external_exports.object({ default: RetryOptions.partial().optional(), enabledInDev: external_exports.boolean().default(true) }).strict().optional(),
+      /** Seconds; a run that runs longer is TIMED_OUT. */
+      maxDuration: external_exports.number().int().positive().optional(),
+      machine: Machine.partial().optional(),
+      /** Safety checkpoints for every task that does not set its own (see SafetyCheckpointSetting). */
+      checkpoint: SafetyCheckpointSetting.optional(),
+      /** Default for every task: a process that completed a run may take the next run of the same version (README "Process reuse"). */
+      processKeepAlive: ProcessKeepAlive.optional(),
+      build: external_exports.object({
+        /** Packages to keep out of the bundle and install into their own image layer. */
+        external: external_exports.array(external_exports.string().min(1)).default([])
+      }).strict().optional()
     }).strict();
   }
 });
@@ -40129,8 +40142,90 @@ var init_waitpoint = __esm({
   }
 });
 
+// schemas/connections.ts
+var IntegrationSlug, ExternalId, Scope, HttpUrl, KNOWN_PROVIDERS, ProviderName, AddIntegrationRequest, IntegrationView, IntegrationListResponse, IntegrationParams, DeleteIntegrationResponse, ConnectionStatus, ConnectionView, ConnectionListQuery, ConnectionListResponse, ConnectionParams, RevokeConnectionResponse, RedirectTo, StartConnectRequest, StartConnectResponse, GetTokenRequest, TokenResponse, CreateConnectLinkRequest, ConnectLinkResponse;
+var init_connections = __esm({
+  "schemas/connections.ts"() {
+    "use strict";
+    init_zod();
+    IntegrationSlug = external_exports.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "an integration name matches ^[a-z0-9][a-z0-9_-]{0,62}$ (lowercase, digits, - and _)");
+    ExternalId = external_exports.string().min(1, "externalId is empty").max(200, "externalId is at most 200 characters");
+    Scope = external_exports.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, "a scope is one printable word without spaces or quotes");
+    HttpUrl = external_exports.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+    KNOWN_PROVIDERS = ["github", "slack", "google", "oidc", "oauth2", "api_key"];
+    ProviderName = external_exports.enum(KNOWN_PROVIDERS);
+    AddIntegrationRequest = external_exports.object({
+      slug: IntegrationSlug,
+      /** `oidc`: by `issuer` (discovery); `oauth2`: by endpoints; `github`/`slack`/`google`: preset; `api_key`: a key typed into a form. */
+      provider: ProviderName,
+      issuer: HttpUrl.optional(),
+      authorizationEndpoint: HttpUrl.optional(),
+      tokenEndpoint: HttpUrl.optional(),
+      revocationEndpoint: HttpUrl.optional(),
+      clientId: external_exports.string().min(1).max(500).optional(),
+      clientSecret: external_exports.string().min(1).max(2e3).optional(),
+      scopes: external_exports.array(Scope).max(100).default([])
+    }).strict().superRefine((value, ctx) => {
+      if (value.provider === "api_key") return;
+      if (!value.clientId) ctx.addIssue({ code: "custom", path: ["clientId"], message: `an OAuth integration needs clientId` });
+      if (value.provider === "oidc" && !value.issuer) ctx.addIssue({ code: "custom", path: ["issuer"], message: "provider oidc needs issuer (its discovery document is read from <issuer>/.well-known/openid-configuration)" });
+      if (value.provider === "oauth2" && (!value.authorizationEndpoint || !value.tokenEndpoint)) {
+        ctx.addIssue({ code: "custom", path: ["tokenEndpoint"], message: "provider oauth2 needs authorizationEndpoint and tokenEndpoint" });
+      }
+    });
+    IntegrationView = external_exports.object({
+      slug: external_exports.string(),
+      provider: external_exports.string(),
+      kind: external_exports.enum(["oauth", "api_key"]),
+      issuer: external_exports.string().nullable(),
+      authorizationEndpoint: external_exports.string().nullable(),
+      tokenEndpoint: external_exports.string().nullable(),
+      scopes: external_exports.array(external_exports.string()),
+      /** The client secret is never returned; only whether one is stored. */
+      clientSecretSet: external_exports.boolean(),
+      connections: external_exports.number().int(),
+      createdAt: external_exports.string()
+    });
+    IntegrationListResponse = external_exports.object({ project: external_exports.string(), environment: external_exports.string(), data: external_exports.array(IntegrationView) });
+    IntegrationParams = external_exports.object({ slug: IntegrationSlug });
+    DeleteIntegrationResponse = external_exports.object({ deleted: external_exports.boolean(), connectionsDeleted: external_exports.number().int() });
+    ConnectionStatus = external_exports.enum(["active", "broken"]);
+    ConnectionView = external_exports.object({
+      id: external_exports.string(),
+      integration: external_exports.string(),
+      externalId: external_exports.string().nullable(),
+      account: external_exports.string().nullable(),
+      scopes: external_exports.array(external_exports.string()),
+      expiresAt: external_exports.string().nullable(),
+      lastRefreshAt: external_exports.string().nullable(),
+      status: ConnectionStatus,
+      brokenReason: external_exports.string().nullable(),
+      createdAt: external_exports.string()
+    });
+    ConnectionListQuery = external_exports.object({ integration: IntegrationSlug.optional() }).strict();
+    ConnectionListResponse = external_exports.object({ project: external_exports.string(), environment: external_exports.string(), data: external_exports.array(ConnectionView) });
+    ConnectionParams = external_exports.object({ id: external_exports.uuid("a connection id is a UUID") });
+    RevokeConnectionResponse = external_exports.object({ revoked: external_exports.boolean(), providerRevoked: external_exports.boolean() });
+    RedirectTo = HttpUrl;
+    StartConnectRequest = external_exports.object({ externalId: ExternalId.optional(), redirectTo: RedirectTo.optional() }).strict();
+    StartConnectResponse = external_exports.object({ url: external_exports.string() });
+    GetTokenRequest = external_exports.object({ integration: IntegrationSlug, externalId: ExternalId.optional() }).strict();
+    TokenResponse = external_exports.object({
+      integration: external_exports.string(),
+      externalId: external_exports.string().nullable(),
+      accessToken: external_exports.string(),
+      tokenType: external_exports.string(),
+      expiresAt: external_exports.string().nullable(),
+      scopes: external_exports.array(external_exports.string()),
+      account: external_exports.string().nullable()
+    });
+    CreateConnectLinkRequest = external_exports.object({ integration: IntegrationSlug, externalId: ExternalId, redirectTo: RedirectTo, expiresInSeconds: external_exports.number().int().min(1).max(7 * 24 * 3600).default(3600) }).strict();
+    ConnectLinkResponse = external_exports.object({ url: external_exports.string(), expiresAt: external_exports.string() });
+  }
+});
+
 // schemas/runner-api.ts
-var Sha256Hex, CheckpointKey, RegisterRunnerRequest, RegisterRunnerResponse, PollRequest, ClaimedRun, ContinueRun, PollResponse, HeartbeatRequest, HeartbeatResponse, LeaseBody, CompleteAttemptRequest, CompleteAttemptResponse, MAX_COMPLETIONS_PER_CALL, CompleteAttemptsRequest, CompleteAttemptsResponse, AppendLogsRequest, WaitKey, CreateWaitRequest, CreateWaitResponse, CreateRequestTokenRequest, CreateRequestTokenResponse, SuspendRequest, SuspendResponse, RunnerTriggerRequest, RunnerTriggerResponse, RunnerSendEventRequest, ReleaseRequest, ReleaseResponse;
+var Sha256Hex, CheckpointKey, RegisterRunnerRequest, RegisterRunnerResponse, ClaimKey, PollRequest, ClaimedRun, ContinueRun, PollResponse, HeartbeatRequest, HeartbeatResponse, LeaseBody, CompleteAttemptRequest, CompleteAttemptResponse, MAX_COMPLETIONS_PER_CALL, CompleteAttemptsRequest, CompleteAttemptsResponse, AppendLogsRequest, WaitKey, CreateWaitRequest, CreateWaitResponse, CreateRequestTokenRequest, CreateRequestTokenResponse, SuspendRequest, SuspendResponse, ReportedCheckpoint, HandOverRequest, HandOverResponse, SafetyCheckpointRequest, SafetyCheckpointResponse, RunnerTriggerRequest, RunnerTriggerResponse, RunnerSendEventRequest, RunnerConnectionTokenRequest, ReleaseRequest, ReleaseResponse;
 var init_runner_api = __esm({
   "schemas/runner-api.ts"() {
     "use strict";
@@ -40139,6 +40234,7 @@ var init_runner_api = __esm({
     init_api2();
     init_manifest();
     init_waitpoint();
+    init_connections();
     Sha256Hex = external_exports.string().regex(/^[0-9a-f]{64}$/, "a sha256 digest: 64 lower-case hex characters");
     CheckpointKey = external_exports.string().regex(/^[A-Za-z0-9+/]{43}=$/, "a checkpoint key: 32 bytes as base64 (44 characters)");
     RegisterRunnerRequest = external_exports.object({
@@ -40154,7 +40250,16 @@ var init_runner_api = __esm({
       /** The server's STASIS_SUSPEND_THRESHOLD_MS when it was given one: waits shorter than this stay in-process. */
       suspendThresholdMs: external_exports.number().int().optional()
     });
-    PollRequest = external_exports.object({ runnerId: external_exports.string(), freeSlots: external_exports.number().int().min(0), waitMs: external_exports.number().int().min(0).max(3e4).default(1e4) }).strict();
+    ClaimKey = external_exports.string().regex(/^[a-z0-9]{8,40}$/, "a claim key is 8 to 40 lowercase letters and digits");
+    PollRequest = external_exports.object({
+      runnerId: external_exports.string(),
+      freeSlots: external_exports.number().int().min(0),
+      waitMs: external_exports.number().int().min(0).max(3e4).default(1e4),
+      /** New per HTTP try: the runs this poll claims carry it in their lease ids. */
+      claimKey: ClaimKey.optional(),
+      /** Claim keys of earlier polls whose answer never reached the runner: their runs are given back first. */
+      unanswered: external_exports.array(ClaimKey).max(20).optional()
+    }).strict();
     ClaimedRun = external_exports.object({
       runId: external_exports.string(),
       leaseId: external_exports.string(),
@@ -40177,7 +40282,14 @@ var init_runner_api = __esm({
        * reported and its key (unwrapped by the server for this claim only). The runner refuses a
        * checkpoint whose bytes hash to anything else. Both null for a checkpoint taken before they were recorded.
        */
-      resume: external_exports.object({ checkpointLocation: external_exports.string(), waitpointId: external_exports.string(), result: WaitResult, sha256: Sha256Hex.nullable().default(null), key: CheckpointKey.nullable().default(null) }).nullable(),
+      resume: external_exports.object({
+        checkpointLocation: external_exports.string(),
+        /** The wait the checkpoint was taken in, and its result; both null for a checkpoint of a running run (a drain's, or a safety checkpoint). */
+        waitpointId: external_exports.string().nullable(),
+        result: WaitResult.nullable(),
+        sha256: Sha256Hex.nullable().default(null),
+        key: CheckpointKey.nullable().default(null)
+      }).nullable(),
       /**
        * The environment's variables (the `preview` set under a preview's own), decrypted by the server
        * for this attempt. The runner holds them in memory only and gives them to this run's process.
@@ -40236,9 +40348,15 @@ var init_runner_api = __esm({
       checkpoint: external_exports.object({ location: external_exports.string(), sizeBytes: external_exports.number().int().nonnegative(), sha256: Sha256Hex, key: CheckpointKey }).strict()
     }).strict();
     SuspendResponse = external_exports.object({ status: external_exports.enum(["SUSPENDED", "QUEUED"]) });
+    ReportedCheckpoint = external_exports.object({ location: external_exports.string(), sizeBytes: external_exports.number().int().nonnegative(), sha256: Sha256Hex, key: CheckpointKey }).strict();
+    HandOverRequest = external_exports.object({ leaseId: external_exports.string(), checkpoint: ReportedCheckpoint }).strict();
+    HandOverResponse = external_exports.object({ status: external_exports.literal("QUEUED") });
+    SafetyCheckpointRequest = external_exports.object({ leaseId: external_exports.string(), checkpoint: ReportedCheckpoint }).strict();
+    SafetyCheckpointResponse = external_exports.object({ previous: external_exports.string().nullable() });
     RunnerTriggerRequest = TriggerChildrenRequest.extend({ leaseId: external_exports.string() }).strict();
     RunnerTriggerResponse = external_exports.object({ runIds: external_exports.array(external_exports.string()) });
     RunnerSendEventRequest = SendEventRequest.extend({ leaseId: external_exports.string() }).strict();
+    RunnerConnectionTokenRequest = GetTokenRequest.extend({ leaseId: external_exports.string() }).strict();
     ReleaseRequest = external_exports.object({ runnerId: external_exports.string(), leases: external_exports.array(external_exports.object({ runId: external_exports.string(), leaseId: external_exports.string() })) }).strict();
     ReleaseResponse = external_exports.object({ released: external_exports.array(external_exports.string()) });
   }
@@ -40277,7 +40395,9 @@ var init_ipc = __esm({
       external_exports.object({ method: external_exports.literal("wait"), spec: external_exports.unknown(), key: external_exports.string().optional() }),
       external_exports.object({ method: external_exports.literal("createRequestToken"), timeoutMs: external_exports.number().int().positive().optional(), key: external_exports.string().optional() }),
       external_exports.object({ method: external_exports.literal("trigger"), items: external_exports.array(external_exports.object({ task: external_exports.string(), payload: Json, options: external_exports.unknown().optional() })), wait: external_exports.boolean() }),
-      external_exports.object({ method: external_exports.literal("sendEvent"), event: external_exports.string(), payload: Json, id: external_exports.string().optional() })
+      external_exports.object({ method: external_exports.literal("sendEvent"), event: external_exports.string(), payload: Json, id: external_exports.string().optional() }),
+      /** A connection's fresh access token; the runner asks the server with the run's lease (scoped to the run's environment). */
+      external_exports.object({ method: external_exports.literal("getConnectionToken"), integration: external_exports.string(), externalId: external_exports.string().optional() })
     ]);
     TaskToRunner = external_exports.discriminatedUnion("type", [
       external_exports.object({ type: external_exports.literal("ready") }),
@@ -40538,6 +40658,7 @@ var init_schemas3 = __esm({
     init_triggers();
     init_checkpoints();
     init_dashboard();
+    init_connections();
   }
 });
 
@@ -44618,6 +44739,8 @@ async function unpackLayerFile(file2, root, layerName) {
       cwd: root,
       // Not strict: strict turns every warning into an error, INFO included; onwarn decides instead.
       strict: false,
+      // Modes as the image says (a runner's umask would make /tmp 1755: runc keeps a tmpfs's mount point mode, and a task's user could not write there).
+      chmod: true,
       filter: (path) => !posix.basename(path).startsWith(WHITEOUT_PREFIX),
       // INFO is node-tar rewriting an absolute symlink target as relative: not a refusal.
       onwarn: (code, message) => code === "TAR_ENTRY_INFO" ? void 0 : warnings.push(`${code}: ${String(message)}`)
