@@ -92,21 +92,17 @@ export function Runs() {
     };
   }, [JSON.stringify(filters)]);
 
-  // Bulk actions call the same per-run routes the run page does, one run at a time.
+  // One request for the whole selection; the server answers with every run's outcome.
   const runBulk = async (what: "cancel" | "replay") => {
     const ids = [...selected];
-    let done = 0;
-    const failed: string[] = [];
-    for (const id of ids) {
-      try {
-        await api("POST", `/api/v1/runs/${encodeURIComponent(id)}/${what}`, what === "replay" ? {} : undefined);
-        done++;
-      } catch (e) {
-        failed.push(`${id}: ${(e as Error).message}`);
-      }
+    try {
+      const r = await api<{ done: number; results: Array<{ id: string; ok: boolean; error?: { message: string } }> }>("POST", `/api/v1/runs/bulk/${what}`, { ids });
+      const failed = r.results.filter((x) => !x.ok).map((x) => `${x.id}: ${x.error?.message ?? "failed"}`);
+      setSelected(new Set());
+      setBulk({ what, asking: false, result: `${what === "cancel" ? "Canceled" : "Replayed"} ${r.done} of ${ids.length} run(s).${failed.length ? ` Not done: ${failed.join("; ")}` : ""}` });
+    } catch (e) {
+      setBulk({ what, asking: false, result: `Nothing was ${what === "cancel" ? "canceled" : "replayed"}: ${(e as Error).message}` });
     }
-    setSelected(new Set());
-    setBulk({ what, asking: false, result: `${what === "cancel" ? "Canceled" : "Replayed"} ${done} of ${ids.length} run(s).${failed.length ? ` Not done: ${failed.join("; ")}` : ""}` });
     void load();
   };
   const toggle = (id: string) => setSelected((s) => {
