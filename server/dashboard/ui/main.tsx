@@ -8,6 +8,7 @@ import { Runs } from "./pages/runs.tsx";
 import { SignIn } from "./pages/sign-in.tsx";
 import { TasksPage } from "./pages/tasks.tsx";
 import { TestPage } from "./pages/test.tsx";
+import { TriggersPage } from "./pages/triggers.tsx";
 import { navigate, onLinkClick, useLocation } from "./router.ts";
 import { EnvironmentPicker, type EnvChoice } from "./components/environment-picker.tsx";
 
@@ -60,6 +61,7 @@ function App() {
   else if (path.startsWith("/runs/")) page = <RunPage key={`${environment}:${path}`} id={decodeURIComponent(path.slice("/runs/".length))} />;
   else if (path === "/test") page = <TestPage key={environment} />;
   else if (path === "/tasks") page = <TasksPage key={environment} environment={environment} />;
+  else if (path === "/triggers") page = <TriggersPage key={environment} />;
   else if (path === "/deployments") page = <Deployments key={environment} session={session} environment={environment} />;
   else if (path === "/environments") page = <Environments key={environment} session={session} environment={environment} />;
   else page = <Runs key={environment} />;
@@ -67,6 +69,7 @@ function App() {
     ["/", "Runs"],
     ["/tasks", "Tasks"],
     ["/test", "Test"],
+    ["/triggers", "Webhooks & schedules"],
     ["/deployments", "Deployments"],
     ["/environments", "Environments"],
   ] as const;
