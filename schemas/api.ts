@@ -227,3 +227,8 @@ export const BulkRunOutcome = z.object({
 });
 export const BulkRunsResponse = z.object({ done: z.number().int(), failed: z.number().int(), results: z.array(BulkRunOutcome) });
 export type BulkRunsResponse = z.infer<typeof BulkRunsResponse>;
+
+/** The admin's run list across every environment: the same filters but a version (versions are per environment). */
+export const ListAllRunsQuery = ListRunsQuery.omit({ version: true });
+export const AllRunsView = RunView.extend({ project: z.string() });
+export const ListAllRunsResponse = z.object({ data: z.array(AllRunsView), nextCursor: z.string().nullable() });
