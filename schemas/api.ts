@@ -203,3 +203,32 @@ export const CreateKeyRequest = z.object({ revokeOthers: z.boolean().default(fal
 export const CreateKeyResponse = ApiKeyView.extend({ id: z.string(), revoked: z.number().int() });
 
 export const WhoAmIResponse = z.object({ project: z.string(), environment: EnvironmentSlug });
+
+/** Runs one bulk cancel or replay may name (each is its own transaction: per-run outcomes). */
+export const MAX_BULK_RUNS = 100;
+export const BulkRunsRequest = z
+  .object({
+    ids: z
+      .array(z.string().min(1).max(100))
+      .min(1)
+      .max(MAX_BULK_RUNS, `at most ${MAX_BULK_RUNS} runs per request`)
+      .refine((ids) => new Set(ids).size === ids.length, "ids must not repeat"),
+    version: Version.optional(),
+  })
+  .strict();
+export type BulkRunsRequest = z.infer<typeof BulkRunsRequest>;
+export const BulkRunOutcome = z.object({
+  id: z.string(),
+  ok: z.boolean(),
+  /** The run's status after a cancel; for a replay, the new run's id. */
+  status: z.string().optional(),
+  newRunId: z.string().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
+export const BulkRunsResponse = z.object({ done: z.number().int(), failed: z.number().int(), results: z.array(BulkRunOutcome) });
+export type BulkRunsResponse = z.infer<typeof BulkRunsResponse>;
+
+/** The admin's run list across every environment: the same filters but a version (versions are per environment). */
+export const ListAllRunsQuery = ListRunsQuery.omit({ version: true });
+export const AllRunsView = RunView.extend({ project: z.string() });
+export const ListAllRunsResponse = z.object({ data: z.array(AllRunsView), nextCursor: z.string().nullable() });

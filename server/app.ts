@@ -14,6 +14,7 @@ import { adminDeployTokenRoutes } from "./routes/admin-deploy-tokens.ts";
 import { adminCheckpointRoutes } from "./routes/admin-checkpoints.ts";
 import { deploymentRoutes } from "./routes/deployments.ts";
 import { runRoutes } from "./routes/runs.ts";
+import { bulkRunRoutes } from "./routes/runs-bulk.ts";
 import { runnerRoutes } from "./routes/runner.ts";
 import { waitRoutes } from "./routes/waits.ts";
 import { oidcRoutes } from "./oidc/index.ts";
@@ -135,6 +136,7 @@ export async function createServer(options: CreateServerOptions): Promise<Stasis
   });
   await app.register(async (scope) => {
     await runRoutes(scope, engine);
+    await bulkRunRoutes(scope, engine);
     await deploymentRoutes(scope, engine);
     await adminRoutes(scope, engine);
     await adminDeployTokenRoutes(scope, engine);

@@ -41,3 +41,20 @@ export async function listRuns(db: Knex, input: ListRunsInput): Promise<{ data: 
   const page = rows.slice(0, input.limit);
   return { data: page.map(toRunView), nextCursor: rows.length > input.limit ? page[page.length - 1].id : null };
 }
+
+/**
+ * The admin's view: runs of every environment, newest first (by seq, global across environments),
+ * each with its project. Only the admin route calls this; an environment's principal never can.
+ */
+export async function listAllRuns(db: Knex, input: Omit<ListRunsInput, "environmentId" | "version">): Promise<{ data: Array<RunView & { project: string }>; nextCursor: string | null }> {
+  const query = runsWithContext(db).join("projects as p", "p.id", "e.project_id").select("p.slug as project").orderBy("r.seq", "desc").limit(input.limit + 1);
+  if (input.status) query.where("r.status", input.status);
+  if (input.task) query.where("r.task_id", input.task);
+  if (input.tag) query.whereRaw("r.tags @> ARRAY[?]::text[]", [input.tag]);
+  if (input.from) query.where("r.created_at", ">=", input.from);
+  if (input.to) query.where("r.created_at", "<", input.to);
+  if (input.cursor) query.where("r.seq", "<", db("runs").where({ id: input.cursor }).select("seq"));
+  const rows = await query;
+  const page = rows.slice(0, input.limit);
+  return { data: page.map((row) => ({ ...toRunView(row), project: row.project as string })), nextCursor: rows.length > input.limit ? page[page.length - 1].id : null };
+}

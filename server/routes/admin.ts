@@ -14,11 +14,14 @@ import {
   LinkRepositoryRequest,
   ListEnvironmentsResponse,
   ListKeysResponse,
+  ListAllRunsQuery,
+  ListAllRunsResponse,
   ListProjectsResponse,
   ProjectView,
 } from "../../schemas/index.ts";
 import type { Engine } from "../engine/context.ts";
 import { normalizeRepository } from "../oidc/index.ts";
+import { listAllRuns } from "../engine/list-runs.ts";
 import { archiveEnvironment, createEnvironment, createEnvironmentKey, ensureProject, findEnvironment, linkRepository, listEnvironments, listKeys, listProjects, requireProject, revokeKey } from "../projects.ts";
 
 const errors = { 400: ApiErrorBody, 401: ApiErrorBody, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody };
@@ -46,6 +49,10 @@ export async function adminRoutes(root: FastifyInstance, engine: Engine): Promis
     const env = await findEnvironment(engine.db, request.params.project, request.params.env);
     const promoted = await engine.db("deployments").where({ id: (env as { promoted_deployment_id?: string }).promoted_deployment_id ?? null }).first("version");
     return { slug: request.params.env, project: request.params.project, archived: true, promotedVersion: promoted?.version ?? null };
+  });
+
+  app.get("/api/v1/admin/runs", { config: admin, schema: { querystring: ListAllRunsQuery, response: { 200: ListAllRunsResponse, ...errors } } }, async (request) => {
+    return await listAllRuns(engine.db, request.query);
   });
 
   app.get("/api/v1/admin/projects", { config: admin, schema: { response: { 200: ListProjectsResponse, ...errors } } }, async () => ({ data: await listProjects(engine.db) }));

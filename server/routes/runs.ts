@@ -24,6 +24,7 @@ import { readLogs } from "../engine/logs.ts";
 import { getRunView, publicRunView } from "../engine/run-view.ts";
 import { triggerRun, triggerRuns } from "../engine/trigger-run.ts";
 import { envOf } from "../http/auth-hook.ts";
+import { replayRun } from "./runs-bulk.ts";
 
 const errors = { 400: ApiErrorBody, 401: ApiErrorBody, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody, 413: ApiErrorBody };
 const env = { auth: "env" as const };
@@ -71,21 +72,7 @@ export async function runRoutes(root: FastifyInstance, engine: Engine): Promise<
   app.post("/api/v1/runs/:id/replay", { config: env, schema: { params: RunIdParams, body: ReplayRequest.optional(), response: { 200: TriggerResponse, ...errors } } }, async (request) => {
     const principal = envOf(request);
     const original = await ownRun(engine, principal, request.params.id);
-    const row = await engine.db("runs").where({ id: original.id }).first("deployment_id", "max_attempts", "max_duration_s");
-    const version = request.body?.version;
-    // Same version as the original unless another is named (a migration); unpinned → promoted.
-    return await triggerRun(
-      engine.db,
-      triggerEnv(principal),
-      {
-        taskId: original.taskId,
-        payload: original.payload,
-        options: { tags: original.tags, ...(version ? { version } : {}) },
-        replayOf: original.id,
-        ...(version || !row.deployment_id ? {} : { deploymentId: row.deployment_id }),
-      },
-      ttl,
-    );
+    return await replayRun(engine, principal, original, request.body?.version);
   });
 
   app.get("/api/v1/runs/:id/logs", { config: env, schema: { params: RunIdParams, querystring: LogsQuery, response: { 200: LogsResponse, ...errors } } }, async (request) => {

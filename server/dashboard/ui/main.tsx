@@ -9,8 +9,9 @@ import { Runs } from "./pages/runs.tsx";
 import { SignIn } from "./pages/sign-in.tsx";
 import { TasksPage } from "./pages/tasks.tsx";
 import { TestPage } from "./pages/test.tsx";
+import { TriggersPage } from "./pages/triggers.tsx";
 import { navigate, onLinkClick, useLocation } from "./router.ts";
-import { EnvironmentPicker, type EnvChoice } from "./components/environment-picker.tsx";
+import { ALL_ENVIRONMENTS, EnvironmentPicker, type EnvChoice } from "./components/environment-picker.tsx";
 
 const ENV_STORAGE = "stasis.environment";
 
@@ -41,7 +42,8 @@ function App() {
     });
   }, []);
   const environment = session?.kind === "env" ? `${session.project}/${session.environment}` : acting;
-  setSessionContext(session ?? null, session?.kind === "admin" ? acting : "", signedOut);
+  const everywhere = session?.kind === "admin" && acting === ALL_ENVIRONMENTS;
+  setSessionContext(session ?? null, session?.kind === "admin" && !everywhere ? acting : "", signedOut);
 
   if (session === undefined) return <main id="main"><p>Loading…</p></main>;
   if (session === null) {
@@ -58,9 +60,12 @@ function App() {
   const ready = Boolean(environment);
   let page;
   if (!ready) page = <p>Choose an environment above.</p>;
+  else if (everywhere && path === "/") page = <Runs key="all" all={{ open: (env, runId) => { choose(env); navigate(`/runs/${runId}`); } }} />;
+  else if (everywhere) page = <p>This page shows one environment: choose it above (All environments lists runs only).</p>;
   else if (path.startsWith("/runs/")) page = <RunPage key={`${environment}:${path}`} id={decodeURIComponent(path.slice("/runs/".length))} />;
   else if (path === "/test") page = <TestPage key={environment} />;
   else if (path === "/tasks") page = <TasksPage key={environment} environment={environment} />;
+  else if (path === "/triggers") page = <TriggersPage key={environment} />;
   else if (path === "/deployments") page = <Deployments key={environment} session={session} environment={environment} />;
   else if (path === "/connections") page = <ConnectionsPage key={environment} connected={query.get("connected")} />;
   else if (path === "/environments") page = <Environments key={environment} session={session} environment={environment} />;
@@ -69,6 +74,7 @@ function App() {
     ["/", "Runs"],
     ["/tasks", "Tasks"],
     ["/test", "Test"],
+    ["/triggers", "Webhooks & schedules"],
     ["/deployments", "Deployments"],
     ["/connections", "Connections"],
     ["/environments", "Environments"],

@@ -2,6 +2,8 @@ import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.ts";
 
 export type EnvChoice = string;
+/** The admin's choice of every environment at once (the run list only). */
+export const ALL_ENVIRONMENTS = "*";
 
 interface ProjectView {
   slug: string;
@@ -15,13 +17,14 @@ export function EnvironmentPicker(props: { value: string; onChange(choice: EnvCh
     api<{ data: ProjectView[] }>("GET", "/api/v1/admin/projects").then((r) => {
       setProjects(r.data);
       const all = r.data.flatMap((p) => p.environments.map((e) => `${p.slug}/${e.slug}`));
-      if (!all.includes(props.value) && all.length > 0) props.onChange(all.find((c) => c.endsWith("/development")) ?? all[0]);
+      if (props.value !== ALL_ENVIRONMENTS && !all.includes(props.value) && all.length > 0) props.onChange(all.find((c) => c.endsWith("/development")) ?? all[0]);
     });
   }, []);
   return (
     <label>
       <span class="visually-hidden">Environment</span>
       <select value={props.value} onChange={(e) => props.onChange((e.target as HTMLSelectElement).value)} data-testid="environment-picker">
+        <option value={ALL_ENVIRONMENTS}>All environments (runs)</option>
         {projects.map((p) => (
           <optgroup label={p.slug}>
             {p.environments.map((e) => (

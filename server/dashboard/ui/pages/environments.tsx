@@ -117,12 +117,48 @@ function Variables() {
   );
 }
 
+function Archive(props: { environment: string }) {
+  const slash = props.environment.indexOf("/");
+  const [project, env] = [props.environment.slice(0, slash), props.environment.slice(slash + 1)];
+  const [archived, setArchived] = useState<boolean | null>(null);
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    api<{ data: Array<{ slug: string; environments: Array<{ slug: string; archived: boolean }> }> }>("GET", "/api/v1/admin/projects").then(
+      (r) => setArchived(r.data.find((p) => p.slug === project)?.environments.find((e) => e.slug === env)?.archived ?? false),
+      setError,
+    );
+  }, []);
+  const archive = async () => {
+    setError(null);
+    try {
+      await api("POST", `/api/v1/admin/projects/${encodeURIComponent(project)}/environments/${encodeURIComponent(env)}/archive`, {});
+      setConfirming(false);
+      setArchived(true);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return (
+    <section aria-labelledby="archive-title">
+      <h2 id="archive-title">Archive</h2>
+      <ErrorMessage error={error} />
+      {archived ? (
+        <p role="status">This environment is archived: it refuses new runs and deploys; its history stays readable.</p>
+      ) : archived === false && (confirming ? (
+        <span role="group" aria-label="Confirm archive">Archive {props.environment}? New runs and deploys to it are refused. <button type="button" autoFocus onClick={archive}>Yes, archive</button> <button type="button" onClick={() => setConfirming(false)}>No</button></span>
+      ) : <button type="button" onClick={() => setConfirming(true)}>Archive this environment</button>)}
+    </section>
+  );
+}
+
 export function Environments(props: { session: Session; environment: string }) {
   return (
     <section aria-labelledby="env-title">
       <h1 id="env-title">Environment {props.environment}</h1>
       {props.session.kind === "admin" ? <Keys key={props.environment} environment={props.environment} /> : <p class="muted">API keys are managed with the admin token (sign in with it to create or revoke keys).</p>}
       <Variables key={props.environment} />
+      {props.session.kind === "admin" && <Archive key={props.environment} environment={props.environment} />}
     </section>
   );
 }

@@ -21,6 +21,8 @@ export interface RunView {
   startedAt: string | null;
   completedAt: string | null;
   durationMs: number | null;
+  /** Only in the admin's list across every environment. */
+  project?: string;
 }
 
 const STATUSES = ["PENDING_VERSION", "DELAYED", "QUEUED", "EXECUTING", "WAITING", "SUSPENDED", "RETRYING", "COMPLETED", "FAILED", "CANCELED", "TIMED_OUT", "EXPIRED"];
@@ -30,7 +32,13 @@ const PAGE = 25;
 /** datetime-local values have no zone: read them as local time, send ISO. */
 const toIso = (local: string) => (local ? new Date(local).toISOString() : "");
 
-export function Runs() {
+/**
+ * The run list of the environment acted in, or — for the admin's "All environments" — of every
+ * environment (`all`: opening a run switches the picker to that run's environment first).
+ */
+export function Runs(props: { all?: { open(environment: string, runId: string): void } } = {}) {
+  const all = props.all;
+  const listUrl = all ? "/api/v1/admin/runs" : "/api/v1/runs";
   const initial = new URLSearchParams(location.search);
   const [filters, setFilters] = useState<Record<string, string>>(Object.fromEntries(FILTERS.map((f) => [f, initial.get(f) ?? ""])));
   const [runs, setRuns] = useState<RunView[]>([]);
@@ -45,6 +53,7 @@ export function Runs() {
     const q = new URLSearchParams();
     for (const f of FILTERS) if (filters[f]) q.set(f, f === "from" || f === "to" ? toIso(filters[f]) : filters[f]);
     for (const [k, v] of Object.entries(extra)) q.set(k, v);
+    if (all) q.delete("version");
     return q;
   };
   // Reads overlap (a live event, a filter change): only the latest one started may show its answer.
@@ -52,7 +61,7 @@ export function Runs() {
   const load = async () => {
     const mine = ++generation.current;
     try {
-      const page = await api<{ data: RunView[]; nextCursor: string | null }>("GET", `/api/v1/runs?${query({ limit: String(Math.min(200, loaded.current)) })}`);
+      const page = await api<{ data: RunView[]; nextCursor: string | null }>("GET", `${listUrl}?${query({ limit: String(Math.min(200, loaded.current)) })}`);
       if (mine !== generation.current) return;
       setRuns(page.data);
       setNext(page.nextCursor);
@@ -64,7 +73,7 @@ export function Runs() {
   const more = async () => {
     if (!next) return;
     const mine = generation.current;
-    const page = await api<{ data: RunView[]; nextCursor: string | null }>("GET", `/api/v1/runs?${query({ limit: String(PAGE), cursor: next })}`);
+    const page = await api<{ data: RunView[]; nextCursor: string | null }>("GET", `${listUrl}?${query({ limit: String(PAGE), cursor: next })}`);
     if (mine !== generation.current) return;
     loaded.current += page.data.length;
     setRuns((r) => [...r, ...page.data]);
@@ -81,6 +90,11 @@ export function Runs() {
 
   // Live: every change of this environment's runs re-reads what is shown (at most every 250 ms).
   useEffect(() => {
+    // The stream is one environment's: across all of them, re-read every 3 s instead.
+    if (all) {
+      const every = setInterval(() => void load(), 3000);
+      return () => clearInterval(every);
+    }
     let timer: ReturnType<typeof setTimeout> | null = null;
     const stop = streamRuns(() => {
       setLive(true);
@@ -92,21 +106,17 @@ export function Runs() {
     };
   }, [JSON.stringify(filters)]);
 
-  // Bulk actions call the same per-run routes the run page does, one run at a time.
+  // One request for the whole selection; the server answers with every run's outcome.
   const runBulk = async (what: "cancel" | "replay") => {
     const ids = [...selected];
-    let done = 0;
-    const failed: string[] = [];
-    for (const id of ids) {
-      try {
-        await api("POST", `/api/v1/runs/${encodeURIComponent(id)}/${what}`, what === "replay" ? {} : undefined);
-        done++;
-      } catch (e) {
-        failed.push(`${id}: ${(e as Error).message}`);
-      }
+    try {
+      const r = await api<{ done: number; results: Array<{ id: string; ok: boolean; error?: { message: string } }> }>("POST", `/api/v1/runs/bulk/${what}`, { ids });
+      const failed = r.results.filter((x) => !x.ok).map((x) => `${x.id}: ${x.error?.message ?? "failed"}`);
+      setSelected(new Set());
+      setBulk({ what, asking: false, result: `${what === "cancel" ? "Canceled" : "Replayed"} ${r.done} of ${ids.length} run(s).${failed.length ? ` Not done: ${failed.join("; ")}` : ""}` });
+    } catch (e) {
+      setBulk({ what, asking: false, result: `Nothing was ${what === "cancel" ? "canceled" : "replayed"}: ${(e as Error).message}` });
     }
-    setSelected(new Set());
-    setBulk({ what, asking: false, result: `${what === "cancel" ? "Canceled" : "Replayed"} ${done} of ${ids.length} run(s).${failed.length ? ` Not done: ${failed.join("; ")}` : ""}` });
     void load();
   };
   const toggle = (id: string) => setSelected((s) => {
@@ -131,13 +141,13 @@ export function Runs() {
           </select>
         </label>
         <label>Tag <input value={filters.tag} onChange={set("tag")} placeholder="any" /></label>
-        <label>Version <input value={filters.version} onChange={set("version")} placeholder="any" pattern="\d{8}\.\d+" /></label>
+        {!all && <label>Version <input value={filters.version} onChange={set("version")} placeholder="any" pattern="\d{8}\.\d+" /></label>}
         <label>From <input type="datetime-local" value={filters.from} onChange={set("from")} /></label>
         <label>To <input type="datetime-local" value={filters.to} onChange={set("to")} /></label>
         <button type="button" onClick={() => setFilters(Object.fromEntries(FILTERS.map((f) => [f, ""])))}>Clear</button>
       </form>
       <ErrorMessage error={error} />
-      <div class="actions" role="group" aria-label="Selected runs">
+      {!all && <div class="actions" role="group" aria-label="Selected runs">
         <span>{selected.size} selected</span>
         {bulk?.asking ? (
           <span role="group" aria-label="Confirm">
@@ -151,21 +161,22 @@ export function Runs() {
           </>
         )}
         {bulk?.result && <span role="status" data-testid="bulk-result">{bulk.result}</span>}
-      </div>
+      </div>}
       <table class="runs">
         <thead>
           <tr>
             <th scope="col">
               <input type="checkbox" aria-label="Select every run shown" checked={runs.length > 0 && runs.every((r) => selected.has(r.id))} onChange={(e) => setSelected((e.target as HTMLInputElement).checked ? new Set(runs.map((r) => r.id)) : new Set())} />
             </th>
-            <th scope="col">Run</th><th scope="col">Task</th><th scope="col">Status</th><th scope="col">Version</th><th scope="col">Tags</th><th scope="col">Created</th><th scope="col">Duration</th>
+            <th scope="col">Run</th>{all && <th scope="col">Environment</th>}<th scope="col">Task</th><th scope="col">Status</th><th scope="col">Version</th><th scope="col">Tags</th><th scope="col">Created</th><th scope="col">Duration</th>
           </tr>
         </thead>
         <tbody>
           {runs.map((run) => (
-            <tr key={run.id} data-run={run.id} onClick={(e) => !["A", "INPUT"].includes((e.target as HTMLElement).tagName) && navigate(`/runs/${run.id}`)}>
+            <tr key={run.id} data-run={run.id} onClick={(e) => !["A", "INPUT"].includes((e.target as HTMLElement).tagName) && (all ? all.open(`${run.project}/${run.environment}`, run.id) : navigate(`/runs/${run.id}`))}>
               <td><input type="checkbox" aria-label={`Select ${run.id}`} checked={selected.has(run.id)} onChange={() => toggle(run.id)} /></td>
-              <td><a href={`/runs/${run.id}`} class="mono">{run.id}</a></td>
+              <td><a href={`/runs/${run.id}`} class="mono" onClick={all ? (e) => { e.preventDefault(); e.stopPropagation(); all.open(`${run.project}/${run.environment}`, run.id); } : undefined}>{run.id}</a></td>
+              {all && <td data-testid="run-environment">{run.project}/{run.environment}</td>}
               <td>{run.taskId}</td>
               <td><Status status={run.status} /></td>
               <td class="mono">{run.version ?? "—"}</td>
