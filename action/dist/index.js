@@ -39942,7 +39942,7 @@ var init_image_ref = __esm({
 });
 
 // schemas/api.ts
-var DurationInput, TriggerOptions, TriggerRequest, TriggerResponse, MAX_BATCH_ITEMS, BatchTriggerRequest, BatchTriggerResponse, AttemptView, RunView, ListRunsQuery, ListRunsResponse, ReplayRequest, LogLevel, LogLine, LogsQuery, LogsResponse, SendEventRequest, SendEventResponse, CommitInfo, CreateDeploymentRequest, StartDeploymentRequest, FinishDeploymentRequest, FailDeploymentRequest, DeploymentView, EnvironmentView, CreateProjectRequest, CreateProjectResponse, CreateEnvironmentRequest, ApiKeyView, RepositoryName, ProjectView, ListProjectsResponse, LinkRepositoryRequest, ListEnvironmentsResponse, ApiKeyInfo, ListKeysResponse, CreateKeyRequest, CreateKeyResponse, WhoAmIResponse;
+var DurationInput, TriggerOptions, TriggerRequest, TriggerResponse, MAX_BATCH_ITEMS, BatchTriggerRequest, BatchTriggerResponse, AttemptView, RunView, ListRunsQuery, ListRunsResponse, ReplayRequest, LogLevel, LogLine, LogsQuery, LogsResponse, SendEventRequest, SendEventResponse, CommitInfo, CreateDeploymentRequest, StartDeploymentRequest, FinishDeploymentRequest, FailDeploymentRequest, DeploymentView, EnvironmentView, CreateProjectRequest, CreateProjectResponse, CreateEnvironmentRequest, ApiKeyView, RepositoryName, ProjectView, ListProjectsResponse, LinkRepositoryRequest, ListEnvironmentsResponse, ApiKeyInfo, ListKeysResponse, CreateKeyRequest, CreateKeyResponse, WhoAmIResponse, MAX_BULK_RUNS, BulkRunsRequest, BulkRunOutcome, BulkRunsResponse, ListAllRunsQuery, AllRunsView, ListAllRunsResponse;
 var init_api2 = __esm({
   "schemas/api.ts"() {
     "use strict";
@@ -40097,6 +40097,23 @@ var init_api2 = __esm({
     CreateKeyRequest = external_exports.object({ revokeOthers: external_exports.boolean().default(false) }).strict();
     CreateKeyResponse = ApiKeyView.extend({ id: external_exports.string(), revoked: external_exports.number().int() });
     WhoAmIResponse = external_exports.object({ project: external_exports.string(), environment: EnvironmentSlug });
+    MAX_BULK_RUNS = 100;
+    BulkRunsRequest = external_exports.object({
+      ids: external_exports.array(external_exports.string().min(1).max(100)).min(1).max(MAX_BULK_RUNS, `at most ${MAX_BULK_RUNS} runs per request`).refine((ids) => new Set(ids).size === ids.length, "ids must not repeat"),
+      version: Version.optional()
+    }).strict();
+    BulkRunOutcome = external_exports.object({
+      id: external_exports.string(),
+      ok: external_exports.boolean(),
+      /** The run's status after a cancel; for a replay, the new run's id. */
+      status: external_exports.string().optional(),
+      newRunId: external_exports.string().optional(),
+      error: external_exports.object({ code: external_exports.string(), message: external_exports.string() }).optional()
+    });
+    BulkRunsResponse = external_exports.object({ done: external_exports.number().int(), failed: external_exports.number().int(), results: external_exports.array(BulkRunOutcome) });
+    ListAllRunsQuery = ListRunsQuery.omit({ version: true });
+    AllRunsView = RunView.extend({ project: external_exports.string() });
+    ListAllRunsResponse = external_exports.object({ data: external_exports.array(AllRunsView), nextCursor: external_exports.string().nullable() });
   }
 });
 
