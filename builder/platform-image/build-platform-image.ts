@@ -17,11 +17,12 @@ export const PLATFORM_APP_DIR = "opt/stasis/app";
 /**
  * What the server and the runner start: a shell for the task supervisor, the namespace tools, tar
  * and zstd for checkpoints, the mount tools CRIU's mount handling needs, and coreutils the runner's
- * scripts call. Node and CRIU are added on their own.
+ * scripts call — task-root.sh, which builds a sandboxed task's root, among them (mknod, pivot_root,
+ * xargs…). Node and CRIU are added on their own.
  */
 export const PLATFORM_PROGRAMS = [
-  "sh", "bash", "env", "cat", "sleep", "kill", "id", "getent", "test", "cp", "rm", "mkdir", "ls", "ln", "chmod", "mv", "ps",
-  "unshare", "nsenter", "setsid", "setpriv", "mount", "umount", "tar", "gzip", "zstd", "ip",
+  "sh", "bash", "env", "cat", "sleep", "kill", "id", "getent", "test", "cp", "rm", "rmdir", "mkdir", "ls", "ln", "chmod", "mv", "ps",
+  "dirname", "xargs", "mknod", "unshare", "nsenter", "setsid", "setpriv", "mount", "umount", "pivot_root", "tar", "gzip", "zstd", "ip",
 ];
 
 /** The parts of the repository the CLI loads (`stasis server|runner|deploy|github-app`), tests left out. */
