@@ -39,6 +39,10 @@ describe("GET /api/v1/admin/runs", () => {
     const bySession = await f.server.app.inject({ method: "GET", url: "/api/v1/admin/runs", headers: { cookie } });
     expect([401, 403]).toContain(bySession.statusCode);
     expect(bySession.body).not.toContain(theirs);
+    // Nor the live stream of every environment's changes.
+    const stream = await f.server.app.inject({ method: "GET", url: "/api/v1/admin/stream/runs", headers: { cookie } });
+    expect([401, 403]).toContain(stream.statusCode);
+    expect([401, 403]).toContain((await f.call("GET", "/api/v1/admin/stream/runs", { key: f.keys.production })).status);
     const own = await f.server.app.inject({ method: "GET", url: "/api/v1/runs?limit=200", headers: { cookie, "x-stasis-environment": "demo/staging" } });
     expect(own.json().data.every((r: { environment: string }) => r.environment === "production")).toBe(true);
   });

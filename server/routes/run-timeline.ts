@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { ApiErrorBody, RunTimeline, StreamRunsQuery } from "../../schemas/index.ts";
@@ -17,7 +17,8 @@ const KEEPALIVE_MS = 15_000;
  * What the dashboard reads beyond the CLI's routes, with the same rule: an environment's own runs
  * only. `GET /api/v1/runs/:id/timeline` (waits, frozen or not, and child runs) and
  * `GET /api/v1/stream/runs` — Server-Sent Events, one `run` event per state change or batch of
- * log lines of this environment's runs, fed by the LISTEN connection (no polling).
+ * log lines of this environment's runs, fed by the LISTEN connection (no polling); the admin's
+ * `GET /api/v1/admin/stream/runs` is the same for every environment.
  */
 export async function runTimelineRoutes(root: FastifyInstance, engine: Engine): Promise<void> {
   const app = root.withTypeProvider<ZodTypeProvider>();
@@ -31,23 +32,33 @@ export async function runTimelineRoutes(root: FastifyInstance, engine: Engine): 
   app.get("/api/v1/stream/runs", { config: { ...env, unlisted: true }, schema: { querystring: StreamRunsQuery, response: errors } }, async (request, reply) => {
     const principal = envOf(request);
     const only = request.query.run;
-    reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
-    res.write("retry: 2000\n: connected\n\n");
-    const onChange = (change: RunChange | null) => {
-      // null: the LISTEN connection came back after a loss; whatever changed meanwhile, re-read.
-      if (change === null) return void res.write("event: resync\ndata: {}\n\n");
-      if (change.env !== principal.environmentId || (only && change.run !== only)) return;
-      res.write(`event: run\ndata: ${JSON.stringify({ id: change.run, what: change.what })}\n\n`);
-    };
-    engine.listener.events.on(RUN_CHANGE_EVENT, onChange);
-    const ping = setInterval(() => res.write(": ping\n\n"), KEEPALIVE_MS);
-    const end = () => {
-      clearInterval(ping);
-      engine.listener.events.off(RUN_CHANGE_EVENT, onChange);
-    };
-    res.once("close", end);
-    request.raw.once("close", end);
+    streamRunChanges(engine, request, reply, (change) => change.env === principal.environmentId && (!only || change.run === only));
   });
+
+  // The admin's run list across every environment: the same stream, unfiltered.
+  app.get("/api/v1/admin/stream/runs", { config: { auth: "admin" as const, unlisted: true }, schema: { response: errors } }, async (request, reply) => {
+    streamRunChanges(engine, request, reply, () => true);
+  });
+}
+
+/** Server-Sent Events: one `run` event per change `wanted` lets through, `resync` after the LISTEN connection came back. */
+function streamRunChanges(engine: Engine, request: FastifyRequest, reply: FastifyReply, wanted: (change: RunChange) => boolean): void {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
+  res.write("retry: 2000\n: connected\n\n");
+  const onChange = (change: RunChange | null) => {
+    // null: the LISTEN connection came back after a loss; whatever changed meanwhile, re-read.
+    if (change === null) return void res.write("event: resync\ndata: {}\n\n");
+    if (!wanted(change)) return;
+    res.write(`event: run\ndata: ${JSON.stringify({ id: change.run, what: change.what })}\n\n`);
+  };
+  engine.listener.events.on(RUN_CHANGE_EVENT, onChange);
+  const ping = setInterval(() => res.write(": ping\n\n"), KEEPALIVE_MS);
+  const end = () => {
+    clearInterval(ping);
+    engine.listener.events.off(RUN_CHANGE_EVENT, onChange);
+  };
+  res.once("close", end);
+  request.raw.once("close", end);
 }

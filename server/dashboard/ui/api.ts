@@ -53,12 +53,15 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   return parsed as T;
 }
 
-/** The live stream of this environment's run changes (Server-Sent Events; the browser reconnects by itself). */
-export function streamRuns(onChange: (change: { id: string; what: string } | null) => void, runId?: string): () => void {
+/**
+ * The live stream of this environment's run changes, or of every environment's for the admin's
+ * all-environments list (Server-Sent Events; the browser reconnects by itself).
+ */
+export function streamRuns(onChange: (change: { id: string; what: string } | null) => void, runId?: string, allEnvironments = false): () => void {
   const query = new URLSearchParams();
   if (runId) query.set("run", runId);
-  if (actingIn) query.set("environment", actingIn);
-  const source = new EventSource(`/api/v1/stream/runs?${query}`);
+  if (actingIn && !allEnvironments) query.set("environment", actingIn);
+  const source = new EventSource(allEnvironments ? "/api/v1/admin/stream/runs" : `/api/v1/stream/runs?${query}`);
   source.addEventListener("run", (event) => onChange(JSON.parse((event as MessageEvent).data)));
   source.addEventListener("resync", () => onChange(null));
   // After a reconnect, whatever changed while the stream was down: re-read.

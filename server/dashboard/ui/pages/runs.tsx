@@ -88,18 +88,13 @@ export function Runs(props: { all?: { open(environment: string, runId: string): 
     history.replaceState(null, "", `/${url.size ? `?${url}` : ""}`);
   }, [JSON.stringify(filters)]);
 
-  // Live: every change of this environment's runs re-reads what is shown (at most every 250 ms).
+  // Live: every change of this environment's runs (every environment's, for the admin's list of all) re-reads what is shown (at most every 250 ms).
   useEffect(() => {
-    // The stream is one environment's: across all of them, re-read every 3 s instead.
-    if (all) {
-      const every = setInterval(() => void load(), 3000);
-      return () => clearInterval(every);
-    }
     let timer: ReturnType<typeof setTimeout> | null = null;
     const stop = streamRuns(() => {
       setLive(true);
       if (!timer) timer = setTimeout(() => ((timer = null), void load()), 250);
-    });
+    }, undefined, all !== undefined);
     return () => {
       stop();
       if (timer) clearTimeout(timer);
