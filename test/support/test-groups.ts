@@ -28,4 +28,5 @@ export const LIGHT_TEST_FILES = [
   "test/node-engines.test.ts",
   "test/embedded-postgres-*.test.ts",
   "test/deploy-manifests.test.ts",
+  "test/platform-image-build.test.ts",
 ];
