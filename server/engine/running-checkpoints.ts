@@ -16,11 +16,14 @@ import { transitionRun } from "./transition.ts";
  * nothing, the process goes on from where it was dumped.
  */
 
-/** The columns that make `checkpoint` the run's checkpoint (the workload is the reporting runner's: see sql/claim-runs.ts). */
-async function checkpointColumns(trx: Parameters<typeof sealColumnsFor>[0], engine: Engine, run: RunRow, checkpoint: z.infer<typeof HandOverRequest>["checkpoint"]) {
+/**
+ * The columns that make `checkpoint` the run's checkpoint, taken at `waitpointId` (null: while it ran).
+ * It resumes only on a runner of the workload that took it, the reporting runner's (see sql/claim-runs.ts).
+ */
+export async function checkpointColumns(trx: Parameters<typeof sealColumnsFor>[0], engine: Engine, run: RunRow, checkpoint: z.infer<typeof HandOverRequest>["checkpoint"], waitpointId: string | null) {
   const seal = await sealColumnsFor(trx, engine.keyring, run, checkpoint);
   const runner = run.runner_id ? await trx("runners").where({ id: run.runner_id }).first("workload") : undefined;
-  return { checkpoint_location: checkpoint.location, ...seal, checkpoint_workload: (runner?.workload as string | undefined) ?? null, checkpoint_waitpoint_id: null };
+  return { checkpoint_location: checkpoint.location, ...seal, checkpoint_workload: (runner?.workload as string | undefined) ?? null, checkpoint_waitpoint_id: waitpointId };
 }
 
 /**
@@ -35,7 +38,7 @@ export async function handOverRun(engine: Engine, runId: string, body: z.infer<t
     if (seen?.checkpoint_location === body.checkpoint.location) return { status: "QUEUED" as const };
     const run = await lockLeasedRun(trx, runId, body.leaseId);
     if (run.status !== "EXECUTING") throw conflict(`run ${runId} is ${run.status}; only an EXECUTING run can be handed over`, "INVALID_TRANSITION");
-    const columns = await checkpointColumns(trx, engine, run, body.checkpoint);
+    const columns = await checkpointColumns(trx, engine, run, body.checkpoint, null);
     const moved = await transitionRun(trx, run, "QUEUED", {
       ...columns,
       resume: JSON.stringify({ checkpointLocation: body.checkpoint.location, waitpointId: null, result: null }),
@@ -63,7 +66,7 @@ export async function recordSafetyCheckpoint(engine: Engine, runId: string, body
     const run = await lockLeasedRun(trx, runId, body.leaseId);
     if (run.checkpoint_location === body.checkpoint.location) return { previous: null }; // a repeat
     if (run.status !== "EXECUTING" && run.status !== "WAITING") throw conflict(`run ${runId} is ${run.status}; only a running run takes safety checkpoints`, "INVALID_TRANSITION");
-    const columns = await checkpointColumns(trx, engine, run, body.checkpoint);
+    const columns = await checkpointColumns(trx, engine, run, body.checkpoint, null);
     await trx("runs").where({ id: runId, lease_id: body.leaseId }).update(columns);
     return { previous: run.checkpoint_location };
   });

@@ -1,5 +1,4 @@
 import { inTransaction } from "../db/transaction.ts";
-import { sealColumnsFor } from "../secrets/checkpoint-seals.ts";
 import type { z } from "zod";
 import type { WaitResult, WaitSpec } from "../../schemas/index.ts";
 import type { CreateWaitRequest, SuspendRequest } from "../../schemas/index.ts";
@@ -13,6 +12,7 @@ import { executedMs, lockLeasedRun } from "./lease.ts";
 import { findKeyedWait, requestWaitpointIdOf } from "./keyed-waits.ts";
 import { notify } from "./notify.ts";
 import { repeatedSuspend, repeatedWait } from "./repeated-reports.ts";
+import { checkpointColumns } from "./running-checkpoints.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 
@@ -129,10 +129,7 @@ export async function suspendRun(engine: Engine, runId: string, body: z.infer<ty
     const run: RunRow = await lockLeasedRun(trx, runId, body.leaseId);
     if (!wp || run.waitpoint_id !== wp.id) throw conflict(`run ${runId} is not waiting on waitpoint ${body.waitpointId}`, "NOT_WAITING");
     if (run.status !== "WAITING") throw conflict(`run ${runId} is ${run.status}; only a WAITING run can be suspended`, "INVALID_TRANSITION");
-    const seal = await sealColumnsFor(trx, engine.keyring, run, body.checkpoint);
-    // The checkpoint resumes only on a runner of the workload that took it (see sql/claim-runs.ts).
-    const runner = run.runner_id ? await trx("runners").where({ id: run.runner_id }).first("workload") : undefined;
-    const common = { checkpoint_location: body.checkpoint.location, ...seal, checkpoint_workload: (runner?.workload as string | undefined) ?? null, checkpoint_waitpoint_id: wp.id, runner_id: null, lease_id: null, lease_expires_at: null };
+    const common = { ...(await checkpointColumns(trx, engine, run, body.checkpoint, wp.id)), runner_id: null, lease_id: null, lease_expires_at: null };
     // What the run's timeline shows of this wait: frozen, how big, when.
     await trx("waitpoints").where({ id: wp.id }).update({ suspended_at: trx.fn.now(), checkpoint_bytes: body.checkpoint.sizeBytes });
     if (wp.status === "PENDING") {
