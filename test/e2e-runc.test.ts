@@ -13,9 +13,16 @@ const run = promisify(execFile);
 const runc = await detectRunc();
 const FIXTURE = join(REPO_ROOT, "test/fixtures/runc");
 
-/** runc containers that a runner process started and that still exist. */
+/**
+ * runc containers that a runner process started and that still exist. `runc list` fails when a
+ * container is deleted while it reads the list (`stat /run/runc/<id>: no such file or directory`):
+ * ask again then.
+ */
 async function containersOf(runner: RunnerProcess): Promise<string[]> {
-  const { stdout } = await run("runc", ["list", "--format", "json"]);
+  const { stdout } = await waitFor("runc list to answer", () => run("runc", ["list", "--format", "json"]).catch((error: Error) => {
+    if (/no such file or directory/.test(error.message)) return null;
+    throw error;
+  }), { timeoutMs: 10_000 });
   const all = (JSON.parse(stdout || "null") as Array<{ id: string }> | null) ?? [];
   return all.map((c) => c.id).filter((id) => id.startsWith(`stasis-${runner.child.pid}-`));
 }
@@ -101,5 +108,27 @@ describe.skipIf(!runc.ok)(`runc workload end to end${runc.ok ? "" : ` (skipped: 
     expect(done.attemptDetails!.at(-1)!.runnerId).toBe(runnerB.runnerId);
     expect((await runLogs(stack, id)).map((l) => l.message)).toContain("after the nap");
     console.log(`runc e2e: dump ${logged(runnerA, "run suspended", "dumpMs")} ms, suspend ${logged(runnerA, "run suspended", "suspendMs")} ms, checkpoint ${logged(runnerA, "run suspended", "sizeBytes")} bytes`);
+  });
+
+  it("a drain checkpoints a running run's container and another runc runner restores it: counter intact, each step once", async () => {
+    const STEPS = 40;
+    const runnerA = await runners.start({ name: "runc-drain-a", workload: "runc", drainGraceMs: 60_000, drainFinishMs: 0 });
+    const { id } = await trigger(stack, "count-steps", { steps: STEPS, stepMs: 250 });
+    await waitForLog(stack, id, "counting from zero");
+    const runnerB = await runners.start({ name: "runc-drain-b", workload: "runc" });
+    await waitFor("the run to count past step 3", async () => (await runLogs(stack, id)).some((l) => l.message === "counted" && Number(l.data?.step) >= 3), { timeoutMs: 60_000 });
+    const stopping = Date.now();
+    await runnerA.stop();
+    const drainMs = Date.now() - stopping;
+    expect(runnerA.child.exitCode).toBe(0);
+    expect(await containersOf(runnerA)).toEqual([]);
+    const done = await waitForFinal(stack, id, "COMPLETED");
+    console.log(`runc e2e: drain of 1 running run: runner A exited after ${drainMs} ms, the run completed on B ${Date.now() - stopping} ms after the SIGTERM`);
+    expect(done.output).toEqual({ counter: STEPS });
+    expect(done.attemptDetails!.map((a) => [a.number, a.status, a.runnerId])).toEqual([[1, "COMPLETED", runnerB.runnerId]]);
+    const logs = await runLogs(stack, id);
+    expect(logs.filter((l) => l.message === "counting from zero")).toHaveLength(1);
+    expect(logs.filter((l) => l.message === "counted").map((l) => Number(l.data?.step))).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+    expect(logs.some((l) => l.message.includes("checkpointing the running run"))).toBe(true);
   });
 });
