@@ -62,7 +62,7 @@ describe("every wait kind suspends and resumes", () => {
     expect(run.output).toEqual({ received: { id: "evt-o-1", event: "order.paid", payload: { order: { id: "o-1" }, currency: "USD", amount: 42 } } });
 
     const again = await sendEvent(stack, "order.paid", { order: { id: "o-1" }, currency: "USD", amount: 42 }, "evt-o-1");
-    expect(again).toMatchObject({ id: "evt-o-1", duplicate: true, matchedWaitpoints: 0 });
+    expect(again).toMatchObject({ id: "evt-o-1", duplicate: true, matchedWaitpoints: 1 });
   });
 
   it("events.waitForEvent times out with a WaitTimeoutError the task can catch", async () => {
