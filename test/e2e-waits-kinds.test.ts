@@ -136,8 +136,9 @@ describe("every wait kind suspends and resumes", () => {
   });
 
   it("rollback: compensations run in reverse order, each once, and a failing one is logged while the others still run", async () => {
-    const { id } = await trigger(stack, "compensate", { seconds: 2 });
+    const { id } = await trigger(stack, "compensate", { event: "compensate.go" });
     await waitForSuspended(stack, id);
+    expect(await sendEvent(stack, "compensate.go", {})).toMatchObject({ matchedWaitpoints: 1 });
     const run = await waitForFinal(stack, id, "FAILED");
     expect(run.error).toMatchObject({ name: "AbortTaskRunError", message: "the purchase cannot go on" });
     const lines = (await runLogs(stack, id)).map((l) => `${l.level} ${l.message}`).filter((m) => /rollback|compensation/.test(m));
