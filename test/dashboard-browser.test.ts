@@ -117,9 +117,12 @@ describe("the dashboard in chromium", () => {
   it("shows new runs in the list live and filters them", async () => {
     await nav("Runs").click();
     await page.locator("table.runs tbody tr").first().waitFor({ timeout: UI_TIMEOUT });
+    // Typed, not applied yet, when a live update re-renders the list: the text must stay (the full
+    // suite found it wiped on a loaded machine — the filter then never applied).
+    await page.getByLabel("Tag", { exact: true }).fill("from-api");
     const { id } = await stack.api<{ id: string }>("POST", "/api/v1/tasks/sleep-then-gate/trigger", { payload: { seconds: 2 }, options: { tags: ["from-api"] } });
     await page.locator(`tr[data-run="${id}"]`).waitFor({ timeout: UI_TIMEOUT });
-    await page.getByLabel("Tag", { exact: true }).fill("from-api");
+    expect(await page.getByLabel("Tag", { exact: true }).inputValue()).toBe("from-api");
     await page.getByLabel("Tag", { exact: true }).press("Tab");
     await waitFor("the tag filter to apply", async () => (await page.locator("table.runs tbody tr").count()) === 1);
     await page.getByRole("button", { name: "Clear" }).click();

@@ -62,7 +62,7 @@ describe("every wait kind suspends and resumes", () => {
     expect(run.output).toEqual({ received: { id: "evt-o-1", event: "order.paid", payload: { order: { id: "o-1" }, currency: "USD", amount: 42 } } });
 
     const again = await sendEvent(stack, "order.paid", { order: { id: "o-1" }, currency: "USD", amount: 42 }, "evt-o-1");
-    expect(again).toMatchObject({ id: "evt-o-1", duplicate: true, matchedWaitpoints: 0 });
+    expect(again).toMatchObject({ id: "evt-o-1", duplicate: true, matchedWaitpoints: 1 });
   });
 
   it("events.waitForEvent times out with a WaitTimeoutError the task can catch", async () => {
@@ -136,8 +136,9 @@ describe("every wait kind suspends and resumes", () => {
   });
 
   it("rollback: compensations run in reverse order, each once, and a failing one is logged while the others still run", async () => {
-    const { id } = await trigger(stack, "compensate", { seconds: 2 });
+    const { id } = await trigger(stack, "compensate", { event: "compensate.go" });
     await waitForSuspended(stack, id);
+    expect(await sendEvent(stack, "compensate.go", {})).toMatchObject({ matchedWaitpoints: 1 });
     const run = await waitForFinal(stack, id, "FAILED");
     expect(run.error).toMatchObject({ name: "AbortTaskRunError", message: "the purchase cannot go on" });
     const lines = (await runLogs(stack, id)).map((l) => `${l.level} ${l.message}`).filter((m) => /rollback|compensation/.test(m));

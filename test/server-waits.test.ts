@@ -52,7 +52,7 @@ describe("waits", () => {
     expect(await status(run.runId)).toBe("EXECUTING");
   });
 
-  it("events: filter match and non-match, duplicates complete nothing", async () => {
+  it("events: filter match and non-match, duplicates complete nothing and answer what the first delivery matched", async () => {
     const eur = await startRun();
     const usd = await startRun();
     await runner(`${eur.runId}/waits`, { leaseId: eur.leaseId, spec: { kind: "event", event: "checkout", filter: { cart: { currency: ["EUR"] } } } });
@@ -60,7 +60,8 @@ describe("waits", () => {
     const sent = await f.call("POST", "/api/v1/events", { body: { event: "checkout", payload: { cart: { currency: "EUR" } }, id: "evt-1" } });
     expect(sent.body).toEqual({ id: "evt-1", duplicate: false, matchedWaitpoints: 1 });
     const again = await f.call("POST", "/api/v1/events", { body: { event: "checkout", payload: { cart: { currency: "USD" } }, id: "evt-1" } });
-    expect(again.body).toEqual({ id: "evt-1", duplicate: true, matchedWaitpoints: 0 });
+    // A sender whose first answer was lost retries with the same id: it learns the event was delivered.
+    expect(again.body).toEqual({ id: "evt-1", duplicate: true, matchedWaitpoints: 1 });
     const c = await nextContinue(eur.runId);
     expect(c.result).toEqual({ kind: "event", id: "evt-1", event: "checkout", payload: { cart: { currency: "EUR" } } });
     expect(await status(usd.runId)).toBe("WAITING");

@@ -1,12 +1,15 @@
 // The fault injector: one fault at a time, at seeded random gaps, until the fault window closes.
 // Each fault ends with the stack whole again (a killed runner or server restarted, PostgreSQL
 // started, the checkpoint disk freed), so "time since the last fault" starts from a healed stack.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import type { Rng } from "./prng.ts";
 import { alive, cmdline, descendantsOf, listProcesses } from "./procfs.ts";
 import type { Stack } from "./stack.ts";
+
+const execFileAsync = promisify(execFile);
 
 export type FaultKind = "runner-kill" | "runner-kill-criu" | "server-kill" | "postgres-stop" | "disk-fill";
 export type FaultName = "runner-kill" | "runner-kill-mid-dump" | "runner-kill-mid-restore" | "server-kill" | "postgres-stop" | "disk-fill";
@@ -99,13 +102,15 @@ export function createFaultInjector(stack: Stack, rng: Rng, options: FaultOption
     const filler = join(stack.checkpointDir, ".chaos-filler");
     const at = Date.now();
     let detail = "";
+    // Asynchronously: filling GiBs takes seconds under load, and a blocked harness would stall the
+    // ledger (its clock stamps every record) and the event sender's requests in flight.
     try {
-      const free = Number(execFileSync("df", ["--output=avail", "-B1", stack.checkpointDir]).toString().split("\n")[1]);
-      execFileSync("fallocate", ["-l", String(free), filler]);
+      const free = Number((await execFileAsync("df", ["--output=avail", "-B1", stack.checkpointDir])).stdout.split("\n")[1]);
+      await execFileAsync("fallocate", ["-l", String(free), filler]);
       detail = `${Math.round(free / 1048576)} MiB`;
     } catch (error) {
       // fallocate may refuse the last blocks: fill what is left with dd until ENOSPC.
-      try { execFileSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=1M", "oflag=append", "conv=notrunc"], { stdio: "ignore" }); } catch { /* ENOSPC is the point */ }
+      try { await execFileAsync("dd", ["if=/dev/zero", `of=${filler}`, "bs=1M", "oflag=append", "conv=notrunc"]); } catch { /* ENOSPC is the point */ }
       detail = `dd (${(error as Error).message.split("\n")[0]})`;
     }
     log(`fault: disk-fill ${stack.checkpointDir} ${detail}`);

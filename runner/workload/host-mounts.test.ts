@@ -5,7 +5,7 @@
 // content"), whose content would also be copied into the checkpoint. A task still checkpoints and
 // restores, nothing of theirs lands in its checkpoint, and the host keeps its mounts.
 import { execFile, spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -111,6 +111,36 @@ describe.skipIf(!runtime.checkpoints.available)("another program's tmpfs on the 
   });
 });
 
+describe.skipIf(!runtime.checkpoints.available)("a container engine's overlay on the host, gone by the restore", () => {
+  // Podman and Docker mount each container's root as an overlay under their storage dir and remove
+  // mount and dir with the container. Found by the full suite while a Podman test ran beside it:
+  // "mnt-v2: Can't stat mountpoint …/<id>/merged: No such file or directory", restore FAILED.
+  let dir = "";
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "stasis-host-overlay-"));
+    for (const sub of ["lower", "upper", "work", "merged"]) await mkdir(path.join(dir, sub));
+    await run("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${dir}/lower,upperdir=${dir}/upper,workdir=${dir}/work`, path.join(dir, "merged")]);
+  });
+  afterAll(async () => {
+    await run("umount", ["-l", path.join(dir, "merged")]).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("does not stop the task's restore", async () => {
+    const { proc, ipc } = await f.start(runtime, path.join(f.dir, "overlay.log"));
+    const before = await ipc.request({ cmd: "state" });
+    await runtime.checkpoint(proc, path.join(f.scratch, "overlay"));
+    // The container is removed meanwhile: its overlay and the dir it was mounted on are gone.
+    await run("umount", [path.join(dir, "merged")]);
+    await rm(dir, { recursive: true, force: true });
+    const restored = f.track(await runtime.restore(path.join(f.scratch, "overlay"), { cwd: f.dir }));
+    const ipc2 = createIpcClient(restored.ipc);
+    expect(await ipc2.request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2 });
+    ipc2.send({ cmd: "exit", code: 0 });
+    expect(await restored.exited).toEqual({ code: 0, signal: null });
+  });
+});
+
 /** The tmpfs images (CRIU's tar.gz of a tmpfs's content) in `imageDir` that hold a file named `name`. */
 async function imagesHolding(imageDir: string, name: string): Promise<string[]> {
   const found: string[] = [];
@@ -122,7 +152,7 @@ async function imagesHolding(imageDir: string, name: string): Promise<string[]> 
 }
 
 describe("mountsToDetach", () => {
-  it("picks nsfs and FUSE mounts (and the self-bound dirs holding namespace files), runc/CRIU scratch mounts and tmpfs the task does not use, deepest first, and leaves the rest", () => {
+  it("picks nsfs and FUSE mounts (and the self-bound dirs holding namespace files), runc/CRIU scratch mounts, and tmpfs and overlays the task does not use, deepest first, and leaves the rest", () => {
     const mountinfo = [
       "22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw",
       "130 22 254:0 /run/netns /run/netns rw,relatime shared:1 - ext4 /dev/vda rw",
@@ -137,8 +167,16 @@ describe("mountsToDetach", () => {
       "139 22 0:56 / /tmp/task-work rw - tmpfs tmpfs rw",
       "140 22 0:57 / /dev/shm rw - tmpfs tmpfs rw",
       "141 22 0:58 / /sys/fs/cgroup rw - tmpfs tmpfs rw",
+      "142 22 254:0 /tmp/pexp/storage/overlay /tmp/pexp/storage/overlay rw - ext4 /dev/vda rw",
+      "143 142 0:59 / /tmp/pexp/storage/overlay/0123abcd/merged rw - overlay overlay rw",
+      "144 22 0:60 / /srv/task-overlay rw - overlay overlay rw",
     ].join("\n");
-    expect(mountsToDetach(parseMountinfo(mountinfo), ["/tmp/task-work/bundle/index.js"])).toEqual(["/tmp/other-program/checkpoints", "/proc/cpuinfo", "/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1", "/run/netns"]);
+    expect(mountsToDetach(parseMountinfo(mountinfo), ["/tmp/task-work/bundle/index.js", "/srv/task-overlay/data"])).toEqual(["/tmp/pexp/storage/overlay/0123abcd/merged", "/tmp/other-program/checkpoints", "/proc/cpuinfo", "/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1", "/run/netns"]);
+  });
+
+  it("keeps a host whose own root is an overlay (the runner in a container)", () => {
+    const mountinfo = ["22 1 0:40 / / rw,relatime - overlay overlay rw", "23 22 0:41 / /proc rw - proc proc rw"].join("\n");
+    expect(mountsToDetach(parseMountinfo(mountinfo), [])).toEqual([]);
   });
 
 });

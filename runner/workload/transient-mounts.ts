@@ -26,6 +26,13 @@ const UNDUMPABLE_FSTYPES = new Set(["nsfs"]);
 const NAMESPACE_FILE_DIRS = /^\/(var\/)?run\/(netns|docker\/netns)(\/|$)/;
 /** FUSE filesystems (lxcfs over /proc files, sshfs, gvfs …): CRIU cannot dump a FUSE mount either. */
 const isFuse = (fsType: string) => fsType === "fuse" || fsType.startsWith("fuse.");
+/**
+ * Overlays of the host: a container engine's container roots (Podman, Docker: `…/overlay/<id>/merged`),
+ * removed with their dir when the container goes. CRIU restores every mount the namespace had, and
+ * fails on one whose mount point is gone ("Can't stat mountpoint"; found by the full suite beside a
+ * Podman test). Those the task does not use are detached; a host whose own root is an overlay keeps it.
+ */
+const unusedOverlay = (entry: MountEntry, used: (mountPoint: string) => boolean) => entry.fsType === "overlay" && entry.mountPoint !== "/" && !used(entry.mountPoint);
 
 export interface MountEntry {
   mountPoint: string;
@@ -67,7 +74,7 @@ export function mountsToDetach(entries: MountEntry[], inUse: string[] = []): str
   const used = (mountPoint: string) => inUse.some((p) => p === mountPoint || p.startsWith(`${mountPoint}/`));
   const unusedTmpfs = (entry: MountEntry) => entry.fsType === "tmpfs" && !SYSTEM_MOUNT.test(entry.mountPoint) && !used(entry.mountPoint) && !SANDBOX_SOURCE.test(entry.source ?? "");
   return entries
-    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || NAMESPACE_FILE_DIRS.test(entry.mountPoint) || TRANSIENT.some((re) => re.test(entry.mountPoint)) || unusedTmpfs(entry))
+    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || NAMESPACE_FILE_DIRS.test(entry.mountPoint) || TRANSIENT.some((re) => re.test(entry.mountPoint)) || unusedTmpfs(entry) || unusedOverlay(entry, used))
     .map((entry) => entry.mountPoint)
     .reverse();
 }

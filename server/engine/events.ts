@@ -9,7 +9,9 @@ import { completeWaitpoint } from "./waitpoints.ts";
 
 /**
  * Delivers an event to every PENDING event waitpoint of the environment with that name whose filter
- * matches. Idempotent by id: a second delivery of the same id says `duplicate` and completes nothing.
+ * matches. Idempotent by id: a second delivery of the same id says `duplicate`, completes nothing, and
+ * answers what the first one matched — a sender that lost the first answer (the connection broke after
+ * the commit) and retries learns that its event was delivered, instead of reading 0 and sending again.
  */
 export async function sendEvent(engine: Engine, environmentId: string, body: { event: string; payload: unknown; id?: string }): Promise<{ id: string; duplicate: boolean; matchedWaitpoints: number }> {
   assertPayloadSize(body.payload);
@@ -20,7 +22,10 @@ export async function sendEvent(engine: Engine, environmentId: string, body: { e
       .onConflict(["environment_id", "id"])
       .ignore()
       .returning("id");
-    if (inserted.length === 0) return { id, duplicate: true, matchedWaitpoints: 0 };
+    if (inserted.length === 0) {
+      const first = (await trx("events").where({ environment_id: environmentId, id }).first("matched_waitpoints")) as { matched_waitpoints: number } | undefined;
+      return { id, duplicate: true, matchedWaitpoints: first?.matched_waitpoints ?? 0 };
+    }
     const candidates = (await trx("waitpoints").where({ environment_id: environmentId, kind: "event", status: "PENDING", event_name: body.event }).orderBy("created_at").forUpdate()) as WaitpointRow[];
     let matched = 0;
     for (const wp of candidates) {

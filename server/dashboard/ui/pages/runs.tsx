@@ -123,11 +123,21 @@ export function Runs(props: { all?: { open(environment: string, runId: string): 
   const cancelable = [...selected].filter((id) => !FINAL.has(runs.find((r) => r.id === id)?.status ?? "COMPLETED")).length;
 
   const set = (name: string) => (e: Event) => setFilters((f) => ({ ...f, [name]: (e.target as HTMLInputElement).value }));
+  // What is typed in a text filter and not applied yet (it applies on change: Tab, Enter, leaving the
+  // box). Kept in state, or a live update's re-render puts the applied value back into the box and
+  // wipes what the user was typing.
+  const [typed, setTyped] = useState<Record<string, string>>({});
+  useEffect(() => setTyped({}), [JSON.stringify(filters)]);
+  const text = (name: string) => ({
+    value: typed[name] ?? filters[name],
+    onInput: (e: Event) => setTyped((t) => ({ ...t, [name]: (e.target as HTMLInputElement).value })),
+    onChange: set(name),
+  });
   return (
     <section aria-labelledby="runs-title">
       <h1 id="runs-title">Runs <span class="live" aria-live="polite">{live ? "● live" : ""}</span></h1>
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filters">
-        <label>Task <input value={filters.task} onChange={set("task")} placeholder="any" /></label>
+        <label>Task <input {...text("task")} placeholder="any" /></label>
         <label>
           Status
           <select value={filters.status} onChange={set("status")}>
@@ -135,8 +145,8 @@ export function Runs(props: { all?: { open(environment: string, runId: string): 
             {STATUSES.map((s) => <option value={s}>{s}</option>)}
           </select>
         </label>
-        <label>Tag <input value={filters.tag} onChange={set("tag")} placeholder="any" /></label>
-        {!all && <label>Version <input value={filters.version} onChange={set("version")} placeholder="any" pattern="\d{8}\.\d+" /></label>}
+        <label>Tag <input {...text("tag")} placeholder="any" /></label>
+        {!all && <label>Version <input {...text("version")} placeholder="any" pattern="\d{8}\.\d+" /></label>}
         <label>From <input type="datetime-local" value={filters.from} onChange={set("from")} /></label>
         <label>To <input type="datetime-local" value={filters.to} onChange={set("to")} /></label>
         <button type="button" onClick={() => setFilters(Object.fromEntries(FILTERS.map((f) => [f, ""])))}>Clear</button>
