@@ -12,6 +12,7 @@ import type { RunRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 import { completeWaitpoint } from "./waitpoints.ts";
 import { runDueSchedules } from "../schedules/run-due-schedules.ts";
+import { sweepExpiredConnectRows } from "../connections/sweep-expired.ts";
 
 const BATCH = 100;
 
@@ -30,6 +31,7 @@ export function createScheduler(engine: Engine): Scheduler {
   let stopped = false;
   let lastSweep = new Date(0);
   let running: Promise<void> | null = null;
+  let lastConnectSweep = 0;
 
   const sweep = async (): Promise<void> => {
     const since = lastSweep;
@@ -40,6 +42,10 @@ export function createScheduler(engine: Engine): Scheduler {
     await sweepPendingVersions(engine);
     await sweepBuilds(engine);
     await runDueSchedules(engine);
+    if (Date.now() - lastConnectSweep >= engine.config.connectSweepIntervalMs) {
+      lastConnectSweep = Date.now();
+      await sweepExpiredConnectRows(engine.db, engine.config.connectRetentionMs);
+    }
     // Delayed and retrying runs that became due since the last sweep: wake the runners' polls.
     const due = await engine.db("runs").whereIn("status", ["DELAYED", "RETRYING"]).where("available_at", ">", since).where("available_at", "<=", engine.db.fn.now()).first("id");
     if (due) await notify(engine.db, "runs");
