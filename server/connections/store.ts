@@ -114,7 +114,15 @@ export function needsRefresh(row: Pick<ConnectionRow, "expires_at" | "obtained_a
   return row.expires_at.getTime() - now.getTime() <= margin;
 }
 
-const brokenError = (slug: string, externalId: string, reason: string | null) =>
+/**
+ * Marks a connection broken because the provider refused its access token (GitHub's 401 "Bad
+ * credentials": the user revoked the app). Callers get CONNECTION_BROKEN until it is connected again.
+ */
+export async function markConnectionBroken(db: Knex, connectionId: string, reason: string): Promise<void> {
+  await db("connections").where({ id: connectionId, status: "active" }).update({ status: "broken", broken_reason: reason, updated_at: db.fn.now() });
+}
+
+export const brokenError = (slug: string, externalId: string, reason: string | null) =>
   new StasisError(
     "CONNECTION_BROKEN",
     409,
@@ -142,7 +150,7 @@ export async function getToken(db: Knex, keyring: Keyring | null | undefined, en
   return token;
 }
 
-type TokenEnv = Pick<EnvironmentPrincipal, "environmentId" | "projectId" | "project" | "environment">;
+export type TokenEnv = Pick<EnvironmentPrincipal, "environmentId" | "projectId" | "project" | "environment">;
 
 /** A task's getToken: also records that the run holds this connection's token, so its log lines are redacted server-side too. */
 export async function getTokenForRun(db: Knex, keyring: Keyring | null | undefined, env: TokenEnv, runId: string, slug: string, externalId?: string): Promise<TokenResponse> {
@@ -162,7 +170,8 @@ export async function connectionSecretsOfRun(db: Knex, keyring: Keyring, project
   ]);
 }
 
-async function readToken(db: Knex, keyring: Keyring | null | undefined, env: TokenEnv, slug: string, externalId?: string): Promise<TokenResponse & { connectionId: string }> {
+/** `getToken` with the connection's id (what webhook subscriptions record). */
+export async function readToken(db: Knex, keyring: Keyring | null | undefined, env: TokenEnv, slug: string, externalId?: string): Promise<TokenResponse & { connectionId: string }> {
   const integrationRow = await findIntegrationRow(db, { environmentId: env.environmentId, slug });
   if (!integrationRow) throw integrationNotFound(env as EnvironmentPrincipal, slug);
   const key = { integration_id: integrationRow.id, external_id: externalId ?? "" };
