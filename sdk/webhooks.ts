@@ -23,11 +23,18 @@ export type StripeEventOf<E extends StripeEventType | "*"> = "*" extends E ? Str
 
 export type GithubEventName = EmitterWebhookEventName;
 /** `{ id, name, payload }` with `@octokit/webhooks`' payload type for the events listed. */
-export type GithubEventOf<E extends GithubEventName | "*"> = ("*" extends E ? EmitterWebhookEvent : EmitterWebhookEvent<Exclude<E, "*">>) & {
-  /** Set when the event came through a subscription (`webhooks.subscribe`): whose connection, which repository. */
-  subscription?: WebhookSubscriptionOrigin;
-};
+export type GithubEventOf<E extends GithubEventName | "*"> = "*" extends E ? EmitterWebhookEvent : EmitterWebhookEvent<Exclude<E, "*">>;
 export type { WebhookSubscriptionOrigin, WebhookSubscriptionView };
+
+/**
+ * Which subscription a GitHub event came through (`webhooks.subscribe`): the integration and
+ * externalId whose connection made the hook, and the repository; null for the source's own URL.
+ * (A function rather than a field on the event type: intersecting @octokit's event union costs tsc dearly.)
+ */
+export function subscriptionOf(event: unknown): WebhookSubscriptionOrigin | null {
+  const origin = (event as { subscription?: WebhookSubscriptionOrigin } | null)?.subscription;
+  return origin && typeof origin === "object" && typeof origin.id === "string" ? origin : null;
+}
 
 /** What an `http` source's task gets: the delivery id, the event type and the parsed JSON body. */
 export interface HttpWebhookEvent<TBody = unknown> {
