@@ -243,13 +243,13 @@ describe("revoking and removing", () => {
     const [bob] = await connectionsOf("user-42");
     const token = await connections.getToken("idp", { externalId: "user-42" });
     const revoked = await s.call("DELETE", `/api/v1/connections/${bob.id}`);
-    expect(revoked.body).toEqual({ revoked: true, providerRevoked: true });
+    expect(revoked.body).toEqual({ revoked: true, providerRevoked: true, subscriptionsDeleted: 0, hooksLeft: [] });
     expect((await tokenError(connections.getToken("idp", { externalId: "user-42" }))).code).toBe("CONNECTION_NOT_FOUND");
     // Revoking the refresh token revoked the whole grant at the provider: the access token no longer works either.
     expect(await userinfo(token.accessToken)).toBe(401);
     expect((await s.call("DELETE", `/api/v1/connections/${bob.id}`, { key: s.keys.staging })).body.revoked).toBe(false);
     const removed = await s.call("DELETE", "/api/v1/integrations/weather");
-    expect(removed.body).toEqual({ deleted: true, connectionsDeleted: 1 });
+    expect(removed.body).toEqual({ deleted: true, connectionsDeleted: 1, subscriptionsDeleted: 0, hooksLeft: [] });
     expect((await tokenError(connections.getToken("weather", { externalId: "user-7" }))).code).toBe("INTEGRATION_NOT_FOUND");
   });
 });
