@@ -11,6 +11,8 @@ import type { Knex } from "knex";
  *   `connection_id` cascades: the code deletes the hooks at the provider before it deletes a connection.
  * - `webhook_deliveries.subscription_id`: which subscription a delivery came through (NULL: the source's own URL).
  * - `oauth_states` / `connect_links` by `expires_at`: the scheduler deletes expired rows in batches.
+ * - `connections.refresh_lease(_until)`: the refresh lease (compare-and-set) that makes a refresh one
+ *   across replicas without a row lock held while the provider is asked.
  */
 export async function up(trx: Knex.Transaction): Promise<void> {
   await trx.raw(`
@@ -33,5 +35,7 @@ export async function up(trx: Knex.Transaction): Promise<void> {
 
     CREATE INDEX oauth_states_expires ON oauth_states (expires_at);
     CREATE INDEX connect_links_expires ON connect_links (expires_at);
+
+    ALTER TABLE connections ADD COLUMN refresh_lease uuid, ADD COLUMN refresh_lease_until timestamptz;
   `);
 }
