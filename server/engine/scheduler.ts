@@ -42,13 +42,14 @@ export function createScheduler(engine: Engine): Scheduler {
     await sweepPendingVersions(engine);
     await sweepBuilds(engine);
     await runDueSchedules(engine);
-    if (Date.now() - lastConnectSweep >= engine.config.connectSweepIntervalMs) {
-      lastConnectSweep = Date.now();
-      await sweepExpiredConnectRows(engine.db, engine.config.connectRetentionMs);
-    }
     // Delayed and retrying runs that became due since the last sweep: wake the runners' polls.
     const due = await engine.db("runs").whereIn("status", ["DELAYED", "RETRYING"]).where("available_at", ">", since).where("available_at", "<=", engine.db.fn.now()).first("id");
     if (due) await notify(engine.db, "runs");
+    // Housekeeping, not a deadline: at most once per interval, and its failure does not fail the sweep.
+    if (Date.now() - lastConnectSweep >= engine.config.connectSweepIntervalMs) {
+      lastConnectSweep = Date.now();
+      await sweepExpiredConnectRows(engine.db, engine.config.connectRetentionMs).catch((error: Error) => engine.logger.error({ err: error.message }, "deleting expired OAuth states and Connect links failed"));
+    }
   };
 
   const tick = async (): Promise<void> => {
