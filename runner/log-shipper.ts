@@ -63,6 +63,10 @@ export function createLogShipper(send: (lines: LogEntry[]) => Promise<unknown>, 
       added.push([name, value]);
       redact = createRedactor([...Object.entries(secrets), ...added]);
     },
+    /** A run's result with the connection tokens handed to the task replaced, as in its log lines (environment variables are left as they are). */
+    redactHandedTokens<T>(value: T): T {
+      return added.length === 0 ? value : createRedactor(added).deep(value);
+    },
     /** Ships what is queued; later lines (a dying process's last output after the run ended) are dropped. */
     async close(): Promise<void> {
       await flush();

@@ -20,6 +20,8 @@ export const AddIntegrationRequest = z
     authorizationEndpoint: HttpUrl.optional(),
     tokenEndpoint: HttpUrl.optional(),
     revocationEndpoint: HttpUrl.optional(),
+    /** The provider's REST API (GitHub: default https://api.github.com; GitHub Enterprise Server: https://<host>/api/v3), for webhook subscriptions. */
+    apiUrl: HttpUrl.optional(),
     clientId: z.string().min(1).max(500).optional(),
     clientSecret: z.string().min(1).max(2000).optional(),
     scopes: z.array(Scope).max(100).default([]),
@@ -42,6 +44,7 @@ export const IntegrationView = z.object({
   issuer: z.string().nullable(),
   authorizationEndpoint: z.string().nullable(),
   tokenEndpoint: z.string().nullable(),
+  apiUrl: z.string().nullable(),
   scopes: z.array(z.string()),
   /** The client secret is never returned; only whether one is stored. */
   clientSecretSet: z.boolean(),
@@ -52,7 +55,17 @@ export type IntegrationView = z.infer<typeof IntegrationView>;
 
 export const IntegrationListResponse = z.object({ project: z.string(), environment: z.string(), data: z.array(IntegrationView) });
 export const IntegrationParams = z.object({ slug: IntegrationSlug });
-export const DeleteIntegrationResponse = z.object({ deleted: z.boolean(), connectionsDeleted: z.number().int() });
+/** A webhook-subscription hook a revoke or integration removal could not delete at the provider (its row is gone; deliveries to it are refused). */
+export const HookLeft = z.object({ subscription: z.string(), repository: z.string(), hookId: z.number().int(), reason: z.string() });
+export type HookLeft = z.infer<typeof HookLeft>;
+
+/** `hooksLeft`: webhook-subscription hooks that could not be deleted at the provider (see webhook-subscriptions.ts). */
+export const DeleteIntegrationResponse = z.object({
+  deleted: z.boolean(),
+  connectionsDeleted: z.number().int(),
+  subscriptionsDeleted: z.number().int(),
+  hooksLeft: z.array(HookLeft),
+});
 
 export const ConnectionStatus = z.enum(["active", "broken"]);
 export const ConnectionView = z.object({
@@ -71,7 +84,13 @@ export type ConnectionView = z.infer<typeof ConnectionView>;
 export const ConnectionListQuery = z.object({ integration: IntegrationSlug.optional() }).strict();
 export const ConnectionListResponse = z.object({ project: z.string(), environment: z.string(), data: z.array(ConnectionView) });
 export const ConnectionParams = z.object({ id: z.uuid("a connection id is a UUID") });
-export const RevokeConnectionResponse = z.object({ revoked: z.boolean(), providerRevoked: z.boolean() });
+export const RevokeConnectionResponse = z.object({
+  revoked: z.boolean(),
+  providerRevoked: z.boolean(),
+  /** Webhook subscriptions made with the connection: their hooks are deleted at the provider first. */
+  subscriptionsDeleted: z.number().int(),
+  hooksLeft: z.array(HookLeft),
+});
 
 /** Where the browser lands after granting: an absolute http(s) URL (the app's own page). */
 export const RedirectTo = HttpUrl;

@@ -14,3 +14,4 @@ export * from "./triggers.ts";
 export * from "./checkpoints.ts";
 export * from "./dashboard.ts";
 export * from "./connections.ts";
+export * from "./webhook-subscriptions.ts";

@@ -104,6 +104,8 @@ export const WebhookDeliveryView = z.object({
   /** Why it was refused (bad or stale signature, missing secret, body not JSON). */
   failure: z.string().nullable(),
   runs: z.array(z.string()),
+  /** The webhook subscription it came through (null: the source's own URL). */
+  subscription: z.string().nullable(),
   receivedAt: z.string(),
 });
 export type WebhookDeliveryView = z.infer<typeof WebhookDeliveryView>;

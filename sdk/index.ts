@@ -2,7 +2,7 @@
 export { task, tasks, type TaskDefinition, type TaskOptions, type TaskRunArgs } from "./task.ts";
 export { wait, type RequestWait, type WaitOptions } from "./wait.ts";
 export { events, type ReceivedEvent } from "./events.ts";
-export { webhooks, type StripeEventOf, type StripeEventType, type GithubEventOf, type GithubEventName, type HttpWebhookEvent, type StripeWebhookSource, type GithubWebhookSource, type HttpWebhookSource } from "./webhooks.ts";
+export { webhooks, subscriptionOf, type WebhookSubscriptionOrigin, type WebhookSubscriptionView, type StripeEventOf, type StripeEventType, type GithubEventOf, type GithubEventName, type HttpWebhookEvent, type StripeWebhookSource, type GithubWebhookSource, type HttpWebhookSource } from "./webhooks.ts";
 export { schedules, type ScheduledTaskOptions, type SchedulePayload, type ScheduleView } from "./schedules.ts";
 export { rollback } from "./rollback.ts";
 export { logger } from "./logger.ts";

@@ -1,6 +1,17 @@
 import type { EmitterWebhookEvent, EmitterWebhookEventName } from "@octokit/webhooks";
 import type Stripe from "stripe";
-import { HttpWebhookOptions, SecretVariableName, WebhookSourceId, type WebhookProvider, type WebhookTrigger } from "../schemas/index.ts";
+import {
+  HttpWebhookOptions,
+  SecretVariableName,
+  WebhookSourceId,
+  type SubscribeWebhookRequest,
+  type UnsubscribeWebhookResponse,
+  type WebhookProvider,
+  type WebhookSubscriptionOrigin,
+  type WebhookSubscriptionView,
+  type WebhookTrigger,
+} from "../schemas/index.ts";
+import { apiRequest } from "./api-client.ts";
 import { defineTask, type TaskDefinition, type TaskOptions, type TaskRunArgs } from "./task.ts";
 
 /** A task's options without `run`, which a webhook task types from its events. */
@@ -13,6 +24,17 @@ export type StripeEventOf<E extends StripeEventType | "*"> = "*" extends E ? Str
 export type GithubEventName = EmitterWebhookEventName;
 /** `{ id, name, payload }` with `@octokit/webhooks`' payload type for the events listed. */
 export type GithubEventOf<E extends GithubEventName | "*"> = "*" extends E ? EmitterWebhookEvent : EmitterWebhookEvent<Exclude<E, "*">>;
+export type { WebhookSubscriptionOrigin, WebhookSubscriptionView };
+
+/**
+ * Which subscription a GitHub event came through (`webhooks.subscribe`): the integration and
+ * externalId whose connection made the hook, and the repository; null for the source's own URL.
+ * (A function rather than a field on the event type: intersecting @octokit's event union costs tsc dearly.)
+ */
+export function subscriptionOf(event: unknown): WebhookSubscriptionOrigin | null {
+  const origin = (event as { subscription?: WebhookSubscriptionOrigin } | null)?.subscription;
+  return origin && typeof origin === "object" && typeof origin.id === "string" ? origin : null;
+}
 
 /** What an `http` source's task gets: the delivery id, the event type and the parsed JSON body. */
 export interface HttpWebhookEvent<TBody = unknown> {
@@ -107,5 +129,24 @@ export const webhooks = {
     const http = checked(HttpWebhookOptions, { verify: options.verify, ...(options.idHeader ? { idHeader: options.idHeader } : {}), ...(options.eventHeader ? { eventHeader: options.eventHeader } : {}) }, `webhooks.http({ id: "${options.id}" })`);
     const defaultSecret = `${String(options.id).toUpperCase().replace(/[^A-Z0-9_]/g, "_")}_WEBHOOK_SECRET`;
     return source("http", options, defaultSecret, http) as HttpWebhookSource;
+  },
+  /**
+   * Subscribes a github source to a repository with a connection (the team's, or one of your users'
+   * with `externalId`): Stasis creates the repository webhook with that connection's token, its own
+   * URL and a generated secret, and each event starts the source's tasks with `event.subscription`
+   * naming the connection. `events` defaults to what the source's tasks listen to. Errors: the
+   * connection is broken (CONNECTION_BROKEN), GitHub refused (GITHUB_REPOSITORY_NOT_FOUND, GITHUB_REFUSED).
+   */
+  async subscribe(options: SubscribeWebhookRequest): Promise<WebhookSubscriptionView> {
+    return await apiRequest<WebhookSubscriptionView>("POST", "/api/v1/webhook-subscriptions", options);
+  },
+  /** Deletes the hook at GitHub, then the subscription. `force` removes the subscription even when GitHub cannot be asked. */
+  async unsubscribe(id: string, options: { force?: boolean } = {}): Promise<UnsubscribeWebhookResponse> {
+    return await apiRequest<UnsubscribeWebhookResponse>("DELETE", `/api/v1/webhook-subscriptions/${encodeURIComponent(id)}${options.force ? "?force=true" : ""}`);
+  },
+  /** The environment's subscriptions (no secrets). */
+  async subscriptions(filter: { source?: string; integration?: string; externalId?: string } = {}): Promise<WebhookSubscriptionView[]> {
+    const query = new URLSearchParams(Object.entries(filter).filter(([, v]) => v !== undefined) as Array<[string, string]>).toString();
+    return (await apiRequest<{ data: WebhookSubscriptionView[] }>("GET", `/api/v1/webhook-subscriptions${query ? `?${query}` : ""}`)).data;
   },
 };

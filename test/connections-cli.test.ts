@@ -30,6 +30,13 @@ describe("stasis integrations (CLI)", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("issuer");
     const removed = await stasis(["integrations", "remove", "idp", "--json"]);
-    expect(JSON.parse(removed.stdout)).toEqual({ deleted: true, connectionsDeleted: 0 });
+    expect(JSON.parse(removed.stdout)).toEqual({ deleted: true, connectionsDeleted: 0, subscriptionsDeleted: 0, hooksLeft: [] });
+    // Webhook subscriptions (made with connections; test/connections-subscriptions.test.ts covers them against a GitHub stand-in).
+    const subscriptions = await stasis(["webhooks", "subscriptions", "--json"]);
+    expect(subscriptions.code, subscriptions.stderr).toBe(0);
+    expect(JSON.parse(subscriptions.stdout)).toEqual({ project: "demo", environment: "staging", data: [] });
+    const unknown = await stasis(["webhooks", "unsubscribe", `whs_${"0".repeat(24)}`]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toContain("no webhook subscription");
   });
 });

@@ -116,6 +116,29 @@ describe("the team's connection", () => {
     expect(new Date(connection.expiresAt).getTime()).toBeGreaterThan(Date.now());
   });
 
+  it("asks a slow provider with no database transaction open: waiting callers on both replicas hold no row lock", async () => {
+    const before = await connections.getToken("idp");
+    await waitFor("the access token to near its expiry", () => Date.now() >= new Date(before.expiresAt!).getTime() - 500 || null, { timeoutMs: 10_000, intervalMs: 50 });
+    const hits = s.idp.tokenHits();
+    s.idp.slow.tokenMs = 1_500;
+    try {
+      const pending = Promise.all(Array.from({ length: 6 }, (_, i) => s.call("POST", "/api/v1/connections/token", { via: i % 2 ? s.replica : s.server, body: { integration: "idp" } })));
+      await waitFor("the refresh to reach the provider", () => s.idp.tokenHits() > hits || null, { timeoutMs: 10_000, intervalMs: 20 });
+      // While the provider sleeps: no session holds a lock on connections in an open transaction, and none waits for one
+      // (the row-lock design held FOR UPDATE across the provider call, and the other replica's callers queued behind it).
+      const held = await s.database.db.raw(
+        "SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.relation = 'connections'::regclass AND (a.state LIKE 'idle in transaction%' OR a.wait_event_type = 'Lock')",
+      );
+      expect(held.rows[0].n).toBe(0);
+      const answers = await pending;
+      expect(answers.map((a) => a.status)).toEqual(Array(6).fill(200));
+      expect(new Set(answers.map((a) => a.body.accessToken)).size).toBe(1);
+      expect(s.idp.tokenHits() - hits).toBe(1);
+    } finally {
+      s.idp.slow.tokenMs = 0;
+    }
+  });
+
   it("marks the connection broken when the provider revoked its refresh token, and says so to callers", async () => {
     await s.idp.revoke(s.idp.latestRefreshToken("alice")!);
     const current = await connections.getToken("idp");
@@ -243,13 +266,13 @@ describe("revoking and removing", () => {
     const [bob] = await connectionsOf("user-42");
     const token = await connections.getToken("idp", { externalId: "user-42" });
     const revoked = await s.call("DELETE", `/api/v1/connections/${bob.id}`);
-    expect(revoked.body).toEqual({ revoked: true, providerRevoked: true });
+    expect(revoked.body).toEqual({ revoked: true, providerRevoked: true, subscriptionsDeleted: 0, hooksLeft: [] });
     expect((await tokenError(connections.getToken("idp", { externalId: "user-42" }))).code).toBe("CONNECTION_NOT_FOUND");
     // Revoking the refresh token revoked the whole grant at the provider: the access token no longer works either.
     expect(await userinfo(token.accessToken)).toBe(401);
     expect((await s.call("DELETE", `/api/v1/connections/${bob.id}`, { key: s.keys.staging })).body.revoked).toBe(false);
     const removed = await s.call("DELETE", "/api/v1/integrations/weather");
-    expect(removed.body).toEqual({ deleted: true, connectionsDeleted: 1 });
+    expect(removed.body).toEqual({ deleted: true, connectionsDeleted: 1, subscriptionsDeleted: 0, hooksLeft: [] });
     expect((await tokenError(connections.getToken("weather", { externalId: "user-7" }))).code).toBe("INTEGRATION_NOT_FOUND");
   });
 });

@@ -51,8 +51,9 @@ describe("connections.getToken in a task", () => {
     expect(first.run.output).toMatchObject({ ok: true, status: 200, email: "carol@example.test", account: "carol@example.test" });
     const hits = idp.tokenHits();
     await waitFor("the access token to expire", () => Date.now() > new Date((first.run.output as { expiresAt: string }).expiresAt).getTime() || null, { timeoutMs: 10_000, intervalMs: 100 });
-    const second = await run("development", { integration: "idp", userinfo: `${idp.issuer}/me`, print: true });
-    expect(second.run.output).toMatchObject({ ok: true, status: 200 });
+    const second = await run("development", { integration: "idp", userinfo: `${idp.issuer}/me`, print: true, returnToken: true });
+    // A token returned as output is redacted like a printed one.
+    expect(second.run.output).toMatchObject({ ok: true, status: 200, token: "[redacted:connection:idp]" });
     expect(idp.tokenHits() - hits).toBe(1);
     const stored = await callStasisApi<{ accessToken: string }>(stack.apiUrl, stack.keys.development!, "POST", "/api/v1/connections/token", { integration: "idp" });
     expect(JSON.stringify(second.run.output)).not.toContain(stored.accessToken);

@@ -14,6 +14,7 @@ interface AddOptions {
   authorizationEndpoint?: string;
   tokenEndpoint?: string;
   revocationEndpoint?: string;
+  apiUrl?: string;
   clientId?: string;
   clientSecret?: string;
   scopes?: string;
@@ -43,6 +44,7 @@ export function registerIntegrationsCommands(program: Command): void {
     .option("--authorization-endpoint <url>", "OAuth 2.0 authorization endpoint")
     .option("--token-endpoint <url>", "OAuth 2.0 token endpoint")
     .option("--revocation-endpoint <url>", "token revocation endpoint (used when a connection is revoked)")
+    .option("--api-url <url>", "the provider's REST API for webhook subscriptions (github: default https://api.github.com; GitHub Enterprise Server: https://<host>/api/v3)")
     .option("--client-id <id>", "the OAuth app's client id")
     .option("--client-secret <secret>", "the OAuth app's client secret (default: $STASIS_CLIENT_SECRET, so it stays out of shell history)")
     .option("--scopes <scopes>", "space- or comma-separated scopes to ask for")
@@ -55,6 +57,7 @@ export function registerIntegrationsCommands(program: Command): void {
         authorizationEndpoint: opts.authorizationEndpoint,
         tokenEndpoint: opts.tokenEndpoint,
         revocationEndpoint: opts.revocationEndpoint,
+        apiUrl: opts.apiUrl,
         clientId: opts.clientId,
         clientSecret: opts.clientSecret ?? (process.env.STASIS_CLIENT_SECRET || undefined),
         scopes: opts.scopes ? opts.scopes.split(/[\s,]+/).filter(Boolean) : [],

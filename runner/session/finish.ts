@@ -10,8 +10,10 @@ export async function finish(session: Session, result: RunResult): Promise<void>
   const released = result.ok ? deps.keepAlive?.releasing(claim, session.restored) : undefined;
   await within(session.shipper.close(), LOG_FLUSH_WAIT_MS);
   let reported = false;
+  // A token the task returns (or puts in its error) is redacted like a printed one; the server does it again with the current tokens.
+  const sent: RunResult = result.ok ? { ok: true, output: session.shipper.redactHandedTokens(result.output) } : { ...result, error: session.shipper.redactHandedTokens(result.error) };
   try {
-    await session.report("report the end of the run", () => deps.server.complete(runId, { leaseId, result }));
+    await session.report("report the end of the run", () => deps.server.complete(runId, { leaseId, result: sent }));
     reported = true;
   } catch (error) {
     session.log.warn({ runId, err: (error as Error).message }, "could not report the end of the run");

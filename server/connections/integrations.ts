@@ -5,7 +5,7 @@ import { conflict, StasisError } from "../errors.ts";
 import { decryptSecret, encryptSecret } from "../secrets/crypto.ts";
 import { dataKeyFor } from "../secrets/data-keys.ts";
 import type { Keyring } from "../secrets/keyring.ts";
-import { discoverMetadata, type ProviderMetadata } from "./oauth-client.ts";
+import { assertSecure, discoverMetadata, type ProviderMetadata } from "./oauth-client.ts";
 
 /** Endpoints of the providers Stasis knows by name (their OAuth apps are not OpenID Providers, or need no discovery). */
 const PRESETS: Record<string, ProviderMetadata> = {
@@ -13,6 +13,8 @@ const PRESETS: Record<string, ProviderMetadata> = {
   slack: { authorization_endpoint: "https://slack.com/oauth/v2/authorize", token_endpoint: "https://slack.com/api/oauth.v2.access" },
 };
 const PRESET_ISSUERS: Record<string, string> = { google: "https://accounts.google.com" };
+/** REST APIs webhook subscriptions call (GitHub Enterprise Server: pass apiUrl https://<host>/api/v3). */
+const DEFAULT_API_URLS: Record<string, string> = { github: "https://api.github.com" };
 
 export interface IntegrationRow {
   id: string;
@@ -50,6 +52,11 @@ export async function addIntegration(db: Knex, keyring: Keyring | null | undefin
     if (request.authorizationEndpoint) metadata.authorization_endpoint = request.authorizationEndpoint;
     if (request.tokenEndpoint) metadata.token_endpoint = request.tokenEndpoint;
     if (request.revocationEndpoint) metadata.revocation_endpoint = request.revocationEndpoint;
+    const apiUrl = request.apiUrl ?? DEFAULT_API_URLS[request.provider];
+    if (apiUrl) {
+      assertSecure(apiUrl, "apiUrl");
+      metadata.api_url = apiUrl.replace(/\/$/, "");
+    }
   }
   return await db.transaction(async (trx) => {
     const dataKey = (await dataKeyFor(trx, keyring, env.projectId, { create: true }))!;
@@ -80,6 +87,7 @@ function toView(row: IntegrationRow, connections: number): IntegrationView {
     issuer: row.metadata.issuer ?? null,
     authorizationEndpoint: row.metadata.authorization_endpoint ?? null,
     tokenEndpoint: row.metadata.token_endpoint ?? null,
+    apiUrl: row.metadata.api_url ?? null,
     scopes: row.scopes,
     clientSecretSet: row.client_secret_encrypted !== null,
     connections,

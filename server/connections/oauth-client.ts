@@ -12,6 +12,8 @@ export interface ProviderMetadata {
   jwks_uri?: string;
   authorization_response_iss_parameter_supported?: boolean;
   id_token_signing_alg_values_supported?: string[];
+  /** Not OAuth metadata: the provider's REST API base (GitHub's, for webhook subscriptions). */
+  api_url?: string;
 }
 
 const KEPT = ["issuer", "authorization_endpoint", "token_endpoint", "revocation_endpoint", "userinfo_endpoint", "jwks_uri", "authorization_response_iss_parameter_supported", "id_token_signing_alg_values_supported"] as const;
@@ -22,7 +24,7 @@ function isLoopback(url: string): boolean {
   return protocol === "http:" && (hostname === "127.0.0.1" || hostname === "localhost" || hostname === "[::1]");
 }
 
-function assertSecure(url: string, what: string): void {
+export function assertSecure(url: string, what: string): void {
   if (new URL(url).protocol !== "https:" && !isLoopback(url)) throw new StasisError("BAD_REQUEST", 400, `${what} must be https (plain http only for a provider on 127.0.0.1/localhost)`, { field: what });
 }
 

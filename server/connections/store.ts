@@ -7,7 +7,8 @@ import { decryptSecret, encryptSecret } from "../secrets/crypto.ts";
 import { dataKeyFor } from "../secrets/data-keys.ts";
 import type { Keyring } from "../secrets/keyring.ts";
 import { findIntegrationRow, integrationNotFound, loadIntegration, type IntegrationRow } from "./integrations.ts";
-import { clientConfig, oauthErrorCode } from "./oauth-client.ts";
+import { clientConfig } from "./oauth-client.ts";
+import { connectionPlace, refreshUnderLease } from "./refresh-token.ts";
 
 interface ConnectionRow {
   id: string;
@@ -34,7 +35,7 @@ export interface NewTokens {
   account: string | null;
 }
 
-const place = (row: { integration_id: string; external_id: string }, field: string) => ["connection", row.integration_id, row.external_id, field] as const;
+const place = connectionPlace;
 
 /** Stores (or replaces, on a new grant) one account's tokens, encrypted; a replaced broken connection is active again. */
 export async function saveConnection(db: Knex, keyring: Keyring | null | undefined, projectId: string, integrationId: string, externalId: string, tokens: NewTokens): Promise<void> {
@@ -114,7 +115,15 @@ export function needsRefresh(row: Pick<ConnectionRow, "expires_at" | "obtained_a
   return row.expires_at.getTime() - now.getTime() <= margin;
 }
 
-const brokenError = (slug: string, externalId: string, reason: string | null) =>
+/**
+ * Marks a connection broken because the provider refused its access token (GitHub's 401 "Bad
+ * credentials": the user revoked the app). Callers get CONNECTION_BROKEN until it is connected again.
+ */
+export async function markConnectionBroken(db: Knex, connectionId: string, reason: string): Promise<void> {
+  await db("connections").where({ id: connectionId, status: "active" }).update({ status: "broken", broken_reason: reason, updated_at: db.fn.now() });
+}
+
+export const brokenError = (slug: string, externalId: string, reason: string | null) =>
   new StasisError(
     "CONNECTION_BROKEN",
     409,
@@ -142,7 +151,7 @@ export async function getToken(db: Knex, keyring: Keyring | null | undefined, en
   return token;
 }
 
-type TokenEnv = Pick<EnvironmentPrincipal, "environmentId" | "projectId" | "project" | "environment">;
+export type TokenEnv = Pick<EnvironmentPrincipal, "environmentId" | "projectId" | "project" | "environment">;
 
 /** A task's getToken: also records that the run holds this connection's token, so its log lines are redacted server-side too. */
 export async function getTokenForRun(db: Knex, keyring: Keyring | null | undefined, env: TokenEnv, runId: string, slug: string, externalId?: string): Promise<TokenResponse> {
@@ -162,7 +171,8 @@ export async function connectionSecretsOfRun(db: Knex, keyring: Keyring, project
   ]);
 }
 
-async function readToken(db: Knex, keyring: Keyring | null | undefined, env: TokenEnv, slug: string, externalId?: string): Promise<TokenResponse & { connectionId: string }> {
+/** `getToken` with the connection's id (what webhook subscriptions record). */
+export async function readToken(db: Knex, keyring: Keyring | null | undefined, env: TokenEnv, slug: string, externalId?: string): Promise<TokenResponse & { connectionId: string }> {
   const integrationRow = await findIntegrationRow(db, { environmentId: env.environmentId, slug });
   if (!integrationRow) throw integrationNotFound(env as EnvironmentPrincipal, slug);
   const key = { integration_id: integrationRow.id, external_id: externalId ?? "" };
@@ -191,42 +201,8 @@ async function readToken(db: Knex, keyring: Keyring | null | undefined, env: Tok
   });
   if (!needsRefresh(row, new Date())) return answer(row);
 
-  const outcome = await singleFlight(row.id, () => db.transaction(async (trx) => {
-    const locked = (await trx("connections").where({ id: row.id }).forUpdate().first()) as ConnectionRow | undefined;
-    if (!locked) return { gone: true as const };
-    if (locked.status === "broken") return { broken: locked.broken_reason };
-    const now = ((await trx.raw("SELECT now() AS now")).rows[0] as { now: Date }).now;
-    if (!needsRefresh(locked, now)) return { row: locked };
-    const integration = await loadIntegration(trx, keyring, env.projectId, integrationRow);
-    const refreshToken = decryptSecret(dataKey, env.projectId, place(locked, "refresh_token"), locked.refresh_token_encrypted!);
-    let tokens: oidc.TokenEndpointResponse;
-    try {
-      tokens = await oidc.refreshTokenGrant(clientConfig(integration), refreshToken);
-    } catch (error) {
-      const code = oauthErrorCode(error);
-      if (code !== "invalid_grant") {
-        throw new StasisError("CONNECTION_REFRESH_FAILED", 502, `refreshing the token of ${slug} failed at the provider (${code ?? (error as Error).message}); the connection is kept, try again`, { expose: true });
-      }
-      const reason = `the provider refused its refresh token (invalid_grant: ${(error as { error_description?: string }).error_description ?? "revoked or expired"})`;
-      await trx("connections").where({ id: locked.id }).update({ status: "broken", broken_reason: reason, updated_at: trx.fn.now() });
-      return { broken: reason };
-    }
-    const [updated] = await trx("connections")
-      .where({ id: locked.id })
-      .update({
-        access_token_encrypted: encryptSecret(dataKey, env.projectId, place(locked, "access_token"), tokens.access_token),
-        // Rotation: the provider may hand a new refresh token; otherwise the old one stays.
-        ...(tokens.refresh_token ? { refresh_token_encrypted: encryptSecret(dataKey, env.projectId, place(locked, "refresh_token"), tokens.refresh_token) } : {}),
-        obtained_at: now,
-        expires_at: typeof tokens.expires_in === "number" ? trx.raw("?::timestamptz + make_interval(secs => ?)", [now, tokens.expires_in]) : null,
-        ...(tokens.scope ? { scopes: tokens.scope.split(" ").filter(Boolean) } : {}),
-        last_refresh_at: now,
-        refresh_count: trx.raw("refresh_count + 1"),
-        updated_at: now,
-      })
-      .returning("*");
-    return { row: updated as ConnectionRow };
-  }));
+  // The provider is asked with no database connection held: a refresh lease on the row (refresh-token.ts) makes it one refresh across replicas.
+  const outcome = await singleFlight(row.id, () => refreshUnderLease<ConnectionRow>(db, keyring, env.projectId, integrationRow, dataKey, row.id, needsRefresh));
   if ("gone" in outcome) throw new StasisError("CONNECTION_NOT_FOUND", 404, `the connection to ${slug} was revoked while its token was being read`);
   if ("broken" in outcome) throw brokenError(slug, key.external_id, outcome.broken ?? null);
   return answer(outcome.row);

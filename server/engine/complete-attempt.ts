@@ -2,7 +2,9 @@ import { inTransaction } from "../db/transaction.ts";
 import type { Knex } from "knex";
 import { canTransition, type CompleteAttemptRequest, type CompleteAttemptsRequest, type CompleteAttemptsResponse, type RetryOptions } from "../../schemas/index.ts";
 import { conflict, StasisError } from "../errors.ts";
-import { completeLeasedRun, completeLeasedRuns } from "../sql/complete-attempt.ts";
+import { completeLeasedRun, completeLeasedRuns, type CompletedRow } from "../sql/complete-attempt.ts";
+import { redactRunResult, runHoldsTokens } from "../connections/redact-result.ts";
+import type { Keyring } from "../secrets/keyring.ts";
 import type { Engine } from "./context.ts";
 import { executedMs, lockLeasedRun } from "./lease.ts";
 import { notify } from "./notify.ts";
@@ -34,7 +36,7 @@ const ENDED = new Set(["COMPLETED", "FAILED", "RETRYING", "CANCELED", "TIMED_OUT
  */
 export async function completeAttempt(engine: Engine, runId: string, body: CompleteAttemptRequest): Promise<{ status: string; retryAt: string | null }> {
   if (body.result.ok) assertPayloadSize(body.result.output, "result.output");
-  return await inTransaction(engine.db, (trx) => completeInTransaction(trx, runId, body));
+  return await inTransaction(engine.db, (trx) => completeInTransaction(trx, engine.keyring, runId, body));
 }
 
 type ItemResult = CompleteAttemptsResponse["results"][number];
@@ -71,6 +73,7 @@ export async function completeAttempts(engine: Engine, items: CompleteAttemptsRe
         trx,
         quick.map((i) => ({ runId: items[i].runId, leaseId: items[i].leaseId, output: (items[i].result as { output: unknown }).output })),
       );
+      await redactCompleted(trx, engine.keyring, done);
       await runFinalHooks(trx, done);
       const moved = new Set(done.map((r) => r.id));
       for (const i of quick) if (moved.has(items[i].runId)) results[i] = { runId: items[i].runId, ok: true, status: "COMPLETED", retryAt: null };
@@ -79,7 +82,7 @@ export async function completeAttempts(engine: Engine, items: CompleteAttemptsRe
       if (results[i]) continue;
       try {
         if (body.result.ok) assertPayloadSize(body.result.output, "result.output");
-        results[i] = { runId, ok: true, ...(await completeInTransaction(trx, runId, body)) };
+        results[i] = { runId, ok: true, ...(await completeInTransaction(trx, engine.keyring, runId, body)) };
       } catch (error) {
         refuse(i, error);
       }
@@ -88,11 +91,26 @@ export async function completeAttempts(engine: Engine, items: CompleteAttemptsRe
   });
 }
 
-async function completeInTransaction(trx: Knex.Transaction, runId: string, body: CompleteAttemptRequest): Promise<{ status: string; retryAt: string | null }> {
+/**
+ * The output of a completed run that was handed connection tokens, with those tokens redacted (stored
+ * and in the row the final hooks hand to a waiting parent). Rare: most runs hold none.
+ */
+async function redactCompleted(trx: Knex.Transaction, keyring: Keyring | null | undefined, rows: CompletedRow[]): Promise<void> {
+  for (const row of rows) {
+    if (!row.holds_connection_tokens) continue;
+    const output = await redactRunResult(trx, keyring, row, row.output);
+    if (JSON.stringify(output) === JSON.stringify(row.output)) continue;
+    await trx("runs").where({ id: row.id }).update({ output: JSON.stringify(output ?? null) });
+    row.output = output;
+  }
+}
+
+async function completeInTransaction(trx: Knex.Transaction, keyring: Keyring | null | undefined, runId: string, body: CompleteAttemptRequest): Promise<{ status: string; retryAt: string | null }> {
   if (body.result.ok && canTransition("EXECUTING", "COMPLETED")) {
     // The common end in one statement; the final hooks (parents' waitpoints, pending waits) in the same transaction.
     const done = await completeLeasedRun(trx, runId, body.leaseId, body.result.output);
     if (done) {
+      await redactCompleted(trx, keyring, [done]);
       await runFinalHooks(trx, [done]);
       return { status: "COMPLETED", retryAt: null };
     }
@@ -101,12 +119,14 @@ async function completeInTransaction(trx: Knex.Transaction, runId: string, body:
   if (ENDED.has(run.status)) return { status: run.status, retryAt: run.status === "RETRYING" ? run.available_at.toISOString() : null };
   if (run.status !== "EXECUTING") throw conflict(`run ${runId} is ${run.status}, not EXECUTING; it cannot complete`, "INVALID_TRANSITION");
   const common = { execution_ms: executedMs(run), execution_started_at: null, deadline_at: null, lease_expires_at: null };
+  const holdsTokens = await runHoldsTokens(trx, runId);
   if (body.result.ok) {
-    await transitionRun(trx, run, "COMPLETED", { ...common, output: JSON.stringify(body.result.output ?? null), error: null });
+    const output = holdsTokens ? await redactRunResult(trx, keyring, run, body.result.output) : body.result.output;
+    await transitionRun(trx, run, "COMPLETED", { ...common, output: JSON.stringify(output ?? null), error: null });
     await trx("run_attempts").where({ run_id: runId, number: run.attempt_count }).update({ status: "COMPLETED", ended_at: trx.fn.now() });
     return { status: "COMPLETED", retryAt: null };
   }
-  const error = body.result.error;
+  const error = holdsTokens ? await redactRunResult(trx, keyring, run, body.result.error) : body.result.error;
   await trx("run_attempts").where({ run_id: runId, number: run.attempt_count }).update({ status: "FAILED", error: JSON.stringify(error), ended_at: trx.fn.now() });
   const retry = await retryOptionsFor(trx, run);
   if (error.doNotRetry || run.attempt_count >= maxAttemptsOf(run, retry)) {

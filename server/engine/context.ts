@@ -14,6 +14,10 @@ export interface EngineConfig {
   /** Longest the scheduler sleeps without being woken (a safety net, not the mechanism). */
   schedulerMaxSleepMs: number;
   publicUrl: string;
+  /** Expired OAuth states and Connect links are deleted this long after their expiry (until then they answer "expired"). */
+  connectRetentionMs: number;
+  /** How often the scheduler's sweep deletes them (at most). */
+  connectSweepIntervalMs: number;
   /** Handed to runners at registration when set. */
   suspendThresholdMs?: number;
 }
@@ -25,6 +29,8 @@ export const DEFAULT_ENGINE_CONFIG: EngineConfig = {
   deploymentHeartbeatTimeoutMs: 10 * 60 * 1000,
   schedulerMaxSleepMs: 30_000,
   publicUrl: "http://127.0.0.1:3030",
+  connectRetentionMs: 24 * 60 * 60 * 1000,
+  connectSweepIntervalMs: 60_000,
 };
 
 /** Where the schedules' sense of "now" comes from; tests inject a fake one (no sleeps). */

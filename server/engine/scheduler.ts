@@ -12,6 +12,7 @@ import type { RunRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 import { completeWaitpoint } from "./waitpoints.ts";
 import { runDueSchedules } from "../schedules/run-due-schedules.ts";
+import { sweepExpiredConnectRows } from "../connections/sweep-expired.ts";
 
 const BATCH = 100;
 
@@ -30,6 +31,7 @@ export function createScheduler(engine: Engine): Scheduler {
   let stopped = false;
   let lastSweep = new Date(0);
   let running: Promise<void> | null = null;
+  let lastConnectSweep = 0;
 
   const sweep = async (): Promise<void> => {
     const since = lastSweep;
@@ -43,6 +45,11 @@ export function createScheduler(engine: Engine): Scheduler {
     // Delayed and retrying runs that became due since the last sweep: wake the runners' polls.
     const due = await engine.db("runs").whereIn("status", ["DELAYED", "RETRYING"]).where("available_at", ">", since).where("available_at", "<=", engine.db.fn.now()).first("id");
     if (due) await notify(engine.db, "runs");
+    // Housekeeping, not a deadline: at most once per interval, and its failure does not fail the sweep.
+    if (Date.now() - lastConnectSweep >= engine.config.connectSweepIntervalMs) {
+      lastConnectSweep = Date.now();
+      await sweepExpiredConnectRows(engine.db, engine.config.connectRetentionMs).catch((error: Error) => engine.logger.error({ err: error.message }, "deleting expired OAuth states and Connect links failed"));
+    }
   };
 
   const tick = async (): Promise<void> => {

@@ -28,6 +28,7 @@ import { ConnectError, createConnectLink, finishConnect, openConnectLink, startC
 import { addIntegration, listIntegrations, removeIntegration } from "../connections/integrations.ts";
 import { apiKeyFormPage, errorPage, PAGE_CSP } from "../connections/pages.ts";
 import { getToken, getTokenForRun, listConnections, revokeConnection } from "../connections/store.ts";
+import { removeSubscriptionsOf } from "../webhooks/subscriptions.ts";
 
 const errors = { 400: ApiErrorBody, 401: ApiErrorBody, 403: ApiErrorBody, 404: ApiErrorBody, 409: ApiErrorBody, 502: ApiErrorBody };
 const env = { auth: "env" as const };
@@ -62,7 +63,11 @@ export async function connectionRoutes(root: FastifyInstance, engine: Engine): P
   });
 
   typed.delete("/api/v1/integrations/:slug", { config: env, schema: { params: IntegrationParams, response: { 200: DeleteIntegrationResponse, ...errors } } }, async (request) => {
-    return await removeIntegration(engine.db, envOf(request), request.params.slug);
+    const principal = envOf(request);
+    // Hooks of webhook subscriptions made with its connections go first, while their tokens still work.
+    const ids = (await engine.db("connections as c").join("integrations as i", "i.id", "c.integration_id").where({ "i.environment_id": principal.environmentId, "i.slug": request.params.slug }).pluck("c.id")) as string[];
+    const hooks = await removeSubscriptionsOf(engine.db, engine.keyring, principal, ids);
+    return { ...(await removeIntegration(engine.db, principal, request.params.slug)), ...hooks };
   });
 
   typed.post("/api/v1/integrations/:slug/connect", { config: env, schema: { params: IntegrationParams, body: StartConnectRequest, response: { 200: StartConnectResponse, ...errors } } }, async (request) => {
@@ -75,7 +80,11 @@ export async function connectionRoutes(root: FastifyInstance, engine: Engine): P
   });
 
   typed.delete("/api/v1/connections/:id", { config: env, schema: { params: ConnectionParams, response: { 200: RevokeConnectionResponse, ...errors } } }, async (request) => {
-    return await revokeConnection(engine.db, engine.keyring, envOf(request), request.params.id);
+    const principal = envOf(request);
+    // Hooks of webhook subscriptions made with the connection go first, while its token still works.
+    const owned = await engine.db("connections as c").join("integrations as i", "i.id", "c.integration_id").where({ "c.id": request.params.id, "i.environment_id": principal.environmentId }).first("c.id");
+    const hooks = await removeSubscriptionsOf(engine.db, engine.keyring, principal, owned ? [owned.id as string] : []);
+    return { ...(await revokeConnection(engine.db, engine.keyring, principal, request.params.id)), ...hooks };
   });
 
   typed.post("/api/v1/connections/token", { config: env, schema: { body: GetTokenRequest, response: { 200: TokenResponse, ...errors } } }, async (request) => {

@@ -27,12 +27,16 @@ const COMPLETE_SQL = `
     UPDATE run_attempts a SET status = 'COMPLETED', ended_at = now()
     FROM done WHERE a.run_id = done.id AND a.number = done.attempt_count
   )
-  SELECT * FROM done
+  -- Whether the run was handed a connection token: its output is redacted then (a PK lookup, same round trip).
+  SELECT done.*, EXISTS (SELECT 1 FROM run_connections rc WHERE rc.run_id = done.id) AS holds_connection_tokens FROM done
 `;
 
-export async function completeLeasedRun(trx: Knex.Transaction, runId: string, leaseId: string, output: unknown): Promise<RunRow | null> {
+/** A completed run, and whether it holds connection tokens (whose values its output must not keep). */
+export type CompletedRow = RunRow & { holds_connection_tokens: boolean };
+
+export async function completeLeasedRun(trx: Knex.Transaction, runId: string, leaseId: string, output: unknown): Promise<CompletedRow | null> {
   const result = await trx.raw(COMPLETE_SQL, [JSON.stringify(output ?? null), runId, leaseId]);
-  return (result.rows[0] as RunRow | undefined) ?? null;
+  return (result.rows[0] as CompletedRow | undefined) ?? null;
 }
 
 /**
@@ -58,13 +62,14 @@ const COMPLETE_MANY_SQL = `
     UPDATE run_attempts a SET status = 'COMPLETED', ended_at = now()
     FROM done WHERE a.run_id = done.id AND a.number = done.attempt_count
   )
-  SELECT * FROM done
+  -- Whether the run was handed a connection token: its output is redacted then (a PK lookup, same round trip).
+  SELECT done.*, EXISTS (SELECT 1 FROM run_connections rc WHERE rc.run_id = done.id) AS holds_connection_tokens FROM done
 `;
 
-export async function completeLeasedRuns(trx: Knex.Transaction, ends: Array<{ runId: string; leaseId: string; output: unknown }>): Promise<RunRow[]> {
+export async function completeLeasedRuns(trx: Knex.Transaction, ends: Array<{ runId: string; leaseId: string; output: unknown }>): Promise<CompletedRow[]> {
   if (ends.length === 0) return [];
   // Wrapped as {"v": output}: a JSON null output stays a JSON null (as the single path stores it), not SQL NULL.
   const rows = ends.map((e) => ({ run_id: e.runId, lease_id: e.leaseId, out: { v: e.output ?? null } }));
   const result = await trx.raw(COMPLETE_MANY_SQL, [JSON.stringify(rows), ends.map((e) => e.runId)]);
-  return result.rows as RunRow[];
+  return result.rows as CompletedRow[];
 }

@@ -8,6 +8,8 @@ import { findUnstorableInput } from "../http/storable-input.ts";
 import { effectiveVariables } from "../secrets/envvar-store.ts";
 import { DeliveryRefused, verifyDelivery, type Headers, type VerifiedDelivery } from "./verify-delivery.ts";
 import { resolveWebhookTarget, sourcesOf, type WebhookSource, type WebhookTarget } from "./sources.ts";
+import { subscriptionForDelivery } from "./subscriptions.ts";
+import type { WebhookSubscriptionOrigin } from "../../schemas/index.ts";
 
 export interface DeliveryResult {
   delivery: string;
@@ -24,8 +26,8 @@ function keyPart(eventId: string): string {
   return eventId.length <= 200 ? eventId : `sha256:${createHash("sha256").update(eventId).digest("hex")}`;
 }
 
-async function recordRefusal(db: Knex, target: WebhookTarget, sourceId: string, provider: string, failure: string): Promise<void> {
-  await db("webhook_deliveries").insert({ id: newId("whd"), environment_id: target.environmentId, source_id: sourceId, provider, status: "REJECTED", verified: false, failure });
+async function recordRefusal(db: Knex, target: WebhookTarget, sourceId: string, provider: string, failure: string, subscriptionId: string | null = null): Promise<void> {
+  await db("webhook_deliveries").insert({ id: newId("whd"), environment_id: target.environmentId, source_id: sourceId, provider, status: "REJECTED", verified: false, failure, subscription_id: subscriptionId });
 }
 
 /**
@@ -34,8 +36,12 @@ async function recordRefusal(db: Knex, target: WebhookTarget, sourceId: string, 
  * the delivery (the partial unique index on its event id turns a redelivery into a DUPLICATE row that
  * starts nothing) and trigger one run per task listening to the event, keyed by the event id.
  * Nothing waits on the runs: the answer goes out as soon as they are queued.
+ *
+ * Through a subscription's URL (`…/<source>/<subscription id>`), the secret is the one Stasis generated
+ * for that subscription's hook, and the payload says which subscription (integration, externalId,
+ * repository) the event came through, so the task can act with that user's connection.
  */
-export async function receiveDelivery(engine: Engine, params: { project: string; environment: string; sourceId: string }, raw: Buffer, headers: Headers): Promise<DeliveryResult> {
+export async function receiveDelivery(engine: Engine, params: { project: string; environment: string; sourceId: string; subscriptionId?: string }, raw: Buffer, headers: Headers): Promise<DeliveryResult> {
   const target = await resolveWebhookTarget(engine.db, params.project, params.environment);
   if (target.archived) throw conflict(`environment ${target.environment} of project ${target.project} is archived`, "ENVIRONMENT_ARCHIVED");
   const source = sourcesOf(target.manifest).get(params.sourceId);
@@ -44,8 +50,20 @@ export async function receiveDelivery(engine: Engine, params: { project: string;
     throw notFound(`webhook source ${params.sourceId} is not declared by ${target.project}/${target.environment}'s promoted ${where}`, "sourceId");
   }
   const provider = source.trigger.provider;
+  const subscriptionId = params.subscriptionId ?? null;
+  let origin: WebhookSubscriptionOrigin | null = null;
+  let secret: string | undefined;
+  if (subscriptionId !== null) {
+    const subscription = provider === "github" && engine.keyring ? await subscriptionForDelivery(engine.db, engine.keyring, target, params.sourceId, subscriptionId) : null;
+    if (!subscription) {
+      const message = `webhook ${params.sourceId}: there is no subscription ${subscriptionId} in ${target.project}/${target.environment} (it was removed, or never made here); nothing started`;
+      await recordRefusal(engine.db, target, params.sourceId, provider, message, subscriptionId);
+      throw new DeliveryError("WEBHOOK_SUBSCRIPTION_NOT_FOUND", 404, message);
+    }
+    ({ secret, origin } = subscription);
+  }
   const secretEnv = source.trigger.secretEnv;
-  const secret = engine.keyring ? (await effectiveVariables(engine.db, engine.keyring, target.projectId, target.environment))[secretEnv] : undefined;
+  if (subscriptionId === null) secret = engine.keyring ? (await effectiveVariables(engine.db, engine.keyring, target.projectId, target.environment))[secretEnv] : undefined;
   if (!secret) {
     const message = `the signing secret ${secretEnv} is not set in ${target.project}/${target.environment}: stasis env set ${secretEnv}=… --env ${target.environment}`;
     await recordRefusal(engine.db, target, params.sourceId, provider, message);
@@ -58,16 +76,17 @@ export async function receiveDelivery(engine: Engine, params: { project: string;
     if (unstorable) throw new DeliveryRefused("WEBHOOK_BODY_INVALID", `body.${unstorable.path.join(".")}: ${unstorable.message}`);
   } catch (error) {
     if (!(error instanceof DeliveryRefused)) throw error;
-    await recordRefusal(engine.db, target, params.sourceId, provider, error.message);
+    await recordRefusal(engine.db, target, params.sourceId, provider, subscriptionId ? `subscription ${subscriptionId}: ${error.message}` : error.message, subscriptionId);
     throw new DeliveryError(error.code, error.code === "WEBHOOK_BODY_INVALID" ? 400 : 401, `webhook ${params.sourceId}: ${error.message}`);
   }
-  return await accept(engine, target, params.sourceId, source, verified);
+  if (origin) verified = { ...verified, payload: { ...(verified.payload as object), subscription: origin } };
+  return await accept(engine, target, params.sourceId, source, verified, subscriptionId);
 }
 
-async function accept(engine: Engine, target: WebhookTarget, sourceId: string, source: WebhookSource, verified: VerifiedDelivery): Promise<DeliveryResult> {
+async function accept(engine: Engine, target: WebhookTarget, sourceId: string, source: WebhookSource, verified: VerifiedDelivery, subscriptionId: string | null): Promise<DeliveryResult> {
   return await engine.db.transaction(async (trx) => {
     const id = newId("whd");
-    const base = { environment_id: target.environmentId, source_id: sourceId, provider: source.trigger.provider, event_id: verified.eventId, event_type: verified.event, verified: true };
+    const base = { environment_id: target.environmentId, source_id: sourceId, provider: source.trigger.provider, event_id: verified.eventId, event_type: verified.event, verified: true, subscription_id: subscriptionId };
     const inserted = await trx("webhook_deliveries")
       .insert({ id, ...base, status: "ACCEPTED", payload: JSON.stringify(verified.payload) })
       .onConflict(trx.raw("(environment_id, source_id, event_id) WHERE status = 'ACCEPTED'"))

@@ -2,7 +2,7 @@
 // a local OpenID Provider, on a fresh database.
 import { createServer as createNetServer } from "node:net";
 import type { AddressInfo } from "node:net";
-import { createKeyring, createServer, ensureProject, parseMasterKey, type StasisServer } from "../../server/index.ts";
+import { createKeyring, createServer, ensureProject, parseMasterKey, type CreateServerOptions, type StasisServer } from "../../server/index.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 import { startTestProvider, type TestProvider } from "./oidc-provider.ts";
 import { ADMIN_TOKEN, RUNNER_TOKEN, TEST_MASTER_KEY } from "./server-fixture.ts";
@@ -27,12 +27,12 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-export async function startConnectionsStack(options: { accessTokenTtlSeconds: number; dashboardDist?: string }): Promise<ConnectionsStack> {
+export async function startConnectionsStack(options: { accessTokenTtlSeconds: number; dashboardDist?: string; engine?: CreateServerOptions["engine"] }): Promise<ConnectionsStack> {
   const database = await createTestDatabase();
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const keyring = createKeyring(parseMasterKey(TEST_MASTER_KEY));
-  const common = { db: database.db, adminToken: ADMIN_TOKEN, runnerToken: RUNNER_TOKEN, publicUrl: url, logger: false as const, keyring, dashboardDist: options.dashboardDist };
+  const common = { db: database.db, adminToken: ADMIN_TOKEN, runnerToken: RUNNER_TOKEN, publicUrl: url, logger: false as const, keyring, dashboardDist: options.dashboardDist, engine: options.engine };
   const server = await createServer(common);
   await server.app.listen({ port, host: "127.0.0.1" });
   const replica = await createServer(common);

@@ -13,6 +13,8 @@ export interface TestProvider {
   user: { account: string; deny: boolean };
   /** Requests to the token endpoint (code exchanges and refreshes). */
   tokenHits(): number;
+  /** Makes the token endpoint answer this much later (a slow provider). */
+  slow: { tokenMs: number };
   /** The newest refresh token issued to an account (for revoking it at the provider). */
   latestRefreshToken(account: string): string | undefined;
   /** Revokes a token through the provider's revocation endpoint (RFC 7009), as the account's admin would. */
@@ -50,10 +52,14 @@ export async function startTestProvider(options: { redirectUris: string[]; acces
   });
   const user = { account: "alice", deny: false };
   let hits = 0;
+  const slow = { tokenMs: 0 };
   const refreshTokens = new Map<string, string>();
   provider.on("refresh_token.saved", (token: { accountId: string; jti: string }) => refreshTokens.set(token.accountId, token.jti));
   provider.use(async (ctx, next) => {
-    if (ctx.path === "/token" && ctx.method === "POST") hits++;
+    if (ctx.path === "/token" && ctx.method === "POST") {
+      hits++;
+      if (slow.tokenMs) await new Promise((resolve) => setTimeout(resolve, slow.tokenMs));
+    }
     await next();
   });
   const callback = provider.callback();
@@ -81,6 +87,7 @@ export async function startTestProvider(options: { redirectUris: string[]; acces
     provider,
     user,
     tokenHits: () => hits,
+    slow,
     latestRefreshToken: (account) => refreshTokens.get(account),
     async revoke(token) {
       const response = await fetch(`${issuer}/token/revocation`, {
