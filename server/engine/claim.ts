@@ -63,9 +63,10 @@ async function deploymentsById(trx: Knex.Transaction, ids: string[]): Promise<Ma
 /**
  * Claims up to `limit` due runs for a runner, in a fixed number of statements however many runs:
  * lock the candidates with their environment and target deployment (claim-runs.ts), read the
- * deployments not cached, the environments' variables once per environment, then move every run
- * to EXECUTING with one compare-and-set statement (start-attempts.ts) and record the attempts with
- * one INSERT. PENDING_VERSION decisions happen here, at dequeue.
+ * deployments not cached, the environments' variables once per environment (none when the lock saw
+ * that it has none), then move every run to EXECUTING and record its attempt with one
+ * compare-and-set statement (start-attempts.ts). For a first attempt in an environment without
+ * variables that is BEGIN, two statements and COMMIT. PENDING_VERSION decisions happen here, at dequeue.
  */
 export async function claimRuns(engine: Engine, runnerId: string, limit: number, claimKey?: string): Promise<ClaimedRun[]> {
   if (limit <= 0) return [];
@@ -89,7 +90,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number,
     const variables = await variablesForClaims(
       trx,
       engine.keyring,
-      runnable.map(({ run }) => ({ runId: run.id, projectId: run.project_id, environment: run.environment_slug, attempt: attemptOf(run), resume: run.resume !== null })),
+      runnable.map(({ run }) => ({ runId: run.id, projectId: run.project_id, environment: run.environment_slug, attempt: attemptOf(run), resume: run.resume !== null, hasVariables: run.has_variables })),
     );
 
     const starts: AttemptStart[] = [];
@@ -121,7 +122,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number,
       const deadline = budget === null ? null : new Date(Date.now() + Math.max(0, budget - Number(run.execution_ms)));
       const attempt = attemptOf(run);
       const leaseId = leaseIdFor(claimKey);
-      starts.push({ id: run.id, from: run.status, deployment_id: deployment.id, lease_id: leaseId, attempt_count: attempt, deadline_at: iso(deadline), max_duration_s: budget === null ? null : budget / 1000 });
+      starts.push({ id: run.id, from: run.status, deployment_id: deployment.id, lease_id: leaseId, attempt_count: attempt, deadline_at: iso(deadline), max_duration_s: budget === null ? null : budget / 1000, new_attempt: attempt !== run.attempt_count });
       prepared.push({ run, deployment, attempt, leaseId, deadline, env: vars, resume: resume && seal ? { ...resume, sha256: seal.sha256, key: seal.key } : null });
     }
     if (deferred.length > 0) {
@@ -132,14 +133,11 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number,
     }
     const started = await startAttempts(trx, runnerId, engine.config.leaseMs, starts);
     const claimed: ClaimedRun[] = [];
-    const newAttempts: Array<Record<string, unknown>> = [];
     const begun = prepared.filter((p) => started.has(p.run.id));
     // What the run timeline shows of each resumed wait: when and where it resumed.
     const resumedWaits = begun.flatMap((p) => ((p.run.resume as Resume | null)?.waitpointId ? [(p.run.resume as Resume).waitpointId!] : []));
     if (resumedWaits.length > 0) await trx("waitpoints").whereIn("id", resumedWaits).update({ resumed_at: trx.fn.now(), resumed_runner_id: runnerId });
     for (const p of begun) {
-      if (p.attempt === p.run.attempt_count) await trx("run_attempts").where({ run_id: p.run.id, number: p.attempt }).update({ runner_id: runnerId });
-      else newAttempts.push({ run_id: p.run.id, number: p.attempt, status: "EXECUTING", runner_id: runnerId });
       claimed.push({
         runId: p.run.id,
         leaseId: p.leaseId,
@@ -163,7 +161,6 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number,
         env: p.env,
       });
     }
-    if (newAttempts.length > 0) await trx("run_attempts").insert(newAttempts);
     await notifyRunChanges(trx, begun.map((p) => ({ env: p.run.environment_id, run: p.run.id, what: "EXECUTING" })));
     // New leases and maxDuration deadlines: the scheduler recomputes if one is due before it would look anyway.
     if (claimed.length > 0) {
