@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import pino from "pino";
 import { callStasisApi, createLayoutImageStore, deployProject } from "../../builder/index.ts";
 import { startLocalStack } from "../../cli/local-stack.ts";
@@ -61,7 +62,11 @@ try {
       for (const e of all) if (e.t - t0 < 400) console.log(`${(e.t - t0).toFixed(1).padStart(7)}  ${e.what}`);
     };
     for (let i = 0; i < 3; i++) await one(false);
+    const lag = monitorEventLoopDelay({ resolution: 1 });
+    lag.enable();
     for (let i = 0; i < Number(values.runs); i++) { await one(true); await delay(300); }
+    lag.disable();
+    console.log(`event loop delay over the traced runs: p50 ${(lag.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(lag.percentile(99) / 1e6).toFixed(1)} ms, max ${(lag.max / 1e6).toFixed(1)} ms`);
   } finally {
     await stack.stop();
   }
