@@ -30,6 +30,7 @@ import {
   type RunnerTriggerRequest,
   type SuspendRequest,
 } from "../schemas/index.ts";
+import { postJson } from "./http-post.ts";
 
 export class ServerCallError extends Error {
   override name = "ServerCallError";
@@ -56,15 +57,9 @@ export function createServerClient(options: { serverUrl: string; runnerToken: st
    */
   async function post<T extends z.ZodType>(path: string, body: unknown, schema: T, signal?: AbortSignal, waitsMs = 0): Promise<z.infer<T>> {
     const timeout = AbortSignal.timeout(callTimeoutMs + waitsMs);
-    const response = await fetch(`${base}/api/v1/runner${path}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${options.runnerToken}`, "content-type": "application/json" },
-      body: JSON.stringify(body),
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-    });
-    const text = await response.text();
-    const json = parseJson(text);
-    if (!response.ok) {
+    const response = await postJson(new URL(`${base}/api/v1/runner${path}`), { authorization: `Bearer ${options.runnerToken}` }, JSON.stringify(body), signal ? AbortSignal.any([signal, timeout]) : timeout);
+    const json = parseJson(response.text);
+    if (response.status < 200 || response.status > 299) {
       const parsed = ApiErrorBody.safeParse(json);
       const code = parsed.success ? parsed.data.error.code : "HTTP_ERROR";
       const message = parsed.success ? parsed.data.error.message : `HTTP ${response.status}`;

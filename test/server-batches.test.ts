@@ -36,6 +36,28 @@ describe("batchTrigger", () => {
     expect(rows.slice(0, 997).map((r) => r.payload.i)).toEqual(Array.from({ length: 997 }, (_, i) => i));
   });
 
+  it("a batch of plain items (no key, version or delay) keeps every item's options, payload and order", async () => {
+    const batch = [
+      { task: "noop", payload: null, options: { tags: ["a", "b"], maxAttempts: 3, maxDuration: 60 } },
+      { task: "other", payload: { nested: [1, "two", { three: null }] } },
+      ...items(50),
+      { task: "noop", payload: "last", options: { tags: [] } },
+    ];
+    const res = await f.call("POST", "/api/v1/tasks/batch", { body: { items: batch } });
+    expect(res.status).toBe(200);
+    const ids = (res.body.runs as Array<{ id: string; isCached: boolean }>).map((r) => r.id);
+    expect(res.body.runs.every((r: { isCached: boolean }) => !r.isCached)).toBe(true);
+    const rows = await f.database.db("runs").whereIn("id", ids).orderBy("seq").select("id", "task_id", "status", "payload", "tags", "max_attempts", "max_duration_s", "deployment_id", "idempotency_key");
+    expect(rows.map((r) => r.id)).toEqual(ids);
+    expect(rows[0]).toMatchObject({ task_id: "noop", status: "QUEUED", payload: null, tags: ["a", "b"], max_attempts: 3, max_duration_s: 60, deployment_id: null, idempotency_key: null });
+    expect(rows[1]).toMatchObject({ task_id: "other", payload: { nested: [1, "two", { three: null }] }, tags: [], max_attempts: null });
+    expect(rows.slice(2, 52).map((r) => r.payload.i)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(rows[52]).toMatchObject({ payload: "last", tags: [] });
+    // The stored null is JSON null, as the single trigger stores it.
+    const [raw] = (await f.database.db.raw("SELECT payload IS NULL AS sql_null, jsonb_typeof(payload) AS type FROM runs WHERE id = ?", [ids[0]])).rows;
+    expect(raw).toEqual({ sql_null: false, type: "null" });
+  });
+
   it("refuses 1,001 items and an unknown task anywhere in the batch, writing nothing", async () => {
     const count = async () => Number((await f.database.db("runs").count<{ count: string }[]>("* as count"))[0].count);
     const start = await count();

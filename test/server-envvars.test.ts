@@ -197,6 +197,42 @@ describe("environment variables", () => {
     expect(await kept(frozen.id)).toBe(0);
   });
 
+  it("a claim reads variables only where the environment (or, for a preview, the preview set) has some; a retry after they were removed keeps no snapshot", async () => {
+    const key = keys.development;
+    const pr9 = (await call("POST", "/api/v1/admin/projects/demo/environments", ADMIN_TOKEN, { slug: "preview/pr-9" })).body.apiKey;
+    for (const k of [key, pr9]) expect((await call("POST", "/api/v1/deployments", k, { imageRef: `oci-layout:/tmp/x@${DIGEST}`, imageDigest: DIGEST, manifest: manifest(["hello"]), promote: true })).status).toBe(200);
+    expect((await call("POST", admin("preview"), ADMIN_TOKEN, { variables: { DATABASE_HOST: "preview-db.internal", FEATURE: "on" } })).status).toBe(200);
+    const kept = async (runId: string) => Number((await database.db("run_variables").where({ run_id: runId }).count<[{ count: string }]>("* as count"))[0].count);
+    const runnerId = (await call("POST", "/api/v1/runner/register", RUNNER_TOKEN, { name: "r-development", capacity: 1, checkpoints: false })).body.runnerId;
+    const claimOne = async () => (await call("POST", "/api/v1/runner/poll", RUNNER_TOKEN, { runnerId, freeSlots: 1, waitMs: 0 })).body.runs[0];
+
+    // A branch with no variables of its own still gets the preview set.
+    const { body: branchRun } = await call("POST", "/api/v1/tasks/hello/trigger", pr9, { payload: 0 });
+    const branchClaim = await claimOne();
+    expect(branchClaim.runId).toBe(branchRun.id);
+    expect(branchClaim.env).toEqual({ DATABASE_HOST: "preview-db.internal", FEATURE: "on" });
+    await call("POST", `/api/v1/runner/runs/${branchRun.id}/complete`, RUNNER_TOKEN, { leaseId: branchClaim.leaseId, result: { ok: true, output: null } });
+
+    await call("POST", "/api/v1/envvars", key, { variables: { ONLY: "while-set" } });
+    const { body: run } = await call("POST", "/api/v1/tasks/hello/trigger", key, { payload: 1 });
+    const first = await claimOne();
+    expect(first).toMatchObject({ runId: run.id, attempt: 1, env: { ONLY: "while-set" } });
+    expect(await kept(run.id)).toBe(1);
+    await call("POST", `/api/v1/runner/runs/${run.id}/complete`, RUNNER_TOKEN, { leaseId: first.leaseId, result: { ok: false, error: { name: "Error", message: "again" } } });
+    expect((await call("DELETE", "/api/v1/envvars/ONLY", key)).body.deleted).toBe(true);
+    await database.db("runs").where({ id: run.id }).update({ available_at: new Date(0) });
+    const retried = await claimOne();
+    expect(retried).toMatchObject({ runId: run.id, attempt: 2, env: {} });
+    expect(await kept(run.id)).toBe(0);
+
+    // An environment without variables: nothing read, nothing kept.
+    const { body: plain } = await call("POST", "/api/v1/tasks/hello/trigger", key, { payload: 2 });
+    await call("POST", `/api/v1/runner/runs/${run.id}/complete`, RUNNER_TOKEN, { leaseId: retried.leaseId, result: { ok: true, output: null } });
+    const plainClaim = await claimOne();
+    expect(plainClaim).toMatchObject({ runId: plain.id, attempt: 1, env: {} });
+    expect(await kept(plain.id)).toBe(0);
+  });
+
   it("a database dump holds no value in clear", async () => {
     const columns = await database.db("information_schema.columns")
       .where({ table_schema: "public" })

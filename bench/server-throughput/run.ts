@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { startEmbeddedPostgres } from "../../server/index.ts";
+import { commitCeiling, type CommitCeiling } from "./commit-ceiling.ts";
 import { benchGraphileServer, type GraphileResult } from "./graphile.ts";
 import { benchStasisServer, type StasisServerResult } from "./stasis.ts";
 
@@ -39,6 +40,7 @@ console.error("bench: starting PostgreSQL");
 let postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
 let stasis: StasisServerResult;
 let graphile: GraphileResult;
+let ceiling: CommitCeiling[] = [];
 let statements: Array<{ calls: number; total_ms: number; mean_ms: number; query: string }> = [];
 try {
   if (values.statements) {
@@ -56,6 +58,9 @@ try {
   const url = (name: string) => postgres.url.replace(/\/postgres$/, `/${name}`);
   // The view, made in the admin database, shows every database's statements.
   if (values.statements) await client.query("CREATE EXTENSION pg_stat_statements");
+  await client.query("CREATE DATABASE raw_commit_bench");
+  console.error("bench: durable commits/s of this disk (raw baseline)");
+  ceiling = await commitCeiling(url("raw_commit_bench"), [1, options.concurrency]);
   console.error(`bench: stasis server (${options.triggers} triggers, a batch of ${options.batch}, ${options.runs} claim+complete)`);
   stasis = await benchStasisServer({ databaseUrl: url("stasis_server_bench"), ...options });
   if (values.statements) {
@@ -74,7 +79,7 @@ try {
 }
 
 if (values.json) {
-  console.log(JSON.stringify({ options, stasis, graphile, statements }, null, 2));
+  console.log(JSON.stringify({ options, stasis, graphile, commitCeiling: ceiling, statements }, null, 2));
 } else {
   const rate = (v: number) => `${v.toFixed(0)}/s`;
   const rows = [
@@ -94,6 +99,7 @@ if (values.json) {
   console.log(
     `\n${options.concurrency} trigger calls in flight; ${options.runners} simulated runners × ${options.slots} slots polling with waitMs 0; attempts per run ${stasis.attemptsPerRun.min}–${stasis.attemptsPerRun.max}; graphile-worker concurrency ${options.concurrency}.`,
   );
+  console.log(`raw baseline, same PostgreSQL: ${ceiling.map((c) => `${rate(c.commitsPerSecond)} durable commits with ${c.clients} client${c.clients > 1 ? "s" : ""}`).join(", ")} (one INSERT each, synchronous_commit on).`);
   if (statements.length) {
     console.log("\npg_stat_statements, stasis database, top 15 by total time:");
     for (const s of statements) console.log(`${String(s.calls).padStart(7)} calls ${s.total_ms.toFixed(0).padStart(7)} ms total ${s.mean_ms.toFixed(3).padStart(8)} ms mean  ${s.query.slice(0, 150)}`);

@@ -12,6 +12,7 @@ import * as webhooksSchedules from "../migrations/009-webhooks-schedules.ts";
 import * as checkpointWorkload from "../migrations/012-checkpoint-workload.ts";
 import * as connections from "../migrations/013-connections.ts";
 import * as webhookSubscriptions from "../migrations/014-webhook-subscriptions.ts";
+import * as claimFreshRuns from "../migrations/015-claim-fresh-runs.ts";
 
 interface Migration {
   id: number;
@@ -34,6 +35,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 12, name: "checkpoint-workload", up: checkpointWorkload.up },
   { id: 13, name: "connections", up: connections.up },
   { id: 14, name: "webhook-subscriptions", up: webhookSubscriptions.up },
+  { id: 15, name: "claim-fresh-runs", up: claimFreshRuns.up },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;

@@ -3,6 +3,7 @@ import type { Knex } from "knex";
 import type { ClaimedRun, ContinueRun, WaitResult } from "../../schemas/index.ts";
 import { sealForResume } from "../secrets/checkpoint-seals.ts";
 import { variablesForClaims } from "../secrets/run-variables.ts";
+import { claimFreshRuns } from "../sql/claim-fresh-runs.ts";
 import { lockClaimableRuns, type ClaimCandidate } from "../sql/claim-runs.ts";
 import { startAttempts, type AttemptStart } from "../sql/start-attempts.ts";
 import { canTransition } from "../../schemas/index.ts";
@@ -42,7 +43,7 @@ export function executionDeadline(run: Pick<RunRow, "max_duration_s" | "executio
 const deployedCache = new Map<string, DeploymentRow>();
 const DEPLOYED_CACHE_MAX = 256;
 
-async function deploymentsById(trx: Knex.Transaction, ids: string[]): Promise<Map<string, DeploymentRow>> {
+async function deploymentsById(trx: Knex | Knex.Transaction, ids: string[]): Promise<Map<string, DeploymentRow>> {
   const out = new Map<string, DeploymentRow>();
   const missing = ids.filter((id) => {
     const cached = deployedCache.get(id);
@@ -63,11 +64,62 @@ async function deploymentsById(trx: Knex.Transaction, ids: string[]): Promise<Ma
 /**
  * Claims up to `limit` due runs for a runner, in a fixed number of statements however many runs:
  * lock the candidates with their environment and target deployment (claim-runs.ts), read the
- * deployments not cached, the environments' variables once per environment, then move every run
- * to EXECUTING with one compare-and-set statement (start-attempts.ts) and record the attempts with
- * one INSERT. PENDING_VERSION decisions happen here, at dequeue.
+ * deployments not cached, the environments' variables once per environment (none when the lock saw
+ * that it has none), then move every run to EXECUTING and record its attempt with one
+ * compare-and-set statement (start-attempts.ts). For a first attempt in an environment without
+ * variables that is BEGIN, two statements and COMMIT. PENDING_VERSION decisions happen here, at dequeue.
  */
 export async function claimRuns(engine: Engine, runnerId: string, limit: number, claimKey?: string): Promise<ClaimedRun[]> {
+  if (limit <= 0) return [];
+  // The common case first, in one statement (claim-fresh-runs.ts); what it locked but may not take
+  // (resumes, PENDING_VERSION, variables) goes through the full claim below.
+  // A queue whose head the one statement cannot take (every run in an environment with variables,
+  // say) would pay it for nothing on every claim: after such a miss, the next few claims go straight
+  // to the full claim.
+  if (freshMisses > 0) {
+    freshMisses--;
+    return await claimFull(engine, runnerId, limit, claimKey);
+  }
+  const fresh = await claimFresh(engine, runnerId, limit, claimKey);
+  if (fresh.locked === fresh.claimed.length) return fresh.claimed;
+  if (fresh.claimed.length === 0) freshMisses = FRESH_SKIP_AFTER_MISS;
+  return [...fresh.claimed, ...(await claimFull(engine, runnerId, limit - fresh.claimed.length, claimKey))];
+}
+
+const FRESH_SKIP_AFTER_MISS = 8;
+let freshMisses = 0;
+
+async function claimFresh(engine: Engine, runnerId: string, limit: number, claimKey: string | undefined): Promise<{ locked: number; claimed: ClaimedRun[] }> {
+  const leaseIds = Array.from({ length: limit }, () => leaseIdFor(claimKey));
+  const { locked, moved } = await claimFreshRuns(engine.db, { runnerId, limit, leaseMs: engine.config.leaseMs, leaseIds, keyring: Boolean(engine.keyring) });
+  if (moved.length === 0) return { locked, claimed: [] };
+  const deployments = await deploymentsById(engine.db, [...new Set(moved.map((m) => m.deployment_id))]);
+  const claimed = moved.map((m): ClaimedRun => {
+    const d = deployments.get(m.deployment_id)!;
+    return {
+      runId: m.id,
+      leaseId: m.lease_id,
+      attempt: m.attempt_count,
+      taskId: m.task_id,
+      payload: m.payload ?? null,
+      environment: m.environment_slug,
+      environmentNumber: Number(m.environment_number),
+      project: m.project_slug,
+      deployment: { id: d.id, version: d.version, imageRef: d.image_ref ?? "", imageDigest: d.image_digest ?? "", manifest: d.manifest },
+      deadline: m.deadline_at === null ? null : new Date(m.deadline_at).toISOString(),
+      tags: m.tags ?? [],
+      resume: null,
+      env: {},
+    };
+  });
+  await notifyRunChanges(engine.db, moved.map((m) => ({ env: m.environment_id, run: m.id, what: "EXECUTING" })));
+  const deadlines = moved.filter((m) => m.deadline_at !== null).map((m) => new Date(m.deadline_at!).getTime());
+  await notify(engine.db, "scheduler", Math.min(Date.now() + engine.config.leaseMs, ...deadlines));
+  return { locked, claimed };
+}
+
+/** The full claim: every case, in one transaction. */
+async function claimFull(engine: Engine, runnerId: string, limit: number, claimKey?: string): Promise<ClaimedRun[]> {
   if (limit <= 0) return [];
   return await inTransaction(engine.db, async (trx) => {
     const candidates = await lockClaimableRuns(trx, limit, runnerId);
@@ -89,7 +141,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number,
     const variables = await variablesForClaims(
       trx,
       engine.keyring,
-      runnable.map(({ run }) => ({ runId: run.id, projectId: run.project_id, environment: run.environment_slug, attempt: attemptOf(run), resume: run.resume !== null })),
+      runnable.map(({ run }) => ({ runId: run.id, projectId: run.project_id, environment: run.environment_slug, attempt: attemptOf(run), resume: run.resume !== null, hasVariables: run.has_variables })),
     );
 
     const starts: AttemptStart[] = [];
@@ -121,7 +173,7 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number,
       const deadline = budget === null ? null : new Date(Date.now() + Math.max(0, budget - Number(run.execution_ms)));
       const attempt = attemptOf(run);
       const leaseId = leaseIdFor(claimKey);
-      starts.push({ id: run.id, from: run.status, deployment_id: deployment.id, lease_id: leaseId, attempt_count: attempt, deadline_at: iso(deadline), max_duration_s: budget === null ? null : budget / 1000 });
+      starts.push({ id: run.id, from: run.status, deployment_id: deployment.id, lease_id: leaseId, attempt_count: attempt, deadline_at: iso(deadline), max_duration_s: budget === null ? null : budget / 1000, new_attempt: attempt !== run.attempt_count });
       prepared.push({ run, deployment, attempt, leaseId, deadline, env: vars, resume: resume && seal ? { ...resume, sha256: seal.sha256, key: seal.key } : null });
     }
     if (deferred.length > 0) {
@@ -132,14 +184,11 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number,
     }
     const started = await startAttempts(trx, runnerId, engine.config.leaseMs, starts);
     const claimed: ClaimedRun[] = [];
-    const newAttempts: Array<Record<string, unknown>> = [];
     const begun = prepared.filter((p) => started.has(p.run.id));
     // What the run timeline shows of each resumed wait: when and where it resumed.
     const resumedWaits = begun.flatMap((p) => ((p.run.resume as Resume | null)?.waitpointId ? [(p.run.resume as Resume).waitpointId!] : []));
     if (resumedWaits.length > 0) await trx("waitpoints").whereIn("id", resumedWaits).update({ resumed_at: trx.fn.now(), resumed_runner_id: runnerId });
     for (const p of begun) {
-      if (p.attempt === p.run.attempt_count) await trx("run_attempts").where({ run_id: p.run.id, number: p.attempt }).update({ runner_id: runnerId });
-      else newAttempts.push({ run_id: p.run.id, number: p.attempt, status: "EXECUTING", runner_id: runnerId });
       claimed.push({
         runId: p.run.id,
         leaseId: p.leaseId,
@@ -163,7 +212,6 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number,
         env: p.env,
       });
     }
-    if (newAttempts.length > 0) await trx("run_attempts").insert(newAttempts);
     await notifyRunChanges(trx, begun.map((p) => ({ env: p.run.environment_id, run: p.run.id, what: "EXECUTING" })));
     // New leases and maxDuration deadlines: the scheduler recomputes if one is due before it would look anyway.
     if (claimed.length > 0) {

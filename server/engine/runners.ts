@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { PollResponse, RegisterRunnerRequest } from "../../schemas/index.ts";
 import { notFound } from "../errors.ts";
 import { extendLeases } from "../sql/heartbeat.ts";
+import { pendingWork } from "../sql/runner-pending-work.ts";
 import { claimRuns, returnUnansweredClaims, takeCheckpointDeletions, takeContinues, takeStops } from "./claim.ts";
 import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
@@ -16,9 +17,24 @@ export async function registerRunner(engine: Engine, body: z.infer<typeof Regist
   return { runnerId, heartbeatIntervalMs: engine.config.heartbeatIntervalMs, leaseMs: engine.config.leaseMs, ...(threshold !== undefined ? { suspendThresholdMs: threshold } : {}) };
 }
 
+/** When this process last wrote each runner's `last_seen_at` (runner rows are never deleted). */
+const touchedAt = new Map<string, number>();
+const TOUCH_EVERY_MS = 1000;
+const TOUCHED_MAX = 10_000;
+
+/**
+ * Checks the runner is registered and records that it was seen — at most once a second per runner
+ * and server process: every poll and heartbeat wrote the row before, one UPDATE and one durable
+ * commit in front of each claim (a burst's quick polls come many times a second). Nothing reads
+ * `last_seen_at` finer than that; leases, not this column, decide whether a runner's runs are lost.
+ */
 async function touchRunner(engine: Engine, runnerId: string): Promise<void> {
+  const last = touchedAt.get(runnerId);
+  if (last !== undefined && Date.now() - last < TOUCH_EVERY_MS) return;
   const updated = await engine.db("runners").where({ id: runnerId }).update({ last_seen_at: engine.db.fn.now() });
   if (updated === 0) throw notFound(`runner ${runnerId} is not registered; register again`, "runnerId");
+  if (touchedAt.size >= TOUCHED_MAX) touchedAt.clear();
+  touchedAt.set(runnerId, Date.now());
 }
 
 export type PollResult = PollResponse & { deleteCheckpoints?: string[] };
@@ -38,15 +54,20 @@ export async function pollRunner(engine: Engine, body: { runnerId: string; freeS
   try {
     for (;;) {
       const seen = wakes;
-      // Four independent looks, each on its own pooled connection at once: in sequence they were a dozen round
-      // trips between a trigger's wake and the claim's answer (bench/trigger-latency/start-trace.ts). They touch
-      // different rows (stops and continues: runs this runner holds; the claim: queued runs, SKIP LOCKED).
-      const [stops, continues, runs, deleteCheckpoints] = await Promise.all([
-        takeStops(engine, body.runnerId),
-        takeContinues(engine, body.runnerId),
+      // The claim and the side looks at once, each on its own pooled connection: in sequence they were a dozen
+      // round trips between a trigger's wake and the claim's answer (bench/trigger-latency/start-trace.ts). They
+      // touch different rows (stops and continues: runs this runner holds; the claim: queued runs, SKIP LOCKED).
+      // The side looks are one read first (runner-pending-work.ts), and only what it found is taken.
+      const [runs, [stops, continues, deleteCheckpoints]] = await Promise.all([
         // A runner that hung up (drain, shutdown) would never see what we claim for it.
         signal?.aborted ? [] : claimRuns(engine, body.runnerId, body.freeSlots, body.claimKey),
-        takeCheckpointDeletions(engine),
+        pendingWork(engine.db, body.runnerId).then((pending) =>
+          Promise.all([
+            pending.stops ? takeStops(engine, body.runnerId) : [],
+            pending.continues ? takeContinues(engine, body.runnerId) : [],
+            pending.checkpointDeletions ? takeCheckpointDeletions(engine) : [],
+          ]),
+        ),
       ]);
       const left = deadline - Date.now();
       if (stops.length || continues.length || runs.length || deleteCheckpoints.length || left <= 0 || signal?.aborted) {

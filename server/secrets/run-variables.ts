@@ -15,6 +15,8 @@ export interface ClaimVariablesInput {
   attempt: number;
   /** The claim restores a checkpoint: its process keeps the variables it was started with. */
   resume: boolean;
+  /** false: the claim's own statement saw that the environment has no variables (none are read). */
+  hasVariables?: boolean;
 }
 
 /**
@@ -82,9 +84,10 @@ export async function variablesForClaims(trx: Knex.Transaction, keyring: Keyring
   for (const group of groups.values()) {
     const { projectId, environment } = group[0];
     try {
-      const variables = await effectiveVariables(trx, keyring, projectId, environment);
+      const variables = group.every((i) => i.hasVariables === false) ? {} : await effectiveVariables(trx, keyring, projectId, environment);
       if (Object.keys(variables).length === 0) {
-        for (const input of group) empty.push(input.runId);
+        // Only a claim writes a snapshot: a first attempt has none to delete (one statement fewer per claim).
+        for (const input of group) if (input.attempt > 1) empty.push(input.runId);
       } else {
         const dataKey = (await dataKeyFor(trx, keyring, projectId, { create: true }))!;
         const json = JSON.stringify(variables);

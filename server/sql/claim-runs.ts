@@ -9,6 +9,8 @@ export type ClaimCandidate = RunRow & {
   project_id: string;
   /** The run's own deployment, else the environment's promoted one when it has the task, else null (PENDING_VERSION). */
   target_deployment_id: string | null;
+  /** Whether the environment has variables (its own or, for a preview, the `preview` set): none, no read for them. */
+  has_variables: boolean;
 };
 
 /**
@@ -17,6 +19,9 @@ export type ClaimCandidate = RunRow & {
  * disjoint rows without waiting on each other's locks. The `runs_claimable` partial index
  * (available_at, seq) WHERE status IN (QUEUED, DELAYED, RETRYING) makes this an index range scan
  * that never touches finished runs, however many there are.
+ *
+ * Whether the environment has any variables comes along too: most have none, and then the claim
+ * reads none (one round trip fewer between a trigger and its task's start).
  *
  * The environment, project and promoted deployment come along in the same statement, joined to
  * the locked rows outside the locking scan (a MATERIALIZED CTE: joined inside it, the planner may
@@ -49,7 +54,8 @@ const CLAIM_SQL = `
          e.number AS environment_number,
          p.slug AS project_slug,
          p.id AS project_id,
-         COALESCE(l.deployment_id, CASE WHEN l.task_id = ANY(pd.tasks) THEN pd.id END) AS target_deployment_id
+         COALESCE(l.deployment_id, CASE WHEN l.task_id = ANY(pd.tasks) THEN pd.id END) AS target_deployment_id,
+         EXISTS (SELECT 1 FROM environment_variables v WHERE v.project_id = p.id AND (v.scope = e.slug OR (e.slug LIKE 'preview/%' AND v.scope = 'preview'))) AS has_variables
   FROM locked l
   JOIN environments e ON e.id = l.environment_id
   JOIN projects p ON p.id = e.project_id

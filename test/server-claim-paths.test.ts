@@ -1,0 +1,79 @@
+// The claim's two paths against a real server and PostgreSQL: the one-statement claim for the common
+// run and the full claim for the rest (variables, a retry, a resume), mixed in one queue. Each run is
+// handed out once, with its attempt and deadline.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deploy, eventually, FAKE_SEAL, poll, registerRunner, RUNNER_TOKEN, startServerFixture, type ServerFixture } from "./support/server-fixture.ts";
+
+let f: ServerFixture;
+beforeAll(async () => {
+  f = await startServerFixture();
+  await deploy(f, ["plain", { id: "bounded", maxDuration: 120 }]);
+  await deploy(f, ["plain"], { key: f.keys.staging });
+  expect((await f.call("POST", "/api/v1/envvars", { key: f.keys.staging, body: { variables: { REGION: "eu" } } })).status).toBe(200);
+});
+afterAll(async () => {
+  await f?.close();
+});
+
+const trigger = async (task: string, options: Record<string, unknown> = {}, key = f.keys.production) => {
+  const res = await f.call("POST", `/api/v1/tasks/${task}/trigger`, { key, body: { payload: { task }, ...(Object.keys(options).length ? { options } : {}) } });
+  expect(res.status).toBe(200);
+  return res.body.id as string;
+};
+
+describe("claim paths", () => {
+  it("a mixed queue: plain runs, maxDuration from the manifest and from the options, another environment's variables — each handed out once, with one attempt", async () => {
+    const plain = await trigger("plain");
+    const bounded = await trigger("bounded");
+    const withVariables = await trigger("plain", {}, f.keys.staging);
+    const optionBudget = await trigger("plain", { maxDuration: 30 });
+    const runnerId = await registerRunner(f, "paths");
+    const before = Date.now();
+    const { runs } = await poll(f, runnerId, { freeSlots: 10 });
+    // The one-statement claim's runs come first, then the full claim's (here: the one with variables).
+    expect(runs.map((r) => r.runId)).toEqual([plain, bounded, optionBudget, withVariables]);
+    const by = Object.fromEntries(runs.map((r) => [r.runId, r]));
+    expect(by[plain]).toMatchObject({ attempt: 1, deadline: null, env: {}, resume: null, environment: "production", project: "demo", payload: { task: "plain" } });
+    expect(by[plain].deployment.manifest.tasks.map((t: { id: string }) => t.id)).toEqual(["plain", "bounded"]);
+    expect(by[withVariables]).toMatchObject({ attempt: 1, env: { REGION: "eu" }, environment: "staging" });
+    for (const [id, seconds] of [[bounded, 120], [optionBudget, 30]] as const) {
+      const deadline = Date.parse(by[id].deadline);
+      expect(deadline).toBeGreaterThanOrEqual(before + seconds * 1000 - 2000);
+      expect(deadline).toBeLessThanOrEqual(Date.now() + seconds * 1000 + 2000);
+    }
+    const rows = await f.database.db("runs").whereIn("id", Object.keys(by)).select("id", "status", "runner_id", "lease_id", "attempt_count", "max_duration_s", "started_at");
+    for (const row of rows) expect(row).toMatchObject({ status: "EXECUTING", runner_id: runnerId, lease_id: by[row.id].leaseId, attempt_count: 1, started_at: expect.any(Date) });
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.max_duration_s]))).toEqual({ [plain]: null, [bounded]: 120, [withVariables]: null, [optionBudget]: 30 });
+    const attempts = await f.database.db("run_attempts").whereIn("run_id", Object.keys(by)).select("run_id", "number", "status", "runner_id");
+    expect(attempts).toHaveLength(4);
+    expect(attempts.every((a) => a.number === 1 && a.status === "EXECUTING" && a.runner_id === runnerId)).toBe(true);
+    expect((await poll(f, runnerId, { freeSlots: 10 })).runs).toEqual([]);
+    for (const r of runs) await f.call("POST", `/api/v1/runner/runs/${r.runId}/complete`, { key: RUNNER_TOKEN, body: { leaseId: r.leaseId, result: { ok: true, output: null } } });
+  });
+
+  it("a retry and a resume behind plain runs: the retry is attempt 2, the resume keeps its attempt and gets its checkpoint", async () => {
+    const runnerId = await registerRunner(f, "paths-2");
+    const retried = await trigger("plain");
+    const suspended = await trigger("plain");
+    const first = (await poll(f, runnerId, { freeSlots: 2 })).runs;
+    expect(first.map((r) => r.runId)).toEqual([retried, suspended]);
+    const [a, b] = first;
+    expect((await f.call("POST", `/api/v1/runner/runs/${retried}/complete`, { key: RUNNER_TOKEN, body: { leaseId: a.leaseId, result: { ok: false, error: { name: "Error", message: "again" } } } })).status).toBe(200);
+    await f.database.db("runs").where({ id: retried }).update({ available_at: new Date(0) });
+    const wait = await f.call("POST", `/api/v1/runner/runs/${suspended}/waits`, { key: RUNNER_TOKEN, body: { leaseId: b.leaseId, spec: { kind: "event", event: "paths-go" } } });
+    await f.call("POST", `/api/v1/runner/runs/${suspended}/suspend`, { key: RUNNER_TOKEN, body: { leaseId: b.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/paths", sizeBytes: 1, ...FAKE_SEAL } } });
+    await f.call("POST", "/api/v1/events", { body: { event: "paths-go", payload: null } });
+    const later = await trigger("plain");
+    const again = await eventually(() => poll(f, runnerId, { freeSlots: 5 }).then((p) => p.runs), (runs) => runs.length > 0);
+    const more = again.length < 3 ? (await poll(f, runnerId, { freeSlots: 5 })).runs : [];
+    const by = Object.fromEntries([...again, ...more].map((r) => [r.runId, r]));
+    expect(Object.keys(by).sort()).toEqual([retried, suspended, later].sort());
+    expect(by[retried]).toMatchObject({ attempt: 2, resume: null });
+    expect(by[suspended]).toMatchObject({ attempt: 1, resume: { checkpointLocation: "/ckpt/paths" } });
+    expect(by[later]).toMatchObject({ attempt: 1, resume: null });
+    const attempts = await f.database.db("run_attempts").whereIn("run_id", [retried, suspended, later]).orderBy(["run_id", "number"]).select("run_id", "number", "status");
+    expect(attempts.filter((x) => x.run_id === retried).map((x) => [x.number, x.status])).toEqual([[1, "FAILED"], [2, "EXECUTING"]]);
+    expect(attempts.filter((x) => x.run_id === suspended).map((x) => x.number)).toEqual([1]);
+    expect(attempts.filter((x) => x.run_id === later).map((x) => x.number)).toEqual([1]);
+  });
+});
