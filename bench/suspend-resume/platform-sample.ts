@@ -31,6 +31,15 @@ interface SuspendLog {
   sizeBytes: number;
   storedBytes: number;
   suspendMs: number;
+  /** The runner's steps (session/timeline.ts): from the wait's call, and inside the runtime's dump. */
+  timeline: Record<string, number>;
+  dumpSteps?: Record<string, number>;
+}
+
+interface RestoreLog {
+  runId: string;
+  /** From the resume's claim. */
+  timeline: Record<string, number>;
 }
 
 /**
@@ -42,7 +51,13 @@ export async function startPlatform(dir: string) {
   const slotFreed = new Map<string, number>();
   const finished = new Set<string>();
   const claims = new Map<string, number[]>();
-  const log = pino({ level: "info" }, { write: (line: string) => void (line.includes('"run suspended"') && suspendLogs.push(JSON.parse(line))) });
+  const restoreLogs: RestoreLog[] = [];
+  const log = pino({ level: "info" }, {
+    write: (line: string) => {
+      if (line.includes('"run suspended"')) suspendLogs.push(JSON.parse(line));
+      if (line.includes('"run restored"')) restoreLogs.push(JSON.parse(line));
+    },
+  });
   const local: LocalStack = await startLocalStack({
     stateDir: path.join(dir, "platform"),
     runners: 1,
@@ -82,6 +97,8 @@ export async function startPlatform(dir: string) {
       return ["COMPLETED", "FAILED", "CANCELED"].includes(view.status) ? view : undefined;
     }, 120_000, `run ${id} to finish`);
     if (done.status !== "COMPLETED") throw new Error(`run ${id} ended ${done.status}: ${JSON.stringify(done.error)}`);
+    const restored = restoreLogs.find((l) => l.runId === id);
+    console.error(`bench: ${mb} MB suspend steps (ms from the wait's call) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume steps (ms from the claim) ${JSON.stringify(restored?.timeline)}`);
     const out = done.output as { started: number; ready: number; waitCalled: number; resumed: number; rss: number };
     return {
       coldStartMs: out.started - triggered,
