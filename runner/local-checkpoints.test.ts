@@ -33,23 +33,23 @@ describe("local checkpoints (a runner's own dumps kept for a resume here)", () =
     return { dir, ...put };
   }
 
-  it("serves a kept dump without the store, and the sealed copy once it is gone", async () => {
+  it("hands a kept dump over once; after that only the sealed copy is there", async () => {
     const inner = createDirCheckpointStore(path.join(root, "store"));
-    const hits: string[] = [];
-    const local = createLocalCheckpoints(inner, { workDir, maxBytes: 1 << 20, onHit: (location) => hits.push(location) });
+    const local = createLocalCheckpoints(inner, { workDir, maxBytes: 1 << 20 });
     const a = await stored(inner, "a", "memory of a");
     expect(await local.keep(a.location, a.dir, 100)).toBe(true);
 
+    // Into an existing empty restore dir, as start.ts makes it.
     const first = path.join(root, "restore-1");
-    await local.store.get(a.location, first, { key: SEAL.key, sha256: a.sha256 });
-    expect(hits).toEqual([a.location]);
+    await mkdir(first);
+    expect(await local.take(a.location, first)).toBe(true);
     expect(await readFile(path.join(first, "images", "pages-1.img"), "utf8")).toBe("memory of a");
     expect(JSON.parse(await readFile(path.join(first, "resume.json"), "utf8"))).toEqual({ callId: 1 });
 
-    // Taken once: the next resume of the same checkpoint (a retry elsewhere) unpacks the sealed copy.
+    // Taken once: the next resume of the same checkpoint (a retry) unpacks the sealed copy.
     const second = path.join(root, "restore-2");
+    expect(await local.take(a.location, second)).toBe(false);
     await local.store.get(a.location, second, { key: SEAL.key, sha256: a.sha256 });
-    expect(hits).toHaveLength(1);
     expect(await readFile(path.join(second, "images", "pages-1.img"), "utf8")).toBe("memory of a");
     // The sealed copy is still verified against the server's digest.
     await expect(local.store.get(a.location, path.join(root, "restore-3"), { key: SEAL.key, sha256: "0".repeat(64) })).rejects.toThrow(/does not match/);
@@ -66,11 +66,12 @@ describe("local checkpoints (a runner's own dumps kept for a resume here)", () =
     expect(await local.keep(big.location, big.dir, 1000)).toBe(false);
     expect(await readdir(big.dir)).toEqual(expect.arrayContaining(["images", "resume.json"]));
 
-    const hits: string[] = [];
-    const reader = createLocalCheckpoints(inner, { workDir, maxBytes: 250, onHit: (location) => hits.push(location) });
-    for (const s of [a, b, c]) await reader.store.get(s.location, path.join(root, `r-${s.location.length}-${hits.length}-${Math.random()}`), { key: SEAL.key, sha256: s.sha256 });
-    // a was pushed out; b and c were there for another runner sharing the work dir.
-    expect(hits).toEqual([b.location, c.location]);
+    // a was pushed out; b and c are there for another runner sharing the work dir.
+    const reader = createLocalCheckpoints(inner, { workDir, maxBytes: 250 });
+    const taken = [];
+    for (const [i, s] of [a, b, c].entries()) taken.push(await reader.take(s.location, path.join(root, `r-${i}`)));
+    expect(taken).toEqual([false, true, true]);
+    expect(await readFile(path.join(root, "r-2", "images", "pages-1.img"), "utf8")).toBe("C");
 
     const d = await stored(inner, "d", "D");
     await local.keep(d.location, d.dir, 100);
@@ -83,6 +84,7 @@ describe("local checkpoints (a runner's own dumps kept for a resume here)", () =
     const local = createLocalCheckpoints(inner, { workDir, maxBytes: 1 << 20 });
     const a = await stored(inner, "a", "A");
     await local.keep(a.location, a.dir, 10);
+    // Canceled while suspended (the poll's deleteCheckpoints), or replaced by the run's next checkpoint.
     await local.store.delete(a.location);
     expect(await readdir(path.join(workDir, "local-checkpoints"))).toEqual([]);
     expect(await inner.list()).toEqual([]);
@@ -90,8 +92,8 @@ describe("local checkpoints (a runner's own dumps kept for a resume here)", () =
     const b = await stored(inner, "b", "B");
     await local.keep(b.location, b.dir, 10);
     // The server refused the suspend: the session restores from its own dump again.
-    expect(await local.takeBack(b.location, b.dir)).toBe(true);
+    expect(await local.take(b.location, b.dir)).toBe(true);
     expect(await readFile(path.join(b.dir, "images", "pages-1.img"), "utf8")).toBe("B");
-    expect(await local.takeBack(b.location, b.dir)).toBe(false);
+    expect(await local.take(b.location, b.dir)).toBe(false);
   });
 });

@@ -18,10 +18,14 @@ import type { CheckpointExpectation, CheckpointStore } from "./checkpoint-store/
 export interface LocalCheckpoints {
   /** Keeps `dir` (`images/` and `resume.json`, stored at `location`), moved into the local cache by a rename. false: not kept (too big, or another filesystem); `dir` is the caller's still. */
   keep(location: string, dir: string, sizeBytes: number): Promise<boolean>;
-  /** The store, with `get` served from a kept dump when there is one and `delete` dropping it too. */
+  /**
+   * Moves the kept dump of `location` into `dir` (a resume here, or the server did not take the
+   * checkpoint and the dump is the session's again); false: none is kept (another runner took it, or
+   * it was pushed out): fetch the sealed copy.
+   */
+  take(location: string, dir: string): Promise<boolean>;
+  /** The store, with `delete` dropping a kept dump of the checkpoint too. */
   store: CheckpointStore;
-  /** Moves a kept dump back into `dir` (the server did not take the checkpoint: the dump is the session's again); false: it is gone. */
-  takeBack(location: string, dir: string): Promise<boolean>;
   /** Removes every dump this runner kept (the runner closes: what it kept never outlives it). */
   close(): Promise<void>;
 }
@@ -31,8 +35,6 @@ export interface LocalCheckpointsOptions {
   workDir: string;
   /** How many bytes of dumps this runner keeps at most; the oldest go first. */
   maxBytes: number;
-  /** A kept dump was served instead of a fetch (tests, logs). */
-  onHit?: (location: string) => void;
 }
 
 export function createLocalCheckpoints(inner: CheckpointStore, options: LocalCheckpointsOptions): LocalCheckpoints {
@@ -94,18 +96,14 @@ export function createLocalCheckpoints(inner: CheckpointStore, options: LocalChe
     },
     store: {
       put: (key, imageDir, seal, signal) => inner.put(key, imageDir, seal, signal),
-      async get(location: string, destDir: string, expect: CheckpointExpectation) {
-        // This runner's own dump of exactly this checkpoint: it never left the work dir, so there is nothing to verify against the sealed copy.
-        if (await take(location, destDir)) return void options.onHit?.(location);
-        await inner.get(location, destDir, expect);
-      },
+      get: (location: string, destDir: string, expect: CheckpointExpectation) => inner.get(location, destDir, expect),
       async delete(location) {
         await drop(location);
         await inner.delete(location);
       },
       list: () => inner.list(),
     },
-    takeBack: take,
+    take,
     async close() {
       await Promise.all([...kept.keys()].map(drop));
     },

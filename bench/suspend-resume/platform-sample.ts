@@ -92,13 +92,14 @@ export async function startPlatform(dir: string) {
 
     const sent = Date.now();
     await api("POST", "/api/v1/events", { event: "bench.go", payload: { runId: id } });
+    const posted = Date.now() - sent;
     const done = await pollFor(async () => {
       const view = await api<RunView>("GET", `/api/v1/runs/${id}`);
       return ["COMPLETED", "FAILED", "CANCELED"].includes(view.status) ? view : undefined;
     }, 120_000, `run ${id} to finish`);
     if (done.status !== "COMPLETED") throw new Error(`run ${id} ended ${done.status}: ${JSON.stringify(done.error)}`);
     const restored = restoreLogs.find((l) => l.runId === id);
-    console.error(`bench: ${mb} MB suspend steps (ms from the wait's call) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume steps (ms from the claim) ${JSON.stringify(restored?.timeline)}`);
+    console.error(`bench: ${mb} MB suspend steps (ms from the wait's call) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume: event answered after ${posted} ms, claimed after ${claims.get(id)![1]! - sent} ms, then steps (ms from the claim) ${JSON.stringify(restored?.timeline)}`);
     const out = done.output as { started: number; ready: number; waitCalled: number; resumed: number; rss: number };
     return {
       coldStartMs: out.started - triggered,

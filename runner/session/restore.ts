@@ -10,7 +10,7 @@ import type { Session } from "./session.ts";
  * hands it the result of the wait it was frozen in (none when it was frozen while running: a drain or
  * a safety checkpoint). Moves the session through restoring to running.
  */
-export async function restoreInto(session: Session, dir: string, callId: number | null, result: WaitResult | null, fetched?: { fetchMs: number }): Promise<void> {
+export async function restoreInto(session: Session, dir: string, callId: number | null, result: WaitResult | null, fetched?: { fetchMs: number; fromLocalDump: boolean }): Promise<void> {
   const started = Date.now();
   session.state.move("restoring");
   const options = await restoreOptions(session);

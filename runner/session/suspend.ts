@@ -85,7 +85,7 @@ export async function suspend(session: Session): Promise<void> {
       // EXECUTING for good after a server kill), with the result asked of the server again.
       if (!(error instanceof ServerCallError && error.status === 409)) throw error;
       // The server did not record this checkpoint: the dump kept for a resume here is the session's again.
-      if (keptHere && !(await local!.takeBack(stored.location, dir))) throw new Error("the dump kept for a resume here is gone", { cause: error });
+      if (keptHere && !(await local!.take(stored.location, dir))) throw new Error("the dump kept for a resume here is gone", { cause: error });
       await deps.checkpoints!.delete(stored.location).catch(() => {});
       const asked = session.wait.held ? null : await askWaitResult(session, wait).catch(() => null);
       let result: WaitResult;

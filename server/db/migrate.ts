@@ -11,6 +11,7 @@ import * as dashboard from "../migrations/008-dashboard.ts";
 import * as webhooksSchedules from "../migrations/009-webhooks-schedules.ts";
 import * as checkpointWorkload from "../migrations/012-checkpoint-workload.ts";
 import * as connections from "../migrations/013-connections.ts";
+import * as resumeHolder from "../migrations/017-resume-holder.ts";
 
 interface Migration {
   id: number;
@@ -32,6 +33,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 9, name: "webhooks-schedules", up: webhooksSchedules.up },
   { id: 12, name: "checkpoint-workload", up: checkpointWorkload.up },
   { id: 13, name: "connections", up: connections.up },
+  { id: 17, name: "resume-holder", up: resumeHolder.up },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;

@@ -122,6 +122,7 @@ async function completeInTransaction(trx: Knex.Transaction, runId: string, body:
     checkpoint_location: null,
     checkpoint_sha256: null,
     checkpoint_workload: null,
+    checkpoint_runner_id: null,
     checkpoint_key: null,
     checkpoint_waitpoint_id: null,
   });
