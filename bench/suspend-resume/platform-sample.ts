@@ -46,7 +46,7 @@ interface RestoreLog {
  * The whole platform in this process tree — embedded PostgreSQL, the server, one runner with the
  * process runtime and dir checkpoint store — and the `hold-state` task deployed to it.
  */
-export async function startPlatform(dir: string) {
+export async function startPlatform(dir: string, options: { localCheckpointBytes?: number; name?: string } = {}) {
   const suspendLogs: SuspendLog[] = [];
   const slotFreed = new Map<string, number>();
   const finished = new Set<string>();
@@ -59,9 +59,10 @@ export async function startPlatform(dir: string) {
     },
   });
   const local: LocalStack = await startLocalStack({
-    stateDir: path.join(dir, "platform"),
+    stateDir: path.join(dir, options.name ?? "platform"),
     runners: 1,
     capacity: 2,
+    localCheckpointBytes: options.localCheckpointBytes,
     log,
     onRunnerEvent: (event) => {
       if (event.type === "suspended") slotFreed.set(event.runId, Date.now());
@@ -99,7 +100,7 @@ export async function startPlatform(dir: string) {
     }, 120_000, `run ${id} to finish`);
     if (done.status !== "COMPLETED") throw new Error(`run ${id} ended ${done.status}: ${JSON.stringify(done.error)}`);
     const restored = restoreLogs.find((l) => l.runId === id);
-    console.error(`bench: ${mb} MB suspend steps (ms from the wait's call) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume: event answered after ${posted} ms, claimed after ${claims.get(id)![1]! - sent} ms, then steps (ms from the claim) ${JSON.stringify(restored?.timeline)}`);
+    console.error(`bench: ${options.name ?? "platform"} ${mb} MB suspend steps (ms from the wait's call) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume: event answered after ${posted} ms, claimed after ${claims.get(id)![1]! - sent} ms, then steps (ms from the claim) ${JSON.stringify(restored?.timeline)}`);
     const out = done.output as { started: number; ready: number; waitCalled: number; resumed: number; rss: number };
     return {
       coldStartMs: out.started - triggered,
