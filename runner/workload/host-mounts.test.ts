@@ -137,8 +137,10 @@ describe("mountsToDetach", () => {
       "139 22 0:56 / /tmp/task-work rw - tmpfs tmpfs rw",
       "140 22 0:57 / /dev/shm rw - tmpfs tmpfs rw",
       "141 22 0:58 / /sys/fs/cgroup rw - tmpfs tmpfs rw",
+      "142 22 0:59 / /var/lib/docker/overlay2/abc/merged rw - overlay overlay rw,lowerdir=/x",
+      "143 22 0:60 / /srv/images rw - overlay overlay rw,lowerdir=/y",
     ].join("\n");
-    expect(mountsToDetach(parseMountinfo(mountinfo), ["/tmp/task-work/bundle/index.js"])).toEqual(["/tmp/other-program/checkpoints", "/proc/cpuinfo", "/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1", "/run/netns"]);
+    expect(mountsToDetach(parseMountinfo(mountinfo), ["/tmp/task-work/bundle/index.js", "/srv/images/app"])).toEqual(["/var/lib/docker/overlay2/abc/merged", "/tmp/other-program/checkpoints", "/proc/cpuinfo", "/tmp/.criu.mntns.xyz", "/run/runc/x/rootfs", "/run/docker/netns/ab c", "/run/netns/cni-1", "/run/netns"]);
   });
 
 });

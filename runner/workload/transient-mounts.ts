@@ -62,12 +62,20 @@ function unescapeMountPath(field: string): string {
  */
 const SYSTEM_MOUNT = /^\/(dev|sys|proc)(\/|$)/;
 
+/**
+ * Overlay mounts other than the root: container engines' (`/var/lib/docker/overlay2/<id>/merged`,
+ * podman's storage) come and go with their containers, and a restore after such a container stopped
+ * failed with "Can't stat mountpoint …/merged" (bench/suspend-resume, with Docker running on the
+ * host). Those the task does not use are detached like unused tmpfs.
+ */
+const unusedOverlay = (entry: MountEntry, used: (mountPoint: string) => boolean) => entry.fsType === "overlay" && entry.mountPoint !== "/" && !used(entry.mountPoint);
+
 /** Which mounts to detach before a dump, deepest first. `inUse`: paths the task's processes hold. */
 export function mountsToDetach(entries: MountEntry[], inUse: string[] = []): string[] {
   const used = (mountPoint: string) => inUse.some((p) => p === mountPoint || p.startsWith(`${mountPoint}/`));
   const unusedTmpfs = (entry: MountEntry) => entry.fsType === "tmpfs" && !SYSTEM_MOUNT.test(entry.mountPoint) && !used(entry.mountPoint) && !SANDBOX_SOURCE.test(entry.source ?? "");
   return entries
-    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || NAMESPACE_FILE_DIRS.test(entry.mountPoint) || TRANSIENT.some((re) => re.test(entry.mountPoint)) || unusedTmpfs(entry))
+    .filter((entry) => UNDUMPABLE_FSTYPES.has(entry.fsType) || isFuse(entry.fsType) || NAMESPACE_FILE_DIRS.test(entry.mountPoint) || TRANSIENT.some((re) => re.test(entry.mountPoint)) || unusedTmpfs(entry) || unusedOverlay(entry, used))
     .map((entry) => entry.mountPoint)
     .reverse();
 }
