@@ -33,6 +33,8 @@ export interface LocalStackOptions {
   /** Keep a spare, never-used task process per deployment (faster starts). */
   warmProcesses?: boolean;
   suspendThresholdMs?: number;
+  /** Bytes of their own dumps in-process runners keep for a resume here (runner default; 0: every resume fetches the stored copy). */
+  localCheckpointBytes?: number;
   taskEnv?: Record<string, string>;
   /**
    * Run in-process runners' task processes as their environment's own user, with the state dir
@@ -104,6 +106,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         workload,
         workDir: dirs.work,
         suspendThresholdMs: options.suspendThresholdMs,
+        localCheckpointBytes: options.localCheckpointBytes,
         taskEnv: options.taskEnv,
         taskSandbox,
         warmProcesses: options.warmProcesses,

@@ -8,6 +8,7 @@ import { createPollLoop } from "./poll-loop.ts";
 import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
 import { createKeepAlivePool } from "./keep-alive.ts";
+import { createLocalCheckpoints } from "./local-checkpoints.ts";
 import type { TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
@@ -35,6 +36,11 @@ export interface RunnerOptions {
   /** Keep idle, never-used task processes per recent deployment (one per free slot) to skip Node's start-up (default false). */
   warmProcesses?: boolean;
   log: Logger;
+  /**
+   * How many bytes of its own dumps the runner keeps in clear on its disk for a resume here (see
+   * local-checkpoints.ts). Default 2 GiB; 0: none (every resume fetches the sealed checkpoint).
+   */
+  localCheckpointBytes?: number;
   /** Called after each poll with what it brought (progress display, tests). */
   onEvent?: (event: { type: "claimed" | "suspended" | "finished" | "stopped"; runId: string }) => void;
 }
@@ -54,6 +60,8 @@ export function createRunner(options: RunnerOptions) {
   let suspendThresholdMs = options.suspendThresholdMs ?? 5000;
   /** Until the register answer says otherwise: the server's default lease. */
   const leases = createLeaseClock(30_000);
+  const local = options.checkpoints && options.localCheckpointBytes !== 0 ? createLocalCheckpoints(options.checkpoints, { workDir: options.workDir, maxBytes: options.localCheckpointBytes ?? 2 * 2 ** 30 }) : null;
+  const checkpoints = local?.store ?? options.checkpoints;
   const slots = createSlots(options.capacity, () => [...sessions.values()].filter((s) => s.holdsSlot).length);
   // Spares for as many runs as could start here right now (at least one), bounded by free memory in the pool.
   const warmPool = options.warmProcesses ? createWarmPool({ sparesPerKey: () => Math.max(1, options.capacity - slots.busy()) }) : undefined;
@@ -75,7 +83,8 @@ export function createRunner(options: RunnerOptions) {
     const session = startRunSession(claim, {
       server,
       runtime: options.runtime,
-      checkpoints: options.checkpoints,
+      checkpoints,
+      localCheckpoints: local,
       appDirFor: options.appDirFor,
       rootfsFor: options.rootfsFor,
       workDir: options.workDir,
@@ -111,7 +120,7 @@ export function createRunner(options: RunnerOptions) {
     for (const next of response.continues) sessions.get(next.runId)?.continueWait(next.waitpointId, next.result);
     for (const stop of response.stops) void sessions.get(stop.runId)?.stop(stop.reason);
     for (const location of response.deleteCheckpoints ?? []) {
-      void options.checkpoints?.delete(location).catch((error: Error) => log.warn({ location, err: error.message }, "could not delete a canceled run's checkpoint"));
+      void checkpoints?.delete(location).catch((error: Error) => log.warn({ location, err: error.message }, "could not delete a canceled run's checkpoint"));
     }
   }
 
@@ -183,6 +192,7 @@ export function createRunner(options: RunnerOptions) {
       await Promise.all([...sessions.values()].map((s) => s.stop("runner closed")));
       await warmPool?.close();
       await keepAlive?.close();
+      await local?.close();
     },
   };
 }

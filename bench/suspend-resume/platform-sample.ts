@@ -31,22 +31,38 @@ interface SuspendLog {
   sizeBytes: number;
   storedBytes: number;
   suspendMs: number;
+  /** The runner's steps (session/timeline.ts): from the wait's call, and inside the runtime's dump. */
+  timeline: Record<string, number>;
+  dumpSteps?: Record<string, number>;
+}
+
+interface RestoreLog {
+  runId: string;
+  /** From the resume's claim. */
+  timeline: Record<string, number>;
 }
 
 /**
  * The whole platform in this process tree — embedded PostgreSQL, the server, one runner with the
  * process runtime and dir checkpoint store — and the `hold-state` task deployed to it.
  */
-export async function startPlatform(dir: string) {
+export async function startPlatform(dir: string, options: { localCheckpointBytes?: number; name?: string } = {}) {
   const suspendLogs: SuspendLog[] = [];
   const slotFreed = new Map<string, number>();
   const finished = new Set<string>();
   const claims = new Map<string, number[]>();
-  const log = pino({ level: "info" }, { write: (line: string) => void (line.includes('"run suspended"') && suspendLogs.push(JSON.parse(line))) });
+  const restoreLogs: RestoreLog[] = [];
+  const log = pino({ level: "info" }, {
+    write: (line: string) => {
+      if (line.includes('"run suspended"')) suspendLogs.push(JSON.parse(line));
+      if (line.includes('"run restored"')) restoreLogs.push(JSON.parse(line));
+    },
+  });
   const local: LocalStack = await startLocalStack({
-    stateDir: path.join(dir, "platform"),
+    stateDir: path.join(dir, options.name ?? "platform"),
     runners: 1,
     capacity: 2,
+    localCheckpointBytes: options.localCheckpointBytes,
     log,
     onRunnerEvent: (event) => {
       if (event.type === "suspended") slotFreed.set(event.runId, Date.now());
@@ -77,11 +93,14 @@ export async function startPlatform(dir: string) {
 
     const sent = Date.now();
     await api("POST", "/api/v1/events", { event: "bench.go", payload: { runId: id } });
+    const posted = Date.now() - sent;
     const done = await pollFor(async () => {
       const view = await api<RunView>("GET", `/api/v1/runs/${id}`);
       return ["COMPLETED", "FAILED", "CANCELED"].includes(view.status) ? view : undefined;
     }, 120_000, `run ${id} to finish`);
     if (done.status !== "COMPLETED") throw new Error(`run ${id} ended ${done.status}: ${JSON.stringify(done.error)}`);
+    const restored = restoreLogs.find((l) => l.runId === id);
+    console.error(`bench: ${options.name ?? "platform"} ${mb} MB suspend steps (ms from the wait's call) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume: event answered after ${posted} ms, claimed after ${claims.get(id)![1]! - sent} ms, then steps (ms from the claim) ${JSON.stringify(restored?.timeline)}`);
     const out = done.output as { started: number; ready: number; waitCalled: number; resumed: number; rss: number };
     return {
       coldStartMs: out.started - triggered,

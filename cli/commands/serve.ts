@@ -78,6 +78,7 @@ export function registerServeCommands(program: Command): void {
     .option("--warm-processes", "keep a spare, never-used task process per recent deployment so runs skip Node's start-up")
     .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits", "process")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
+    .option("--local-checkpoints <MiB>", "how much of its own dumps the runner keeps in clear in its work dir, so a resume here skips fetching and unpacking the stored checkpoint (0: none)", "2048")
     .option("--env-file <file>", "host-wide default environment for task processes (each environment's own variables, kept by the server, win over it)")
     .option("--allowed-registries <list>", "where images may come from: host[:port][/prefix], oci-layout:<dir> or oci-layout:*, comma-separated (default STASIS_ALLOWED_REGISTRIES, else STASIS_REGISTRY and local layout dirs)")
     .option("--task-uid-base <n>", "task processes of environment N run as uid base+N (default STASIS_TASK_UID_BASE, else 1000000000); as root only")
@@ -86,9 +87,11 @@ export function registerServeCommands(program: Command): void {
     .option("--drain-finish <ms>", "on SIGTERM, how long runs may finish before the rest are checkpointed and handed over (default: half of --drain-grace)")
     .option("--health-port <port>", "serve /livez, /readyz and /drain (a preStop hook) on this port (default STASIS_RUNNER_HEALTH_PORT; off when unset)")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; envFile?: string; drainGrace: string; drainFinish?: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; localCheckpoints: string; envFile?: string; drainGrace: string; drainFinish?: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
       if (opts.workload !== "process" && opts.workload !== "runc") throw new CliError(`--workload must be process or runc, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
+      const localCheckpointMiB = Number(opts.localCheckpoints);
+      if (!Number.isFinite(localCheckpointMiB) || localCheckpointMiB < 0) throw new CliError(`--local-checkpoints must be a number of MiB >= 0, not ${JSON.stringify(opts.localCheckpoints)}`, ExitCode.USAGE);
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
       const runnerToken = requireEnv("STASIS_RUNNER_TOKEN");
       const workDir = resolve(opts.workDir);
@@ -137,6 +140,7 @@ export function registerServeCommands(program: Command): void {
         workload,
         workDir,
         suspendThresholdMs: opts.suspendThreshold === undefined ? undefined : Number(opts.suspendThreshold),
+        localCheckpointBytes: Math.floor(localCheckpointMiB * 2 ** 20),
         taskEnv: opts.envFile ? readDotEnv(opts.envFile) : {},
         taskSandbox,
         warmProcesses: Boolean(opts.warmProcesses),

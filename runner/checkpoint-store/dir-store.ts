@@ -8,6 +8,9 @@ import type { CheckpointStore } from "./types.ts";
 const PREFIX = "dir:";
 const SUFFIX = ".tar.zst.sealed";
 
+const integrityError = (location: string, actual: string, expected: string) =>
+  new CheckpointIntegrityError(`checkpoint ${location} has sha256 ${actual}, which does not match the sha256 ${expected} the server recorded at suspend: refusing to restore it (altered or swapped)`);
+
 /**
  * Checkpoints as sealed (AES-256-GCM, see sealed-stream.ts) zstd-compressed tarballs under `rootDir` — a local disk, or a directory shared by
  * all runners (NFS and the like). Locations (`dir:<key>.tar.zst`) are relative to the root, so runners
@@ -51,19 +54,23 @@ export function createDirCheckpointStore(rootDir: string): CheckpointStore {
       if (!(await stat(file).catch(() => undefined))?.isFile()) {
         throw new CheckpointStoreError("NOT_FOUND", `checkpoint ${location} does not exist in ${root}`);
       }
-      // Verified before a byte of it is unpacked; the GCM tags then guard the bytes as they are read again.
-      const actual = await sha256OfFile(file);
-      if (actual !== expect.sha256) {
-        throw new CheckpointIntegrityError(`checkpoint ${location} has sha256 ${actual}, which does not match the sha256 ${expect.sha256} the server recorded at suspend: refusing to restore it (altered or swapped)`);
-      }
       const dest = path.resolve(destDir);
       const tmp = `${dest}.${randomUUID()}.partial`;
       try {
         await mkdir(tmp, { recursive: true });
-        await unpackFile(file, tmp, expect.key);
+        // Hashed as it is read and unpacked into a dir of its own (one pass over the file, not two: a resume's time);
+        // only bytes the GCM tags authenticated reach tar, and nothing reaches `destDir` unless the digest matches.
+        const { sha256: actual } = await unpackFile(file, tmp, expect.key).catch(async (error: unknown) => {
+          // A file that does not open may be a swapped one: say so by its digest when it is not the recorded one.
+          const digest = await sha256OfFile(file).catch(() => expect.sha256);
+          if (digest !== expect.sha256) throw integrityError(location, digest, expect.sha256);
+          throw error;
+        });
+        if (actual !== expect.sha256) throw integrityError(location, actual, expect.sha256);
         await mkdir(dest, { recursive: true });
         for (const entry of await readdir(tmp)) await rename(path.join(tmp, entry), path.join(dest, entry));
       } catch (err) {
+        if (err instanceof CheckpointIntegrityError) throw err;
         if ((err as Error).name === "SealedCheckpointError") {
           throw new CheckpointIntegrityError(`checkpoint ${location} does not open under its key: ${(err as Error).message}; nothing restored`, { cause: err });
         }

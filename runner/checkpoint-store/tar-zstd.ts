@@ -61,20 +61,27 @@ export async function sha256OfFile(file: string): Promise<string> {
   return hash.digest("hex");
 }
 
-/** `open(key) < file | zstd -d | tar -C dir -xf -` — verify the file's digest first (sha256OfFile). */
-export async function unpackFile(file: string, dir: string, key: Buffer): Promise<void> {
-  await unpackFiles([file], dir, key);
+/**
+ * `open(key) < file | zstd -d | tar -C dir -xf -`, hashing the file's bytes as they are read (one
+ * read, not a hashing pass first): resolves with their sha256, which the caller compares with the
+ * expected digest before anything unpacked is used. Every byte tar gets has passed the seal's
+ * authentication under the checkpoint's own key first.
+ */
+export async function unpackFile(file: string, dir: string, key: Buffer): Promise<{ sha256: string }> {
+  const hash = createHash("sha256");
+  await unpackFiles([file], dir, key, hash);
+  return { sha256: hash.digest("hex") };
 }
 
-/** `unpackFile` over the concatenation of `files` (a checkpoint stored as several verified blobs). */
-export async function unpackFiles(files: string[], dir: string, key: Buffer): Promise<void> {
+/** `unpackFile` over the concatenation of `files` (a checkpoint stored as several verified blobs); `hash` sees every byte read. */
+export async function unpackFiles(files: string[], dir: string, key: Buffer, hash?: ReturnType<typeof createHash>): Promise<void> {
   const zstd = spawn("zstd", ["-d", "-q", "-c"], { stdio: ["pipe", "pipe", "pipe"] });
   const tar = spawn("tar", ["-C", dir, "--numeric-owner", "-xf", "-"], { stdio: [zstd.stdout as Readable, "ignore", "pipe"] });
   zstd.stdout?.destroy();
   const concatenated = Readable.from((async function* () {
     for (const file of files) yield* createReadStream(file);
   })());
-  const feeding = pipeline(concatenated, createOpenStream(key), zstd.stdin as Writable).catch((error: unknown) => {
+  const feeding = (hash ? pipeline(concatenated, tap(hash), createOpenStream(key), zstd.stdin as Writable) : pipeline(concatenated, createOpenStream(key), zstd.stdin as Writable)).catch((error: unknown) => {
     // Authentication failed part way: stop tar before it takes more of what it was given as final.
     [zstd, tar].forEach((child) => child.kill("SIGKILL"));
     throw error;

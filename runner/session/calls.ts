@@ -3,6 +3,7 @@ import { isLeaseGone } from "../retry-call.ts";
 import { stop } from "./finish.ts";
 import type { Session } from "./session.ts";
 import { suspend } from "./suspend.ts";
+import { createTimeline } from "./timeline.ts";
 
 /**
  * Answers one call of the task (wait, request token, trigger, event): asks the server, replies on fd 3.
@@ -66,8 +67,12 @@ function reply(session: Session, callId: number, result: unknown): void {
 }
 
 async function beginWait(session: Session, callId: number, spec: WaitSpec, key: string | undefined, asked: () => void): Promise<void> {
+  session.timeline = createTimeline();
+  // Likely a suspend: what the dump can do ahead runs beside the server's answer.
+  if (session.proc && shouldSuspend(session, spec)) session.deps.runtime.prepareCheckpoint?.(session.proc);
   const { waitpointId, result } = await session.report("create a wait", () => session.deps.server.createWait(session.runId, { leaseId: session.leaseId, spec, key }));
   if (result) return void session.channel?.send({ type: "wait-result", callId, result });
+  session.timeline.mark("waitCreated");
   session.wait.pending = { callId, waitpointId, spec, key };
   asked(); // the call is answered for a checkpoint's purposes: the wait is the session's now
   if (session.state.over) return;

@@ -43,6 +43,7 @@ export async function dumpProcess(session: Session, dir: string, options: { leav
   // The dump is the process's memory in clear until it is sealed into the store: root-only, removed as soon as it is stored.
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await within(session.shipper.flush(), LOG_FLUSH_WAIT_MS);
+  session.timeline.mark("logsFlushed");
   const frozen = session.proc!;
   // Silenced from the start: the wrappers CRIU kills at the end of the dump may print as they die.
   if (!options.leaveRunning) session.silenced.add(frozen);

@@ -10,17 +10,21 @@ import type { Session } from "./session.ts";
  * hands it the result of the wait it was frozen in (none when it was frozen while running: a drain or
  * a safety checkpoint). Moves the session through restoring to running.
  */
-export async function restoreInto(session: Session, dir: string, callId: number | null, result: WaitResult | null, fetched?: { fetchMs: number }): Promise<void> {
+export async function restoreInto(session: Session, dir: string, callId: number | null, result: WaitResult | null, fetched?: { fetchMs: number; fromLocalDump: boolean }): Promise<void> {
   const started = Date.now();
   session.state.move("restoring");
-  const restored = await session.deps.runtime.restore(join(dir, "images"), await restoreOptions(session));
+  const options = await restoreOptions(session);
+  session.timeline.mark("restoreOptions");
+  const restored = await session.deps.runtime.restore(join(dir, "images"), options);
+  session.timeline.mark("restored");
   session.restored = true;
   attach(session, restored);
   // Stopped (canceled, lease lost) while it was restored: the process must not run on.
   if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
   if (callId !== null && result) session.channel!.send({ type: "wait-result", callId, result });
   else session.channel!.send({ type: "reply", callId: RESTORED_NOTICE_CALL_ID, ok: true });
-  session.log.info({ runId: session.runId, restoreMs: Date.now() - started, ...fetched }, "run restored");
+  session.timeline.mark("resultSent");
+  session.log.info({ runId: session.runId, restoreMs: Date.now() - started, ...fetched, timeline: session.timeline.marks }, "run restored");
 }
 
 /** Where the image's rootfs is and the task's machine, when the runtime runs the image itself. */

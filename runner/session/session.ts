@@ -7,15 +7,19 @@ import type { ServerClient } from "../server-client.ts";
 import type { TaskChannel } from "../task-channel.ts";
 import type { TaskSandboxPolicy } from "../task-sandboxes.ts";
 import type { KeepAlivePool } from "../keep-alive.ts";
+import type { LocalCheckpoints } from "../local-checkpoints.ts";
 import type { WarmPool } from "../warm-pool.ts";
 import type { TaskProcess, WorkloadRuntime } from "../workload/index.ts";
 import { createSessionState, type SessionStateMachine } from "./states.ts";
+import { createTimeline, type Timeline } from "./timeline.ts";
 
 export interface RunSessionDeps {
   server: ServerClient;
   runtime: WorkloadRuntime;
   /** null: never suspend (runs stay alive while they wait). */
   checkpoints: CheckpointStore | null;
+  /** Where this runner keeps its own dumps for a resume here (local-checkpoints.ts); null: it does not. */
+  localCheckpoints?: LocalCheckpoints | null;
   /** Resolves a deployment to the directory holding its bundle (the image's app dir). */
   appDirFor(deployment: ClaimedRun["deployment"]): Promise<string>;
   /** The image's unpacked rootfs, for runtimes that run it (runc); tasks then get their `machine` limits too. */
@@ -99,6 +103,8 @@ export interface Session {
   restored: boolean;
   /** When this start's steps happened (runner clock, ms): logged at debug with the first `execute` (bench/trigger-latency traces it). */
   readonly startedAt: { claimReceived: number; processInHand: number; ready: number };
+  /** The current suspend's or resume's steps (from the wait's call, or from the claim of a resume). */
+  timeline: Timeline;
   /** Set while a `prepare-checkpoint` awaits the task's answer. */
   checkpointReady: (() => void) | null;
   /** Every call that reports something to the server goes through here: retried until the server has it or the lease is gone. */
@@ -151,6 +157,7 @@ export function createSession(claim: ClaimedRun, deps: RunSessionDeps): Session 
     runsInProcess: 1,
     restored: false,
     startedAt: { claimReceived: Date.now(), processInHand: 0, ready: 0 },
+    timeline: createTimeline(),
     checkpointReady: null,
     report,
     systemLog(level, message) {

@@ -10,6 +10,7 @@ import { attach, handToProcess } from "./attach.ts";
 import { finish } from "./finish.ts";
 import type { ResumeNote } from "./checkpoint.ts";
 import { placement, restoreInto } from "./restore.ts";
+import { createTimeline } from "./timeline.ts";
 import type { Session } from "./session.ts";
 
 /**
@@ -35,15 +36,21 @@ async function begin(session: Session): Promise<void> {
     // The restore dir holds the process's memory in clear for as long as the restore takes: 0700, removed right after.
     const dir = join(deps.workDir, "restores", `${runId}-${Date.now()}`);
     const fetchStarted = Date.now();
+    session.timeline = createTimeline(performance.now() - (Date.now() - session.startedAt.claimReceived));
+    session.timeline.mark("appDir");
     try {
       if (!sha256 || !key) throw new CheckpointIntegrityError(`checkpoint ${checkpointLocation} has no sha256 recorded by the server: refusing to restore an unverifiable checkpoint`);
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      await deps.checkpoints!.get(checkpointLocation, dir, { key: Buffer.from(key, "base64"), sha256 });
+      // This runner's own dump of exactly this checkpoint, when it kept it: it never left the work dir (nothing to
+      // verify against the sealed copy, nothing to unseal or unpack). Else the sealed copy, verified.
+      const fromLocalDump = (await deps.localCheckpoints?.take(checkpointLocation, dir)) ?? false;
+      if (!fromLocalDump) await deps.checkpoints!.get(checkpointLocation, dir, { key: Buffer.from(key, "base64"), sha256 });
+      session.timeline.mark("fetched");
       const note = JSON.parse(await readFile(join(dir, "resume.json"), "utf8")) as ResumeNote;
       // Calls the process made as it was dumped, not asked of the server yet: asked here once it runs.
       session.calls.held.push(...(note.calls ?? []));
       const { callId } = note;
-      await restoreInto(session, dir, callId, claim.resume.result, { fetchMs: Date.now() - fetchStarted });
+      await restoreInto(session, dir, callId, claim.resume.result, { fetchMs: Date.now() - fetchStarted, fromLocalDump });
     } finally {
       await rm(dir, { recursive: true, force: true }).catch(() => {});
     }

@@ -21,6 +21,7 @@ export async function suspend(session: Session): Promise<void> {
   const wait = session.wait.pending!;
   const started = Date.now();
   const prepared = await prepareCheckpoint(session);
+  session.timeline.mark("prepared");
   if (!prepared || session.wait.held) {
     // Not ready in time, or the wait is already over: no checkpoint, the process goes on here.
     if (!prepared) session.systemLog("warn", "the task did not get ready for a checkpoint in time; it stays alive while it waits");
@@ -38,10 +39,13 @@ export async function suspend(session: Session): Promise<void> {
       return;
     }
     const { dumpMs, sizeBytes } = dumped;
+    session.timeline.mark("dumped");
     await writeResumeNote(session, dir, wait.callId);
+    session.timeline.mark("noteWritten");
     if (session.wait.held) return await restoreInto(session, dir, wait.callId, takeHeld(session));
     session.state.move("storing");
     deps.onSlotFreed?.();
+    session.timeline.mark("slotFreed");
     const stopStoring = new AbortController();
     // A fresh key per checkpoint: the server keeps it wrapped by the project's data key and gives it back only to the runner that resumes this run.
     const seal = { key: randomBytes(CHECKPOINT_KEY_BYTES) };
@@ -58,7 +62,11 @@ export async function suspend(session: Session): Promise<void> {
     }
     if ("error" in first) return await keepWaitingHere(session, dir, wait.callId, first.error);
     const stored = first.done;
-    log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started }, "run suspended");
+    session.timeline.mark("stored");
+    log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started, timeline: session.timeline.marks, dumpSteps: dumped.steps }, "run suspended");
+    // Kept here before the report: a resume claimed here the moment the server has it finds it already.
+    const local = deps.localCheckpoints;
+    const keptHere = (await local?.keep(stored.location, dir, sizeBytes).catch(() => false)) ?? false;
     try {
       await session.report("report the suspend", () => deps.server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes, sha256: stored.sha256, key: seal.key.toString("base64") } }));
       // The run's checkpoint is now this one: the one it was restored from is of no use any more.
@@ -76,6 +84,8 @@ export async function suspend(session: Session): Promise<void> {
       // result its continue carries — or, when that poll answer was lost (found by bench/chaos: two runs stuck
       // EXECUTING for good after a server kill), with the result asked of the server again.
       if (!(error instanceof ServerCallError && error.status === 409)) throw error;
+      // The server did not record this checkpoint: the dump kept for a resume here is the session's again.
+      if (keptHere && !(await local!.take(stored.location, dir))) throw new Error("the dump kept for a resume here is gone", { cause: error });
       await deps.checkpoints!.delete(stored.location).catch(() => {});
       const asked = session.wait.held ? null : await askWaitResult(session, wait).catch(() => null);
       let result: WaitResult;

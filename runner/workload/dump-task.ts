@@ -1,13 +1,13 @@
-import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { writeCheckpointMeta } from "./checkpoint-meta.ts";
 import { runCriu } from "./criu.ts";
 import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
-import { saveTaskRoot } from "./task-root.ts";
+import { ROOT_ARCHIVE, saveTaskRoot } from "./task-root.ts";
 import { dropTransientMounts, externalMountDumpArgs } from "./transient-mounts.ts";
-import type { TaskHandle } from "./task-process.ts";
+import type { PreparedDump, TaskHandle } from "./task-process.ts";
 import type { CheckpointResult } from "./types.ts";
 
 export interface DumpTaskOptions {
@@ -26,21 +26,32 @@ export interface DumpTaskOptions {
  */
 export async function dumpTask(handle: TaskHandle, imageDir: string, options: DumpTaskOptions): Promise<CheckpointResult> {
   if (!handle.running) throw new WorkloadError("NOT_RUNNING", `task ${handle.proc.id} is not running`);
+  const began = performance.now();
+  const steps: Record<string, number> = {};
+  const step = (name: string) => (steps[name] = Math.round(performance.now() - began));
   const pid = await handle.parts.initPid();
   const [stdout, stderr, ipc, status] = await Promise.all([1, 2, 3, 4].map((fd) => socketInode(pid, fd))).catch((err) => {
     throw new WorkloadError("DUMP_FAILED", `cannot checkpoint task ${handle.proc.id}: ${(err as Error).message}`, { cause: err });
   });
 
+  step("sockets");
   const { mounts } = handle.parts;
+  const prepared: PreparedDump = (await handle.prepared) ?? {};
+  handle.prepared = undefined;
   // A task on the host's mount table sheds what CRIU cannot dump; a sandboxed task's root has none of it.
-  if (!mounts) await dropTransientMounts(pid).catch(() => {});
+  if (!mounts && !prepared.mountsDropped) await dropTransientMounts(pid).catch(() => {});
   const imageAbs = path.resolve(imageDir);
   await mkdir(imageAbs, { recursive: true });
   if (mounts) {
-    await saveTaskRoot(pid, imageAbs).catch((err: unknown) => {
-      throw new WorkloadError("DUMP_FAILED", `cannot save the root of task ${handle.proc.id}: ${(err as Error).message}`, { cause: err });
-    });
+    const moved = prepared.rootArchive && (await rename(prepared.rootArchive, path.join(imageAbs, ROOT_ARCHIVE)).then(() => true, () => false));
+    if (prepared.rootArchive) await rm(path.dirname(prepared.rootArchive), { recursive: true, force: true });
+    if (!moved) {
+      await saveTaskRoot(pid, imageAbs).catch((err: unknown) => {
+        throw new WorkloadError("DUMP_FAILED", `cannot save the root of task ${handle.proc.id}: ${(err as Error).message}`, { cause: err });
+      });
+    }
   }
+  step("root");
   await mkdir(options.workDir, { recursive: true });
   const work = await mkdtemp(path.join(options.workDir, "dump-"));
   await mkdir(path.join(options.workDir, "criu-run"), { recursive: true, mode: 0o700 });
@@ -50,6 +61,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   if (mounts) for (const m of mounts) args.push("--external", `mnt[${m.mountPoint}]:${m.key}`);
   else args.push(...(await externalMountDumpArgs(pid)));
 
+  step("args");
   const started = performance.now();
   try {
     await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, path.join(options.workDir, "criu-run"));
@@ -59,6 +71,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
     await rm(work, { recursive: true, force: true });
   }
   const dumpMs = Math.round(performance.now() - started);
+  step("criu");
   await writeCheckpointMeta(imageAbs, {
     format: 1,
     runtime: "process",
@@ -68,8 +81,36 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
     ...(handle.parts.user ? { user: handle.parts.user } : {}),
     ...(mounts ? { mounts } : {}),
   });
+  step("meta");
   if (!options.leaveRunning) await handle.proc.exited; // CRIU killed the tree; wait until our side has seen it go
-  return { dumpMs, sizeBytes: await dirSize(imageAbs) };
+  step("exited");
+  const sizeBytes = await dirSize(imageAbs);
+  step("sized");
+  return { dumpMs, sizeBytes, steps };
+}
+
+/**
+ * What a dump of `handle` can do before the moment of the dump (the task began a long wait; see
+ * WorkloadRuntime.prepareCheckpoint), started now beside the server's wait call and the task's
+ * prepare handshake: a task on the host's mount table sheds its transient mounts (its mount
+ * namespace is private: none come back), a sandboxed task's root (read-only since it started) is
+ * saved under `workDir`. Never fails: what did not work is done again by the dump.
+ */
+export function prepareDump(handle: TaskHandle, workDir: string): void {
+  if (handle.prepared || !handle.running) return;
+  handle.prepared = (async (): Promise<PreparedDump> => {
+    const pid = await handle.parts.initPid();
+    if (!handle.parts.mounts) {
+      await dropTransientMounts(pid);
+      return { mountsDropped: true };
+    }
+    await mkdir(path.join(workDir, "roots"), { recursive: true, mode: 0o700 });
+    const dir = await mkdtemp(path.join(workDir, "roots", "root-"));
+    // Gone with the process when no dump takes it.
+    void handle.proc.exited.finally(() => rm(dir, { recursive: true, force: true }));
+    await saveTaskRoot(pid, dir);
+    return { rootArchive: path.join(dir, ROOT_ARCHIVE) };
+  })().catch(() => ({}));
 }
 
 export async function dirSize(dir: string): Promise<number> {

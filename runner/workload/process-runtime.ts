@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { detectCriu } from "./criu.ts";
-import { dumpTask } from "./dump-task.ts";
+import { dumpTask, prepareDump } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
 import { namespaceArgv, namespaceInitPid, probeNamespaces, type NamespaceTools } from "./namespace.ts";
 import { createPidFiles } from "./leftovers.ts";
@@ -115,6 +115,11 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       const handle = handles.get(proc);
       if (!handle) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
       return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, guard: tools, leaveRunning: options?.leaveRunning });
+    },
+
+    prepareCheckpoint(proc) {
+      const handle = handles.get(proc);
+      if (handle && checkpoints.available) prepareDump(handle, workDir);
     },
 
     async restore(imageDir, opts) {

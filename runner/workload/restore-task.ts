@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { watch } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import path from "node:path";
@@ -88,6 +89,18 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
     throw new WorkloadError("RESTORE_FAILED", `restore of ${imageAbs} failed: ${message}: ${summary}`, { cause });
   };
 
+  // criu writes the pid file as the restored tree resumes: a watch on its dir sees it at once, not at the next poll.
+  let nudge: (() => void) | undefined;
+  const nudged = () => new Promise<void>((resolve) => (nudge = resolve));
+  const watcher = (() => {
+    try {
+      return watch(work, () => nudge?.());
+    } catch {
+      return undefined;
+    }
+  })();
+  watcher?.on("error", () => {});
+  child.once("exit", () => nudge?.());
   let pid: number;
   try {
     pid = await pollFor(
@@ -100,9 +113,12 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
       },
       RESTORE_TIMEOUT_MS,
       "criu restore",
+      nudged,
     );
   } catch (err) {
     return fail((err as Error).message, err);
+  } finally {
+    watcher?.close();
   }
 
   options.onPids?.([pid]);

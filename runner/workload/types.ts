@@ -66,6 +66,8 @@ export interface CheckpointOptions {
 export interface CheckpointResult {
   dumpMs: number;
   sizeBytes: number;
+  /** When each of the runtime's steps of the dump ended (ms since it began), for profiles. */
+  steps?: Record<string, number>;
 }
 
 export interface CheckpointSupport {
@@ -83,6 +85,11 @@ export interface WorkloadRuntime {
    * `leaveRunning` (CRIU's `--leave-running`: a safety checkpoint of a run that goes on here).
    */
   checkpoint(proc: TaskProcess, imageDir: string, options?: CheckpointOptions): Promise<CheckpointResult>;
+  /**
+   * A checkpoint of `proc` is likely soon (the task began a long wait): do ahead what the dump can use
+   * (work that does not depend on the moment of the dump). Optional; never fails (the dump then does it).
+   */
+  prepareCheckpoint?(proc: TaskProcess): void;
   /** Restores a checkpoint written by any runtime instance, with fresh stdout/stderr/ipc pipes. */
   restore(imageDir: string, opts: RestoreTaskOptions): Promise<TaskProcess>;
 }

@@ -13,6 +13,7 @@ import * as checkpointWorkload from "../migrations/012-checkpoint-workload.ts";
 import * as connections from "../migrations/013-connections.ts";
 import * as webhookSubscriptions from "../migrations/014-webhook-subscriptions.ts";
 import * as claimFreshRuns from "../migrations/015-claim-fresh-runs.ts";
+import * as resumeHolder from "../migrations/017-resume-holder.ts";
 
 interface Migration {
   id: number;
@@ -36,6 +37,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 13, name: "connections", up: connections.up },
   { id: 14, name: "webhook-subscriptions", up: webhookSubscriptions.up },
   { id: 15, name: "claim-fresh-runs", up: claimFreshRuns.up },
+  { id: 17, name: "resume-holder", up: resumeHolder.up },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;

@@ -43,6 +43,7 @@ export async function cancelLocked(trx: Knex.Transaction, run: RunRow, reason: s
     checkpoint_location: null,
     checkpoint_sha256: null,
     checkpoint_workload: null,
+    checkpoint_runner_id: null,
     checkpoint_key: null,
   });
   if (!updated) return;

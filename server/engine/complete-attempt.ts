@@ -142,6 +142,7 @@ async function completeInTransaction(trx: Knex.Transaction, keyring: Keyring | n
     checkpoint_location: null,
     checkpoint_sha256: null,
     checkpoint_workload: null,
+    checkpoint_runner_id: null,
     checkpoint_key: null,
     checkpoint_waitpoint_id: null,
   });

@@ -31,6 +31,11 @@ export interface RunRow {
   checkpoint_sha256: string | null;
   /** The workload (runner kind) that took the checkpoint; NULL: any (taken before migration 012). */
   checkpoint_workload: string | null;
+  /** The runner that took the checkpoint (its dump may still be on that runner's disk); NULL: none in particular (migration 017). */
+  checkpoint_runner_id: string | null;
+  /** While a queued resume is held for the runner with its dump (until `resume_held_until`), other runners skip it. */
+  resume_runner_id: string | null;
+  resume_held_until: Date | null;
   /** The checkpoint's key, wrapped by the project's data key (crypto.ts wrapCheckpointKey). */
   checkpoint_key: Buffer | null;
   checkpoint_waitpoint_id: string | null;

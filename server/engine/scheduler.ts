@@ -44,7 +44,9 @@ export function createScheduler(engine: Engine): Scheduler {
     await runDueSchedules(engine);
     // Delayed and retrying runs that became due since the last sweep: wake the runners' polls.
     const due = await engine.db("runs").whereIn("status", ["DELAYED", "RETRYING"]).where("available_at", ">", since).where("available_at", "<=", engine.db.fn.now()).first("id");
-    if (due) await notify(engine.db, "runs");
+    // Resumes whose hold for the runner with their dump ended (resume-hold.ts): any runner may take them now.
+    const released = due ? undefined : await engine.db("runs").where({ status: "QUEUED" }).whereNotNull("resume_held_until").where("resume_held_until", ">", since).where("resume_held_until", "<=", engine.db.fn.now()).first("id");
+    if (due || released) await notify(engine.db, "runs");
     // Housekeeping, not a deadline: at most once per interval, and its failure does not fail the sweep.
     if (Date.now() - lastConnectSweep >= engine.config.connectSweepIntervalMs) {
       lastConnectSweep = Date.now();
@@ -116,6 +118,7 @@ async function nextDue(engine: Engine): Promise<Date | null> {
        (SELECT min(deadline_at) FROM runs WHERE status = 'EXECUTING'),
        (SELECT min(expires_at) FROM runs WHERE status = 'PENDING_VERSION'),
        (SELECT min(available_at) FROM runs WHERE status IN ('QUEUED', 'DELAYED', 'RETRYING') AND available_at > now()),
+       (SELECT min(resume_held_until) FROM runs WHERE status = 'QUEUED' AND resume_held_until IS NOT NULL AND resume_held_until > now()),
        (SELECT min(heartbeat_at) + make_interval(secs => ? / 1000.0) FROM deployments WHERE status IN ('PENDING', 'BUILDING')),
        (SELECT min(next_run_at) FROM schedules WHERE active)
      ) AS next`,

@@ -2,13 +2,14 @@ import type { Knex } from "knex";
 import type { WaitResult } from "../../schemas/index.ts";
 import { completeWaitpointRow } from "../sql/complete-waitpoint.ts";
 import { notify } from "./notify.ts";
+import { resumeHoldColumns } from "./resume-hold.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { onRunFinal, transitionRun } from "./transition.ts";
 
 /**
  * Completes a waitpoint and wakes whoever waits on it: a WAITING run (process alive) gets a
  * `continue` in its runner's next poll; a SUSPENDED run is QUEUED with `resume` so any runner
- * restores its checkpoint with the result.
+ * restores its checkpoint with the result (first the one that took it, see resume-hold.ts).
  */
 export async function completeWaitpoint(trx: Knex.Transaction, id: string, result: WaitResult, status: "COMPLETED" | "TIMED_OUT" | "CANCELED" = "COMPLETED"): Promise<WaitpointRow | null> {
   const wp = await completeWaitpointRow(trx, id, status, result);
@@ -20,6 +21,8 @@ export async function completeWaitpoint(trx: Knex.Transaction, id: string, resul
         await transitionRun(trx, run, "QUEUED", {
           resume: JSON.stringify({ checkpointLocation: run.checkpoint_location, waitpointId: wp.id, result }),
           available_at: trx.fn.now(),
+          // First for the runner with the dump on its disk (resume-hold.ts).
+          ...(await resumeHoldColumns(trx, run)),
         });
       }
       await notify(trx, "runs");

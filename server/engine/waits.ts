@@ -13,6 +13,7 @@ import { findKeyedWait, requestWaitpointIdOf } from "./keyed-waits.ts";
 import { notify } from "./notify.ts";
 import { repeatedSuspend, repeatedWait } from "./repeated-reports.ts";
 import { checkpointColumns } from "./running-checkpoints.ts";
+import { resumeHoldColumns } from "./resume-hold.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 
@@ -140,6 +141,7 @@ export async function suspendRun(engine: Engine, runId: string, body: z.infer<ty
       ...common,
       resume: JSON.stringify({ checkpointLocation: body.checkpoint.location, waitpointId: wp.id, result: wp.result }),
       available_at: trx.fn.now(),
+      ...(await resumeHoldColumns(trx, common)),
     });
     await notify(trx, "runs");
     return { status: "QUEUED" as const };

@@ -33,6 +33,8 @@ export type ClaimCandidate = RunRow & {
  * runner cannot restore a runc checkpoint; the claiming runner's workload is read in the same
  * statement); the filter is on the rows the index range already
  * yields, so a checkpoint no runner here can restore is skipped, not a blocker for the rest.
+ * Likewise a resume held for the runner that has its dump on disk (engine/resume-hold.ts, for about
+ * a second) is skipped by the others until the hold ends.
  *
  * Only the lock is taken here; the caller decides per row (PENDING_VERSION, new attempt) and moves
  * the rows to EXECUTING with one compare-and-set statement in the same transaction
@@ -45,6 +47,7 @@ const CLAIM_SQL = `
     WHERE r.status IN ('QUEUED', 'DELAYED', 'RETRYING')
       AND r.available_at <= now()
       AND (r.resume IS NULL OR r.checkpoint_workload IS NULL OR r.checkpoint_workload = (SELECT COALESCE(MAX(w.workload), 'process') FROM runners w WHERE w.id = ?))
+      AND (r.resume_held_until IS NULL OR r.resume_held_until <= now() OR r.resume_runner_id = ?)
     ORDER BY r.available_at, r.seq
     LIMIT ?
     FOR UPDATE SKIP LOCKED
@@ -65,6 +68,6 @@ const CLAIM_SQL = `
 
 export async function lockClaimableRuns(trx: Knex.Transaction, limit: number, runnerId: string): Promise<ClaimCandidate[]> {
   if (limit <= 0) return [];
-  const result = await trx.raw(CLAIM_SQL, [runnerId, limit]);
+  const result = await trx.raw(CLAIM_SQL, [runnerId, runnerId, limit]);
   return result.rows as ClaimCandidate[];
 }
