@@ -36,8 +36,10 @@ export interface StartTaskOptions {
   env: Record<string, string>;
   /** The unpacked image's root filesystem (runtimes that run the image's own rootfs, e.g. runc). */
   rootfs?: string;
-  /** Limits for runtimes that enforce them (runc: a cgroup). */
+  /** Limits for runtimes that enforce them (runc: a cgroup; container: the container's). */
   machine?: MachineLimits;
+  /** The deployment's image, for runtimes that run it through a container engine (which fetches it by digest). */
+  image?: { ref: string; digest: string };
   /**
    * Host files the task reads by their absolute path (e.g. a config file named in `args`). Runtimes
    * that run the task on its image's root bind each one read-only at the same path.
