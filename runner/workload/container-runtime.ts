@@ -153,7 +153,8 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
       requireCheckpoints("restore");
       const imageAbs = path.resolve(imageDir);
       const meta = await readContainerMeta(imageAbs);
-      const image = meta.image;
+      // This runner's place for the same image (its allowed registry), else where the dumping runner had it.
+      const image = opts.image?.digest === meta.image.digest ? opts.image : meta.image;
       await imageFor(image);
       const name = newName();
       const link = await openLink(path.join(workDir, name));

@@ -54,6 +54,8 @@ export interface RestoreTaskOptions {
   /** As for start; a runc restore may use another unpacked copy of the same image. */
   rootfs?: string;
   machine?: MachineLimits;
+  /** As for start; a container restore fetches the image from here when its digest is the checkpoint's. */
+  image?: { ref: string; digest: string };
   /**
    * The sandbox this runner would give the task now. A sandboxed checkpoint may bind from the host
    * only what this sandbox would (absent: the system dirs and the app dir); anything else is refused.

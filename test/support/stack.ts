@@ -53,7 +53,7 @@ export interface TestStack {
   api<T>(method: string, path: string, body?: unknown, environment?: string): Promise<T>;
   waitForRun(id: string, predicate: (run: RunView) => boolean, what: string, timeoutMs?: number): Promise<RunView>;
   /** `env`: the runner's own environment; `taskEnv`: what its task processes get (through `--env-file`). */
-  startRunnerProcess(options?: { capacity?: number; checkpoints?: boolean; env?: Record<string, string>; taskEnv?: Record<string, string>; name?: string; suspendThresholdMs?: number; workload?: "process" | "runc"; serverUrl?: string; drainGraceMs?: number }): Promise<RunnerProcess>;
+  startRunnerProcess(options?: { capacity?: number; checkpoints?: boolean; env?: Record<string, string>; taskEnv?: Record<string, string>; name?: string; suspendThresholdMs?: number; workload?: "process" | "runc" | "container"; serverUrl?: string; drainGraceMs?: number; args?: string[] }): Promise<RunnerProcess>;
   stop(): Promise<void>;
 }
 
@@ -103,6 +103,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       const args = [CLI, "runner", "--server-url", runnerOptions.serverUrl ?? local.apiUrl, "--name", runnerOptions.name ?? `proc-${n}`, "--capacity", String(runnerOptions.capacity ?? 5), "--work-dir", join(stateDir, `runner-${n}`), "--image-cache", local.dirs.imageCache, "--checkpoint-dir", local.dirs.checkpoints, "--drain-grace", String(runnerOptions.drainGraceMs ?? 2000), "--json"];
       if (runnerOptions.checkpoints === false) args.push("--no-checkpoints");
       if (runnerOptions.workload) args.push("--workload", runnerOptions.workload);
+      if (runnerOptions.args) args.push(...runnerOptions.args);
       if (runnerOptions.suspendThresholdMs !== undefined) args.push("--suspend-threshold", String(runnerOptions.suspendThresholdMs));
       if (runnerOptions.taskEnv) {
         const envFile = join(stateDir, `runner-${n}.env`);
