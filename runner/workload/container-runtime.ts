@@ -35,7 +35,7 @@ export function containerSocket(given?: string): string {
 }
 
 /**
- * Task processes in containers of the host's container engine (Podman, through its Docker-compatible
+ * Task processes in containers of the host's container engine (Podman ≥ 4, through its Docker-compatible
  * socket with dockerode), made from the deployment's image, with the task's machine as the container's
  * cpu and memory limits and the host network. The task talks to the runner through a relay that is
  * the container's PID 1 (container-shim.mjs; the engine cannot pass an fd into a container): stdout,
@@ -50,9 +50,11 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
   const info = await engine.info().catch((err: Error) => {
     throw new WorkloadError("START_FAILED", `the container workload needs a container engine: ${err.message} (start one with \`podman system service --time=0 unix://${socketPath}\`)`, { cause: err });
   });
+  if (info.kind !== "podman") {
+    throw new WorkloadError("START_FAILED", `the engine on ${socketPath} is Docker ${info.version}: the container workload needs Podman (images, checkpoints and restores go through its libpod endpoints)`);
+  }
   let checkpoints: CheckpointSupport;
   if (options.checkpoints === false) checkpoints = { available: false, reason: "checkpoints turned off" };
-  else if (info.kind !== "podman") checkpoints = { available: false, reason: `the engine on ${socketPath} is Docker ${info.version}: checkpoints need Podman's libpod endpoints (an exported checkpoint with the writable layer)` };
   else {
     const criu = await detectCriu("criu");
     checkpoints = criu.ok ? { available: true } : { available: false, reason: criu.reason };
