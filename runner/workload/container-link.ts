@@ -6,7 +6,7 @@ import { Duplex, PassThrough } from "node:stream";
 /** Inside every task container: the link dir (socket, shim, `detached` marker). */
 export const LINK_MOUNT = "/run/stasis-link";
 export const SHIM_SOURCE = path.join(import.meta.dirname, "container-shim.mjs");
-const [HELLO, IPC, STDOUT, STDERR, DETACH] = [0, 1, 2, 3, 5];
+const [HELLO, IPC, STDOUT, STDERR, EXIT, DETACH] = [0, 1, 2, 3, 4, 5];
 const DETACH_TIMEOUT_MS = 10_000;
 
 /**
@@ -20,6 +20,8 @@ export interface ContainerLink {
   readonly stdout: PassThrough;
   readonly stderr: PassThrough;
   readonly ipc: Duplex;
+  /** What the shim said when the task ended (its EXIT frame), if it got to say it. */
+  exitNote(): { code: number | null; signal: string | null; oomKills: number | null } | null;
   /** Resolves when the shim is connected (now or next). */
   connected(): Promise<void>;
   /** Hands the shim the task's environment (first start only). */
@@ -46,6 +48,7 @@ export async function openLink(dir: string): Promise<ContainerLink> {
   let waiters: Array<() => void> = [];
   let endWaiters: Array<() => void> = [];
   let detaching = false;
+  let exitNote: ReturnType<ContainerLink["exitNote"]> = null;
   const queued: Buffer[] = [];
 
   const frame = (type: number, payload: Buffer) => {
@@ -79,6 +82,7 @@ export async function openLink(dir: string): Promise<ContainerLink> {
         if (type === IPC) ipc.push(payload);
         else if (type === STDOUT) stdout.write(payload);
         else if (type === STDERR) stderr.write(payload);
+        else if (type === EXIT) exitNote = JSON.parse(payload.toString("utf8")) as typeof exitNote;
       }
     });
     conn.on("error", () => {});
@@ -115,6 +119,7 @@ export async function openLink(dir: string): Promise<ContainerLink> {
     stdout,
     stderr,
     ipc,
+    exitNote: () => exitNote,
     connected: () => (socket ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve))),
     hello: (env) => send(frame(HELLO, Buffer.from(JSON.stringify({ env })))),
     listen,

@@ -29,6 +29,29 @@ if (podman.ok) {
 
   describeWorkloadRuntime("container (podman)", { runtime, another: () => createContainerRuntime({ ...options, workDir: path.join(dir, "work-b"), checkpoints: true }) });
 
+  describe("container runtime: machine limits", () => {
+    it("a task that outgrows its memory is reported as exceeding it, not as a crash", async () => {
+      const scratch = await mkdtemp(path.join(tmpdir(), "stasis-container-oom-"));
+      const script = path.join(scratch, "hog.mjs");
+      await writeFile(script, [
+        'import net from "node:net";',
+        "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });",
+        'ipc.write(JSON.stringify({ type: "ready" }) + "\\n");',
+        "const keep = [];",
+        "ipc.on('data', () => { for (let i = 0; i < 60; i++) keep.push(Buffer.alloc(10 * 1024 * 1024, 1)); ipc.write(JSON.stringify({ type: 'survived' }) + '\\n'); });",
+      ].join("\n"));
+      try {
+        const proc = await runtime.start({ command: process.execPath, args: [script], cwd: scratch, env: {}, machine: { cpu: 1, memory: 256 } });
+        const ipc = createIpcClient(proc.ipc);
+        expect(await ipc.next()).toEqual({ type: "ready" });
+        ipc.send({ cmd: "allocate" });
+        expect(await proc.exited).toEqual({ code: null, signal: "SIGKILL", reason: { name: "MemoryLimitExceeded", message: "exceeded memory limit of 256 MB" } });
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe("container runtime: the task's environment stays out of the engine", () => {
     it("reaches the task, but neither the container's config nor a checkpoint's metadata holds it; no container is left", async () => {
       const scratch = await mkdtemp(path.join(tmpdir(), "stasis-container-env-"));

@@ -10,7 +10,9 @@
 //
 //   frame := type (1 byte) · length (uint32, big-endian) · payload
 //   runner → shim: 0 HELLO (JSON {env}), 1 IPC bytes for the task's fd 3, 5 DETACH
-//   shim → runner: 1 IPC bytes from fd 3, 2 STDOUT, 3 STDERR
+//   shim → runner: 1 IPC bytes from fd 3, 2 STDOUT, 3 STDERR, 4 EXIT (JSON {code, signal, oomKills}):
+//   how the task ended, with the container's count of kernel OOM kills (Podman reports
+//   OOMKilled=false after one, so the shim reads its own memory cgroup)
 //
 // DETACH comes before a checkpoint: CRIU cannot dump a socket whose peer is outside the container.
 // The shim ends the connection (its pending frames flushed first), and once the socket is closed it
@@ -28,7 +30,7 @@ import os from "node:os";
 const [socketPath, command, ...args] = process.argv.slice(2);
 const marker = path.join(path.dirname(socketPath), "detached");
 const RETRY_MS = 10;
-const [HELLO, IPC, STDOUT, STDERR, DETACH] = [0, 1, 2, 3, 5];
+const [HELLO, IPC, STDOUT, STDERR, EXIT, DETACH] = [0, 1, 2, 3, 4, 5];
 
 let conn = null;
 let child = null;
@@ -67,10 +69,22 @@ function startTask(env) {
   });
   child.on("close", (code, signal) => {
     exitCode = signal ? 128 + (os.constants.signals[signal] ?? 9) : (code ?? 0);
+    send(EXIT, Buffer.from(JSON.stringify({ code, signal, oomKills: oomKills() })));
     // The last output goes out before the container ends (the socket's close ends the shim).
     if (conn) conn.end();
     else process.exit(exitCode);
   });
+}
+
+/** Kernel OOM kills in this container's memory cgroup (v1: memory.oom_control, v2: memory.events), or null. */
+function oomKills() {
+  for (const file of ["/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events"]) {
+    try {
+      const found = /^oom_kill (\d+)$/m.exec(fs.readFileSync(file, "utf8"));
+      if (found) return Number(found[1]);
+    } catch {}
+  }
+  return null;
 }
 
 function detach() {

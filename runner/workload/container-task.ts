@@ -34,6 +34,11 @@ export function trackContainer(container: Docker.Container, name: string, link: 
     running = false;
     const exit: TaskExit = killing ? { code: null, signal: "SIGKILL" } : toExit(status);
     if (!killing) await Promise.race([link.ended(), new Promise((resolve) => setTimeout(resolve, LAST_BYTES_MS).unref())]);
+    // A SIGKILL that neither kill() nor a checkpoint sent, with OOM kills in the container: its memory limit.
+    const note = link.exitNote();
+    if (exit.signal === "SIGKILL" && !killing && machine && (note?.oomKills ?? 0) > 0) {
+      exit.reason = { name: "MemoryLimitExceeded", message: `exceeded memory limit of ${machine.memory} MB` };
+    }
     if (!killing && status !== 0) {
       const logs = await container.logs({ stdout: true, stderr: true, tail: 40, follow: false }).catch(() => Buffer.alloc(0));
       lastWords = logs.toString("utf8").replace(/[\x00-\x08]/g, "").trim().slice(-2000);
