@@ -64,6 +64,15 @@ describe.skipIf(!podman.ok)(`container workload end to end${podman.ok ? "" : ` (
     await waitFor("the finished run's container to be gone", async () => (await containersOf(runner)).length === 0, { timeoutMs: 10_000 });
   });
 
+  it("a runner killed with SIGKILL leaves no container running (its relay ends the task when the runner's socket closes)", async () => {
+    const runner = await runners.start({ name: "container-dies", workload: "container", checkpoints: false, args: ["--container-socket", service.socketPath] });
+    const { id } = await trigger(stack, "nap", { seconds: 60 });
+    await waitForLog(stack, id, "before the nap", 60_000);
+    expect((await containersOf(runner)).map((c) => c.State)).toEqual(["running"]);
+    await runner.kill9();
+    await waitFor("the dead runner's container to stop", async () => (await containersOf(runner)).every((c) => c.State !== "running"), { timeoutMs: 10_000 });
+  });
+
   it("a waiting run is checkpointed, has no container while it waits, and resumes on another container runner with its memory", async () => {
     const runnerA = await containerRunner("container-suspend");
     const { id } = await trigger(stack, "nap", { seconds: 3 });
