@@ -1,7 +1,7 @@
 // The container workload end to end: `stasis runner --workload container` runs each task in a container
 // of the host's Podman, made from the deployment's image pulled from the registry by digest; a run that
-// waits is checkpointed (Podman's exported checkpoint, through the checkpoint store), its container is
-// gone while it waits, and a second container runner restores it as a new container with its state.
+// waits is checkpointed (Podman's exported checkpoint, kept as an OCI artifact in the registry), its
+// container is gone while it waits, and a second container runner restores it as a new container with its state.
 import Docker from "dockerode";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -32,7 +32,9 @@ describe.skipIf(!podman.ok)(`container workload end to end${podman.ok ? "" : ` (
   let docker: Docker;
   let imageDigest: string;
   const runners = runnerPool(() => stack);
-  const containerRunner = (name: string) => runners.start({ name, workload: "container", args: ["--container-socket", service.socketPath] });
+  const containerRunner = (name: string, args: string[] = []) => runners.start({ name, workload: "container", args: ["--container-socket", service.socketPath, ...args] });
+  /** Checkpoints as OCI artifacts in the registry: the two runners share no checkpoint directory. */
+  const registryStore = () => ["--checkpoint-store", "registry", "--checkpoint-repository", `${registry.host}/checkpoints`];
   /** The engine's containers that a runner process made (their names carry its PID). */
   const containersOf = async (runner: RunnerProcess) =>
     (await docker.listContainers({ all: true })).filter((c) => (c.Names ?? []).some((n) => n.replace(/^\//, "").startsWith(`stasis-${runner.child.pid}-`)));
@@ -73,16 +75,19 @@ describe.skipIf(!podman.ok)(`container workload end to end${podman.ok ? "" : ` (
     await waitFor("the dead runner's container to stop", async () => (await containersOf(runner)).every((c) => c.State !== "running"), { timeoutMs: 10_000 });
   });
 
-  it("a waiting run is checkpointed, has no container while it waits, and resumes on another container runner with its memory", async () => {
-    const runnerA = await containerRunner("container-suspend");
+  it("a waiting run is checkpointed into the registry, has no container while it waits, and resumes on another container runner with its memory", async () => {
+    const runnerA = await containerRunner("container-suspend", registryStore());
     const { id } = await trigger(stack, "nap", { seconds: 3 });
     const before = await waitForLog(stack, id, "before the nap", 60_000);
     const suspended = await stack.waitForRun(id, (r) => r.status === "SUSPENDED" || r.status === "COMPLETED" || r.status === "FAILED", `run ${id} to suspend`);
     expect(suspended.status).toBe("SUSPENDED");
+    const row = await stack.local.db("runs").where({ id }).first("checkpoint_location", "checkpoint_workload");
+    expect(row).toMatchObject({ checkpoint_workload: "container" });
+    expect(row.checkpoint_location).toContain(`${registry.host}/checkpoints`);
     await waitFor("runner A's container to be gone", async () => (await containersOf(runnerA)).length === 0, { timeoutMs: 10_000 });
     await runnerA.stop();
 
-    const runnerB = await containerRunner("container-resume");
+    const runnerB = await containerRunner("container-resume", registryStore());
     const done = await waitForFinal(stack, id, "COMPLETED");
     expect(done.output).toMatchObject({ random: before.data!.random, nodes: 100_000, sum: (100_000 * 99_999) / 2, pid: before.data!.pid });
     expect(done.attemptDetails!.at(-1)!.runnerId).toBe(runnerB.runnerId);
