@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { retargetArchive } from "./container-archive.ts";
@@ -63,7 +63,7 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
     throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `checkpoints were required but are unavailable: ${checkpoints.reason}`);
   }
   await mkdir(workDir, { recursive: true });
-  await removeOrphans(engine.docker);
+  await removeOrphans(engine.docker, workDir);
   const imageFor = createImageLoader(engine, workDir);
   const tasks = new WeakMap<TaskProcess, ContainerTask & { image: ContainerImage }>();
   const newName = () => `stasis-${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -135,8 +135,9 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
         task.expectKill(false);
         await rm(path.join(imageAbs, CONTAINER_ARCHIVE), { force: true });
         if (task.running) {
+          // The relay connects again within milliseconds; a task that does not is told apart by its silence, not waited for.
           await task.link.listen();
-          await task.link.connected();
+          await Promise.race([task.link.connected(), task.proc.exited, new Promise((resolve) => setTimeout(resolve, CONNECT_TIMEOUT_MS).unref())]);
         }
         throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${task.name} failed: criu dump failed: ${(err as Error).message}`, { cause: err });
       }
@@ -179,16 +180,18 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
 }
 
 /**
- * Containers left by a runner that died (its PID in their name). Their tasks end by themselves when
- * the runner's socket closes (the shim exits); this removes what is left of them.
+ * Containers and link dirs left by a runner that died (its PID in their name). Their tasks end by
+ * themselves when the runner's socket closes (the relay exits); this removes what is left of them.
  */
-async function removeOrphans(docker: ReturnType<typeof createEngine>["docker"]): Promise<void> {
+async function removeOrphans(docker: ReturnType<typeof createEngine>["docker"], workDir: string): Promise<void> {
+  const orphaned = (name: string) => {
+    const owner = Number(/^\/?stasis-(\d+)-/.exec(name)?.[1]);
+    return Number.isInteger(owner) && owner > 0 && !isAlive(owner);
+  };
   const listed = await docker.listContainers({ all: true, filters: { label: [`${LABEL}=container`] } }).catch(() => []);
-  for (const c of listed) {
-    // By name, which is the restoring runner's own (labels come along from the dumped container).
-    const owner = Number(/^\/?stasis-(\d+)-/.exec(c.Names?.[0] ?? "")?.[1]);
-    if (Number.isInteger(owner) && owner > 0 && !isAlive(owner)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
-  }
+  // By name, which is the restoring runner's own (labels come along from the dumped container).
+  for (const c of listed) if (orphaned(c.Names?.[0] ?? "")) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  for (const name of (await readdir(workDir)).filter(orphaned)) await rm(path.join(workDir, name), { recursive: true, force: true });
 }
 
 function isAlive(pid: number): boolean {

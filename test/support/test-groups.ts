@@ -13,6 +13,7 @@ export const LIGHT_TEST_FILES = [
   "builder/webhook-events/**/*.test.ts",
   "runner/checkpoint-store/**/*.test.ts",
   "runner/health-server.test.ts",
+  "runner/workload/container-archive.test.ts",
   "runner/retry-call.test.ts",
   "runner/warm-pool.test.ts",
   "test/server-*.test.ts",
