@@ -26,7 +26,7 @@ describe("retargetArchive: a Podman checkpoint export rebound to this restore's 
 
   it("points the link mount's source (and only it) at the new dir; CRIU's images pass through untouched", async () => {
     const spec = { mounts: [{ destination: "/run/stasis-link", source: "/old/link", type: "bind" }, { destination: "/old/link-not", source: "/old/link-not" }], process: { args: ["node", "/run/stasis-link/shim.mjs"] } };
-    const config = { spec, Binds: ["/old/link:/run/stasis-link"], userVolumes: ["/old/link/sub"] };
+    const config = { spec, Binds: ["/old/link:/run/stasis-link"], userVolumes: ["/old/link/sub"], conmonPidFile: "/run/a/overlay-containers/old/userdata/conmon.pid", pid_file: "/run/a/overlay-containers/old/userdata/pidfile" };
     const archive = await exportLike("one", { "config.dump": JSON.stringify(config), "spec.dump": JSON.stringify(spec), "checkpoint/pages-1.img": "memory" });
     const out = path.join(dir, "one-out");
     await mkdir(out);
@@ -37,6 +37,9 @@ describe("retargetArchive: a Podman checkpoint export rebound to this restore's 
     const newConfig = JSON.parse(await readFile(path.join(out, "config.dump"), "utf8"));
     expect(newConfig.Binds).toEqual(["/new/link:/run/stasis-link"]);
     expect(newConfig.userVolumes).toEqual(["/new/link/sub"]);
+    // The dumping engine's own run-root paths are left for the restoring engine to derive.
+    expect(newConfig).not.toHaveProperty("conmonPidFile");
+    expect(newConfig).not.toHaveProperty("pid_file");
     expect(await readFile(path.join(out, "checkpoint/pages-1.img"), "utf8")).toBe("memory");
   });
 

@@ -6,13 +6,19 @@ import { WorkloadError } from "./errors.ts";
 
 /** The files of Podman's exported checkpoint that name the container's bind mounts by host path. */
 const CONFIG_FILES = ["config.dump", "spec.dump"];
+/**
+ * Paths in config.dump that Podman 4.3 keeps from the dumping engine's run root and container id
+ * (`<runroot>/overlay-containers/<old id>/userdata/…`): on another host (or another run root) conmon
+ * and runc fail to write them. Without them Podman derives them for the new container.
+ */
+const ENGINE_PATHS = ["conmonPidFile", "pid_file"];
 
 /**
  * Podman's exported checkpoint (`checkpoint?export=true`) with the host dir `from` bound into the
  * container replaced by `to`, as a tar stream for `restore?import=true`. The restored container then
  * binds this restore's own link dir where the dumped one's was (CRIU's images name the mount by its
  * place in the container, not by its source), so two restores of one checkpoint on one host never
- * share a socket. The tar is unpacked into `stage` (removed once the stream has ended).
+ * share a socket. Paths of the dumping engine's own are dropped (ENGINE_PATHS). The tar is unpacked into `stage` (removed once the stream has ended).
  */
 export async function retargetArchive(archive: string, stage: string, from: string, to: string): Promise<Readable> {
   await mkdir(stage, { recursive: true });
@@ -23,7 +29,8 @@ export async function retargetArchive(archive: string, stage: string, from: stri
     const text = await readFile(file, "utf8").catch(() => {
       throw new WorkloadError("BAD_CHECKPOINT", `${archive} is not a Podman checkpoint export: ${name} is missing`);
     });
-    const config = JSON.parse(text) as unknown;
+    const config = JSON.parse(text) as Record<string, unknown>;
+    if (name === "config.dump") for (const key of ENGINE_PATHS) delete config[key];
     await writeFile(file, JSON.stringify(replaceStrings(config, from, to)));
   }
   const entries = await readdir(stage);

@@ -29,6 +29,30 @@ if (podman.ok) {
 
   describeWorkloadRuntime("container (podman)", { runtime, another: () => createContainerRuntime({ ...options, workDir: path.join(dir, "work-b"), checkpoints: true }) });
 
+  describe.skipIf(!runtime.checkpoints.available)("container runtime: another host", () => {
+    it("restores on a second Podman with its own storage, which fetches the image first", async () => {
+      const other = await startPodmanService();
+      const scratch = await mkdtemp(path.join(tmpdir(), "stasis-container-host-"));
+      try {
+        const task = await writeStatefulTask();
+        const proc = await runtime.start({ command: process.execPath, args: [task.script, task.logFile, String(GRAPH_SIZE)], cwd: task.dir, env: {} });
+        const ipc = createIpcClient(proc.ipc);
+        const ready = await ipc.next();
+        const before = await ipc.request({ cmd: "state" });
+        await runtime.checkpoint(proc, path.join(scratch, "ckpt"));
+        expect(await new Docker({ socketPath: other.socketPath }).listImages()).toEqual([]);
+        const elsewhere = await createContainerRuntime({ socketPath: other.socketPath, workDir: path.join(scratch, "work"), checkpoints: true });
+        const restored = await elsewhere.restore(path.join(scratch, "ckpt"), { cwd: task.dir });
+        expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, pid: ready.pid ?? before.pid, count: 2 });
+        await restored.kill();
+        await rm(task.dir, { recursive: true, force: true });
+      } finally {
+        await other.stop();
+        await rm(scratch, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe("container runtime: machine limits", () => {
     it("a task that outgrows its memory is reported as exceeding it, not as a crash", async () => {
       const scratch = await mkdtemp(path.join(tmpdir(), "stasis-container-oom-"));
