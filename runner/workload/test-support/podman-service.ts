@@ -47,7 +47,8 @@ export async function startPodmanService(): Promise<PodmanService> {
   ].join("\n"));
   const socketPath = path.join(dir, "podman.sock");
   const args = ["--root", path.join(dir, "storage"), "--runroot", path.join(dir, "run"), "--tmpdir", path.join(dir, "tmp"), "system", "service", "--time=0", `unix://${socketPath}`];
-  const child: ChildProcess = spawn("podman", args, { env: { ...process.env, CONTAINERS_CONF: conf }, stdio: ["ignore", "ignore", "pipe"] });
+  // Its own dir as cwd: conmon writes an `oom` file into its cwd when a container is OOM-killed.
+  const child: ChildProcess = spawn("podman", args, { cwd: dir, env: { ...process.env, CONTAINERS_CONF: conf }, stdio: ["ignore", "ignore", "pipe"] });
   let said = "";
   child.stderr!.on("data", (chunk: Buffer) => (said = (said + chunk.toString()).slice(-2000)));
   const docker = new Docker({ socketPath });
