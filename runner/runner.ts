@@ -24,10 +24,10 @@ export interface RunnerOptions {
   runtime: WorkloadRuntime;
   checkpoints: CheckpointStore | null;
   appDirFor: (deployment: ClaimedRun["deployment"]) => Promise<string>;
-  /** Given with a runtime that runs the image's own rootfs (runc). */
+  /** Given with a runtime that runs the image's own rootfs (runc, container). */
   rootfsFor?: (deployment: ClaimedRun["deployment"]) => Promise<string>;
   /** What the runner tells the server it runs tasks with. Default "process". */
-  workload?: "process" | "runc";
+  workload?: "process" | "runc" | "container";
   workDir: string;
   suspendThresholdMs?: number;
   taskEnv?: Record<string, string>;

@@ -18,7 +18,7 @@ export const RegisterRunnerRequest = z
     name: z.string().min(1).max(200),
     capacity: z.number().int().min(1).max(1000),
     checkpoints: z.boolean(),
-    workload: z.enum(["process", "runc", "docker"]).default("process"),
+    workload: z.enum(["process", "runc", "container"]).default("process"),
   })
   .strict();
 export const RegisterRunnerResponse = z.object({

@@ -4,8 +4,10 @@
 #     kernels >= 6.16). It comes from Debian forky (or sid), fetched with a PRIVATE apt config and
 #     an empty dpkg status, unpacked with `dpkg -x` into /opt/stasis/criu/root and run through that
 #     prefix's own dynamic loader, so the host's apt sources and libc are never touched.
-#   - From Debian 12: runc, skopeo, umoci, docker-registry, postgresql, zstd, util-linux, git, and
-#     chromium (the dashboard tests drive it with playwright-core; no browser download).
+#   - From Debian 12: runc, skopeo, umoci, docker-registry, postgresql, zstd, util-linux, git,
+#     chromium (the dashboard tests drive it with playwright-core; no browser download), and podman
+#     (4.3; the `--workload container` runtime talks to its API socket, which nothing here starts:
+#     `stasis runner` and the tests run `podman system service` themselves).
 # Progress goes to stderr. When everything is present it only runs `criu check` (well under 1 s).
 set -eEuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup-steps.sh"
@@ -15,7 +17,7 @@ CRIU_WRAPPER="${STASIS_CRIU_WRAPPER:-/usr/local/bin/criu}"
 CRIU_SUITES="${STASIS_CRIU_SUITES:-forky sid}"
 DEBIAN_MIRROR="${STASIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-APT_PACKAGES=(runc skopeo umoci docker-registry postgresql zstd util-linux git chromium)
+APT_PACKAGES=(runc skopeo umoci docker-registry postgresql zstd util-linux git chromium podman)
 
 [ "$(id -u)" = 0 ] || die "must run as root (CRIU and apt need it)"
 command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 only"
@@ -31,7 +33,7 @@ for pkg in "${APT_PACKAGES[@]}"; do is_installed "$pkg" || missing+=("$pkg"); do
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]} from Debian 12 (apt-get)"
   log "installing from Debian 12: ${missing[*]}"
-  # Keep package services (postgresql, docker-registry) from starting: tests start their own.
+  # Keep package services (postgresql, docker-registry, podman's) from starting: tests start their own.
   own_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d

@@ -147,7 +147,7 @@ describe("waits", () => {
     expect(logs.body.data.map((l: { message: string }) => l.message)).toEqual(["before", "after"]);
   });
 
-  it("a checkpoint resumes only on a runner of the workload that took it (a process runner cannot restore a runc checkpoint)", async () => {
+  it("a checkpoint resumes only on a runner of the workload that took it (neither a process nor a container runner can restore a runc checkpoint)", async () => {
     const register = async (name: string, workload: string) => (await f.call("POST", "/api/v1/runner/register", { key: RUNNER_TOKEN, body: { name, capacity: 4, checkpoints: true, workload } })).body.runnerId as string;
     const runcA = await register("runc-a", "runc");
     const trig = await f.call("POST", "/api/v1/tasks/waiter/trigger", { body: { payload: {} } });
@@ -159,9 +159,10 @@ describe("waits", () => {
     await f.call("POST", "/api/v1/events", { body: { event: "runc-go", payload: 1 } });
     expect(await status(run.runId)).toBe("QUEUED");
 
-    // Process runners poll and get nothing of it; a runc runner gets the resume.
+    // Process and container runners poll and get nothing of it; a runc runner gets the resume.
     const processRunner = await register("process-b", "process");
-    for (const id of [processRunner, runnerId]) expect((await poll(f, id, { freeSlots: 4, waitMs: 0 })).runs.map((r) => r.runId)).not.toContain(run.runId);
+    const containerRunner = await register("container-b", "container");
+    for (const id of [processRunner, containerRunner, runnerId]) expect((await poll(f, id, { freeSlots: 4, waitMs: 0 })).runs.map((r) => r.runId)).not.toContain(run.runId);
     expect(await status(run.runId)).toBe("QUEUED");
     const runcC = await register("runc-c", "runc");
     const resumed = await eventually(() => poll(f, runcC, { freeSlots: 1, waitMs: 500 }), (p) => p.runs.some((r) => r.runId === run.runId));

@@ -2,7 +2,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
 import { allowedImageSources } from "../../schemas/index.ts";
-import { canSandboxTasks, openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
+import { canSandboxTasks, openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createContainerRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
 import { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } from "../../server/index.ts";
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
@@ -76,7 +76,8 @@ export function registerServeCommands(program: Command): void {
     .option("--checkpoint-repository <host/repo>", "registry store: the repository (default STASIS_CHECKPOINT_REPOSITORY, else <STASIS_REGISTRY>/checkpoints); credentials are the registry's (STASIS_REGISTRY_USERNAME/PASSWORD or STASIS_REGISTRY_TOKEN), for their own host only")
     .option("--no-checkpoints", "never freeze waiting runs")
     .option("--warm-processes", "keep a spare, never-used task process per recent deployment so runs skip Node's start-up")
-    .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits", "process")
+    .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits; container: the image in a container of the host's Podman (its API socket, see --container-socket), with the task's machine limits", "process")
+    .option("--container-socket <path>", "container workload: the engine's API socket (default /run/podman/podman.sock, else /var/run/docker.sock; checkpoints need Podman)")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
     .option("--local-checkpoints <MiB>", "how much of its own dumps the runner keeps in clear in its work dir, so a resume here skips fetching and unpacking the stored checkpoint (0: none)", "2048")
     .option("--env-file <file>", "host-wide default environment for task processes (each environment's own variables, kept by the server, win over it)")
@@ -87,8 +88,8 @@ export function registerServeCommands(program: Command): void {
     .option("--drain-finish <ms>", "on SIGTERM, how long runs may finish before the rest are checkpointed and handed over (default: half of --drain-grace)")
     .option("--health-port <port>", "serve /livez, /readyz and /drain (a preStop hook) on this port (default STASIS_RUNNER_HEALTH_PORT; off when unset)")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; suspendThreshold?: string; localCheckpoints: string; envFile?: string; drainGrace: string; drainFinish?: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
-      if (opts.workload !== "process" && opts.workload !== "runc") throw new CliError(`--workload must be process or runc, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; containerSocket?: string; suspendThreshold?: string; localCheckpoints: string; envFile?: string; drainGrace: string; drainFinish?: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
+      if (opts.workload !== "process" && opts.workload !== "runc" && opts.workload !== "container") throw new CliError(`--workload must be process, runc or container, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const localCheckpointMiB = Number(opts.localCheckpoints);
       if (!Number.isFinite(localCheckpointMiB) || localCheckpointMiB < 0) throw new CliError(`--local-checkpoints must be a number of MiB >= 0, not ${JSON.stringify(opts.localCheckpoints)}`, ExitCode.USAGE);
@@ -97,7 +98,10 @@ export function registerServeCommands(program: Command): void {
       const workDir = resolve(opts.workDir);
       const log = pino({ level: process.env.STASIS_LOG_LEVEL ?? "info" }, pino.destination(2));
       const runtimeOptions = { checkpoints: opts.checkpoints ? undefined : false, workDir };
-      const runtime = workload === "runc" ? await createRuncRuntime({ ...runtimeOptions, workDir: join(workDir, "runc") }) : await createProcessRuntime(runtimeOptions);
+      const runtime =
+        workload === "runc" ? await createRuncRuntime({ ...runtimeOptions, workDir: join(workDir, "runc") })
+        : workload === "container" ? await createContainerRuntime({ ...runtimeOptions, workDir: join(workDir, "container"), socketPath: opts.containerSocket })
+        : await createProcessRuntime(runtimeOptions);
       let allowedSources;
       try {
         allowedSources = allowedImageSources(opts.allowedRegistries ?? process.env.STASIS_ALLOWED_REGISTRIES, process.env.STASIS_REGISTRY);
@@ -136,7 +140,7 @@ export function registerServeCommands(program: Command): void {
         runtime,
         checkpoints: checkpointStore?.store ?? null,
         appDirFor: images,
-        rootfsFor: workload === "runc" ? images.rootfsFor : undefined,
+        rootfsFor: workload === "process" ? undefined : images.rootfsFor,
         workload,
         workDir,
         suspendThresholdMs: opts.suspendThreshold === undefined ? undefined : Number(opts.suspendThreshold),

@@ -28,11 +28,13 @@ export async function restoreInto(session: Session, dir: string, callId: number 
 }
 
 /** Where the image's rootfs is and the task's machine, when the runtime runs the image itself. */
-export async function placement(session: Session): Promise<{ rootfs?: string; machine?: { cpu: number; memory: number } }> {
+export async function placement(session: Session): Promise<{ rootfs?: string; machine?: { cpu: number; memory: number }; image?: { ref: string; digest: string } }> {
   const { deps, claim } = session;
   if (!deps.rootfsFor) return {};
   const machine = claim.deployment.manifest.tasks.find((t) => t.id === claim.taskId)?.machine;
-  return { rootfs: await deps.rootfsFor(claim.deployment), machine: machine && { cpu: machine.cpu, memory: machine.memory } };
+  // The image itself too, for a runtime whose engine runs it (container); the others use the rootfs.
+  const image = { ref: claim.deployment.imageRef, digest: claim.deployment.imageDigest };
+  return { rootfs: await deps.rootfsFor(claim.deployment), machine: machine && { cpu: machine.cpu, memory: machine.memory }, image };
 }
 
 /** A restore's options: this runner's copy of the app, and the sandbox it would give the task now (what a checkpoint may bind is checked against it). */

@@ -4,3 +4,4 @@ export { createRuncRuntime, detectRunc, type RuncRuntimeOptions } from "./runc-r
 export { WorkloadError, type WorkloadErrorCode } from "./errors.ts";
 export { CHECKPOINT_META_FILE } from "./checkpoint-meta.ts";
 export { criuDumpsOtherUsers } from "./criu-user.ts";
+export { createContainerRuntime, containerSocket, type ContainerRuntimeOptions } from "./container-runtime.ts";

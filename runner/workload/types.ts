@@ -36,8 +36,10 @@ export interface StartTaskOptions {
   env: Record<string, string>;
   /** The unpacked image's root filesystem (runtimes that run the image's own rootfs, e.g. runc). */
   rootfs?: string;
-  /** Limits for runtimes that enforce them (runc: a cgroup). */
+  /** Limits for runtimes that enforce them (runc: a cgroup; container: the container's). */
   machine?: MachineLimits;
+  /** The deployment's image, for runtimes that run it through a container engine (which fetches it by digest). */
+  image?: { ref: string; digest: string };
   /**
    * Host files the task reads by their absolute path (e.g. a config file named in `args`). Runtimes
    * that run the task on its image's root bind each one read-only at the same path.
@@ -52,6 +54,8 @@ export interface RestoreTaskOptions {
   /** As for start; a runc restore may use another unpacked copy of the same image. */
   rootfs?: string;
   machine?: MachineLimits;
+  /** As for start; a container restore fetches the image from here when its digest is the checkpoint's. */
+  image?: { ref: string; digest: string };
   /**
    * The sandbox this runner would give the task now. A sandboxed checkpoint may bind from the host
    * only what this sandbox would (absent: the system dirs and the app dir); anything else is refused.

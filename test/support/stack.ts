@@ -53,7 +53,7 @@ export interface TestStack {
   api<T>(method: string, path: string, body?: unknown, environment?: string): Promise<T>;
   waitForRun(id: string, predicate: (run: RunView) => boolean, what: string, timeoutMs?: number): Promise<RunView>;
   /** `env`: the runner's own environment; `taskEnv`: what its task processes get (through `--env-file`). */
-  startRunnerProcess(options?: { capacity?: number; checkpoints?: boolean; env?: Record<string, string>; taskEnv?: Record<string, string>; name?: string; suspendThresholdMs?: number; workload?: "process" | "runc"; serverUrl?: string; drainGraceMs?: number; drainFinishMs?: number }): Promise<RunnerProcess>;
+  startRunnerProcess(options?: { capacity?: number; checkpoints?: boolean; env?: Record<string, string>; taskEnv?: Record<string, string>; name?: string; suspendThresholdMs?: number; workload?: "process" | "runc" | "container"; serverUrl?: string; drainGraceMs?: number; drainFinishMs?: number; args?: string[] }): Promise<RunnerProcess>;
   stop(): Promise<void>;
 }
 
@@ -104,6 +104,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       if (runnerOptions.checkpoints === false) args.push("--no-checkpoints");
       if (runnerOptions.drainFinishMs !== undefined) args.push("--drain-finish", String(runnerOptions.drainFinishMs));
       if (runnerOptions.workload) args.push("--workload", runnerOptions.workload);
+      if (runnerOptions.args) args.push(...runnerOptions.args);
       if (runnerOptions.suspendThresholdMs !== undefined) args.push("--suspend-threshold", String(runnerOptions.suspendThresholdMs));
       if (runnerOptions.taskEnv) {
         const envFile = join(stateDir, `runner-${n}.env`);

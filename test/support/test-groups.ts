@@ -14,6 +14,7 @@ export const LIGHT_TEST_FILES = [
   "runner/checkpoint-store/**/*.test.ts",
   "runner/health-server.test.ts",
   "runner/local-checkpoints.test.ts",
+  "runner/workload/container-archive.test.ts",
   "runner/retry-call.test.ts",
   "runner/http-post.test.ts",
   "runner/warm-pool.test.ts",

@@ -1,0 +1,68 @@
+import { mkdtemp, readFile, rm, symlink, writeFile, mkdir } from "node:fs/promises";
+import path from "node:path";
+import { Readable } from "node:stream";
+import { c as createTar } from "tar";
+import { LAYOUT_REF_PREFIX, parseLayoutRef, parseRegistryRef, registryBaseUrl } from "../../builder/index.ts";
+import type { ContainerEngine } from "./container-engine.ts";
+import { WorkloadError } from "./errors.ts";
+
+/** A deployment's image: where it lives and the manifest digest it must have. */
+export interface ContainerImage {
+  ref: string;
+  digest: string;
+}
+
+/**
+ * Makes the engine hold `image` (by manifest digest), once per digest however many tasks start at
+ * once: from a registry, Podman pulls it by digest (plain http for a loopback registry, as the
+ * builder pushes it); from a local OCI layout (`oci-layout:<dir>@sha256:…`, one host), the layout's
+ * blobs of that one image are streamed to Podman's load endpoint as an OCI archive. Either way the
+ * engine's copy is looked up by the digest afterwards, so an image that is not what the deployment
+ * names is never run. Answers the engine's image id.
+ */
+export function createImageLoader(engine: ContainerEngine, scratchDir: string) {
+  const loading = new Map<string, Promise<string>>();
+
+  async function load(image: ContainerImage): Promise<string> {
+    const present = await engine.findImage(image.digest);
+    if (present) return present;
+    if (image.ref.startsWith(LAYOUT_REF_PREFIX)) {
+      await engine.load(await layoutArchive(parseLayoutRef(image.ref).dir, image.digest, scratchDir));
+    } else {
+      const { host, repository } = parseRegistryRef(image.ref);
+      await engine.pull(`${host}/${repository}@${image.digest}`, registryBaseUrl(host).startsWith("https:"));
+    }
+    const loaded = await engine.findImage(image.digest);
+    if (!loaded) throw new WorkloadError("START_FAILED", `the container engine has no image with digest ${image.digest} after fetching ${image.ref}`);
+    return loaded;
+  }
+
+  return (image: ContainerImage): Promise<string> => {
+    let found = loading.get(image.digest);
+    if (!found) {
+      found = load(image).catch((err: unknown) => {
+        loading.delete(image.digest);
+        throw err instanceof WorkloadError ? err : new WorkloadError("START_FAILED", `cannot get image ${image.ref} into the container engine: ${(err as Error).message}`, { cause: err });
+      });
+      loading.set(image.digest, found);
+    }
+    return found;
+  };
+}
+
+/** An OCI archive (a tarred OCI layout) holding only the image `digest` of the layout `dir`. */
+async function layoutArchive(dir: string, digest: string, scratchDir: string) {
+  const blob = (d: string) => path.join(dir, "blobs", ...d.split(":"));
+  const manifest = JSON.parse(await readFile(blob(digest), "utf8")) as { config: { digest: string }; layers: Array<{ digest: string }> };
+  const stage = await mkdtemp(path.join(scratchDir, "layout-"));
+  await mkdir(path.join(stage, "blobs", "sha256"), { recursive: true });
+  const digests = new Set([digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)]);
+  for (const d of digests) await symlink(blob(d), path.join(stage, "blobs", ...d.split(":")));
+  const size = (await readFile(blob(digest))).length;
+  const name = `stasis/image:${digest.slice("sha256:".length, "sha256:".length + 12)}`;
+  await writeFile(path.join(stage, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  await writeFile(path.join(stage, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", digest, size, annotations: { "org.opencontainers.image.ref.name": name } }] }));
+  const archive = Readable.from(createTar({ cwd: stage, follow: true, portable: true }, ["oci-layout", "index.json", "blobs"]));
+  archive.once("close", () => void rm(stage, { recursive: true, force: true }));
+  return archive;
+}
