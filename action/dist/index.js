@@ -39790,6 +39790,8 @@ var init_triggers = __esm({
       /** Why it was refused (bad or stale signature, missing secret, body not JSON). */
       failure: external_exports.string().nullable(),
       runs: external_exports.array(external_exports.string()),
+      /** The webhook subscription it came through (null: the source's own URL). */
+      subscription: external_exports.string().nullable(),
       receivedAt: external_exports.string()
     });
     ListDeliveriesQuery = external_exports.object({ limit: external_exports.coerce.number().int().min(1).max(200).default(25) }).strict();
@@ -40160,7 +40162,7 @@ var init_waitpoint = __esm({
 });
 
 // schemas/connections.ts
-var IntegrationSlug, ExternalId, Scope, HttpUrl, KNOWN_PROVIDERS, ProviderName, AddIntegrationRequest, IntegrationView, IntegrationListResponse, IntegrationParams, DeleteIntegrationResponse, ConnectionStatus, ConnectionView, ConnectionListQuery, ConnectionListResponse, ConnectionParams, RevokeConnectionResponse, RedirectTo, StartConnectRequest, StartConnectResponse, GetTokenRequest, TokenResponse, CreateConnectLinkRequest, ConnectLinkResponse;
+var IntegrationSlug, ExternalId, Scope, HttpUrl, KNOWN_PROVIDERS, ProviderName, AddIntegrationRequest, IntegrationView, IntegrationListResponse, IntegrationParams, HookLeft, DeleteIntegrationResponse, ConnectionStatus, ConnectionView, ConnectionListQuery, ConnectionListResponse, ConnectionParams, RevokeConnectionResponse, RedirectTo, StartConnectRequest, StartConnectResponse, GetTokenRequest, TokenResponse, CreateConnectLinkRequest, ConnectLinkResponse;
 var init_connections = __esm({
   "schemas/connections.ts"() {
     "use strict";
@@ -40179,6 +40181,8 @@ var init_connections = __esm({
       authorizationEndpoint: HttpUrl.optional(),
       tokenEndpoint: HttpUrl.optional(),
       revocationEndpoint: HttpUrl.optional(),
+      /** The provider's REST API (GitHub: default https://api.github.com; GitHub Enterprise Server: https://<host>/api/v3), for webhook subscriptions. */
+      apiUrl: HttpUrl.optional(),
       clientId: external_exports.string().min(1).max(500).optional(),
       clientSecret: external_exports.string().min(1).max(2e3).optional(),
       scopes: external_exports.array(Scope).max(100).default([])
@@ -40197,6 +40201,7 @@ var init_connections = __esm({
       issuer: external_exports.string().nullable(),
       authorizationEndpoint: external_exports.string().nullable(),
       tokenEndpoint: external_exports.string().nullable(),
+      apiUrl: external_exports.string().nullable(),
       scopes: external_exports.array(external_exports.string()),
       /** The client secret is never returned; only whether one is stored. */
       clientSecretSet: external_exports.boolean(),
@@ -40205,7 +40210,13 @@ var init_connections = __esm({
     });
     IntegrationListResponse = external_exports.object({ project: external_exports.string(), environment: external_exports.string(), data: external_exports.array(IntegrationView) });
     IntegrationParams = external_exports.object({ slug: IntegrationSlug });
-    DeleteIntegrationResponse = external_exports.object({ deleted: external_exports.boolean(), connectionsDeleted: external_exports.number().int() });
+    HookLeft = external_exports.object({ subscription: external_exports.string(), repository: external_exports.string(), hookId: external_exports.number().int(), reason: external_exports.string() });
+    DeleteIntegrationResponse = external_exports.object({
+      deleted: external_exports.boolean(),
+      connectionsDeleted: external_exports.number().int(),
+      subscriptionsDeleted: external_exports.number().int(),
+      hooksLeft: external_exports.array(HookLeft)
+    });
     ConnectionStatus = external_exports.enum(["active", "broken"]);
     ConnectionView = external_exports.object({
       id: external_exports.string(),
@@ -40222,7 +40233,13 @@ var init_connections = __esm({
     ConnectionListQuery = external_exports.object({ integration: IntegrationSlug.optional() }).strict();
     ConnectionListResponse = external_exports.object({ project: external_exports.string(), environment: external_exports.string(), data: external_exports.array(ConnectionView) });
     ConnectionParams = external_exports.object({ id: external_exports.uuid("a connection id is a UUID") });
-    RevokeConnectionResponse = external_exports.object({ revoked: external_exports.boolean(), providerRevoked: external_exports.boolean() });
+    RevokeConnectionResponse = external_exports.object({
+      revoked: external_exports.boolean(),
+      providerRevoked: external_exports.boolean(),
+      /** Webhook subscriptions made with the connection: their hooks are deleted at the provider first. */
+      subscriptionsDeleted: external_exports.number().int(),
+      hooksLeft: external_exports.array(HookLeft)
+    });
     RedirectTo = HttpUrl;
     StartConnectRequest = external_exports.object({ externalId: ExternalId.optional(), redirectTo: RedirectTo.optional() }).strict();
     StartConnectResponse = external_exports.object({ url: external_exports.string() });
@@ -40258,7 +40275,7 @@ var init_runner_api = __esm({
       name: external_exports.string().min(1).max(200),
       capacity: external_exports.number().int().min(1).max(1e3),
       checkpoints: external_exports.boolean(),
-      workload: external_exports.enum(["process", "runc", "docker"]).default("process")
+      workload: external_exports.enum(["process", "runc", "container"]).default("process")
     }).strict();
     RegisterRunnerResponse = external_exports.object({
       runnerId: external_exports.string(),
@@ -40656,6 +40673,66 @@ var init_dashboard = __esm({
   }
 });
 
+// schemas/webhook-subscriptions.ts
+var GithubRepository, GithubHookEvent, SubscribeWebhookRequest, WebhookSubscriptionView, ListWebhookSubscriptionsQuery, ListWebhookSubscriptionsResponse, WebhookSubscriptionParams, UnsubscribeWebhookQuery, UnsubscribeWebhookResponse, WebhookSubscriptionOrigin, SubscriptionDeliveryParams;
+var init_webhook_subscriptions = __esm({
+  "schemas/webhook-subscriptions.ts"() {
+    "use strict";
+    init_zod();
+    init_connections();
+    init_triggers();
+    GithubRepository = external_exports.string().max(140).regex(/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/, "repository is owner/name (e.g. octocat/hello-world)");
+    GithubHookEvent = external_exports.string().regex(/^(\*|[a-z_]{1,64})$/, "a GitHub hook event is a top-level name like push or issues (no .action), or *");
+    SubscribeWebhookRequest = external_exports.object({
+      /** A `github` webhook source of the environment's promoted version. */
+      source: WebhookSourceId,
+      /** The integration whose connection makes the hook (provider github). */
+      integration: IntegrationSlug,
+      /** Whose connection: one of the app's users; none = the team's connection. */
+      externalId: ExternalId.optional(),
+      repository: GithubRepository,
+      /** Events the hook sends; default: those the source's tasks listen to. */
+      events: external_exports.array(GithubHookEvent).min(1).max(100).optional()
+    }).strict();
+    WebhookSubscriptionView = external_exports.object({
+      id: external_exports.string(),
+      source: external_exports.string(),
+      provider: external_exports.literal("github"),
+      integration: external_exports.string(),
+      externalId: external_exports.string().nullable(),
+      /** The connected account (who owns the hook at the provider). */
+      account: external_exports.string().nullable(),
+      repository: external_exports.string(),
+      events: external_exports.array(external_exports.string()),
+      /** The provider's id of the hook. */
+      hookId: external_exports.number().int(),
+      /** Where the provider delivers (the subscription's own URL). */
+      url: external_exports.string(),
+      connectionStatus: external_exports.enum(["active", "broken"]),
+      createdAt: external_exports.string()
+    });
+    ListWebhookSubscriptionsQuery = external_exports.object({ source: WebhookSourceId.optional(), integration: IntegrationSlug.optional(), externalId: ExternalId.optional() }).strict();
+    ListWebhookSubscriptionsResponse = external_exports.object({ project: external_exports.string(), environment: external_exports.string(), data: external_exports.array(WebhookSubscriptionView) });
+    WebhookSubscriptionParams = external_exports.object({ id: external_exports.string().regex(/^whs_[0-9a-f]{24}$/, "a subscription id is whs_ and 24 hex digits") }).strict();
+    UnsubscribeWebhookQuery = external_exports.object({ force: external_exports.enum(["true", "false"]).optional().transform((v2) => v2 === "true") }).strict();
+    UnsubscribeWebhookResponse = external_exports.object({
+      id: external_exports.string(),
+      deleted: external_exports.boolean(),
+      /** Whether the hook is gone at the provider (false only with force, when the provider could not be asked). */
+      hookDeleted: external_exports.boolean(),
+      /** Why the hook could not be deleted (remove it in the repository's settings). */
+      hookError: external_exports.string().nullable()
+    });
+    WebhookSubscriptionOrigin = external_exports.object({
+      id: external_exports.string(),
+      integration: external_exports.string(),
+      externalId: external_exports.string().nullable(),
+      repository: external_exports.string()
+    });
+    SubscriptionDeliveryParams = external_exports.object({ project: external_exports.string().min(1).max(63), environment: external_exports.string().min(1).max(120), sourceId: WebhookSourceId, subscriptionId: external_exports.string().min(1).max(64) }).strict();
+  }
+});
+
 // schemas/index.ts
 var init_schemas3 = __esm({
   "schemas/index.ts"() {
@@ -40676,6 +40753,7 @@ var init_schemas3 = __esm({
     init_checkpoints();
     init_dashboard();
     init_connections();
+    init_webhook_subscriptions();
   }
 });
 
