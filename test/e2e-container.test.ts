@@ -11,19 +11,10 @@ import { runLogs, runnerPool, trigger, waitForFinal, waitForLog } from "./suppor
 import { startRegistry, type TestRegistry } from "./support/registry.ts";
 import { REPO_ROOT, startTestStack, type RunnerProcess, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
+import { loggedFigure } from "./support/runner-log.ts";
 
 const podman = await podmanAvailable();
 const FIXTURE = join(REPO_ROOT, "test/fixtures/runc");
-
-/** A figure from a runner's pino log: the first line with `msg` that has `field`. */
-function logged(runner: RunnerProcess, msg: string, field: string): number | undefined {
-  for (const line of runner.log().split("\n")) {
-    if (!line.startsWith("{")) continue;
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    if (entry.msg === msg && typeof entry[field] === "number") return entry[field] as number;
-  }
-  return undefined;
-}
 
 describe.skipIf(!podman.ok)(`container workload end to end${podman.ok ? "" : ` (skipped: ${podman.reason})`}`, () => {
   let stack: TestStack;
@@ -93,6 +84,6 @@ describe.skipIf(!podman.ok)(`container workload end to end${podman.ok ? "" : ` (
     expect(done.attemptDetails!.at(-1)!.runnerId).toBe(runnerB.runnerId);
     expect((await runLogs(stack, id)).map((l) => l.message)).toContain("after the nap");
     await waitFor("runner B's container to be gone", async () => (await containersOf(runnerB)).length === 0, { timeoutMs: 10_000 });
-    console.log(`container e2e: dump ${logged(runnerA, "run suspended", "dumpMs")} ms, suspend ${logged(runnerA, "run suspended", "suspendMs")} ms, checkpoint ${logged(runnerA, "run suspended", "sizeBytes")} bytes, restore ${logged(runnerB, "run restored", "restoreMs")} ms`);
+    console.log(`container e2e: dump ${loggedFigure(runnerA, "run suspended", "dumpMs")} ms, suspend ${loggedFigure(runnerA, "run suspended", "suspendMs")} ms, checkpoint ${loggedFigure(runnerA, "run suspended", "sizeBytes")} bytes, restore ${loggedFigure(runnerB, "run restored", "restoreMs")} ms`);
   });
 });

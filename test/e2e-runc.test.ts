@@ -8,6 +8,7 @@ import { DEFAULT_TASK_UID_BASE, detectRunc } from "../runner/index.ts";
 import { runLogs, runnerPool, trigger, waitForFinal, waitForLog } from "./support/e2e-waits.ts";
 import { REPO_ROOT, startTestStack, type RunnerProcess, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
+import { loggedFigure } from "./support/runner-log.ts";
 
 const run = promisify(execFile);
 const runc = await detectRunc();
@@ -25,16 +26,6 @@ async function containersOf(runner: RunnerProcess): Promise<string[]> {
   }), { timeoutMs: 10_000 });
   const all = (JSON.parse(stdout || "null") as Array<{ id: string }> | null) ?? [];
   return all.map((c) => c.id).filter((id) => id.startsWith(`stasis-${runner.child.pid}-`));
-}
-
-/** A figure from a runner's pino log: the first line with `msg` that has `field`. */
-function logged(runner: RunnerProcess, msg: string, field: string): number | undefined {
-  for (const line of runner.log().split("\n")) {
-    if (!line.startsWith("{")) continue;
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    if (entry.msg === msg && typeof entry[field] === "number") return entry[field] as number;
-  }
-  return undefined;
 }
 
 async function environmentNumber(stack: TestStack, slug: string): Promise<number> {
@@ -107,7 +98,7 @@ describe.skipIf(!runc.ok)(`runc workload end to end${runc.ok ? "" : ` (skipped: 
     expect(done.output).toMatchObject({ random: before.data!.random, nodes: 100_000, sum: (100_000 * 99_999) / 2, pid: 1, uid });
     expect(done.attemptDetails!.at(-1)!.runnerId).toBe(runnerB.runnerId);
     expect((await runLogs(stack, id)).map((l) => l.message)).toContain("after the nap");
-    console.log(`runc e2e: dump ${logged(runnerA, "run suspended", "dumpMs")} ms, suspend ${logged(runnerA, "run suspended", "suspendMs")} ms, checkpoint ${logged(runnerA, "run suspended", "sizeBytes")} bytes`);
+    console.log(`runc e2e: dump ${loggedFigure(runnerA, "run suspended", "dumpMs")} ms, suspend ${loggedFigure(runnerA, "run suspended", "suspendMs")} ms, checkpoint ${loggedFigure(runnerA, "run suspended", "sizeBytes")} bytes`);
   });
 
   it("a drain checkpoints a running run's container and another runc runner restores it: counter intact, each step once", async () => {

@@ -9,6 +9,8 @@ import { createContainerRuntime } from "./container-runtime.ts";
 import { createIpcClient } from "./test-support/ipc-client.ts";
 import { podmanAvailable, startPodmanService } from "./test-support/podman-service.ts";
 import { GRAPH_SIZE, writeStatefulTask } from "./test-support/stateful-task.ts";
+import { measureRuntimeFigures } from "./test-support/runtime-figures.ts";
+import { expectKilledAtMemoryLimit } from "./test-support/memory-hog.ts";
 
 const podman = await podmanAvailable();
 if (!podman.ok) console.warn(`skipping the container workload tests: ${podman.reason}`);
@@ -54,26 +56,7 @@ if (podman.ok) {
   });
 
   describe("container runtime: machine limits", () => {
-    it("a task that outgrows its memory is reported as exceeding it, not as a crash", async () => {
-      const scratch = await mkdtemp(path.join(tmpdir(), "stasis-container-oom-"));
-      const script = path.join(scratch, "hog.mjs");
-      await writeFile(script, [
-        'import net from "node:net";',
-        "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });",
-        'ipc.write(JSON.stringify({ type: "ready" }) + "\\n");',
-        "const keep = [];",
-        "ipc.on('data', () => { for (let i = 0; i < 60; i++) keep.push(Buffer.alloc(10 * 1024 * 1024, 1)); ipc.write(JSON.stringify({ type: 'survived' }) + '\\n'); });",
-      ].join("\n"));
-      try {
-        const proc = await runtime.start({ command: process.execPath, args: [script], cwd: scratch, env: {}, machine: { cpu: 1, memory: 256 } });
-        const ipc = createIpcClient(proc.ipc);
-        expect(await ipc.next()).toEqual({ type: "ready" });
-        ipc.send({ cmd: "allocate" });
-        expect(await proc.exited).toEqual({ code: null, signal: "SIGKILL", reason: { name: "MemoryLimitExceeded", message: "exceeded memory limit of 256 MB" } });
-      } finally {
-        await rm(scratch, { recursive: true, force: true });
-      }
-    });
+    it("a task that outgrows its memory is reported as exceeding it, not as a crash", () => expectKilledAtMemoryLimit(runtime));
   });
 
   describe("container runtime: the task's environment stays out of the engine", () => {
@@ -114,29 +97,7 @@ if (podman.ok) {
   // ~11 s: only when asked (STASIS_FIGURES=1), to keep the suite's time; README's Workloads table has the numbers.
   describe.skipIf(!runtime.checkpoints.available || process.env.STASIS_FIGURES !== "1")("container runtime: figures", () => {
     it("measures start → ready, checkpoint and restore → first reply (medians of 3, ~20 MB heap)", async () => {
-      const task = await writeStatefulTask();
-      const [starts, dumps, restores, sizes]: number[][] = [[], [], [], []];
-      try {
-        for (let i = 0; i < 3; i++) {
-          let t = performance.now();
-          const proc = await runtime.start({ command: process.execPath, args: [task.script, task.logFile, String(GRAPH_SIZE)], cwd: task.dir, env: {} });
-          expect(await createIpcClient(proc.ipc).next()).toMatchObject({ type: "ready" });
-          starts.push(performance.now() - t);
-          const imageDir = path.join(task.dir, `figures-${i}`);
-          const { dumpMs, sizeBytes } = await runtime.checkpoint(proc, imageDir);
-          dumps.push(dumpMs);
-          sizes.push(sizeBytes);
-          t = performance.now();
-          const restored = await runtime.restore(imageDir, { cwd: task.dir });
-          expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ count: 1 });
-          restores.push(performance.now() - t);
-          await restored.kill();
-        }
-      } finally {
-        await rm(task.dir, { recursive: true, force: true });
-      }
-      const median = (xs: number[]) => Math.round([...xs].sort((a, b) => a - b)[1]!);
-      console.log(`container (podman) figures (median of 3): start→ready ${median(starts)} ms, checkpoint ${median(dumps)} ms, restore→first reply ${median(restores)} ms, archive ${(median(sizes) / 1024 / 1024).toFixed(1)} MiB`);
+      console.log(`container (podman) figures (median of 3): ${await measureRuntimeFigures(runtime)}`);
     });
   });
 } else {

@@ -13,6 +13,7 @@ import { detectCriu } from "./criu.ts";
 import { WorkloadError } from "./errors.ts";
 import { containerProcess } from "./runc-spec.ts";
 import type { CheckpointSupport, TaskProcess, WorkloadRuntime } from "./types.ts";
+import { pidAlive } from "./pid-alive.ts";
 
 export interface ContainerRuntimeOptions {
   /** The engine's API socket. Default: the first of /run/podman/podman.sock, /var/run/docker.sock that exists. */
@@ -186,19 +187,10 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
 async function removeOrphans(docker: ReturnType<typeof createEngine>["docker"], workDir: string): Promise<void> {
   const orphaned = (name: string) => {
     const owner = Number(/^\/?stasis-(\d+)-/.exec(name)?.[1]);
-    return Number.isInteger(owner) && owner > 0 && !isAlive(owner);
+    return Number.isInteger(owner) && owner > 0 && !pidAlive(owner);
   };
   const listed = await docker.listContainers({ all: true, filters: { label: [`${LABEL}=container`] } }).catch(() => []);
   // By name, which is the restoring runner's own (labels come along from the dumped container).
   for (const c of listed) if (orphaned(c.Names?.[0] ?? "")) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
   for (const name of (await readdir(workDir)).filter(orphaned)) await rm(path.join(workDir, name), { recursive: true, force: true });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -16,6 +16,7 @@ import { handConfigThroughFifo } from "./runc-config-fifo.ts";
 import { readRuncMeta, writeRuncMeta } from "./runc-meta.ts";
 import { bundleSpec, containerProcess, type ContainerProcess } from "./runc-spec.ts";
 import type { CheckpointSupport, MachineLimits, TaskProcess, WorkloadRuntime } from "./types.ts";
+import { pidAlive } from "./pid-alive.ts";
 
 const run = promisify(execFile);
 
@@ -225,18 +226,9 @@ async function deleteOrphans(runcPath: string, workDir: string): Promise<void> {
   const cgroups = await listTaskCgroups();
   const orphaned = (id: string) => {
     const owner = /^stasis-(\d+)-/.exec(id)?.[1];
-    return owner !== undefined && !isAlive(Number(owner));
+    return owner !== undefined && !pidAlive(Number(owner));
   };
   for (const id of containers.filter(orphaned)) await run(runcPath, ["delete", "--force", id], { timeout: 10_000 }).catch(() => {});
   for (const id of new Set([...containers, ...cgroups].filter(orphaned))) await (await createTaskCgroup(id, undefined)).remove();
   for (const id of (await readdir(workDir)).filter(orphaned)) await rm(path.join(workDir, id), { recursive: true, force: true });
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
