@@ -38,7 +38,8 @@ export interface RunnerOptions {
   log: Logger;
   /**
    * How many bytes of its own dumps the runner keeps in clear on its disk for a resume here (see
-   * local-checkpoints.ts). Default 2 GiB; 0: none (every resume fetches the sealed checkpoint).
+   * local-checkpoints.ts). Default 0: none, every resume fetches the sealed checkpoint — a kept dump is the
+   * process's memory unencrypted on this disk while the run waits, which an operator opts into.
    */
   localCheckpointBytes?: number;
   /** Called after each poll with what it brought (progress display, tests). */
@@ -60,7 +61,7 @@ export function createRunner(options: RunnerOptions) {
   let suspendThresholdMs = options.suspendThresholdMs ?? 5000;
   /** Until the register answer says otherwise: the server's default lease. */
   const leases = createLeaseClock(30_000);
-  const local = options.checkpoints && options.localCheckpointBytes !== 0 ? createLocalCheckpoints(options.checkpoints, { workDir: options.workDir, maxBytes: options.localCheckpointBytes ?? 2 * 2 ** 30 }) : null;
+  const local = options.checkpoints && options.localCheckpointBytes ? createLocalCheckpoints(options.checkpoints, { workDir: options.workDir, maxBytes: options.localCheckpointBytes }) : null;
   const checkpoints = local?.store ?? options.checkpoints;
   const slots = createSlots(options.capacity, () => [...sessions.values()].filter((s) => s.holdsSlot).length);
   // Spares for as many runs as could start here right now (at least one), bounded by free memory in the pool.

@@ -159,6 +159,8 @@ export const SuspendRequest = z
     waitpointId: z.string(),
     /** `sha256`: of the bytes stored; `key`: the checkpoint's own key, which the server keeps wrapped by the project's data key. */
     checkpoint: z.object({ location: z.string(), sizeBytes: z.number().int().nonnegative(), sha256: Sha256Hex, key: CheckpointKey }).strict(),
+    /** The runner keeps this dump on its own disk (`--local-checkpoints`): the server holds the resume for it for a moment. */
+    keptLocally: z.boolean().optional(),
   })
   .strict();
 export const SuspendResponse = z.object({ status: z.enum(["SUSPENDED", "QUEUED"]) });

@@ -37,7 +37,7 @@ const SUSPEND_GOAL = 1.2;
 const RESUME_SLACK_MS = 30;
 const results: Array<{ mb: number; raw: Record<string, number>; runtime: Record<string, number>; platform: Record<string, number>; stored: Record<string, number>; ratios: { suspend: number; resume: number } }> = [];
 console.error("bench: starting the platform (embedded PostgreSQL, server, runner) and deploying the task");
-const platform = await startPlatform(dir);
+const platform = await startPlatform(dir, { localCheckpointBytes: 2 * 2 ** 30 });
 // A second platform whose runner keeps no dump of its own: each resume fetches and unpacks the stored copy from
 // the dir store on this disk, as any other runner with the checkpoint on a local disk does.
 const storedOnly = await startPlatform(dir, { localCheckpointBytes: 0, name: "platform-stored" });

@@ -79,7 +79,7 @@ export function registerServeCommands(program: Command): void {
     .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits; container: the image in a container of the host's Podman (its API socket, see --container-socket), with the task's machine limits", "process")
     .option("--container-socket <path>", "container workload: the engine's API socket (default /run/podman/podman.sock, else /var/run/docker.sock; checkpoints need Podman)")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
-    .option("--local-checkpoints <MiB>", "how much of its own dumps the runner keeps in clear in its work dir, so a resume here skips fetching and unpacking the stored checkpoint (0: none)", "2048")
+    .option("--local-checkpoints <MiB>", "how much of its own dumps the runner keeps unencrypted in its work dir (0700), so a resume here skips fetching and unpacking the sealed checkpoint (default 0: none; the dump holds the task's memory, secrets included, while the run waits)", "0")
     .option("--env-file <file>", "host-wide default environment for task processes (each environment's own variables, kept by the server, win over it)")
     .option("--allowed-registries <list>", "where images may come from: host[:port][/prefix], oci-layout:<dir> or oci-layout:*, comma-separated (default STASIS_ALLOWED_REGISTRIES, else STASIS_REGISTRY and local layout dirs)")
     .option("--task-uid-base <n>", "task processes of environment N run as uid base+N (default STASIS_TASK_UID_BASE, else 1000000000); as root only")

@@ -68,7 +68,7 @@ export async function suspend(session: Session): Promise<void> {
     const local = deps.localCheckpoints;
     const keptHere = (await local?.keep(stored.location, dir, sizeBytes).catch(() => false)) ?? false;
     try {
-      await session.report("report the suspend", () => deps.server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes, sha256: stored.sha256, key: seal.key.toString("base64") } }));
+      await session.report("report the suspend", () => deps.server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes, sha256: stored.sha256, key: seal.key.toString("base64") }, keptLocally: keptHere }));
       // The run's checkpoint is now this one: the one it was restored from is of no use any more.
       if (session.checkpointLocation) await deps.checkpoints!.delete(session.checkpointLocation).catch(() => {});
       end(session, "suspended");

@@ -39,6 +39,9 @@ async function touchRunner(engine: Engine, runnerId: string): Promise<void> {
 
 export type PollResult = PollResponse & { deleteCheckpoints?: string[] };
 
+/** The most runs one poll claims: a runner with more free slots gets the rest in its next polls. */
+const MAX_CLAIM_BATCH = 500;
+
 /**
  * Long-poll: look once, and if there is nothing for this runner, sleep until a NOTIFY says
  * something changed (any replica) or the wait is over, then look again.
@@ -60,7 +63,7 @@ export async function pollRunner(engine: Engine, body: { runnerId: string; freeS
       // The side looks are one read first (runner-pending-work.ts), and only what it found is taken.
       const [runs, [stops, continues, deleteCheckpoints]] = await Promise.all([
         // A runner that hung up (drain, shutdown) would never see what we claim for it.
-        signal?.aborted ? [] : claimRuns(engine, body.runnerId, body.freeSlots, body.claimKey),
+        signal?.aborted ? [] : claimRuns(engine, body.runnerId, Math.min(body.freeSlots, MAX_CLAIM_BATCH), body.claimKey),
         pendingWork(engine.db, body.runnerId).then((pending) =>
           Promise.all([
             pending.stops ? takeStops(engine, body.runnerId) : [],
