@@ -4,7 +4,8 @@ import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { retargetArchive } from "./container-archive.ts";
-import { createEngine, DEFAULT_CONTAINER_SOCKETS } from "./container-engine.ts";
+import { DEFAULT_CONTAINER_SOCKETS, openEngine, type ContainerEngine } from "./container-engine.ts";
+import type { PodmanEngine } from "./podman-engine.ts";
 import { createImageLoader, type ContainerImage } from "./container-image.ts";
 import { LINK_MOUNT, openLink } from "./container-link.ts";
 import { CONTAINER_ARCHIVE, readContainerMeta, writeContainerMeta } from "./container-meta.ts";
@@ -47,15 +48,12 @@ export function containerSocket(given?: string): string {
 export async function createContainerRuntime(options: ContainerRuntimeOptions = {}): Promise<WorkloadRuntime> {
   const socketPath = containerSocket(options.socketPath);
   const workDir = path.resolve(options.workDir ?? path.join(tmpdir(), "stasis-container"));
-  const engine = createEngine(socketPath);
-  const info = await engine.info().catch((err: Error) => {
-    throw new WorkloadError("START_FAILED", `the container workload needs a container engine: ${err.message} (start one with \`podman system service --time=0 unix://${socketPath}\`)`, { cause: err });
+  const engine = await openEngine(socketPath).catch((err: Error) => {
+    throw new WorkloadError("START_FAILED", `the container workload needs a container engine: ${err.message} (start Podman's with \`podman system service --time=0 unix://${socketPath}\`, or dockerd)`, { cause: err });
   });
-  if (info.kind !== "podman") {
-    throw new WorkloadError("START_FAILED", `the engine on ${socketPath} is Docker ${info.version}: the container workload needs Podman (images, checkpoints and restores go through its libpod endpoints)`);
-  }
   let checkpoints: CheckpointSupport;
   if (options.checkpoints === false) checkpoints = { available: false, reason: "checkpoints turned off" };
+  else if (engine.kind !== "podman") checkpoints = { available: false, reason: `the engine on ${socketPath} is Docker ${engine.version}: tasks run, but only Podman's checkpoints (exported with the container's writable layer) are used` };
   else {
     const criu = await detectCriu("criu");
     checkpoints = criu.ok ? { available: true } : { available: false, reason: criu.reason };
@@ -70,7 +68,7 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
   const newName = () => `stasis-${process.pid}-${randomUUID().slice(0, 8)}`;
   const labels = { [LABEL]: "container" };
   const requireCheckpoints = (what: string) => {
-    if (!checkpoints.available) throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `cannot ${what}: checkpoints are unavailable (${checkpoints.reason})`);
+    if (!checkpoints.available || engine.kind !== "podman") throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `cannot ${what}: checkpoints are unavailable (${checkpoints.reason})`);
   };
 
   /** Waits for the shim to connect (or the container to end first, or a deadline). */
@@ -131,7 +129,7 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
       try {
         await task.link.detach();
         if (!leaveRunning) task.expectKill();
-        await engine.checkpoint(task.name, path.join(imageAbs, CONTAINER_ARCHIVE), leaveRunning);
+        await (engine as PodmanEngine).checkpoint(task.name, path.join(imageAbs, CONTAINER_ARCHIVE), leaveRunning);
       } catch (err) {
         task.expectKill(false);
         await rm(path.join(imageAbs, CONTAINER_ARCHIVE), { force: true });
@@ -164,7 +162,7 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
       const link = await openLink(path.join(workDir, name));
       try {
         const archive = await retargetArchive(path.join(imageAbs, CONTAINER_ARCHIVE), path.join(workDir, `${name}.restore`), meta.linkDir, link.dir);
-        await engine.restore(archive, name);
+        await (engine as PodmanEngine).restore(archive, name);
       } catch (err) {
         await engine.docker.getContainer(name).remove({ force: true }).catch(() => {});
         await link.close();
@@ -184,7 +182,7 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
  * Containers and link dirs left by a runner that died (its PID in their name). Their tasks end by
  * themselves when the runner's socket closes (the relay exits); this removes what is left of them.
  */
-async function removeOrphans(docker: ReturnType<typeof createEngine>["docker"], workDir: string): Promise<void> {
+async function removeOrphans(docker: ContainerEngine["docker"], workDir: string): Promise<void> {
   const orphaned = (name: string) => {
     const owner = Number(/^\/?stasis-(\d+)-/.exec(name)?.[1]);
     return Number.isInteger(owner) && owner > 0 && !pidAlive(owner);
