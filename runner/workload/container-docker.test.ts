@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import Docker from "dockerode";
@@ -10,8 +10,9 @@ import { createIpcClient } from "./test-support/ipc-client.ts";
 import { dockerAvailable, startDockerService } from "./test-support/docker-service.ts";
 import { expectKilledAtMemoryLimit } from "./test-support/memory-hog.ts";
 
-// The container workload on Docker 20.10 (Debian's docker.io), a private dockerd without --experimental:
-// tasks run, checkpoints are unavailable (the runner then keeps waiting runs in their process).
+// The container workload on Docker 20.10 (Debian's docker.io), on two private dockerds: one with
+// --experimental (checkpoints through Docker's API; the conformance suite runs there) and one without
+// (tasks run, checkpoints are unavailable: the runner then keeps waiting runs in their process).
 const available = await dockerAvailable();
 if (!available.ok) console.warn(`skipping the container workload tests on Docker: ${available.reason}`);
 
@@ -19,30 +20,39 @@ if (available.ok) {
   const dir = await mkdtemp(path.join(tmpdir(), "stasis-docker-image-"));
   const built = await buildToLayout({ projectDir: path.resolve(import.meta.dirname, "../../test/fixtures/basic"), outDir: path.join(dir, "oci"), withRuntime: true });
   const fetched = await openImageStore(built.ref).fetch(built.ref, path.join(dir, "cache"));
-  const service = await startDockerService();
+  const [service, plain] = await Promise.all([startDockerService({ experimental: true }), startDockerService()]);
   // Registered first, so it runs last: after the conformance suite has killed its tasks.
   afterAll(async () => {
-    await service.stop();
+    await Promise.all([service.stop(), plain.stop()]);
     await rm(dir, { recursive: true, force: true });
   });
   const options = { socketPath: service.socketPath, rootfs: fetched.rootfsDir, image: { ref: built.ref, digest: built.digest } };
   const runtime = await createContainerRuntime({ ...options, workDir: path.join(dir, "work-a") });
   const docker = new Docker({ socketPath: service.socketPath });
 
-  describe("container runtime on Docker", () => {
-    it("says why it has no checkpoints", () => {
-      expect(runtime.checkpoints).toEqual({ available: false, reason: expect.stringMatching(/is Docker 20\.10/) });
-    });
+  describeWorkloadRuntime("container (docker --experimental)", {
+    runtime,
+    another: () => createContainerRuntime({ ...options, workDir: path.join(dir, "work-b"), checkpoints: true }),
+    noTcpEstablished: "Docker's checkpoint API passes CRIU no --tcp-established",
   });
 
-  describeWorkloadRuntime("container (docker)", { runtime, another: () => createContainerRuntime({ ...options, workDir: path.join(dir, "work-b") }) });
+  describe("container runtime on Docker without --experimental", () => {
+    it("runs tasks, says why it has no checkpoints, and refuses one", async () => {
+      const without = await createContainerRuntime({ ...options, socketPath: plain.socketPath, workDir: path.join(dir, "work-plain") });
+      expect(without.checkpoints).toEqual({ available: false, reason: expect.stringMatching(/is Docker 20\.10.* without --experimental/) });
+      const proc = await without.start({ command: process.execPath, args: ["-e", "require('net').Socket({ fd: 3 }).write(JSON.stringify({ type: 'ready' }) + '\\n')"], cwd: dir, env: {} });
+      expect(await createIpcClient(proc.ipc).next()).toEqual({ type: "ready" });
+      await expect(without.checkpoint(proc, path.join(dir, "refused"))).rejects.toThrow(/checkpoints are unavailable/);
+      await proc.kill();
+    });
+  });
 
   describe("container runtime on Docker: machine limits", () => {
     it("a task that outgrows its memory is reported as exceeding it, not as a crash", () => expectKilledAtMemoryLimit(runtime));
   });
 
   describe("container runtime on Docker: the task's environment stays out of the engine", () => {
-    it("reaches the task, but not the container's config; no container is left", async () => {
+    it("reaches the task, but neither the container's config nor a checkpoint's metadata; no container is left", async () => {
       const scratch = await mkdtemp(path.join(tmpdir(), "stasis-docker-env-"));
       const script = path.join(scratch, "env.mjs");
       const secret = `docker-secret-${Date.now()}`;
@@ -58,9 +68,13 @@ if (available.ok) {
         expect(JSON.stringify(inspected)).not.toContain(secret);
         expect(inspected.HostConfig.Memory).toBe(256 * 1024 * 1024);
         expect(inspected.HostConfig.NanoCpus).toBe(0.5e9);
-        await expect(runtime.checkpoint(proc, path.join(scratch, "ckpt"))).rejects.toThrow(/checkpoints are unavailable/);
-        await proc.kill();
-        expect(await docker.listContainers({ all: true, filters: { name: [proc.id] } })).toEqual([]);
+        const imageDir = path.join(scratch, "ckpt");
+        await runtime.checkpoint(proc, imageDir);
+        expect(await readFile(path.join(imageDir, "stasis-workload.json"), "utf8")).not.toContain(secret);
+        const restored = await runtime.restore(imageDir, { cwd: scratch });
+        expect((await docker.getContainer(restored.id).inspect()).HostConfig.Memory).toBe(256 * 1024 * 1024);
+        await restored.kill();
+        expect(await docker.listContainers({ all: true, filters: { name: [proc.id, restored.id] } })).toEqual([]);
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }

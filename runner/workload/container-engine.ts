@@ -87,7 +87,8 @@ export function dial<T>(docker: Docker, path: string, query: Record<string, stri
       {
         path: `${path}?`,
         method: options.method ?? "POST",
-        options: options.body && !isReadable(options.body) ? { _query: query, _body: options.body } : { _query: query },
+        // Without a `_body`, docker-modem sends the options themselves as the body (Docker's start refuses any body).
+        options: { _query: query, _body: options.body && !isReadable(options.body) ? options.body : {} },
         file: isReadable(options.body) ? options.body : undefined,
         isStream: options.stream ?? false,
         statusCodes: { 200: true, 201: true, 204: true, 400: "bad parameter", 404: "no such container or image", 409: "conflict", 500: "server error" },
