@@ -9,10 +9,12 @@ import { createContainerRuntime } from "./container-runtime.ts";
 import { createIpcClient } from "./test-support/ipc-client.ts";
 import { dockerAvailable, startDockerService } from "./test-support/docker-service.ts";
 import { expectKilledAtMemoryLimit } from "./test-support/memory-hog.ts";
+import { measureRuntimeFigures } from "./test-support/runtime-figures.ts";
 
-// The container workload on Docker 20.10 (Debian's docker.io), on two private dockerds: one with
-// --experimental (checkpoints through Docker's API; the conformance suite runs there) and one without
-// (tasks run, checkpoints are unavailable: the runner then keeps waiting runs in their process).
+// The container workload on Docker 20.10 (Debian's docker.io), on three private dockerds: two with
+// --experimental, each with its own storage (the conformance suite runs on one and restores on the
+// other, as on another host) and one without (tasks run, checkpoints are unavailable: the runner
+// then keeps waiting runs in their process).
 const available = await dockerAvailable();
 if (!available.ok) console.warn(`skipping the container workload tests on Docker: ${available.reason}`);
 
@@ -20,10 +22,10 @@ if (available.ok) {
   const dir = await mkdtemp(path.join(tmpdir(), "stasis-docker-image-"));
   const built = await buildToLayout({ projectDir: path.resolve(import.meta.dirname, "../../test/fixtures/basic"), outDir: path.join(dir, "oci"), withRuntime: true });
   const fetched = await openImageStore(built.ref).fetch(built.ref, path.join(dir, "cache"));
-  const [service, plain] = await Promise.all([startDockerService({ experimental: true }), startDockerService()]);
+  const [service, elsewhere, plain] = await Promise.all([startDockerService({ experimental: true }), startDockerService({ experimental: true }), startDockerService()]);
   // Registered first, so it runs last: after the conformance suite has killed its tasks.
   afterAll(async () => {
-    await Promise.all([service.stop(), plain.stop()]);
+    await Promise.all([service.stop(), elsewhere.stop(), plain.stop()]);
     await rm(dir, { recursive: true, force: true });
   });
   const options = { socketPath: service.socketPath, rootfs: fetched.rootfsDir, image: { ref: built.ref, digest: built.digest } };
@@ -32,7 +34,8 @@ if (available.ok) {
 
   describeWorkloadRuntime("container (docker --experimental)", {
     runtime,
-    another: () => createContainerRuntime({ ...options, workDir: path.join(dir, "work-b"), checkpoints: true }),
+    // Another host: its own dockerd and storage, which loads the image before it restores.
+    another: () => createContainerRuntime({ ...options, socketPath: elsewhere.socketPath, workDir: path.join(dir, "work-b"), checkpoints: true }),
     noTcpEstablished: "Docker's checkpoint API passes CRIU no --tcp-established",
   });
 
@@ -44,6 +47,31 @@ if (available.ok) {
       expect(await createIpcClient(proc.ipc).next()).toEqual({ type: "ready" });
       await expect(without.checkpoint(proc, path.join(dir, "refused"))).rejects.toThrow(/checkpoints are unavailable/);
       await proc.kill();
+    });
+  });
+
+  describe("container runtime on Docker: the container's own files", () => {
+    it("refuses to checkpoint a task that changed files in its container (Docker leaves them out), which goes on", async () => {
+      const scratch = await mkdtemp(path.join(tmpdir(), "stasis-docker-files-"));
+      const script = path.join(scratch, "files.mjs");
+      await writeFile(script, [
+        'import fs from "node:fs";',
+        'import net from "node:net";',
+        'fs.writeFileSync("/tmp/scratch.txt", "kept in the container");',
+        "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });",
+        "ipc.on('data', () => ipc.write(JSON.stringify({ type: 'alive' }) + '\\n'));",
+        'ipc.write(JSON.stringify({ type: "ready" }) + "\\n");',
+      ].join("\n"));
+      try {
+        const proc = await runtime.start({ command: process.execPath, args: [script], cwd: scratch, env: {} });
+        const ipc = createIpcClient(proc.ipc);
+        expect(await ipc.next()).toEqual({ type: "ready" });
+        await expect(runtime.checkpoint(proc, path.join(scratch, "ckpt"))).rejects.toThrow(/leaves out the files the task changed in its container \(\/tmp/);
+        expect(await ipc.request({ cmd: "ping" })).toEqual({ type: "alive" });
+        await proc.kill();
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
     });
   });
 
@@ -78,6 +106,13 @@ if (available.ok) {
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
+    });
+  });
+
+  // Only when asked (STASIS_FIGURES=1), to keep the suite's time; README's Workloads table has the numbers.
+  describe.skipIf(process.env.STASIS_FIGURES !== "1")("container runtime on Docker: figures", () => {
+    it("measures start → ready, checkpoint and restore → first reply (medians of 3, ~20 MB heap)", async () => {
+      console.log(`container (docker) figures (median of 3): ${await measureRuntimeFigures(runtime)}`);
     });
   });
 } else {

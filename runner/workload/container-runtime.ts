@@ -129,6 +129,11 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
       const started = performance.now();
       // Podman's export is one tar; Docker's checkpoint is a dir of CRIU's images.
       const written = path.join(imageAbs, engine.kind === "podman" ? CONTAINER_ARCHIVE : DOCKER_CHECKPOINT);
+      if (engine.kind === "docker") {
+        // Docker's checkpoint leaves the container's own files out: a task that wrote some keeps running here instead.
+        const changed = await engine.writableChanges(task.name, [`${task.link.dir}:${LINK_MOUNT}`, ...(task.container?.binds ?? [])]);
+        if (changed.length > 0) throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${task.name} refused: Docker's checkpoint leaves out the files the task changed in its container (${changed.slice(0, 5).join(", ")}); a task on Docker keeps its files in its app dir or shared dirs`);
+      }
       try {
         await task.link.detach();
         if (!leaveRunning) task.expectKill();

@@ -56,6 +56,16 @@ export function createDockerEngine(docker: Docker, version: string) {
       return Boolean(((await docker.info()) as { ExperimentalBuild?: boolean }).ExperimentalBuild);
     },
 
+    /**
+     * What the container changed in its own filesystem, which Docker's checkpoint leaves out: the
+     * paths added, changed or deleted, besides the mount points of its binds (and the dirs holding them).
+     */
+    async writableChanges(name: string, binds: string[]): Promise<string[]> {
+      const changes = ((await docker.getContainer(name).changes()) ?? []) as Array<{ Path: string; Kind: number }>;
+      const mountPoints = binds.map((b) => b.split(":")[1]!);
+      return changes.map((c) => c.Path).filter((p) => !mountPoints.some((m) => m === p || m.startsWith(`${p}/`)));
+    },
+
     /** CRIU's images of container `name`, written into the dir `target` (Docker takes a dir of the caller's on dump). */
     async checkpoint(name: string, target: string, leaveRunning: boolean): Promise<void> {
       const body = { CheckpointID: path.basename(target), CheckpointDir: path.dirname(target), Exit: !leaveRunning };
