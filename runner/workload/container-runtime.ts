@@ -19,7 +19,7 @@ import { pidAlive } from "./pid-alive.ts";
 export interface ContainerRuntimeOptions {
   /** The engine's API socket. Default: the first of /run/podman/podman.sock, /var/run/docker.sock that exists. */
   socketPath?: string;
-  /** Default: detect (a Podman engine, and CRIU >= 4.2 whose `criu check` passes). */
+  /** Default: detect (Podman, or Docker with --experimental, and CRIU >= 4.2 whose `criu check` passes). */
   checkpoints?: boolean;
   /** Link dirs of live containers and restore scratch. Default `$TMPDIR/stasis-container`. */
   workDir?: string;
@@ -37,13 +37,15 @@ export function containerSocket(given?: string): string {
 }
 
 /**
- * Task processes in containers of the host's container engine (Podman ≥ 4, through its Docker-compatible
- * socket with dockerode), made from the deployment's image, with the task's machine as the container's
+ * Task processes in containers of the host's container engine (Podman ≥ 4 or Docker, through the
+ * Docker-compatible socket with dockerode), made from the deployment's image, with the task's machine as the container's
  * cpu and memory limits and the host network. The task talks to the runner through a relay that is
  * the container's PID 1 (container-shim.mjs; the engine cannot pass an fd into a container): stdout,
  * stderr and fd 3 travel as frames over one unix socket in a link dir bound into the container.
- * Checkpoints are Podman's exported ones (CRIU images plus the container's writable layer, one tar)
- * and restore as a new container on any host whose engine can get the image.
+ * Checkpoints are Podman's exported ones (CRIU images plus the container's writable layer, one tar),
+ * or Docker's (`dockerd --experimental`: CRIU's images only, so a task that changed its container's
+ * own files is not dumped), and restore as a new container on any host with the same kind of engine
+ * that can get the image.
  */
 export async function createContainerRuntime(options: ContainerRuntimeOptions = {}): Promise<WorkloadRuntime> {
   const socketPath = containerSocket(options.socketPath);

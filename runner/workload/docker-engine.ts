@@ -9,8 +9,8 @@ const CHECKPOINT_ID = "stasis";
 const RESTORE_ATTEMPTS = 3;
 
 /**
- * Docker (20.10 and later) through its Engine API. It loads `docker save` archives only (no OCI
- * layout before Docker 25), and a loaded image has no digest of its manifest: it is found by its id,
+ * Docker (20.10 and later) through its Engine API. It is handed `docker save` archives (20.10 loads
+ * no OCI layout), and a loaded image has no digest of its manifest: it is found by its id,
  * which is its config's digest (Docker checks every layer against the config's diff ids as it loads).
  * A pulled image is found by its repo digest. Checkpoints need `dockerd --experimental`: CRIU's
  * images only (not the container's writable layer), which restore into a new container made like the
