@@ -1,9 +1,12 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import Docker from "dockerode";
 import { afterAll, describe, expect, it } from "vitest";
-import { buildToLayout, openImageStore } from "../../builder/index.ts";
+import { buildToLayout, openImageStore, parseLayoutRef } from "../../builder/index.ts";
+import { startRegistry } from "../../test/support/registry.ts";
 import { describeWorkloadRuntime } from "./conformance.ts";
 import { createContainerRuntime } from "./container-runtime.ts";
 import { createIpcClient } from "./test-support/ipc-client.ts";
@@ -15,6 +18,7 @@ import { measureRuntimeFigures } from "./test-support/runtime-figures.ts";
 // --experimental, each with its own storage (the conformance suite runs on one and restores on the
 // other, as on another host) and one without (tasks run, checkpoints are unavailable: the runner
 // then keeps waiting runs in their process).
+const run = promisify(execFile);
 const available = await dockerAvailable();
 if (!available.ok) console.warn(`skipping the container workload tests on Docker: ${available.reason}`);
 
@@ -22,10 +26,10 @@ if (available.ok) {
   const dir = await mkdtemp(path.join(tmpdir(), "stasis-docker-image-"));
   const built = await buildToLayout({ projectDir: path.resolve(import.meta.dirname, "../../test/fixtures/basic"), outDir: path.join(dir, "oci"), withRuntime: true });
   const fetched = await openImageStore(built.ref).fetch(built.ref, path.join(dir, "cache"));
-  const [service, elsewhere, plain] = await Promise.all([startDockerService({ experimental: true }), startDockerService({ experimental: true }), startDockerService()]);
+  const [service, elsewhere, plain, registry] = await Promise.all([startDockerService({ experimental: true }), startDockerService({ experimental: true }), startDockerService(), startRegistry()]);
   // Registered first, so it runs last: after the conformance suite has killed its tasks.
   afterAll(async () => {
-    await Promise.all([service.stop(), elsewhere.stop(), plain.stop()]);
+    await Promise.all([service.stop(), elsewhere.stop(), plain.stop(), registry.stop()]);
     await rm(dir, { recursive: true, force: true });
   });
   const options = { socketPath: service.socketPath, rootfs: fetched.rootfsDir, image: { ref: built.ref, digest: built.digest } };
@@ -40,13 +44,18 @@ if (available.ok) {
   });
 
   describe("container runtime on Docker without --experimental", () => {
-    it("runs tasks, says why it has no checkpoints, and refuses one", async () => {
-      const without = await createContainerRuntime({ ...options, socketPath: plain.socketPath, workDir: path.join(dir, "work-plain") });
+    it("runs tasks of an image it pulls from a registry by digest, says why it has no checkpoints, and refuses one", async () => {
+      // The same image in a loopback registry (plain HTTP, which Docker allows for loopback by default).
+      await run("skopeo", ["copy", "--preserve-digests", "--dest-tls-verify=false", `oci:${parseLayoutRef(built.ref).dir}`, `docker://${registry.host}/stasis-docker:test`]);
+      const pulled = { ref: `${registry.host}/stasis-docker@${built.digest}`, digest: built.digest };
+      const without = await createContainerRuntime({ ...options, image: pulled, socketPath: plain.socketPath, workDir: path.join(dir, "work-plain") });
       expect(without.checkpoints).toEqual({ available: false, reason: expect.stringMatching(/is Docker 20\.10.* without --experimental/) });
       const proc = await without.start({ command: process.execPath, args: ["-e", "require('net').Socket({ fd: 3 }).write(JSON.stringify({ type: 'ready' }) + '\\n')"], cwd: dir, env: {} });
       expect(await createIpcClient(proc.ipc).next()).toEqual({ type: "ready" });
       await expect(without.checkpoint(proc, path.join(dir, "refused"))).rejects.toThrow(/checkpoints are unavailable/);
       await proc.kill();
+      const images = await new Docker({ socketPath: plain.socketPath }).listImages({ digests: true });
+      expect(images.flatMap((i) => i.RepoDigests ?? [])).toContain(pulled.ref);
     });
   });
 
