@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
-import { dirSize } from "./dir-size.ts";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { retargetArchive } from "./container-archive.ts";
@@ -11,6 +10,7 @@ import { LINK_MOUNT, openLink } from "./container-link.ts";
 import { CONTAINER_ARCHIVE, DOCKER_CHECKPOINT, readContainerMeta, writeContainerMeta, type ContainerCheckpointMeta } from "./container-meta.ts";
 import { trackContainer, type ContainerTask } from "./container-task.ts";
 import { detectCriu } from "./criu.ts";
+import { dirSize } from "./dir-size.ts";
 import { WorkloadError } from "./errors.ts";
 import { containerProcess } from "./runc-spec.ts";
 import type { CheckpointSupport, TaskProcess, WorkloadRuntime } from "./types.ts";
@@ -38,8 +38,8 @@ export function containerSocket(given?: string): string {
 
 /**
  * Task processes in containers of the host's container engine (Podman ≥ 4 or Docker, through the
- * Docker-compatible socket with dockerode), made from the deployment's image, with the task's machine as the container's
- * cpu and memory limits and the host network. The task talks to the runner through a relay that is
+ * Docker-compatible socket with dockerode), made from the deployment's image, with the task's machine
+ * as the container's cpu and memory limits and the host network. The task talks to the runner through a relay that is
  * the container's PID 1 (container-shim.mjs; the engine cannot pass an fd into a container): stdout,
  * stderr and fd 3 travel as frames over one unix socket in a link dir bound into the container.
  * Checkpoints are Podman's exported ones (CRIU images plus the container's writable layer, one tar),
