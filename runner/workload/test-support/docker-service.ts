@@ -1,6 +1,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -67,6 +67,7 @@ export async function startDockerService(options: { experimental?: boolean } = {
     return child;
   };
   const socketPath = path.join(dir, "docker.sock");
+  const cgroupParent = `/${path.basename(dir)}`;
   const docker = new Docker({ socketPath });
   const stop = async () => {
     const containers = await docker.listContainers({ all: true }).catch(() => []);
@@ -77,6 +78,7 @@ export async function startDockerService(options: { experimental?: boolean } = {
     for (const pid of await processesNaming(containerdSocket)) process.kill(pid, "SIGKILL");
     await unmountUnder(dir);
     await rm(dir, { recursive: true, force: true });
+    for (const controller of await readdir("/sys/fs/cgroup").catch(() => [])) await rmdir(path.join("/sys/fs/cgroup", controller, cgroupParent)).catch(() => {});
   };
   try {
     spawnLogged(CONTAINERD, ["--config", path.join(dir, "containerd.toml")]);
@@ -89,6 +91,8 @@ export async function startDockerService(options: { experimental?: boolean } = {
       "-H", `unix://${socketPath}`,
       "--containerd", containerdSocket,
       "--iptables=false", "--ip6tables=false", "--bridge=none",
+      // Its containers' cgroups under a parent of its own, removed with it (not a shared `docker` one left behind).
+      "--cgroup-parent", cgroupParent,
       ...(options.experimental ? ["--experimental"] : []),
     ]);
     await pollFor(async () => (existsSync(socketPath) && (await docker.ping().then(() => true, () => false)) ? true : undefined), 30_000, `dockerd (${said})`);
