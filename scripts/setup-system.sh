@@ -5,9 +5,11 @@
 #     an empty dpkg status, unpacked with `dpkg -x` into /opt/stasis/criu/root and run through that
 #     prefix's own dynamic loader, so the host's apt sources and libc are never touched.
 #   - From Debian 12: runc, skopeo, umoci, docker-registry, postgresql, zstd, util-linux, git,
-#     chromium (the dashboard tests drive it with playwright-core; no browser download), and podman
-#     (4.3; the `--workload container` runtime talks to its API socket, which nothing here starts:
-#     `stasis runner` and the tests run `podman system service` themselves).
+#     chromium (the dashboard tests drive it with playwright-core; no browser download), podman
+#     (4.3) and docker.io (Docker 20.10 with its containerd): the `--workload container` runtime
+#     talks to either engine's API socket. Neither engine's service is started here (nor at boot):
+#     a host starts the one it uses, and the tests start private ones of their own. Docker's CLI is
+#     /usr/bin/docker (a `docker` earlier on PATH may be a newer CLI than this daemon).
 # Progress goes to stderr. When everything is present it only runs `criu check` (well under 1 s).
 set -eEuo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup-steps.sh"
@@ -17,7 +19,7 @@ CRIU_WRAPPER="${STASIS_CRIU_WRAPPER:-/usr/local/bin/criu}"
 CRIU_SUITES="${STASIS_CRIU_SUITES:-forky sid}"
 DEBIAN_MIRROR="${STASIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-APT_PACKAGES=(runc skopeo umoci docker-registry postgresql zstd util-linux git chromium podman)
+APT_PACKAGES=(runc skopeo umoci docker-registry postgresql zstd util-linux git chromium podman docker.io)
 
 [ "$(id -u)" = 0 ] || die "must run as root (CRIU and apt need it)"
 command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 only"
@@ -33,7 +35,8 @@ for pkg in "${APT_PACKAGES[@]}"; do is_installed "$pkg" || missing+=("$pkg"); do
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]} from Debian 12 (apt-get)"
   log "installing from Debian 12: ${missing[*]}"
-  # Keep package services (postgresql, docker-registry, podman's) from starting: tests start their own.
+  # Keep package services (postgresql, docker-registry, podman's, docker's and containerd's) from
+  # starting: tests start their own (a host's dockerd would also rewrite its iptables FORWARD chain).
   own_policy=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d

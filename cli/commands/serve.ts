@@ -77,7 +77,7 @@ export function registerServeCommands(program: Command): void {
     .option("--no-checkpoints", "never freeze waiting runs")
     .option("--warm-processes", "keep a spare, never-used task process per recent deployment so runs skip Node's start-up")
     .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits; container: the image in a container of the host's Podman (its API socket, see --container-socket), with the task's machine limits", "process")
-    .option("--container-socket <path>", "container workload: the engine's API socket (default /run/podman/podman.sock, else /var/run/docker.sock; checkpoints need Podman)")
+    .option("--container-socket <path>", "container workload: the engine's API socket, Podman's or Docker's (default /run/podman/podman.sock, else /var/run/docker.sock; on Docker, checkpoints need dockerd --experimental)")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
     .option("--local-checkpoints <MiB>", "how much of its own dumps the runner keeps unencrypted in its work dir (0700), so a resume here skips fetching and unpacking the sealed checkpoint (default 0: none; the dump holds the task's memory, secrets included, while the run waits)", "0")
     .option("--env-file <file>", "host-wide default environment for task processes (each environment's own variables, kept by the server, win over it)")

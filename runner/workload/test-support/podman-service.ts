@@ -71,7 +71,7 @@ export async function startPodmanService(): Promise<PodmanService> {
 }
 
 /** Unmounts whatever the service left mounted below `dir` (overlay layers, shm), deepest first. */
-async function unmountUnder(dir: string): Promise<void> {
+export async function unmountUnder(dir: string): Promise<void> {
   const mounts = (await readFile("/proc/self/mountinfo", "utf8")).split("\n").map((line) => line.split(" ")[4] ?? "").filter((m) => m.startsWith(`${dir}/`));
   for (const mount of mounts.sort((a, b) => b.length - a.length)) await run("umount", ["-l", mount]).catch(() => {});
 }
