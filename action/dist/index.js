@@ -40379,7 +40379,9 @@ var init_runner_api = __esm({
       leaseId: external_exports.string(),
       waitpointId: external_exports.string(),
       /** `sha256`: of the bytes stored; `key`: the checkpoint's own key, which the server keeps wrapped by the project's data key. */
-      checkpoint: external_exports.object({ location: external_exports.string(), sizeBytes: external_exports.number().int().nonnegative(), sha256: Sha256Hex, key: CheckpointKey }).strict()
+      checkpoint: external_exports.object({ location: external_exports.string(), sizeBytes: external_exports.number().int().nonnegative(), sha256: Sha256Hex, key: CheckpointKey }).strict(),
+      /** The runner keeps this dump on its own disk (`--local-checkpoints`): the server holds the resume for it for a moment. */
+      keptLocally: external_exports.boolean().optional()
     }).strict();
     SuspendResponse = external_exports.object({ status: external_exports.enum(["SUSPENDED", "QUEUED"]) });
     ReportedCheckpoint = external_exports.object({ location: external_exports.string(), sizeBytes: external_exports.number().int().nonnegative(), sha256: Sha256Hex, key: CheckpointKey }).strict();
