@@ -154,13 +154,21 @@ describe("hosts that share nothing but the server and the registry", () => {
   }, 240_000);
 
   it("a drain of host A checkpoints its running runs and host B resumes them: counters intact, every side effect once", async () => {
+    // At least 18 s of steps: host B starts, then host A drains, while they count.
+    const STEPS = 60;
     const hostA = await startHostRunner("drain-a", ["--drain-grace", "60000", "--drain-finish", "0"]);
     // One run sleeps between steps, one spins on the CPU (it answers its runner only between steps).
-    const sleeping = await trigger(stack, "counting-steps", { steps: 30, stepMs: 300 });
-    const busy = await trigger(stack, "counting-steps", { steps: 30, stepMs: 300, busy: true });
+    const sleeping = await trigger(stack, "counting-steps", { steps: STEPS, stepMs: 300 });
+    const busy = await trigger(stack, "counting-steps", { steps: STEPS, stepMs: 300, busy: true });
     const ids = [sleeping.id, busy.id];
-    for (const id of ids) await waitForLogData(id, "counted", (d) => Number(d.step) >= 5);
+    // Host B starts once host A has both runs, while they count: on a loaded machine a host's start
+    // took longer than the runs had left after step 5, and they ended on host A before the drain.
+    await waitFor("both runs to execute on host A", async () => {
+      const runs = await Promise.all(ids.map((id) => stack.api<RunView>("GET", `/api/v1/runs/${id}`)));
+      return runs.every((r) => r.status === "EXECUTING" && r.attemptDetails!.at(-1)!.runnerId === hostA.runnerId);
+    }, { timeoutMs: 60_000 });
     const hostB = await startHostRunner("drain-b");
+    for (const id of ids) await waitForLogData(id, "counted", (d) => Number(d.step) >= 5);
     const stopping = Date.now();
     await hostA.stop();
     const drainMs = Date.now() - stopping;
@@ -174,12 +182,12 @@ describe("hosts that share nothing but the server and the registry", () => {
     console.log(`drain of 2 running runs: host A exited after ${drainMs} ms; both ran on host B ${elsewhereMs} ms after the SIGTERM`);
     for (const id of ids) {
       const run = await waitForFinal(stack, id, "COMPLETED", 120_000);
-      expect(run.output).toEqual({ counter: 30, startedAttempt: 1 });
+      expect(run.output).toEqual({ counter: STEPS, startedAttempt: 1 });
       expect(run.attemptDetails!.map((a) => [a.number, a.status, a.runnerId])).toEqual([[1, "COMPLETED", hostB.runnerId]]);
       const messages = (await runLogs(stack, id)).map((l) => l.message);
       expect(messages.filter((m) => m === "counting from zero")).toHaveLength(1);
       expect(messages.some((m) => m.includes("checkpointing the running run"))).toBe(true);
-      expect(await ledgerSteps(id)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+      expect(await ledgerSteps(id)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
     }
     await waitFor("the handed-over checkpoints to be deleted", async () => (await store().list()).length === 0, { timeoutMs: 30_000 });
   }, 240_000);

@@ -1,10 +1,10 @@
-import { spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ClaimedRun } from "../../schemas/index.ts";
 import { CheckpointIntegrityError } from "../checkpoint-store/index.ts";
 import { envDigest } from "../env-digest.ts";
-import { hardwareRandomFiles, hardwareRandomFlags } from "../hardware-random.ts";
+import { hardwareRandomFiles, probeHardwareRandomFlags } from "../hardware-random.ts";
 import { SANDBOX_ENV, taskSandboxFor } from "../task-sandboxes.ts";
 import { attach, handToProcess } from "./attach.ts";
 import { finish } from "./finish.ts";
@@ -68,7 +68,9 @@ async function begin(session: Session): Promise<void> {
     attach(session, reused.proc);
     ready = true;
   } else {
-    const startProcess = () => deps.runtime.start({ command: process.execPath, args: [...taskNodeFlags(), entry], cwd: appDir, env, files: hardwareRandomFiles(), sandbox, ...where });
+    const flags = await taskNodeFlags();
+    const files = hardwareRandomFiles(); // probed by now
+    const startProcess = () => deps.runtime.start({ command: process.execPath, args: [...flags, entry], cwd: appDir, env, files, sandbox, ...where });
     // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
     const taken = deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, startProcess) : { proc: await startProcess(), ready: false };
     attach(session, taken.proc);
@@ -93,19 +95,29 @@ export function contextOf(claim: ClaimedRun) {
   };
 }
 
-let nodeFlags: string[] | undefined;
+let nodeFlags: Promise<string[]> | undefined;
 
 /**
  * V8 protects wasm code with memory protection keys (PKU) when the CPU has them; CRIU does not bring
  * the process's pkey allocation back, so wasm code compiled after a restore (undici's llhttp behind
  * every `fetch` tiers up) aborts the task. Turned off where this Node knows the flag.
+ *
+ * Probed once, in child processes the runner does not wait for with its event loop blocked: on a
+ * loaded 2-core machine the two probes (a Node start each) held a runner's first task start, and its
+ * heartbeats with it, for up to 3 s.
  */
-function taskNodeFlags(): string[] {
-  if (!nodeFlags) {
-    const probe = spawnSync(process.execPath, ["--no-wasm-memory-protection-keys", "-e", "0"], { stdio: "ignore", timeout: 10_000 });
-    nodeFlags = ["--enable-source-maps", ...(probe.status === 0 ? ["--no-wasm-memory-protection-keys"] : []), ...hardwareRandomFlags()];
-  }
+function taskNodeFlags(): Promise<string[]> {
+  nodeFlags ??= Promise.all([exitsZero(["--no-wasm-memory-protection-keys", "-e", "0"]), probeHardwareRandomFlags()]).then(([pkeys, random]) => [
+    "--enable-source-maps",
+    ...(pkeys ? ["--no-wasm-memory-protection-keys"] : []),
+    ...random,
+  ]);
   return nodeFlags;
+}
+
+/** Whether this Node exits 0 with these arguments. */
+function exitsZero(args: string[]): Promise<boolean> {
+  return new Promise((resolve) => execFile(process.execPath, args, { timeout: 10_000 }, (error) => resolve(!error)));
 }
 
 function baseTaskEnv(): Record<string, string> {

@@ -26,7 +26,16 @@ export interface TestNetwork {
   remove(): Promise<void>;
 }
 
-/** Creates `stzbr<random>` with 10.231.X.1/24 (X random, checked unused). Needs root. */
+/**
+ * Creates `stzbr<random>` with 10.231.X.1/24 (X random, checked unused) and a MAC address of its own. Needs root.
+ *
+ * The MAC is set, not left to the kernel: a bridge without one takes the lowest MAC of its ports and
+ * changes it when ports come and go. A host that left (its namespace gone, its veth with it) then
+ * took the gateway's MAC along while the other hosts still had it in their ARP caches: their frames
+ * to it were flooded, not delivered, until the entry went stale and was probed again — 20 to 50 s
+ * without the server. A host restoring a drained run lost its 6 s leases that way (attempt 1 LOST
+ * "lease expired", restored again as attempt 2) while it sent a heartbeat every second.
+ */
 export async function createTestNetwork(): Promise<TestNetwork> {
   const tag = randomBytes(3).toString("hex");
   const bridge = `stzbr${tag}`;
@@ -35,6 +44,8 @@ export async function createTestNetwork(): Promise<TestNetwork> {
   for (let tries = 0; tries < 50 && (!subnet || routes.includes(`10.231.${subnet}.`)); tries++) subnet = 1 + Math.floor(Math.random() * 250);
   await ip("link", "add", bridge, "type", "bridge");
   try {
+    // Locally administered, unicast (02:…), random: no two test bridges share one.
+    await ip("link", "set", bridge, "address", `02:${[...randomBytes(5)].map((b) => b.toString(16).padStart(2, "0")).join(":")}`);
     await ip("addr", "add", `10.231.${subnet}.1/24`, "dev", bridge);
     await ip("link", "set", bridge, "up");
   } catch (error) {

@@ -12,6 +12,7 @@ export const LIGHT_TEST_FILES = [
   "builder/registry-store.test.ts",
   "builder/webhook-events/**/*.test.ts",
   "runner/checkpoint-store/**/*.test.ts",
+  "runner/hardware-random.test.ts",
   "runner/health-server.test.ts",
   "runner/local-checkpoints.test.ts",
   "runner/workload/container-archive.test.ts",
