@@ -33,4 +33,9 @@ export const LIGHT_TEST_FILES = [
   "test/embedded-postgres-*.test.ts",
   "test/deploy-manifests.test.ts",
   "test/platform-image-build.test.ts",
+  // Builds only (images, a sandboxed build): no task runs.
+  "test/runtime-image-reuse.test.ts",
+  "test/security/build-isolation.test.ts",
+  // `stasis dev --no-checkpoints`: its one task runs in a private mount namespace CRIU never dumps.
+  "test/cli-init.test.ts",
 ];
