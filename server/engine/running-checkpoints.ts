@@ -19,12 +19,12 @@ import { transitionRun } from "./transition.ts";
 /**
  * The columns that make `checkpoint` the run's checkpoint, taken at `waitpointId` (null: while it ran).
  * It resumes only on a runner of the workload that took it, the reporting runner's (see sql/claim-runs.ts).
+ * `keptLocally`: the reporting runner keeps the dump on its disk, so a resume goes to it first (resume-hold.ts).
  */
-export async function checkpointColumns(trx: Parameters<typeof sealColumnsFor>[0], engine: Engine, run: RunRow, checkpoint: z.infer<typeof HandOverRequest>["checkpoint"], waitpointId: string | null) {
+export async function checkpointColumns(trx: Parameters<typeof sealColumnsFor>[0], engine: Engine, run: RunRow, checkpoint: z.infer<typeof HandOverRequest>["checkpoint"], waitpointId: string | null, keptLocally = false) {
   const seal = await sealColumnsFor(trx, engine.keyring, run, checkpoint);
   const runner = run.runner_id ? await trx("runners").where({ id: run.runner_id }).first("workload") : undefined;
-  // The reporting runner keeps the dump on its disk: a resume goes to it first (resume-hold.ts).
-  return { checkpoint_location: checkpoint.location, ...seal, checkpoint_workload: (runner?.workload as string | undefined) ?? null, checkpoint_runner_id: run.runner_id, checkpoint_waitpoint_id: waitpointId };
+  return { checkpoint_location: checkpoint.location, ...seal, checkpoint_workload: (runner?.workload as string | undefined) ?? null, checkpoint_runner_id: keptLocally ? run.runner_id : null, checkpoint_waitpoint_id: waitpointId };
 }
 
 /**
@@ -42,8 +42,6 @@ export async function handOverRun(engine: Engine, runId: string, body: z.infer<t
     const columns = await checkpointColumns(trx, engine, run, body.checkpoint, null);
     const moved = await transitionRun(trx, run, "QUEUED", {
       ...columns,
-      // The runner hands the run over because it is leaving: no resume waits for it.
-      checkpoint_runner_id: null,
       resume: JSON.stringify({ checkpointLocation: body.checkpoint.location, waitpointId: null, result: null }),
       available_at: trx.fn.now(),
       execution_ms: executedMs(run),

@@ -130,9 +130,7 @@ export async function suspendRun(engine: Engine, runId: string, body: z.infer<ty
     const run: RunRow = await lockLeasedRun(trx, runId, body.leaseId);
     if (!wp || run.waitpoint_id !== wp.id) throw conflict(`run ${runId} is not waiting on waitpoint ${body.waitpointId}`, "NOT_WAITING");
     if (run.status !== "WAITING") throw conflict(`run ${runId} is ${run.status}; only a WAITING run can be suspended`, "INVALID_TRANSITION");
-    const columns = await checkpointColumns(trx, engine, run, body.checkpoint, wp.id);
-    // A runner that keeps no dump of its own has nothing to restore faster than any other: no hold for it.
-    const common = { ...columns, checkpoint_runner_id: body.keptLocally ? columns.checkpoint_runner_id : null, runner_id: null, lease_id: null, lease_expires_at: null };
+    const common = { ...(await checkpointColumns(trx, engine, run, body.checkpoint, wp.id, body.keptLocally)), runner_id: null, lease_id: null, lease_expires_at: null };
     // What the run's timeline shows of this wait: frozen, how big, when.
     await trx("waitpoints").where({ id: wp.id }).update({ suspended_at: trx.fn.now(), checkpoint_bytes: body.checkpoint.sizeBytes });
     if (wp.status === "PENDING") {
