@@ -4,7 +4,6 @@
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -12,21 +11,12 @@ import pino from "pino";
 import { callStasisApi, createLayoutImageStore, deployProject } from "../../builder/index.ts";
 import { startLocalStack } from "../../cli/local-stack.ts";
 import { startEmbeddedPostgres } from "../../server/index.ts";
+import { handedLog } from "./handed-log.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "5" }, warm: { type: "boolean", default: false } } });
 const now = () => performance.timeOrigin + performance.now();
 const events: Array<{ t: number; what: string }> = [];
-const handed = new Map<string, Record<string, number>>();
-const sink = new Writable({
-  write(chunk: Buffer, _enc, done) {
-    for (const line of chunk.toString("utf8").split("\n")) {
-      if (!line.includes("run handed to its process")) continue;
-      const entry = JSON.parse(line) as { runId: string; startedAt: Record<string, number> };
-      handed.set(entry.runId, entry.startedAt);
-    }
-    done();
-  },
-});
+const { sink, handed } = handedLog();
 
 const dir = await mkdtemp(join(tmpdir(), "stasis-bench-sqltrace-"));
 await chmod(dir, 0o755);

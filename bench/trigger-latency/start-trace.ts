@@ -6,7 +6,6 @@
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import pino from "pino";
@@ -14,6 +13,7 @@ import { callStasisApi, createLayoutImageStore, deployProject } from "../../buil
 import { startLocalStack } from "../../cli/local-stack.ts";
 import { startEmbeddedPostgres } from "../../server/index.ts";
 import { percentile } from "./stats.ts";
+import { handedLog } from "./handed-log.ts";
 
 const { values } = parseArgs({ options: { runs: { type: "string", default: "30" }, capacity: { type: "string", default: "10" }, warm: { type: "boolean", default: false }, gap: { type: "string", default: "0" } } });
 const runs = Number(values.runs);
@@ -30,17 +30,7 @@ export interface StartTrace {
   importedBefore: number;
 }
 
-const handed = new Map<string, Record<string, number>>();
-const sink = new Writable({
-  write(chunk: Buffer, _enc, done) {
-    for (const line of chunk.toString("utf8").split("\n")) {
-      if (!line.includes("run handed to its process")) continue;
-      const entry = JSON.parse(line) as { runId: string; startedAt: Record<string, number> };
-      handed.set(entry.runId, entry.startedAt);
-    }
-    done();
-  },
-});
+const { sink, handed } = handedLog();
 
 const dir = await mkdtemp(join(tmpdir(), "stasis-bench-trace-"));
 await chmod(dir, 0o755);
