@@ -51,11 +51,22 @@ describe("the admin's dashboard", () => {
     expect(await keyPage.getByTestId("environment-picker").count()).toBe(0);
     await keyPage.close();
 
+    // The list of environments is held back until the admin has chosen: a choice made while it loads is kept.
+    let releaseProjects!: () => void;
+    const projectsHeld = new Promise<void>((resolve) => (releaseProjects = resolve));
+    await page.route("**/api/v1/admin/projects", async (route) => {
+      await projectsHeld;
+      await route.continue();
+    });
     await page.goto(`${origin}/`);
     await page.getByLabel(/admin token/).fill(ADMIN_TOKEN);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByTestId("environment-picker").waitFor({ timeout: UI_TIMEOUT });
     await page.getByTestId("environment-picker").selectOption("*");
+    releaseProjects();
+    await page.getByTestId("environment-picker").locator("optgroup").first().waitFor({ state: "attached", timeout: UI_TIMEOUT });
+    await page.unroute("**/api/v1/admin/projects");
+    expect(await page.getByTestId("environment-picker").inputValue()).toBe("*");
     await page.locator(`tr[data-run="${prod}"]`).getByText("demo/production").waitFor({ timeout: UI_TIMEOUT });
     await page.locator(`tr[data-run="${staging}"]`).getByText("demo/staging").waitFor();
     // A run started now shows up without a reload.

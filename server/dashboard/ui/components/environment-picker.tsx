@@ -1,4 +1,4 @@
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../api.ts";
 
 export type EnvChoice = string;
@@ -13,11 +13,14 @@ interface ProjectView {
 /** The admin's choice of environment: every route it then calls acts in that one, as its key would. */
 export function EnvironmentPicker(props: { value: string; onChange(choice: EnvChoice): void }) {
   const [projects, setProjects] = useState<ProjectView[]>([]);
+  // The list may arrive after the admin already chose: the default is for the value at that moment, not at mount.
+  const current = useRef(props.value);
+  current.current = props.value;
   useEffect(() => {
     api<{ data: ProjectView[] }>("GET", "/api/v1/admin/projects").then((r) => {
       setProjects(r.data);
       const all = r.data.flatMap((p) => p.environments.map((e) => `${p.slug}/${e.slug}`));
-      if (props.value !== ALL_ENVIRONMENTS && !all.includes(props.value) && all.length > 0) props.onChange(all.find((c) => c.endsWith("/development")) ?? all[0]);
+      if (current.current !== ALL_ENVIRONMENTS && !all.includes(current.current) && all.length > 0) props.onChange(all.find((c) => c.endsWith("/development")) ?? all[0]);
     });
   }, []);
   return (
