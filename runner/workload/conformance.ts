@@ -104,17 +104,22 @@ export function describeWorkloadRuntime(name: string, { runtime, another, noTcpE
     });
 
     it("restores two checkpoints whose tasks had the same PID side by side", async () => {
-      const a = await f.start(runtime, path.join(f.dir, "a.log"));
-      const stateA = await a.ipc.request({ cmd: "state" });
       // In a container the task's PID also counts its relay's threads, which Node starts when it will:
-      // a few starts find a task with a's PID.
-      let b = await f.start(runtime, path.join(f.dir, "b.log"));
-      let stateB = await b.ipc.request({ cmd: "state" });
-      for (let attempt = 1; attempt < 8 && stateB.pid !== stateA.pid; attempt++) {
-        await b.proc.kill();
-        b = await f.start(runtime, path.join(f.dir, "b.log"));
-        stateB = await b.ipc.request({ cmd: "state" });
+      // tasks are started until two share a PID (they take a handful of values, so a few suffice).
+      type Started = Awaited<ReturnType<typeof f.start>> & { state: { pid: number; random: number } };
+      const started: Started[] = [];
+      let pair: [Started, Started] | undefined;
+      for (let n = 0; !pair && n < 12; n++) {
+        const task = await f.start(runtime, path.join(f.dir, `same-pid-${n}.log`));
+        const next = { ...task, state: await task.ipc.request({ cmd: "state" }) } as Started;
+        const twin = started.find((s) => s.state.pid === next.state.pid);
+        started.push(next);
+        if (twin) pair = [twin, next];
       }
+      await Promise.all(started.filter((s) => !pair?.includes(s)).map((s) => s.proc.kill()));
+      expect(pair, `no two of ${started.length} tasks shared a PID: ${started.map((s) => s.state.pid).join(", ")}`).toBeDefined();
+      const [a, b] = pair!;
+      const [stateA, stateB] = [a.state, b.state];
       expect(stateA.pid).toBe(stateB.pid); // same PID, each in its own namespace
       await Promise.all([runtime.checkpoint(a.proc, path.join(f.scratch, "a")), runtime.checkpoint(b.proc, path.join(f.scratch, "b"))]);
       const [ra, rb] = await Promise.all([runtime.restore(path.join(f.scratch, "a"), { cwd: f.dir }), runtime.restore(path.join(f.scratch, "b"), { cwd: f.dir })]);
