@@ -1,21 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { readFileSync } from "node:fs";
 import { RunPollTimeoutError, StasisApiError } from "../sdk/index.ts";
-import { registerAdminCommands } from "./commands/admin.ts";
-import { registerCheckpointsCommands } from "./commands/checkpoints.ts";
-import { registerDeployCommands } from "./commands/deploy.ts";
-import { registerDevCommand } from "./commands/dev.ts";
-import { registerEnvCommands } from "./commands/env.ts";
-import { registerEventsCommands } from "./commands/events.ts";
-import { registerGithubAppCommand } from "./commands/github-app.ts";
-import { registerInitCommand } from "./commands/init.ts";
-import { registerPlatformImageCommand } from "./commands/platform-image.ts";
-import { registerRunsCommands } from "./commands/runs.ts";
-import { registerServeCommands } from "./commands/serve.ts";
-import { registerTriggerCommand } from "./commands/trigger.ts";
-import { registerSchedulesCommands } from "./commands/schedules.ts";
-import { registerWebhooksCommands } from "./commands/webhooks.ts";
-import { registerIntegrationsCommands } from "./commands/integrations.ts";
+import { commandsFor } from "./command-modules.ts";
 import { CliError, ExitCode } from "./output.ts";
 
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
@@ -23,21 +9,7 @@ const program = new Command("stasis")
   .description("durable TypeScript tasks that freeze while they wait")
   .version(version, "-V, --version", "print the version of stasis")
   .exitOverride();
-registerInitCommand(program);
-registerDevCommand(program);
-registerServeCommands(program);
-registerDeployCommands(program);
-registerTriggerCommand(program);
-registerRunsCommands(program);
-registerEventsCommands(program);
-registerGithubAppCommand(program);
-registerEnvCommands(program);
-registerWebhooksCommands(program);
-registerIntegrationsCommands(program);
-registerSchedulesCommands(program);
-registerAdminCommands(program);
-registerCheckpointsCommands(program);
-registerPlatformImageCommand(program);
+for (const register of await commandsFor(process.argv.slice(2))) register(program);
 
 try {
   await program.parseAsync(process.argv);
