@@ -2,8 +2,8 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import pino from "pino";
 import { allowedImageSources } from "../../schemas/index.ts";
-import { canSandboxTasks, openCheckpointStore, startHealthServer, type OpenedCheckpointStore, createImageCache, createProcessRuntime, createRuncRuntime, createContainerRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList, type TaskSandboxPolicy } from "../../runner/index.ts";
-import { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } from "../../server/index.ts";
+// The runner and the server are imported by their command's action: a runner never loads the server.
+import type { OpenedCheckpointStore, TaskSandboxPolicy } from "../../runner/index.ts";
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
 import { readDotEnv } from "../dotenv.ts";
@@ -23,6 +23,7 @@ export function registerServeCommands(program: Command): void {
     .option("--data-dir <dir>", "embedded PostgreSQL data dir when DATABASE_URL is not set", ".stasis/server")
     .option("--json", "print {\"url\"} when listening")
     .action(async (opts: { host: string; port: string; dataDir: string; json?: boolean }) => {
+      const { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } = await import("../../server/index.ts");
       const adminToken = requireEnv("STASIS_ADMIN_TOKEN");
       const runnerToken = requireEnv("STASIS_RUNNER_TOKEN");
       // Required: environment variables are encrypted under it (`stasis dev` generates its own).
@@ -89,6 +90,7 @@ export function registerServeCommands(program: Command): void {
     .option("--health-port <port>", "serve /livez, /readyz and /drain (a preStop hook) on this port (default STASIS_RUNNER_HEALTH_PORT; off when unset)")
     .option("--json", "print {\"runnerId\"} when registered")
     .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; containerSocket?: string; suspendThreshold?: string; localCheckpoints: string; envFile?: string; drainGrace: string; drainFinish?: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
+      const { canSandboxTasks, openCheckpointStore, startHealthServer, createImageCache, createProcessRuntime, createRuncRuntime, createContainerRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList } = await import("../../runner/index.ts");
       if (opts.workload !== "process" && opts.workload !== "runc" && opts.workload !== "container") throw new CliError(`--workload must be process, runc or container, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const localCheckpointMiB = Number(opts.localCheckpoints);

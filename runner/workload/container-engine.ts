@@ -5,7 +5,6 @@ import { toError } from "./errors.ts";
 import { createPodmanEngine, type PodmanEngine } from "./podman-engine.ts";
 
 /** Where Podman's rootful service and Docker listen by default. */
-export const DEFAULT_CONTAINER_SOCKETS = ["/run/podman/podman.sock", "/var/run/docker.sock"];
 
 export interface CreateContainerSpec {
   name: string;

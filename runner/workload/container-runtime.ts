@@ -4,7 +4,8 @@ import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { retargetArchive } from "./container-archive.ts";
-import { DEFAULT_CONTAINER_SOCKETS, openEngine, type ContainerEngine } from "./container-engine.ts";
+// The engine (dockerode and its SSH, gRPC and protobuf packages) is loaded when a container runtime is created.
+import type { ContainerEngine } from "./container-engine.ts";
 import { createImageLoader, type ContainerImage } from "./container-image.ts";
 import { LINK_MOUNT, openLink } from "./container-link.ts";
 import { CONTAINER_ARCHIVE, DOCKER_CHECKPOINT, readContainerMeta, writeContainerMeta, type ContainerCheckpointMeta } from "./container-meta.ts";
@@ -15,6 +16,8 @@ import { WorkloadError } from "./errors.ts";
 import { containerProcess } from "./runc-spec.ts";
 import type { CheckpointSupport, TaskProcess, WorkloadRuntime } from "./types.ts";
 import { pidAlive } from "./pid-alive.ts";
+
+const DEFAULT_CONTAINER_SOCKETS = ["/run/podman/podman.sock", "/var/run/docker.sock"];
 
 export interface ContainerRuntimeOptions {
   /** The engine's API socket. Default: the first of /run/podman/podman.sock, /var/run/docker.sock that exists. */
@@ -50,6 +53,7 @@ export function containerSocket(given?: string): string {
 export async function createContainerRuntime(options: ContainerRuntimeOptions = {}): Promise<WorkloadRuntime> {
   const socketPath = containerSocket(options.socketPath);
   const workDir = path.resolve(options.workDir ?? path.join(tmpdir(), "stasis-container"));
+  const { openEngine } = await import("./container-engine.ts");
   const engine = await openEngine(socketPath).catch((err: Error) => {
     throw new WorkloadError("START_FAILED", `the container workload needs a container engine: ${err.message} (start Podman's with \`podman system service --time=0 unix://${socketPath}\`, or dockerd)`, { cause: err });
   });
