@@ -41,10 +41,8 @@ const COMMAND_MODULES: Record<string, Load> = {
 export async function commandsFor(args: string[]): Promise<Register[]> {
   const word = args.find((arg) => !arg.startsWith("-"));
   if (word === undefined && args.some((arg) => arg === "-V" || arg === "--version")) return [];
-  const load = word === undefined ? undefined : Object.hasOwn(COMMAND_MODULES, word) ? COMMAND_MODULES[word] : undefined;
+  const load = word !== undefined && Object.hasOwn(COMMAND_MODULES, word) ? COMMAND_MODULES[word] : undefined;
   if (load) return load();
-  const loads = [...new Set(Object.values(COMMAND_MODULES))];
-  const registers: Register[] = [];
-  for (const one of loads) for (const register of await one()) if (!registers.includes(register)) registers.push(register);
-  return registers;
+  const loaded = await Promise.all([...new Set(Object.values(COMMAND_MODULES))].map((one) => one()));
+  return [...new Set(loaded.flat())];
 }

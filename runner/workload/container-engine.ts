@@ -4,8 +4,6 @@ import { createDockerEngine, type DockerEngine } from "./docker-engine.ts";
 import { toError } from "./errors.ts";
 import { createPodmanEngine, type PodmanEngine } from "./podman-engine.ts";
 
-/** Where Podman's rootful service and Docker listen by default. */
-
 export interface CreateContainerSpec {
   name: string;
   image: string;

@@ -17,6 +17,7 @@ import { containerProcess } from "./runc-spec.ts";
 import type { CheckpointSupport, TaskProcess, WorkloadRuntime } from "./types.ts";
 import { pidAlive } from "./pid-alive.ts";
 
+/** Where Podman's rootful service and Docker listen by default. */
 const DEFAULT_CONTAINER_SOCKETS = ["/run/podman/podman.sock", "/var/run/docker.sock"];
 
 export interface ContainerRuntimeOptions {
