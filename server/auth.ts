@@ -5,6 +5,7 @@ import { forbidden, unauthorized } from "./errors.ts";
 import { principalForDeployToken } from "./oidc/deploy-tokens.ts";
 import { CSRF_HEADER, findSession, SESSION_COOKIE } from "./dashboard/sessions.ts";
 import { StasisError } from "./errors.ts";
+import { type Coalescer, coalesce } from "./engine/coalesce.ts";
 
 /** The admin (token or session) acts in one environment on environment routes by naming it: `<project>/<environment>`. */
 export const ENVIRONMENT_HEADER = "x-stasis-environment";
@@ -111,27 +112,45 @@ async function environmentNamed(request: FastifyRequest, db: Knex): Promise<Envi
   return principal;
 }
 
+/**
+ * Key look-ups that arrive together go to PostgreSQL as one statement (coalesce.ts): under load a
+ * trigger's round trips are what the server waits on. Each look-up still reads the key's current
+ * row, so a revoked key stops working at once.
+ */
+const keyLookups = new WeakMap<Knex, Coalescer<string, EnvironmentPrincipal | null>>();
+
 async function environmentForKey(db: Knex, key: string): Promise<EnvironmentPrincipal | null> {
-  return await environmentPrincipal(db, (q) => q.join("api_keys as k", "k.environment_id", "e.id").where("k.key_hash", sha256(key)).whereNull("k.revoked_at"));
+  let lookups = keyLookups.get(db);
+  if (!lookups) {
+    lookups = coalesce(async (hashes: string[]): Promise<Array<EnvironmentPrincipal | null>> => {
+      const rows: Array<PrincipalRow & { key_hash: string }> = await principalQuery(db).join("api_keys as k", "k.environment_id", "e.id").whereIn("k.key_hash", [...new Set(hashes)]).whereNull("k.revoked_at").select("k.key_hash");
+      const byHash = new Map(rows.map((row) => [row.key_hash, principalOf(row)] as const));
+      return hashes.map((hash) => byHash.get(hash) ?? null);
+    }, { maxItems: 500 });
+    keyLookups.set(db, lookups);
+  }
+  return await lookups.add(sha256(key));
+}
+
+interface PrincipalRow {
+  environment_id: string;
+  environment: string;
+  project_id: string;
+  project: string;
+  archived_at: Date | null;
+}
+
+function principalQuery(db: Knex): Knex.QueryBuilder {
+  return db("environments as e").join("projects as p", "p.id", "e.project_id").select("e.id as environment_id", "e.slug as environment", "p.id as project_id", "p.slug as project", "e.archived_at");
+}
+
+function principalOf(row: PrincipalRow): EnvironmentPrincipal {
+  return { kind: "env", environmentId: row.environment_id, environment: row.environment, projectId: row.project_id, project: row.project, archived: row.archived_at !== null };
 }
 
 async function environmentPrincipal(db: Knex, where: (query: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<EnvironmentPrincipal | null> {
-  const row = await where(db("environments as e").join("projects as p", "p.id", "e.project_id")).first(
-    "e.id as environment_id",
-    "e.slug as environment",
-    "p.id as project_id",
-    "p.slug as project",
-    "e.archived_at",
-  );
-  if (!row) return null;
-  return {
-    kind: "env",
-    environmentId: row.environment_id,
-    environment: row.environment,
-    projectId: row.project_id,
-    project: row.project,
-    archived: row.archived_at !== null,
-  };
+  const row: PrincipalRow | undefined = await where(principalQuery(db)).first();
+  return row ? principalOf(row) : null;
 }
 
 /** A resource of another environment than the caller's key. */

@@ -156,3 +156,30 @@ describe("batch, log follow, cancel cascade", () => {
     expect(child.body.status).toBe("CANCELED");
   });
 });
+
+describe("triggers that arrive together", () => {
+  it("each gets its own answer when they go into the database together: new runs, one run per idempotency key, and 404 for an unknown task", async () => {
+    await deploy(f, ["hello", "flaky"]);
+    const call = (task: string, body: Record<string, unknown>) => f.call("POST", `/api/v1/tasks/${task}/trigger`, { body });
+    const [plain, keyed, unknown, otherTask] = await Promise.all([
+      Promise.all(Array.from({ length: 30 }, (_, i) => call("hello", { payload: { i } }))),
+      Promise.all(Array.from({ length: 20 }, (_, i) => call("hello", { payload: { i }, options: { idempotencyKey: "together" } }))),
+      Promise.all(Array.from({ length: 5 }, () => call("nope", { payload: 1 }))),
+      Promise.all(Array.from({ length: 5 }, (_, i) => call("flaky", { payload: { i }, options: { tags: ["together"] } }))),
+    ]);
+    expect(plain.map((r) => r.status)).toEqual(Array(30).fill(200));
+    expect(new Set(plain.map((r) => r.body.id)).size).toBe(30);
+    const views = await Promise.all(plain.map((r) => f.call("GET", `/api/v1/runs/${r.body.id}`)));
+    expect(views.map((v) => v.body.payload)).toEqual(plain.map((_, i) => ({ i })));
+
+    // One run for the key: exactly one answer made it, every other answer names it.
+    expect(new Set(keyed.map((r) => r.body.id)).size).toBe(1);
+    expect(keyed.filter((r) => r.body.isCached === false)).toHaveLength(1);
+    expect(await f.database.db("runs").where({ idempotency_key: "together" }).count({ n: "*" }).first().then((r) => Number(r?.n))).toBe(1);
+
+    expect(unknown.map((r) => r.status)).toEqual(Array(5).fill(404));
+    expect(unknown[0].body.error.message).toContain("nope");
+    const flaky = await Promise.all(otherTask.map((r) => f.call("GET", `/api/v1/runs/${r.body.id}`)));
+    expect(flaky.map((v) => [v.body.taskId, v.body.tags])).toEqual(Array(5).fill(["flaky", ["together"]]));
+  });
+});

@@ -1,6 +1,7 @@
 import type { Knex } from "knex";
 import { MAX_PAYLOAD_BYTES, type TriggerOptions, type TriggerResponse } from "../../schemas/index.ts";
 import { conflict, notFound, StasisError } from "../errors.ts";
+import { type Coalescer, coalesce } from "./coalesce.ts";
 import { resolveDelay } from "./duration.ts";
 import { newId } from "./ids.ts";
 import { notify, notifyRunChanges } from "./notify.ts";
@@ -158,44 +159,90 @@ export async function triggerRuns(db: Knex | Knex.Transaction, env: TriggerEnvir
 }
 
 /**
- * The common trigger in one statement and one round trip: a run with no version, no delay, not
- * locked to a deployment, of a task the environment's promoted deployment has, goes straight in as
- * QUEUED (autocommit: the statement is the transaction). The promoted deployment is checked inside
- * the INSERT's SELECT, so a promotion committed meanwhile is seen as in the full path. No row back
- * (the task is not promoted, or the idempotency key exists) → the full path decides.
+ * The common trigger in one statement: a run with no version, no delay, not locked to a deployment,
+ * of a task its environment's promoted deployment has, goes straight in as QUEUED (autocommit: the
+ * statement is the transaction). Triggers that arrive while such a statement runs go in the next one
+ * together (coalesce.ts): one round trip and one commit for many requests under load, none added
+ * when idle. The promoted deployment is checked per row inside the INSERT's SELECT, so a promotion
+ * committed meanwhile is seen as in the full path. A row not written (the task is not promoted, or
+ * the idempotency key exists) → the full path decides for that trigger.
  */
-const QUICK_TRIGGER_SQL = `
+const QUICK_TRIGGERS_SQL = `
   INSERT INTO runs (id, environment_id, task_id, status, payload, max_attempts, max_duration_s, tags, idempotency_key, parent_run_id, replay_of, available_at)
-  SELECT ?, e.id, ?, 'QUEUED', ?::jsonb, ?, ?, ?::text[], ?, ?, ?, now()
-  FROM environments e JOIN deployments d ON d.id = e.promoted_deployment_id
-  WHERE e.id = ? AND ? = ANY(d.tasks)
+  SELECT i.id, e.id, i.task_id, 'QUEUED', i.payload::jsonb, i.max_attempts, i.max_duration_s, COALESCE(i.tags, '{}'), i.idempotency_key, i.parent_run_id, i.replay_of, now()
+  FROM jsonb_to_recordset(?::jsonb) AS i(ord int, id text, environment_id uuid, task_id text, payload text, max_attempts int, max_duration_s int, tags text[], idempotency_key text, parent_run_id text, replay_of text)
+  JOIN environments e ON e.id = i.environment_id
+  JOIN deployments d ON d.id = e.promoted_deployment_id
+  WHERE i.task_id = ANY(d.tasks)
+  ORDER BY i.ord
   ON CONFLICT (environment_id, task_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id
 `;
+
+interface QuickTriggerRow {
+  id: string;
+  environment_id: string;
+  task_id: string;
+  payload: string;
+  max_attempts: number | null;
+  max_duration_s: number | null;
+  tags: string[];
+  idempotency_key: string | null;
+  parent_run_id: string | null;
+  replay_of: string | null;
+}
+
+/** Whether each row went in. One bad row must not fail the triggers it was grouped with: a failed group is retried row by row. */
+async function insertQuickTriggers(db: Knex, rows: QuickTriggerRow[]): Promise<boolean[]> {
+  const insert = async (group: QuickTriggerRow[]) => {
+    const result = await db.raw(QUICK_TRIGGERS_SQL, [JSON.stringify(group.map((row, ord) => ({ ord, ...row })))]);
+    const written = new Set(result.rows.map((r: { id: string }) => r.id));
+    const fresh = group.filter((r) => written.has(r.id));
+    if (fresh.length > 0) {
+      await notify(db, "runs");
+      await notifyRunChanges(db, fresh.map((r) => ({ env: r.environment_id, run: r.id, what: "QUEUED" })));
+    }
+    return group.map((r) => written.has(r.id));
+  };
+  if (rows.length === 1) return await insert(rows);
+  try {
+    return await insert(rows);
+  } catch {
+    return (await Promise.all(rows.map((row) => insert([row])))).flat();
+  }
+}
+
+/** 8 MiB of payloads per statement at most: a few 3 MiB payloads go in statements of their own. */
+const QUICK_TRIGGER_BYTES = 8 * 1024 * 1024;
+const quickTriggers = new WeakMap<Knex, Coalescer<QuickTriggerRow, boolean>>();
+
+function quickTriggersOf(db: Knex): Coalescer<QuickTriggerRow, boolean> {
+  let c = quickTriggers.get(db);
+  if (!c) {
+    c = coalesce((rows) => insertQuickTriggers(db, rows), { maxItems: 500, maxWeight: QUICK_TRIGGER_BYTES, weight: (row) => row.payload.length });
+    quickTriggers.set(db, c);
+  }
+  return c;
+}
 
 export async function triggerRun(db: Knex | Knex.Transaction, env: TriggerEnvironment, input: TriggerRunInput, pendingTtlMs = DEFAULT_PENDING_VERSION_TTL_MS): Promise<TriggerResponse> {
   const options = input.options ?? {};
   if (!env.archived && !(db as Partial<Knex.Transaction>).isTransaction && !input.deploymentId && options.version === undefined && options.delay === undefined) {
     assertPayloadSize(input.payload);
     const id = newId("run");
-    const result = await db.raw(QUICK_TRIGGER_SQL, [
+    const written = await quickTriggersOf(db as Knex).add({
       id,
-      input.taskId,
-      JSON.stringify(input.payload ?? null),
-      options.maxAttempts ?? null,
-      options.maxDuration ?? null,
-      options.tags ?? [],
-      options.idempotencyKey ?? null,
-      input.parentRunId ?? null,
-      input.replayOf ?? null,
-      env.environmentId,
-      input.taskId,
-    ]);
-    if (result.rows.length === 1) {
-      await notify(db, "runs");
-      await notifyRunChanges(db, [{ env: env.environmentId, run: id, what: "QUEUED" }]);
-      return { id, isCached: false };
-    }
+      environment_id: env.environmentId,
+      task_id: input.taskId,
+      payload: JSON.stringify(input.payload ?? null),
+      max_attempts: options.maxAttempts ?? null,
+      max_duration_s: options.maxDuration ?? null,
+      tags: options.tags ?? [],
+      idempotency_key: options.idempotencyKey ?? null,
+      parent_run_id: input.parentRunId ?? null,
+      replay_of: input.replayOf ?? null,
+    });
+    if (written) return { id, isCached: false };
   }
   const [response] = await triggerRuns(db, env, [input], pendingTtlMs);
   return response;
