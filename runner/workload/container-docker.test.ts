@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -9,6 +9,8 @@ import { buildToLayout, openImageStore, parseLayoutRef } from "../../builder/ind
 import { startRegistry } from "../../test/support/registry.ts";
 import { describeWorkloadRuntime } from "./conformance.ts";
 import { createContainerRuntime } from "./container-runtime.ts";
+import { DOCKER_CHECKPOINT } from "./container-meta.ts";
+import { containerdCopies } from "./containerd-leftovers.ts";
 import { createIpcClient } from "./test-support/ipc-client.ts";
 import { dockerAvailable, startDockerService } from "./test-support/docker-service.ts";
 import { expectKilledAtMemoryLimit } from "./test-support/memory-hog.ts";
@@ -109,6 +111,10 @@ if (available.ok) {
         await runtime.checkpoint(proc, imageDir);
         expect(await readFile(path.join(imageDir, "stasis-workload.json"), "utf8")).not.toContain(secret);
         const restored = await runtime.restore(imageDir, { cwd: scratch });
+        // containerd restores through a temp dir of its own and keeps it (containerd#10166): the task's memory, secret included, must not stay there.
+        const dumped = path.join(imageDir, DOCKER_CHECKPOINT);
+        expect((await readdir(dumped)).length).toBeGreaterThan(3);
+        expect(await containerdCopies(dumped)).toEqual([]);
         expect((await docker.getContainer(restored.id).inspect()).HostConfig.Memory).toBe(256 * 1024 * 1024);
         await restored.kill();
         expect(await docker.listContainers({ all: true, filters: { name: [proc.id, restored.id] } })).toEqual([]);

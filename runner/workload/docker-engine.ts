@@ -3,6 +3,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
 import { createContainer, dial, type ContainerEngine, type CreateContainerSpec } from "./container-engine.ts";
+import { removeContainerdCopy } from "./containerd-leftovers.ts";
 
 /** The name a restore gives the copied checkpoint in the container's own dir. */
 const CHECKPOINT_ID = "stasis";
@@ -87,6 +88,7 @@ export function createDockerEngine(docker: Docker, version: string) {
       for (let attempt = 1; ; attempt++) {
         try {
           await dial<unknown>(docker, `/containers/${id}/start`, { checkpoint: CHECKPOINT_ID });
+          await removeContainerdCopy(images);
           return container;
         } catch (err) {
           if (attempt >= RESTORE_ATTEMPTS || !/already exists/.test((err as Error).message)) throw err;
