@@ -38,4 +38,9 @@ export const LIGHT_TEST_FILES = [
   "test/security/build-isolation.test.ts",
   // `stasis dev --no-checkpoints`: its one task runs in a private mount namespace CRIU never dumps.
   "test/cli-init.test.ts",
+  "test/fresh-clone-private-dir.test.ts",
+  // `stasis server` and a `stasis runner --no-checkpoints` on Debian's PostgreSQL, as the server-external-postgres files beside it.
+  "test/e2e-foundation-external-postgres.test.ts",
+  // The admin's dashboard in chromium against a server alone: no runner, no task.
+  "test/dashboard-admin-browser.test.ts",
 ];
