@@ -5,7 +5,7 @@ import { forbidden, unauthorized } from "./errors.ts";
 import { principalForDeployToken } from "./oidc/deploy-tokens.ts";
 import { CSRF_HEADER, findSession, SESSION_COOKIE } from "./dashboard/sessions.ts";
 import { StasisError } from "./errors.ts";
-import { type Coalescer, coalesce } from "./engine/coalesce.ts";
+import { coalesce, coalescerPerDatabase } from "./engine/coalesce.ts";
 
 /** The admin (token or session) acts in one environment on environment routes by naming it: `<project>/<environment>`. */
 export const ENVIRONMENT_HEADER = "x-stasis-environment";
@@ -117,19 +117,16 @@ async function environmentNamed(request: FastifyRequest, db: Knex): Promise<Envi
  * trigger's round trips are what the server waits on. Each look-up still reads the key's current
  * row, so a revoked key stops working at once.
  */
-const keyLookups = new WeakMap<Knex, Coalescer<string, EnvironmentPrincipal | null>>();
+const keyLookupsOf = coalescerPerDatabase((db) =>
+  coalesce(async (hashes: string[]): Promise<Array<EnvironmentPrincipal | null>> => {
+    const rows: Array<PrincipalRow & { key_hash: string }> = await principalQuery(db).join("api_keys as k", "k.environment_id", "e.id").whereIn("k.key_hash", [...new Set(hashes)]).whereNull("k.revoked_at").select("k.key_hash");
+    const byHash = new Map(rows.map((row) => [row.key_hash, principalOf(row)] as const));
+    return hashes.map((hash) => byHash.get(hash) ?? null);
+  }, { maxItems: 500 }),
+);
 
 async function environmentForKey(db: Knex, key: string): Promise<EnvironmentPrincipal | null> {
-  let lookups = keyLookups.get(db);
-  if (!lookups) {
-    lookups = coalesce(async (hashes: string[]): Promise<Array<EnvironmentPrincipal | null>> => {
-      const rows: Array<PrincipalRow & { key_hash: string }> = await principalQuery(db).join("api_keys as k", "k.environment_id", "e.id").whereIn("k.key_hash", [...new Set(hashes)]).whereNull("k.revoked_at").select("k.key_hash");
-      const byHash = new Map(rows.map((row) => [row.key_hash, principalOf(row)] as const));
-      return hashes.map((hash) => byHash.get(hash) ?? null);
-    }, { maxItems: 500 });
-    keyLookups.set(db, lookups);
-  }
-  return await lookups.add(sha256(key));
+  return await keyLookupsOf(db).add(sha256(key));
 }
 
 interface PrincipalRow {

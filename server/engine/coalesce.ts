@@ -1,3 +1,5 @@
+import type { Knex } from "knex";
+
 /**
  * Group commit in the server: `add(item)` answers with the item's result from `flush`, which is
  * called for every item added while the previous flush ran. An idle server flushes each item at
@@ -60,5 +62,15 @@ export function coalesce<T, R>(flush: (items: T[]) => Promise<R[]>, options: Coa
         if (!flushing) void drain();
       });
     },
+  };
+}
+
+/** One coalescer per database handle (each its own pool and replicas' view), made on first use. */
+export function coalescerPerDatabase<T, R>(make: (db: Knex) => Coalescer<T, R>): (db: Knex) => Coalescer<T, R> {
+  const made = new WeakMap<Knex, Coalescer<T, R>>();
+  return (db) => {
+    let c = made.get(db);
+    if (!c) made.set(db, (c = make(db)));
+    return c;
   };
 }

@@ -1,11 +1,11 @@
 import type { Knex } from "knex";
 import { MAX_PAYLOAD_BYTES, type TriggerOptions, type TriggerResponse } from "../../schemas/index.ts";
 import { conflict, notFound, StasisError } from "../errors.ts";
-import { type Coalescer, coalesce } from "./coalesce.ts";
+import { coalesce, coalescerPerDatabase } from "./coalesce.ts";
 import { resolveDelay } from "./duration.ts";
 import { newId } from "./ids.ts";
 import { notify, notifyRunChanges } from "./notify.ts";
-import type { DeploymentRow } from "./rows.ts";
+import type { DeploymentRow, RunRow } from "./rows.ts";
 
 export interface TriggerEnvironment {
   environmentId: string;
@@ -58,6 +58,21 @@ async function resolveTarget(trx: Knex.Transaction, env: TriggerEnvironment, inp
   const withTask = await deployed().whereRaw("? = ANY(tasks)", [input.taskId]).first("id");
   if (!withTask) throw notFound(`task ${input.taskId} does not exist in any deployment of environment ${env.environment}`, "task");
   return { deploymentId: null, pending: true };
+}
+
+/** The columns a run takes from its trigger input unchanged. */
+function inputColumns(input: TriggerRunInput) {
+  const options = input.options ?? {};
+  return {
+    task_id: input.taskId,
+    payload: JSON.stringify(input.payload ?? null),
+    max_attempts: options.maxAttempts ?? null,
+    max_duration_s: options.maxDuration ?? null,
+    tags: options.tags ?? [],
+    idempotency_key: options.idempotencyKey ?? null,
+    parent_run_id: input.parentRunId ?? null,
+    replay_of: input.replayOf ?? null,
+  };
 }
 
 /** One run's row, before the insert: the target is resolved and its id made. */
@@ -117,16 +132,9 @@ export async function triggerRuns(db: Knex | Knex.Transaction, env: TriggerEnvir
         row: {
           id,
           environment_id: env.environmentId,
-          task_id: input.taskId,
+          ...inputColumns(input),
           status,
-          payload: JSON.stringify(input.payload ?? null),
           deployment_id: target.deploymentId,
-          max_attempts: options.maxAttempts ?? null,
-          max_duration_s: options.maxDuration ?? null,
-          tags: options.tags ?? [],
-          idempotency_key: options.idempotencyKey ?? null,
-          parent_run_id: input.parentRunId ?? null,
-          replay_of: input.replayOf ?? null,
           available_at: due ?? trx.fn.now(),
           expires_at: target.pending ? new Date(Date.now() + pendingTtlMs) : null,
         },
@@ -179,18 +187,7 @@ const QUICK_TRIGGERS_SQL = `
   RETURNING id
 `;
 
-interface QuickTriggerRow {
-  id: string;
-  environment_id: string;
-  task_id: string;
-  payload: string;
-  max_attempts: number | null;
-  max_duration_s: number | null;
-  tags: string[];
-  idempotency_key: string | null;
-  parent_run_id: string | null;
-  replay_of: string | null;
-}
+type QuickTriggerRow = Pick<RunRow, "id" | "environment_id"> & ReturnType<typeof inputColumns>;
 
 /** Whether each row went in. One bad row must not fail the triggers it was grouped with: a failed group is retried row by row. */
 async function insertQuickTriggers(db: Knex, rows: QuickTriggerRow[]): Promise<boolean[]> {
@@ -214,34 +211,14 @@ async function insertQuickTriggers(db: Knex, rows: QuickTriggerRow[]): Promise<b
 
 /** 8 MiB of payloads per statement at most: a few 3 MiB payloads go in statements of their own. */
 const QUICK_TRIGGER_BYTES = 8 * 1024 * 1024;
-const quickTriggers = new WeakMap<Knex, Coalescer<QuickTriggerRow, boolean>>();
-
-function quickTriggersOf(db: Knex): Coalescer<QuickTriggerRow, boolean> {
-  let c = quickTriggers.get(db);
-  if (!c) {
-    c = coalesce((rows) => insertQuickTriggers(db, rows), { maxItems: 500, maxWeight: QUICK_TRIGGER_BYTES, weight: (row) => row.payload.length });
-    quickTriggers.set(db, c);
-  }
-  return c;
-}
+const quickTriggersOf = coalescerPerDatabase((db) => coalesce((rows: QuickTriggerRow[]) => insertQuickTriggers(db, rows), { maxItems: 500, maxWeight: QUICK_TRIGGER_BYTES, weight: (row) => row.payload.length }));
 
 export async function triggerRun(db: Knex | Knex.Transaction, env: TriggerEnvironment, input: TriggerRunInput, pendingTtlMs = DEFAULT_PENDING_VERSION_TTL_MS): Promise<TriggerResponse> {
   const options = input.options ?? {};
   if (!env.archived && !(db as Partial<Knex.Transaction>).isTransaction && !input.deploymentId && options.version === undefined && options.delay === undefined) {
     assertPayloadSize(input.payload);
     const id = newId("run");
-    const written = await quickTriggersOf(db as Knex).add({
-      id,
-      environment_id: env.environmentId,
-      task_id: input.taskId,
-      payload: JSON.stringify(input.payload ?? null),
-      max_attempts: options.maxAttempts ?? null,
-      max_duration_s: options.maxDuration ?? null,
-      tags: options.tags ?? [],
-      idempotency_key: options.idempotencyKey ?? null,
-      parent_run_id: input.parentRunId ?? null,
-      replay_of: input.replayOf ?? null,
-    });
+    const written = await quickTriggersOf(db as Knex).add({ id, environment_id: env.environmentId, ...inputColumns(input) });
     if (written) return { id, isCached: false };
   }
   const [response] = await triggerRuns(db, env, [input], pendingTtlMs);
@@ -273,17 +250,7 @@ async function quickTriggerRuns(db: Knex | Knex.Transaction, env: TriggerEnviron
   if ((db as Partial<Knex.Transaction>).isTransaction) return null;
   const plain = inputs.every((i) => !i.deploymentId && i.options?.version === undefined && i.options?.delay === undefined && i.options?.idempotencyKey === undefined);
   if (!plain || inputs.length === 0) return null;
-  const rows = inputs.map((input, ord) => ({
-    ord,
-    id: newId("run"),
-    task_id: input.taskId,
-    payload: JSON.stringify(input.payload ?? null),
-    max_attempts: input.options?.maxAttempts ?? null,
-    max_duration_s: input.options?.maxDuration ?? null,
-    tags: input.options?.tags ?? [],
-    parent_run_id: input.parentRunId ?? null,
-    replay_of: input.replayOf ?? null,
-  }));
+  const rows = inputs.map((input, ord) => ({ ord, id: newId("run"), ...inputColumns(input) }));
   const result = await db.raw(QUICK_BATCH_SQL, [JSON.stringify(rows), env.environmentId, [...new Set(inputs.map((i) => i.taskId))]]);
   if (result.rows.length === 0) return null;
   // All or nothing: the only filter is on the deployment, which is the same for every row.
