@@ -88,12 +88,14 @@ export function createDockerEngine(docker: Docker, version: string) {
       for (let attempt = 1; ; attempt++) {
         try {
           await dial<unknown>(docker, `/containers/${id}/start`, { checkpoint: CHECKPOINT_ID });
-          await removeContainerdCopy(images);
-          return container;
+          break;
         } catch (err) {
           if (attempt >= RESTORE_ATTEMPTS || !/already exists/.test((err as Error).message)) throw err;
         }
       }
+      // The task runs by now: a copy that cannot be removed must not fail its restore (nor leave the container behind).
+      await removeContainerdCopy(images).catch(() => []);
+      return container;
     },
   } satisfies ContainerEngine & Record<string, unknown>;
 }
