@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { callStasisApi, createLayoutImageStore, deployProject } from "../../builder/index.ts";
 import { startLocalStack } from "../../cli/local-stack.ts";
-import { createImageCache } from "../../runner/index.ts";
+import { canSandboxTasks, createImageCache } from "../../runner/index.ts";
 import { spawnCeiling, type SpawnCeiling } from "./spawn-ceiling.ts";
 import { toResult, type Sample, type SystemResult } from "./stats.ts";
 
@@ -61,6 +61,7 @@ export async function benchStasis(options: BenchOptions): Promise<SystemResult &
       const count = Math.max(options.burst, 50);
       ceilings = [];
       for (const sourceMaps of [true, false]) ceilings.push(await spawnCeiling({ appDir, entry: deployment.manifest.entry, count, concurrency: options.capacity, sourceMaps }));
+      if (canSandboxTasks()) ceilings.push(await spawnCeiling({ appDir, entry: deployment.manifest.entry, count, concurrency: options.capacity, sandboxed: true }));
     }
     const samples: Sample[] = [];
     for (let i = 0; i < options.runs; i++) {

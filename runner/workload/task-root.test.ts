@@ -15,7 +15,7 @@ import { CHECKPOINT_META_FILE, createProcessRuntime } from "./index.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
-import { APP_MOUNT_KEY, taskRootOps } from "./task-root.ts";
+import { APP_MOUNT_KEY, taskRootFstab, taskRootOps } from "./task-root.ts";
 import { parseMountinfo } from "./transient-mounts.ts";
 import type { TaskSandbox } from "./task-sandbox.ts";
 
@@ -176,18 +176,31 @@ describe("taskRootOps", () => {
       const app = path.join(shared, "cache", "app");
       const work = path.join(shared, "runner-work");
       for (const d of [app, work]) await mkdir(d, { recursive: true });
-      const { ops, externals } = await taskRootOps({ uid: UID, gid: UID, expose: [], hide: [path.join(shared, "cache"), work], shared: [shared] }, app);
+      const { mounts, externals } = await taskRootOps({ uid: UID, gid: UID, expose: [], hide: [path.join(shared, "cache"), work], shared: [shared] }, app);
       const binds = externals.filter((m) => m.mountPoint.startsWith(base));
       expect(binds).toEqual([{ mountPoint: shared, key: shared }, { mountPoint: app, key: APP_MOUNT_KEY }]);
-      const at = (op: string, p: string) => ops.findIndex((o, i) => o === op && ops[i + 2] === p);
+      const at = (kind: string, p: string) => mounts.findIndex((m) => m.kind === kind && m.path === p);
+      expect(at("rw", shared)).toBeGreaterThanOrEqual(0);
       expect(at("rw", shared)).toBeLessThan(at("ro", app));
-      const hideAt = (p: string) => ops.findIndex((o, i) => o === "hide" && ops[i + 1] === p);
-      expect(hideAt(work)).toBeGreaterThan(at("rw", shared));
+      expect(at("hide-dir", work)).toBeGreaterThan(at("rw", shared));
       // The hidden cache is covered after the shared dir is bound and before the app dir inside it is.
-      expect(hideAt(path.join(shared, "cache"))).toBeGreaterThan(at("rw", shared));
-      expect(hideAt(path.join(shared, "cache"))).toBeLessThan(at("ro", app));
+      expect(at("hide-dir", path.join(shared, "cache"))).toBeGreaterThan(at("rw", shared));
+      expect(at("hide-dir", path.join(shared, "cache"))).toBeLessThan(at("ro", app));
     } finally {
       await rm(base, { recursive: true, force: true });
     }
+  });
+
+  it("writes every mount as one fstab line, /proc first, with white space and backslashes in paths escaped", () => {
+    const fstab = taskRootFstab("/run/stage", [{ kind: "ro", source: "/srv/app one", path: "/srv/app one" }, { kind: "rw", source: "/data\\x", path: "/data\\x" }, { kind: "hide-dir", path: "/data\\x/runner" }, { kind: "hide-file", path: "/data\\x/token" }], "size=8m");
+    expect(fstab.trimEnd().split("\n")).toEqual([
+      "proc /run/stage/proc proc nosuid,nodev,noexec 0 0",
+      "stasis-tmp /run/stage/tmp tmpfs mode=1777,nosuid,nodev,size=8m 0 0",
+      "stasis-tmp /run/stage/dev/shm tmpfs mode=1777,nosuid,nodev,size=8m 0 0",
+      "/srv/app\\040one /run/stage/srv/app\\040one none bind,ro,nosuid,nodev,X-mount.mkdir 0 0",
+      "/data\\134x /run/stage/data\\134x none bind,nosuid,nodev,X-mount.mkdir 0 0",
+      "stasis-hidden /run/stage/data\\134x/runner tmpfs size=16k,mode=0555,nosuid,nodev 0 0",
+      "/run/stage/dev/null /run/stage/data\\134x/token none bind 0 0",
+    ]);
   });
 });

@@ -37,6 +37,10 @@ const ETC_COPIES = ["/etc/nsswitch.conf", "/etc/host.conf", "/etc/gai.conf", "/e
 const passwd = (uid: number, gid: number) => `root:x:0:0:root:/root:/usr/sbin/nologin\ntask:x:${uid}:${gid}:task:/tmp:/usr/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`;
 const group = (gid: number) => `root:x:0:\ntask:x:${gid}:\nnogroup:x:65534:\n`;
 
+/** /dev's character devices, copied from the host where they are what they should be, made otherwise. */
+const DEV_NODES: Array<[path: string, major: number, minor: number]> = [["/dev/null", 1, 3], ["/dev/zero", 1, 5], ["/dev/full", 1, 7], ["/dev/random", 1, 8], ["/dev/urandom", 1, 9], ["/dev/tty", 5, 0]];
+const DEV_LINKS: Array<[path: string, target: string]> = [["/dev/fd", "/proc/self/fd"], ["/dev/stdin", "/proc/self/fd/0"], ["/dev/stdout", "/proc/self/fd/1"], ["/dev/stderr", "/proc/self/fd/2"]];
+
 type Kind = "dir" | "file" | "link" | null;
 async function kindOf(p: string): Promise<Kind> {
   const st = await lstat(p).catch(() => null);
@@ -45,19 +49,44 @@ async function kindOf(p: string): Promise<Kind> {
   return st.isDirectory() ? "dir" : "file";
 }
 
+async function isDevice(p: string, major: number, minor: number): Promise<boolean> {
+  const st = await lstat(p).catch(() => null);
+  // Linux's dev_t: minor in bits 0–7 (and 20–31), major in bits 8–19 (and 32–43); these numbers are small.
+  return !!st && st.isCharacterDevice() && (st.mode & 0o7777) === 0o666 && ((st.rdev >> 8) & 0xfff) === major && (st.rdev & 0xff) === minor;
+}
+
+/** One mount of the task's root, in the order made; paths as the task sees them (the same as on the host). */
+export type RootMount =
+  /** `source` bound at `path`, read-only or read-write, nosuid and nodev; CRIU sees it as an external mount. */
+  | { kind: "ro" | "rw"; source: string; path: string }
+  /** An empty read-only tmpfs over a dir inside a bound one (source `stasis-hidden`, mode 0555 root's); a bind below it gets its mount point made there. */
+  | { kind: "hide-dir"; path: string }
+  /** The root's own /dev/null over a file inside a bound dir. */
+  | { kind: "hide-file"; path: string };
+
 export interface TaskRoot {
-  /** The ops after ROOT UID GID PDEATHSIG CWD TMPFS_OPTS, up to (not including) `--`. */
+  /** Dirs made in the root before anything is copied or mounted. */
+  dirs: string[];
+  /** Host files, symlinks and device nodes copied to their own path. */
+  copies: string[];
+  /** Ops of task-root.sh done before the mounts (`empty`, `file`, `copy`, `link`, `node`). */
   ops: string[];
+  /** The binds and covers, parents before children, after /proc, /tmp and /dev/shm. */
+  mounts: RootMount[];
   externals: ExternalMount[];
 }
 
 /**
  * What goes into a sandboxed task's root (task-root.sh): the system dirs, a few files of /etc, a
- * passwd naming its user, its app dir (`cwd`) and the other exposed paths read-only, the shared
- * dirs read-write, `files` copied, and `hide` paths covered where they lie inside something bound.
+ * passwd naming its user, /dev's few nodes, its app dir (`cwd`) and the other exposed paths
+ * read-only, the shared dirs read-write, `files` copied, and `hide` paths covered where they lie
+ * inside something bound.
  */
 export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: string[] = []): Promise<TaskRoot> {
+  const dirs = new Set(["proc", "dev/shm", "tmp", "etc"]);
   const ops: string[] = [];
+  const copies: string[] = [];
+  const parentOf = (p: string) => dirs.add(path.dirname(p).slice(1) || ".");
   const app = path.resolve(cwd);
   const hidden = await Promise.all(sandbox.hide.map((p) => realpath(p).catch(() => path.resolve(p))));
   const wanted: Array<{ mode: "ro" | "rw"; source: string; hostPath: string; key: string }> = [];
@@ -69,15 +98,22 @@ export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: stri
     wanted.push({ mode, source, hostPath, key: key ?? hostPath });
   };
 
+  for (const [p, major, minor] of DEV_NODES) {
+    if (await isDevice(p, major, minor)) copies.push(p);
+    else ops.push("node", p, String(major), String(minor));
+  }
+  for (const [p, target] of DEV_LINKS) {
+    if ((await readlink(p).catch(() => null)) === target) copies.push(p);
+    else ops.push("link", target, p);
+  }
   for (const dir of SYSTEM_DIRS) {
     const kind = await kindOf(dir);
-    if (kind === "link") ops.push("link", await readlink(dir), dir);
+    // A merged /usr's /bin … are symlinks: copied as such.
+    if (kind === "link") copies.push(dir);
     else if (kind === "dir") await want("ro", dir);
   }
   for (const p of ETC_BINDS) if (await kindOf(p)) await want("ro", p);
-  const copies: string[] = [];
   for (const p of ETC_COPIES) if (await kindOf(p)) copies.push(p);
-  if (copies.length > 0) ops.push("copies", copies.join("\n"));
   ops.push("file", "/etc/passwd", passwd(sandbox.uid, sandbox.gid), "file", "/etc/group", group(sandbox.gid));
   await want("ro", app, APP_MOUNT_KEY);
   for (const p of sandbox.expose) await want("ro", path.resolve(p));
@@ -91,18 +127,45 @@ export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: stri
     const parent = bound.filter((p) => within(b.hostPath, p.hostPath)).at(-1);
     if (parent && (parent.hostPath === b.hostPath || parent.mode === b.mode)) continue;
     bound.push(b);
+    // The mount point of a file: made empty in the root (a dir's is made by the mount).
+    if ((await kindOf(b.source)) !== "dir") {
+      parentOf(b.hostPath);
+      ops.push("empty", b.hostPath);
+    }
   }
   // What is hidden but lies inside a bound dir (a runner dir under a shared volume, a secret under
   // /usr), covered before anything bound below it (the app dir inside the hidden image cache).
-  const covers = hidden.filter((h) => bound.some((b) => within(h, b.hostPath) && h !== b.hostPath));
-  const mounts = [...bound.map((b) => ({ path: b.hostPath, op: [b.mode, b.source, b.hostPath] })), ...covers.map((h) => ({ path: h, op: ["hide", h] }))];
-  for (const m of mounts.sort((x, y) => depth(x.path) - depth(y.path))) ops.push(...m.op);
+  const covers: RootMount[] = [];
+  for (const h of hidden.filter((h) => bound.some((b) => within(h, b.hostPath) && h !== b.hostPath))) {
+    const kind = await kindOf(h);
+    if (kind === "dir") covers.push({ kind: "hide-dir", path: h });
+    else if (kind) covers.push({ kind: "hide-file", path: h });
+  }
+  const mounts = [...bound.map((b): RootMount => ({ kind: b.mode, source: b.source, path: b.hostPath })), ...covers].sort((x, y) => depth(x.path) - depth(y.path));
   for (const f of files) {
     const kind = await kindOf(f);
-    if ((kind === "file" || kind === "link") && !bound.some((b) => within(f, b.hostPath))) ops.push("copy", await realpath(f), path.resolve(f));
+    if ((kind === "file" || kind === "link") && !bound.some((b) => within(f, b.hostPath))) {
+      parentOf(path.resolve(f));
+      ops.push("copy", await realpath(f), path.resolve(f));
+    }
   }
   const externals = bound.map((b) => ({ mountPoint: b.hostPath, key: b.key }));
-  return { ops, externals };
+  return { dirs: [...dirs], copies, ops, mounts, externals };
+}
+
+/** A path as an fstab(5) field: white space and backslashes octal-escaped. */
+const fstabField = (p: string) => p.replace(/[\\\s]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+
+/** The fstab(5) of the task's root: /proc first (task-root.sh writes this file under ROOT/proc), its /tmp and /dev/shm, then `mounts`. */
+export function taskRootFstab(root: string, mounts: RootMount[], tmpfsOptions: string): string {
+  const at = (p: string) => fstabField(path.join(root, p));
+  const lines = [`proc ${at("/proc")} proc nosuid,nodev,noexec 0 0`, `stasis-tmp ${at("/tmp")} tmpfs mode=1777,nosuid,nodev,${tmpfsOptions} 0 0`, `stasis-tmp ${at("/dev/shm")} tmpfs mode=1777,nosuid,nodev,${tmpfsOptions} 0 0`];
+  for (const m of mounts) {
+    if (m.kind === "hide-dir") lines.push(`stasis-hidden ${at(m.path)} tmpfs size=16k,mode=0555,nosuid,nodev 0 0`);
+    else if (m.kind === "hide-file") lines.push(`${at("/dev/null")} ${at(m.path)} none bind 0 0`);
+    else lines.push(`${fstabField(m.source)} ${at(m.path)} none bind,${m.kind === "ro" ? "ro," : ""}nosuid,nodev,X-mount.mkdir 0 0`);
+  }
+  return lines.join("\n") + "\n";
 }
 
 /**
@@ -111,8 +174,11 @@ export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: stri
  * sandbox's user, with parent-death signal KILL.
  */
 export function taskRootArgv(sandbox: TaskSandbox, root: string, cwd: string, taskRoot: TaskRoot, command: string[]): string[] {
-  const tmpfs = `size=${sandbox.tmpMb ?? 256}m`;
-  return ["/bin/sh", "-c", TASK_ROOT_SCRIPT, "stasis-task-root", root, String(sandbox.uid), String(sandbox.gid), "KILL", path.resolve(cwd), tmpfs, ...taskRoot.ops, "--", ...command];
+  // The script splits these lists on newlines.
+  const listed = [...taskRoot.dirs, ...taskRoot.copies].find((p) => p.includes("\n"));
+  if (listed !== undefined) throw new Error(`a path of the task's root holds a newline: ${JSON.stringify(listed)}`);
+  const fstab = taskRootFstab(root, taskRoot.mounts, `size=${sandbox.tmpMb ?? 256}m`);
+  return ["/bin/sh", "-c", TASK_ROOT_SCRIPT, "stasis-task-root", root, String(sandbox.uid), String(sandbox.gid), "KILL", path.resolve(cwd), taskRoot.dirs.join("\n"), taskRoot.copies.join("\n"), fstab, ...taskRoot.ops, "--", ...command];
 }
 
 /** Beside CRIU's images: the files of a sandboxed task's root tmpfs (CRIU dumps a namespace's root mount as the restore's `--root`, not its content). */
