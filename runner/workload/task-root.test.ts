@@ -15,7 +15,7 @@ import { CHECKPOINT_META_FILE, createProcessRuntime } from "./index.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
-import { APP_MOUNT_KEY, taskRootFstab, taskRootOps } from "./task-root.ts";
+import { APP_MOUNT_KEY, taskRootEarlyFstab, taskRootFstab, taskRootOps } from "./task-root.ts";
 import { parseMountinfo } from "./transient-mounts.ts";
 import type { TaskSandbox } from "./task-sandbox.ts";
 
@@ -119,10 +119,13 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task's r
     try {
       const probe = path.join(f.dir, "probe.mjs");
       await writeFile(probe, PROBE);
-      const hostFiles = ["/etc/shadow", "/root", "/home", "/var", "/run", "/sys", f.scratch, other, path.join(runnerDir, "token"), foreign.overlay, "/usr/bin/node", process.execPath, "/etc/resolv.conf"];
+      // A file the task's command line names (as Node's --openssl-config does), under /tmp: copied into the task's own /tmp.
+      const named = path.join(host, "named.cnf");
+      await writeFile(named, "openssl_conf = x\n");
+      const hostFiles = ["/etc/shadow", "/root", "/home", "/var", "/run", "/sys", f.scratch, other, path.join(runnerDir, "token"), foreign.overlay, "/usr/bin/node", process.execPath, "/etc/resolv.conf", named];
       const writable = ["/tmp", "/dev/shm", shared, runnerDir, f.dir, "/usr", "/etc", "/"];
       const sandbox: TaskSandbox = { uid: UID, gid: UID, expose: [], hide: [f.scratch, runnerDir], shared: [shared] };
-      const proc = f.track(await runtime.start({ command: process.execPath, args: [probe, JSON.stringify([hostFiles, writable])], cwd: f.dir, env: { PATH: process.env.PATH ?? "" }, sandbox }));
+      const proc = f.track(await runtime.start({ command: process.execPath, args: [probe, JSON.stringify([hostFiles, writable])], cwd: f.dir, env: { PATH: process.env.PATH ?? "" }, sandbox, files: [named] }));
       const out = collect(proc.stdout);
       const err = collect(proc.stderr);
       expect(await proc.exited, err.text()).toEqual({ code: 0, signal: null });
@@ -133,7 +136,7 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task's r
       expect(world.top).not.toContain("home");
       expect(world.etc).not.toContain("shadow");
       for (const copied of ["nsswitch.conf", "localtime", "ld.so.cache"]) if (existsSync(`/etc/${copied}`)) expect(world.etc).toContain(copied);
-      expect(world.seen).toMatchObject({ "/etc/shadow": false, "/root": false, "/home": false, "/var": false, "/run": false, "/sys": false, [f.scratch]: false, [other]: false, [path.join(runnerDir, "token")]: false, [foreign.overlay]: false, [process.execPath]: true, "/etc/resolv.conf": true });
+      expect(world.seen).toMatchObject({ "/etc/shadow": false, "/root": false, "/home": false, "/var": false, "/run": false, "/sys": false, [f.scratch]: false, [other]: false, [path.join(runnerDir, "token")]: false, [foreign.overlay]: false, [process.execPath]: true, "/etc/resolv.conf": true, [named]: true });
       expect(world.writes).toEqual({ "/tmp": "ok", "/dev/shm": "ok", [shared]: "ok", [runnerDir]: "EACCES", [f.dir]: "EROFS", "/usr": "EROFS", "/etc": "EROFS", "/": "EROFS" });
       // Its own PID namespace: the supervisor and the task.
       expect(world.pids).toBe(2);
@@ -192,11 +195,13 @@ describe("taskRootOps", () => {
   });
 
   it("writes every mount as one fstab line, /proc first, with white space and backslashes in paths escaped", () => {
-    const fstab = taskRootFstab("/run/stage", [{ kind: "ro", source: "/srv/app one", path: "/srv/app one" }, { kind: "rw", source: "/data\\x", path: "/data\\x" }, { kind: "hide-dir", path: "/data\\x/runner" }, { kind: "hide-file", path: "/data\\x/token" }], "size=8m");
+    expect(taskRootEarlyFstab("/run/stage one", "size=8m").trimEnd().split("\n")).toEqual([
+      "proc /run/stage\\040one/proc proc nosuid,nodev,noexec 0 0",
+      "stasis-tmp /run/stage\\040one/tmp tmpfs mode=1777,nosuid,nodev,size=8m 0 0",
+      "stasis-tmp /run/stage\\040one/dev/shm tmpfs mode=1777,nosuid,nodev,size=8m 0 0",
+    ]);
+    const fstab = taskRootFstab("/run/stage", [{ kind: "ro", source: "/srv/app one", path: "/srv/app one" }, { kind: "rw", source: "/data\\x", path: "/data\\x" }, { kind: "hide-dir", path: "/data\\x/runner" }, { kind: "hide-file", path: "/data\\x/token" }]);
     expect(fstab.trimEnd().split("\n")).toEqual([
-      "proc /run/stage/proc proc nosuid,nodev,noexec 0 0",
-      "stasis-tmp /run/stage/tmp tmpfs mode=1777,nosuid,nodev,size=8m 0 0",
-      "stasis-tmp /run/stage/dev/shm tmpfs mode=1777,nosuid,nodev,size=8m 0 0",
       "/srv/app\\040one /run/stage/srv/app\\040one none bind,ro,nosuid,nodev,X-mount.mkdir 0 0",
       "/data\\134x /run/stage/data\\134x none bind,nosuid,nodev,X-mount.mkdir 0 0",
       "stasis-hidden /run/stage/data\\134x/runner tmpfs size=16k,mode=0555,nosuid,nodev 0 0",

@@ -65,11 +65,9 @@ export type RootMount =
   | { kind: "hide-file"; path: string };
 
 export interface TaskRoot {
-  /** Dirs made in the root before anything is copied or mounted. */
-  dirs: string[];
   /** Host files, symlinks and device nodes copied to their own path. */
   copies: string[];
-  /** Ops of task-root.sh done before the mounts (`empty`, `file`, `copy`, `link`, `node`). */
+  /** Ops of task-root.sh, in order (`empty`, `file`, `link`, `node`, then `mounts`, then `copy`). */
   ops: string[];
   /** The binds and covers, parents before children, after /proc, /tmp and /dev/shm. */
   mounts: RootMount[];
@@ -83,10 +81,8 @@ export interface TaskRoot {
  * inside something bound.
  */
 export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: string[] = []): Promise<TaskRoot> {
-  const dirs = new Set(["proc", "dev/shm", "tmp", "etc"]);
   const ops: string[] = [];
   const copies: string[] = [];
-  const parentOf = (p: string) => dirs.add(path.dirname(p).slice(1) || ".");
   const app = path.resolve(cwd);
   const hidden = await Promise.all(sandbox.hide.map((p) => realpath(p).catch(() => path.resolve(p))));
   const wanted: Array<{ mode: "ro" | "rw"; source: string; hostPath: string; key: string }> = [];
@@ -128,10 +124,7 @@ export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: stri
     if (parent && (parent.hostPath === b.hostPath || parent.mode === b.mode)) continue;
     bound.push(b);
     // The mount point of a file: made empty in the root (a dir's is made by the mount).
-    if ((await kindOf(b.source)) !== "dir") {
-      parentOf(b.hostPath);
-      ops.push("empty", b.hostPath);
-    }
+    if ((await kindOf(b.source)) !== "dir") ops.push("empty", b.hostPath);
   }
   // What is hidden but lies inside a bound dir (a runner dir under a shared volume, a secret under
   // /usr), covered before anything bound below it (the app dir inside the hidden image cache).
@@ -142,24 +135,29 @@ export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: stri
     else if (kind) covers.push({ kind: "hide-file", path: h });
   }
   const mounts = [...bound.map((b): RootMount => ({ kind: b.mode, source: b.source, path: b.hostPath })), ...covers].sort((x, y) => depth(x.path) - depth(y.path));
+  ops.push("mounts");
+  // Copied once everything is mounted: a file under /tmp lands in the task's own /tmp.
   for (const f of files) {
     const kind = await kindOf(f);
-    if ((kind === "file" || kind === "link") && !bound.some((b) => within(f, b.hostPath))) {
-      parentOf(path.resolve(f));
-      ops.push("copy", await realpath(f), path.resolve(f));
-    }
+    if ((kind === "file" || kind === "link") && !bound.some((b) => within(f, b.hostPath))) ops.push("copy", await realpath(f), path.resolve(f));
   }
   const externals = bound.map((b) => ({ mountPoint: b.hostPath, key: b.key }));
-  return { dirs: [...dirs], copies, ops, mounts, externals };
+  return { copies, ops, mounts, externals };
 }
 
 /** A path as an fstab(5) field: white space and backslashes octal-escaped. */
 const fstabField = (p: string) => p.replace(/[\\\s]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
 
-/** The fstab(5) of the task's root: /proc first (task-root.sh writes this file under ROOT/proc), its /tmp and /dev/shm, then `mounts`. */
-export function taskRootFstab(root: string, mounts: RootMount[], tmpfsOptions: string): string {
+/** The fstab(5) of the task's root mounted first: /proc (task-root.sh writes the fstab files under ROOT/proc), its own /tmp and /dev/shm. */
+export function taskRootEarlyFstab(root: string, tmpfsOptions: string): string {
   const at = (p: string) => fstabField(path.join(root, p));
-  const lines = [`proc ${at("/proc")} proc nosuid,nodev,noexec 0 0`, `stasis-tmp ${at("/tmp")} tmpfs mode=1777,nosuid,nodev,${tmpfsOptions} 0 0`, `stasis-tmp ${at("/dev/shm")} tmpfs mode=1777,nosuid,nodev,${tmpfsOptions} 0 0`];
+  return [`proc ${at("/proc")} proc nosuid,nodev,noexec 0 0`, `stasis-tmp ${at("/tmp")} tmpfs mode=1777,nosuid,nodev,${tmpfsOptions} 0 0`, `stasis-tmp ${at("/dev/shm")} tmpfs mode=1777,nosuid,nodev,${tmpfsOptions} 0 0`].join("\n") + "\n";
+}
+
+/** The fstab(5) of the task's binds and covers, in order. */
+export function taskRootFstab(root: string, mounts: RootMount[]): string {
+  const at = (p: string) => fstabField(path.join(root, p));
+  const lines: string[] = [];
   for (const m of mounts) {
     if (m.kind === "hide-dir") lines.push(`stasis-hidden ${at(m.path)} tmpfs size=16k,mode=0555,nosuid,nodev 0 0`);
     else if (m.kind === "hide-file") lines.push(`${at("/dev/null")} ${at(m.path)} none bind 0 0`);
@@ -174,11 +172,11 @@ export function taskRootFstab(root: string, mounts: RootMount[], tmpfsOptions: s
  * sandbox's user, with parent-death signal KILL.
  */
 export function taskRootArgv(sandbox: TaskSandbox, root: string, cwd: string, taskRoot: TaskRoot, command: string[]): string[] {
-  // The script splits these lists on newlines.
-  const listed = [...taskRoot.dirs, ...taskRoot.copies].find((p) => p.includes("\n"));
+  // The script splits this list on newlines.
+  const listed = taskRoot.copies.find((p) => p.includes("\n"));
   if (listed !== undefined) throw new Error(`a path of the task's root holds a newline: ${JSON.stringify(listed)}`);
-  const fstab = taskRootFstab(root, taskRoot.mounts, `size=${sandbox.tmpMb ?? 256}m`);
-  return ["/bin/sh", "-c", TASK_ROOT_SCRIPT, "stasis-task-root", root, String(sandbox.uid), String(sandbox.gid), "KILL", path.resolve(cwd), taskRoot.dirs.join("\n"), taskRoot.copies.join("\n"), fstab, ...taskRoot.ops, "--", ...command];
+  const early = taskRootEarlyFstab(root, `size=${sandbox.tmpMb ?? 256}m`);
+  return ["/bin/sh", "-c", TASK_ROOT_SCRIPT, "stasis-task-root", root, String(sandbox.uid), String(sandbox.gid), "KILL", path.resolve(cwd), taskRoot.copies.join("\n"), early, taskRootFstab(root, taskRoot.mounts), ...taskRoot.ops, "--", ...command];
 }
 
 /** Beside CRIU's images: the files of a sandboxed task's root tmpfs (CRIU dumps a namespace's root mount as the restore's `--root`, not its content). */
