@@ -11,8 +11,9 @@ export default defineConfig({
     pool: "forks",
     // One test file at a time within a group: files that freeze and restore processes with CRIU, or
     // run runc containers, change the host's mount table while others start tasks, and a task
-    // started then copies mounts that are gone by its restore. scripts/test.sh runs the "light"
-    // group (no task, no mount) as a second vitest process beside the "heavy" one.
+    // started unsandboxed then copies mounts that are gone by its restore. scripts/test.sh runs the
+    // "light" group (no mount, and no task or only sandboxed ones: test/support/test-groups.ts) as a
+    // second vitest process beside the "heavy" one.
     fileParallelism: false,
     maxWorkers: 1,
     globalSetup: ["test/support/global-setup.ts"],

@@ -7,7 +7,8 @@ bash scripts/setup.sh
 npx tsc --noEmit -p .
 
 # Two vitest processes side by side: "heavy" files (CRIU, runc, tasks, mounts) one at a time, and
-# "light" ones (no task, no mount; test/support/test-groups.ts) beside them. Light lines are prefixed.
+# "light" ones (no mount; no task, or only sandboxed ones: test/support/test-groups.ts) beside them.
+# Light lines are prefixed.
 results_dir="$root/.stasis"
 mkdir -p "$results_dir"
 rm -f "$results_dir"/test-results*.json

@@ -1,6 +1,10 @@
-// Which test files may run beside the others. "light" files start no task that CRIU freezes or runc
-// runs and change no host mount: they run in their own vitest process next to the "heavy" ones, which
-// still go one file at a time. A file named in neither list is heavy — the safe default.
+// Which test files may run beside the others. "light" files change no host mount and start no task
+// that CRIU freezes or runc runs — or start tasks only in `stasis runner` processes, which as root
+// (CI, and wherever CRIU runs) give every task a root built from nothing (task-root.sh): no mount of
+// the host is in its namespace, so another file's mounts coming and going cannot break its dumps or
+// restores, and its own dumps and restores mount nothing on the host. They run in their own vitest
+// process next to the "heavy" ones, which still go one file at a time. A file named in neither list
+// is heavy — the safe default.
 export const LIGHT_TEST_FILES = [
   "schemas/**/*.test.ts",
   "sdk/**/*.test.ts",
@@ -43,4 +47,13 @@ export const LIGHT_TEST_FILES = [
   "test/e2e-foundation-external-postgres.test.ts",
   // The admin's dashboard in chromium against a server alone: no runner, no task.
   "test/dashboard-admin-browser.test.ts",
+  // Tasks only in sandboxed runner processes (see the top), no mount, no runc, no in-process runner.
+  "test/e2e-durable-reports.test.ts",
+  "test/e2e-waits-kinds.test.ts",
+  "test/e2e-waits-durable.test.ts",
+  "test/e2e-waits-race.test.ts",
+  "test/dashboard-browser.test.ts",
+  "test/security/task-sandbox.test.ts",
+  "test/security/image-sources.test.ts",
+  "test/security/unpack-layers.test.ts",
 ];
