@@ -68,7 +68,8 @@ describe.skipIf(!podman.ok)(`container workload end to end${podman.ok ? "" : ` (
 
   it("a waiting run is checkpointed into the registry, has no container while it waits, and resumes on another container runner with its memory", async () => {
     const runnerA = await containerRunner("container-suspend", registryStore());
-    const { id } = await trigger(stack, "nap", { seconds: 3 });
+    // Long enough that a dump slowed by a loaded host still ends before the nap does (else the run goes on in place).
+    const { id } = await trigger(stack, "nap", { seconds: 8 });
     const before = await waitForLog(stack, id, "before the nap", 60_000);
     const suspended = await stack.waitForRun(id, (r) => r.status === "SUSPENDED" || r.status === "COMPLETED" || r.status === "FAILED", `run ${id} to suspend`);
     expect(suspended.status).toBe("SUSPENDED");

@@ -82,7 +82,8 @@ describe.skipIf(!runc.ok)(`runc workload end to end${runc.ok ? "" : ` (skipped: 
 
   it("suspends a waiting run with runc checkpoint and resumes it with runc restore on another runner", async () => {
     const runnerA = await runners.start({ name: "runc-suspend", workload: "runc" });
-    const { id } = await trigger(stack, "nap", { seconds: 3 });
+    // Long enough that a dump slowed by a loaded host still ends before the nap does (else the run goes on in place).
+    const { id } = await trigger(stack, "nap", { seconds: 8 });
     const before = await waitForLog(stack, id, "before the nap");
     const suspended = await stack.waitForRun(id, (r) => r.status === "SUSPENDED" || r.status === "COMPLETED" || r.status === "FAILED", `run ${id} to suspend`);
     expect(suspended.status).toBe("SUSPENDED");
