@@ -23,6 +23,7 @@ describe("OIDC exchange and deploy tokens", () => {
     expect((await s.admin("POST", "/api/v1/admin/projects", { slug: "other", repository: "acme/other" })).status).toBe(200);
   });
   afterAll(async () => {
+    delete process.env.STASIS_ALLOWED_REGISTRIES;
     await s?.close();
     await registry?.stop();
     await oidc?.close();

@@ -166,6 +166,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  delete process.env.STASIS_ALLOWED_REGISTRIES;
   await rotated?.close();
   await app?.close();
   await Promise.all([gitServer?.close(), github?.close(), registry?.stop()]);

@@ -113,6 +113,8 @@ export async function startActionStack(oidc?: OidcIssuer, options: { runners?: n
       await stack.stop();
       await database.drop();
       await rm(stateDir, { recursive: true, force: true });
+      // Light test files share one process: the next stack starts with the default issuer.
+      if (oidc) for (const name of ["STASIS_OIDC_ISSUER", "STASIS_OIDC_JWKS_URL"]) delete process.env[name];
     },
   };
 }
