@@ -56,4 +56,8 @@ export const LIGHT_TEST_FILES = [
   "test/security/task-sandbox.test.ts",
   "test/security/image-sources.test.ts",
   "test/security/unpack-layers.test.ts",
+  "test/e2e-waits-state.test.ts",
+  "test/e2e-waits-recovery.test.ts",
+  "test/e2e-resume-holder.test.ts",
+  "test/e2e-movie-tickets.test.ts",
 ];
