@@ -47,6 +47,8 @@ await copyFile(join(ui, "index.html"), join(out, "index.html"));
 // an earlier build stays a day (a running `stasis` may still load it), so a build never breaks one that runs.
 const cliOut = join(root, "dist/cli");
 const cli = await build({
+  // The metafile's input paths are relative to this dir: inputs.json names them from the checkout's root.
+  absWorkingDir: root,
   entryPoints: { main: join(root, "cli/main.ts") },
   outdir: cliOut,
   outExtension: { ".js": ".mjs" },
