@@ -15,9 +15,9 @@ const FLUSH_EVERY_MS = 150;
  * logged before a suspend is stored before the lines logged after the restore. `send` delivers one
  * batch (retrying as every report does); a batch it gives up on is dropped. Every value of the run's
  * environment variables (`secrets`, ≥ 6 characters) is replaced by `[redacted:NAME]` before a line
- * leaves the runner.
+ * leaves the runner; `mapStacks` rewrites the stack frames a line holds (stack-mapper.ts), in order.
  */
-export function createLogShipper(send: (lines: LogEntry[]) => Promise<unknown>, onError: (error: Error) => void, secrets: Record<string, string> = {}) {
+export function createLogShipper(send: (lines: LogEntry[]) => Promise<unknown>, onError: (error: Error) => void, secrets: Record<string, string> = {}, mapStacks?: (text: string) => Promise<string>) {
   let redact = createRedactor(secrets);
   const added: Array<[string, string]> = [];
   let queue: LogEntry[] = [];
@@ -44,7 +44,10 @@ export function createLogShipper(send: (lines: LogEntry[]) => Promise<unknown>, 
         ...(line.data ? { data: redact.deep(line.data) } : {}),
       }));
       queue = queue.slice(MAX_BATCH);
-      sending = sending.then(() => send(lines).then(() => undefined, (error: Error) => onError(error)));
+      sending = sending.then(async () => {
+        if (mapStacks) for (const line of lines) line.message = await mapStacks(line.message);
+        await send(lines).then(() => undefined, (error: Error) => onError(error));
+      });
     }
     return sending;
   }

@@ -13,6 +13,7 @@ import type { TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
 import { createSlots } from "./slots.ts";
+import { createStackMapper } from "./stack-mapper.ts";
 import type { WorkloadRuntime } from "./workload/index.ts";
 
 export interface RunnerOptions {
@@ -68,6 +69,7 @@ export function createRunner(options: RunnerOptions) {
   const warmPool = options.warmProcesses ? createWarmPool({ sparesPerKey: () => Math.max(1, options.capacity - slots.busy()) }) : undefined;
   // Processes of tasks with processKeepAlive, idle between runs (the process runtime only: runc starts each run in its own container).
   const keepAlive = options.rootfsFor ? undefined : createKeepAlivePool({ maxIdle: options.capacity });
+  const stacks = createStackMapper();
   const polls = createPollLoop({ server, runnerId: () => runnerId, slots, handle, onPollFailed: recheckWaits, signal: closing.signal, log });
   const heartbeats = createHeartbeatLoop({
     server,
@@ -94,6 +96,7 @@ export function createRunner(options: RunnerOptions) {
       taskSandbox: options.taskSandbox,
       warmPool,
       keepAlive,
+      stacks,
       // Reported as soon as the process is gone; storing the checkpoint goes on in the background.
       onSlotFreed: () => {
         options.onEvent?.({ type: "suspended", runId: claim.runId });

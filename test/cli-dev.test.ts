@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunView } from "../schemas/index.ts";
-import { processesMatching } from "./support/processes.ts";
+import { processesMatching, taskProcesses } from "./support/processes.ts";
 import { CLI } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
 
@@ -146,7 +146,7 @@ describe("stasis dev", () => {
     expect(await dev.interrupt()).toBe(0);
     const pgDir = join(project, ".stasis", "pg");
     await waitFor("no PostgreSQL left running from the project's data dir", async () => (await processesMatching(pgDir)).length === 0, { timeoutMs: 15_000 });
-    await waitFor("no task process left", async () => (await processesMatching(project, "--enable-source-maps")).length === 0, { timeoutMs: 10_000 });
+    await waitFor("no task process left", async () => (await taskProcesses(project)).length === 0, { timeoutMs: 10_000 });
   });
 
   it("a second start reuses the data: earlier runs are still there", async () => {

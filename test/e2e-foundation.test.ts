@@ -70,7 +70,14 @@ describe("retries", () => {
     for (const [i, attempt] of details.slice(0, 2).entries()) {
       expect(attempt.error).toMatchObject({ name: "TypeError", message: `attempt ${i + 1} is not enough` });
       expect(attempt.error!.stack).toMatch(/TypeError: attempt \d is not enough\n\s+at /);
+      // The frame names the task's own source, line and column (the runner maps the bundle's frames), not the bundle.
+      expect(attempt.error!.stack).toMatch(/trigger\/basic\.ts:17:\d+\)?\n/);
+      expect(attempt.error!.stack).not.toMatch(/index\.mjs:\d+:\d+/);
     }
+    const logs = await stack.api<{ data: LogLine[] }>("GET", `/api/v1/runs/${id}/logs`);
+    const printed = logs.data.find((l) => l.message.startsWith("Error: printed stack"));
+    expect(printed?.message).toMatch(/\n\s+at .*trigger\/basic\.ts:19:\d+\)?\n/);
+    expect(printed?.message).not.toMatch(/index\.mjs:\d+:\d+/);
     // flaky: minTimeoutInMs 100, factor 2, no jitter → at least 100 ms, then 200 ms between attempts.
     const gap = (i: number) => Date.parse(details[i + 1].startedAt) - Date.parse(details[i].endedAt!);
     expect(gap(0)).toBeGreaterThanOrEqual(100);

@@ -49,7 +49,7 @@ try {
       if (rss !== null) series[i].rssKb.push([t, rss]);
       if (fds !== null) series[i].fds.push([t, fds]);
     }
-    taskProcesses.push([t, (await processesWith(stack.stateDir, "--enable-source-maps")).length]);
+    taskProcesses.push([t, (await processesWith(stack.stateDir, "/index.mjs")).length]);
     const open = await stack.db.query<{ n: string }>("SELECT count(*) AS n FROM runs WHERE status <> ALL($1)", [FINAL]).then((r) => Number(r.rows[0].n), () => -1);
     openRuns.push([t, open]);
     log(`soak ${(t / 60_000).toFixed(1)} min: ${series.map((s) => `${s.name} ${Math.round((s.rssKb.at(-1)?.[1] ?? 0) / 1024)} MiB/${s.fds.at(-1)?.[1] ?? "?"} fds`).join(", ")}; task processes ${taskProcesses.at(-1)![1]}; runs not final ${open}`);

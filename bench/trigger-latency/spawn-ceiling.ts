@@ -11,18 +11,18 @@ import { createProcessRuntime, DEFAULT_TASK_UID_BASE } from "../../runner/index.
 import { summarize, type LatencySummary } from "./stats.ts";
 
 export interface SpawnCeiling {
-  /** Extra Node flags of this variant (e.g. without --enable-source-maps). */
+  /** Which start this is: the runner's flags, the same with `--enable-source-maps` (what task processes had before), or sandboxed. */
   variant: string;
   processesPerSecond: number;
   startToReady: LatencySummary;
 }
 
-export async function spawnCeiling(options: { appDir: string; entry: string; count: number; concurrency: number; sourceMaps?: boolean; sandboxed?: boolean }): Promise<SpawnCeiling> {
+export async function spawnCeiling(options: { appDir: string; entry: string; count: number; concurrency: number; withSourceMaps?: boolean; sandboxed?: boolean }): Promise<SpawnCeiling> {
   const workDir = await mkdtemp(join(tmpdir(), "stasis-bench-spawn-"));
   const runtime = await createProcessRuntime({ checkpoints: false, workDir });
   const pkeys = spawnSync(process.execPath, ["--no-wasm-memory-protection-keys", "-e", "0"], { stdio: "ignore" }).status === 0;
-  // The flags run-session.ts gives a task process.
-  const flags = [...(options.sourceMaps === false ? [] : ["--enable-source-maps"]), ...(pkeys ? ["--no-wasm-memory-protection-keys"] : []), ...hardwareRandomFlags()];
+  // The flags runner/session/start.ts gives a task process (before this round, with --enable-source-maps too).
+  const flags = [...(options.withSourceMaps ? ["--enable-source-maps"] : []), ...(pkeys ? ["--no-wasm-memory-protection-keys"] : []), ...hardwareRandomFlags()];
   const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", STASIS_WORKER_MODE: "run", UV_USE_IO_URING: "0", NODE_ENV: "production" };
   // As a runner running as root starts it: its own user, in a root built from nothing (task-root.sh).
   const sandbox = options.sandboxed ? { uid: DEFAULT_TASK_UID_BASE + 999, gid: DEFAULT_TASK_UID_BASE + 999, expose: [], hide: [workDir], shared: [] } : undefined;
@@ -52,7 +52,7 @@ export async function spawnCeiling(options: { appDir: string; entry: string; cou
       }),
     );
     const seconds = (performance.now() - t0) / 1000;
-    return { variant: options.sandboxed ? "runner's flags, sandboxed as root" : options.sourceMaps === false ? "without --enable-source-maps" : "runner's flags", processesPerSecond: options.count / seconds, startToReady: summarize(latencies) };
+    return { variant: options.sandboxed ? "runner's flags, sandboxed as root" : options.withSourceMaps ? "with --enable-source-maps, as before" : "runner's flags", processesPerSecond: options.count / seconds, startToReady: summarize(latencies) };
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }

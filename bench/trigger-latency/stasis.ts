@@ -60,7 +60,7 @@ export async function benchStasis(options: BenchOptions): Promise<SystemResult &
       const appDir = await createImageCache(stack.dirs.imageCache)({ id: deployment.id, version: deployment.version, imageRef: deployment.image_ref, imageDigest: deployment.image_digest, manifest: deployment.manifest });
       const count = Math.max(options.burst, 50);
       ceilings = [];
-      for (const sourceMaps of [true, false]) ceilings.push(await spawnCeiling({ appDir, entry: deployment.manifest.entry, count, concurrency: options.capacity, sourceMaps }));
+      for (const withSourceMaps of [false, true]) ceilings.push(await spawnCeiling({ appDir, entry: deployment.manifest.entry, count, concurrency: options.capacity, withSourceMaps }));
       if (canSandboxTasks()) ceilings.push(await spawnCeiling({ appDir, entry: deployment.manifest.entry, count, concurrency: options.capacity, sandboxed: true }));
     }
     const samples: Sample[] = [];

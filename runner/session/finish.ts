@@ -11,7 +11,7 @@ export async function finish(session: Session, result: RunResult): Promise<void>
   await within(session.shipper.close(), LOG_FLUSH_WAIT_MS);
   let reported = false;
   // A token the task returns (or puts in its error) is redacted like a printed one; the server does it again with the current tokens.
-  const sent: RunResult = result.ok ? { ok: true, output: session.shipper.redactHandedTokens(result.output) } : { ...result, error: session.shipper.redactHandedTokens(result.error) };
+  const sent: RunResult = result.ok ? { ok: true, output: session.shipper.redactHandedTokens(result.output) } : { ...result, error: session.shipper.redactHandedTokens(await mappedError(session, result.error)) };
   try {
     await session.report("report the end of the run", () => deps.server.complete(runId, { leaseId, result: sent }));
     reported = true;
@@ -43,4 +43,9 @@ export async function stop(session: Session, reason: string, outcome: SessionOut
 export function end(session: Session, outcome: SessionOutcome): void {
   if (!session.state.tryMove("ending")) return;
   session.settle(outcome);
+}
+
+/** The task's error with its stack's frames in the bundle mapped to their sources. */
+async function mappedError(session: Session, error: SerializedError): Promise<SerializedError> {
+  return error.stack ? { ...error, stack: await session.mapStacks(error.stack) } : error;
 }

@@ -8,6 +8,7 @@ import type { TaskChannel } from "../task-channel.ts";
 import type { TaskSandboxPolicy } from "../task-sandboxes.ts";
 import type { KeepAlivePool } from "../keep-alive.ts";
 import type { LocalCheckpoints } from "../local-checkpoints.ts";
+import type { StackMapper } from "../stack-mapper.ts";
 import type { WarmPool } from "../warm-pool.ts";
 import type { TaskProcess, WorkloadRuntime } from "../workload/index.ts";
 import { createSessionState, type SessionStateMachine } from "./states.ts";
@@ -34,6 +35,8 @@ export interface RunSessionDeps {
   warmPool?: WarmPool;
   /** Processes that completed a run of a task with `processKeepAlive`, waiting for the next run of their version and environment. */
   keepAlive?: KeepAlivePool;
+  /** Maps stack frames in the bundle to their sources (task processes run without `--enable-source-maps`); absent: left as printed. */
+  stacks?: StackMapper;
   /** The run's process is gone (dumped): its slot is free although the checkpoint is still being stored. */
   onSlotFreed?: () => void;
   /** When this run's lease runs out by the runner's clock (heartbeats move it); reports retry until then. */
@@ -111,6 +114,8 @@ export interface Session {
   report<T>(what: string, call: () => Promise<T>): Promise<T>;
   /** A line in the run's own log, from the runner. */
   systemLog(level: "info" | "warn" | "error", message: string): void;
+  /** `text` with the stack frames that point into the deployment's bundle mapped to their sources. */
+  mapStacks(text: string): Promise<string>;
   /** Settles `done` (ending → ended). */
   settle(outcome: SessionOutcome): void;
   readonly done: Promise<SessionOutcome>;
@@ -127,10 +132,16 @@ export function createSession(claim: ClaimedRun, deps: RunSessionDeps): Session 
       onRetry: (error, delayMs) => log.warn({ runId, err: error.message, retryInMs: delayMs }, `could not ${what}; retrying`),
     });
   }
+  const entry = claim.deployment.manifest.entry;
+  async function mapStacks(text: string): Promise<string> {
+    if (!deps.stacks || !text.includes(`${entry.split("/").at(-1)}:`)) return text;
+    return await deps.stacks.map(text, { appDir: await deps.appDirFor(claim.deployment), entry }).catch(() => text);
+  }
   const shipper = createLogShipper(
     (lines) => report("ship logs", () => server.appendLogs(runId, { leaseId, lines })),
     (error) => log.warn({ err: error.message }, "could not ship logs"),
     claim.env,
+    mapStacks,
   );
   let resolveDone!: (outcome: SessionOutcome) => void;
   const done = new Promise<SessionOutcome>((resolve) => (resolveDone = resolve));
@@ -160,6 +171,7 @@ export function createSession(claim: ClaimedRun, deps: RunSessionDeps): Session 
     timeline: createTimeline(),
     checkpointReady: null,
     report,
+    mapStacks,
     systemLog(level, message) {
       shipper.push({ ts: new Date().toISOString(), level, message: `[stasis] ${message}` });
     },

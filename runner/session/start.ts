@@ -105,10 +105,12 @@ let nodeFlags: Promise<string[]> | undefined;
  * Probed once, in child processes the runner does not wait for with its event loop blocked: on a
  * loaded 2-core machine the two probes (a Node start each) held a runner's first task start, and its
  * heartbeats with it, for up to 3 s.
+ *
+ * No `--enable-source-maps`: it parsed the bundle's map in every task start (~130 ms of CPU); the
+ * runner maps the stacks a run prints or fails with instead (stack-mapper.ts), once per deployment.
  */
 function taskNodeFlags(): Promise<string[]> {
   nodeFlags ??= Promise.all([exitsZero(["--no-wasm-memory-protection-keys", "-e", "0"]), probeHardwareRandomFlags()]).then(([pkeys, random]) => [
-    "--enable-source-maps",
     ...(pkeys ? ["--no-wasm-memory-protection-keys"] : []),
     ...random,
   ]);

@@ -14,7 +14,10 @@ export async function processesMatching(...needles: string[]): Promise<number[]>
   return found;
 }
 
-/** Task processes started by the runners of a test stack (their bundle lives under its state dir). */
+/** What every task process's command line holds: the path of its deployment's bundle (`manifest.entry`, the builder's `index.mjs`). */
+export const TASK_BUNDLE_MARK = "/index.mjs";
+
+/** Task processes started by the runners of a test stack (their bundle lives under its state dir), with their namespace's supervisor. */
 export function taskProcesses(stateDir: string): Promise<number[]> {
-  return processesMatching(stateDir, "--enable-source-maps");
+  return processesMatching(stateDir, TASK_BUNDLE_MARK);
 }

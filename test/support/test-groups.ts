@@ -24,6 +24,7 @@ export const LIGHT_TEST_FILES = [
   "runner/retry-call.test.ts",
   "runner/http-post.test.ts",
   "runner/warm-pool.test.ts",
+  "runner/stack-mapper.test.ts",
   "test/server-*.test.ts",
   "test/connections-*.test.ts",
   "test/fuzz/**/*.test.ts",
