@@ -2,6 +2,7 @@
 // run and the full claim for the rest (variables, a retry, a resume), mixed in one queue. Each run is
 // handed out once, with its attempt and deadline.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pollRunner } from "../server/engine/runners.ts";
 import { deploy, eventually, FAKE_SEAL, poll, registerRunner, RUNNER_TOKEN, startServerFixture, type ServerFixture } from "./support/server-fixture.ts";
 
 let f: ServerFixture;
@@ -75,5 +76,30 @@ describe("claim paths", () => {
     expect(attempts.filter((x) => x.run_id === retried).map((x) => [x.number, x.status])).toEqual([[1, "FAILED"], [2, "EXECUTING"]]);
     expect(attempts.filter((x) => x.run_id === suspended).map((x) => x.number)).toEqual([1]);
     expect(attempts.filter((x) => x.run_id === later).map((x) => x.number)).toEqual([1]);
+  });
+});
+
+describe("a long poll whose runner hung up", () => {
+  it("takes nothing for it and runs no statement once it hangs up", async () => {
+    const runnerId = await registerRunner(f, "hangs-up");
+    const issued: string[] = [];
+    const onQuery = (q: { sql: string }) => issued.push(q.sql);
+    const db = f.database.db;
+    db.on("query", onQuery);
+    try {
+      const hangUp = new AbortController();
+      const polling = pollRunner(f.server.engine, { runnerId, freeSlots: 1, waitMs: 20_000 }, hangUp.signal);
+      // Its first look is done (the side look's statement answered) and it sleeps until a wake or the deadline.
+      await eventually(async () => issued.some((sql) => sql.includes("stop_pending")), Boolean);
+      const before = issued.length;
+      hangUp.abort();
+      // A run queued now would wake it: it must not claim it for a runner that left, nor look again.
+      const id = await trigger("plain");
+      expect(await polling).toEqual({ runs: [], continues: [], stops: [] });
+      expect(issued.slice(before).filter((sql) => /stasis_claim|stop_pending|FOR UPDATE/i.test(sql))).toEqual([]);
+      expect((await f.call("GET", `/api/v1/runs/${id}`)).body.status).toBe("QUEUED");
+    } finally {
+      db.off("query", onQuery);
+    }
   });
 });

@@ -56,13 +56,16 @@ export async function pollRunner(engine: Engine, body: { runnerId: string; freeS
   engine.listener.events.on("runs", onWake);
   try {
     for (;;) {
+      // A runner that hung up (drain, shutdown) gets nothing more: no claim, no continue taken for it, and no
+      // statement after it left — a server closing behind it would hold that statement until the pool's timeout.
+      if (signal?.aborted) return { runs: [], continues: [], stops: [] };
       const seen = wakes;
       // The claim and the side looks at once, each on its own pooled connection: in sequence they were a dozen
       // round trips between a trigger's wake and the claim's answer (bench/trigger-latency/start-trace.ts). They
       // touch different rows (stops and continues: runs this runner holds; the claim: queued runs, SKIP LOCKED).
       // The side looks are one read first (runner-pending-work.ts), and only what it found is taken.
       const [runs, [stops, continues, deleteCheckpoints]] = await Promise.all([
-        // A runner that hung up (drain, shutdown) would never see what we claim for it.
+        // A runner that hung up meanwhile would never see what we claim for it.
         signal?.aborted ? [] : claimRuns(engine, body.runnerId, Math.min(body.freeSlots, MAX_CLAIM_BATCH), body.claimKey),
         pendingWork(engine.db, body.runnerId).then((pending) =>
           Promise.all([
