@@ -25,6 +25,7 @@ export const LIGHT_TEST_FILES = [
   "runner/http-post.test.ts",
   "runner/warm-pool.test.ts",
   "runner/stack-mapper.test.ts",
+  "runner/workload/criu-guard.test.ts",
   "test/server-*.test.ts",
   "test/connections-*.test.ts",
   "test/fuzz/**/*.test.ts",

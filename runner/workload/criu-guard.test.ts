@@ -1,0 +1,42 @@
+import { spawn } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { waitFor } from "../../test/support/wait-for.ts";
+import { guardedCriu } from "./criu-guard.ts";
+
+/** The pids below `pid` (children, grandchildren …), from /proc. */
+async function descendants(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const tid of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const children = (await readFile(`/proc/${pid}/task/${tid}/children`, "utf8").catch(() => "")).trim();
+    for (const child of children ? children.split(/\s+/).map(Number) : []) out.push(child, ...(await descendants(child)));
+  }
+  return out;
+}
+
+const alive = async (pid: number) => {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  return stat !== null && !/\) [ZX] /.test(stat);
+};
+
+describe("criu guard", () => {
+  it("on SIGTERM, stops and kills every process below it, grandchildren included, and exits 143", async () => {
+    // A stand-in for criu with a tree three levels deep (as criu → the restored namespace's init → the task).
+    const [file, args] = guardedCriu({ setpriv: "setpriv", bash: "bash" }, ["bash", "-c", "bash -c 'sleep 300 & sleep 300 & wait' & bash -c 'sleep 300 & wait' & wait"]);
+    const guard = spawn(file, args, { stdio: "ignore" });
+    const exited = new Promise<number | null>((resolve) => guard.once("exit", (code) => resolve(code)));
+    const tree = await waitFor("the whole tree to start", async () => {
+      const pids = await descendants(guard.pid!);
+      return pids.length >= 6 ? pids : undefined;
+    });
+    guard.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    await waitFor("every process of the tree to be gone", async () => (await Promise.all(tree.map(alive))).every((a) => !a));
+  });
+
+  it("without a signal, exits with the command's own status", async () => {
+    const [file, args] = guardedCriu({ setpriv: "setpriv", bash: "bash" }, ["bash", "-c", "exit 7"]);
+    const guard = spawn(file, args, { stdio: "ignore" });
+    expect(await new Promise((resolve) => guard.once("exit", resolve))).toBe(7);
+  });
+});
