@@ -133,9 +133,14 @@ export function createSession(claim: ClaimedRun, deps: RunSessionDeps): Session 
     });
   }
   const entry = claim.deployment.manifest.entry;
+  /** Never throws: a stack that cannot be mapped (no map, an app dir gone) is kept as printed. */
   async function mapStacks(text: string): Promise<string> {
     if (!deps.stacks || !text.includes(`${entry.split("/").at(-1)}:`)) return text;
-    return await deps.stacks.map(text, { appDir: await deps.appDirFor(claim.deployment), entry }).catch(() => text);
+    try {
+      return await deps.stacks.map(text, { appDir: await deps.appDirFor(claim.deployment), entry });
+    } catch {
+      return text;
+    }
   }
   const shipper = createLogShipper(
     (lines) => report("ship logs", () => server.appendLogs(runId, { leaseId, lines })),
