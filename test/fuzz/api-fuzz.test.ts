@@ -10,7 +10,7 @@ import { fuzzRawHttp } from "./raw-http.ts";
 
 // A fixed default keeps `npm test` repeatable; FUZZ_SEED=$RANDOM explores.
 const seed = Number(process.env.FUZZ_SEED ?? 20261130);
-const runs = Number(process.env.FUZZ_RUNS ?? 50);
+const runs = Number(process.env.FUZZ_RUNS ?? 30);
 /** Heap growth (after a forced GC) that still counts as "back to the baseline". */
 const HEAP_SLACK_MIB = 24;
 let database: TestDatabase;
@@ -45,7 +45,7 @@ it(`every route answers generated and mutated requests without a 5xx, in the err
   expect([...warmup.violations, ...report.violations].map(describeViolation)).toEqual([]);
   expect(report.requests).toBe(report.routes * runs);
   expect(after.heapUsedMiB).toBeLessThan(before.heapUsedMiB + HEAP_SLACK_MIB);
-  // ~1 minute at the default on a loaded 2-core machine (the suite runs 50 a route; bench/fuzz runs thousands); room for larger FUZZ_RUNS and heavier load.
+  // ~1 minute at the default on a loaded 2-core machine (the suite runs 30 a route; bench/fuzz runs thousands); room for larger FUZZ_RUNS and heavier load.
 }, Math.max(300_000, runs * 4_000));
 
 it("raw bytes on a real socket (bad UTF-8, lying Content-Length, chunked past the limit, broken HTTP) get a 4xx in the error shape or a closed socket, never a 5xx", async () => {
