@@ -30,11 +30,10 @@ export function createStackMapper() {
     if (map) {
       maps.delete(file); // re-inserted below: most recently used last
     } else {
-      map = readFile(file, "utf8").then(
-        (text) => new SourceMap(JSON.parse(text)),
-        () => null,
-      );
-      map.catch(() => null);
+      // null for good: no map, or one that does not parse.
+      map = readFile(file, "utf8")
+        .then((text) => new SourceMap(JSON.parse(text)))
+        .catch(() => null);
     }
     maps.set(file, map);
     while (maps.size > MAX_MAPS) maps.delete(maps.keys().next().value!);
@@ -46,9 +45,10 @@ export function createStackMapper() {
     async map(text: string, bundle: BundleRef): Promise<string> {
       const frames = framePattern(bundle.entry);
       if (!frames.test(text)) return text;
-      const map = await mapOf(bundle).catch(() => null);
+      const map = await mapOf(bundle);
       if (!map) return text;
-      return text.replace(framePattern(bundle.entry), (frame, url: string | undefined, bundlePath: string, line: string, column: string) => {
+      frames.lastIndex = 0;
+      return text.replace(frames, (frame, url: string | undefined, bundlePath: string, line: string, column: string) => {
         const found = map.findEntry(Number(line) - 1, Number(column) - 1) as { originalSource?: string; originalLine?: number; originalColumn?: number };
         if (!found.originalSource || found.originalLine === undefined || found.originalColumn === undefined) return frame;
         const source = path.posix.resolve(path.posix.dirname(bundlePath), found.originalSource.replace(/^file:\/\//, ""));

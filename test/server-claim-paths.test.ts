@@ -88,9 +88,13 @@ describe("a long poll whose runner hung up", () => {
     db.on("query", onQuery);
     try {
       const hangUp = new AbortController();
+      const wakeListeners = () => f.server.engine.listener.events.listenerCount("runs");
+      const idle = wakeListeners();
       const polling = pollRunner(f.server.engine, { runnerId, freeSlots: 1, waitMs: 20_000 }, hangUp.signal);
-      // Its first look is done (the side look's statement answered) and it sleeps until a wake or the deadline.
-      await eventually(async () => issued.some((sql) => sql.includes("stop_pending")), Boolean);
+      // Its first look is done and it sleeps until a wake or the deadline: the poll counts wakes from its start, and its
+      // sleep listens for the next one (two listeners). A statement still in flight then would not count as "after".
+      await eventually(async () => wakeListeners(), (n) => n >= idle + 2);
+      expect(issued.some((sql) => sql.includes("stop_pending"))).toBe(true);
       const before = issued.length;
       hangUp.abort();
       // A run queued now would wake it: it must not claim it for a runner that left, nor look again.

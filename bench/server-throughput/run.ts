@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
-import { startEmbeddedPostgres } from "../../server/index.ts";
+import { startBenchPostgres } from "./statements-postgres.ts";
 import { commitCeiling, type CommitCeiling } from "./commit-ceiling.ts";
 import { benchGraphileServer, type GraphileResult } from "./graphile.ts";
 import { benchStasisServer, type StasisServerResult } from "./stasis.ts";
@@ -37,20 +37,12 @@ const GOAL = 3000;
 const dir = await mkdtemp(join(tmpdir(), "stasis-bench-server-"));
 await chmod(dir, 0o755); // the embedded PostgreSQL runs as its own user and must reach its data dir
 console.error("bench: starting PostgreSQL");
-let postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
+const postgres = await startBenchPostgres(join(dir, "pg"), { statements: Boolean(values.statements) });
 let stasis: StasisServerResult;
 let graphile: GraphileResult;
 let ceiling: CommitCeiling[] = [];
 let statements: Array<{ calls: number; total_ms: number; mean_ms: number; query: string }> = [];
 try {
-  if (values.statements) {
-    const admin = new pg.Client({ connectionString: postgres.url });
-    await admin.connect();
-    await admin.query("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
-    await admin.end();
-    await postgres.stop();
-    postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
-  }
   const client = new pg.Client({ connectionString: postgres.url });
   client.on("error", () => {}); // the stop at the end ends it
   await client.connect();

@@ -12,10 +12,9 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import pg from "pg";
 import { callStasisApi, createLayoutImageStore, deployProject } from "../../builder/index.ts";
 import { startLocalStack } from "../../cli/local-stack.ts";
-import { startEmbeddedPostgres } from "../../server/index.ts";
+import { startBenchPostgres } from "../server-throughput/statements-postgres.ts";
 import { cpuSpent, sampleCpu } from "./cpu-sample.ts";
 import { percentile } from "./stats.ts";
 
@@ -31,15 +30,7 @@ interface BurstRow {
 
 const dir = await mkdtemp(join(tmpdir(), "stasis-bench-burst-"));
 await chmod(dir, 0o755); // the embedded PostgreSQL runs as its own user and must reach its data dir
-let postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
-if (values.statements) {
-  const admin = new pg.Client({ connectionString: postgres.url });
-  await admin.connect();
-  await admin.query("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
-  await admin.end();
-  await postgres.stop();
-  postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
-}
+const postgres = await startBenchPostgres(join(dir, "pg"), { statements: values.statements });
 try {
   const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: 1, capacity, checkpoints: false });
   try {

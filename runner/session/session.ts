@@ -133,9 +133,11 @@ export function createSession(claim: ClaimedRun, deps: RunSessionDeps): Session 
     });
   }
   const entry = claim.deployment.manifest.entry;
+  /** What a frame in the bundle holds, checked before anything else: most log lines have none. */
+  const inBundle = `${entry.split("/").at(-1)}:`;
   /** Never throws: a stack that cannot be mapped (no map, an app dir gone) is kept as printed. */
   async function mapStacks(text: string): Promise<string> {
-    if (!deps.stacks || !text.includes(`${entry.split("/").at(-1)}:`)) return text;
+    if (!deps.stacks || !text.includes(inBundle)) return text;
     try {
       return await deps.stacks.map(text, { appDir: await deps.appDirFor(claim.deployment), entry });
     } catch {
