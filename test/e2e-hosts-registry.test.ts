@@ -47,6 +47,7 @@ afterAll(async () => {
   await registry?.stop();
   await network?.remove();
   if (scratch) await rm(scratch, { recursive: true, force: true });
+  delete process.env.STASIS_ALLOWED_REGISTRIES;
 });
 
 async function startHostRunner(name: string, extraArgs: string[] = []): Promise<TestHost> {

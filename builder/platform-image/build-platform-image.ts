@@ -112,13 +112,14 @@ export async function buildPlatformImage(o: BuildPlatformImageOptions): Promise<
   const git = await readGitInfo(o.repoRoot);
   const epoch = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : git?.committedAt ?? 0;
   const created = new Date(epoch * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
-  o.onProgress?.("collecting Node, CRIU and the runner's tools");
-  const system = await systemLayerEntries(o);
-  o.onProgress?.(`writing the system layer (${system.set.size} files)`);
-  const systemLayer = await writeLayer(system.set.entries, { blobsDir: o.blobsDir, mtime: epoch });
-  const app = await appLayerEntries(o.repoRoot);
-  o.onProgress?.(`writing the app layer (${app.size} files)`);
-  const appLayer = await writeLayer(app.entries, { blobsDir: o.blobsDir, mtime: epoch });
+  o.onProgress?.("collecting Node, CRIU, the runner's tools and the app's files");
+  const [system, app] = await Promise.all([systemLayerEntries(o), appLayerEntries(o.repoRoot)]);
+  // Each layer is compressed on its own thread of libuv's pool: the two go side by side.
+  o.onProgress?.(`writing the system layer (${system.set.size} files) and the app layer (${app.size} files)`);
+  const [systemLayer, appLayer] = await Promise.all([
+    writeLayer(system.set.entries, { blobsDir: o.blobsDir, mtime: epoch }),
+    writeLayer(app.entries, { blobsDir: o.blobsDir, mtime: epoch }),
+  ]);
   const pkg = JSON.parse(await readFile(join(o.repoRoot, "package.json"), "utf8")) as { version: string };
   const image = await assembleImage({
     blobsDir: o.blobsDir,

@@ -3,8 +3,8 @@
 // (CI, and wherever CRIU runs) give every task a root built from nothing (task-root.sh): no mount of
 // the host is in its namespace, so another file's mounts coming and going cannot break its dumps or
 // restores, and its own dumps and restores mount nothing on the host. They run in their own vitest
-// process next to the "heavy" ones, which still go one file at a time, and share one worker and its
-// loaded modules (vitest.config.ts: `isolate: false`), so a light file gives back any environment
+// process next to the "heavy" ones, which still go one file at a time. Each group shares one worker
+// and its loaded modules (vitest.config.ts: `isolate: false`), so a file gives back any environment
 // variable it sets. A file named in neither list is heavy — the safe default.
 export const LIGHT_TEST_FILES = [
   "schemas/**/*.test.ts",
