@@ -41723,7 +41723,7 @@ async function writeLayer(entries, options) {
     await pipeline(
       Readable.from(writeTar(entries, options.mtime)),
       hashing(diffHash),
-      createGzip({ level: 6 }),
+      createGzip({ level: 1 }),
       hashing(blobHash, count),
       createWriteStream(tmp)
     );
