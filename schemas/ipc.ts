@@ -19,12 +19,7 @@ export const RunContext = z.object({
 });
 export type RunContext = z.infer<typeof RunContext>;
 
-/**
- * The call id of a `reply` to no call: the first message a process restored from a checkpoint of a
- * running run gets (there is no wait to hand a result to). A worker takes it as "you were restored"
- * (fresh randomness); older workers ignore a reply nobody waits for.
- */
-export const RESTORED_NOTICE_CALL_ID = -1;
+export { RESTORED_NOTICE_CALL_ID, RUNNER_TO_TASK_TYPES } from "./ipc-calls.ts";
 
 export const RunnerToTask = z.discriminatedUnion("type", [
   z.object({ type: z.literal("execute"), ctx: RunContext, payload: Json }),

@@ -1,4 +1,3 @@
-import { ApiErrorBody } from "../schemas/index.ts";
 import { StasisApiError } from "./errors.ts";
 
 export interface ClientConfig {
@@ -32,6 +31,8 @@ export async function apiRequest<T>(method: string, path: string, body?: unknown
   const text = await response.text();
   const json = text ? safeJson(text) : undefined;
   if (!response.ok) {
+    // Loaded on an error only: a task process builds no zod schema unless it needs one (ipc-channel.ts).
+    const { ApiErrorBody } = await import("../schemas/common.ts");
     const parsed = ApiErrorBody.safeParse(json);
     if (parsed.success) throw new StasisApiError(response.status, parsed.data.error.code, parsed.data.error.message);
     throw new StasisApiError(response.status, "HTTP_ERROR", `${method} ${path} failed with HTTP ${response.status}`);

@@ -26,15 +26,17 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+// Waits of 4 s: each must outlast its dump, which on a loaded host (another group's stacks starting
+// beside this file) took over 1 s past the suspend threshold, and 2 s waits then ended in-process.
 describe("every wait kind suspends and resumes", () => {
   it("wait.for, twice in one run, leaving no checkpoint behind", async () => {
-    const { id } = await trigger(stack, "sleep-for", { ms: 2000, times: 2 });
+    const { id } = await trigger(stack, "sleep-for", { ms: 4000, times: 2 });
     await waitForSuspended(stack, id);
     await stack.waitForRun(id, (r) => r.status !== "SUSPENDED", "the first wait to end");
     await waitForSuspended(stack, id);
     const run = await waitForFinal(stack, id);
     // Date.now() inside the restored process includes the time it spent frozen.
-    expect((run.output as { elapsedMs: number }).elapsedMs).toBeGreaterThanOrEqual(4000);
+    expect((run.output as { elapsedMs: number }).elapsedMs).toBeGreaterThanOrEqual(8000);
     await waitFor("the run's checkpoints to be deleted", async () => (await checkpointFiles(stack)).every((f) => !f.includes(id)), { timeoutMs: 10_000 });
   });
 
@@ -67,7 +69,7 @@ describe("every wait kind suspends and resumes", () => {
   });
 
   it("events.waitForEvent times out with a WaitTimeoutError the task can catch", async () => {
-    const { id } = await trigger(stack, "await-event", { event: "never", timeoutSeconds: 2 });
+    const { id } = await trigger(stack, "await-event", { event: "never", timeoutSeconds: 4 });
     await waitForSuspended(stack, id);
     const run = await waitForFinal(stack, id);
     expect(run.output).toMatchObject({ timedOut: true, name: "WaitTimeoutError" });
@@ -95,7 +97,7 @@ describe("every wait kind suspends and resumes", () => {
   });
 
   it("wait.forRequest times out", async () => {
-    const { id } = await trigger(stack, "await-request", { timeoutSeconds: 2 });
+    const { id } = await trigger(stack, "await-request", { timeoutSeconds: 4 });
     await waitForSuspended(stack, id);
     const run = await waitForFinal(stack, id);
     expect(run.output).toMatchObject({ timedOut: true, name: "WaitTimeoutError" });

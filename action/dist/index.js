@@ -40398,6 +40398,13 @@ var init_runner_api = __esm({
   }
 });
 
+// schemas/ipc-calls.ts
+var init_ipc_calls = __esm({
+  "schemas/ipc-calls.ts"() {
+    "use strict";
+  }
+});
+
 // schemas/ipc.ts
 var RunContext, RunnerToTask, TaskCall, TaskToRunner;
 var init_ipc = __esm({
@@ -40408,6 +40415,7 @@ var init_ipc = __esm({
     init_api2();
     init_manifest();
     init_waitpoint();
+    init_ipc_calls();
     RunContext = external_exports.object({
       runId: external_exports.string(),
       taskId: external_exports.string(),

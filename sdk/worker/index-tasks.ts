@@ -1,6 +1,9 @@
-import { MACHINE_PRESETS, MIN_SAFETY_CHECKPOINT_MS, ProcessKeepAlive, resolveKeepAlive, RetryOptions, type TaskManifestEntry } from "../../schemas/index.ts";
+import { MACHINE_PRESETS, ProcessKeepAlive, resolveKeepAlive, RetryOptions } from "../../schemas/common.ts";
+import { MIN_SAFETY_CHECKPOINT_MS, type TaskManifestEntry } from "../../schemas/manifest.ts";
+import { HttpWebhookOptions, SecretVariableName, WebhookSourceId } from "../../schemas/triggers.ts";
 import { durationToMs } from "../duration.ts";
 import { isTaskDefinition } from "../registry.ts";
+import type { TaskTrigger } from "../task.ts";
 
 export interface TaskModule {
   filePath: string;
@@ -14,6 +17,25 @@ export interface IndexDefaults {
   maxDuration?: number;
   checkpoint?: { every: string | number };
   processKeepAlive?: ProcessKeepAlive;
+}
+
+function checked<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new Error(`${what}${issue.path.length ? `.${issue.path.map(String).join(".")}` : ""}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+/** A webhook task's source as `webhooks.*()` was given it (sdk/webhooks.ts checks nothing), checked here at the build. */
+function checkedTrigger(trigger: TaskTrigger | undefined): TaskTrigger | undefined {
+  if (!trigger || !("webhook" in trigger)) return trigger;
+  const webhook = trigger.webhook;
+  const http = webhook.http === undefined ? undefined : checked(HttpWebhookOptions, webhook.http, `webhooks.http({ id: "${String(webhook.source)}" })`);
+  const source = checked(WebhookSourceId, webhook.source, `webhooks.${webhook.provider}({ id })`);
+  const secretEnv = checked(SecretVariableName, webhook.secretEnv, `webhooks.${webhook.provider}({ id: "${source}", secretEnv })`);
+  return { webhook: { ...webhook, source, secretEnv, ...(http ? { http } : {}) } };
 }
 
 /** Lists the tasks the bundle's modules export, with their settings resolved against the defaults. */
@@ -58,7 +80,7 @@ export function indexTasks(modules: TaskModule[], defaults: IndexDefaults = {}):
         ...(maxDuration ? { maxDuration } : {}),
         ...(everyMs ? { checkpoint: { everyMs } } : {}),
         ...(processKeepAlive ? { processKeepAlive } : {}),
-        ...(value.startsOn ?? {}),
+        ...(checkedTrigger(value.startsOn) ?? {}),
       });
     }
   }

@@ -1,5 +1,6 @@
 import { Socket } from "node:net";
-import { RunnerToTask, type TaskToRunner } from "../../schemas/index.ts";
+import type { RunnerToTask, TaskToRunner } from "../../schemas/ipc.ts";
+import { RUNNER_TO_TASK_TYPES } from "../../schemas/ipc-calls.ts";
 
 /**
  * Newline-delimited JSON on fd 3, a pipe the runner made. After a CRIU restore fd 3 is a fresh pipe
@@ -10,6 +11,22 @@ export interface IpcChannel {
   onMessage(handler: (message: RunnerToTask) => void): void;
   /** Resolves once everything sent so far was handed to the kernel. */
   flush(): Promise<void>;
+}
+
+const RUNNER_TYPES = new Set<string>(RUNNER_TO_TASK_TYPES);
+
+/**
+ * A line from the runner, checked for its `type` only. The runner is the platform's own code, which
+ * builds these messages from `RunnerToTask` and parses every message a task sends (the task is the
+ * untrusted side). A task process loads no zod for them: importing zod and building the schemas was
+ * ~130 ms of CPU of a task process's ~250 ms start on this machine (bench/trigger-latency).
+ */
+export function readRunnerMessage(line: string): RunnerToTask {
+  const message = JSON.parse(line) as { type?: unknown } | null;
+  if (typeof message !== "object" || message === null || typeof message.type !== "string" || !RUNNER_TYPES.has(message.type)) {
+    throw new Error(`not a message from the runner: ${line.slice(0, 200)}`);
+  }
+  return message as RunnerToTask;
 }
 
 export function openIpcChannel(fd = 3): IpcChannel {
@@ -24,7 +41,7 @@ export function openIpcChannel(fd = 3): IpcChannel {
       const line = buffered.slice(0, newline);
       buffered = buffered.slice(newline + 1);
       if (!line.trim()) continue;
-      const message = RunnerToTask.parse(JSON.parse(line));
+      const message = readRunnerMessage(line);
       for (const handler of handlers) handler(message);
     }
   });

@@ -1,12 +1,12 @@
 import { writeSync } from "node:fs";
-import { RESTORED_NOTICE_CALL_ID, type TaskToRunner } from "../../schemas/index.ts";
+import type { TaskToRunner } from "../../schemas/ipc.ts";
+import { RESTORED_NOTICE_CALL_ID } from "../../schemas/ipc-calls.ts";
 import { executeRun, type ActiveRun } from "./execute-run.ts";
 import { captureConsole } from "./capture-console.ts";
 import { closePooledConnections } from "./close-connections.ts";
 import { installRefreshableRandomness, refreshRandomnessAfterRestore } from "./refresh-randomness.ts";
-import { indexTasks, type IndexDefaults, type TaskModule } from "./index-tasks.ts";
+import type { IndexDefaults, TaskModule } from "./index-tasks.ts";
 import { openIpcChannel } from "./ipc-channel.ts";
-import { warmUpMessageParsing } from "./warm-up.ts";
 
 /**
  * Entry of every task bundle. `STASIS_WORKER_MODE=index` prints the task list and exits; otherwise
@@ -55,11 +55,12 @@ export async function startWorker(modules: TaskModule[]): Promise<void> {
         active?.runtime.handle(message);
     }
   });
-  warmUpMessageParsing();
   channel.send({ type: "ready" });
 }
 
-function indexAndExit(modules: TaskModule[]): void {
+/** Index mode (the build): the settings' schemas load here only, never in a process that runs tasks. */
+async function indexAndExit(modules: TaskModule[]): Promise<void> {
+  const { indexTasks } = await import("./index-tasks.ts");
   const defaults = process.env.STASIS_INDEX_DEFAULTS ? (JSON.parse(process.env.STASIS_INDEX_DEFAULTS) as IndexDefaults) : {};
   let message: TaskToRunner;
   try {
