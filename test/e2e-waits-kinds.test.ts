@@ -42,7 +42,7 @@ describe("every wait kind suspends and resumes", () => {
 
   it("wait.until", async () => {
     // The date is taken when the run starts: one taken here could be past before a slow start reaches the wait.
-    const { id } = await trigger(stack, "sleep-until", { inMs: 3000 });
+    const { id } = await trigger(stack, "sleep-until", { inMs: 4000 });
     await waitForSuspended(stack, id);
     const run = await waitForFinal(stack, id);
     const { at, now } = run.output as { at: string; now: string };
