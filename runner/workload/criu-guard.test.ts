@@ -34,6 +34,20 @@ describe("criu guard", () => {
     await waitFor("every process of the tree to be gone", async () => (await Promise.all(tree.map(alive))).every((a) => !a));
   });
 
+  it("on SIGTERM, kills a PID namespace init below criu, and the namespace with it, before anything else", async () => {
+    // As after a restore: criu's child is the init of the task's PID namespace (here `unshare`'s), the task below it.
+    const [file, args] = guardedCriu({ setpriv: "setpriv", bash: "bash" }, ["unshare", "--pid", "--fork", "bash", "-c", "sleep 300 & sleep 300 & wait"]);
+    const guard = spawn(file, args, { stdio: "ignore" });
+    const exited = new Promise<number | null>((resolve) => guard.once("exit", (code) => resolve(code)));
+    const tree = await waitFor("the namespace's processes to start", async () => {
+      const pids = await descendants(guard.pid!);
+      return pids.length >= 4 ? pids : undefined;
+    });
+    guard.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    await waitFor("every process of the tree to be gone", async () => (await Promise.all(tree.map(alive))).every((a) => !a));
+  });
+
   it("without a signal, exits with the command's own status", async () => {
     const [file, args] = guardedCriu({ setpriv: "setpriv", bash: "bash" }, ["bash", "-c", "exit 7"]);
     const guard = spawn(file, args, { stdio: "ignore" });

@@ -5,8 +5,9 @@
  * tree's namespace init itself — a runner killed mid-restore left that child (still running criu's
  * code, outside any namespace that would die) and `criu dump`/`restore` themselves alive. The guard,
  * a bash with a parent-death signal of SIGTERM, runs criu as its child; on SIGTERM (the runner died,
- * or the runtime gives up on the call) it stops its descendants (found in /proc), SIGKILLs them all
- * (a PID namespace's init takes its namespace with it) and exits 143. Otherwise it exits with
+ * or the runtime gives up on the call) it stops criu and kills each child of criu that is a PID
+ * namespace's init (its namespace dies with it: a restored task goes first), then stops its other
+ * descendants (found in /proc), SIGKILLs them all and exits 143. Otherwise it exits with
  * criu's status. fds 3+ reach criu unchanged (`--inherit-fd` needs them); stdin is /dev/null.
  */
 const GUARD = [
@@ -14,8 +15,13 @@ const GUARD = [
   // with builtins only: a fork per /proc read (`$(cat …)`) made the walk take ~0.9 s on a loaded 2-core machine,
   // and a restored task ran on that long after its runner died (test/chaos.test.ts saw its side effects twice).
   'kids() { local f c k; for f in /proc/$1/task/*/children; do k=(); read -r -a k < "$f" 2>/dev/null; all+=("${k[@]}"); for c in "${k[@]}"; do kids "$c"; done; done; }',
-  // Stopped first and listed again until no new one appears — criu may fork while the list is being made.
-  'end() { local seen="" now i; for i in 1 2 3 4 5 6 7 8; do all=(); kids $$; now="${all[*]}"; kill -STOP "${all[@]}" 2>/dev/null; [ "$now" = "$seen" ] && break; seen=$now; done; kill -KILL $seen "${all[@]}" 2>/dev/null; exit 143; }',
+  // First criu is stopped and each child of it that is a PID namespace's init (NSpid ends in 1: after a restore, the
+  // task's) is killed, and its namespace dies with it — before the walk below (two or more passes over the tree),
+  // which a loaded host made long enough for a restored task to record a side effect after its runner was killed
+  // (test/chaos.test.ts). Any other child is left to the walk: killed now, its own children would escape it.
+  'first() { local f k p key a b; kill -STOP "$c" 2>/dev/null; for f in /proc/$c/task/*/children; do k=(); read -r -a k < "$f" 2>/dev/null; for p in "${k[@]}"; do while read -r key a b _; do [ "$key" = NSpid: ] || continue; [ "$b" = 1 ] && kill -KILL "$p" 2>/dev/null; break; done 2>/dev/null < "/proc/$p/status"; done; done; }',
+  // Then every descendant, stopped and listed again until no new one appears — criu may fork while the list is being made.
+  'end() { local seen="" now i; first; for i in 1 2 3 4 5 6 7 8; do all=(); kids $$; now="${all[*]}"; kill -STOP "${all[@]}" 2>/dev/null; [ "$now" = "$seen" ] && break; seen=$now; done; kill -KILL $seen "${all[@]}" 2>/dev/null; exit 143; }',
   "trap end TERM",
   '"$0" "$@" &',
   "c=$!",
