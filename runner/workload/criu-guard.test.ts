@@ -19,33 +19,29 @@ const alive = async (pid: number) => {
   return stat !== null && !/\) [ZX] /.test(stat);
 };
 
+/** Guards `command`, waits until `processes` run below it, sends SIGTERM: the guard exits 143 and none of them is left. */
+async function termEndsTree(command: string[], processes: number): Promise<void> {
+  const [file, args] = guardedCriu({ setpriv: "setpriv", bash: "bash" }, command);
+  const guard = spawn(file, args, { stdio: "ignore" });
+  const exited = new Promise<number | null>((resolve) => guard.once("exit", (code) => resolve(code)));
+  const tree = await waitFor("the whole tree to start", async () => {
+    const pids = await descendants(guard.pid!);
+    return pids.length >= processes ? pids : undefined;
+  });
+  guard.kill("SIGTERM");
+  expect(await exited).toBe(143);
+  await waitFor("every process of the tree to be gone", async () => (await Promise.all(tree.map(alive))).every((a) => !a));
+}
+
 describe("criu guard", () => {
   it("on SIGTERM, stops and kills every process below it, grandchildren included, and exits 143", async () => {
     // A stand-in for criu with a tree three levels deep (as criu → the restored namespace's init → the task).
-    const [file, args] = guardedCriu({ setpriv: "setpriv", bash: "bash" }, ["bash", "-c", "bash -c 'sleep 300 & sleep 300 & wait' & bash -c 'sleep 300 & wait' & wait"]);
-    const guard = spawn(file, args, { stdio: "ignore" });
-    const exited = new Promise<number | null>((resolve) => guard.once("exit", (code) => resolve(code)));
-    const tree = await waitFor("the whole tree to start", async () => {
-      const pids = await descendants(guard.pid!);
-      return pids.length >= 6 ? pids : undefined;
-    });
-    guard.kill("SIGTERM");
-    expect(await exited).toBe(143);
-    await waitFor("every process of the tree to be gone", async () => (await Promise.all(tree.map(alive))).every((a) => !a));
+    await termEndsTree(["bash", "-c", "bash -c 'sleep 300 & sleep 300 & wait' & bash -c 'sleep 300 & wait' & wait"], 6);
   });
 
   it("on SIGTERM, kills a PID namespace init below criu, and the namespace with it, before anything else", async () => {
     // As after a restore: criu's child is the init of the task's PID namespace (here `unshare`'s), the task below it.
-    const [file, args] = guardedCriu({ setpriv: "setpriv", bash: "bash" }, ["unshare", "--pid", "--fork", "bash", "-c", "sleep 300 & sleep 300 & wait"]);
-    const guard = spawn(file, args, { stdio: "ignore" });
-    const exited = new Promise<number | null>((resolve) => guard.once("exit", (code) => resolve(code)));
-    const tree = await waitFor("the namespace's processes to start", async () => {
-      const pids = await descendants(guard.pid!);
-      return pids.length >= 4 ? pids : undefined;
-    });
-    guard.kill("SIGTERM");
-    expect(await exited).toBe(143);
-    await waitFor("every process of the tree to be gone", async () => (await Promise.all(tree.map(alive))).every((a) => !a));
+    await termEndsTree(["unshare", "--pid", "--fork", "bash", "-c", "sleep 300 & sleep 300 & wait"], 4);
   });
 
   it("without a signal, exits with the command's own status", async () => {
