@@ -34,8 +34,12 @@ export interface RunnerOptions {
   taskEnv?: Record<string, string>;
   /** Run task processes as their environment's own unprivileged user, seeing only what they need (needs root; null/absent: as the runner's user). */
   taskSandbox?: TaskSandboxPolicy | null;
-  /** Keep idle, never-used task processes per recent deployment (one per free slot) to skip Node's start-up (default false). */
-  warmProcesses?: boolean;
+  /**
+   * How many started, never-used task processes to keep per recent deployment, so that a run skips
+   * Node's start-up: at most this many, and at most the free slots (but one when every slot is busy).
+   * Default 1; 0 keeps none. `"slots"`: one per free slot.
+   */
+  warmProcesses?: number | "slots";
   log: Logger;
   /**
    * How many bytes of its own dumps the runner keeps in clear on its disk for a resume here (see
@@ -65,8 +69,16 @@ export function createRunner(options: RunnerOptions) {
   const local = options.checkpoints && options.localCheckpointBytes ? createLocalCheckpoints(options.checkpoints, { workDir: options.workDir, maxBytes: options.localCheckpointBytes }) : null;
   const checkpoints = local?.store ?? options.checkpoints;
   const slots = createSlots(options.capacity, () => [...sessions.values()].filter((s) => s.holdsSlot).length);
-  // Spares for as many runs as could start here right now (at least one), bounded by free memory in the pool.
-  const warmPool = options.warmProcesses ? createWarmPool({ sparesPerKey: () => Math.max(1, options.capacity - slots.busy()) }) : undefined;
+  // Spares for as many runs as could start here right now (at least one), up to the setting, bounded by free memory in the pool.
+  const sparesWanted = options.warmProcesses ?? 1;
+  const warmPool =
+    sparesWanted === 0
+      ? undefined
+      : createWarmPool({
+          sparesPerKey: () => Math.min(sparesWanted === "slots" ? Infinity : sparesWanted, Math.max(1, options.capacity - slots.busy())),
+          // The key's other parts (the environment, a digest of its variables) stay out of the log.
+          onReady: (key) => log.debug({ deploymentId: key.split(":")[0] }, "spare task process ready"),
+        });
   // Processes of tasks with processKeepAlive, idle between runs (the process runtime only: runc starts each run in its own container).
   const keepAlive = options.rootfsFor ? undefined : createKeepAlivePool({ maxIdle: options.capacity });
   const stacks = createStackMapper();

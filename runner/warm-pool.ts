@@ -9,6 +9,8 @@ export interface WarmPoolOptions {
   sparesPerKey?: () => number;
   /** Memory one idle spare is counted at when bounding the pool by the host's free memory. Default 64 MiB. */
   spareBytes?: number;
+  /** Told each time a spare said `ready` (the runner logs it at debug level). */
+  onReady?: (key: string) => void;
 }
 
 interface Spare {
@@ -55,7 +57,7 @@ export function createWarmPool(options: WarmPoolOptions = {}) {
     return Math.max(0, Math.min(sparesPerKey(), byMemory));
   };
 
-  function startSpare(pool: KeyPool): Spare {
+  function startSpare(key: string, pool: KeyPool): Spare {
     const proc = pool.start();
     const spare: Spare = { proc, ready: Promise.resolve(false), isReady: false, dead: false };
     proc.then(
@@ -63,7 +65,11 @@ export function createWarmPool(options: WarmPoolOptions = {}) {
       () => (spare.dead = true),
     );
     spare.ready = proc.then(readyOf).then(
-      () => (spare.isReady = !spare.dead),
+      () => {
+        spare.isReady = !spare.dead;
+        if (spare.isReady) options.onReady?.(key);
+        return spare.isReady;
+      },
       () => ((spare.dead = true), false),
     );
     return spare;
@@ -81,7 +87,7 @@ export function createWarmPool(options: WarmPoolOptions = {}) {
     void (async () => {
       try {
         while (!closed && pools.get(key) === pool && pool.spares.filter((s) => !s.dead).length < target() && total() < target() * maxDeployments) {
-          const spare = startSpare(pool);
+          const spare = startSpare(key, pool);
           pool.spares.push(spare);
           // One spawn at a time; the spares then boot side by side. Waiting for each to be ready instead (one boot at
           // a time) let back-to-back runs drain the pool: 447 ms trigger → start against 159 ms (bench/trigger-latency).

@@ -79,6 +79,14 @@ describe("stasis trigger", () => {
     expect(await stack.database.db("runs").count<{ count: string }[]>("* as count")).toEqual(before);
   });
 
+  it("a runner with a bad --warm-processes exits 2 naming the flag and the value", async () => {
+    for (const bad of ["-1", "1.5", "many"]) {
+      const result = await stasis(["runner", "--warm-processes", bad, "--work-dir", join(tmpdir(), "stasis-never-made")]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(`--warm-processes must be a whole number >= 0 or slots, not "${bad}"`);
+    }
+  });
+
   it("an unknown task exits 1 naming it; a wrong key exits 2; no API at all exits 2", async () => {
     const unknown = await stasis(["trigger", "nope", "--json"]);
     expect(unknown.code).toBe(1);

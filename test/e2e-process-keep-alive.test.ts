@@ -69,7 +69,7 @@ function waitForEnd(id: string, environment: string): Promise<RunView> {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "stasis-keepalive-"));
   // Warm spares on too: a spare is handed out once (a run that did not opt in never shares a process).
-  stack = await startTestStack({ project: "keepalive", runners: 1, capacity: 2, suspendThresholdMs: 1000, warmProcesses: true });
+  stack = await startTestStack({ project: "keepalive", runners: 1, capacity: 2, suspendThresholdMs: 1000, warmProcesses: "slots" });
   const project = await writeProject("a");
   await stack.deploy(project, { environment: "development" });
   await stack.deploy(project, { environment: "staging" });

@@ -33,7 +33,7 @@ const runnerLog = pino({ level: "info" }, { write: (line: string) => void (line.
 const registry: TestRegistry | null = values.store === "registry" ? await startRegistry() : null;
 const checkpointRepository = "bench/checkpoints";
 console.error(`bench: starting the platform (embedded PostgreSQL, server, runner A; ${values.store} checkpoint store) and deploying the task`);
-const local = await startLocalStack({ stateDir: dir, runners: 1, capacity: Math.max(...counts), log, checkpointStore: registry ? { kind: "registry", repository: `${registry.host}/${checkpointRepository}` } : undefined });
+const local = await startLocalStack({ stateDir: dir, runners: 1, capacity: Math.max(...counts), warmProcesses: 0, log, checkpointStore: registry ? { kind: "registry", repository: `${registry.host}/${checkpointRepository}` } : undefined });
 const results: Array<{ store: string; runs: number; mb: number; drainMs: number; elsewhereMs: number }> = [];
 try {
   const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(local.apiUrl, local.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });

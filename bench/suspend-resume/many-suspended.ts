@@ -35,7 +35,7 @@ interface BatchRow {
 
 const dir = await mkdtemp(path.join(tmpdir(), "stasis-bench-many-"));
 await chmod(dir, 0o755); // the embedded PostgreSQL runs as its own user and must reach its data dir
-const stack = await startLocalStack({ stateDir: path.join(dir, "platform"), runners: 1, capacity, log: pino({ level: "warn" }) });
+const stack = await startLocalStack({ stateDir: path.join(dir, "platform"), runners: 1, capacity, warmProcesses: 0, log: pino({ level: "warn" }) });
 const rows: BatchRow[] = [];
 const resumeMs: { early: number[]; late: number[] } = { early: [], late: [] };
 try {

@@ -62,6 +62,8 @@ export async function startPlatform(dir: string, options: { localCheckpointBytes
     stateDir: path.join(dir, options.name ?? "platform"),
     runners: 1,
     capacity: 2,
+    // Its first row is a cold start: no spare process waits for the run.
+    warmProcesses: 0,
     localCheckpointBytes: options.localCheckpointBytes,
     log,
     onRunnerEvent: (event) => {

@@ -1,5 +1,5 @@
-// Trigger latency and throughput: Stasis (server + in-process runner, one task process per run; then
-// with a warm spare process per deployment) and
+// Trigger latency and throughput: Stasis (server + in-process runner, a fresh task process started per
+// run, `warmProcesses: 0`; then the runner's default, a warm spare process per deployment) and
 // graphile-worker side by side, on one embedded PostgreSQL in one run.
 // Usage: npx tsx bench/trigger-latency/run.ts [--runs 50] [--burst 100] [--capacity 10] [--json]
 import { chmod, mkdtemp, rm } from "node:fs/promises";
@@ -36,11 +36,11 @@ try {
   const url = (name: string) => postgres.url.replace(/\/postgres$/, `/${name}`);
   baseline = await measurePgBaseline(url("stasis_bench"));
   if (only.has("stasis")) {
-    console.error(`bench: stasis (${runs} sequential runs, then a burst of ${burst})`);
+    console.error(`bench: stasis, a process started per run (${runs} sequential runs, then a burst of ${burst})`);
     results.push(await benchStasis({ databaseUrl: url("stasis_bench"), stateDir: join(dir, "stasis"), runs, burst, capacity, gapMs, ceiling: true }));
   }
   if (only.has("warm")) {
-    console.error("bench: stasis with a warm spare process per deployment");
+    console.error("bench: stasis with the runner's default: a warm spare process per deployment");
     results.push(await benchStasis({ databaseUrl: url("stasis_warm_bench"), stateDir: join(dir, "stasis-warm"), runs, burst, capacity, gapMs, warm: true }));
   }
   if (only.has("reuse")) {

@@ -22,7 +22,7 @@ const dir = await mkdtemp(join(tmpdir(), "stasis-bench-sqltrace-"));
 await chmod(dir, 0o755);
 const postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
 try {
-  const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: 1, capacity: 10, checkpoints: false, warmProcesses: values.warm, log: pino({ level: "debug" }, sink) });
+  const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: 1, capacity: 10, checkpoints: false, warmProcesses: values.warm ? undefined : 0, log: pino({ level: "debug" }, sink) });
   try {
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;

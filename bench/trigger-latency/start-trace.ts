@@ -36,7 +36,7 @@ const dir = await mkdtemp(join(tmpdir(), "stasis-bench-trace-"));
 await chmod(dir, 0o755);
 const postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
 try {
-  const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: 1, capacity: Number(values.capacity), checkpoints: false, warmProcesses: values.warm, log: pino({ level: "debug" }, sink) });
+  const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: 1, capacity: Number(values.capacity), checkpoints: false, warmProcesses: values.warm ? undefined : 0, log: pino({ level: "debug" }, sink) });
   try {
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;
@@ -58,8 +58,9 @@ try {
     for (let i = 0; i < 3; i++) await one();
     const traces: StartTrace[] = [];
     for (let i = 0; i < runs; i++) {
-      traces.push(await one());
+      // The gap before each run, the first too: the warm-up's last run must not be the measured run's neighbour.
       if (gapMs) await delay(gapMs);
+      traces.push(await one());
     }
     const steps: Array<[string, (t: StartTrace) => number]> = [
       ["trigger → claimed", (t) => t.claimed],

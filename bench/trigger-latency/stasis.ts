@@ -14,7 +14,7 @@ export interface BenchOptions {
   runs: number;
   burst: number;
   capacity: number;
-  /** Keep a spare, never-used task process per deployment (the runner's `warmProcesses`). */
+  /** The runner's default: a spare, never-used task process per recent deployment. Else none (`warmProcesses: 0`): a fresh process per run. */
   warm?: boolean;
   /** Runs of the task with processKeepAlive: a process that completed a run takes the next one. */
   reuse?: boolean;
@@ -27,7 +27,7 @@ export interface BenchOptions {
 const PROJECT = join(import.meta.dirname, "project");
 
 export async function benchStasis(options: BenchOptions): Promise<SystemResult & { ceilings?: SpawnCeiling[] }> {
-  const stack = await startLocalStack({ stateDir: options.stateDir, databaseUrl: options.databaseUrl, runners: 1, capacity: options.capacity, checkpoints: false, warmProcesses: options.warm });
+  const stack = await startLocalStack({ stateDir: options.stateDir, databaseUrl: options.databaseUrl, runners: 1, capacity: options.capacity, checkpoints: false, warmProcesses: options.warm ? undefined : 0 });
   try {
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;
@@ -65,10 +65,11 @@ export async function benchStasis(options: BenchOptions): Promise<SystemResult &
     }
     const samples: Sample[] = [];
     for (let i = 0; i < options.runs; i++) {
+      // The gap before each run, the first too: the warm-up's last run must not be the measured run's neighbour.
+      if (options.gapMs) await delay(options.gapMs);
       const t0 = Date.now();
       const [row] = await finished(await trigger(1));
       samples.push({ start: row.output.startedAt - t0, complete: row.completed_at.getTime() - t0, claimed: row.started_at.getTime() - t0 });
-      if (options.gapMs) await delay(options.gapMs);
     }
     const t0 = Date.now();
     const rows = await finished(await trigger(options.burst));

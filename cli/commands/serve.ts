@@ -76,7 +76,7 @@ export function registerServeCommands(program: Command): void {
     .option("--checkpoint-dir <dir>", "dir store: the directory (default STASIS_CHECKPOINT_DIR, else <work dir>/checkpoints)")
     .option("--checkpoint-repository <host/repo>", "registry store: the repository (default STASIS_CHECKPOINT_REPOSITORY, else <STASIS_REGISTRY>/checkpoints); credentials are the registry's (STASIS_REGISTRY_USERNAME/PASSWORD or STASIS_REGISTRY_TOKEN), for their own host only")
     .option("--no-checkpoints", "never freeze waiting runs")
-    .option("--warm-processes", "keep a spare, never-used task process per recent deployment so runs skip Node's start-up")
+    .option("--warm-processes <n>", "started, never-used task processes kept per recent deployment (up to 4 deployments), so a run skips Node's start-up: at most n and at most the free slots; 0: none, slots: one per free slot", "1")
     .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits; container: the image in a container of the host's Podman (its API socket, see --container-socket), with the task's machine limits", "process")
     .option("--container-socket <path>", "container workload: the engine's API socket, Podman's or Docker's (default /run/podman/podman.sock, else /var/run/docker.sock; on Docker, checkpoints need dockerd --experimental)")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
@@ -89,12 +89,14 @@ export function registerServeCommands(program: Command): void {
     .option("--drain-finish <ms>", "on SIGTERM, how long runs may finish before the rest are checkpointed and handed over (default: half of --drain-grace)")
     .option("--health-port <port>", "serve /livez, /readyz and /drain (a preStop hook) on this port (default STASIS_RUNNER_HEALTH_PORT; off when unset)")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; containerSocket?: string; suspendThreshold?: string; localCheckpoints: string; envFile?: string; drainGrace: string; drainFinish?: string; healthPort?: string; warmProcesses?: boolean; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; containerSocket?: string; suspendThreshold?: string; localCheckpoints: string; envFile?: string; drainGrace: string; drainFinish?: string; healthPort?: string; warmProcesses: string; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
       const { canSandboxTasks, openCheckpointStore, startHealthServer, createImageCache, createProcessRuntime, createRuncRuntime, createContainerRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList } = await import("../../runner/index.ts");
       if (opts.workload !== "process" && opts.workload !== "runc" && opts.workload !== "container") throw new CliError(`--workload must be process, runc or container, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const localCheckpointMiB = Number(opts.localCheckpoints);
       if (!Number.isFinite(localCheckpointMiB) || localCheckpointMiB < 0) throw new CliError(`--local-checkpoints must be a number of MiB >= 0, not ${JSON.stringify(opts.localCheckpoints)}`, ExitCode.USAGE);
+      const warmProcesses = opts.warmProcesses === "slots" ? "slots" : Number(opts.warmProcesses);
+      if (warmProcesses !== "slots" && !(Number.isSafeInteger(warmProcesses) && warmProcesses >= 0)) throw new CliError(`--warm-processes must be a whole number >= 0 or slots, not ${JSON.stringify(opts.warmProcesses)}`, ExitCode.USAGE);
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
       const runnerToken = requireEnv("STASIS_RUNNER_TOKEN");
       const workDir = resolve(opts.workDir);
@@ -149,7 +151,7 @@ export function registerServeCommands(program: Command): void {
         localCheckpointBytes: Math.floor(localCheckpointMiB * 2 ** 20),
         taskEnv: opts.envFile ? readDotEnv(opts.envFile) : {},
         taskSandbox,
-        warmProcesses: Boolean(opts.warmProcesses),
+        warmProcesses,
         log,
       });
       let registered = false;

@@ -71,8 +71,10 @@ async function begin(session: Session): Promise<void> {
     const flags = await taskNodeFlags();
     const files = hardwareRandomFiles(); // probed by now
     const startProcess = () => deps.runtime.start({ command: process.execPath, args: [...flags, entry], cwd: appDir, env, files, sandbox, ...where });
-    // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are kept per set of variables.
-    const taken = deps.warmPool && !where.rootfs ? await deps.warmPool.take(`${claim.deployment.id}:${envDigest(claim.env)}`, startProcess) : { proc: await startProcess(), ready: false };
+    // A spare process of this deployment has run nothing yet; runtimes that apply per-task limits start their own. Spares are
+    // kept per environment (its own task user) and set of variables: a spare only ever runs what it was started for.
+    const spareKey = `${claim.deployment.id}:${claim.environmentNumber}:${envDigest(env)}`;
+    const taken = deps.warmPool && !where.rootfs ? await deps.warmPool.take(spareKey, startProcess) : { proc: await startProcess(), ready: false };
     attach(session, taken.proc);
     ready = taken.ready;
   }

@@ -52,11 +52,19 @@ export interface TestStack {
   /** Call the public API as an environment (default development). */
   api<T>(method: string, path: string, body?: unknown, environment?: string): Promise<T>;
   waitForRun(id: string, predicate: (run: RunView) => boolean, what: string, timeoutMs?: number): Promise<RunView>;
-  /** `env`: the runner's own environment; `taskEnv`: what its task processes get (through `--env-file`). */
-  startRunnerProcess(options?: { capacity?: number; checkpoints?: boolean; env?: Record<string, string>; taskEnv?: Record<string, string>; name?: string; suspendThresholdMs?: number; workload?: "process" | "runc" | "container"; serverUrl?: string; drainGraceMs?: number; drainFinishMs?: number; args?: string[] }): Promise<RunnerProcess>;
+  /**
+   * `env`: the runner's own environment; `taskEnv`: what its task processes get (through `--env-file`);
+   * `warmProcesses`: `--warm-processes` (default 0, see TestStackOptions; "default": the flag left out).
+   */
+  startRunnerProcess(options?: { capacity?: number; warmProcesses?: number | "default"; checkpoints?: boolean; env?: Record<string, string>; taskEnv?: Record<string, string>; name?: string; suspendThresholdMs?: number; workload?: "process" | "runc" | "container"; serverUrl?: string; drainGraceMs?: number; drainFinishMs?: number; args?: string[] }): Promise<RunnerProcess>;
   stop(): Promise<void>;
 }
 
+/**
+ * `warmProcesses` defaults to 0 here (the runner's default is 1): most tests count a run's task
+ * processes, and a spare started beside each run would double the suite's Node starts. The spares
+ * themselves are tested in e2e-warm-spares.test.ts, with the runner's default.
+ */
 export interface TestStackOptions extends Partial<Omit<LocalStackOptions, "stateDir" | "databaseUrl">> {
   project?: string;
 }
@@ -64,7 +72,7 @@ export interface TestStackOptions extends Partial<Omit<LocalStackOptions, "state
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const stateDir = await mkdtemp(join(tmpdir(), "stasis-e2e-"));
   const database = await createTestDatabase();
-  const local = await startLocalStack({ runners: 0, ...options, stateDir, databaseUrl: database.url });
+  const local = await startLocalStack({ runners: 0, warmProcesses: 0, ...options, stateDir, databaseUrl: database.url });
   const project = options.project ?? "e2e";
   const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(local.apiUrl, local.adminToken, "POST", "/api/v1/admin/projects", { slug: project });
   const keys = Object.fromEntries(created.environments.map((e) => [e.environment, e.apiKey]));
@@ -101,6 +109,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     async startRunnerProcess(runnerOptions = {}) {
       const n = runnerProcesses.length + 1;
       const args = [CLI, "runner", "--server-url", runnerOptions.serverUrl ?? local.apiUrl, "--name", runnerOptions.name ?? `proc-${n}`, "--capacity", String(runnerOptions.capacity ?? 5), "--work-dir", join(stateDir, `runner-${n}`), "--image-cache", local.dirs.imageCache, "--checkpoint-dir", local.dirs.checkpoints, "--drain-grace", String(runnerOptions.drainGraceMs ?? 2000), "--json"];
+      if (runnerOptions.warmProcesses !== "default") args.push("--warm-processes", String(runnerOptions.warmProcesses ?? 0));
       if (runnerOptions.checkpoints === false) args.push("--no-checkpoints");
       if (runnerOptions.drainFinishMs !== undefined) args.push("--drain-finish", String(runnerOptions.drainFinishMs));
       if (runnerOptions.workload) args.push("--workload", runnerOptions.workload);
