@@ -1,7 +1,7 @@
 // A runner killed with SIGKILL takes its task processes with it: the namespace init and node of a
 // run it started, of a run it restored from a checkpoint, and any `criu` it was running. And a
 // runner started again on the same work dir ends what an earlier runner of that dir left behind.
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -27,6 +27,19 @@ async function leftovers(): Promise<number[]> {
   return [...(await taskProcesses(stack)), ...(await processesMatching("criu", stack.stateDir))];
 }
 
+/** What a leftover is, for the failure's message: its state, parent, PID namespace ids and command line. */
+async function describeLeftovers(): Promise<string> {
+  const lines = await Promise.all(
+    (await leftovers()).map(async (pid) => {
+      const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+      const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "?";
+      const cmdline = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0").join(" ").slice(0, 200);
+      return `${pid} (${field("State")}, ppid ${field("PPid")}, NSpid ${field("NSpid")}): ${cmdline}`;
+    }),
+  );
+  return lines.join("\n");
+}
+
 describe("a runner killed with SIGKILL", () => {
   it("leaves no task process, namespace init or criu behind", async () => {
     const runner = await runners.start({ name: "killed" });
@@ -39,8 +52,7 @@ describe("a runner killed with SIGKILL", () => {
     await runner.kill9();
     // This machine's PID 1 reaps orphans late; a process that lives on is what fails this.
     await waitFor("every process of the killed runner to be gone", async () => (await leftovers()).length === 0, { timeoutMs: 15_000 }).catch(async (error: Error) => {
-      const alive = await leftovers();
-      throw new Error(`${error.message}: still alive: ${alive.join(", ")}`);
+      throw new Error(`${error.message}: still alive:\n${await describeLeftovers()}`);
     });
   });
 
@@ -51,7 +63,7 @@ describe("a runner killed with SIGKILL", () => {
     await waitFor(`criu ${step} to start`, async () => (await processesMatching("criu", step, stack.stateDir)).length > 0, { timeoutMs: 60_000, intervalMs: 1 });
     await runner.kill9();
     await waitFor("every process of the killed runner to be gone", async () => (await leftovers()).length === 0, { timeoutMs: 15_000 }).catch(async (error: Error) => {
-      throw new Error(`${error.message}: still alive: ${(await leftovers()).join(", ")}`);
+      throw new Error(`${error.message}: still alive:\n${await describeLeftovers()}`);
     });
     await runners.start({ name: `takes-over-${step}` });
     await waitForFinal(stack, id, "COMPLETED", 90_000);
