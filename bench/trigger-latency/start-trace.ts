@@ -2,7 +2,7 @@
 // trigger call → claimed (runs.started_at, the claim's transaction) → the runner has the claim →
 // a process in hand (spare taken or started) → its `ready` read → `execute` sent → task code starts.
 // The runner's steps come from its debug line "run handed to its process"; the rest from the run.
-// Usage: npx tsx bench/trigger-latency/start-trace.ts [--runs 30] [--warm] [--capacity 10]
+// Usage: npx tsx bench/trigger-latency/start-trace.ts [--runs 30] [--warm [--spares n|slots]] [--capacity 10]
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +15,7 @@ import { startEmbeddedPostgres } from "../../server/index.ts";
 import { percentile } from "./stats.ts";
 import { handedLog } from "./handed-log.ts";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "30" }, capacity: { type: "string", default: "10" }, warm: { type: "boolean", default: false }, gap: { type: "string", default: "0" } } });
+const { values } = parseArgs({ options: { runs: { type: "string", default: "30" }, capacity: { type: "string", default: "10" }, warm: { type: "boolean", default: false }, spares: { type: "string" }, gap: { type: "string", default: "0" } } });
 const runs = Number(values.runs);
 const gapMs = Number(values.gap);
 
@@ -36,7 +36,7 @@ const dir = await mkdtemp(join(tmpdir(), "stasis-bench-trace-"));
 await chmod(dir, 0o755);
 const postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
 try {
-  const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: 1, capacity: Number(values.capacity), checkpoints: false, warmProcesses: values.warm ? undefined : 0, log: pino({ level: "debug" }, sink) });
+  const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: 1, capacity: Number(values.capacity), checkpoints: false, warmProcesses: !values.warm ? 0 : values.spares === "slots" ? "slots" : values.spares === undefined ? undefined : Number(values.spares), log: pino({ level: "debug" }, sink) });
   try {
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;
