@@ -30,7 +30,7 @@ export interface LocalStackOptions {
   workload?: "process" | "runc";
   /** Stop an embedded PostgreSQL an earlier, killed owner left running in the state dir. */
   stopLeftoverDatabase?: boolean;
-  /** Started, never-used task processes kept per recent deployment by in-process runners (the runner's `warmProcesses`: default 1, 0 none). */
+  /** The most started, never-used task processes kept per recent deployment by in-process runners (the runner's `warmProcesses`: default up to the free slots, 0 none). */
   warmProcesses?: number | "slots";
   suspendThresholdMs?: number;
   /** Bytes of their own dumps in-process runners keep for a resume here (runner default; 0: every resume fetches the stored copy). */

@@ -35,9 +35,10 @@ export interface RunnerOptions {
   /** Run task processes as their environment's own unprivileged user, seeing only what they need (needs root; null/absent: as the runner's user). */
   taskSandbox?: TaskSandboxPolicy | null;
   /**
-   * How many started, never-used task processes to keep per recent deployment, so that a run skips
-   * Node's start-up: at most this many, and at most the free slots (but one when every slot is busy).
-   * Default 1; 0 keeps none. `"slots"`: one per free slot.
+   * The most started, never-used task processes kept per recent deployment, so that a run skips
+   * Node's start-up (warm-pool.ts: one at first, more while runs come faster than a spare boots,
+   * back to one when unused for a minute): at most this many and at most the free slots (but one
+   * when every slot is busy). Default `"slots"`: as many as the free slots; 0 keeps none.
    */
   warmProcesses?: number | "slots";
   log: Logger;
@@ -70,7 +71,7 @@ export function createRunner(options: RunnerOptions) {
   const checkpoints = local?.store ?? options.checkpoints;
   const slots = createSlots(options.capacity, () => [...sessions.values()].filter((s) => s.holdsSlot).length);
   // Spares for as many runs as could start here right now (at least one), up to the setting, bounded by free memory in the pool.
-  const sparesWanted = options.warmProcesses ?? 1;
+  const sparesWanted = options.warmProcesses ?? "slots";
   const warmPool =
     sparesWanted === 0
       ? undefined

@@ -22,30 +22,55 @@ const start = async () => {
 const alive = (proc: TaskProcess) => Promise.race([proc.exited.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 50))]);
 
 describe("warm pool", () => {
-  it("hands each spare out once, refills to the spares asked for, and never more", async () => {
+  it("keeps more spares while takes find none ready, up to the spares asked for, and hands each out once", async () => {
     let wanted = 3;
     const pool = createWarmPool({ sparesPerKey: () => wanted });
     try {
       const first = await pool.take("d1", start); // no spare yet: a fresh process, then the refill
       expect(first.ready).toBe(false);
-      await waitFor("three ready spares", () => pool.readySize("d1") === 3, { timeoutMs: 60_000 });
-      const taken = [first.proc];
-      for (let i = 0; i < 5; i++) {
+      await waitFor("a ready spare", () => pool.readySize("d1") === 1, { timeoutMs: 60_000 });
+      const taken = [first.proc, (await pool.take("d1", start)).proc];
+      // At once: the next spare is still booting, so the key keeps two from now on.
+      taken.push((await pool.take("d1", start)).proc);
+      await waitFor("two ready spares", () => pool.readySize("d1") === 2, { timeoutMs: 60_000 });
+      for (let i = 0; i < 2; i++) {
         const next = await pool.take("d1", start);
-        // The three spares were ready; after them a spare still starting, or a fresh process.
-        if (i < 3) expect(next.ready).toBe(true);
+        expect(next.ready).toBe(true);
         taken.push(next.proc);
       }
+      // None ready again: four wanted, three allowed.
+      taken.push((await pool.take("d1", start)).proc);
+      await waitFor("three ready spares", () => pool.readySize("d1") === 3, { timeoutMs: 60_000 });
+      expect(pool.size("d1")).toBe(3);
       // Never the same process twice: a process that was handed out has run (or will run) a run.
       expect(new Set(taken.map((p) => p.id)).size).toBe(taken.length);
-      await waitFor("refilled", () => pool.size("d1") === 3, { timeoutMs: 60_000 });
-      expect(pool.size("d1")).toBe(3);
       wanted = 1;
       const after = (await pool.take("d1", start)).proc;
       expect(taken.map((p) => p.id)).not.toContain(after.id);
-      // Asked for one: the refill adds none while two are left.
+      // Allowed one: the refill adds none while two are left.
       expect(pool.size("d1")).toBe(2);
       for (const p of [...taken, after]) await p.kill();
+    } finally {
+      await pool.close();
+    }
+  }, 120_000);
+
+  it("stops spares left unused down to one per key", async () => {
+    const pool = createWarmPool({ sparesPerKey: () => 3, idleMs: 500 });
+    const before = started.length;
+    try {
+      const taken = [(await pool.take("k", start)).proc];
+      await waitFor("a ready spare", () => pool.readySize("k") === 1, { timeoutMs: 60_000 });
+      taken.push((await pool.take("k", start)).proc, (await pool.take("k", start)).proc);
+      await waitFor("two ready spares", () => pool.readySize("k") === 2, { timeoutMs: 60_000 });
+      await waitFor("one spare left", () => pool.size("k") === 1, { timeoutMs: 30_000 });
+      const spares = started.slice(before).filter((p) => !taken.includes(p));
+      const aliveNow = await Promise.all(spares.map(alive));
+      expect(aliveNow.filter(Boolean)).toHaveLength(1);
+      // The one left is handed out as before.
+      const next = await pool.take("k", start);
+      expect(next.ready).toBe(true);
+      for (const p of [...taken, next.proc]) await p.kill();
     } finally {
       await pool.close();
     }

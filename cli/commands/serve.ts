@@ -76,7 +76,7 @@ export function registerServeCommands(program: Command): void {
     .option("--checkpoint-dir <dir>", "dir store: the directory (default STASIS_CHECKPOINT_DIR, else <work dir>/checkpoints)")
     .option("--checkpoint-repository <host/repo>", "registry store: the repository (default STASIS_CHECKPOINT_REPOSITORY, else <STASIS_REGISTRY>/checkpoints); credentials are the registry's (STASIS_REGISTRY_USERNAME/PASSWORD or STASIS_REGISTRY_TOKEN), for their own host only")
     .option("--no-checkpoints", "never freeze waiting runs")
-    .option("--warm-processes <n>", "started, never-used task processes kept per recent deployment (up to 4 deployments), so a run skips Node's start-up: at most n and at most the free slots; 0: none, slots: one per free slot", "1")
+    .option("--warm-processes <n>", "the most started, never-used task processes kept per recent deployment (up to 4 deployments), so a run skips Node's start-up: one at first, more while runs come faster than one boots (at most n and the free slots), back to one after a minute unused; slots: up to the free slots; 0: none", "slots")
     .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits; container: the image in a container of the host's Podman (its API socket, see --container-socket), with the task's machine limits", "process")
     .option("--container-socket <path>", "container workload: the engine's API socket, Podman's or Docker's (default /run/podman/podman.sock, else /var/run/docker.sock; on Docker, checkpoints need dockerd --experimental)")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
