@@ -1,11 +1,28 @@
 // Compiles what the package serves or imports at run time into dist/ (never committed):
 // the SDK app code imports (`stasis/sdk`) as plain ESM, the dashboard the server serves, and the CLI.
 import { build } from "esbuild";
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+/**
+ * Every file goes in through a rename, and not at all when it holds these bytes already: what reads
+ * dist/ meanwhile (a server, a running `stasis`, an image build archiving it — the suite builds both
+ * side by side) never sees a file cut short.
+ */
+const replace = async (file, contents) => {
+  const bytes = Buffer.from(contents);
+  const now = await readFile(file).catch(() => null);
+  if (now && now.equals(bytes)) return;
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(`${file}.${process.pid}.tmp`, bytes);
+  await rename(`${file}.${process.pid}.tmp`, file);
+};
+const writeOutputs = async (result) => {
+  for (const out of result.outputFiles) await replace(out.path, out.contents);
+};
+
 await build({
   entryPoints: { "sdk/index": join(root, "sdk/index.ts") },
   outdir: join(root, "dist"),
@@ -15,13 +32,13 @@ await build({
   target: "node20",
   packages: "external",
   sourcemap: true,
+  write: false,
   logLevel: "warning",
-});
+}).then(writeOutputs);
 
 // The dashboard: Preact + TSX in one ES module and one stylesheet (server/dashboard/ui).
 const ui = join(root, "server/dashboard/ui");
 const out = join(root, "dist/dashboard");
-await mkdir(join(out, "assets"), { recursive: true });
 await build({
   entryPoints: { app: join(ui, "main.tsx") },
   outdir: join(out, "assets"),
@@ -33,10 +50,11 @@ await build({
   jsxImportSource: "preact",
   minify: true,
   sourcemap: true,
+  write: false,
   logLevel: "warning",
-});
-await copyFile(join(ui, "styles.css"), join(out, "assets/app.css"));
-await copyFile(join(ui, "index.html"), join(out, "index.html"));
+}).then(writeOutputs);
+await replace(join(out, "assets/app.css"), await readFile(join(ui, "styles.css")));
+await replace(join(out, "index.html"), await readFile(join(ui, "index.html")));
 
 // The `stasis` command as plain ESM (dist/cli/; cli/bin.mjs runs it while it matches the sources).
 // Through tsx, every command started with ~1.3 s of CPU spent transpiling and resolving ~300 modules
@@ -86,10 +104,6 @@ for (const file of Object.keys(cli.metafile.inputs).filter((f) => !f.startsWith(
 }
 await mkdir(cliOut, { recursive: true });
 const written = new Set(["inputs.json"]);
-const replace = async (file, contents) => {
-  await writeFile(`${file}.${process.pid}.tmp`, contents);
-  await rename(`${file}.${process.pid}.tmp`, file);
-};
 // main.mjs last but one and the list of inputs last: until then a start runs the earlier build, or the sources.
 for (const out of cli.outputFiles.sort((a, b) => Number(a.path.endsWith("main.mjs")) - Number(b.path.endsWith("main.mjs")))) {
   written.add(basename(out.path));
