@@ -95,4 +95,14 @@ describe("warm spare processes (the runner's default)", () => {
     await runner.kill9();
     await waitFor("no task process left", async () => (await taskProcesses(stack.stateDir)).length === 0, { timeoutMs: 10_000 });
   }, 120_000);
+
+  it("stops its spares when it drains on SIGTERM", async () => {
+    // The runner of the tests above is gone: this one takes the run.
+    const draining = await stack.startRunnerProcess({ name: "spares-drain", warmProcesses: "default", env: { STASIS_LOG_LEVEL: "debug" } });
+    await runOnce();
+    await waitFor("its spare to be ready", async () => draining.log().includes('"spare task process ready"'), { timeoutMs: 60_000 });
+    await draining.stop();
+    expect(draining.child.exitCode).toBe(0);
+    await waitFor("no task process left", async () => (await taskProcesses(stack.stateDir)).length === 0, { timeoutMs: 10_000 });
+  }, 120_000);
 });
