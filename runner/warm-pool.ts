@@ -129,9 +129,8 @@ export function createWarmPool(options: WarmPoolOptions = {}) {
     if (pool) {
       pools.delete(key); // re-insert: most recently used last
       pool.start = start;
-      pool.spares = pool.spares.filter((s) => !s.dead);
       // Runs come faster than one spare boots: keep more (a key's first take has had no chance to keep any).
-      if (!pool.spares.some((s) => s.isReady)) pool.want = Math.min(pool.want * 2, Math.max(1, cap()));
+      if (!pool.spares.some((s) => s.isReady && !s.dead)) pool.want = Math.min(pool.want * 2, Math.max(1, cap()));
     } else {
       pool = { spares: [], start, refilling: false, want: 1 };
     }

@@ -2,12 +2,13 @@
 // version and environment — never another environment's or version's, never once restored from a
 // checkpoint, never past maxRuns — and each run draws fresh randomness. A task that did not opt in
 // gets a fresh process every run. Real server, runner, task processes (and CRIU when it works).
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunView, TriggerResponse } from "../schemas/index.ts";
 import { startTestStack, type TestStack } from "./support/stack.ts";
+import { writeTaskProject } from "./support/task-project.ts";
 
 const TASKS = `
 import { randomUUID } from "node:crypto";
@@ -40,13 +41,9 @@ interface Seen {
 let stack: TestStack;
 let dir: string;
 
-async function writeProject(mark: string): Promise<string> {
-  const project = join(dir, `project-${mark}`);
-  await mkdir(join(project, "trigger"), { recursive: true });
-  await writeFile(join(project, "stasis.config.ts"), `export default { project: "keepalive" };\n`);
+function writeProject(mark: string): Promise<string> {
   // A comment makes each version's bundle differ (a new deployment, not a no-change rebuild).
-  await writeFile(join(project, "trigger", "tasks.ts"), `// version ${mark}\n${TASKS}`);
-  return project;
+  return writeTaskProject(join(dir, `project-${mark}`), "keepalive", `// version ${mark}\n${TASKS}`);
 }
 
 async function runOnce(task: string, environment = "development"): Promise<Seen> {

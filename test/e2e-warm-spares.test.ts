@@ -2,13 +2,14 @@
 // deployment that ran before skips Node's start-up. Each spare runs one run and only what it was
 // started for: a change of the environment's variables gets a fresh process, and the spares die with
 // their runner. A real `stasis runner` process (sandboxed as root) with its default settings.
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunView, TriggerResponse } from "../schemas/index.ts";
 import { taskProcesses } from "./support/processes.ts";
 import { startTestStack, type RunnerProcess, type TestStack } from "./support/stack.ts";
+import { writeTaskProject } from "./support/task-project.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 const TASKS = `
@@ -50,10 +51,7 @@ const readySpares = () => runner.log().split("\n").filter((line) => line.include
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "stasis-spares-"));
-  const project = join(dir, "project");
-  await mkdir(join(project, "trigger"), { recursive: true });
-  await writeFile(join(project, "stasis.config.ts"), `export default { project: "spares" };\n`);
-  await writeFile(join(project, "trigger", "tasks.ts"), TASKS);
+  const project = await writeTaskProject(join(dir, "project"), "spares", TASKS);
   stack = await startTestStack({ project: "spares" });
   await stack.deploy(project);
   // The runner's own defaults: no --warm-processes. Debug logs say when a spare is ready.

@@ -1,7 +1,7 @@
 // Two restores of one checkpoint must not mint the same "random" values. The task process is a real
 // bundle (the SDK's worker runtime) under the process runtime with CRIU, and under runc in its
 // image's own root; this test plays its runner.
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ import { createProcessRuntime } from "../runner/workload/index.ts";
 import type { TaskProcess, WorkloadRuntime } from "../runner/workload/index.ts";
 import { createRuncRuntime, detectRunc } from "../runner/workload/runc-runtime.ts";
 import type { RunnerToTask, TaskToRunner } from "../schemas/index.ts";
+import { writeTaskProject } from "./support/task-project.ts";
 
 const processRuntime = await createProcessRuntime();
 const runc = await detectRunc();
@@ -41,10 +42,7 @@ export const randoms = task({
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "stasis-randomness-"));
-  const project = path.join(dir, "project");
-  await mkdir(path.join(project, "trigger"), { recursive: true });
-  await writeFile(path.join(project, "stasis.config.ts"), `export default { project: "randomness" };\n`);
-  await writeFile(path.join(project, "trigger", "randoms.ts"), TASK);
+  const project = await writeTaskProject(path.join(dir, "project"), "randomness", TASK);
   entry = (await bundleProject({ projectDir: project, outDir: path.join(dir, "app") })).entry;
 }, 60_000);
 afterAll(async () => {

@@ -18,6 +18,8 @@ import { handedLog } from "./handed-log.ts";
 const { values } = parseArgs({ options: { runs: { type: "string", default: "30" }, capacity: { type: "string", default: "10" }, warm: { type: "boolean", default: false }, spares: { type: "string" }, gap: { type: "string", default: "0" } } });
 const runs = Number(values.runs);
 const gapMs = Number(values.gap);
+/** `--spares`: the most spares per deployment (a number or `slots`); the runner's default without it. */
+const spares = values.spares === undefined || values.spares === "slots" ? (values.spares as "slots" | undefined) : Number(values.spares);
 
 export interface StartTrace {
   claimed: number;
@@ -36,7 +38,7 @@ const dir = await mkdtemp(join(tmpdir(), "stasis-bench-trace-"));
 await chmod(dir, 0o755);
 const postgres = await startEmbeddedPostgres({ dataDir: join(dir, "pg") });
 try {
-  const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: 1, capacity: Number(values.capacity), checkpoints: false, warmProcesses: !values.warm ? 0 : values.spares === "slots" ? "slots" : values.spares === undefined ? undefined : Number(values.spares), log: pino({ level: "debug" }, sink) });
+  const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: 1, capacity: Number(values.capacity), checkpoints: false, warmProcesses: values.warm ? spares : 0, log: pino({ level: "debug" }, sink) });
   try {
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;

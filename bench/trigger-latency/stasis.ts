@@ -14,7 +14,7 @@ export interface BenchOptions {
   runs: number;
   burst: number;
   capacity: number;
-  /** The runner's default: a spare, never-used task process per recent deployment. Else none (`warmProcesses: 0`): a fresh process per run. */
+  /** The runner's default: spare, never-used task processes per recent deployment. Else none (`warmProcesses: 0`): a fresh process per run. */
   warm?: boolean;
   /** Runs of the task with processKeepAlive: a process that completed a run takes the next one. */
   reuse?: boolean;

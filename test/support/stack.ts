@@ -61,7 +61,7 @@ export interface TestStack {
 }
 
 /**
- * `warmProcesses` defaults to 0 here (the runner's default is 1): most tests count a run's task
+ * `warmProcesses` defaults to 0 here (the runner keeps spares by default): most tests count a run's task
  * processes, and a spare started beside each run would double the suite's Node starts. The spares
  * themselves are tested in e2e-warm-spares.test.ts, with the runner's default.
  */
