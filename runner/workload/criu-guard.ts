@@ -14,14 +14,17 @@ const GUARD = [
   // Every descendant of the guard (not only of criu's: a task forked with CLONE_PARENT is the guard's child), read
   // with builtins only: a fork per /proc read (`$(cat …)`) made the walk take ~0.9 s on a loaded 2-core machine,
   // and a restored task ran on that long after its runner died (test/chaos.test.ts saw its side effects twice).
-  'kids() { local f c k; for f in /proc/$1/task/*/children; do k=(); read -r -a k < "$f" 2>/dev/null; all+=("${k[@]}"); for c in "${k[@]}"; do kids "$c"; done; done; }',
+  'kids() { local f c k; for f in /proc/$1/task/*/children; do k=(); read -r -a k 2>/dev/null < "$f"; all+=("${k[@]}"); for c in "${k[@]}"; do kids "$c"; done; done; }',
   // First criu is stopped and each child of it that is a PID namespace's init (NSpid ends in 1: after a restore, the
   // task's) is killed, and its namespace dies with it — before the walk below (two or more passes over the tree),
   // which a loaded host made long enough for a restored task to record a side effect after its runner was killed
   // (test/chaos.test.ts). Any other child is left to the walk: killed now, its own children would escape it.
-  'first() { local f k p key a b; kill -STOP "$c" 2>/dev/null; for f in /proc/$c/task/*/children; do k=(); read -r -a k < "$f" 2>/dev/null; for p in "${k[@]}"; do while read -r key a b _; do [ "$key" = NSpid: ] || continue; [ "$b" = 1 ] && kill -KILL "$p" 2>/dev/null; break; done 2>/dev/null < "/proc/$p/status"; done; done; }',
+  'first() { local f k p key a b; kill -STOP "$c" 2>/dev/null; for f in /proc/$c/task/*/children; do k=(); read -r -a k 2>/dev/null < "$f"; for p in "${k[@]}"; do while read -r key a b _; do [ "$key" = NSpid: ] || continue; [ "$b" = 1 ] && kill -KILL "$p" 2>/dev/null; break; done 2>/dev/null < "/proc/$p/status"; done; done; }',
   // Then every descendant, stopped and listed again until no new one appears — criu may fork while the list is being made.
-  'end() { local seen="" now i; first; for i in 1 2 3 4 5 6 7 8; do all=(); kids $$; now="${all[*]}"; kill -STOP "${all[@]}" 2>/dev/null; [ "$now" = "$seen" ] && break; seen=$now; done; kill -KILL $seen "${all[@]}" 2>/dev/null; exit 143; }',
+  // Its stderr goes to /dev/null first: it is a pipe to the runner, which is gone, and a message about a process that
+  // vanished mid-walk (its /proc dir read after it died) made this bash die of SIGPIPE before its kill, leaving criu
+  // stopped and alive (test/e2e-runner-kill-leftovers.test.ts).
+  'end() { local seen="" now i; exec 2>/dev/null; first; for i in 1 2 3 4 5 6 7 8; do all=(); kids $$; now="${all[*]}"; kill -STOP "${all[@]}" 2>/dev/null; [ "$now" = "$seen" ] && break; seen=$now; done; kill -KILL $seen "${all[@]}" 2>/dev/null; exit 143; }',
   "trap end TERM",
   '"$0" "$@" &',
   "c=$!",
