@@ -50,6 +50,11 @@ afterAll(async () => {
   delete process.env.STASIS_ALLOWED_REGISTRIES;
 });
 
+// No spare task processes: every host here would boot its own beside the suite's other files, and
+// what this file checks (the registry between hosts, drains) does not depend on them; spares are
+// checked with their defaults in e2e-warm-spares and the chaos run.
+const NO_SPARES = ["--warm-processes", "0"];
+
 async function startHostRunner(name: string, extraArgs: string[] = []): Promise<TestHost> {
   const n = ++hostCount;
   const host = await startHost({
@@ -60,7 +65,7 @@ async function startHostRunner(name: string, extraArgs: string[] = []): Promise<
     cachePath: join(scratch, "image-cache"),
     serverUrl: stack.apiUrl,
     runnerToken: stack.local.runnerToken,
-    args: ["--checkpoint-store", "registry", "--checkpoint-repository", `${registry.host}/${REPOSITORY}`, "--allowed-registries", registry.host, "--suspend-threshold", "1000", "--capacity", "4", ...extraArgs],
+    args: ["--checkpoint-store", "registry", "--checkpoint-repository", `${registry.host}/${REPOSITORY}`, "--allowed-registries", registry.host, "--suspend-threshold", "1000", "--capacity", "4", ...NO_SPARES, ...extraArgs],
     env: { STASIS_REGISTRY_INSECURE: "1" },
   });
   hosts.push(host);

@@ -17,9 +17,19 @@ export async function createSnapshotter(db: Knex): Promise<() => Promise<Snapsho
   const sql = tables
     .map((t) => `SELECT '${t}' AS name, count(*)::int AS rows, coalesce(md5(string_agg(t.xmin::text || t.ctid::text, ',' ORDER BY t.ctid)), '') AS sum FROM "${t}" t`)
     .join(" UNION ALL ");
+  // Any INSERT, UPDATE or DELETE takes a transaction id. When the database's snapshot is the same
+  // as before the last fingerprint (no id assigned since) and none was in progress then, no row can
+  // have changed and that fingerprint still holds: most refused requests only read, and the full
+  // fingerprint was ~40 % of the fuzzer's time.
+  let last: { xids: string; snapshot: Snapshot } | null = null;
+  const currentXids = async () => (await db.raw<{ rows: Array<{ xids: string; idle: boolean }> }>("SELECT s::text AS xids, pg_snapshot_xmin(s) = pg_snapshot_xmax(s) AS idle FROM pg_current_snapshot() s")).rows[0];
   return async () => {
+    const before = await currentXids();
+    if (before.idle && last?.xids === before.xids) return last.snapshot;
     const { rows } = await db.raw<{ rows: Array<{ name: string; rows: number; sum: string }> }>(sql);
-    return new Map(rows.map((r) => [r.name, { rows: r.rows, sum: r.sum }]));
+    const snapshot: Snapshot = new Map(rows.map((r) => [r.name, { rows: r.rows, sum: r.sum }]));
+    last = before.idle ? { xids: before.xids, snapshot } : null;
+    return snapshot;
   };
 }
 
