@@ -186,6 +186,15 @@ describe("environment variables", () => {
     expect((await call("GET", `/api/v1/runs/${done.id}`, key)).body.status).toBe("COMPLETED");
     expect(await kept(done.id)).toBe(0);
 
+    // Completed together, in one batched report (one statement ends both).
+    const pair = [(await call("POST", "/api/v1/tasks/hello/trigger", key, { payload: "a" })).body.id, (await call("POST", "/api/v1/tasks/hello/trigger", key, { payload: "b" })).body.id];
+    const claims = (await call("POST", "/api/v1/runner/poll", RUNNER_TOKEN, { runnerId, freeSlots: 2, waitMs: 0 })).body.runs as Array<{ runId: string; leaseId: string }>;
+    expect(claims.map((c) => c.runId).sort()).toEqual([...pair].sort());
+    for (const id of pair) expect(await kept(id)).toBe(1);
+    const ends = await call("POST", "/api/v1/runner/complete", RUNNER_TOKEN, { items: claims.map((c) => ({ runId: c.runId, leaseId: c.leaseId, result: { ok: true, output: null } })) });
+    expect(ends.body.results.map((r: { ok: boolean }) => r.ok)).toEqual([true, true]);
+    for (const id of pair) expect(await kept(id)).toBe(0);
+
     // Frozen (the snapshot is what its restore would get), then canceled.
     const { body: frozen } = await call("POST", "/api/v1/tasks/hello/trigger", key, { payload: "frozen" });
     const first = (await call("POST", "/api/v1/runner/poll", RUNNER_TOKEN, { runnerId, freeSlots: 1, waitMs: 0 })).body.runs[0];

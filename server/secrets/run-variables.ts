@@ -2,6 +2,7 @@ import type { Knex } from "knex";
 import { decryptValue, encryptValue, type ValuePlace } from "./crypto.ts";
 import { dataKeyFor } from "./data-keys.ts";
 import { onRunFinal } from "../engine/transition.ts";
+import type { RunRow } from "../engine/rows.ts";
 import { effectiveVariables } from "./envvar-store.ts";
 import type { Keyring } from "./keyring.ts";
 
@@ -113,11 +114,12 @@ export async function variablesForClaims(trx: Knex.Transaction, keyring: Keyring
  * with are of no use to anyone from here on, so they are not kept (a database dump taken later holds
  * no trace of them, not even encrypted). In the transaction that makes the run final.
  */
+const deleteVariables = async (trx: Knex.Transaction, runs: RunRow[]) => {
+  // A runner's successful end deletes the snapshot in its own statement (sql/complete-attempt.ts).
+  const left = runs.filter((run) => (run as RunRow & { variables_deleted?: boolean }).variables_deleted !== true).map((run) => run.id);
+  if (left.length > 0) await trx("run_variables").whereIn("run_id", left).del();
+};
 onRunFinal(
-  async (trx, run) => {
-    await trx("run_variables").where({ run_id: run.id }).del();
-  },
-  async (trx, runs) => {
-    await trx("run_variables").whereIn("run_id", runs.map((r) => r.id)).del();
-  },
+  (trx, run) => deleteVariables(trx, [run]),
+  (trx, runs) => deleteVariables(trx, runs),
 );
