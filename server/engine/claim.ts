@@ -76,18 +76,20 @@ export async function claimRuns(engine: Engine, runnerId: string, limit: number,
   // A queue whose head the one statement cannot take (every run in an environment with variables,
   // say) would pay it for nothing on every claim: after such a miss, the next few claims go straight
   // to the full claim.
-  if (freshMisses > 0) {
-    freshMisses--;
+  const misses = freshMisses.get(engine) ?? 0;
+  if (misses > 0) {
+    freshMisses.set(engine, misses - 1);
     return await claimFull(engine, runnerId, limit, claimKey);
   }
   const fresh = await claimFresh(engine, runnerId, limit, claimKey);
   if (fresh.locked === fresh.claimed.length) return fresh.claimed;
-  if (fresh.claimed.length === 0) freshMisses = FRESH_SKIP_AFTER_MISS;
+  if (fresh.claimed.length === 0) freshMisses.set(engine, FRESH_SKIP_AFTER_MISS);
   return [...fresh.claimed, ...(await claimFull(engine, runnerId, limit - fresh.claimed.length, claimKey))];
 }
 
 const FRESH_SKIP_AFTER_MISS = 8;
-let freshMisses = 0;
+/** Per server (engine): claims left that skip the one statement after it missed. */
+const freshMisses = new WeakMap<Engine, number>();
 
 async function claimFresh(engine: Engine, runnerId: string, limit: number, claimKey: string | undefined): Promise<{ locked: number; claimed: ClaimedRun[] }> {
   const leaseIds = Array.from({ length: limit }, () => leaseIdFor(claimKey));
