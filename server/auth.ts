@@ -6,6 +6,7 @@ import { principalForDeployToken } from "./oidc/deploy-tokens.ts";
 import { CSRF_HEADER, findSession, SESSION_COOKIE } from "./dashboard/sessions.ts";
 import { StasisError } from "./errors.ts";
 import { coalesce, coalescerPerDatabase } from "./engine/coalesce.ts";
+import { hotQuery } from "./db/prepared.ts";
 
 /** The admin (token or session) acts in one environment on environment routes by naming it: `<project>/<environment>`. */
 export const ENVIRONMENT_HEADER = "x-stasis-environment";
@@ -117,9 +118,14 @@ async function environmentNamed(request: FastifyRequest, db: Knex): Promise<Envi
  * trigger's round trips are what the server waits on. Each look-up still reads the key's current
  * row, so a revoked key stops working at once.
  */
+const KEY_LOOKUP_SQL = `
+  SELECT e.id AS environment_id, e.slug AS environment, p.id AS project_id, p.slug AS project, e.archived_at, k.key_hash
+  FROM api_keys k JOIN environments e ON e.id = k.environment_id JOIN projects p ON p.id = e.project_id
+  WHERE k.key_hash = ANY(?::text[]) AND k.revoked_at IS NULL
+`;
 const keyLookupsOf = coalescerPerDatabase((db) =>
   coalesce(async (hashes: string[]): Promise<Array<EnvironmentPrincipal | null>> => {
-    const rows: Array<PrincipalRow & { key_hash: string }> = await principalQuery(db).join("api_keys as k", "k.environment_id", "e.id").whereIn("k.key_hash", [...new Set(hashes)]).whereNull("k.revoked_at").select("k.key_hash");
+    const { rows } = await hotQuery<PrincipalRow & { key_hash: string }>(db, "stasis_key_lookup", KEY_LOOKUP_SQL, [[...new Set(hashes)]]);
     const byHash = new Map(rows.map((row) => [row.key_hash, principalOf(row)] as const));
     return hashes.map((hash) => byHash.get(hash) ?? null);
   }, { maxItems: 500 }),

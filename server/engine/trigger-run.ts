@@ -6,6 +6,7 @@ import { resolveDelay } from "./duration.ts";
 import { newId } from "./ids.ts";
 import { notify, notifyRunChanges } from "./notify.ts";
 import type { DeploymentRow, RunRow } from "./rows.ts";
+import { hotQuery } from "../db/prepared.ts";
 
 export interface TriggerEnvironment {
   environmentId: string;
@@ -192,7 +193,7 @@ type QuickTriggerRow = Pick<RunRow, "id" | "environment_id"> & ReturnType<typeof
 /** Whether each row went in. One bad row must not fail the triggers it was grouped with: a failed group is retried row by row. */
 async function insertQuickTriggers(db: Knex, rows: QuickTriggerRow[]): Promise<boolean[]> {
   const insert = async (group: QuickTriggerRow[]) => {
-    const result = await db.raw(QUICK_TRIGGERS_SQL, [JSON.stringify(group.map((row, ord) => ({ ord, ...row })))]);
+    const result = await hotQuery<{ id: string }>(db, "stasis_quick_triggers", QUICK_TRIGGERS_SQL, [JSON.stringify(group.map((row, ord) => ({ ord, ...row })))]);
     const written = new Set(result.rows.map((r: { id: string }) => r.id));
     const fresh = group.filter((r) => written.has(r.id));
     if (fresh.length > 0) {
@@ -251,7 +252,7 @@ async function quickTriggerRuns(db: Knex | Knex.Transaction, env: TriggerEnviron
   const plain = inputs.every((i) => !i.deploymentId && i.options?.version === undefined && i.options?.delay === undefined && i.options?.idempotencyKey === undefined);
   if (!plain || inputs.length === 0) return null;
   const rows = inputs.map((input, ord) => ({ ord, id: newId("run"), ...inputColumns(input) }));
-  const result = await db.raw(QUICK_BATCH_SQL, [JSON.stringify(rows), env.environmentId, [...new Set(inputs.map((i) => i.taskId))]]);
+  const result = await hotQuery<{ id: string }>(db, "stasis_quick_batch", QUICK_BATCH_SQL, [JSON.stringify(rows), env.environmentId, [...new Set(inputs.map((i) => i.taskId))]]);
   if (result.rows.length === 0) return null;
   // All or nothing: the only filter is on the deployment, which is the same for every row.
   if (result.rows.length !== rows.length) throw new StasisError("INTERNAL", 500, `batch trigger wrote ${result.rows.length} of ${rows.length} rows`);

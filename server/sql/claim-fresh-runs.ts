@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { hotQuery } from "../db/prepared.ts";
 
 /** A run the one-statement claim moved to EXECUTING, with what its claim answer needs. */
 export interface FreshClaim {
@@ -38,7 +39,7 @@ export interface FreshClaim {
 const CLAIM_FRESH_SQL = `SELECT locked, moved FROM stasis_claim_fresh_runs(?, ?, ?, ?::text[], ?)`;
 
 export async function claimFreshRuns(db: Knex, options: { runnerId: string; limit: number; leaseMs: number; leaseIds: string[]; keyring: boolean }): Promise<{ locked: number; moved: FreshClaim[] }> {
-  const result = await db.raw(CLAIM_FRESH_SQL, [options.runnerId, options.limit, !options.keyring, options.leaseIds, options.leaseMs]);
-  const row = result.rows[0] as { locked: number; moved: FreshClaim[] };
+  const result = await hotQuery<{ locked: number; moved: FreshClaim[] }>(db, "stasis_claim_fresh", CLAIM_FRESH_SQL, [options.runnerId, options.limit, !options.keyring, options.leaseIds, options.leaseMs]);
+  const row = result.rows[0];
   return { locked: row.locked, moved: row.moved };
 }

@@ -1,5 +1,6 @@
 import type { Knex } from "knex";
 import type { RunRow } from "../engine/rows.ts";
+import { hotQuery } from "../db/prepared.ts";
 
 /**
  * A successful attempt's end in one statement: the run moves EXECUTING → COMPLETED with a
@@ -41,7 +42,7 @@ const COMPLETE_SQL = `
 export type CompletedRow = RunRow & { holds_connection_tokens: boolean; variables_deleted: true };
 
 export async function completeLeasedRun(trx: Knex.Transaction, runId: string, leaseId: string, output: unknown): Promise<CompletedRow | null> {
-  const result = await trx.raw(COMPLETE_SQL, [JSON.stringify(output ?? null), runId, leaseId]);
+  const result = await hotQuery<CompletedRow>(trx, "stasis_complete", COMPLETE_SQL, [JSON.stringify(output ?? null), runId, leaseId]);
   return (result.rows[0] as CompletedRow | undefined) ?? null;
 }
 
@@ -78,6 +79,6 @@ export async function completeLeasedRuns(trx: Knex.Transaction, ends: Array<{ ru
   if (ends.length === 0) return [];
   // Wrapped as {"v": output}: a JSON null output stays a JSON null (as the single path stores it), not SQL NULL.
   const rows = ends.map((e) => ({ run_id: e.runId, lease_id: e.leaseId, out: { v: e.output ?? null } }));
-  const result = await trx.raw(COMPLETE_MANY_SQL, [JSON.stringify(rows), ends.map((e) => e.runId)]);
-  return result.rows as CompletedRow[];
+  const result = await hotQuery<CompletedRow>(trx, "stasis_complete_many", COMPLETE_MANY_SQL, [JSON.stringify(rows), ends.map((e) => e.runId)]);
+  return result.rows;
 }

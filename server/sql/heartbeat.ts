@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { hotQuery } from "../db/prepared.ts";
 
 /**
  * Extends every lease a runner still holds in one statement. The (id, lease_id) pairs come in as
@@ -22,7 +23,7 @@ const HEARTBEAT_SQL = `
 
 export async function extendLeases(db: Knex, runnerId: string, leases: Array<{ runId: string; leaseId: string }>, leaseMs: number): Promise<string[]> {
   if (leases.length === 0) return [];
-  const result = await db.raw(HEARTBEAT_SQL, [leaseMs, JSON.stringify(leases.map((l) => ({ run_id: l.runId, lease_id: l.leaseId }))), leases.map((l) => l.runId), runnerId]);
-  const kept = new Set((result.rows as Array<{ id: string; lease_id: string }>).map((r) => `${r.id}\n${r.lease_id}`));
+  const result = await hotQuery<{ id: string; lease_id: string }>(db, "stasis_heartbeat", HEARTBEAT_SQL, [leaseMs, JSON.stringify(leases.map((l) => ({ run_id: l.runId, lease_id: l.leaseId }))), leases.map((l) => l.runId), runnerId]);
+  const kept = new Set(result.rows.map((r) => `${r.id}\n${r.lease_id}`));
   return leases.filter((l) => !kept.has(`${l.runId}\n${l.leaseId}`)).map((l) => l.runId);
 }

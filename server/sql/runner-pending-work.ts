@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { hotQuery } from "../db/prepared.ts";
 
 /** Which of a poll's side looks have anything to take: each is skipped when its answer is false. */
 export interface PendingWork {
@@ -25,7 +26,7 @@ const PENDING_SQL = `
 `;
 
 export async function pendingWork(db: Knex, runnerId: string): Promise<PendingWork> {
-  const { rows } = await db.raw(PENDING_SQL, [runnerId, runnerId]);
-  const row = rows[0] as { stops: boolean; continues: boolean; checkpoint_deletions: boolean };
+  const { rows } = await hotQuery<{ stops: boolean; continues: boolean; checkpoint_deletions: boolean }>(db, "stasis_pending_work", PENDING_SQL, [runnerId, runnerId]);
+  const row = rows[0];
   return { stops: row.stops, continues: row.continues, checkpointDeletions: row.checkpoint_deletions };
 }
