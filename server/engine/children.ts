@@ -3,6 +3,7 @@ import { isFinalRunStatus, type ChildRunResult, type RunStatus } from "../../sch
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { onRunFinal } from "./transition.ts";
 import { completeWaitpoint } from "./waitpoints.ts";
+import { hotQuery } from "../db/prepared.ts";
 
 function resultOf(run: RunRow): ChildRunResult {
   if (run.status === "COMPLETED") return { ok: true, runId: run.id, taskId: run.task_id, output: run.output ?? null };
@@ -26,10 +27,12 @@ export async function childResults(trx: Knex.Transaction, runIds: string[], lock
   return results;
 }
 
+const PARENTS_WAITING_SQL = `SELECT * FROM waitpoints WHERE status = 'PENDING' AND kind = 'runs' AND child_run_ids && ?::text[] ORDER BY id FOR UPDATE`;
+
 /** When a child run ends, complete every parent `runs` waitpoint whose children are all final. */
 const completeParentsOf = async (trx: Knex.Transaction, runIds: string[]) => {
   // `&&` (overlap) with one id is `@>` with one id; the GIN index serves both.
-  const waitpoints = (await trx("waitpoints").where({ status: "PENDING", kind: "runs" }).whereRaw("child_run_ids && ?::text[]", [runIds]).orderBy("id").forUpdate()) as WaitpointRow[];
+  const waitpoints = (await hotQuery<WaitpointRow>(trx, "stasis_parents_waiting_on", PARENTS_WAITING_SQL, [runIds])).rows;
   for (const wp of waitpoints) {
     const results = await childResults(trx, wp.child_run_ids ?? [], false);
     if (results) await completeWaitpoint(trx, wp.id, { kind: "runs", results });

@@ -5,6 +5,7 @@ import { notify } from "./notify.ts";
 import { resumeHoldColumns } from "./resume-hold.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { onRunFinal, transitionRun } from "./transition.ts";
+import { hotQuery } from "../db/prepared.ts";
 
 /**
  * Completes a waitpoint and wakes whoever waits on it: a WAITING run (process alive) gets a
@@ -37,8 +38,9 @@ export async function completeWaitpoint(trx: Knex.Transaction, id: string, resul
  * right now (locked waitpoint → run, the other order) is left to that completion, which then finds
  * the run final and wakes nobody.
  */
+const PENDING_WAITS_SQL = `SELECT id FROM waitpoints WHERE run_id = ANY(?::text[]) AND status = 'PENDING' FOR UPDATE SKIP LOCKED`;
 const cancelPendingWaits = async (trx: Knex.Transaction, runIds: string[]) => {
-  const pending = await trx("waitpoints").whereIn("run_id", runIds).where({ status: "PENDING" }).forUpdate().skipLocked().pluck("id");
+  const pending = (await hotQuery<{ id: string }>(trx, "stasis_pending_waits_of_runs", PENDING_WAITS_SQL, [runIds])).rows.map((r) => r.id);
   if (pending.length) await trx("waitpoints").whereIn("id", pending).where({ status: "PENDING" }).update({ status: "CANCELED", completed_at: trx.fn.now(), result: JSON.stringify({ kind: "canceled" }) });
 };
 onRunFinal(
