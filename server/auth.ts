@@ -37,10 +37,21 @@ export function newApiKey(environmentSlug: string): string {
   return `sk_${environmentSlug.replace(/[^a-zA-Z0-9-]/g, "-")}_${randomToken(24)}`;
 }
 
+const digestOf = (value: string): Buffer => createHash("sha256").update(value).digest();
+
 function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(sha256(given), "hex");
-  const b = Buffer.from(sha256(expected), "hex");
-  return timingSafeEqual(a, b);
+  return timingSafeEqual(digestOf(given), digestOf(expected));
+}
+
+/** The digest of a configured token (admin, runner), made once per token rather than on every request. */
+const configuredDigests = new Map<string, Buffer>();
+function isConfiguredToken(given: Buffer, configured: string): boolean {
+  let expected = configuredDigests.get(configured);
+  if (!expected) {
+    if (configuredDigests.size > 64) configuredDigests.clear();
+    configuredDigests.set(configured, (expected = digestOf(configured)));
+  }
+  return timingSafeEqual(given, expected);
 }
 
 function bearer(request: FastifyRequest): string | null {
@@ -62,9 +73,10 @@ export async function authenticate(request: FastifyRequest, required: AuthKind, 
   const token = bearer(request);
   let principal: Principal | null = null;
   if (token) {
-    if (sameSecret(token, options.adminToken)) principal = { kind: "admin" };
-    else if (sameSecret(token, options.runnerToken)) principal = { kind: "runner" };
-    else if (token.startsWith("sk_")) principal = await environmentForKey(options.db, token);
+    const digest = digestOf(token);
+    if (isConfiguredToken(digest, options.adminToken)) principal = { kind: "admin" };
+    else if (isConfiguredToken(digest, options.runnerToken)) principal = { kind: "runner" };
+    else if (token.startsWith("sk_")) principal = await keyLookupsOf(options.db).add(digest.toString("hex"));
     // Short-lived CI deploy tokens (server/oidc): scoped to one environment and the deploy routes.
     else if (token.startsWith("dt_")) principal = await principalForDeployToken(options.db, token, request);
     if (!principal) throw unauthorized("invalid API key");
@@ -130,10 +142,6 @@ const keyLookupsOf = coalescerPerDatabase((db) =>
     return hashes.map((hash) => byHash.get(hash) ?? null);
   }, { maxItems: 500 }),
 );
-
-async function environmentForKey(db: Knex, key: string): Promise<EnvironmentPrincipal | null> {
-  return await keyLookupsOf(db).add(sha256(key));
-}
 
 interface PrincipalRow {
   environment_id: string;
