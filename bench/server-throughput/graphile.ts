@@ -3,6 +3,7 @@
 // (an in-process worker with `concurrency` working the whole queue until the last completes).
 import { Logger, makeWorkerUtils, run } from "graphile-worker";
 import pg from "pg";
+import { startPhaseCpu, type PhaseCpu } from "./phase-cpu.ts";
 
 const silent = new Logger(() => () => {});
 
@@ -14,6 +15,8 @@ export interface GraphileOptions {
 }
 
 export interface GraphileResult {
+  /** CPU per addJob and per job worked (this process + PostgreSQL). */
+  cpu: { add: PhaseCpu; job: PhaseCpu };
   addsPerSecond: number;
   jobsPerSecond: number;
   addJobsBatchMs: number;
@@ -26,6 +29,7 @@ export async function benchGraphileServer(options: GraphileOptions): Promise<Gra
   await utils.migrate();
   try {
     let next = 0;
+    let cpu = startPhaseCpu();
     let t0 = performance.now();
     await Promise.all(
       Array.from({ length: options.concurrency }, async () => {
@@ -33,6 +37,7 @@ export async function benchGraphileServer(options: GraphileOptions): Promise<Gra
       }),
     );
     const addsPerSecond = options.triggers / ((performance.now() - t0) / 1000);
+    const addCpu = cpu(options.triggers);
 
     t0 = performance.now();
     await utils.addJobs(Array.from({ length: options.runs }, (_, i) => ({ identifier: "noop", payload: { i }, maxAttempts: 1 })));
@@ -43,6 +48,7 @@ export async function benchGraphileServer(options: GraphileOptions): Promise<Gra
     let completed = 0;
     let allDone: () => void = () => {};
     const finished = new Promise<void>((resolve) => (allDone = resolve));
+    cpu = startPhaseCpu();
     t0 = performance.now();
     const worker = await run({ pgPool, concurrency: options.concurrency, noHandleSignals: true, logger: silent, taskList: { noop: async () => {} } });
     worker.events.on("job:complete", ({ error }) => {
@@ -52,8 +58,9 @@ export async function benchGraphileServer(options: GraphileOptions): Promise<Gra
     });
     await finished;
     const jobsPerSecond = total / ((performance.now() - t0) / 1000);
+    const jobCpu = cpu(total);
     await worker.stop();
-    return { addsPerSecond, jobsPerSecond, addJobsBatchMs };
+    return { addsPerSecond, jobsPerSecond, addJobsBatchMs, cpu: { add: addCpu, job: jobCpu } };
   } finally {
     await utils.release();
     await pgPool.end();

@@ -13,6 +13,7 @@ import { startBenchPostgres } from "./statements-postgres.ts";
 import { commitCeiling, type CommitCeiling } from "./commit-ceiling.ts";
 import { benchGraphileServer, type GraphileResult } from "./graphile.ts";
 import { benchStasisServer, type StasisServerResult } from "./stasis.ts";
+import { formatPhaseCpu } from "./phase-cpu.ts";
 
 const { values } = parseArgs({
   options: {
@@ -78,6 +79,8 @@ if (values.json) {
     ["", "stasis (server alone)", "graphile-worker", "goal", "stasis / goal"],
     ["triggers (one per call)", rate(stasis.triggersPerSecond), rate(graphile.addsPerSecond), `≥ ${GOAL}/s`, (stasis.triggersPerSecond / GOAL).toFixed(2)],
     ["claim + complete", rate(stasis.claimCompletePerSecond), rate(graphile.jobsPerSecond), `≥ ${GOAL}/s`, (stasis.claimCompletePerSecond / GOAL).toFixed(2)],
+    ["CPU per trigger (process + postgres)", formatPhaseCpu(stasis.cpu.trigger), formatPhaseCpu(graphile.cpu.add), "", ""],
+    ["CPU per run (process + postgres)", formatPhaseCpu(stasis.cpu.run), formatPhaseCpu(graphile.cpu.job), "", ""],
     [
       `batch of ${stasis.batchTrigger.items}`,
       `${stasis.batchTrigger.ms.toFixed(0)} ms (${stasis.batchTrigger.rowsWritten} rows)`,

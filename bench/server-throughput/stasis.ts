@@ -2,6 +2,7 @@
 // per second it accepts, how long a batchTrigger of 1,000 takes, and how many runs per second
 // simulated runners can claim (long-poll route with waitMs 0) and complete.
 import { createKeyring, createServer, ensureProject, generateKey, parseMasterKey, connectDatabase, migrate } from "../../server/index.ts";
+import { startPhaseCpu, type PhaseCpu } from "./phase-cpu.ts";
 
 export interface StasisServerOptions {
   databaseUrl: string;
@@ -18,6 +19,8 @@ export interface StasisServerResult {
   batchTrigger: { items: number; ms: number; rowsWritten: number };
   claimCompletePerSecond: number;
   attemptsPerRun: { min: number; max: number };
+  /** CPU per trigger and per claimed and completed run (this process + PostgreSQL). */
+  cpu: { trigger: PhaseCpu; run: PhaseCpu };
 }
 
 const RUNNER_TOKEN = "bench-runner-token-0123456789";
@@ -73,9 +76,11 @@ export async function benchStasisServer(options: StasisServerOptions): Promise<S
     await call("/api/v1/deployments", { imageRef: `oci-layout:/tmp/x@${DIGEST}`, imageDigest: DIGEST, manifest: manifest(), promote: true }, apiKey);
 
     // Triggers, one run per request, `concurrency` requests in flight.
+    let cpu = startPhaseCpu();
     let t0 = performance.now();
     await pool(options.triggers, options.concurrency, async (i) => void (await call("/api/v1/tasks/noop/trigger", { payload: { i } }, apiKey)));
     const triggersPerSecond = options.triggers / ((performance.now() - t0) / 1000);
+    const triggerCpu = cpu(options.triggers);
 
     // Clear the queue before the next phases: claim and complete what the trigger phase queued.
     let batchRoute = true;
@@ -130,9 +135,11 @@ export async function benchStasisServer(options: StasisServerOptions): Promise<S
       const n = Math.min(QUEUE_CHUNK, options.runs - queued);
       await call("/api/v1/tasks/batch", { items: Array.from({ length: n }, (_, i) => ({ task: "noop", payload: { i } })) }, apiKey);
     }
+    cpu = startPhaseCpu();
     t0 = performance.now();
     const completed = await claimAndComplete(options.runs);
     const claimCompletePerSecond = completed / ((performance.now() - t0) / 1000);
+    const runCpu = cpu(completed);
     if (completed !== options.runs) throw new Error(`only ${completed} of ${options.runs} runs were claimed and completed`);
     const attempts = await db("run_attempts").select("run_id").count<{ run_id: string; count: string }[]>("* as count").groupBy("run_id");
     const counts = attempts.map((a) => Number(a.count));
@@ -141,6 +148,7 @@ export async function benchStasisServer(options: StasisServerOptions): Promise<S
       batchTrigger: { items: options.batch, ms: batchMs, rowsWritten: Number(count) },
       claimCompletePerSecond,
       attemptsPerRun: { min: Math.min(...counts), max: Math.max(...counts) },
+      cpu: { trigger: triggerCpu, run: runCpu },
     };
   } finally {
     await server.close();
