@@ -3,8 +3,11 @@
 // kept process, code start → completed (the server's completed_at) → the next run claimed (its
 // started_at) → its code start; the CPU each run cost, per program on the machine; and the
 // statements each run cost (knex's query events, plus pg_stat_statements with --statements).
-// Usage: npx tsx bench/trigger-latency/burst-trace.ts [--burst 500] [--capacity 10] [--statements] [--profile out.cpuprofile]
+// Usage: npx tsx bench/trigger-latency/burst-trace.ts [--burst 500] [--capacity 10] [--statements] [--profile out.cpuprofile] [--runner-process]
+// (--runner-process: the runner as its own `stasis runner` process, as deployed, instead of in this one)
 // (--profile: a CPU profile of this process — server, runner and bench — over the burst only)
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
@@ -18,7 +21,7 @@ import { startBenchPostgres } from "../server-throughput/statements-postgres.ts"
 import { cpuSpent, sampleCpu } from "./cpu-sample.ts";
 import { percentile } from "./stats.ts";
 
-const { values } = parseArgs({ options: { burst: { type: "string", default: "500" }, capacity: { type: "string", default: "10" }, profile: { type: "string" }, statements: { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { burst: { type: "string", default: "500" }, capacity: { type: "string", default: "10" }, profile: { type: "string" }, statements: { type: "boolean", default: false }, "runner-process": { type: "boolean", default: false } } });
 const burst = Number(values.burst);
 const capacity = Number(values.capacity);
 
@@ -32,7 +35,15 @@ const dir = await mkdtemp(join(tmpdir(), "stasis-bench-burst-"));
 await chmod(dir, 0o755); // the embedded PostgreSQL runs as its own user and must reach its data dir
 const postgres = await startBenchPostgres(join(dir, "pg"), { statements: values.statements });
 try {
-  const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: 1, capacity, checkpoints: false, warmProcesses: 0 });
+  const separate = values["runner-process"];
+  const stack = await startLocalStack({ stateDir: join(dir, "stasis"), databaseUrl: postgres.url, runners: separate ? 0 : 1, capacity, checkpoints: false, warmProcesses: 0 });
+  // Its task processes unsandboxed, as the in-process runner's: the sandbox costs a kept process only at its start.
+  const runnerProcess = separate
+    ? spawn(process.execPath, [join(import.meta.dirname, "../../cli/bin.mjs"), "runner", "--server-url", stack.apiUrl, "--name", "bench", "--capacity", String(capacity), "--work-dir", join(dir, "runner"), "--image-cache", stack.dirs.imageCache, "--no-checkpoints", "--warm-processes", "0"], {
+        env: { ...process.env, STASIS_RUNNER_TOKEN: stack.runnerToken, STASIS_LOG_LEVEL: "warn", STASIS_TASK_SANDBOX: "off" },
+        stdio: ["ignore", "ignore", "inherit"],
+      })
+    : null;
   try {
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;
@@ -67,10 +78,10 @@ try {
     }
     stack.db.on("query", countStatement);
     const t0 = Date.now();
-    const [ownCpu0, elu0, cpu0] = [process.cpuUsage(), performance.eventLoopUtilization(), sampleCpu()];
+    const [ownCpu0, elu0, cpu0, runnerCpu0] = [process.cpuUsage(), performance.eventLoopUtilization(), sampleCpu(), processCpuMs(runnerProcess?.pid)];
     const rows = await finished(await trigger(burst));
     const wall = Math.max(...rows.map((r) => r.completed_at.getTime())) - t0;
-    const [ownCpu, elu, cpu] = [process.cpuUsage(ownCpu0), performance.eventLoopUtilization(elu0), cpuSpent(cpu0, sampleCpu())];
+    const [ownCpu, elu, cpu, runnerCpu] = [process.cpuUsage(ownCpu0), performance.eventLoopUtilization(elu0), cpuSpent(cpu0, sampleCpu()), processCpuMs(runnerProcess?.pid) - runnerCpu0];
     stack.db.off("query", countStatement);
     if (profiler) {
       const { profile } = await profiler.post("Profiler.stop");
@@ -81,7 +92,8 @@ try {
     const perRun = (ms: number) => `${(ms / burst).toFixed(2)} ms`;
     const steps = stepsPerProcess(rows);
     console.log(`burst of ${burst} (capacity ${capacity}): ${((burst / wall) * 1000).toFixed(1)} runs/s, ${steps.processes} kept processes`);
-    console.log(`CPU per run: the whole machine ${perRun(cpu.machineMs)}; this process (server, runner, bench) ${perRun((ownCpu.user + ownCpu.system) / 1000)}, its event loop ${(elu.utilization * 100).toFixed(0)} % busy`);
+    const own = separate ? `this process (server, bench) ${perRun((ownCpu.user + ownCpu.system) / 1000)}, its event loop ${(elu.utilization * 100).toFixed(0)} % busy; the runner process ${perRun(runnerCpu)}` : `this process (server, runner, bench) ${perRun((ownCpu.user + ownCpu.system) / 1000)}, its event loop ${(elu.utilization * 100).toFixed(0)} % busy`;
+    console.log(`CPU per run: the whole machine ${perRun(cpu.machineMs)}; ${own}`);
     console.log(`CPU per run by program: ${cpu.programs.map(([name, ms]) => `${name} ${perRun(ms)}`).join(", ")}`);
     for (const [name, list] of Object.entries(steps.steps)) {
       console.log(`${name.padEnd(26)} p50 ${String(percentile(list, 50)).padStart(4)} ms   p90 ${String(percentile(list, 90)).padStart(4)} ms   p99 ${String(percentile(list, 99)).padStart(4)} ms`);
@@ -98,6 +110,11 @@ try {
       for (const r of top) console.log(`${String(r.calls).padStart(6)} calls ${String(r.total_ms).padStart(8)} ms total ${String(r.mean_ms).padStart(7)} ms mean  ${r.query}`);
     }
   } finally {
+    if (runnerProcess) {
+      const exited = new Promise((resolve) => runnerProcess.once("exit", resolve));
+      runnerProcess.kill("SIGTERM");
+      await exited;
+    }
     await stack.stop();
   }
 } finally {
@@ -122,4 +139,12 @@ function stepsPerProcess(rows: BurstRow[]) {
     });
   }
   return { processes: byProcess.size, steps };
+}
+
+/** User + system CPU of one process so far, in ms (0 without a pid). */
+function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
