@@ -65,6 +65,13 @@ describe("hot statements as named prepared statements", () => {
     });
   });
 
+  it("refuses one name for two statements, on every connection (pg would refuse it only where the first was prepared)", async () => {
+    await withOneConnection(async (db) => {
+      await hotQuery(db, "test_hot_name", "SELECT 1 AS one", []);
+      await expect(hotQuery(db, "test_hot_name", "SELECT 2 AS two", [])).rejects.toThrow(/test_hot_name is already used for another statement/);
+    });
+  });
+
   it("answers when the connection does not hold the statement it prepared (a pooler in transaction mode hands out another one)", async () => {
     await withOneConnection(async (db) => {
       await db.raw("CREATE TABLE hot_d (n int)");

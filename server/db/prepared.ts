@@ -12,6 +12,8 @@ function unusablePreparedStatement(error: unknown): boolean {
 
 /** Databases (by their knex config, which a transaction shares) where named statements turned out unusable. */
 const unnamedOnly = new WeakSet<object>();
+/** One text per name: pg refuses a name reused for another text on a connection that prepared it, and only there. */
+const statementTexts = new Map<string, string>();
 const namedByDefault = process.env.STASIS_PREPARED_STATEMENTS !== "off";
 
 /**
@@ -23,6 +25,9 @@ const namedByDefault = process.env.STASIS_PREPARED_STATEMENTS !== "off";
  * `STASIS_PREPARED_STATEMENTS=off` turns them off (a comparison in the benches).
  */
 export async function hotQuery<R>(db: Knex | Knex.Transaction, name: string, sql: string, bindings: readonly unknown[]): Promise<{ rows: R[] }> {
+  const named = statementTexts.get(name);
+  if (named === undefined) statementTexts.set(name, sql);
+  else if (named !== sql) throw new Error(`prepared statement name ${name} is already used for another statement`);
   const database = db.client.config as object;
   if (!namedByDefault || unnamedOnly.has(database)) return await db.raw(sql, bindings as Knex.RawBinding[]);
   try {
@@ -30,6 +35,7 @@ export async function hotQuery<R>(db: Knex | Knex.Transaction, name: string, sql
   } catch (error) {
     if (!unusablePreparedStatement(error)) throw error;
     unnamedOnly.add(database);
+    process.emitWarning(`PostgreSQL refused the prepared statement ${name} (${(error as Error).message.split("\n").pop()}); this database gets unnamed statements from now on`, { code: "STASIS_UNNAMED_STATEMENTS" });
     if ((db as Partial<Knex.Transaction>).isTransaction) throw error;
     return await db.raw(sql, bindings as Knex.RawBinding[]);
   }
