@@ -7,7 +7,6 @@
 // (--runner-process: the runner as its own `stasis runner` process, as deployed, instead of in this one)
 // (--profile: a CPU profile of this process — server, runner and bench — over the burst only)
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
@@ -18,7 +17,7 @@ import { parseArgs } from "node:util";
 import { callStasisApi, createLayoutImageStore, deployProject } from "../../builder/index.ts";
 import { startLocalStack } from "../../cli/local-stack.ts";
 import { startBenchPostgres } from "../server-throughput/statements-postgres.ts";
-import { cpuSpent, sampleCpu } from "./cpu-sample.ts";
+import { cpuSpent, processCpu, sampleCpu } from "./cpu-sample.ts";
 import { percentile } from "./stats.ts";
 
 const { values } = parseArgs({ options: { burst: { type: "string", default: "500" }, capacity: { type: "string", default: "10" }, profile: { type: "string" }, statements: { type: "boolean", default: false }, "runner-process": { type: "boolean", default: false } } });
@@ -44,6 +43,7 @@ try {
         stdio: ["ignore", "ignore", "inherit"],
       })
     : null;
+  const runnerCpuMs = () => (runnerProcess?.pid === undefined ? 0 : processCpu(runnerProcess.pid).ms);
   try {
     const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(stack.apiUrl, stack.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;
@@ -78,10 +78,10 @@ try {
     }
     stack.db.on("query", countStatement);
     const t0 = Date.now();
-    const [ownCpu0, elu0, cpu0, runnerCpu0] = [process.cpuUsage(), performance.eventLoopUtilization(), sampleCpu(), processCpuMs(runnerProcess?.pid)];
+    const [ownCpu0, elu0, cpu0, runnerCpu0] = [process.cpuUsage(), performance.eventLoopUtilization(), sampleCpu(), runnerCpuMs()];
     const rows = await finished(await trigger(burst));
     const wall = Math.max(...rows.map((r) => r.completed_at.getTime())) - t0;
-    const [ownCpu, elu, cpu, runnerCpu] = [process.cpuUsage(ownCpu0), performance.eventLoopUtilization(elu0), cpuSpent(cpu0, sampleCpu()), processCpuMs(runnerProcess?.pid) - runnerCpu0];
+    const [ownCpu, elu, cpu, runnerCpu] = [process.cpuUsage(ownCpu0), performance.eventLoopUtilization(elu0), cpuSpent(cpu0, sampleCpu()), runnerCpuMs() - runnerCpu0];
     stack.db.off("query", countStatement);
     if (profiler) {
       const { profile } = await profiler.post("Profiler.stop");
@@ -92,8 +92,8 @@ try {
     const perRun = (ms: number) => `${(ms / burst).toFixed(2)} ms`;
     const steps = stepsPerProcess(rows);
     console.log(`burst of ${burst} (capacity ${capacity}): ${((burst / wall) * 1000).toFixed(1)} runs/s, ${steps.processes} kept processes`);
-    const own = separate ? `this process (server, bench) ${perRun((ownCpu.user + ownCpu.system) / 1000)}, its event loop ${(elu.utilization * 100).toFixed(0)} % busy; the runner process ${perRun(runnerCpu)}` : `this process (server, runner, bench) ${perRun((ownCpu.user + ownCpu.system) / 1000)}, its event loop ${(elu.utilization * 100).toFixed(0)} % busy`;
-    console.log(`CPU per run: the whole machine ${perRun(cpu.machineMs)}; ${own}`);
+    const own = `this process (${separate ? "server, bench" : "server, runner, bench"}) ${perRun((ownCpu.user + ownCpu.system) / 1000)}, its event loop ${(elu.utilization * 100).toFixed(0)} % busy`;
+    console.log(`CPU per run: the whole machine ${perRun(cpu.machineMs)}; ${own}${separate ? `; the runner process ${perRun(runnerCpu)}` : ""}`);
     console.log(`CPU per run by program: ${cpu.programs.map(([name, ms]) => `${name} ${perRun(ms)}`).join(", ")}`);
     for (const [name, list] of Object.entries(steps.steps)) {
       console.log(`${name.padEnd(26)} p50 ${String(percentile(list, 50)).padStart(4)} ms   p90 ${String(percentile(list, 90)).padStart(4)} ms   p99 ${String(percentile(list, 99)).padStart(4)} ms`);
@@ -141,10 +141,3 @@ function stepsPerProcess(rows: BurstRow[]) {
   return { processes: byProcess.size, steps };
 }
 
-/** User + system CPU of one process so far, in ms (0 without a pid). */
-function processCpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}

@@ -18,10 +18,8 @@ export function sampleCpu(): CpuSample {
   const byProgram = new Map<string, number>();
   for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      const after = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      byProgram.set(name, (byProgram.get(name) ?? 0) + ticksToMs(Number(after[11]) + Number(after[12])));
+      const { name, ms } = processCpu(Number(pid));
+      byProgram.set(name, (byProgram.get(name) ?? 0) + ms);
     } catch {
       // gone meanwhile
     }
@@ -36,6 +34,13 @@ export function cpuSpent(before: CpuSample, after: CpuSample): { machineMs: numb
     .filter(([, ms]) => ms > 0)
     .sort((a, b) => b[1] - a[1]);
   return { machineMs: after.machineMs - before.machineMs, programs };
+}
+
+/** One process's program name and user + system CPU so far, in ms (throws when it is gone). */
+export function processCpu(pid: number): { name: string; ms: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const after = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), ms: ticksToMs(Number(after[11]) + Number(after[12])) };
 }
 
 function ticksToMs(ticks: number): number {

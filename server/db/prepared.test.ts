@@ -21,13 +21,18 @@ async function withOneConnection(body: (db: ReturnType<typeof connectDatabase>) 
   }
 }
 
+/** A table holding `values` (its rows as SQL tuples) for a test to prepare statements over. */
+async function tableOf(db: ReturnType<typeof connectDatabase>, name: string, columns: string, values: string) {
+  await db.raw(`CREATE TABLE ${name} (${columns})`);
+  await db.raw(`INSERT INTO ${name} VALUES ${values}`);
+}
+
 const prepared = async (db: ReturnType<typeof connectDatabase>) => (await db.raw<{ rows: Array<{ name: string }> }>("SELECT name FROM pg_prepared_statements")).rows.map((r) => r.name);
 
 describe("hot statements as named prepared statements", () => {
   it("are prepared once per connection and answer as the same statement unnamed", async () => {
     await withOneConnection(async (db) => {
-      await db.raw("CREATE TABLE hot_a (n int, label text)");
-      await db.raw("INSERT INTO hot_a VALUES (1, 'one'), (2, 'two'), (3, 'three')");
+      await tableOf(db, "hot_a", "n int, label text", "(1, 'one'), (2, 'two'), (3, 'three')");
       const sql = "SELECT label FROM hot_a WHERE n = ANY(?::int[]) ORDER BY n";
       const first = await hotQuery<{ label: string }>(db, "test_hot_a", sql, [[1, 3]]);
       const second = await hotQuery<{ label: string }>(db, "test_hot_a", sql, [[2]]);
@@ -42,8 +47,7 @@ describe("hot statements as named prepared statements", () => {
 
   it("answers when a migration changed the columns a prepared statement returns, and that database goes unnamed from then on", async () => {
     await withOneConnection(async (db) => {
-      await db.raw("CREATE TABLE hot_b (n int)");
-      await db.raw("INSERT INTO hot_b VALUES (1)");
+      await tableOf(db, "hot_b", "n int", "(1)");
       expect((await hotQuery(db, "test_hot_b", "SELECT * FROM hot_b", [])).rows).toEqual([{ n: 1 }]);
       await db.raw("ALTER TABLE hot_b ADD COLUMN label text DEFAULT 'added'");
       // PostgreSQL refuses the prepared one ("cached plan must not change result type"); the call is answered unnamed.
@@ -55,8 +59,7 @@ describe("hot statements as named prepared statements", () => {
 
   it("inside a transaction, the refused statement fails that transaction, and the retry goes through unnamed", async () => {
     await withOneConnection(async (db) => {
-      await db.raw("CREATE TABLE hot_c (n int)");
-      await db.raw("INSERT INTO hot_c VALUES (1)");
+      await tableOf(db, "hot_c", "n int", "(1)");
       await hotQuery(db, "test_hot_c", "SELECT * FROM hot_c", []);
       await db.raw("ALTER TABLE hot_c ADD COLUMN m int DEFAULT 2");
       const attempt = () => db.transaction(async (trx) => (await hotQuery(trx, "test_hot_c", "SELECT * FROM hot_c", [])).rows);
@@ -74,8 +77,7 @@ describe("hot statements as named prepared statements", () => {
 
   it("answers when the connection does not hold the statement it prepared (a pooler in transaction mode hands out another one)", async () => {
     await withOneConnection(async (db) => {
-      await db.raw("CREATE TABLE hot_d (n int)");
-      await db.raw("INSERT INTO hot_d VALUES (4)");
+      await tableOf(db, "hot_d", "n int", "(4)");
       await hotQuery(db, "test_hot_d", "SELECT n FROM hot_d", []);
       // What a pooler does: the next call lands on a server connection that never saw the statement.
       await db.raw("DEALLOCATE test_hot_d");

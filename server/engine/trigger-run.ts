@@ -194,7 +194,7 @@ type QuickTriggerRow = Pick<RunRow, "id" | "environment_id"> & ReturnType<typeof
 async function insertQuickTriggers(db: Knex, rows: QuickTriggerRow[]): Promise<boolean[]> {
   const insert = async (group: QuickTriggerRow[]) => {
     const result = await hotQuery<{ id: string }>(db, "stasis_quick_triggers", QUICK_TRIGGERS_SQL, [JSON.stringify(group.map((row, ord) => ({ ord, ...row })))]);
-    const written = new Set(result.rows.map((r: { id: string }) => r.id));
+    const written = new Set(result.rows.map((r) => r.id));
     const fresh = group.filter((r) => written.has(r.id));
     if (fresh.length > 0) {
       await notify(db, "runs");

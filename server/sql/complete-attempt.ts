@@ -43,7 +43,7 @@ export type CompletedRow = RunRow & { holds_connection_tokens: boolean; variable
 
 export async function completeLeasedRun(trx: Knex.Transaction, runId: string, leaseId: string, output: unknown): Promise<CompletedRow | null> {
   const result = await hotQuery<CompletedRow>(trx, "stasis_complete", COMPLETE_SQL, [JSON.stringify(output ?? null), runId, leaseId]);
-  return (result.rows[0] as CompletedRow | undefined) ?? null;
+  return result.rows[0] ?? null;
 }
 
 /**
