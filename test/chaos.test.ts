@@ -30,7 +30,7 @@ beforeAll(async () => {
   });
   // The figures, for whoever reads a failure.
   console.log(lines.join("\n"));
-  console.log(JSON.stringify({ faults: report.faults.counts, figures: report.figures, harnessErrors: report.harnessErrors }, null, 2));
+  console.log(JSON.stringify({ faults: report.faults.counts, msFromRunnerKillToTreeGone: report.faults.msFromRunnerKillToTreeGone, figures: report.figures, harnessErrors: report.harnessErrors }, null, 2));
 }, 420_000);
 
 afterAll(() => {});

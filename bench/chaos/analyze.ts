@@ -1,10 +1,13 @@
 // Turns the ledger, the accepted events and the database's final rows into the chaos run's figures.
 // Each ledger record is attributed to the server's attempt that was running when it arrived; a
 // repeated step is "explained by a crash" when the runner of the attempt that recorded the earlier
-// copy was kill -9'd by the injector after that record (the at-least-once window: code between the
-// last checkpoint and a crash runs again). Anything else repeated is a broken promise.
+// copy was kill -9'd by the injector before the last process under it was gone, after that record
+// (the at-least-once window: code between the last checkpoint and a crash runs again, and a task runs
+// on for as long as the parent-death signals take to reach it). Anything else repeated is a broken
+// promise.
 import type { FaultEvent } from "./faults.ts";
 import type { LedgerRecord } from "./ledger-service.ts";
+import type { KilledRunner } from "./stack.ts";
 import type { AcceptedEvent, TriggeredRun } from "./workload.ts";
 
 export const FINAL = ["COMPLETED", "FAILED", "CANCELED", "TIMED_OUT", "EXPIRED"];
@@ -36,7 +39,7 @@ export interface AnalyzeInput {
   attempts: AttemptRow[];
   records: LedgerRecord[];
   accepted: Map<string, AcceptedEvent>;
-  killedRunners: Map<string, number>;
+  killedRunners: Map<string, KilledRunner>;
   lastFaultHealedAt: number;
   /** Every injected fault, to say which window a repeat fell in. */
   faultEvents?: FaultEvent[];
@@ -98,8 +101,11 @@ export function analyze(input: AnalyzeInput): ChaosFigures {
   const diedByInjectedKill = (record: LedgerRecord) => {
     const attempt = attemptAt(record.runId, record.at);
     if (!attempt?.runner_id) return false;
-    const killedAt = input.killedRunners.get(attempt.runner_id);
-    return killedAt !== undefined && killedAt >= record.at - 50 && (attempt.ended_at === null || killedAt <= attempt.ended_at.getTime() + 50);
+    const killed = input.killedRunners.get(attempt.runner_id);
+    if (!killed) return false;
+    // Code runs on until the crash reaches the task process, so a record up to then is in the window.
+    const crashOver = killed.goneAt ?? killed.killedAt;
+    return crashOver >= record.at - 50 && (attempt.ended_at === null || killed.killedAt <= attempt.ended_at.getTime() + 50);
   };
 
   const byStatus: Record<string, number> = {};

@@ -60,7 +60,7 @@ export interface ChaosReport {
   parameters: Omit<ChaosOptions, "log">;
   startedAt: string;
   wallClockMs: number;
-  faults: { counts: Record<string, number>; events: FaultEvent[]; orphansAfterRunnerKills: { total: number; kills: number; byComm: Record<string, number> } };
+  faults: { counts: Record<string, number>; events: FaultEvent[]; orphansAfterRunnerKills: { total: number; kills: number; byComm: Record<string, number> }; msFromRunnerKillToTreeGone: number[] };
   figures: ChaosFigures;
   /** Broken guarantees (exit non-zero when any is above 0). */
   violations: { lost: number; finishedTwice: number; eventsDropped: number };
@@ -117,7 +117,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       parameters,
       startedAt: new Date(started).toISOString(),
       wallClockMs: Date.now() - started,
-      faults: { counts: faults.counts(), events: faults.events, orphansAfterRunnerKills: { total: faults.orphanChecks.reduce((s, c) => s + c.orphans, 0), kills: faults.orphanChecks.length, byComm } },
+      faults: { counts: faults.counts(), events: faults.events, orphansAfterRunnerKills: { total: faults.orphanChecks.reduce((s, c) => s + c.orphans, 0), kills: faults.orphanChecks.length, byComm }, msFromRunnerKillToTreeGone: [...stack.killedRunners.values()].map((k) => (k.goneAt === undefined ? -1 : k.goneAt - k.killedAt)) },
       figures,
       violations,
       ok: Object.values(violations).every((v) => v === 0),

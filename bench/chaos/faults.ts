@@ -43,6 +43,16 @@ export interface OrphanCheck {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** When the last of `pids` was seen gone (polled every 2 ms), or null when one outlived the deadline. */
+async function waitUntilGone(pids: number[], deadlineMs: number): Promise<number | null> {
+  const deadline = Date.now() + deadlineMs;
+  while (pids.some(alive)) {
+    if (Date.now() > deadline) return null;
+    await sleep(2);
+  }
+  return Date.now();
+}
+
 export function createFaultInjector(stack: Stack, rng: Rng, options: FaultOptions, log: (line: string) => void) {
   const events: FaultEvent[] = [];
   const orphanChecks: OrphanCheck[] = [];
@@ -56,9 +66,14 @@ export function createFaultInjector(stack: Stack, rng: Rng, options: FaultOption
     const pid = runner.child?.pid;
     const tree = pid ? descendantsOf(before, pid) : [];
     const at = Date.now();
+    const runnerId = runner.runnerId;
     stack.killRunner(i);
     log(`fault: ${name} ${runner.name}${detail ? ` (${detail})` : ""}`);
-    await sleep(between(options.downMs));
+    // The crash is over when the last process under the runner is gone: a task lives on until the
+    // parent-death signals reach it through unshare and its namespace's init.
+    const [goneAt] = await Promise.all([waitUntilGone(tree, 10_000), sleep(between(options.downMs))]);
+    const killed = runnerId ? stack.killedRunners.get(runnerId) : undefined;
+    if (killed && goneAt !== null) killed.goneAt = goneAt;
     await restartRunner(i);
     const left = tree.filter(alive);
     const comms = left.map((p) => before.find((b) => b.pid === p)?.comm ?? "?");

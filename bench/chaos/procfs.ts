@@ -1,4 +1,5 @@
 // What /proc says about the processes the harness started: descendants, criu children, RSS, fds.
+import { readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 
 export interface ProcInfo {
@@ -37,10 +38,10 @@ export async function cmdline(pid: number): Promise<string> {
   return (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0").join(" ");
 }
 
+/** Whether `pid` still runs: a zombie has ended, it only waits for its parent to reap it. */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return false;
   }

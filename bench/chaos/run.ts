@@ -43,6 +43,7 @@ function formatReport(r: ChaosReport): string {
     `chaos run, seed ${r.parameters.seed}: ${r.parameters.runs} runs, faults for ${r.parameters.faultMs / 60_000} min, ${r.parameters.servers} server(s), ${r.parameters.runners} runners × ${r.parameters.capacity}${r.parameters.runcRunners ? ` (${r.parameters.runcRunners} runc)` : ""}; wall clock ${Math.round(r.wallClockMs / 1000)} s`,
     `faults: ${Object.entries(r.faults.counts).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`,
     `  processes left alive under a killed runner: ${r.faults.orphansAfterRunnerKills.total} after ${r.faults.orphansAfterRunnerKills.kills} kills (${Object.entries(r.faults.orphansAfterRunnerKills.byComm).map(([k, v]) => `${k} ${v}`).join(", ")})`,
+    `  ms from a runner kill until no process under it was left: ${r.faults.msFromRunnerKillToTreeGone.map((ms) => (ms < 0 ? "never" : String(ms))).join(", ") || "no kills"}`,
     `runs: ${f.runs.total} (${f.runs.triggered} triggered + ${f.runs.children} children); ${Object.entries(f.runs.byStatus).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `runs lost (not final by the deadline):        ${f.lost.count}  ${mark(f.lost.count)}`,
     ...f.lost.runs.slice(0, 10).map((x) => `    ${x.id} ${x.task} ${x.status} last step ${x.lastStep}`),

@@ -46,6 +46,12 @@ export interface Daemon {
   workload?: "process" | "runc";
 }
 
+export interface KilledRunner {
+  killedAt: number;
+  /** When no process under the runner was left; unset until the injector saw it (or if it never did). */
+  goneAt?: number;
+}
+
 export interface Stack {
   stateDir: string;
   checkpointDir: string;
@@ -64,8 +70,8 @@ export interface Stack {
   /** `pg_ctl stop -m immediate` — SIGQUIT to the postmaster, which is what pg_ctl sends. */
   stopPostgres(): Promise<void>;
   startPostgres(): Promise<void>;
-  /** Runner id → when the harness killed it. */
-  killedRunners: Map<string, number>;
+  /** Runner id → when the harness killed it, and when the last process under it was gone (set by the injector). */
+  killedRunners: Map<string, KilledRunner>;
   cleanup(): Promise<void>;
 }
 
@@ -184,7 +190,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const servers: Daemon[] = serverPorts.map((_, i) => ({ name: `server-${i + 1}`, child: null, generation: 0 }));
     const runcFrom = options.runners - Math.min(options.runners, options.runcRunners ?? 0);
     const runners: Daemon[] = Array.from({ length: options.runners }, (_, i) => ({ name: `runner-${i + 1}`, child: null, generation: 0, workload: i >= runcFrom ? "runc" : "process" }));
-    const killedRunners = new Map<string, number>();
+    const killedRunners = new Map<string, KilledRunner>();
 
     const startDaemon = async (daemon: Daemon, args: string[], env: Record<string, string>) => {
       daemon.generation++;
@@ -254,7 +260,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       killRunner(i) {
         const id = runners[i].runnerId;
         const pid = kill(runners[i]);
-        if (pid && id) killedRunners.set(id, Date.now());
+        if (pid && id) killedRunners.set(id, { killedAt: Date.now() });
         return pid;
       },
       startRunner,
