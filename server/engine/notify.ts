@@ -173,7 +173,6 @@ export async function createListener(db: Knex, logger: Logger, options: Listener
       await next.connect();
       await next.query(`LISTEN ${WAKE_CHANNEL}`);
       await next.query(`LISTEN ${RUN_CHANGES_CHANNEL}`);
-      await next.query(`LISTEN ${RUN_CHANGES_CHANNEL}`);
     } catch (error) {
       await next.end().catch(() => {});
       throw error;
