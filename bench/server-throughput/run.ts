@@ -1,7 +1,9 @@
 // The server alone (app.inject: no HTTP, no runner, no task process) beside graphile-worker, on one
 // embedded PostgreSQL in one run: triggers/s, batchTrigger of 1,000, claim+complete/s.
 // Usage: npx tsx bench/server-throughput/run.ts [--triggers 3000] [--runs 3000] [--batch 1000]
-//          [--concurrency 16] [--runners 4] [--slots 25] [--statements] [--json]
+//          [--concurrency 16] [--runners 4] [--slots 25] [--replicas 1] [--statements] [--json]
+// --replicas N: N server replicas on the one database (this thread and N − 1 worker threads, each its
+// own event loop), the triggers and the simulated runners shared among them.
 // --statements: load pg_stat_statements and print the top statements by total time for Stasis.
 // Profile the server's CPU with: node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/server-throughput/run.ts
 import { chmod, mkdtemp, rm } from "node:fs/promises";
@@ -23,14 +25,15 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "16" },
     runners: { type: "string", default: "4" },
     slots: { type: "string", default: "25" },
+    replicas: { type: "string", default: "1" },
     statements: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
 const n = (key: keyof typeof values) => Number(values[key]);
-const options = { triggers: n("triggers"), runs: n("runs"), batch: n("batch"), concurrency: n("concurrency"), runners: n("runners"), slots: n("slots") };
+const options = { triggers: n("triggers"), runs: n("runs"), batch: n("batch"), concurrency: n("concurrency"), runners: n("runners"), slots: n("slots"), replicas: n("replicas") };
 if (!Object.values(options).every((v) => Number.isInteger(v) && v >= 1)) {
-  console.error("usage: run.ts [--triggers N] [--runs N] [--batch N] [--concurrency N] [--runners N] [--slots N] [--statements] [--json]");
+  console.error("usage: run.ts [--triggers N] [--runs N] [--batch N] [--concurrency N] [--runners N] [--slots N] [--replicas N] [--statements] [--json]");
   process.exit(2);
 }
 
@@ -76,7 +79,7 @@ if (values.json) {
 } else {
   const rate = (v: number) => `${v.toFixed(0)}/s`;
   const rows = [
-    ["", "stasis (server alone)", "graphile-worker", "goal", "stasis / goal"],
+    ["", `stasis (server alone${options.replicas > 1 ? `, ${options.replicas} replicas` : ""})`, "graphile-worker", "goal", "stasis / goal"],
     ["triggers (one per call)", rate(stasis.triggersPerSecond), rate(graphile.addsPerSecond), `≥ ${GOAL}/s`, (stasis.triggersPerSecond / GOAL).toFixed(2)],
     ["claim + complete", rate(stasis.claimCompletePerSecond), rate(graphile.jobsPerSecond), `≥ ${GOAL}/s`, (stasis.claimCompletePerSecond / GOAL).toFixed(2)],
     ["CPU per trigger (process + postgres)", formatPhaseCpu(stasis.cpu.trigger), formatPhaseCpu(graphile.cpu.add), "", ""],
@@ -92,7 +95,7 @@ if (values.json) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ")).join("\n"));
   console.log(
-    `\n${options.concurrency} trigger calls in flight; ${options.runners} simulated runners × ${options.slots} slots polling with waitMs 0; attempts per run ${stasis.attemptsPerRun.min}–${stasis.attemptsPerRun.max}; graphile-worker concurrency ${options.concurrency}.`,
+    `\n${options.concurrency} trigger calls in flight${options.replicas > 1 ? ` on each of ${options.replicas} server replicas (worker threads: one event loop each, one database)` : ""}; ${options.runners} simulated runners × ${options.slots} slots polling with waitMs 0; attempts per run ${stasis.attemptsPerRun.min}–${stasis.attemptsPerRun.max}; graphile-worker concurrency ${options.concurrency}.`,
   );
   console.log(`raw baseline, same PostgreSQL: ${ceiling.map((c) => `${rate(c.commitsPerSecond)} durable commits with ${c.clients} client${c.clients > 1 ? "s" : ""}`).join(", ")} (one INSERT each, synchronous_commit on).`);
   if (statements.length) {

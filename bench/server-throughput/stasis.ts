@@ -2,7 +2,9 @@
 // per second it accepts, how long a batchTrigger of 1,000 takes, and how many runs per second
 // simulated runners can claim (long-poll route with waitMs 0) and complete.
 import { createKeyring, createServer, ensureProject, generateKey, parseMasterKey, connectDatabase, migrate } from "../../server/index.ts";
+import { ADMIN_TOKEN, caller, claimCompleteLoad, RUNNER_TOKEN, triggerLoad } from "./load.ts";
 import { startPhaseCpu, type PhaseCpu } from "./phase-cpu.ts";
+import { startReplica, type Replica } from "./replicas.ts";
 
 export interface StasisServerOptions {
   databaseUrl: string;
@@ -12,6 +14,8 @@ export interface StasisServerOptions {
   concurrency: number;
   runners: number;
   slots: number;
+  /** Server replicas on the database: this thread's, and replicas − 1 worker threads (each its own event loop). */
+  replicas: number;
 }
 
 export interface StasisServerResult {
@@ -23,8 +27,6 @@ export interface StasisServerResult {
   cpu: { trigger: PhaseCpu; run: PhaseCpu };
 }
 
-const RUNNER_TOKEN = "bench-runner-token-0123456789";
-const ADMIN_TOKEN = "bench-admin-token-0123456789";
 /** Items per batch when queuing for the claim phase (the smallest batch limit any version had). */
 const QUEUE_CHUNK = 500;
 const DIGEST = `sha256:${"a".repeat(64)}`;
@@ -51,77 +53,44 @@ function manifest() {
   };
 }
 
-/** Runs `total` calls of `one`, `concurrency` at a time. */
-async function pool(total: number, concurrency: number, one: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, total) }, async () => {
-      while (next < total) await one(next++);
-    }),
-  );
-}
+/** `total` split into `parts` shares as even as whole numbers allow. */
+const shares = (total: number, parts: number) => Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 
 export async function benchStasisServer(options: StasisServerOptions): Promise<StasisServerResult> {
   const db = connectDatabase(options.databaseUrl, { poolMax: 10 });
   await migrate(db);
-  const server = await createServer({ db, adminToken: ADMIN_TOKEN, runnerToken: RUNNER_TOKEN, logger: false, keyring: createKeyring(parseMasterKey(generateKey().toString("hex"))) });
+  const masterKeyHex = generateKey().toString("hex");
+  const server = await createServer({ db, adminToken: ADMIN_TOKEN, runnerToken: RUNNER_TOKEN, logger: false, keyring: createKeyring(parseMasterKey(masterKeyHex)) });
+  const replicas: Replica[] = [];
   try {
+    for (let i = 1; i < options.replicas; i++) replicas.push(await startReplica(options.databaseUrl, masterKeyHex));
     const project = await ensureProject(db, { slug: "bench" });
     const apiKey = project.keys.find((k) => k.environment === "production")!.apiKey;
-    const call = async (url: string, body: unknown, key: string) => {
-      const response = await server.app.inject({ method: "POST", url, headers: { authorization: `Bearer ${key}` }, payload: body as object });
-      if (response.statusCode !== 200) throw new Error(`${url}: ${response.statusCode} ${response.body}`);
-      return JSON.parse(response.body);
-    };
+    const call = caller(server.app);
     await call("/api/v1/deployments", { imageRef: `oci-layout:/tmp/x@${DIGEST}`, imageDigest: DIGEST, manifest: manifest(), promote: true }, apiKey);
 
-    // Triggers, one run per request, `concurrency` requests in flight.
+    // Triggers, one run per request: each replica its share, `concurrency` requests in flight on each.
     let cpu = startPhaseCpu();
     let t0 = performance.now();
-    await pool(options.triggers, options.concurrency, async (i) => void (await call("/api/v1/tasks/noop/trigger", { payload: { i } }, apiKey)));
+    const [own, ...others] = shares(options.triggers, options.replicas);
+    await Promise.all([triggerLoad(server.app, apiKey, own, options.concurrency), ...replicas.map((r, i) => r.run({ kind: "triggers", apiKey, count: others[i], concurrency: options.concurrency }))]);
     const triggersPerSecond = options.triggers / ((performance.now() - t0) / 1000);
     const triggerCpu = cpu(options.triggers);
 
-    // Clear the queue before the next phases: claim and complete what the trigger phase queued.
-    let batchRoute = true;
+    // `runners` simulated runners, dealt round-robin to the replicas, until `expected` runs ended.
     const claimAndComplete = async (expected: number) => {
       const runnerIds: string[] = [];
       for (let r = 0; r < options.runners; r++) runnerIds.push((await call("/api/v1/runner/register", { name: `bench-${r}`, capacity: options.slots, checkpoints: false }, RUNNER_TOKEN)).runnerId);
-      let done = 0;
-      let idle = 0;
-      await Promise.all(
-        runnerIds.map(async (runnerId) => {
-          while (done < expected && idle < 50) {
-            const polled = await call("/api/v1/runner/poll", { runnerId, freeSlots: options.slots, waitMs: 0 }, RUNNER_TOKEN);
-            if (polled.runs.length === 0) {
-              idle++;
-              continue;
-            }
-            idle = 0;
-            const runs = polled.runs as Array<{ runId: string; leaseId: string }>;
-            // As the runner's client sends ends that happen together: one batched call (single calls where the server has no batch route).
-            if (batchRoute) {
-              const response = await server.app.inject({ method: "POST", url: "/api/v1/runner/complete", headers: { authorization: `Bearer ${RUNNER_TOKEN}` }, payload: { items: runs.map((r) => ({ runId: r.runId, leaseId: r.leaseId, result: { ok: true, output: null } })) } });
-              if (response.statusCode === 200) {
-                done += (JSON.parse(response.body).results as Array<{ ok: boolean }>).filter((r) => r.ok).length;
-                continue;
-              }
-              if (response.statusCode !== 404) throw new Error(`/api/v1/runner/complete: ${response.statusCode} ${response.body}`);
-              batchRoute = false;
-            }
-            await Promise.all(
-              runs.map(async (run) => {
-                await call(`/api/v1/runner/runs/${run.runId}/complete`, { leaseId: run.leaseId, result: { ok: true, output: null } }, RUNNER_TOKEN);
-                done++;
-              }),
-            );
-          }
-        }),
-      );
-      return done;
+      const dealt = (replica: number) => runnerIds.filter((_, r) => r % options.replicas === replica);
+      const done = new SharedArrayBuffer(4);
+      await Promise.all([
+        claimCompleteLoad(server.app, dealt(0), options.slots, new Int32Array(done), expected),
+        ...replicas.map((r, i) => r.run({ kind: "claim", runnerIds: dealt(i + 1), slots: options.slots, done, expected })),
+      ]);
+      return Atomics.load(new Int32Array(done), 0);
     };
+    // Clear the queue before the next phases: claim and complete what the trigger phase queued.
     await claimAndComplete(options.triggers);
-
     // batchTrigger: one request with `batch` items; every row must be there.
     t0 = performance.now();
     const batch = await call("/api/v1/tasks/batch", { items: Array.from({ length: options.batch }, (_, i) => ({ task: "noop", payload: { i } })) }, apiKey);
@@ -151,6 +120,7 @@ export async function benchStasisServer(options: StasisServerOptions): Promise<S
       cpu: { trigger: triggerCpu, run: runCpu },
     };
   } finally {
+    await Promise.all(replicas.map((r) => r.stop()));
     await server.close();
     await db.destroy();
   }

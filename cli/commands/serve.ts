@@ -7,6 +7,7 @@ import type { OpenedCheckpointStore, TaskSandboxPolicy } from "../../runner/inde
 import { listenOn } from "../listen.ts";
 import { CliError, ExitCode, printResult, progress } from "../output.ts";
 import { readDotEnv } from "../dotenv.ts";
+import { isServerWorker, parseWorkers, startServerWorkers } from "../server-workers.ts";
 
 function requireEnv(name: string): string {
   const value = process.env[name];
@@ -21,9 +22,14 @@ export function registerServeCommands(program: Command): void {
     .option("--host <host>", "listen address", "127.0.0.1")
     .option("--port <port>", "listen port", "3030")
     .option("--data-dir <dir>", "embedded PostgreSQL data dir when DATABASE_URL is not set", ".stasis/server")
+    .option("--workers <n>", "server processes sharing the port (node:cluster), each with its own event loop and database pool: more triggers and claims per second where there are cores to spare (a run may start a NOTIFY later when its trigger and the runner's poll reach two workers); auto: one per CPU", "1")
     .option("--json", "print {\"url\"} when listening")
-    .action(async (opts: { host: string; port: string; dataDir: string; json?: boolean }) => {
+    .action(async (opts: { host: string; port: string; dataDir: string; workers: string; json?: boolean }) => {
       const { connectDatabase, createServer, EncryptionKeyError, keyringFromEnv, migrate, startEmbeddedPostgres } = await import("../../server/index.ts");
+      const workers = parseWorkers(opts.workers);
+      const worker = isServerWorker();
+      // The channel to the primary must not keep a worker that failed to start alive: its server keeps it alive.
+      if (worker) process.channel?.unref();
       const adminToken = requireEnv("STASIS_ADMIN_TOKEN");
       const runnerToken = requireEnv("STASIS_RUNNER_TOKEN");
       // Required: environment variables are encrypted under it (`stasis dev` generates its own).
@@ -36,10 +42,32 @@ export function registerServeCommands(program: Command): void {
       } catch (error) {
         throw new CliError((error as Error).message, ExitCode.USAGE);
       }
+      // A worker gets the primary's DATABASE_URL (the embedded PostgreSQL's too), migrated already.
       const embedded = process.env.DATABASE_URL ? null : await startEmbeddedPostgres({ dataDir: resolve(opts.dataDir, "pg") });
-      const db = connectDatabase(process.env.DATABASE_URL ?? embedded!.url);
-      await migrate(db);
+      const databaseUrl = process.env.DATABASE_URL ?? embedded!.url;
+      const db = connectDatabase(databaseUrl);
+      if (!worker) await migrate(db);
       const url = process.env.STASIS_PUBLIC_URL ?? `http://${opts.host}:${opts.port}`;
+      if (workers > 1 && !worker) {
+        await db.destroy();
+        const pool = startServerWorkers(workers, { DATABASE_URL: databaseUrl });
+        const stop = async () => {
+          await pool.stop();
+          await embedded?.stop();
+          process.exit(0);
+        };
+        process.once("SIGINT", () => void stop());
+        process.once("SIGTERM", () => void stop());
+        try {
+          await pool.listening;
+        } catch (error) {
+          await pool.stop();
+          await embedded?.stop();
+          throw error;
+        }
+        printResult(Boolean(opts.json), { url, workers }, () => `stasis server listening on ${url} (${workers} worker processes)`);
+        return;
+      }
       const server = await createServer({ db, adminToken, runnerToken, publicUrl: url, logger: { level: process.env.STASIS_LOG_LEVEL ?? "info" }, keyring }).catch(async (error: unknown) => {
         await db.destroy();
         await embedded?.stop();
@@ -53,7 +81,7 @@ export function registerServeCommands(program: Command): void {
         await embedded?.stop();
         throw error;
       }
-      printResult(Boolean(opts.json), { url }, () => `stasis server listening on ${url}`);
+      if (!worker) printResult(Boolean(opts.json), { url }, () => `stasis server listening on ${url}`);
       const stop = async () => {
         await server.close();
         await db.destroy();
