@@ -12,6 +12,8 @@ export interface GraphileOptions {
   triggers: number;
   runs: number;
   concurrency: number;
+  /** Jobs added one by one and worked before anything is measured (as the Stasis side's warm-up). */
+  warmup: number;
 }
 
 export interface GraphileResult {
@@ -27,15 +29,40 @@ export async function benchGraphileServer(options: GraphileOptions): Promise<Gra
   pgPool.on("error", () => {});
   const utils = await makeWorkerUtils({ pgPool, logger: silent });
   await utils.migrate();
-  try {
+  /** `count` addJob calls, `concurrency` in flight. */
+  const addOneByOne = async (count: number) => {
     let next = 0;
-    let cpu = startPhaseCpu();
-    let t0 = performance.now();
     await Promise.all(
       Array.from({ length: options.concurrency }, async () => {
-        while (next < options.triggers) await utils.addJob("noop", { i: next++ }, { maxAttempts: 1 });
+        while (next < count) await utils.addJob("noop", { i: next++ }, { maxAttempts: 1 });
       }),
     );
+  };
+  /** Works the queue with an in-process worker until `total` jobs completed: ms from its start to the last one. */
+  const workQueue = async (total: number) => {
+    const t0 = performance.now();
+    let completed = 0;
+    let allDone: () => void = () => {};
+    const finished = new Promise<void>((resolve) => (allDone = resolve));
+    const worker = await run({ pgPool, concurrency: options.concurrency, noHandleSignals: true, logger: silent, taskList: { noop: async () => {} } });
+    worker.events.on("job:complete", ({ error }) => {
+      if (error) throw new Error(`a bench job failed: ${String(error)}`);
+      completed++;
+      if (completed === total) allDone();
+    });
+    await finished;
+    const ms = performance.now() - t0;
+    await worker.stop();
+    return ms;
+  };
+  try {
+    if (options.warmup > 0) {
+      await addOneByOne(options.warmup);
+      await workQueue(options.warmup);
+    }
+    let cpu = startPhaseCpu();
+    let t0 = performance.now();
+    await addOneByOne(options.triggers);
     const addsPerSecond = options.triggers / ((performance.now() - t0) / 1000);
     const addCpu = cpu(options.triggers);
 
@@ -45,21 +72,9 @@ export async function benchGraphileServer(options: GraphileOptions): Promise<Gra
 
     // Work the whole queue (the jobs added one by one and the batch), all due before the worker starts.
     const total = options.triggers + options.runs;
-    let completed = 0;
-    let allDone: () => void = () => {};
-    const finished = new Promise<void>((resolve) => (allDone = resolve));
     cpu = startPhaseCpu();
-    t0 = performance.now();
-    const worker = await run({ pgPool, concurrency: options.concurrency, noHandleSignals: true, logger: silent, taskList: { noop: async () => {} } });
-    worker.events.on("job:complete", ({ error }) => {
-      if (error) throw new Error(`a bench job failed: ${String(error)}`);
-      completed++;
-      if (completed === total) allDone();
-    });
-    await finished;
-    const jobsPerSecond = total / ((performance.now() - t0) / 1000);
+    const jobsPerSecond = total / ((await workQueue(total)) / 1000);
     const jobCpu = cpu(total);
-    await worker.stop();
     return { addsPerSecond, jobsPerSecond, addJobsBatchMs, cpu: { add: addCpu, job: jobCpu } };
   } finally {
     await utils.release();

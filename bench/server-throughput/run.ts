@@ -1,7 +1,9 @@
 // The server alone (app.inject: no HTTP, no runner, no task process) beside graphile-worker, on one
 // embedded PostgreSQL in one run: triggers/s, batchTrigger of 1,000, claim+complete/s.
 // Usage: npx tsx bench/server-throughput/run.ts [--triggers 3000] [--runs 3000] [--batch 1000]
-//          [--concurrency 16] [--runners 4] [--slots 25] [--replicas 1] [--statements] [--json]
+//          [--concurrency 16] [--runners 4] [--slots 25] [--replicas 1] [--warmup 0] [--statements] [--json]
+// --warmup N: N triggers, claimed and completed, before anything is measured (a server that has run a
+// while: its JIT has compiled the hot paths; a short run measures mostly the warm-up).
 // --replicas N: N server replicas on the one database (this thread and N − 1 worker threads, each its
 // own event loop), the triggers and the simulated runners shared among them.
 // --statements: load pg_stat_statements and print the top statements by total time for Stasis.
@@ -26,14 +28,15 @@ const { values } = parseArgs({
     runners: { type: "string", default: "4" },
     slots: { type: "string", default: "25" },
     replicas: { type: "string", default: "1" },
+    warmup: { type: "string", default: "0" },
     statements: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
 const n = (key: keyof typeof values) => Number(values[key]);
-const options = { triggers: n("triggers"), runs: n("runs"), batch: n("batch"), concurrency: n("concurrency"), runners: n("runners"), slots: n("slots"), replicas: n("replicas") };
-if (!Object.values(options).every((v) => Number.isInteger(v) && v >= 1)) {
-  console.error("usage: run.ts [--triggers N] [--runs N] [--batch N] [--concurrency N] [--runners N] [--slots N] [--replicas N] [--statements] [--json]");
+const options = { triggers: n("triggers"), runs: n("runs"), batch: n("batch"), concurrency: n("concurrency"), runners: n("runners"), slots: n("slots"), replicas: n("replicas"), warmup: n("warmup") };
+if (!Object.entries(options).every(([k, v]) => Number.isInteger(v) && v >= (k === "warmup" ? 0 : 1))) {
+  console.error("usage: run.ts [--triggers N] [--runs N] [--batch N] [--concurrency N] [--runners N] [--slots N] [--replicas N] [--warmup N] [--statements] [--json]");
   process.exit(2);
 }
 
@@ -67,7 +70,7 @@ try {
     statements = result.rows;
   }
   console.error(`bench: graphile-worker (${options.triggers} addJob, ${options.runs} more by addJobs, all worked)`);
-  graphile = await benchGraphileServer({ databaseUrl: url("graphile_server_bench"), triggers: options.triggers, runs: options.runs, concurrency: options.concurrency });
+  graphile = await benchGraphileServer({ databaseUrl: url("graphile_server_bench"), triggers: options.triggers, runs: options.runs, concurrency: options.concurrency, warmup: options.warmup });
   await client.end();
 } finally {
   await postgres.stop();
@@ -95,7 +98,7 @@ if (values.json) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ")).join("\n"));
   console.log(
-    `\n${options.concurrency} trigger calls in flight${options.replicas > 1 ? ` on each of ${options.replicas} server replicas (worker threads: one event loop each, one database)` : ""}; ${options.runners} simulated runners × ${options.slots} slots polling with waitMs 0; attempts per run ${stasis.attemptsPerRun.min}–${stasis.attemptsPerRun.max}; graphile-worker concurrency ${options.concurrency}.`,
+    `\n${options.concurrency} trigger calls in flight${options.warmup ? ` after ${options.warmup} unmeasured triggers, claims and completions` : ""}${options.replicas > 1 ? ` on each of ${options.replicas} server replicas (worker threads: one event loop each, one database)` : ""}; ${options.runners} simulated runners × ${options.slots} slots polling with waitMs 0; attempts per run ${stasis.attemptsPerRun.min}–${stasis.attemptsPerRun.max}; graphile-worker concurrency ${options.concurrency}.`,
   );
   console.log(`raw baseline, same PostgreSQL: ${ceiling.map((c) => `${rate(c.commitsPerSecond)} durable commits with ${c.clients} client${c.clients > 1 ? "s" : ""}`).join(", ")} (one INSERT each, synchronous_commit on).`);
   if (statements.length) {
