@@ -51,11 +51,13 @@ export function registerServeCommands(program: Command): void {
       if (workers > 1 && !worker) {
         await db.destroy();
         const pool = startServerWorkers(workers, { DATABASE_URL: databaseUrl });
-        const stop = async () => {
-          await pool.stop();
-          await embedded?.stop();
-          process.exit(0);
-        };
+        let stopping: Promise<void> | null = null;
+        const stop = () =>
+          (stopping ??= (async () => {
+            await pool.stop();
+            await embedded?.stop();
+            process.exit(0);
+          })());
         process.once("SIGINT", () => void stop());
         process.once("SIGTERM", () => void stop());
         try {
