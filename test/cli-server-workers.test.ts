@@ -88,7 +88,7 @@ describe("stasis server --workers", () => {
       call: async (method, path, options = {}) => {
         const auth = options.key === undefined ? key : options.key;
         // A new connection per request: the primary deals connections to the workers in turn.
-        const response = await fetch(`${url}${path}`, { method, headers: { connection: "close", ...(auth ? { authorization: `Bearer ${auth}` } : {}), ...(options.body !== undefined ? { "content-type": "application/json" } : {}) }, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
+        const response = await fetch(`${url}${path}`, { method, signal: AbortSignal.timeout(15_000), headers: { connection: "close", ...(auth ? { authorization: `Bearer ${auth}` } : {}), ...(options.body !== undefined ? { "content-type": "application/json" } : {}) }, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
         const text = await response.text();
         return { status: response.status, body: text ? JSON.parse(text) : null };
       },
@@ -108,15 +108,17 @@ describe("stasis server --workers", () => {
       return first.every((pid) => servedBy().has(pid)) || undefined;
     });
 
-    // One worker dies: the other keeps answering, and the primary starts a replacement that serves too.
+    // One worker dies: once the primary knows, the other answers every request, and a replacement
+    // starts and serves too. (A connection the primary hands over in the moment between the death
+    // and its notice is lost with the worker: node:cluster's round robin, documented in deploy/.)
     process.kill(first[0], "SIGKILL");
-    expect((await f.call("GET", "/healthz", { key: null })).status).toBe(200);
+    await waitFor("the primary noticing the death", () => stderr.includes(`worker ${first[0]} exited (SIGKILL); starting another`) || undefined);
+    for (let i = 0; i < 4; i++) expect((await f.call("GET", "/healthz", { key: null })).status).toBe(200);
     const replacement = await waitFor("a replacement worker", () => childrenOf(primary!.pid!).find((pid) => !first.includes(pid)));
     await waitFor("the replacement answering requests", async () => {
       await f.call("GET", "/healthz", { key: null });
       return servedBy().has(replacement) || undefined;
     }, { timeoutMs: 60_000 });
-    expect(stderr).toContain(`worker ${first[0]} exited (SIGKILL); starting another`);
 
     const workersNow = childrenOf(primary.pid!);
     const exited = new Promise<number | null>((resolve) => primary!.once("exit", (code) => resolve(code)));
