@@ -15,7 +15,7 @@ export function parseWorkers(text: string): number {
 }
 
 /** Set in the environment of every forked worker: which process is a worker, whatever cluster says in a nested tool. */
-export const SERVER_WORKER_ENV = "STASIS_SERVER_WORKER";
+const SERVER_WORKER_ENV = "STASIS_SERVER_WORKER";
 
 export interface ServerWorkers {
   /** Resolves once every worker listens; rejects when one exits before it does (its exit code on the error). */

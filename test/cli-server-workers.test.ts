@@ -35,9 +35,9 @@ const childrenOf = (pid: number): number[] => {
   }
 };
 
+/** Whether `pid` still runs (a zombie has ended). */
 const alive = (pid: number) => {
   try {
-    process.kill(pid, 0);
     return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return false;

@@ -3,7 +3,7 @@
 // (an in-process worker with `concurrency` working the whole queue until the last completes).
 import { Logger, makeWorkerUtils, run } from "graphile-worker";
 import pg from "pg";
-import { startPhaseCpu, type PhaseCpu } from "./phase-cpu.ts";
+import { measurePhase, startPhaseCpu, type PhaseCpu } from "./phase-cpu.ts";
 
 const silent = new Logger(() => () => {});
 
@@ -60,19 +60,15 @@ export async function benchGraphileServer(options: GraphileOptions): Promise<Gra
       await addOneByOne(options.warmup);
       await workQueue(options.warmup);
     }
-    let cpu = startPhaseCpu();
-    let t0 = performance.now();
-    await addOneByOne(options.triggers);
-    const addsPerSecond = options.triggers / ((performance.now() - t0) / 1000);
-    const addCpu = cpu(options.triggers);
+    const { perSecond: addsPerSecond, cpu: addCpu } = await measurePhase(async () => (await addOneByOne(options.triggers), options.triggers));
 
-    t0 = performance.now();
+    const t0 = performance.now();
     await utils.addJobs(Array.from({ length: options.runs }, (_, i) => ({ identifier: "noop", payload: { i }, maxAttempts: 1 })));
     const addJobsBatchMs = performance.now() - t0;
 
     // Work the whole queue (the jobs added one by one and the batch), all due before the worker starts.
     const total = options.triggers + options.runs;
-    cpu = startPhaseCpu();
+    const cpu = startPhaseCpu();
     const jobsPerSecond = total / ((await workQueue(total)) / 1000);
     const jobCpu = cpu(total);
     return { addsPerSecond, jobsPerSecond, addJobsBatchMs, cpu: { add: addCpu, job: jobCpu } };

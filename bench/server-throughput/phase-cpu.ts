@@ -20,3 +20,11 @@ export function startPhaseCpu(): (items: number) => PhaseCpu {
 }
 
 export const formatPhaseCpu = (cpu: PhaseCpu) => `${cpu.processMs.toFixed(2)} + ${cpu.postgresMs.toFixed(2)} ms`;
+
+/** Runs one phase, which says how many items it did: those items per second of wall time, and the CPU per item. */
+export async function measurePhase(run: () => Promise<number>): Promise<{ items: number; perSecond: number; cpu: PhaseCpu }> {
+  const cpu = startPhaseCpu();
+  const t0 = performance.now();
+  const items = await run();
+  return { items, perSecond: items / ((performance.now() - t0) / 1000), cpu: cpu(items) };
+}

@@ -3,7 +3,7 @@
 // simulated runners can claim (long-poll route with waitMs 0) and complete.
 import { createKeyring, createServer, ensureProject, generateKey, parseMasterKey, connectDatabase, migrate } from "../../server/index.ts";
 import { ADMIN_TOKEN, caller, claimCompleteLoad, RUNNER_TOKEN, triggerLoad } from "./load.ts";
-import { startPhaseCpu, type PhaseCpu } from "./phase-cpu.ts";
+import { measurePhase, type PhaseCpu } from "./phase-cpu.ts";
 import { startReplica, type Replica } from "./replicas.ts";
 
 export interface StasisServerOptions {
@@ -94,16 +94,12 @@ export async function benchStasisServer(options: StasisServerOptions): Promise<S
       await claimAndComplete(options.warmup);
     }
 
-    let cpu = startPhaseCpu();
-    let t0 = performance.now();
-    await triggers(options.triggers);
-    const triggersPerSecond = options.triggers / ((performance.now() - t0) / 1000);
-    const triggerCpu = cpu(options.triggers);
+    const triggerPhase = await measurePhase(async () => (await triggers(options.triggers), options.triggers));
     // Clear the queue before the next phases: claim and complete what the trigger phase queued.
     await claimAndComplete(options.triggers);
 
     // batchTrigger: one request with `batch` items; every row must be there.
-    t0 = performance.now();
+    const t0 = performance.now();
     const batch = await call("/api/v1/tasks/batch", { items: Array.from({ length: options.batch }, (_, i) => ({ task: "noop", payload: { i } })) }, apiKey);
     const batchMs = performance.now() - t0;
     const ids = (batch.runs as Array<{ id: string }>).map((r) => r.id);
@@ -115,20 +111,16 @@ export async function benchStasisServer(options: StasisServerOptions): Promise<S
       const n = Math.min(QUEUE_CHUNK, options.runs - queued);
       await call("/api/v1/tasks/batch", { items: Array.from({ length: n }, (_, i) => ({ task: "noop", payload: { i } })) }, apiKey);
     }
-    cpu = startPhaseCpu();
-    t0 = performance.now();
-    const completed = await claimAndComplete(options.runs);
-    const claimCompletePerSecond = completed / ((performance.now() - t0) / 1000);
-    const runCpu = cpu(completed);
+    const { items: completed, perSecond: claimCompletePerSecond, cpu: runCpu } = await measurePhase(() => claimAndComplete(options.runs));
     if (completed !== options.runs) throw new Error(`only ${completed} of ${options.runs} runs were claimed and completed`);
     const attempts = await db("run_attempts").select("run_id").count<{ run_id: string; count: string }[]>("* as count").groupBy("run_id");
     const counts = attempts.map((a) => Number(a.count));
     return {
-      triggersPerSecond,
+      triggersPerSecond: triggerPhase.perSecond,
       batchTrigger: { items: options.batch, ms: batchMs, rowsWritten: Number(count) },
       claimCompletePerSecond,
       attemptsPerRun: { min: Math.min(...counts), max: Math.max(...counts) },
-      cpu: { trigger: triggerCpu, run: runCpu },
+      cpu: { trigger: triggerPhase.cpu, run: runCpu },
     };
   } finally {
     await Promise.all(replicas.map((r) => r.stop()));

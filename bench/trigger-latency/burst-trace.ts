@@ -140,4 +140,3 @@ function stepsPerProcess(rows: BurstRow[]) {
   }
   return { processes: byProcess.size, steps };
 }
-
