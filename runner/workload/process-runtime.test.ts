@@ -5,7 +5,9 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { describeWorkloadRuntime } from "./conformance.ts";
 import { createProcessRuntime } from "./index.ts";
+import { pidRunning } from "./pid-alive.ts";
 import { pollFor } from "./poll.ts";
+import type { TaskProcess } from "./types.ts";
 import { collect } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
@@ -100,7 +102,47 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
     await crashRunnerAndExpectNoTask(["restore", path.join(f.scratch, "orphan")]);
   });
 
+  // As when a restore fails after the task resumed (CRIU: "Unable to detach … No such process"):
+  // the task is gone and criu does not exit. The run must still see its end.
+  it("a restored task that died under a criu that stopped answering still reports its end", async () => {
+    const restored = await restoreWithStoppedCriu("stuck-criu-died");
+    process.kill(restored.init, "SIGKILL");
+    expect(await restored.proc.exited).toEqual({ code: null, signal: "SIGKILL" });
+    expect(await pidRunning(restored.criu)).toBe(false);
+  });
 
-
-
+  it("kill() ends a restored task whose criu stopped answering", async () => {
+    const restored = await restoreWithStoppedCriu("stuck-criu-killed");
+    await restored.proc.kill();
+    expect(await restored.proc.exited).toEqual({ code: null, signal: "SIGKILL" });
+    expect(await pidRunning(restored.criu)).toBe(false);
+    expect(await pidRunning(restored.init)).toBe(false);
+  });
 });
+
+/** A task checkpointed and restored, with its `criu restore` then stopped (SIGSTOP): the pids of criu and of the restored namespace's init. */
+async function restoreWithStoppedCriu(name: string): Promise<{ proc: TaskProcess; criu: number; init: number }> {
+  const { proc } = await f.start(runtime, path.join(f.dir, `${name}.log`));
+  const imageDir = path.join(f.scratch, name);
+  await runtime.checkpoint(proc, imageDir);
+  const restored = f.track(await runtime.restore(imageDir, { cwd: f.dir }));
+  const [criu] = await childrenOf(await pollFor(() => criuGuardRestoring(imageDir), 10_000, `the guard of criu restoring ${imageDir}`));
+  process.kill(criu, "SIGSTOP");
+  const [init] = await childrenOf(criu);
+  expect(await pidRunning(init)).toBe(true);
+  return { proc: restored, criu, init };
+}
+
+/** The guard (criu-guard.ts, a bash) whose criu restores `imageDir`. */
+async function criuGuardRestoring(imageDir: string): Promise<number | undefined> {
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (path.basename(argv[0]) === "bash" && argv.includes("restore") && argv.includes(imageDir)) return Number(pid);
+  }
+  return undefined;
+}
+
+async function childrenOf(pid: number): Promise<number[]> {
+  return (await readFile(`/proc/${pid}/task/${pid}/children`, "utf8")).trim().split(" ").map(Number);
+}

@@ -14,6 +14,7 @@ import type { TaskUser } from "./criu-user.ts";
 import { APP_MOUNT_KEY, restoreRootPrefix, taskRootOps, type ExternalMount } from "./task-root.ts";
 import { externalMountRestoreArgs } from "./transient-mounts.ts";
 import type { RestoreTaskOptions } from "./types.ts";
+import { watchRestoredInit } from "./restored-init-watch.ts";
 
 export interface RestoreTaskRuntimeOptions {
   criuPath: string;
@@ -122,6 +123,7 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   }
 
   options.onPids?.([pid]);
+  watchRestoredInit(pid, child);
   const fds = child.stdio as unknown as Array<Readable & Duplex>;
   const handle = createTaskHandle({
     id: options.id ?? `restored-${randomUUID()}`,

@@ -38,10 +38,19 @@ export interface PreparedDump {
   rootArchive?: string;
 }
 
+/**
+ * How long `kill()` waits for the task to be gone before it ends the spawned child itself (SIGTERM,
+ * then SIGKILL), and how long the status socket may stay open after that child exited. Both bound a
+ * wait that otherwise depends on every holder of the socket: a `criu restore` that failed after the
+ * task resumed ("Unable to detach … No such process") kept it open, and `exited` never settled.
+ */
+const GRACE_MS = 5_000;
+
 export function createTaskHandle(parts: TaskProcessParts): TaskHandle {
   let running = true;
-  const statusLine = readStatus(parts.status);
-  const exited = Promise.all([childExit(parts.child), statusLine]).then(([child, status]) => {
+  const childExited = childExit(parts.child);
+  const statusLine = readStatus(parts.status, childExited);
+  const exited = Promise.all([childExited, statusLine]).then(([child, status]) => {
     running = false;
     if (!parts.status) return child;
     // The supervisor was SIGKILLed with its namespace (kill or checkpoint) before it could report.
@@ -59,6 +68,12 @@ export function createTaskHandle(parts: TaskProcessParts): TaskHandle {
       if (running) {
         killNamespaceInit(await parts.initPid().catch(() => undefined), parts.child);
       }
+      // The spawned child (`unshare`, or the CRIU guard, which stops criu and its tree) should follow
+      // the namespace at once; one that does not is ended here.
+      for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+        if (await settlesWithin(exited, GRACE_MS)) return;
+        parts.child.kill(signal);
+      }
       await exited;
     },
   };
@@ -71,8 +86,21 @@ export function createTaskHandle(parts: TaskProcessParts): TaskHandle {
   };
 }
 
-function readStatus(status: Readable | undefined): Promise<number | undefined> {
+/** Settles with whether `promise` settled within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([promise.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The supervisor's exit status, read until the socket ends or, once the child has exited, `GRACE_MS` later. */
+function readStatus(status: Readable | undefined, childExited: Promise<unknown>): Promise<number | undefined> {
   if (!status) return Promise.resolve(undefined);
+  void childExited.then(() => setTimeout(() => status.destroy(), GRACE_MS).unref());
   return new Promise((resolve) => {
     let text = "";
     status.setEncoding("utf8");
