@@ -74,10 +74,15 @@ export async function unpackFile(file: string, dir: string, key: Buffer): Promis
   return { sha256: hash.digest("hex") };
 }
 
+const READ_CHUNK_BYTES = 1 << 20;
+const UNPACK_SHELL = "bash";
+/** One spawn for both (a fork of this large process costs 10–20 ms each); pipefail: either one failing fails it. */
+const UNPACK_SCRIPT = 'set -o pipefail; zstd -d -q -c -- "$1" | tar -C "$2" --numeric-owner -xf -';
+
 /**
  * `unpackFile` over the concatenation of `files` (a checkpoint stored as several verified blobs); `hash` sees every byte read.
  * The opened stream goes to a file beside `dir` first, not down a pipe into zstd: fed by this process through a 64 KiB
- * pipe, zstd waited on each refill, and a ~40 MiB checkpoint took ~265 ms to unpack against ~190 ms this way
+ * pipe, zstd waited on each refill, and a ~40 MiB checkpoint took 245–280 ms to unpack against 185–235 ms this way
  * (bench/suspend-resume, "Tenth round").
  */
 export async function unpackFiles(files: string[], dir: string, key: Buffer, hash?: ReturnType<typeof createHash>): Promise<void> {
@@ -93,11 +98,6 @@ export async function unpackFiles(files: string[], dir: string, key: Buffer, has
     await rm(opened, { force: true });
   }
 }
-
-const READ_CHUNK_BYTES = 1 << 20;
-const UNPACK_SHELL = "bash";
-/** One spawn for both (a fork of this large process costs 10–20 ms each); pipefail: either one failing fails it. */
-const UNPACK_SCRIPT = 'set -o pipefail; zstd -d -q -c -- "$1" | tar -C "$2" --numeric-owner -xf -';
 
 function tap(hash: ReturnType<typeof createHash>): Transform {
   return new Transform({
