@@ -51,6 +51,8 @@ export function describeCheckpointStore(name: string, factory: () => Promise<Che
       for (const file of await listFiles(imageDir)) {
         expect((await readFile(path.join(dest, file))).equals(await readFile(path.join(imageDir, file)))).toBe(true);
       }
+      // Nothing the unpack used (its dir of its own, the opened stream's file) is left beside the dest.
+      expect(await entriesNamed(scratch, "restored-1")).toEqual(["restored-1"]);
     });
 
     it("keeps checkpoints under different keys apart, and another runner can read them", async () => {
@@ -143,8 +145,14 @@ export function describeCheckpointStore(name: string, factory: () => Promise<Che
       expect((swapped as Error).name).toBe("CheckpointIntegrityError");
       expect((swapped as Error).message).toMatch(/does not open under its key/);
       await expect(stat(dest)).rejects.toThrow(/ENOENT/);
+      expect(await entriesNamed(scratch, "restored-8")).toEqual([]);
     });
   });
+}
+
+/** The entries of `dir` whose name starts with `prefix`. */
+async function entriesNamed(dir: string, prefix: string): Promise<string[]> {
+  return (await readdir(dir)).filter((name) => name.startsWith(prefix));
 }
 
 async function listFiles(dir: string, prefix = ""): Promise<string[]> {
