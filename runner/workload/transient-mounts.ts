@@ -79,24 +79,28 @@ export function mountsToDetach(entries: MountEntry[], inUse: string[] = []): str
     .reverse();
 }
 
-/** Paths the processes of the task's namespace hold: cwd, root, open files, mapped files. */
+/** Paths the processes of the task's namespace hold: cwd, root, open files, mapped files. Each process's links and files are read at once. */
 async function pathsInUse(initPid: number): Promise<string[]> {
   const paths = new Set<string>();
-  const pending = [initPid];
-  while (pending.length > 0) {
-    const pid = pending.pop()!;
-    for (const link of ["cwd", "root"]) paths.add(await readlink(`/proc/${pid}/${link}`).catch(() => ""));
-    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) paths.add(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ""));
-    const maps = await readFile(`/proc/${pid}/maps`, "utf8").catch(() => "");
+  const readOne = async (pid: number): Promise<number[]> => {
+    const link = (name: string) => readlink(`/proc/${pid}/${name}`).catch(() => "");
+    const [fds, maps, tasks] = await Promise.all([
+      readdir(`/proc/${pid}/fd`).catch(() => [] as string[]),
+      readFile(`/proc/${pid}/maps`, "utf8").catch(() => ""),
+      readdir(`/proc/${pid}/task`).catch(() => [] as string[]),
+    ]);
+    const [links, childLists] = await Promise.all([
+      Promise.all([link("cwd"), link("root"), ...fds.map((fd) => link(`fd/${fd}`))]),
+      Promise.all(tasks.map((task) => readFile(`/proc/${pid}/task/${task}/children`, "utf8").catch(() => ""))),
+    ]);
+    for (const p of links) paths.add(p);
     for (const line of maps.split("\n")) {
       const at = line.indexOf("/");
       if (at >= 0) paths.add(line.slice(at));
     }
-    for (const task of await readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-      const children = await readFile(`/proc/${pid}/task/${task}/children`, "utf8").catch(() => "");
-      for (const child of children.trim().split(/\s+/)) if (child) pending.push(Number(child));
-    }
-  }
+    return childLists.flatMap((list) => list.trim().split(/\s+/).filter(Boolean).map(Number));
+  };
+  for (let level = [initPid]; level.length > 0; ) level = (await Promise.all(level.map(readOne))).flat();
   paths.delete("");
   return [...paths].filter((p) => p.startsWith("/") && p !== "/");
 }
@@ -110,10 +114,9 @@ async function pathsInUse(initPid: number): Promise<string[]> {
 export async function dropTransientMounts(initPid: number): Promise<void> {
   const targets = mountsToDetach(parseMountinfo(await readFile(`/proc/${initPid}/mountinfo`, "utf8")), await pathsInUse(initPid));
   if (targets.length === 0) return;
-  // One by one: a target that is gone already (a copy under a stacked mount detached with it)
-  // must not stop the rest. CRIU reports anything left.
-  const detachEach = 'for target; do umount -l "$target" 2>/dev/null; done; exit 0';
-  await run("nsenter", ["-t", String(initPid), "-m", "-p", "--", "sh", "-c", detachEach, "sh", ...targets]).catch(() => {});
+  // One umount for all (no shell, no fork per target): it goes on past a target that is gone already (a copy
+  // under a stacked mount detached with it) and fails at the end, which is ignored. CRIU reports anything left.
+  await run("nsenter", ["-t", String(initPid), "-m", "-p", "--", "umount", "-l", "--", ...targets]).catch(() => {});
 }
 
 /**
