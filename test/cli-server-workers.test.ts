@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer as createNetServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pidRunning } from "../runner/workload/pid-alive.ts";
 import { ensureProject, freePort } from "../server/index.ts";
 import { runCli } from "./support/cli.ts";
 import { createTestDatabase, type TestDatabase } from "./support/db.ts";
@@ -32,15 +33,6 @@ const childrenOf = (pid: number): number[] => {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     return [];
-  }
-};
-
-/** Whether `pid` still runs (a zombie has ended). */
-const alive = (pid: number) => {
-  try {
-    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
   }
 };
 
@@ -124,6 +116,7 @@ describe("stasis server --workers", () => {
     const exited = new Promise<number | null>((resolve) => primary!.once("exit", (code) => resolve(code)));
     primary.kill("SIGTERM");
     expect(await exited).toBe(0);
-    expect(workersNow.filter(alive)).toEqual([]);
+    const stillRunning = await Promise.all(workersNow.map(pidRunning));
+    expect(workersNow.filter((_, i) => stillRunning[i])).toEqual([]);
   });
 });

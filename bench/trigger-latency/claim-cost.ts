@@ -34,8 +34,8 @@ try {
     const apiKey = created.environments.find((e) => e.environment === "production")!.apiKey;
     await deployProject({ projectDir: join(import.meta.dirname, "project"), apiUrl: stack.apiUrl, apiKey, store: createLayoutImageStore(stack.dirs.images), promote: true, withRuntime: false });
     await stack.db("runners").insert({ id: RUNNER, name: RUNNER, capacity: 10, checkpoints: false, workload: "process" });
-    const ways = 5;
-    for (let i = 0; i < samples * ways + 1; i++) await callStasisApi(stack.apiUrl, apiKey, "POST", "/api/v1/tasks/noop/trigger", { payload: null });
+    // Four timed loops of `samples` claims, and one for EXPLAIN ANALYZE.
+    for (let i = 0; i < samples * 4 + 1; i++) await callStasisApi(stack.apiUrl, apiKey, "POST", "/api/v1/tasks/noop/trigger", { payload: null });
     await client.connect();
 
     let leases = 0;
