@@ -1,4 +1,5 @@
 import { execFile, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -111,6 +112,15 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
     expect(await pidRunning(restored.criu)).toBe(false);
   });
 
+  // criu writes its pidfile a few ms before it lets go of the task's threads. Stopped in that window,
+  // it holds one in a ptrace stop: the killed init then waits, exiting, for that thread forever.
+  it("a restored task that died under a criu that stopped answering while it still traced it reports its end", async () => {
+    const restored = await restoreWithStoppedCriu("stuck-criu-tracing", { whileTracing: true });
+    process.kill(restored.init, "SIGKILL");
+    expect(await restored.proc.exited).toEqual({ code: null, signal: "SIGKILL" });
+    expect(await pidRunning(restored.criu)).toBe(false);
+  });
+
   it("kill() ends a restored task whose criu stopped answering", async () => {
     const restored = await restoreWithStoppedCriu("stuck-criu-killed");
     await restored.proc.kill();
@@ -120,17 +130,65 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
   });
 });
 
-/** A task checkpointed and restored, with its `criu restore` then stopped (SIGSTOP): the pids of criu and of the restored namespace's init. */
-async function restoreWithStoppedCriu(name: string): Promise<{ proc: TaskProcess; criu: number; init: number }> {
+/**
+ * A task checkpointed and restored, with its `criu restore` then stopped (SIGSTOP): the pids of criu
+ * and of the restored namespace's init. `whileTracing`: stopped as soon as its pidfile is written,
+ * once one of the task's threads is seen in a ptrace stop (or 50 ms passed), not after the restore returned.
+ */
+async function restoreWithStoppedCriu(name: string, { whileTracing = false } = {}): Promise<{ proc: TaskProcess; criu: number; init: number }> {
   const { proc } = await f.start(runtime, path.join(f.dir, `${name}.log`));
   const imageDir = path.join(f.scratch, name);
   await runtime.checkpoint(proc, imageDir);
-  const restored = f.track(await runtime.restore(imageDir, { cwd: f.dir }));
-  const [criu] = await childrenOf(await pollFor(() => criuGuardRestoring(imageDir), 10_000, `the guard of criu restoring ${imageDir}`));
-  process.kill(criu, "SIGSTOP");
+  const restoring = runtime.restore(imageDir, { cwd: f.dir });
+  const guard = await pollFor(() => criuGuardRestoring(imageDir), 10_000, `the guard of criu restoring ${imageDir}`);
+  // The guard's child is a fork of the guard until it execs criu.
+  const criuArgv = async (pid: number) => (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+  const criu = await pollFor(async () => {
+    for (const pid of await childrenOf(guard).catch(() => [])) if ((await criuArgv(pid)).includes("--pidfile")) return pid;
+  }, 10_000, `criu under its guard ${guard}`);
+  if (whileTracing) {
+    const argv = await criuArgv(criu);
+    const pidFile = argv[argv.indexOf("--pidfile") + 1];
+    // The window is a few ms: polled synchronously, without yielding to the event loop (criu runs on).
+    const pidFileDeadline = performance.now() + 60_000;
+    let init = 0;
+    while (!init && performance.now() < pidFileDeadline) init = Number(safely(() => readFileSync(pidFile, "utf8"), "").trim());
+    const deadline = performance.now() + 50;
+    while (performance.now() < deadline && !threadsOfTree(init).some((thread) => threadState(thread) === "t"));
+    process.kill(criu, "SIGSTOP");
+  }
+  const restored = f.track(await restoring);
+  if (!whileTracing) process.kill(criu, "SIGSTOP");
   const [init] = await childrenOf(criu);
   expect(await pidRunning(init)).toBe(true);
   return { proc: restored, criu, init };
+}
+
+/** `/proc/<pid>/task/<tid>` of every thread of `pid` and of its descendants. */
+function threadsOfTree(pid: number): string[] {
+  const threads: string[] = [];
+  const walk = (p: number) => {
+    for (const tid of safely(() => readdirSync(`/proc/${p}/task`), [] as string[])) {
+      threads.push(`/proc/${p}/task/${tid}`);
+      for (const child of safely(() => readFileSync(`/proc/${p}/task/${tid}/children`, "utf8"), "").split(" ").filter(Boolean)) walk(Number(child));
+    }
+  };
+  walk(pid);
+  return threads;
+}
+
+function threadState(thread: string): string | undefined {
+  const stat = safely(() => readFileSync(`${thread}/stat`, "utf8"), "");
+  return stat[stat.lastIndexOf(")") + 2];
+}
+
+/** What `read` returns, or `fallback` once the process it reads has gone. */
+function safely<T>(read: () => T, fallback: T): T {
+  try {
+    return read();
+  } catch {
+    return fallback;
+  }
 }
 
 /** The guard (criu-guard.ts, a bash) whose criu restores `imageDir`. */
@@ -144,5 +202,5 @@ async function criuGuardRestoring(imageDir: string): Promise<number | undefined>
 }
 
 async function childrenOf(pid: number): Promise<number[]> {
-  return (await readFile(`/proc/${pid}/task/${pid}/children`, "utf8")).trim().split(" ").map(Number);
+  return (await readFile(`/proc/${pid}/task/${pid}/children`, "utf8")).split(" ").filter(Boolean).map(Number);
 }
