@@ -134,16 +134,11 @@ async function claimFull(engine: Engine, runnerId: string, limit: number, claimK
       else await transitionRun(trx, run, "PENDING_VERSION", { expires_at: new Date(Date.now() + engine.config.pendingVersionTtlMs) });
     }
     // A resumed run whose attempt is still open continues that attempt (the process is restored).
-    const resumed = runnable.filter(({ run }) => run.resume !== null).map(({ run }) => run);
-    const open = new Set<string>();
-    for (const run of resumed) {
-      if (await trx("run_attempts").where({ run_id: run.id, number: run.attempt_count, status: "EXECUTING" }).first("id")) open.add(run.id);
-    }
-    const attemptOf = (run: RunRow) => (open.has(run.id) && run.resume ? run.attempt_count : run.attempt_count + 1);
+    const attemptOf = (run: ClaimCandidate) => (run.attempt_open && run.resume ? run.attempt_count : run.attempt_count + 1);
     const variables = await variablesForClaims(
       trx,
       engine.keyring,
-      runnable.map(({ run }) => ({ runId: run.id, projectId: run.project_id, environment: run.environment_slug, attempt: attemptOf(run), resume: run.resume !== null, hasVariables: run.has_variables })),
+      runnable.map(({ run }) => ({ runId: run.id, projectId: run.project_id, environment: run.environment_slug, attempt: attemptOf(run), resume: run.resume !== null, hasVariables: run.has_variables, hasSnapshot: run.has_snapshot })),
     );
 
     const starts: AttemptStart[] = [];

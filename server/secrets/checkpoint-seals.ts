@@ -44,11 +44,11 @@ export async function sealColumnsFor(trx: Knex.Transaction, keyring: Keyring | n
 export async function sealForResume(
   trx: Knex.Transaction,
   keyring: Keyring | null | undefined,
-  run: { id: string; environment_id: string; checkpoint_location: string | null; checkpoint_sha256: string | null; checkpoint_key: Buffer | null },
+  run: { id: string; project_id: string; checkpoint_location: string | null; checkpoint_sha256: string | null; checkpoint_key: Buffer | null },
   location: string,
 ): Promise<{ sha256: string | null; key: string | null }> {
   if (run.checkpoint_location !== location || !run.checkpoint_sha256 || !run.checkpoint_key) return { sha256: null, key: null };
-  const projectId = await projectOf(trx, run.environment_id);
+  const projectId = run.project_id;
   const dataKey = await dataKeyFor(trx, keyring, projectId, { create: false });
   if (!dataKey) throw new StasisError("ENCRYPTION_KEY_UNKNOWN", 500, `project ${projectId} has no data key to unwrap the key of checkpoint ${location}`);
   const key = unwrapCheckpointKey(dataKey, { projectId, runId: run.id, location }, run.checkpoint_key);

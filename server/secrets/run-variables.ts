@@ -18,6 +18,8 @@ export interface ClaimVariablesInput {
   resume: boolean;
   /** false: the claim's own statement saw that the environment has no variables (none are read). */
   hasVariables?: boolean;
+  /** false: the claim's own statement saw that the run has no variables snapshot (none is read). */
+  hasSnapshot?: boolean;
 }
 
 /**
@@ -27,10 +29,12 @@ export interface ClaimVariablesInput {
  */
 export async function variablesForClaim(trx: Knex.Transaction, keyring: Keyring | null | undefined, input: ClaimVariablesInput): Promise<Record<string, string>> {
   if (!keyring) return {};
-  if (input.resume) {
+  if (input.resume && input.hasSnapshot !== false) {
     const kept = await runVariables(trx, keyring, input.runId);
     if (kept) return kept;
   }
+  // Nothing to read and no snapshot to drop, as the claim's own statement saw.
+  if (input.hasVariables === false && input.hasSnapshot === false) return {};
   const variables = await effectiveVariables(trx, keyring, input.projectId, input.environment);
   if (Object.keys(variables).length === 0) {
     await trx("run_variables").where({ run_id: input.runId }).del();

@@ -1,4 +1,5 @@
 import type { Knex } from "knex";
+import { hotQuery } from "../db/prepared.ts";
 import type { RunRow } from "../engine/rows.ts";
 
 /** A locked candidate with what the claim needs to know about its place, read in the same statement. */
@@ -11,6 +12,10 @@ export type ClaimCandidate = RunRow & {
   target_deployment_id: string | null;
   /** Whether the environment has variables (its own or, for a preview, the `preview` set): none, no read for them. */
   has_variables: boolean;
+  /** A resume whose attempt is still EXECUTING: it continues that attempt (the process is restored). */
+  attempt_open: boolean;
+  /** A resume whose run has a variables snapshot (what its process was started with). */
+  has_snapshot: boolean;
 };
 
 /**
@@ -36,6 +41,9 @@ export type ClaimCandidate = RunRow & {
  * Likewise a resume held for the runner that has its dump on disk (engine/resume-hold.ts, for about
  * a second) is skipped by the others until the hold ends.
  *
+ * For a resume, whether its attempt is still open and whether its run kept a variables snapshot come
+ * along too (each an index probe): two round trips fewer between an event and the restore's claim.
+ *
  * Only the lock is taken here; the caller decides per row (PENDING_VERSION, new attempt) and moves
  * the rows to EXECUTING with one compare-and-set statement in the same transaction
  * (start-attempts.ts), so a crash between the two leaves the runs claimable.
@@ -58,7 +66,9 @@ const CLAIM_SQL = `
          p.slug AS project_slug,
          p.id AS project_id,
          COALESCE(l.deployment_id, CASE WHEN l.task_id = ANY(pd.tasks) THEN pd.id END) AS target_deployment_id,
-         EXISTS (SELECT 1 FROM environment_variables v WHERE v.project_id = p.id AND (v.scope = e.slug OR (e.slug LIKE 'preview/%' AND v.scope = 'preview'))) AS has_variables
+         EXISTS (SELECT 1 FROM environment_variables v WHERE v.project_id = p.id AND (v.scope = e.slug OR (e.slug LIKE 'preview/%' AND v.scope = 'preview'))) AS has_variables,
+         (l.resume IS NOT NULL AND EXISTS (SELECT 1 FROM run_attempts a WHERE a.run_id = l.id AND a.number = l.attempt_count AND a.status = 'EXECUTING')) AS attempt_open,
+         (l.resume IS NOT NULL AND EXISTS (SELECT 1 FROM run_variables rv WHERE rv.run_id = l.id)) AS has_snapshot
   FROM locked l
   JOIN environments e ON e.id = l.environment_id
   JOIN projects p ON p.id = e.project_id
@@ -68,6 +78,5 @@ const CLAIM_SQL = `
 
 export async function lockClaimableRuns(trx: Knex.Transaction, limit: number, runnerId: string): Promise<ClaimCandidate[]> {
   if (limit <= 0) return [];
-  const result = await trx.raw(CLAIM_SQL, [runnerId, runnerId, limit]);
-  return result.rows as ClaimCandidate[];
+  return (await hotQuery<ClaimCandidate>(trx, "stasis_lock_claimable_runs", CLAIM_SQL, [runnerId, runnerId, limit])).rows;
 }
