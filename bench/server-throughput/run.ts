@@ -1,11 +1,13 @@
 // The server alone (app.inject: no HTTP, no runner, no task process) beside graphile-worker, on one
 // embedded PostgreSQL in one run: triggers/s, batchTrigger of 1,000, claim+complete/s.
 // Usage: npx tsx bench/server-throughput/run.ts [--triggers 3000] [--runs 3000] [--batch 1000]
-//          [--concurrency 16] [--runners 4] [--slots 25] [--replicas 1] [--warmup 0] [--statements] [--json]
+//          [--concurrency 16] [--runners 4] [--slots 25] [--replicas 1] [--warmup 0] [--variables] [--statements] [--json]
 // --warmup N: N triggers, claimed and completed, before anything is measured (a server that has run a
 // while: its JIT has compiled the hot paths; a short run measures mostly the warm-up).
 // --replicas N: N server replicas on the one database (this thread and N − 1 worker threads, each its
 // own event loop), the triggers and the simulated runners shared among them.
+// --variables: the environment has a variable, so every claim takes the full path (decrypt, snapshot)
+// instead of the one-statement claim of a run in an environment without variables.
 // --statements: load pg_stat_statements and print the top statements by total time for Stasis.
 // Profile the server's CPU with: node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/server-throughput/run.ts
 import { chmod, mkdtemp, rm } from "node:fs/promises";
@@ -29,6 +31,7 @@ const { values } = parseArgs({
     slots: { type: "string", default: "25" },
     replicas: { type: "string", default: "1" },
     warmup: { type: "string", default: "0" },
+    variables: { type: "boolean", default: false },
     statements: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
@@ -36,7 +39,7 @@ const { values } = parseArgs({
 const n = (key: keyof typeof values) => Number(values[key]);
 const options = { triggers: n("triggers"), runs: n("runs"), batch: n("batch"), concurrency: n("concurrency"), runners: n("runners"), slots: n("slots"), replicas: n("replicas"), warmup: n("warmup") };
 if (!Object.entries(options).every(([k, v]) => Number.isInteger(v) && v >= (k === "warmup" ? 0 : 1))) {
-  console.error("usage: run.ts [--triggers N] [--runs N] [--batch N] [--concurrency N] [--runners N] [--slots N] [--replicas N] [--warmup N] [--statements] [--json]");
+  console.error("usage: run.ts [--triggers N] [--runs N] [--batch N] [--concurrency N] [--runners N] [--slots N] [--replicas N] [--warmup N] [--variables] [--statements] [--json]");
   process.exit(2);
 }
 
@@ -61,7 +64,7 @@ try {
   console.error("bench: durable commits/s of this disk (raw baseline)");
   ceiling = await commitCeiling(url("raw_commit_bench"), [1, options.concurrency]);
   console.error(`bench: stasis server (${options.triggers} triggers, a batch of ${options.batch}, ${options.runs} claim+complete)`);
-  stasis = await benchStasisServer({ databaseUrl: url("stasis_server_bench"), ...options });
+  stasis = await benchStasisServer({ databaseUrl: url("stasis_server_bench"), ...options, variables: Boolean(values.variables) });
   if (values.statements) {
     const result = await client.query(
       `SELECT calls::int, round(total_exec_time::numeric, 1)::float AS total_ms, round(mean_exec_time::numeric, 3)::float AS mean_ms, regexp_replace(query, '\\s+', ' ', 'g') AS query
@@ -98,7 +101,7 @@ if (values.json) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   console.log(rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ")).join("\n"));
   console.log(
-    `\n${options.concurrency} trigger calls in flight${options.warmup ? ` after ${options.warmup} unmeasured triggers, claims and completions` : ""}${options.replicas > 1 ? ` on each of ${options.replicas} server replicas (worker threads: one event loop each, one database)` : ""}; ${options.runners} simulated runners × ${options.slots} slots polling with waitMs 0; attempts per run ${stasis.attemptsPerRun.min}–${stasis.attemptsPerRun.max}; graphile-worker concurrency ${options.concurrency}.`,
+    `\n${options.concurrency} trigger calls in flight${options.warmup ? ` after ${options.warmup} unmeasured triggers, claims and completions` : ""}${options.replicas > 1 ? ` on each of ${options.replicas} server replicas (worker threads: one event loop each, one database)` : ""}; ${options.runners} simulated runners × ${options.slots} slots polling with waitMs 0;${values.variables ? " the environment has a variable (every claim the full one);" : ""} attempts per run ${stasis.attemptsPerRun.min}–${stasis.attemptsPerRun.max}; graphile-worker concurrency ${options.concurrency}.`,
   );
   console.log(`raw baseline, same PostgreSQL: ${ceiling.map((c) => `${rate(c.commitsPerSecond)} durable commits with ${c.clients} client${c.clients > 1 ? "s" : ""}`).join(", ")} (one INSERT each, synchronous_commit on).`);
   if (statements.length) {

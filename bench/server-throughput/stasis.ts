@@ -18,6 +18,8 @@ export interface StasisServerOptions {
   replicas: number;
   /** Triggers, then claims and completions, of this many runs before anything is measured. */
   warmup: number;
+  /** The environment has a variable: every claim takes the full path (claim.ts), not the one-statement one. */
+  variables?: boolean;
 }
 
 export interface StasisServerResult {
@@ -70,6 +72,7 @@ export async function benchStasisServer(options: StasisServerOptions): Promise<S
     const apiKey = project.keys.find((k) => k.environment === "production")!.apiKey;
     const call = caller(server.app);
     await call("/api/v1/deployments", { imageRef: `oci-layout:/tmp/x@${DIGEST}`, imageDigest: DIGEST, manifest: manifest(), promote: true }, apiKey);
+    if (options.variables) await call("/api/v1/envvars", { variables: { BENCH_SETTING: "on" } }, apiKey);
 
     // Triggers, one run per request: each replica its share, `concurrency` requests in flight on each.
     const triggers = async (count: number) => {

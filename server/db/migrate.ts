@@ -14,6 +14,7 @@ import * as connections from "../migrations/013-connections.ts";
 import * as webhookSubscriptions from "../migrations/014-webhook-subscriptions.ts";
 import * as claimFreshRuns from "../migrations/015-claim-fresh-runs.ts";
 import * as resumeHolder from "../migrations/017-resume-holder.ts";
+import * as claimLockFunction from "../migrations/018-claim-lock-function.ts";
 
 interface Migration {
   id: number;
@@ -38,6 +39,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 14, name: "webhook-subscriptions", up: webhookSubscriptions.up },
   { id: 15, name: "claim-fresh-runs", up: claimFreshRuns.up },
   { id: 17, name: "resume-holder", up: resumeHolder.up },
+  { id: 18, name: "claim-lock-function", up: claimLockFunction.up },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;

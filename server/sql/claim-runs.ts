@@ -28,6 +28,9 @@ export type ClaimCandidate = RunRow & {
  * Whether the environment has any variables comes along too: most have none, and then the claim
  * reads none (one round trip fewer between a trigger and its task's start).
  *
+ * The lock itself is the function `stasis_lock_claimable_runs` (migration 018, which holds its
+ * text), run with `enable_bitmapscan = off` as the one-statement claim is: see the migration.
+ *
  * The environment, project and promoted deployment come along in the same statement, joined to
  * the locked rows outside the locking scan (a MATERIALIZED CTE: joined inside it, the planner may
  * leave the partial index for a join order that reads far more rows), so a claim of 25 runs costs one round trip here instead of three per
@@ -49,17 +52,7 @@ export type ClaimCandidate = RunRow & {
  * (start-attempts.ts), so a crash between the two leaves the runs claimable.
  */
 const CLAIM_SQL = `
-  WITH locked AS MATERIALIZED (
-    SELECT r.*
-    FROM runs r
-    WHERE r.status IN ('QUEUED', 'DELAYED', 'RETRYING')
-      AND r.available_at <= now()
-      AND (r.resume IS NULL OR r.checkpoint_workload IS NULL OR r.checkpoint_workload = (SELECT COALESCE(MAX(w.workload), 'process') FROM runners w WHERE w.id = ?))
-      AND (r.resume_held_until IS NULL OR r.resume_held_until <= now() OR r.resume_runner_id = ?)
-    ORDER BY r.available_at, r.seq
-    LIMIT ?
-    FOR UPDATE SKIP LOCKED
-  )
+  WITH locked AS MATERIALIZED (SELECT * FROM stasis_lock_claimable_runs(?, ?))
   SELECT l.*,
          e.slug AS environment_slug,
          e.number AS environment_number,
@@ -78,5 +71,5 @@ const CLAIM_SQL = `
 
 export async function lockClaimableRuns(trx: Knex.Transaction, limit: number, runnerId: string): Promise<ClaimCandidate[]> {
   if (limit <= 0) return [];
-  return (await hotQuery<ClaimCandidate>(trx, "stasis_lock_claimable_runs", CLAIM_SQL, [runnerId, runnerId, limit])).rows;
+  return (await hotQuery<ClaimCandidate>(trx, "stasis_claim_candidates", CLAIM_SQL, [runnerId, limit])).rows;
 }
