@@ -71,50 +71,73 @@ describe("batchTrigger", () => {
 
 describe("batched claims", () => {
   it("several runners long-polling one burst never get the same run: each run has exactly one attempt", async () => {
-    // Drain what the batchTrigger tests queued.
-    const drain = await registerRunner(f, "drain");
-    for (;;) {
-      const { runs } = await poll(f, drain, { freeSlots: 1000 });
-      if (runs.length === 0) break;
-      await f.call("POST", "/api/v1/runner/complete", { key: RUNNER_TOKEN, body: { items: runs.slice(0, 100).map((r: any) => ({ runId: r.runId, leaseId: r.leaseId, result: { ok: true, output: null } })) } });
-      for (let i = 100; i < runs.length; i += 100) {
-        await f.call("POST", "/api/v1/runner/complete", { key: RUNNER_TOKEN, body: { items: runs.slice(i, i + 100).map((r: any) => ({ runId: r.runId, leaseId: r.leaseId, result: { ok: true, output: null } })) } });
-      }
+    await burstIsSharedOnce("burst");
+  });
+
+  // Every claim of a run in an environment with variables is the full claim (its lock: migration 018).
+  it("the same in an environment with variables: each run has exactly one attempt, and its process gets them", async () => {
+    expect((await f.call("POST", "/api/v1/envvars", { body: { variables: { BURST_SETTING: "on" } } })).status).toBe(200);
+    try {
+      expect([...(await burstIsSharedOnce("burst-with-variables"))]).toEqual([JSON.stringify({ BURST_SETTING: "on" })]);
+    } finally {
+      expect((await f.call("DELETE", "/api/v1/envvars/BURST_SETTING")).status).toBe(200);
     }
-
-    const runnerIds = await Promise.all(Array.from({ length: 5 }, (_, i) => registerRunner(f, `burst-${i}`)));
-    const claimedBy = new Map<string, string[]>();
-    let stop = false;
-    // Every runner is waiting in a long poll when the burst lands, and keeps polling until it is over.
-    const loops = runnerIds.map(async (runnerId) => {
-      while (!stop) {
-        const { runs } = await poll(f, runnerId, { freeSlots: 7, waitMs: 300 });
-        for (const run of runs) claimedBy.set(run.runId, [...(claimedBy.get(run.runId) ?? []), runnerId]);
-        if (runs.length === 0) continue;
-        const done = await f.call("POST", "/api/v1/runner/complete", { key: RUNNER_TOKEN, body: { items: runs.map((r: any) => ({ runId: r.runId, leaseId: r.leaseId, result: { ok: true, output: { by: runnerId } } })) } });
-        expect(done.status).toBe(200);
-        expect(done.body.results.every((r: any) => r.ok && r.status === "COMPLETED")).toBe(true);
-      }
-    });
-    const burst = await f.call("POST", "/api/v1/tasks/batch", { body: { items: items(300) } });
-    const ids = (burst.body.runs as Array<{ id: string }>).map((r) => r.id);
-    await eventually(
-      () => f.database.db("runs").whereIn("id", ids).where({ status: "COMPLETED" }).count<{ count: string }[]>("* as count"),
-      (rows) => Number(rows[0].count) === ids.length,
-      60_000,
-    );
-    stop = true;
-    await Promise.all(loops);
-
-    for (const id of ids) expect(claimedBy.get(id)).toHaveLength(1);
-    const attempts = await f.database.db("run_attempts").whereIn("run_id", ids).select("run_id", "runner_id", "status");
-    expect(attempts).toHaveLength(ids.length);
-    expect(new Set(attempts.map((a) => a.run_id)).size).toBe(ids.length);
-    expect(attempts.every((a) => a.status === "COMPLETED" && a.runner_id === claimedBy.get(a.run_id)![0])).toBe(true);
-    // More than one runner took part: the burst was shared, not handed to one poll.
-    expect(new Set(attempts.map((a) => a.runner_id)).size).toBeGreaterThan(1);
   });
 });
+
+/**
+ * Five runners long-poll while a batch of 300 lands, each taking 7 at a time and completing them;
+ * every run must be claimed once, with one attempt, and by more than one runner between them.
+ * Returns the distinct `env` the claims carried.
+ */
+async function burstIsSharedOnce(name: string): Promise<Set<string>> {
+  // Drain what earlier tests queued.
+  const drain = await registerRunner(f, `${name}-drain`);
+  for (;;) {
+    const { runs } = await poll(f, drain, { freeSlots: 1000 });
+    if (runs.length === 0) break;
+    for (let i = 0; i < runs.length; i += 100) {
+      await f.call("POST", "/api/v1/runner/complete", { key: RUNNER_TOKEN, body: { items: runs.slice(i, i + 100).map((r: any) => ({ runId: r.runId, leaseId: r.leaseId, result: { ok: true, output: null } })) } });
+    }
+  }
+
+  const runnerIds = await Promise.all(Array.from({ length: 5 }, (_, i) => registerRunner(f, `${name}-${i}`)));
+  const claimedBy = new Map<string, string[]>();
+  const envs = new Set<string>();
+  let stop = false;
+  // Every runner is waiting in a long poll when the burst lands, and keeps polling until it is over.
+  const loops = runnerIds.map(async (runnerId) => {
+    while (!stop) {
+      const { runs } = await poll(f, runnerId, { freeSlots: 7, waitMs: 300 });
+      for (const run of runs) {
+        claimedBy.set(run.runId, [...(claimedBy.get(run.runId) ?? []), runnerId]);
+        envs.add(JSON.stringify(run.env));
+      }
+      if (runs.length === 0) continue;
+      const done = await f.call("POST", "/api/v1/runner/complete", { key: RUNNER_TOKEN, body: { items: runs.map((r: any) => ({ runId: r.runId, leaseId: r.leaseId, result: { ok: true, output: { by: runnerId } } })) } });
+      expect(done.status).toBe(200);
+      expect(done.body.results.every((r: any) => r.ok && r.status === "COMPLETED")).toBe(true);
+    }
+  });
+  const burst = await f.call("POST", "/api/v1/tasks/batch", { body: { items: items(300) } });
+  const ids = (burst.body.runs as Array<{ id: string }>).map((r) => r.id);
+  await eventually(
+    () => f.database.db("runs").whereIn("id", ids).where({ status: "COMPLETED" }).count<{ count: string }[]>("* as count"),
+    (rows) => Number(rows[0].count) === ids.length,
+    60_000,
+  );
+  stop = true;
+  await Promise.all(loops);
+
+  for (const id of ids) expect(claimedBy.get(id)).toHaveLength(1);
+  const attempts = await f.database.db("run_attempts").whereIn("run_id", ids).select("run_id", "runner_id", "status");
+  expect(attempts).toHaveLength(ids.length);
+  expect(new Set(attempts.map((a) => a.run_id)).size).toBe(ids.length);
+  expect(attempts.every((a) => a.status === "COMPLETED" && a.runner_id === claimedBy.get(a.run_id)![0])).toBe(true);
+  // More than one runner took part: the burst was shared, not handed to one poll.
+  expect(new Set(attempts.map((a) => a.runner_id)).size).toBeGreaterThan(1);
+  return envs;
+}
 
 describe("batched completions", () => {
   it("answers each item as the single route would: a lost lease or an unknown run fails only its own item, and a repeat gets the same answer", async () => {
