@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -152,7 +152,8 @@ async function restoreWithStoppedCriu(name: string, { whileTracing = false } = {
     // The window is a few ms: polled synchronously, without yielding to the event loop (criu runs on).
     const pidFileDeadline = performance.now() + 60_000;
     let init = 0;
-    while (!init && performance.now() < pidFileDeadline) init = Number(safely(() => readFileSync(pidFile, "utf8"), "").trim());
+    // Until criu is gone too: a restore that fails then rejects below, instead of after the deadline.
+    while (!init && performance.now() < pidFileDeadline && existsSync(`/proc/${criu}`)) init = Number(safely(() => readFileSync(pidFile, "utf8"), "").trim());
     const deadline = performance.now() + 50;
     while (performance.now() < deadline && !threadsOfTree(init).some((thread) => threadState(thread) === "t"));
     process.kill(criu, "SIGSTOP");
