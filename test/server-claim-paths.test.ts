@@ -77,6 +77,40 @@ describe("claim paths", () => {
     expect(attempts.filter((x) => x.run_id === suspended).map((x) => x.number)).toEqual([1]);
     expect(attempts.filter((x) => x.run_id === later).map((x) => x.number)).toEqual([1]);
   });
+
+  it("a long poll woken by the event a suspended run waits for hands the resume over with its checkpoint and the event, in one full claim", async () => {
+    const runnerId = await registerRunner(f, "paths-3");
+    const suspended = await trigger("plain");
+    const [claim] = (await poll(f, runnerId, { freeSlots: 1 })).runs;
+    expect(claim.runId).toBe(suspended);
+    const wait = await f.call("POST", `/api/v1/runner/runs/${suspended}/waits`, { key: RUNNER_TOKEN, body: { leaseId: claim.leaseId, spec: { kind: "event", event: "paths-resume" } } });
+    const reported = await f.call("POST", `/api/v1/runner/runs/${suspended}/suspend`, { key: RUNNER_TOKEN, body: { leaseId: claim.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: "/ckpt/paths-3", sizeBytes: 1, ...FAKE_SEAL } } });
+    expect(reported.body.status).toBe("SUSPENDED");
+
+    const issued: string[] = [];
+    const onQuery = (q: { sql: string }) => issued.push(q.sql);
+    const db = f.database.db;
+    const wakeListeners = () => f.server.engine.listener.events.listenerCount("runs");
+    const idle = wakeListeners();
+    const polling = pollRunner(f.server.engine, { runnerId, freeSlots: 2, waitMs: 20_000 });
+    try {
+      // Asleep after its first look (two listeners: its wake count and its sleep).
+      await eventually(async () => wakeListeners(), (n) => n >= idle + 2);
+      db.on("query", onQuery);
+      const sent = await f.call("POST", "/api/v1/events", { body: { event: "paths-resume", payload: { seat: "F7" } } });
+      expect(sent.body.matchedWaitpoints).toBe(1);
+      const { runs } = await polling;
+      expect(runs).toHaveLength(1);
+      expect(runs[0]).toMatchObject({ runId: suspended, attempt: 1, resume: { checkpointLocation: "/ckpt/paths-3", result: { kind: "event", event: "paths-resume", payload: { seat: "F7" } } } });
+      // The one-statement claim cannot take a resume: the wake that says "resume" skips it.
+      const claims = issued.filter((sql) => /stasis_claim_fresh_runs|stasis_lock_claimable_runs/.test(sql));
+      expect(claims.map((sql) => (/fresh/.test(sql) ? "one-statement" : "full"))).toEqual(["full"]);
+    } finally {
+      db.off("query", onQuery);
+    }
+    const row = await f.database.db("runs").where({ id: suspended }).first("status", "runner_id", "attempt_count");
+    expect(row).toMatchObject({ status: "EXECUTING", runner_id: runnerId, attempt_count: 1 });
+  });
 });
 
 describe("a long poll whose runner hung up", () => {

@@ -6,9 +6,14 @@ import type { Logger } from "pino";
 import { connectionStringOf } from "../db/connect.ts";
 import { parseRunChanges, RUN_CHANGE_EVENT, RUN_CHANGES_CHANNEL, RUN_CHANGES_PER_NOTIFY, runChangesPayload, type RunChange } from "./run-changes.ts";
 
-/** One channel for every wake-up; the payload says who should look: runners' polls or the scheduler. */
+/**
+ * One channel for every wake-up; the payload says who should look: runners' polls or the scheduler.
+ * "resumes" comes beside a "runs" wake when a suspended run was queued to resume: a poll it wakes
+ * claims through the full claim at once (claim.ts), not first through the one-statement claim, which
+ * cannot take a resume. (A server that does not know the topic still wakes on the "runs" beside it.)
+ */
 export const WAKE_CHANNEL = "stasis_wake";
-export type WakeTopic = "runs" | "scheduler" | "logs";
+export type WakeTopic = "runs" | "resumes" | "scheduler" | "logs";
 
 /** This process's mark on the NOTIFYs it sends: its own listeners already heard them (locally) and skip the echo. */
 const ORIGIN = randomUUID().slice(0, 8);
@@ -79,6 +84,12 @@ export async function notify(db: Knex | Knex.Transaction, topic: WakeTopic, due?
     return;
   }
   afterCommit(db, () => void wake(db, topic, dueMs));
+}
+
+/** A run was queued to resume from its checkpoint: its "runs" wake says so ("resumes" first; see WakeTopic). */
+export async function notifyResumeQueued(db: Knex | Knex.Transaction): Promise<void> {
+  await notify(db, "resumes");
+  await notify(db, "runs");
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Knex } from "knex";
 import type { WaitResult } from "../../schemas/index.ts";
 import { executedMs } from "./lease.ts";
 import { maxAttemptsOf, retryOptionsFor } from "./complete-attempt.ts";
-import { notify } from "./notify.ts";
+import { notify, notifyResumeQueued } from "./notify.ts";
 import type { RunRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 
@@ -49,6 +49,6 @@ export async function recoverRun(trx: Knex.Transaction, run: RunRow, why: Recove
     }
   }
   const next = await transitionRun(trx, run, "QUEUED", { ...common, resume: resume ? JSON.stringify(resume) : null, available_at: trx.fn.now() });
-  await notify(trx, "runs");
+  await (resume ? notifyResumeQueued(trx) : notify(trx, "runs"));
   return next;
 }

@@ -53,20 +53,27 @@ export async function pollRunner(engine: Engine, body: { runnerId: string; freeS
   // Count wake-ups from before we look: one that lands while the queries run must not be slept through.
   let wakes = 0;
   const onWake = () => void wakes++;
+  // A wake about a resume (notify.ts): the claim after it goes straight to the full claim, the one that takes resumes.
+  let resumes = 0;
+  let resumesSeen = 0;
+  const onResume = () => void resumes++;
   engine.listener.events.on("runs", onWake);
+  engine.listener.events.on("resumes", onResume);
   try {
     for (;;) {
       // A runner that hung up (drain, shutdown) gets nothing more: no claim, no continue taken for it, and no
       // statement after it left — a server closing behind it would hold that statement until the pool's timeout.
       if (signal?.aborted) return { runs: [], continues: [], stops: [] };
       const seen = wakes;
+      const resumeQueued = resumes > resumesSeen;
+      resumesSeen = resumes;
       // The claim and the side looks at once, each on its own pooled connection: in sequence they were a dozen
       // round trips between a trigger's wake and the claim's answer (bench/trigger-latency/start-trace.ts). They
       // touch different rows (stops and continues: runs this runner holds; the claim: queued runs, SKIP LOCKED).
       // The side looks are one read first (runner-pending-work.ts), and only what it found is taken.
       const [runs, [stops, continues, deleteCheckpoints]] = await Promise.all([
         // A runner that hung up meanwhile would never see what we claim for it.
-        signal?.aborted ? [] : claimRuns(engine, body.runnerId, Math.min(body.freeSlots, MAX_CLAIM_BATCH), body.claimKey),
+        signal?.aborted ? [] : claimRuns(engine, body.runnerId, Math.min(body.freeSlots, MAX_CLAIM_BATCH), body.claimKey, { resumeQueued }),
         pendingWork(engine.db, body.runnerId).then((pending) =>
           Promise.all([
             pending.stops ? takeStops(engine, body.runnerId) : [],
@@ -83,6 +90,7 @@ export async function pollRunner(engine: Engine, body: { runnerId: string; freeS
     }
   } finally {
     engine.listener.events.off("runs", onWake);
+    engine.listener.events.off("resumes", onResume);
   }
 }
 

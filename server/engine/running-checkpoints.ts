@@ -5,7 +5,7 @@ import { conflict } from "../errors.ts";
 import { sealColumnsFor } from "../secrets/checkpoint-seals.ts";
 import type { Engine } from "./context.ts";
 import { executedMs, lockLeasedRun } from "./lease.ts";
-import { notify } from "./notify.ts";
+import { notifyResumeQueued } from "./notify.ts";
 import type { RunRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
 
@@ -52,7 +52,7 @@ export async function handOverRun(engine: Engine, runId: string, body: z.infer<t
       lease_expires_at: null,
     });
     if (!moved) throw conflict(`run ${runId} changed while it was handed over`, "INVALID_TRANSITION");
-    await notify(trx, "runs");
+    await notifyResumeQueued(trx);
     return { status: "QUEUED" as const };
   });
 }

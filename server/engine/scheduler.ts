@@ -6,7 +6,7 @@ import { extendLeasesAfterStart } from "../sql/extend-leases.ts";
 import { cancelLocked } from "./cancel-run.ts";
 import type { Engine } from "./context.ts";
 import { executedMs } from "./lease.ts";
-import { notify } from "./notify.ts";
+import { notify, notifyResumeQueued } from "./notify.ts";
 import { recoverRun } from "./recover-run.ts";
 import type { RunRow } from "./rows.ts";
 import { transitionRun } from "./transition.ts";
@@ -46,7 +46,8 @@ export function createScheduler(engine: Engine): Scheduler {
     const due = await engine.db("runs").whereIn("status", ["DELAYED", "RETRYING"]).where("available_at", ">", since).where("available_at", "<=", engine.db.fn.now()).first("id");
     // Resumes whose hold for the runner with their dump ended (resume-hold.ts): any runner may take them now.
     const released = due ? undefined : await engine.db("runs").where({ status: "QUEUED" }).whereNotNull("resume_held_until").where("resume_held_until", ">", since).where("resume_held_until", "<=", engine.db.fn.now()).first("id");
-    if (due || released) await notify(engine.db, "runs");
+    if (released) await notifyResumeQueued(engine.db);
+    else if (due) await notify(engine.db, "runs");
     // Housekeeping, not a deadline: at most once per interval, and its failure does not fail the sweep.
     if (Date.now() - lastConnectSweep >= engine.config.connectSweepIntervalMs) {
       lastConnectSweep = Date.now();

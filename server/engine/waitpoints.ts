@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 import type { WaitResult } from "../../schemas/index.ts";
 import { completeWaitpointRow } from "../sql/complete-waitpoint.ts";
-import { notify } from "./notify.ts";
+import { notify, notifyResumeQueued } from "./notify.ts";
 import { resumeHoldColumns } from "./resume-hold.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { onRunFinal, transitionRun } from "./transition.ts";
@@ -25,8 +25,8 @@ export async function completeWaitpoint(trx: Knex.Transaction, id: string, resul
           // First for the runner with the dump on its disk (resume-hold.ts).
           ...(await resumeHoldColumns(trx, run)),
         });
-      }
-      await notify(trx, "runs");
+        await notifyResumeQueued(trx);
+      } else await notify(trx, "runs");
     }
   }
   return wp;

@@ -10,7 +10,7 @@ import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
 import { executedMs, lockLeasedRun } from "./lease.ts";
 import { findKeyedWait, requestWaitpointIdOf } from "./keyed-waits.ts";
-import { notify } from "./notify.ts";
+import { notify, notifyResumeQueued } from "./notify.ts";
 import { repeatedSuspend, repeatedWait } from "./repeated-reports.ts";
 import { checkpointColumns } from "./running-checkpoints.ts";
 import { resumeHoldColumns } from "./resume-hold.ts";
@@ -143,7 +143,7 @@ export async function suspendRun(engine: Engine, runId: string, body: z.infer<ty
       available_at: trx.fn.now(),
       ...(await resumeHoldColumns(trx, common)),
     });
-    await notify(trx, "runs");
+    await notifyResumeQueued(trx);
     return { status: "QUEUED" as const };
   });
 }
