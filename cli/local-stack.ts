@@ -88,6 +88,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     const workload = options.workload ?? "process";
     const runtime = workload === "runc" ? await createRuncRuntime({ checkpoints: options.checkpoints, workDir: join(dirs.work, "runc") }) : await createProcessRuntime({ checkpoints: options.checkpoints, workDir: dirs.work });
+    stops.push(async () => runtime.close?.());
     const checkpointStore = options.checkpoints === false ? null : openCheckpointStore({ ...options.checkpointStore, defaultDir: dirs.checkpoints, dir: options.checkpointStore?.kind === "registry" ? undefined : dirs.checkpoints }).store;
     const runners: Runner[] = [];
     const images = createImageCache(dirs.imageCache);

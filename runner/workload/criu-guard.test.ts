@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../test/support/wait-for.ts";
-import { guardedCriu } from "./criu-guard.ts";
+import { guardedCriu, handCommand, standbyGuard } from "./criu-guard.ts";
 
 /** The pids below `pid` (children, grandchildren …), from /proc. */
 async function descendants(pid: number): Promise<number[]> {
@@ -19,13 +19,16 @@ const alive = async (pid: number) => {
   return stat !== null && !/\) [ZX] /.test(stat);
 };
 
+const TOOLS = { setpriv: "setpriv", bash: "bash" };
+
 /**
- * Guards `command`, waits until `processes` run below it, sends SIGTERM: the guard exits 143 and none
+ * Guards `command` (handed to a guard started ahead, with `standby`), waits until `processes` run below it, sends SIGTERM: the guard exits 143 and none
  * of them is left. `runnerGone`: the guard's stderr is a pipe nobody reads any more, as when its runner died.
  */
-async function termEndsTree(command: string[], processes: number, options: { runnerGone?: boolean } = {}): Promise<void> {
-  const [file, args] = guardedCriu({ setpriv: "setpriv", bash: "bash" }, command);
-  const guard = spawn(file, args, { stdio: ["ignore", "ignore", options.runnerGone ? "pipe" : "ignore"] });
+async function termEndsTree(command: string[], processes: number, options: { runnerGone?: boolean; standby?: boolean } = {}): Promise<void> {
+  const [file, args] = options.standby ? standbyGuard(TOOLS) : guardedCriu(TOOLS, command);
+  const guard = spawn(file, args, { stdio: [options.standby ? "pipe" : "ignore", "ignore", options.runnerGone ? "pipe" : "ignore"] });
+  if (options.standby) handCommand(guard.stdin!, "/", command);
   const exited = new Promise<number | null>((resolve) => guard.once("exit", (code) => resolve(code)));
   const tree = await waitFor("the whole tree to start", async () => {
     const pids = await descendants(guard.pid!);
@@ -54,8 +57,47 @@ describe("criu guard", () => {
     for (let i = 0; i < 5; i++) await termEndsTree(["unshare", "--pid", "--fork", "bash", "-c", "for i in $(seq 20); do sleep 300 & done; wait"], 22, { runnerGone: true });
   });
 
+  it("started ahead and handed its command, on SIGTERM it kills a PID namespace init below it and the whole tree, and exits 143", async () => {
+    await termEndsTree(["unshare", "--pid", "--fork", "bash", "-c", "sleep 300 & sleep 300 & wait"], 4, { standby: true });
+  });
+
+  it("started ahead, runs the command it is handed in the dir it is handed, with the pipes it was started with, and exits with its status", async () => {
+    const [file, args] = standbyGuard(TOOLS);
+    const guard = spawn(file, args, { stdio: ["pipe", "pipe", "pipe", "pipe"] });
+    const read = (i: number) => new Promise<string>((resolve) => {
+      let text = "";
+      (guard.stdio[i] as NodeJS.ReadableStream).setEncoding("utf8").on("data", (chunk: string) => (text += chunk)).on("end", () => resolve(text));
+    });
+    const [stdout, fd3] = [read(1), read(3)];
+    const exited = new Promise((resolve) => guard.once("exit", resolve));
+    // A field with spaces, quotes and a newline reaches the command as one argument.
+    handCommand(guard.stdin!, "/tmp", ["bash", "-c", 'pwd; printf "%s|" "$1" >&3; read -t 1 x && echo "stdin not empty"; exit 5', "-", "a b 'c'\nd"]);
+    expect(await exited).toBe(5);
+    expect(await stdout).toBe("/tmp\n");
+    expect(await fd3).toBe("a b 'c'\nd|");
+  });
+
+  it("started ahead, exits 0 running nothing when its stdin closes with no command, and 143 on SIGTERM while it waits", async () => {
+    const [file, args] = standbyGuard(TOOLS);
+    const unused = spawn(file, args, { stdio: ["pipe", "ignore", "ignore"] });
+    unused.stdin!.end();
+    expect(await new Promise((resolve) => unused.once("exit", resolve))).toBe(0);
+    const waiting = spawn(file, args, { stdio: ["pipe", "ignore", "ignore"] });
+    // Its trap is set before it reads: blocked in read(0, …) (syscall 0 on fd 0), a TERM is the runner giving up on it.
+    await waitFor("the guard to wait on its stdin", async () => (/^0 0x0 /.test(await readFile(`/proc/${waiting.pid}/syscall`, "utf8").catch(() => "")) ? true : undefined));
+    waiting.kill("SIGTERM");
+    expect(await new Promise((resolve) => waiting.once("exit", (code, signal) => resolve(code ?? signal)))).toBe(143);
+  });
+
+  it("refuses a command with a NUL byte, writing nothing", () => {
+    const written: string[] = [];
+    const stdin = { end: (chunk: string) => void written.push(chunk) } as unknown as NodeJS.WritableStream;
+    expect(() => handCommand(stdin, "/", ["criu", "restore\0--evil"])).toThrow(/NUL byte/);
+    expect(written).toEqual([]);
+  });
+
   it("without a signal, exits with the command's own status", async () => {
-    const [file, args] = guardedCriu({ setpriv: "setpriv", bash: "bash" }, ["bash", "-c", "exit 7"]);
+    const [file, args] = guardedCriu(TOOLS, ["bash", "-c", "exit 7"]);
     const guard = spawn(file, args, { stdio: "ignore" });
     expect(await new Promise((resolve) => guard.once("exit", resolve))).toBe(7);
   });

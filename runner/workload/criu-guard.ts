@@ -10,7 +10,7 @@
  * descendants (found in /proc), SIGKILLs them all and exits 143. Otherwise it exits with
  * criu's status. fds 3+ reach criu unchanged (`--inherit-fd` needs them); stdin is /dev/null.
  */
-const GUARD = [
+const GUARD_TRAP = [
   // Every descendant of the guard (not only of criu's: a task forked with CLONE_PARENT is the guard's child), read
   // with builtins only: a fork per /proc read (`$(cat …)`) made the walk take ~0.9 s on a loaded 2-core machine,
   // and a restored task ran on that long after its runner died (test/chaos.test.ts saw its side effects twice).
@@ -26,12 +26,34 @@ const GUARD = [
   // stopped and alive (test/e2e-runner-kill-leftovers.test.ts).
   'end() { local seen="" now i; exec 2>/dev/null; first; for i in 1 2 3 4 5 6 7 8; do all=(); kids $$; now="${all[*]}"; kill -STOP "${all[@]}" 2>/dev/null; [ "$now" = "$seen" ] && break; seen=$now; done; kill -KILL $seen "${all[@]}" 2>/dev/null; exit 143; }',
   "trap end TERM",
-  '"$0" "$@" &',
+];
+
+/** Runs criu (`"$@"`) as the guard's child and exits with its status. */
+const RUN = [
+  '"$@" &',
   "c=$!",
   'wait "$c"',
   "s=$?",
   // A TERM that lands between fork and wait is handled by the trap; a normal exit reports criu's status.
   'exit "$s"',
+];
+
+const GUARD = [...GUARD_TRAP, "set -- \"$0\" \"$@\"", ...RUN].join("\n");
+
+/**
+ * The guard started ahead (criu-standby.ts): it waits for its command on stdin — the dir to run it
+ * in, then criu's command line, each ending in a NUL — and runs it as the guard above. Its stdin
+ * closed with no command, it exits 0 having run nothing; a TERM while it waits ends it (143).
+ */
+const STANDBY_GUARD = [
+  ...GUARD_TRAP,
+  "cmd=()",
+  "while IFS= read -r -d '' a; do cmd+=(\"$a\"); done",
+  '[ "${#cmd[@]}" -ge 2 ] || exit 0',
+  'cd -- "${cmd[0]}" || exit 127',
+  'set -- "${cmd[@]:1}"',
+  "exec </dev/null",
+  ...RUN,
 ].join("\n");
 
 export interface CriuGuardTools {
@@ -42,4 +64,17 @@ export interface CriuGuardTools {
 /** argv for `spawn`/`execFile`: a criu command line (`criu args…`, criu-user.ts's `criuCommand`) under the guard. */
 export function guardedCriu(tools: CriuGuardTools, command: string[]): [string, string[]] {
   return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", GUARD, ...command]];
+}
+
+/** argv for `spawn` of a guard that waits for its command on stdin (`handCommand`). */
+export function standbyGuard(tools: CriuGuardTools): [string, string[]] {
+  return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", STANDBY_GUARD]];
+}
+
+/** Hands a standby guard the command it runs, in `cwd`; its stdin is closed after it. */
+export function handCommand(stdin: NodeJS.WritableStream, cwd: string, command: string[]): void {
+  const fields = [cwd, ...command];
+  const bad = fields.find((field) => field.includes("\0"));
+  if (bad !== undefined) throw new Error(`a command handed to the criu guard cannot hold a NUL byte: ${JSON.stringify(bad)}`);
+  stdin.end(fields.map((field) => `${field}\0`).join(""));
 }

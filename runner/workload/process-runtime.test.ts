@@ -140,12 +140,8 @@ async function restoreWithStoppedCriu(name: string, { whileTracing = false } = {
   const imageDir = path.join(f.scratch, name);
   await runtime.checkpoint(proc, imageDir);
   const restoring = runtime.restore(imageDir, { cwd: f.dir });
-  const guard = await pollFor(() => criuGuardRestoring(imageDir), 10_000, `the guard of criu restoring ${imageDir}`);
-  // The guard's child is a fork of the guard until it execs criu.
+  const criu = await pollFor(() => criuRestoring(imageDir), 10_000, `criu restoring ${imageDir}`);
   const criuArgv = async (pid: number) => (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
-  const criu = await pollFor(async () => {
-    for (const pid of await childrenOf(guard).catch(() => [])) if ((await criuArgv(pid)).includes("--pidfile")) return pid;
-  }, 10_000, `criu under its guard ${guard}`);
   if (whileTracing) {
     const argv = await criuArgv(criu);
     const pidFile = argv[argv.indexOf("--pidfile") + 1];
@@ -192,12 +188,15 @@ function safely<T>(read: () => T, fallback: T): T {
   }
 }
 
-/** The guard (criu-guard.ts, a bash) whose criu restores `imageDir`. */
-async function criuGuardRestoring(imageDir: string): Promise<number | undefined> {
+/**
+ * The criu process restoring `imageDir`: not its guard (a bash, which holds criu's argv until its fork
+ * execs criu; one started ahead holds none), whatever runs criu (setup-system.sh's wrapper execs its loader).
+ */
+async function criuRestoring(imageDir: string): Promise<number | undefined> {
   for (const pid of await readdir("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
     const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
-    if (path.basename(argv[0]) === "bash" && argv.includes("restore") && argv.includes(imageDir)) return Number(pid);
+    if (path.basename(argv[0]) !== "bash" && argv.includes("restore") && argv.includes(imageDir) && argv.includes("--pidfile")) return Number(pid);
   }
   return undefined;
 }

@@ -5,11 +5,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { detectCriu } from "./criu.ts";
+import { createGuardStandby, type GuardStandby } from "./criu-standby.ts";
 import { dumpTask, prepareDump } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
 import { namespaceArgv, namespaceInitPid, probeNamespaces, type NamespaceTools } from "./namespace.ts";
 import { createPidFiles } from "./leftovers.ts";
-import { restoreTask } from "./restore-task.ts";
+import { RESTORE_FDS, restoreTask } from "./restore-task.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
 import { taskRootArgv, taskRootOps } from "./task-root.ts";
 import type { CheckpointSupport, StartTaskOptions, TaskProcess, WorkloadRuntime } from "./types.ts";
@@ -61,6 +62,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   }
 
   const handles = new WeakMap<TaskProcess, TaskHandle>();
+  let standby: GuardStandby | null = null;
   const track = (handle: TaskHandle): TaskProcess => {
     handles.set(handle.proc, handle);
     void handle.proc.exited.finally(() => pidFiles.forget(handle.proc.id));
@@ -125,7 +127,14 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
     async restore(imageDir, opts) {
       requireCheckpoints("restore");
       const id = `restored-${randomUUID()}`;
-      return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, onPids: (pids) => recordPids(id, pids) }));
+      // The first restore starts its guard itself; from then on one waits ready for the next (criu-standby.ts).
+      const guard = standby?.take() ?? null;
+      standby ??= createGuardStandby(tools, RESTORE_FDS);
+      return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, guard, onPids: (pids) => recordPids(id, pids) }));
+    },
+
+    close() {
+      standby?.close();
     },
   };
 }

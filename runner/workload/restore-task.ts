@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { watch } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
@@ -6,7 +6,7 @@ import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { readCheckpointMeta } from "./checkpoint-meta.ts";
 import { logSummary } from "./criu.ts";
-import { guardedCriu } from "./criu-guard.ts";
+import { guardedCriu, handCommand } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
@@ -27,7 +27,12 @@ export interface RestoreTaskRuntimeOptions {
   rootDir?: string;
   /** Called with the PIDs to end should this runner die before they do (the guard, then the restored init). */
   onPids?: (pids: number[]) => void;
+  /** A guard started ahead with `RESTORE_FDS` extra pipes (criu-standby.ts), handed criu's command instead of a spawn. */
+  guard?: ChildProcess | null;
 }
+
+/** The pipes a restore gives criu besides stdio: fds 3–6, the task's new stdout, stderr, ipc and status sockets. */
+export const RESTORE_FDS = 4;
 
 const RESTORE_TIMEOUT_MS = 60_000;
 
@@ -70,7 +75,7 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   // init also has its own pdeathsig (set by `unshare --kill-child`, restored by CRIU) towards criu.
   const criu = [...(meta.mounts ? restoreRootPrefix(rootDir(options), imageAbs) : []), options.criuPath, ...args];
   const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, criu);
-  const child = spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", "pipe", "pipe"] });
+  const child = options.guard ? handed(options.guard, opts.cwd, criu) : spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", ...Array.from({ length: RESTORE_FDS }, () => "pipe" as const)] });
   if (child.pid) options.onPids?.([child.pid]);
   let criuOutput = "";
   for (const stream of [child.stdout, child.stderr]) {
@@ -138,4 +143,11 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   });
   void handle.proc.exited.finally(() => rm(work, { recursive: true, force: true }));
   return handle;
+}
+
+function handed(guard: ChildProcess, cwd: string, command: string[]): ChildProcess {
+  // A guard that died meanwhile refuses the write (EPIPE): its exit fails the restore below.
+  guard.stdin!.on("error", () => {});
+  handCommand(guard.stdin!, cwd, command);
+  return guard;
 }

@@ -96,4 +96,6 @@ export interface WorkloadRuntime {
   prepareCheckpoint?(proc: TaskProcess): void;
   /** Restores a checkpoint written by any runtime instance, with fresh stdout/stderr/ipc pipes. */
   restore(imageDir: string, opts: RestoreTaskOptions): Promise<TaskProcess>;
+  /** Ends what the runtime keeps ready for the next restore (the process runtime: a criu guard). Optional; tasks are not touched. */
+  close?(): void;
 }
