@@ -148,6 +148,11 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
 function handed(guard: ChildProcess, cwd: string, command: string[]): ChildProcess {
   // A guard that died meanwhile refuses the write (EPIPE): its exit fails the restore below.
   guard.stdin!.on("error", () => {});
-  handCommand(guard.stdin!, cwd, command);
+  try {
+    handCommand(guard.stdin!, cwd, command);
+  } catch (error) {
+    guard.stdin!.end(); // handed nothing, it exits
+    throw error;
+  }
   return guard;
 }
