@@ -66,9 +66,9 @@ export function guardedCriu(tools: CriuGuardTools, command: string[]): [string, 
   return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", GUARD, ...command]];
 }
 
-/** argv for `spawn` of a guard that waits for its command on stdin (`handCommand`). */
-export function standbyGuard(tools: CriuGuardTools): [string, string[]] {
-  return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", STANDBY_GUARD]];
+/** argv for `spawn` of a guard that waits for its command on stdin (`handCommand`); `owner` names whose it is in `ps`. */
+export function standbyGuard(tools: CriuGuardTools, owner = ""): [string, string[]] {
+  return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", STANDBY_GUARD, "stasis-criu-guard", owner]];
 }
 
 /** Hands a standby guard the command it runs, in `cwd`; its stdin is closed after it. */

@@ -19,7 +19,8 @@ export interface GuardStandby {
 /** Why later: a fork of the runner while a restore runs would hold up the restored run's first steps. */
 const REFILL_AFTER_MS = 250;
 
-export function createGuardStandby(tools: CriuGuardTools, extraFds: number): GuardStandby {
+/** `owner` shows in the waiting guard's command line (the runtime's work dir): whose it is, in `ps`. */
+export function createGuardStandby(tools: CriuGuardTools, extraFds: number, owner = ""): GuardStandby {
   let waiting: ChildProcess | null = null;
   let refill: NodeJS.Timeout | null = null;
   let closed = false;
@@ -28,7 +29,7 @@ export function createGuardStandby(tools: CriuGuardTools, extraFds: number): Gua
   const start = () => {
     refill = null;
     if (closed) return;
-    const [file, argv] = standbyGuard(tools);
+    const [file, argv] = standbyGuard(tools, owner);
     const child = spawn(file, argv, { stdio: ["pipe", "pipe", "pipe", ...Array.from({ length: extraFds }, () => "pipe" as const)] });
     child.once("error", () => {});
     child.once("exit", () => {

@@ -1,7 +1,7 @@
-import { execFile } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
-import { guardedCriu, type CriuGuardTools } from "./criu-guard.ts";
+import { guardedCriu, handCommand, type CriuGuardTools } from "./criu-guard.ts";
 import { criuCommand, type TaskUser } from "./criu-user.ts";
 
 const run = promisify(execFile);
@@ -40,16 +40,36 @@ export async function detectCriu(criuPath: string): Promise<CriuDetection> {
 
 /**
  * Runs a CRIU command that is expected to finish (dump); rejects with the log's error lines. Under
- * `guard`, criu and everything it forked die with the runner.
+ * `guard`, criu and everything it forked die with the runner; `waiting` is a guard started ahead
+ * (criu-standby.ts) to hand the command to instead of spawning one.
  */
-export async function runCriu(criuPath: string, args: string[], logFile: string, guard?: CriuGuardTools, user?: TaskUser, runtimeDir?: string): Promise<void> {
+export async function runCriu(criuPath: string, args: string[], logFile: string, guard?: CriuGuardTools, user?: TaskUser, runtimeDir?: string, waiting?: ChildProcess | null): Promise<void> {
   const command = criuCommand(criuPath, args, user, runtimeDir);
   const [file, argv] = guard ? guardedCriu(guard, command) : [command[0]!, command.slice(1)];
   try {
-    await run(file, argv, { maxBuffer: 16 * 1024 * 1024 });
+    await (guard && waiting ? runHanded(waiting, command) : run(file, argv, { maxBuffer: 16 * 1024 * 1024 }));
   } catch (err) {
     throw new Error(`criu ${args[0]} failed: ${await logSummary(logFile, err)}`, { cause: err });
   }
+}
+
+/** `command` run by a waiting guard in this process's dir: resolves on exit 0, else rejects with its stderr (as execFile does). */
+async function runHanded(guard: ChildProcess, command: string[]): Promise<void> {
+  // Pipes beyond stdio are a restore's: a dump has no use for them.
+  guard.stdio.slice(3).forEach((stream) => stream?.destroy());
+  guard.stdin!.on("error", () => {});
+  let stderr = "";
+  guard.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-16_000)));
+  guard.stdout!.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => guard.once("close", (code, signal) => resolve({ code, signal })));
+  try {
+    handCommand(guard.stdin!, process.cwd(), command);
+  } catch (error) {
+    guard.stdin!.end();
+    throw error;
+  }
+  const { code, signal } = await exited;
+  if (code !== 0) throw Object.assign(new Error(`${command[0]} exited with ${signal ?? code}`), { code, signal, stderr });
 }
 
 /** The error lines of a CRIU log (without the harmless RLIMIT_NOFILE noise), for error messages. */

@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { writeCheckpointMeta } from "./checkpoint-meta.ts";
@@ -18,6 +19,8 @@ export interface DumpTaskOptions {
   guard?: CriuGuardTools;
   /** `--leave-running`: the task goes on after the dump (a safety checkpoint). */
   leaveRunning?: boolean;
+  /** A guard started ahead (criu-standby.ts) for criu, or null: `guard` is spawned. */
+  waitingGuard?: () => ChildProcess | null;
 }
 
 /**
@@ -64,7 +67,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   step("args");
   const started = performance.now();
   try {
-    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, path.join(options.workDir, "criu-run"));
+    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, path.join(options.workDir, "criu-run"), options.waitingGuard?.());
   } catch (err) {
     throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });
   } finally {

@@ -1,6 +1,7 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -9,7 +10,7 @@ import { createProcessRuntime } from "./index.ts";
 import { pidRunning } from "./pid-alive.ts";
 import { pollFor } from "./poll.ts";
 import type { TaskProcess } from "./types.ts";
-import { collect } from "./test-support/ipc-client.ts";
+import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
 
@@ -59,6 +60,21 @@ async function crashRunnerAndExpectNoTask(args: string[]): Promise<void> {
   await pollFor(async () => ((await processesRunning(f.script)) === 0 ? true : undefined), 10_000, "the orphaned task to die");
 }
 
+/** The criu guards of the runtime with `workDir` waiting for their command (criu-standby.ts): children of this process. */
+async function waitingGuards(workDir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const child of await childrenOf(process.pid).catch(() => [] as number[])) {
+    const argv = (await readFile(`/proc/${child}/cmdline`, "utf8").catch(() => "")).replace(/\0$/, "").split("\0");
+    if (argv.slice(-2).join(" ") === `stasis-criu-guard ${workDir}` && (await waitsForCommand(child))) found.push(child);
+  }
+  return found;
+}
+
+/** Blocked in read(2) on its stdin (x86-64: syscall 0, fd 0). */
+async function waitsForCommand(pid: number): Promise<boolean> {
+  return /^0 0x0 /.test(await readFile(`/proc/${pid}/syscall`, "utf8").catch(() => ""));
+}
+
 /** Live (non-zombie) processes whose command line mentions `marker`. */
 async function processesRunning(marker: string): Promise<number> {
   let count = 0;
@@ -96,6 +112,60 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
   });
 
 
+
+  // After the first dump or restore a guard waits for the next (criu-standby.ts): both go through it, and a dump CRIU
+  // refuses there still names why, its task going on. A runtime of its own (other runtimes of this process keep guards
+  // waiting too); each step waits for its guard to wait, and sees that one used.
+  it("dumps and restores through a criu guard started ahead: state intact, and a refused dump names why", async () => {
+    const workDir = path.join(f.scratch, "guarded-runtime");
+    const rt = await createProcessRuntime({ checkpoints: true, workDir });
+    const others = new Set<number>();
+    const nextGuard = () => pollFor(async () => (await waitingGuards(workDir)).find((pid) => !others.has(pid)), 10_000, "a guard of this runtime waiting for its command");
+    try {
+      const { proc, ipc } = await f.start(rt, path.join(f.dir, "through-waiting-guard.log"));
+      const before = await ipc.request({ cmd: "state" });
+      await rt.checkpoint(proc, path.join(f.scratch, "first-dump")); // spawns its own guard; the next one waits
+      let guard = await nextGuard();
+      others.add(guard);
+      const restored = f.track(await rt.restore(path.join(f.scratch, "first-dump"), { cwd: f.dir }));
+      // That guard now runs criu, which stays the restored tree's parent: alive, no longer reading its stdin.
+      expect(await pidRunning(guard)).toBe(true);
+      expect(await waitsForCommand(guard)).toBe(false);
+      expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });
+
+      guard = await nextGuard();
+      others.add(guard);
+      await rt.checkpoint(restored, path.join(f.scratch, "second-dump"));
+      await pollFor(async () => ((await pidRunning(guard)) ? undefined : true), 10_000, `the waiting guard ${guard} to have run the dump and exited`);
+      const again = f.track(await rt.restore(path.join(f.scratch, "second-dump"), { cwd: f.dir }));
+      expect(await createIpcClient(again.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, count: 3, pid: before.pid });
+      await again.kill();
+
+      // A connected unix socket to a server outside the dumped tree: CRIU refuses it.
+      const socketPath = path.join(f.dir, "outside.sock");
+      const server = net.createServer(() => {});
+      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+      try {
+        const script = path.join(f.dir, "outside.mjs");
+        await writeFile(script, ['import net from "node:net";', "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });", `net.connect(${JSON.stringify(socketPath)}, () => ipc.write(JSON.stringify({ type: "connected" }) + "\\n"));`, 'ipc.on("data", () => ipc.write(JSON.stringify({ type: "alive" }) + "\\n"));'].join("\n"));
+        const connected = f.track(await rt.start({ command: process.execPath, args: [script], cwd: f.dir, env: {} }));
+        const client = createIpcClient(connected.ipc);
+        expect(await client.next()).toEqual({ type: "connected" });
+        guard = await nextGuard();
+        others.add(guard);
+        await expect(rt.checkpoint(connected, path.join(f.scratch, "refused-through-guard"))).rejects.toThrow(/checkpoint of task .* failed: criu dump failed: .*rror/);
+        expect(await pidRunning(guard)).toBe(false);
+        expect(await client.request({ cmd: "ping" })).toEqual({ type: "alive" });
+        await connected.kill();
+      } finally {
+        server.close();
+      }
+    } finally {
+      rt.close?.();
+    }
+    // Closed, its waiting guard is gone and none comes back.
+    await pollFor(async () => ((await waitingGuards(workDir)).length > 0 ? undefined : true), 10_000, "the closed runtime's guard to end");
+  });
 
   it("a restored task does not outlive a runner that crashed", async () => {
     const { proc } = await f.start(runtime, path.join(f.dir, "orphan-restored.log"));

@@ -63,6 +63,12 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
 
   const handles = new WeakMap<TaskProcess, TaskHandle>();
   let standby: GuardStandby | null = null;
+  // The first dump or restore starts its guard itself; from then on one waits ready for the next (criu-standby.ts).
+  const takeGuard = () => {
+    const guard = standby?.take() ?? null;
+    standby ??= createGuardStandby(tools, RESTORE_FDS, workDir);
+    return guard;
+  };
   const track = (handle: TaskHandle): TaskProcess => {
     handles.set(handle.proc, handle);
     void handle.proc.exited.finally(() => pidFiles.forget(handle.proc.id));
@@ -116,7 +122,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       requireCheckpoints("checkpoint");
       const handle = handles.get(proc);
       if (!handle) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
-      return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, guard: tools, leaveRunning: options?.leaveRunning });
+      return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, guard: tools, leaveRunning: options?.leaveRunning, waitingGuard: takeGuard });
     },
 
     prepareCheckpoint(proc) {
@@ -127,9 +133,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
     async restore(imageDir, opts) {
       requireCheckpoints("restore");
       const id = `restored-${randomUUID()}`;
-      // The first restore starts its guard itself; from then on one waits ready for the next (criu-standby.ts).
-      const guard = standby?.take() ?? null;
-      standby ??= createGuardStandby(tools, RESTORE_FDS);
+      const guard = takeGuard();
       return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, guard, onPids: (pids) => recordPids(id, pids) }));
     },
 
