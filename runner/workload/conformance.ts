@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { pollFor } from "./poll.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
+import { startOutsideSocketTask } from "./test-support/outside-socket-task.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import type { WorkloadRuntime } from "./types.ts";
 
@@ -170,26 +171,14 @@ export function describeWorkloadRuntime(name: string, { runtime, another, noTcpE
 
     it("a failed checkpoint leaves the task running and says why", async () => {
       // A unix socket to a process outside the task's tree is something CRIU refuses to dump.
-      const socketPath = path.join(f.dir, "outside.sock");
-      const server = net.createServer(() => {});
-      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
-      const script = path.join(f.dir, "unix.mjs");
-      await writeFile(script, [
-        'import net from "node:net";',
-        "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });",
-        `net.connect(${JSON.stringify(socketPath)}, () => ipc.write(JSON.stringify({ type: "connected" }) + "\\n"));`,
-        'ipc.on("data", () => ipc.write(JSON.stringify({ type: "alive" }) + "\\n"));',
-      ].join("\n"));
+      const { proc, ipc, close } = await startOutsideSocketTask(f, runtime);
       try {
-        const proc = await runtime.start({ command: process.execPath, args: [script], cwd: f.dir, env: {} });
-        f.track(proc);
-        const ipc = createIpcClient(proc.ipc);
         expect(await ipc.next()).toEqual({ type: "connected" });
         await expect(runtime.checkpoint(proc, path.join(f.scratch, "refused"))).rejects.toThrow(/checkpoint of task .* failed: criu dump failed: .*rror/);
         expect(await ipc.request({ cmd: "ping" })).toEqual({ type: "alive" });
         await proc.kill();
       } finally {
-        server.close();
+        close();
       }
     });
 

@@ -28,7 +28,7 @@ const TOOLS = { setpriv: "setpriv", bash: "bash" };
 async function termEndsTree(command: string[], processes: number, options: { runnerGone?: boolean; standby?: boolean } = {}): Promise<void> {
   const [file, args] = options.standby ? standbyGuard(TOOLS) : guardedCriu(TOOLS, command);
   const guard = spawn(file, args, { stdio: [options.standby ? "pipe" : "ignore", "ignore", options.runnerGone ? "pipe" : "ignore"] });
-  if (options.standby) handCommand(guard.stdin!, "/", command);
+  if (options.standby) handCommand(guard, "/", command);
   const exited = new Promise<number | null>((resolve) => guard.once("exit", (code) => resolve(code)));
   const tree = await waitFor("the whole tree to start", async () => {
     const pids = await descendants(guard.pid!);
@@ -71,7 +71,7 @@ describe("criu guard", () => {
     const [stdout, fd3] = [read(1), read(3)];
     const exited = new Promise((resolve) => guard.once("exit", resolve));
     // A field with spaces, quotes and a newline reaches the command as one argument.
-    handCommand(guard.stdin!, "/tmp", ["bash", "-c", 'pwd; printf "%s|" "$1" >&3; read -t 1 x && echo "stdin not empty"; exit 5', "-", "a b 'c'\nd"]);
+    handCommand(guard, "/tmp", ["bash", "-c", 'pwd; printf "%s|" "$1" >&3; read -t 1 x && echo "stdin not empty"; exit 5', "-", "a b 'c'\nd"]);
     expect(await exited).toBe(5);
     expect(await stdout).toBe("/tmp\n");
     expect(await fd3).toBe("a b 'c'\nd|");
@@ -91,8 +91,8 @@ describe("criu guard", () => {
 
   it("refuses a command with a NUL byte, writing nothing", () => {
     const written: string[] = [];
-    const stdin = { end: (chunk: string) => void written.push(chunk) } as unknown as NodeJS.WritableStream;
-    expect(() => handCommand(stdin, "/", ["criu", "restore\0--evil"])).toThrow(/NUL byte/);
+    const stdin = { on: () => stdin, end: (chunk?: string) => void (chunk === undefined || written.push(chunk)) } as unknown as NodeJS.WritableStream;
+    expect(() => handCommand({ stdin }, "/", ["criu", "restore\0--evil"])).toThrow(/NUL byte/);
     expect(written).toEqual([]);
   });
 

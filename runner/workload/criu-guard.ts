@@ -71,10 +71,19 @@ export function standbyGuard(tools: CriuGuardTools, owner = ""): [string, string
   return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", STANDBY_GUARD, "stasis-criu-guard", owner]];
 }
 
-/** Hands a standby guard the command it runs, in `cwd`; its stdin is closed after it. */
-export function handCommand(stdin: NodeJS.WritableStream, cwd: string, command: string[]): void {
+/**
+ * Hands a standby guard the command it runs, in `cwd`, and closes its stdin. A command it refuses (a NUL
+ * in a field) closes its stdin with nothing written: the guard exits having run nothing. A guard that
+ * died meanwhile refuses the write (EPIPE, ignored here): its exit is what the caller sees.
+ */
+export function handCommand(guard: { stdin: NodeJS.WritableStream | null }, cwd: string, command: string[]): void {
+  const stdin = guard.stdin!;
+  stdin.on("error", () => {});
   const fields = [cwd, ...command];
   const bad = fields.find((field) => field.includes("\0"));
-  if (bad !== undefined) throw new Error(`a command handed to the criu guard cannot hold a NUL byte: ${JSON.stringify(bad)}`);
+  if (bad !== undefined) {
+    stdin.end();
+    throw new Error(`a command handed to the criu guard cannot hold a NUL byte: ${JSON.stringify(bad)}`);
+  }
   stdin.end(fields.map((field) => `${field}\0`).join(""));
 }

@@ -47,7 +47,7 @@ export async function runCriu(criuPath: string, args: string[], logFile: string,
   const command = criuCommand(criuPath, args, user, runtimeDir);
   const [file, argv] = guard ? guardedCriu(guard, command) : [command[0]!, command.slice(1)];
   try {
-    await (guard && waiting ? runHanded(waiting, command) : run(file, argv, { maxBuffer: 16 * 1024 * 1024 }));
+    await (waiting ? runHanded(waiting, command) : run(file, argv, { maxBuffer: 16 * 1024 * 1024 }));
   } catch (err) {
     throw new Error(`criu ${args[0]} failed: ${await logSummary(logFile, err)}`, { cause: err });
   }
@@ -57,17 +57,11 @@ export async function runCriu(criuPath: string, args: string[], logFile: string,
 async function runHanded(guard: ChildProcess, command: string[]): Promise<void> {
   // Pipes beyond stdio are a restore's: a dump has no use for them.
   guard.stdio.slice(3).forEach((stream) => stream?.destroy());
-  guard.stdin!.on("error", () => {});
   let stderr = "";
   guard.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-16_000)));
   guard.stdout!.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => guard.once("close", (code, signal) => resolve({ code, signal })));
-  try {
-    handCommand(guard.stdin!, process.cwd(), command);
-  } catch (error) {
-    guard.stdin!.end();
-    throw error;
-  }
+  handCommand(guard, process.cwd(), command);
   const { code, signal } = await exited;
   if (code !== 0) throw Object.assign(new Error(`${command[0]} exited with ${signal ?? code}`), { code, signal, stderr });
 }

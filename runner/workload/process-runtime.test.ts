@@ -1,7 +1,6 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { readdir, readFile, writeFile } from "node:fs/promises";
-import net from "node:net";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
@@ -13,6 +12,7 @@ import type { TaskProcess } from "./types.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
+import { startOutsideSocketTask } from "./test-support/outside-socket-task.ts";
 
 const run = promisify(execFile);
 const runtime = await createProcessRuntime();
@@ -142,14 +142,8 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
       await again.kill();
 
       // A connected unix socket to a server outside the dumped tree: CRIU refuses it.
-      const socketPath = path.join(f.dir, "outside.sock");
-      const server = net.createServer(() => {});
-      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+      const { proc: connected, ipc: client, close } = await startOutsideSocketTask(f, rt);
       try {
-        const script = path.join(f.dir, "outside.mjs");
-        await writeFile(script, ['import net from "node:net";', "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });", `net.connect(${JSON.stringify(socketPath)}, () => ipc.write(JSON.stringify({ type: "connected" }) + "\\n"));`, 'ipc.on("data", () => ipc.write(JSON.stringify({ type: "alive" }) + "\\n"));'].join("\n"));
-        const connected = f.track(await rt.start({ command: process.execPath, args: [script], cwd: f.dir, env: {} }));
-        const client = createIpcClient(connected.ipc);
         expect(await client.next()).toEqual({ type: "connected" });
         guard = await nextGuard();
         others.add(guard);
@@ -158,7 +152,7 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
         expect(await client.request({ cmd: "ping" })).toEqual({ type: "alive" });
         await connected.kill();
       } finally {
-        server.close();
+        close();
       }
     } finally {
       rt.close?.();

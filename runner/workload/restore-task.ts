@@ -75,7 +75,8 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   // init also has its own pdeathsig (set by `unshare --kill-child`, restored by CRIU) towards criu.
   const criu = [...(meta.mounts ? restoreRootPrefix(rootDir(options), imageAbs) : []), options.criuPath, ...args];
   const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, criu);
-  const child = options.guard ? handed(options.guard, opts.cwd, criu) : spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", ...Array.from({ length: RESTORE_FDS }, () => "pipe" as const)] });
+  if (options.guard) handCommand(options.guard, opts.cwd, criu);
+  const child = options.guard ?? spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", ...Array.from({ length: RESTORE_FDS }, () => "pipe" as const)] });
   if (child.pid) options.onPids?.([child.pid]);
   let criuOutput = "";
   for (const stream of [child.stdout, child.stderr]) {
@@ -143,16 +144,4 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   });
   void handle.proc.exited.finally(() => rm(work, { recursive: true, force: true }));
   return handle;
-}
-
-function handed(guard: ChildProcess, cwd: string, command: string[]): ChildProcess {
-  // A guard that died meanwhile refuses the write (EPIPE): its exit fails the restore below.
-  guard.stdin!.on("error", () => {});
-  try {
-    handCommand(guard.stdin!, cwd, command);
-  } catch (error) {
-    guard.stdin!.end(); // handed nothing, it exits
-    throw error;
-  }
-  return guard;
 }
