@@ -96,6 +96,17 @@ describe("every wait kind suspends and resumes", () => {
     expect(request.body).toEqual({ approved: true });
   });
 
+  // The runner dumps a long wait while the server answers its call; this answer carries the result, so the dump is
+  // let go and the process goes on where it was, as if no dump had begun.
+  it("wait.forRequest whose request came first: the run goes on in its process with it, no checkpoint taken", async () => {
+    const { id } = await trigger(stack, "request-before-wait", {});
+    const run = await waitForFinal(stack, id);
+    expect(run.output).toEqual({ status: 200, body: { early: true } });
+    expect(run.attempts).toBe(1);
+    const fromRunner = (await runLogs(stack, id)).filter((line) => line.message.startsWith("[stasis]"));
+    expect(fromRunner).toEqual([]);
+  });
+
   it("wait.forRequest times out", async () => {
     const { id } = await trigger(stack, "await-request", { timeoutSeconds: 4 });
     await waitForSuspended(stack, id);

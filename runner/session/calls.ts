@@ -1,7 +1,7 @@
-import { WaitSpec, type TaskCall } from "../../schemas/index.ts";
+import { WaitSpec, type TaskCall, type WaitResult } from "../../schemas/index.ts";
 import { isLeaseGone } from "../retry-call.ts";
 import { stop } from "./finish.ts";
-import type { Session } from "./session.ts";
+import type { PendingWait, Session } from "./session.ts";
 import { suspend } from "./suspend.ts";
 import { createTimeline } from "./timeline.ts";
 
@@ -68,15 +68,51 @@ function reply(session: Session, callId: number, result: unknown): void {
 
 async function beginWait(session: Session, callId: number, spec: WaitSpec, key: string | undefined, asked: () => void): Promise<void> {
   session.timeline = createTimeline();
+  const { runtime, server } = session.deps;
+  const suspending = session.proc !== null && shouldSuspend(session, spec);
   // Likely a suspend: what the dump can do ahead runs beside the server's answer.
-  if (session.proc && shouldSuspend(session, spec)) session.deps.runtime.prepareCheckpoint?.(session.proc);
-  const { waitpointId, result } = await session.report("create a wait", () => session.deps.server.createWait(session.runId, { leaseId: session.leaseId, spec, key }));
+  if (suspending) runtime.prepareCheckpoint?.(session.proc!);
+  const creating = session.report("create a wait", () => server.createWait(session.runId, { leaseId: session.leaseId, spec, key }));
+  if (suspending && runtime.checkpoints.verdicts) return await suspendBesideAnswer(session, { callId, spec, key }, creating, asked);
+  const { waitpointId, result } = await creating;
   if (result) return void session.channel?.send({ type: "wait-result", callId, result });
-  session.timeline.mark("waitCreated");
-  session.wait.pending = { callId, waitpointId, spec, key };
-  asked(); // the call is answered for a checkpoint's purposes: the wait is the session's now
+  waitIsPending(session, { callId, waitpointId, spec, key }, asked);
   if (session.state.over) return;
-  if (shouldSuspend(session, spec)) await suspend(session);
+  if (suspending) await suspend(session);
+}
+
+/**
+ * A long wait whose dump begins with the server's call instead of after its answer (a dump takes
+ * ~100 ms, the call 10–20): CRIU holds the dumped process frozen until the answer is in. A pending
+ * wait lets the dump end the process, as any suspend; a result already there, or a failed call, lets
+ * it go on where it was, and it gets them as if no dump had begun.
+ */
+async function suspendBesideAnswer(session: Session, wait: Omit<PendingWait, "waitpointId">, creating: Promise<{ waitpointId: string; result: WaitResult | null }>, asked: () => void): Promise<void> {
+  let decide!: (go: boolean) => void;
+  const verdict = new Promise<boolean>((resolve) => (decide = resolve));
+  const suspending = suspend(session, verdict);
+  let created: Awaited<typeof creating>;
+  try {
+    created = await creating;
+  } catch (error) {
+    decide(false);
+    await suspending;
+    throw error;
+  }
+  if (created.result) {
+    decide(false);
+    await suspending;
+    return void session.channel?.send({ type: "wait-result", callId: wait.callId, result: created.result });
+  }
+  waitIsPending(session, { ...wait, waitpointId: created.waitpointId }, asked);
+  decide(!session.state.over);
+  await suspending;
+}
+
+function waitIsPending(session: Session, wait: PendingWait, asked: () => void): void {
+  session.timeline.mark("waitCreated");
+  session.wait.pending = wait;
+  asked(); // the call is answered for a checkpoint's purposes: the wait is the session's now
 }
 
 function shouldSuspend(session: Session, spec: WaitSpec): boolean {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CHECKPOINT_KEY_BYTES } from "../checkpoint-store/index.ts";
-import type { CheckpointResult, TaskProcess } from "../workload/index.ts";
+import type { CheckpointOptions, CheckpointResult, TaskProcess } from "../workload/index.ts";
 import { LOG_FLUSH_WAIT_MS, within, type HeldCall, type Session } from "./session.ts";
 
 /**
@@ -38,7 +38,7 @@ export async function prepareCheckpoint(session: Session, timeoutMs = PREPARE_TI
  * error when CRIU could not dump a process that is still running (the session is still dumping then;
  * the caller decides where it goes). A process that died in a failed dump throws.
  */
-export async function dumpProcess(session: Session, dir: string, options: { leaveRunning?: boolean } = {}): Promise<CheckpointResult | Error> {
+export async function dumpProcess(session: Session, dir: string, options: CheckpointOptions = {}): Promise<CheckpointResult | Error> {
   session.state.move("dumping");
   // The dump is the process's memory in clear until it is sealed into the store: root-only, removed as soon as it is stored.
   await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -5,6 +5,7 @@ import type { WaitResult } from "../../schemas/index.ts";
 import { CHECKPOINT_KEY_BYTES } from "../checkpoint-store/index.ts";
 import { isLeaseGone, LeaseGoneError } from "../retry-call.ts";
 import { ServerCallError } from "../server-client.ts";
+import { WorkloadError } from "../workload/index.ts";
 import { attach } from "./attach.ts";
 import { dumpProcess, prepareCheckpoint, writeResumeNote } from "./checkpoint.ts";
 import { end, finish } from "./finish.ts";
@@ -15,29 +16,35 @@ import { askWaitResult, nextHeldResult, releaseHeld, takeHeld } from "./waits.ts
 /**
  * The task waits long: freeze it with a checkpoint, store it, report `suspended`, and free the slot.
  * When the wait ends meanwhile, or the store refuses the checkpoint, the process is restored here.
+ *
+ * With `verdict`, the dump begins before the server has answered the wait's call (calls.ts): the
+ * dumped process stays frozen until the verdict; false (the wait has its result already, or the call
+ * failed) and it goes on where it was, this returns with the session running, and the caller hands
+ * over the answer. The pending wait is the session's before the verdict says go.
  */
-export async function suspend(session: Session): Promise<void> {
+export async function suspend(session: Session, verdict?: Promise<boolean>): Promise<void> {
   const { deps, claim, runId, leaseId, log } = session;
-  const wait = session.wait.pending!;
   const started = Date.now();
   const prepared = await prepareCheckpoint(session);
   session.timeline.mark("prepared");
   if (!prepared || session.wait.held) {
     // Not ready in time, or the wait is already over: no checkpoint, the process goes on here.
     if (!prepared) session.systemLog("warn", "the task did not get ready for a checkpoint in time; it stays alive while it waits");
-    if (session.state.tryMove("running")) releaseHeld(session, wait.callId);
+    if (session.state.tryMove("running")) releaseHeld(session);
     return;
   }
   const dir = join(deps.workDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
   let keptLocally = false;
   try {
-    const dumped = await dumpProcess(session, dir);
+    const dumped = await dumpProcess(session, dir, { verdict });
     if (dumped instanceof Error) {
-      // CRIU leaves a process it could not dump running: the run waits in-process instead.
-      session.systemLog("warn", `could not checkpoint the run (${dumped.message.split("\n")[0]}); it stays alive while it waits`);
-      if (session.state.tryMove("running")) releaseHeld(session, wait.callId);
+      // CRIU leaves a process it could not dump running: the run waits in-process instead. A dump its verdict
+      // declined is no failure: the process goes on with the wait's answer.
+      if (!isDeclined(dumped)) session.systemLog("warn", `could not checkpoint the run (${dumped.message.split("\n")[0]}); it stays alive while it waits`);
+      if (session.state.tryMove("running")) releaseHeld(session);
       return;
     }
+    const wait = session.wait.pending!;
     const { dumpMs, sizeBytes } = dumped;
     session.timeline.mark("dumped");
     await writeResumeNote(session, dir, wait.callId);
@@ -60,7 +67,7 @@ export async function suspend(session: Session): Promise<void> {
       void Promise.allSettled([storing.then((done) => deps.checkpoints!.delete(done.location)), restoring]).then(() => rm(dir, { recursive: true, force: true }).catch(() => {}));
       return await restoring;
     }
-    if ("error" in first) return await keepWaitingHere(session, dir, wait.callId, first.error);
+    if ("error" in first) return await keepWaitingHere(session, dir, first.error);
     const stored = first.done;
     session.timeline.mark("stored");
     log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started, timeline: session.timeline.marks, dumpSteps: dumped.steps }, "run suspended");
@@ -112,7 +119,7 @@ export async function suspend(session: Session): Promise<void> {
  * CRIU cannot dump it. Failing the attempt instead would run the code since the last checkpoint
  * again (found by bench/chaos: repeats after a completed wait in the full-disk windows).
  */
-async function keepWaitingHere(session: Session, dir: string, callId: number, storeError: unknown): Promise<void> {
+async function keepWaitingHere(session: Session, dir: string, storeError: unknown): Promise<void> {
   const { deps, claim, runId, log } = session;
   const message = (storeError instanceof Error ? storeError.message : String(storeError)).split("\n")[0];
   log.warn({ runId, err: message }, "could not store the checkpoint; restoring the run here to wait in-process");
@@ -125,5 +132,9 @@ async function keepWaitingHere(session: Session, dir: string, callId: number, st
   session.systemLog("warn", `could not store the checkpoint (${message}); the run stays alive here while it waits`);
   log.info({ runId, restoreMs: Date.now() - started }, "run restored from its unstored dump");
   session.wait.arrived = null;
-  releaseHeld(session, callId);
+  releaseHeld(session);
+}
+
+function isDeclined(error: Error): boolean {
+  return error instanceof WorkloadError && error.code === "DUMP_DECLINED";
 }

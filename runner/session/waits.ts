@@ -63,6 +63,7 @@ export function takeHeld(session: Session): WaitResult {
 }
 
 /** Hands a result held during a checkpoint that did not happen to the process, which goes on here. */
-export function releaseHeld(session: Session, callId: number): void {
-  if (session.wait.held) session.channel?.send({ type: "wait-result", callId, result: takeHeld(session) });
+export function releaseHeld(session: Session): void {
+  const { pending } = session.wait;
+  if (session.wait.held && pending) session.channel?.send({ type: "wait-result", callId: pending.callId, result: takeHeld(session) });
 }

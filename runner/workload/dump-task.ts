@@ -7,6 +7,7 @@ import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
 import { ROOT_ARCHIVE, saveTaskRoot } from "./task-root.ts";
+import { verdictScript } from "./dump-verdict.ts";
 import { dropTransientMounts, externalMountDumpArgs } from "./transient-mounts.ts";
 import type { PreparedDump, TaskHandle } from "./task-process.ts";
 import type { CheckpointResult } from "./types.ts";
@@ -21,6 +22,8 @@ export interface DumpTaskOptions {
   leaveRunning?: boolean;
   /** A guard started ahead (criu-standby.ts) for criu, or null: `guard` is spawned. */
   waitingGuard?: () => ChildProcess | null;
+  /** Whether the dumped task ends (true) or goes on (false), decided while criu runs (dump-verdict.ts). */
+  verdict?: Promise<boolean>;
 }
 
 /**
@@ -60,6 +63,11 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   await mkdir(path.join(options.workDir, "criu-run"), { recursive: true, mode: 0o700 });
   const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established", "--file-locks"];
   if (options.leaveRunning) args.push("--leave-running");
+  let declined = false;
+  if (options.verdict) {
+    void options.verdict.then((go) => (declined = !go), () => (declined = true));
+    args.push("--action-script", await verdictScript(work, options.verdict));
+  }
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
   if (mounts) for (const m of mounts) args.push("--external", `mnt[${m.mountPoint}]:${m.key}`);
   else args.push(...(await externalMountDumpArgs(pid)));
@@ -69,6 +77,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   try {
     await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, path.join(options.workDir, "criu-run"), options.waitingGuard?.());
   } catch (err) {
+    if (declined) throw new WorkloadError("DUMP_DECLINED", `the dump of task ${handle.proc.id} was not taken: its verdict said go on`, { cause: err });
     throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -3,6 +3,8 @@ export type WorkloadErrorCode =
   | "NOT_RUNNING"
   | "UNKNOWN_PROCESS"
   | "DUMP_FAILED"
+  /** A dump held for its verdict (CheckpointOptions.verdict) that said no: the task goes on. */
+  | "DUMP_DECLINED"
   | "RESTORE_FAILED"
   | "BAD_CHECKPOINT"
   | "START_FAILED";

@@ -161,6 +161,49 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
     await pollFor(async () => ((await waitingGuards(workDir)).length > 0 ? undefined : true), 10_000, "the closed runtime's guard to end");
   });
 
+  // A runner dumps a long wait beside the server's answer to the wait's call: only the answer says whether the task is
+  // to end (a wait with its result already there goes on in the same process).
+  it("holds a dumped task frozen for its verdict: no lets it go on where it was, go ends it as any dump", async () => {
+    // A runtime of its own: its criu's action script is told from other dumps' by its work dir.
+    const workDir = path.join(f.scratch, "verdict-runtime");
+    const rt = await createProcessRuntime({ checkpoints: true, workDir });
+    expect(rt.checkpoints.verdicts).toBe(true);
+    const waitingForVerdict = () => pollFor(() => postDumpScriptUnder(workDir), 30_000, "criu waiting for the dump's verdict");
+    const logFile = path.join(f.dir, "verdict.log");
+    const { proc, ipc } = await f.start(rt, logFile);
+    const before = await ipc.request({ cmd: "state" });
+    const ticks = async () => (await readFile(logFile, "utf8")).trim().split("\n").length;
+
+    const held = (name: string) => {
+      let decide!: (go: boolean) => void;
+      const dumping = rt.checkpoint(proc, path.join(f.scratch, name), { verdict: new Promise<boolean>((resolve) => (decide = resolve)) });
+      return { dumping, decide };
+    };
+    const declined = held("declined");
+    // Dumped, and criu waits for the verdict with the task frozen: its 20 ms ticks stop, its ipc goes unanswered.
+    await waitingForVerdict();
+    const frozenAt = await ticks();
+    let answered = false;
+    const asked = ipc.request({ cmd: "state" }).then((state) => ((answered = true), state));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await ticks()).toBe(frozenAt);
+    expect(answered).toBe(false);
+    declined.decide(false);
+    await expect(declined.dumping).rejects.toMatchObject({ code: "DUMP_DECLINED" });
+    expect(await asked).toMatchObject({ random: before.random, count: 2, pid: before.pid });
+    await pollFor(async () => ((await ticks()) > frozenAt ? true : undefined), 10_000, "the task to tick again");
+
+    const taken = held("taken");
+    await waitingForVerdict();
+    taken.decide(true);
+    expect((await taken.dumping).sizeBytes).toBeGreaterThan(5 * 1024 * 1024);
+    expect(await proc.exited).toEqual({ code: null, signal: "SIGKILL" });
+    const restored = f.track(await rt.restore(path.join(f.scratch, "taken"), { cwd: f.dir }));
+    expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, count: 3, pid: before.pid });
+    await restored.kill();
+    rt.close?.();
+  });
+
   it("a restored task does not outlive a runner that crashed", async () => {
     const { proc } = await f.start(runtime, path.join(f.dir, "orphan-restored.log"));
     await runtime.checkpoint(proc, path.join(f.scratch, "orphan"));
@@ -250,6 +293,18 @@ function safely<T>(read: () => T, fallback: T): T {
   } catch {
     return fallback;
   }
+}
+
+/** A dump's criu action script under `workDir` at the end of the dump, where it waits for the verdict (dump-verdict.ts). */
+async function postDumpScriptUnder(workDir: string): Promise<true | undefined> {
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (!argv.some((arg) => arg.startsWith(workDir) && arg.endsWith("/post-dump.sh"))) continue;
+    const environ = (await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "")).split("\0");
+    if (environ.includes("CRTOOLS_SCRIPT_ACTION=post-dump")) return true;
+  }
+  return undefined;
 }
 
 /**

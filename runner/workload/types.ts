@@ -65,6 +65,12 @@ export interface RestoreTaskOptions {
 
 export interface CheckpointOptions {
   leaveRunning?: boolean;
+  /**
+   * Decided while the dump runs (runtimes with `checkpoints.verdicts`): the task stays frozen after
+   * the dump until this settles; true ends it as any dump does, false (or a rejection) lets it go on
+   * as if no dump had begun, and `checkpoint` rejects with DUMP_DECLINED.
+   */
+  verdict?: Promise<boolean>;
 }
 
 export interface CheckpointResult {
@@ -78,6 +84,8 @@ export interface CheckpointSupport {
   available: boolean;
   /** Why checkpoints are unavailable, e.g. "criu not found" or "criu check failed: …". */
   reason?: string;
+  /** `checkpoint` takes a `verdict`: a dump may begin before it is known whether the task is to end. */
+  verdicts?: boolean;
 }
 
 /** Runs task processes and, when it can, freezes them into image dirs and brings them back. */
