@@ -1,5 +1,8 @@
 import { spawn } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../test/support/wait-for.ts";
 import { guardedCriu, handCommand, standbyGuard } from "./criu-guard.ts";
@@ -100,5 +103,31 @@ describe("criu guard", () => {
     const [file, args] = guardedCriu(TOOLS, ["bash", "-c", "exit 7"]);
     const guard = spawn(file, args, { stdio: "ignore" });
     expect(await new Promise((resolve) => guard.once("exit", resolve))).toBe(7);
+  });
+
+  // Node's pipes are sockets, and a bash whose stdin is a socket takes itself for an rsh command and sources ~/.bashrc
+  // when SHLVL < 2 — as under a runner started by systemd or a container's entrypoint. A .bashrc running `pyenv init`
+  // in every guard left a chaos run's whole process group stopped.
+  it("never runs the host's ~/.bashrc, with its stdin a socket and no shell above it", async () => {
+    const home = await mkdtemp(path.join(tmpdir(), "guard-home-"));
+    try {
+      const marker = path.join(home, "bashrc-ran");
+      await writeFile(path.join(home, ".bashrc"), `touch '${marker}'\n`);
+      const env = { PATH: process.env.PATH!, HOME: home, SHLVL: "0" };
+      const ran = async (file: string, args: string[], command?: string[]) => {
+        const guard = spawn(file, args, { stdio: ["pipe", "ignore", "ignore"], env });
+        if (command) handCommand(guard, "/", command);
+        else guard.stdin!.end();
+        return new Promise((resolve) => guard.once("exit", resolve));
+      };
+      expect(await ran(...guardedCriu(TOOLS, ["bash", "--norc", "-c", "exit 5"]))).toBe(5);
+      expect(await ran(...standbyGuard(TOOLS), ["bash", "--norc", "-c", "exit 6"])).toBe(6);
+      expect(existsSync(marker)).toBe(false);
+      // The same bash without the guard's flags does run it here: the test would see a guard that did.
+      expect(await ran("bash", ["-c", "exit 0"])).toBe(0);
+      expect(existsSync(marker)).toBe(true);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { bashScript } from "./bash-script.ts";
+
 /**
  * `criu` under a guard that dies with the runner and takes criu's whole process tree with it.
  *
@@ -63,12 +65,12 @@ export interface CriuGuardTools {
 
 /** argv for `spawn`/`execFile`: a criu command line (`criu args…`, criu-user.ts's `criuCommand`) under the guard. */
 export function guardedCriu(tools: CriuGuardTools, command: string[]): [string, string[]] {
-  return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", GUARD, ...command]];
+  return [tools.setpriv, ["--pdeathsig", "TERM", ...bashScript(tools.bash, GUARD, command)]];
 }
 
 /** argv for `spawn` of a guard that waits for its command on stdin (`handCommand`); `owner` names whose it is in `ps`. */
 export function standbyGuard(tools: CriuGuardTools, owner = ""): [string, string[]] {
-  return [tools.setpriv, ["--pdeathsig", "TERM", tools.bash, "-c", STANDBY_GUARD, "stasis-criu-guard", owner]];
+  return [tools.setpriv, ["--pdeathsig", "TERM", ...bashScript(tools.bash, STANDBY_GUARD, ["stasis-criu-guard", owner])]];
 }
 
 /**

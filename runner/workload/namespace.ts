@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { readFile, readlink } from "node:fs/promises";
+import { bashScript } from "./bash-script.ts";
 import { pollFor } from "./poll.ts";
 
 /** PID 1 of the task's namespace: supervisor.sh (its header has the fd contract), run with `bash -c`. */
@@ -16,7 +17,7 @@ export interface NamespaceTools {
 
 /** Checks that this machine lets us run a PID + mount namespace; returns why not otherwise. */
 export function probeNamespaces(tools: NamespaceTools): { ok: true } | { ok: false; reason: string } {
-  const result = spawnSync(tools.unshare, ["--pid", "--fork", "--mount-proc", tools.setsid, tools.bash, "-c", "exit 0"], {
+  const result = spawnSync(tools.unshare, ["--pid", "--fork", "--mount-proc", tools.setsid, ...bashScript(tools.bash, "exit 0")], {
     stdio: ["ignore", "ignore", "pipe"],
     timeout: 10_000,
   });
@@ -34,7 +35,7 @@ export function probeNamespaces(tools: NamespaceTools): { ok: true } | { ok: fal
 export function namespaceArgv(tools: NamespaceTools, command: string, args: string[], sandbox?: (command: string[]) => string[]): [string, string[]] {
   // pdeathsig: unshare dies with the runner; --kill-child: the namespace dies with unshare. A run
   // whose runner crashed is recovered elsewhere, so its old process must not live on.
-  const supervised = [tools.setsid, tools.bash, "-c", SUPERVISOR, command, ...args];
+  const supervised = [tools.setsid, ...bashScript(tools.bash, SUPERVISOR, [command, ...args])];
   const unshare = sandbox
     ? [tools.unshare, "--mount", "--pid", "--ipc", "--fork", "--propagation", "private", "--kill-child", ...sandbox(supervised)]
     : [tools.unshare, "--pid", "--fork", "--mount-proc", "--kill-child", ...supervised];
