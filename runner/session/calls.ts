@@ -70,8 +70,6 @@ async function beginWait(session: Session, callId: number, spec: WaitSpec, key: 
   session.timeline = createTimeline();
   const { runtime, server } = session.deps;
   const suspending = session.proc !== null && shouldSuspend(session, spec);
-  // Likely a suspend: what the dump can do ahead runs beside the server's answer.
-  if (suspending) runtime.prepareCheckpoint?.(session.proc!);
   const creating = session.report("create a wait", () => server.createWait(session.runId, { leaseId: session.leaseId, spec, key }));
   if (suspending && runtime.checkpoints.verdicts) return await suspendBesideAnswer(session, { callId, spec, key }, creating, asked);
   const { waitpointId, result } = await creating;

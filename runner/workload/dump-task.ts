@@ -1,15 +1,15 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { writeCheckpointMeta } from "./checkpoint-meta.ts";
 import { runCriu } from "./criu.ts";
 import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
-import { ROOT_ARCHIVE, saveTaskRoot } from "./task-root.ts";
+import { saveRootPrefix } from "./task-root.ts";
 import { verdictScript } from "./dump-verdict.ts";
-import { dropTransientMounts, externalMountDumpArgs } from "./transient-mounts.ts";
-import type { PreparedDump, TaskHandle } from "./task-process.ts";
+import { detachTransientMountsPrefix, externalMountDumpArgs } from "./transient-mounts.ts";
+import type { TaskHandle } from "./task-process.ts";
 import type { CheckpointResult } from "./types.ts";
 
 export interface DumpTaskOptions {
@@ -42,21 +42,10 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
 
   step("sockets");
   const { mounts } = handle.parts;
-  const prepared: PreparedDump = (await handle.prepared) ?? {};
-  handle.prepared = undefined;
-  // A task on the host's mount table sheds what CRIU cannot dump; a sandboxed task's root has none of it.
-  if (!mounts && !prepared.mountsDropped) await dropTransientMounts(pid).catch(() => {});
   const imageAbs = path.resolve(imageDir);
   await mkdir(imageAbs, { recursive: true });
-  if (mounts) {
-    const moved = prepared.rootArchive && (await rename(prepared.rootArchive, path.join(imageAbs, ROOT_ARCHIVE)).then(() => true, () => false));
-    if (prepared.rootArchive) await rm(path.dirname(prepared.rootArchive), { recursive: true, force: true });
-    if (!moved) {
-      await saveTaskRoot(pid, imageAbs).catch((err: unknown) => {
-        throw new WorkloadError("DUMP_FAILED", `cannot save the root of task ${handle.proc.id}: ${(err as Error).message}`, { cause: err });
-      });
-    }
-  }
+  // Before criu, in its command: a sandboxed task's root is saved; a task on the host's mount table sheds what CRIU cannot dump.
+  const before = mounts ? saveRootPrefix(pid, imageAbs) : await detachTransientMountsPrefix(pid).catch(() => null);
   step("root");
   await mkdir(options.workDir, { recursive: true });
   const work = await mkdtemp(path.join(options.workDir, "dump-"));
@@ -75,7 +64,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   step("args");
   const started = performance.now();
   try {
-    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, path.join(options.workDir, "criu-run"), options.waitingGuard?.());
+    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, path.join(options.workDir, "criu-run"), options.waitingGuard?.(), before ?? []);
   } catch (err) {
     if (declined) throw new WorkloadError("DUMP_DECLINED", `the dump of task ${handle.proc.id} was not taken: its verdict said go on`, { cause: err });
     throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });
@@ -99,30 +88,6 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   const sizeBytes = await dirSize(imageAbs);
   step("sized");
   return { dumpMs, sizeBytes, steps };
-}
-
-/**
- * What a dump of `handle` can do before the moment of the dump (the task began a long wait; see
- * WorkloadRuntime.prepareCheckpoint), started now beside the server's wait call and the task's
- * prepare handshake: a task on the host's mount table sheds its transient mounts (its mount
- * namespace is private: none come back), a sandboxed task's root (read-only since it started) is
- * saved under `workDir`. Never fails: what did not work is done again by the dump.
- */
-export function prepareDump(handle: TaskHandle, workDir: string): void {
-  if (handle.prepared || !handle.running) return;
-  handle.prepared = (async (): Promise<PreparedDump> => {
-    const pid = await handle.parts.initPid();
-    if (!handle.parts.mounts) {
-      await dropTransientMounts(pid);
-      return { mountsDropped: true };
-    }
-    await mkdir(path.join(workDir, "roots"), { recursive: true, mode: 0o700 });
-    const dir = await mkdtemp(path.join(workDir, "roots", "root-"));
-    // Gone with the process when no dump takes it.
-    void handle.proc.exited.finally(() => rm(dir, { recursive: true, force: true }));
-    await saveTaskRoot(pid, dir);
-    return { rootArchive: path.join(dir, ROOT_ARCHIVE) };
-  })().catch(() => ({}));
 }
 
 export async function dirSize(dir: string): Promise<number> {

@@ -1,5 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
+import { shellQuote } from "./shell-quote.ts";
 
 /**
  * How long criu holds a dumped task frozen for its verdict before it lets the task go on (the dump
@@ -49,8 +50,4 @@ export async function verdictScript(workDir: string, verdict: Promise<boolean>):
   const decide = (go: boolean) => writeFile(path.join(workDir, go ? GO : NO), "").catch(() => {});
   void verdict.then(decide, () => decide(false));
   return script;
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }

@@ -6,7 +6,7 @@ import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { detectCriu } from "./criu.ts";
 import { createGuardStandby, type GuardStandby } from "./criu-standby.ts";
-import { dumpTask, prepareDump } from "./dump-task.ts";
+import { dumpTask } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
 import { namespaceArgv, namespaceInitPid, probeNamespaces, type NamespaceTools } from "./namespace.ts";
 import { createPidFiles } from "./leftovers.ts";
@@ -123,11 +123,6 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       const handle = handles.get(proc);
       if (!handle) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
       return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, guard: tools, leaveRunning: options?.leaveRunning, verdict: options?.verdict, waitingGuard: takeGuard });
-    },
-
-    prepareCheckpoint(proc) {
-      const handle = handles.get(proc);
-      if (handle && checkpoints.available) prepareDump(handle, workDir);
     },
 
     async restore(imageDir, opts) {

@@ -28,14 +28,6 @@ export interface TaskHandle {
   proc: TaskProcess;
   parts: TaskProcessParts;
   readonly running: boolean;
-  /** What `prepareCheckpoint` did ahead for the next dump (dump-task.ts takes it). */
-  prepared?: Promise<PreparedDump>;
-}
-
-/** Done ahead of a dump: the transient mounts dropped (a task on the host's mount table), or a sandboxed task's root saved to `rootArchive`. */
-export interface PreparedDump {
-  mountsDropped?: boolean;
-  rootArchive?: string;
 }
 
 /**

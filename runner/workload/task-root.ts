@@ -1,13 +1,9 @@
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { lstat, readlink, realpath } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { within } from "../../builder/index.ts";
 import type { TaskSandbox } from "./task-sandbox.ts";
-
-const run = promisify(execFile);
 
 /** The script that builds a task's root from nothing (its header is the contract). */
 export const TASK_ROOT_SCRIPT = readFileSync(fileURLToPath(new URL("./task-root.sh", import.meta.url)), "utf8");
@@ -183,12 +179,16 @@ export function taskRootArgv(sandbox: TaskSandbox, root: string, cwd: string, ta
 export const ROOT_ARCHIVE = "stasis-root.tar";
 
 /**
- * Saves the root of a sandboxed task (the tmpfs task-root.sh built: dirs and mount points, /dev's
- * nodes, the copied files; never what is mounted on it) into `imageDir`. Read-only since the task
- * started, so it is taken while the task runs.
+ * Runs before the dump's criu, in its guarded command (no fork of the runner): saves the root of a
+ * sandboxed task (the tmpfs task-root.sh built: dirs and mount points, /dev's nodes, the copied
+ * files; never what is mounted on it — read-only since the task started) beside the images, then
+ * execs criu. Arguments: `ARCHIVE ROOT criu args…`.
  */
-export async function saveTaskRoot(initPid: number, imageDir: string): Promise<void> {
-  await run("tar", ["--create", "--file", path.join(imageDir, ROOT_ARCHIVE), "--one-file-system", "--numeric-owner", "--directory", `/proc/${initPid}/root`, "."], { maxBuffer: 1024 * 1024 });
+const SAVE_ROOT = ['archive="$1"; root="$2"; shift 2', 'tar --create --file "$archive" --one-file-system --numeric-owner --directory "$root" .', 'exec "$@"'].join("\n");
+
+/** The command line a sandboxed task's criu dump runs behind (see SAVE_ROOT). */
+export function saveRootPrefix(initPid: number, imageDir: string): string[] {
+  return ["/bin/sh", "-euc", SAVE_ROOT, "stasis-save-root", path.join(imageDir, ROOT_ARCHIVE), `/proc/${initPid}/root`];
 }
 
 /**

@@ -97,11 +97,6 @@ export interface WorkloadRuntime {
    * `leaveRunning` (CRIU's `--leave-running`: a safety checkpoint of a run that goes on here).
    */
   checkpoint(proc: TaskProcess, imageDir: string, options?: CheckpointOptions): Promise<CheckpointResult>;
-  /**
-   * A checkpoint of `proc` is likely soon (the task began a long wait): do ahead what the dump can use
-   * (work that does not depend on the moment of the dump). Optional; never fails (the dump then does it).
-   */
-  prepareCheckpoint?(proc: TaskProcess): void;
   /** Restores a checkpoint written by any runtime instance, with fresh stdout/stderr/ipc pipes. */
   restore(imageDir: string, opts: RestoreTaskOptions): Promise<TaskProcess>;
   /** Ends what the runtime keeps ready for the next restore (the process runtime: a criu guard). Optional; tasks are not touched. */
