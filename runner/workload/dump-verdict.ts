@@ -44,7 +44,7 @@ export async function verdictScript(workDir: string, verdict: Promise<boolean>):
       "done",
       "",
     ].join("\n"),
-    { mode: 0o700 },
+    { mode: 0o755 }, // criu may run as the task's user (criu-user.ts): no secret in it
   );
   // The dir may be gone by then (the dump failed early and was cleaned up): nothing waits for the file.
   const decide = (go: boolean) => writeFile(path.join(workDir, go ? GO : NO), "").catch(() => {});
