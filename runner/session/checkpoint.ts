@@ -19,13 +19,15 @@ const PREPARE_TIMEOUT_MS = 10_000;
 
 /**
  * Asks the task to close its own connections (running → preparing); true once it answers
- * `checkpoint-ready`, false after `timeoutMs`. The caller moves on to dumping, or back to running.
+ * `checkpoint-ready`, false after `timeoutMs` or once `unneeded` settles (no dump is coming after
+ * all). The caller moves on to dumping, or back to running.
  */
-export async function prepareCheckpoint(session: Session, timeoutMs = PREPARE_TIMEOUT_MS): Promise<boolean> {
+export async function prepareCheckpoint(session: Session, timeoutMs = PREPARE_TIMEOUT_MS, unneeded?: Promise<unknown>): Promise<boolean> {
   session.state.move("preparing");
   const ready = new Promise<boolean>((resolve) => {
     session.checkpointReady = () => resolve(true);
     setTimeout(() => resolve(false), timeoutMs).unref();
+    void unneeded?.then(() => resolve(false));
   });
   session.channel?.send({ type: "prepare-checkpoint" });
   const prepared = await ready;

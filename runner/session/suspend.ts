@@ -25,11 +25,13 @@ import { askWaitResult, nextHeldResult, releaseHeld, takeHeld } from "./waits.ts
 export async function suspend(session: Session, verdict?: Promise<boolean>): Promise<void> {
   const { deps, claim, runId, leaseId, log } = session;
   const started = Date.now();
-  const prepared = await prepareCheckpoint(session);
+  let declined = false;
+  // A verdict that says no before the task is ready ends the wait for it (a busy task may take up to PREPARE_TIMEOUT_MS).
+  const prepared = await prepareCheckpoint(session, undefined, verdict?.then((go) => (go ? new Promise(() => {}) : (declined = true))));
   session.timeline.mark("prepared");
   if (!prepared || session.wait.held) {
     // Not ready in time, or the wait is already over: no checkpoint, the process goes on here.
-    if (!prepared) session.systemLog("warn", "the task did not get ready for a checkpoint in time; it stays alive while it waits");
+    if (!prepared && !declined) session.systemLog("warn", "the task did not get ready for a checkpoint in time; it stays alive while it waits");
     if (session.state.tryMove("running")) releaseHeld(session);
     return;
   }
