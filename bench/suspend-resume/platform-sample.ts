@@ -89,6 +89,7 @@ export async function startPlatform(dir: string, options: { localCheckpointBytes
       return at;
     }, 120_000, `run ${id} to suspend`);
     // The slot is free once the process is dumped; the checkpoint is stored and reported after that.
+    await pollFor(async () => suspendLogs.some((l) => l.runId === id) || undefined, 120_000, `run ${id}'s checkpoint to be stored`);
     await pollFor(async () => (await api<RunView>("GET", `/api/v1/runs/${id}`)).status === "SUSPENDED" || undefined, 120_000, `run ${id} to be SUSPENDED`);
     const suspended = suspendLogs.find((l) => l.runId === id)!;
     const checkpoint = await onlyFile(local.dirs.checkpoints);
@@ -96,14 +97,16 @@ export async function startPlatform(dir: string, options: { localCheckpointBytes
     const sent = Date.now();
     await api("POST", "/api/v1/events", { event: "bench.go", payload: { runId: id } });
     const posted = Date.now() - sent;
+    // Watched in this process, not through the API: a GET every 2 ms would take a core's share from the resume it measures.
+    await pollFor(async () => finished.has(id) || undefined, 120_000, `run ${id} to finish`);
     const done = await pollFor(async () => {
       const view = await api<RunView>("GET", `/api/v1/runs/${id}`);
       return ["COMPLETED", "FAILED", "CANCELED"].includes(view.status) ? view : undefined;
-    }, 120_000, `run ${id} to finish`);
+    }, 120_000, `run ${id}'s end to be recorded`);
     if (done.status !== "COMPLETED") throw new Error(`run ${id} ended ${done.status}: ${JSON.stringify(done.error)}`);
     const restored = restoreLogs.find((l) => l.runId === id);
-    console.error(`bench: ${options.name ?? "platform"} ${mb} MB suspend steps (ms from the wait's call) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume: event answered after ${posted} ms, claimed after ${claims.get(id)![1]! - sent} ms, then steps (ms from the claim) ${JSON.stringify(restored?.timeline)}`);
     const out = done.output as { started: number; ready: number; waitCalled: number; resumed: number; rss: number };
+    console.error(`bench: ${options.name ?? "platform"} ${mb} MB suspend steps (ms from the wait's call) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume: event answered after ${posted} ms, claimed after ${claims.get(id)![1]! - sent} ms, then steps (ms from the claim) ${JSON.stringify(restored?.timeline)}, code after the wait at ${out.resumed - sent} ms`);
     return {
       coldStartMs: out.started - triggered,
       coldReadyMs: out.ready - triggered,
