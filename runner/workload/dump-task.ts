@@ -24,6 +24,8 @@ export interface DumpTaskOptions {
   waitingGuard?: () => ChildProcess | null;
   /** Whether the dumped task ends (true) or goes on (false), decided while criu runs (dump-verdict.ts). */
   verdict?: Promise<boolean>;
+  /** The dumped task stays, stopped, instead of ending (dump-verdict.ts `stopTree`). */
+  stopAfter?: boolean;
 }
 
 /**
@@ -51,11 +53,12 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   const work = await mkdtemp(path.join(options.workDir, "dump-"));
   await mkdir(path.join(options.workDir, "criu-run"), { recursive: true, mode: 0o700 });
   const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established", "--file-locks"];
-  if (options.leaveRunning) args.push("--leave-running");
+  if (options.leaveRunning || options.stopAfter) args.push("--leave-running");
   let declined = false;
-  if (options.verdict) {
-    void options.verdict.then((go) => (declined = !go), () => (declined = true));
-    args.push("--action-script", await verdictScript(work, options.verdict));
+  const verdict = options.verdict ?? (options.stopAfter ? Promise.resolve(true) : undefined);
+  if (verdict) {
+    void verdict.then((go) => (declined = !go), () => (declined = true));
+    args.push("--action-script", await verdictScript(work, verdict, options.stopAfter ? pid : undefined));
   }
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
   if (mounts) for (const m of mounts) args.push("--external", `mnt[${m.mountPoint}]:${m.key}`);
@@ -83,7 +86,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
     ...(mounts ? { mounts } : {}),
   });
   step("meta");
-  if (!options.leaveRunning) await handle.proc.exited; // CRIU killed the tree; wait until our side has seen it go
+  if (!options.leaveRunning && !options.stopAfter) await handle.proc.exited; // CRIU killed the tree; wait until our side has seen it go
   step("exited");
   const sizeBytes = await dirSize(imageAbs);
   step("sized");

@@ -24,8 +24,13 @@ const NO = "verdict-no";
  * action scripts neither stdin nor the fds it inherited. It looks before its first sleep, and the
  * runner usually decided long before CRIU finished: most dumps pay one `sh` and a `test`.
  * Returns the script for `--action-script`.
+ *
+ * With `stopTree` (the dumped tree's root PID, criu run with `--leave-running`), a go stops every
+ * process of the tree before criu lets it go: criu has finished with its network locks and link
+ * remaps by then, as for any task that goes on, and the pending SIGSTOP takes effect the moment criu
+ * detaches (what criu's own `--leave-stopped` does, minus leaving those locked).
  */
-export async function verdictScript(workDir: string, verdict: Promise<boolean>): Promise<string> {
+export async function verdictScript(workDir: string, verdict: Promise<boolean>, stopTree?: number): Promise<string> {
   const script = path.join(workDir, "post-dump.sh");
   const go = shellQuote(path.join(workDir, GO));
   const no = shellQuote(path.join(workDir, NO));
@@ -36,12 +41,19 @@ export async function verdictScript(workDir: string, verdict: Promise<boolean>):
       "#!/bin/sh",
       // criu runs action scripts at every stage of a dump; only the end of it waits.
       '[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0',
+      ...(stopTree === undefined
+        ? []
+        : [
+            // Its list is read before the loop: the recursion reusing `$c` does not disturb it.
+            'stop_tree() { kill -STOP "$1" 2>/dev/null; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do stop_tree "$c"; done; }',
+          ]),
       "i=0",
       `while [ ! -e ${go} ]; do`,
       `  [ -e ${no} ] && exit 1`,
       `  i=$((i + 1)); [ "$i" -gt ${polls} ] && exit 1`,
       "  sleep 0.005",
       "done",
+      ...(stopTree === undefined ? [] : [`stop_tree ${stopTree}`]),
       "",
     ].join("\n"),
     { mode: 0o755 }, // criu may run as the task's user (criu-user.ts): no secret in it

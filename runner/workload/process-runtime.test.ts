@@ -76,6 +76,19 @@ async function waitsForCommand(pid: number): Promise<boolean> {
 }
 
 /** Live (non-zombie) processes whose command line mentions `marker`. */
+/** The state letter (`/proc/PID/stat`) of every process of a task whose command line holds `marker` (its namespace's supervisor and the task, not the `unshare` outside it). */
+async function processStates(marker: string): Promise<string[]> {
+  const states: string[] = [];
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    const stat = cmdline.includes(marker) && !cmdline.startsWith("unshare\0") ? await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "") : "";
+    const state = /\) (\S) /.exec(stat)?.[1];
+    if (state) states.push(state);
+  }
+  return states;
+}
+
 async function processesRunning(marker: string): Promise<number> {
   let count = 0;
   for (const pid of await readdir("/proc")) {
@@ -202,6 +215,39 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
     expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, count: 3, pid: before.pid });
     await restored.kill();
     rt.close?.();
+  });
+
+  it("leaves a dumped task stopped with stopAfter: nothing of it runs until thaw, which continues it where it was; its dump restores too", async () => {
+    expect(runtime.checkpoints.stops).toBe(true);
+    const logFile = path.join(f.dir, "stopped.log");
+    const { proc, ipc } = await f.start(runtime, logFile);
+    const before = await ipc.request({ cmd: "state" });
+    const ticks = async () => (await readFile(logFile, "utf8")).trim().split("\n").length;
+
+    expect((await runtime.checkpoint(proc, path.join(f.scratch, "stopped"), { stopAfter: true })).sizeBytes).toBeGreaterThan(5 * 1024 * 1024);
+    // Every process of it (the namespace's supervisor and the task) is stopped, none is gone.
+    const states = await processStates(logFile);
+    expect(states.length).toBeGreaterThanOrEqual(2);
+    expect(states.every((state) => state === "T")).toBe(true);
+    let ended = false;
+    void proc.exited.then(() => (ended = true));
+    const stoppedAt = await ticks();
+    let answered = false;
+    const asked = ipc.request({ cmd: "state" }).then((state) => ((answered = true), state));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await ticks()).toBe(stoppedAt);
+    expect(answered).toBe(false);
+    expect(ended).toBe(false);
+
+    await proc.thaw!();
+    expect(await asked).toMatchObject({ random: before.random, count: 2, pid: before.pid });
+    await pollFor(async () => ((await ticks()) > stoppedAt ? true : undefined), 10_000, "the task to tick again");
+    expect((await processStates(logFile)).every((state) => state !== "T")).toBe(true);
+
+    // The dump is the state it was stopped in (one `state` answered), whatever the thawed one did since.
+    const restored = f.track(await runtime.restore(path.join(f.scratch, "stopped"), { cwd: f.dir }));
+    expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2, pid: before.pid });
+    await Promise.all([restored.kill(), proc.kill()]);
   });
 
   it("a restored task does not outlive a runner that crashed", async () => {

@@ -54,7 +54,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
     checkpoints = { available: false, reason: `no PID namespace for task processes: ${namespaces.reason}` };
   } else {
     const criu = await detectCriu(criuPath);
-    checkpoints = criu.ok ? { available: true, verdicts: true } : { available: false, reason: criu.reason };
+    checkpoints = criu.ok ? { available: true, verdicts: true, stops: true } : { available: false, reason: criu.reason };
     if (criu.ok) criuVersion = criu.version;
   }
   if (options.checkpoints === true && !checkpoints.available) {
@@ -122,7 +122,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       requireCheckpoints("checkpoint");
       const handle = handles.get(proc);
       if (!handle) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
-      return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, guard: tools, leaveRunning: options?.leaveRunning, verdict: options?.verdict, waitingGuard: takeGuard });
+      return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, guard: tools, leaveRunning: options?.leaveRunning, verdict: options?.verdict, stopAfter: options?.stopAfter, waitingGuard: takeGuard });
     },
 
     async restore(imageDir, opts) {

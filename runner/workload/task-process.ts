@@ -1,4 +1,5 @@
 import type { ChildProcess } from "node:child_process";
+import { readdir, readFile } from "node:fs/promises";
 import { constants } from "node:os";
 import type { Duplex, Readable } from "node:stream";
 import { childExit, killNamespaceInit } from "./child-exit.ts";
@@ -68,6 +69,15 @@ export function createTaskHandle(parts: TaskProcessParts): TaskHandle {
       }
       await exited;
     },
+    async thaw() {
+      for (const pid of await processTree(await parts.initPid())) {
+        try {
+          process.kill(pid, "SIGCONT");
+        } catch {
+          // gone meanwhile
+        }
+      }
+    },
   };
   return {
     proc,
@@ -76,6 +86,19 @@ export function createTaskHandle(parts: TaskProcessParts): TaskHandle {
       return running;
     },
   };
+}
+
+/** `root` and every process below it, parents first (each task's `children`, as the kernel lists them). */
+async function processTree(root: number): Promise<number[]> {
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) {
+    const tasks = await readdir(`/proc/${tree[i]}/task`).catch(() => []);
+    for (const tid of tasks) {
+      const children = await readFile(`/proc/${tree[i]}/task/${tid}/children`, "utf8").catch(() => "");
+      tree.push(...children.split(" ").filter(Boolean).map(Number));
+    }
+  }
+  return tree;
 }
 
 /** Settles with whether `promise` settled within `ms`. */

@@ -26,6 +26,8 @@ export interface TaskProcess {
   readonly exited: Promise<TaskExit>;
   /** SIGKILL the task (its whole PID namespace) and wait until it is gone. */
   kill(): Promise<void>;
+  /** Continues a task that a dump left stopped (`CheckpointOptions.stopAfter`); runtimes with `checkpoints.stops` only. */
+  thaw?(): Promise<void>;
 }
 
 export interface StartTaskOptions {
@@ -71,6 +73,12 @@ export interface CheckpointOptions {
    * as if no dump had begun, and `checkpoint` rejects with DUMP_DECLINED.
    */
   verdict?: Promise<boolean>;
+  /**
+   * Instead of ending, the dumped task stays alive, stopped (SIGSTOP, every process of it), with its
+   * state as dumped and its sockets open: `TaskProcess.thaw` continues it (runtimes with
+   * `checkpoints.stops`). A declined verdict lets it go on at once, as without this.
+   */
+  stopAfter?: boolean;
 }
 
 export interface CheckpointResult {
@@ -86,6 +94,8 @@ export interface CheckpointSupport {
   reason?: string;
   /** `checkpoint` takes a `verdict`: a dump may begin before it is known whether the task is to end. */
   verdicts?: boolean;
+  /** `checkpoint` takes `stopAfter`: a dumped task may be kept, stopped, and thawed instead of restored. */
+  stops?: boolean;
 }
 
 /** Runs task processes and, when it can, freezes them into image dirs and brings them back. */
