@@ -35,6 +35,8 @@ export interface LocalStackOptions {
   suspendThresholdMs?: number;
   /** Bytes of their own dumps in-process runners keep for a resume here (runner default; 0: every resume fetches the stored copy). */
   localCheckpointBytes?: number;
+  /** runner/runner.ts `keepStoppedBytes`. */
+  keepStoppedBytes?: number;
   taskEnv?: Record<string, string>;
   /**
    * Run in-process runners' task processes as their environment's own user, with the state dir
@@ -108,6 +110,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         workDir: dirs.work,
         suspendThresholdMs: options.suspendThresholdMs,
         localCheckpointBytes: options.localCheckpointBytes,
+        keepStoppedBytes: options.keepStoppedBytes,
         taskEnv: options.taskEnv,
         taskSandbox,
         warmProcesses: options.warmProcesses,

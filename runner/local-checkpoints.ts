@@ -24,6 +24,8 @@ export interface LocalCheckpoints {
    * it was pushed out): fetch the sealed copy.
    */
   take(location: string, dir: string): Promise<boolean>;
+  /** Removes the kept dump of `location`, if this runner kept one (the process it was taken from goes on). */
+  discard(location: string): Promise<void>;
   /** The store, with `delete` dropping a kept dump of the checkpoint too. */
   store: CheckpointStore;
   /** Removes every dump this runner kept (the runner closes: what it kept never outlives it). */
@@ -104,6 +106,7 @@ export function createLocalCheckpoints(inner: CheckpointStore, options: LocalChe
       list: () => inner.list(),
     },
     take,
+    discard: drop,
     async close() {
       await Promise.all([...kept.keys()].map(drop));
     },

@@ -9,6 +9,7 @@ import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
 import { createKeepAlivePool } from "./keep-alive.ts";
 import { createLocalCheckpoints } from "./local-checkpoints.ts";
+import { createStoppedProcesses } from "./stopped-processes.ts";
 import type { TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
 import { createServerClient } from "./server-client.ts";
@@ -48,6 +49,13 @@ export interface RunnerOptions {
    * process's memory unencrypted on this disk while the run waits, which an operator opts into.
    */
   localCheckpointBytes?: number;
+  /**
+   * How much memory (counted by dump size) the runner may hold in processes of suspended runs, kept
+   * stopped after their dump for up to a minute, so that a resume here continues the process instead of
+   * restoring it (stopped-processes.ts; runtimes with `checkpoints.stops`). Default 0: none — a
+   * suspended run holds no memory here.
+   */
+  keepStoppedBytes?: number;
   /** Called after each poll with what it brought (progress display, tests). */
   onEvent?: (event: { type: "claimed" | "suspended" | "finished" | "stopped"; runId: string }) => void;
 }
@@ -68,7 +76,10 @@ export function createRunner(options: RunnerOptions) {
   /** Until the register answer says otherwise: the server's default lease. */
   const leases = createLeaseClock(30_000);
   const local = options.checkpoints && options.localCheckpointBytes ? createLocalCheckpoints(options.checkpoints, { workDir: options.workDir, maxBytes: options.localCheckpointBytes }) : null;
-  const checkpoints = local?.store ?? options.checkpoints;
+  const stoppedProcesses = options.checkpoints && options.keepStoppedBytes && options.runtime.checkpoints.stops ? createStoppedProcesses({ maxBytes: options.keepStoppedBytes }) : null;
+  const stored = local?.store ?? options.checkpoints;
+  // A deleted checkpoint (its run ended, or moved on) takes the process kept stopped for it along.
+  const checkpoints = stored && stoppedProcesses ? { ...stored, delete: async (location: string) => void (await Promise.all([stoppedProcesses.drop(location), stored.delete(location)])) } : stored;
   const slots = createSlots(options.capacity, () => [...sessions.values()].filter((s) => s.holdsSlot).length);
   // Spares for as many runs as could start here right now (at least one), up to the setting, bounded by free memory in the pool.
   const sparesWanted = options.warmProcesses ?? "slots";
@@ -101,6 +112,7 @@ export function createRunner(options: RunnerOptions) {
       runtime: options.runtime,
       checkpoints,
       localCheckpoints: local,
+      stoppedProcesses,
       appDirFor: options.appDirFor,
       rootfsFor: options.rootfsFor,
       workDir: options.workDir,
@@ -210,6 +222,7 @@ export function createRunner(options: RunnerOptions) {
       await warmPool?.close();
       await keepAlive?.close();
       await local?.close();
+      await stoppedProcesses?.close();
     },
   };
 }

@@ -1,10 +1,12 @@
 // A resume goes first to the runner that took the checkpoint when it keeps its dumps (`--local-checkpoints`):
 // it restores its own dump without fetching the sealed copy. When that runner is gone, another one takes
 // the resume; a runner that keeps no dumps (the default) is not waited for at all.
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { runnerPool, sendEvent, trigger, waitForFinal, waitForSuspended } from "./support/e2e-waits.ts";
+import { runnerPool, sendEvent, taskProcesses, trigger, waitForFinal, waitForSuspended } from "./support/e2e-waits.ts";
 import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
+import { waitFor } from "./support/wait-for.ts";
 
 let stack: TestStack;
 const runners = runnerPool(() => stack);
@@ -18,8 +20,8 @@ afterEach(() => runners.killAll());
 afterAll(() => stack?.stop());
 
 /** The runner's "run restored" log lines (JSON), by run. */
-function restoredLines(log: string): Map<string, { fromLocalDump?: boolean }> {
-  const lines = log.split("\n").filter((l) => l.includes('"run restored"')).map((l) => JSON.parse(l) as { runId: string; fromLocalDump?: boolean });
+function restoredLines(log: string): Map<string, { fromLocalDump?: boolean; thawed?: boolean }> {
+  const lines = log.split("\n").filter((l) => l.includes('"run restored"')).map((l) => JSON.parse(l) as { runId: string; fromLocalDump?: boolean; thawed?: boolean });
   return new Map(lines.map((l) => [l.runId, l]));
 }
 
@@ -70,3 +72,68 @@ describe("resumes and the runner holding the dump", () => {
     expect(restoredLines(taker.log()).get(id)).toMatchObject({ fromLocalDump: false });
   });
 });
+
+const KEEPS_STOPPED = ["--keep-stopped", "256"];
+
+/** The state letter of each of the stack's task processes inside their namespaces (the `unshare` outside one is left out). */
+async function taskStates(): Promise<Map<number, string>> {
+  const states = new Map<number, string>();
+  for (const pid of await taskProcesses(stack)) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    const state = /\) (\S) /.exec(await readFile(`/proc/${pid}/stat`, "utf8").catch(() => ""))?.[1];
+    if (state && !cmdline.startsWith("unshare\0")) states.set(pid, state);
+  }
+  return states;
+}
+
+describe("a runner that keeps suspended runs' processes stopped (--keep-stopped)", () => {
+  it("a resume on it continues the very process it stopped, with its state; nothing of it runs while the run waits", async () => {
+    const keeper = await runners.start({ name: "keeper-a", args: KEEPS_STOPPED });
+    const { id } = await trigger(stack, "await-event", { event: "stopped-go", filter: { n: [1] } });
+    await stack.waitForRun(id, (r) => r.status === "SUSPENDED", `run ${id} to suspend`);
+    // Its supervisor and its task: alive, every one of them stopped.
+    const stopped = await waitFor("the suspended run's processes to be stopped", async () => {
+      const states = await taskStates();
+      return states.size >= 2 && [...states.values()].every((state) => state === "T") ? states : undefined;
+    });
+    const other = await runners.start({ name: "other-b" });
+
+    expect((await sendEvent(stack, "stopped-go", { n: 1 })).matchedWaitpoints).toBe(1);
+    const run = await waitForFinal(stack, id);
+    expect(run.output).toMatchObject({ received: { payload: { n: 1 } } });
+    expect(run.attemptDetails!.map((a) => [a.status, a.runnerId])).toEqual([["COMPLETED", keeper.runnerId]]);
+    expect(restoredLines(keeper.log()).get(id)).toMatchObject({ thawed: true });
+    expect(restoredLines(other.log()).size).toBe(0);
+    // The same OS processes went on (a restore makes new ones) and ended with the run.
+    expect(keeper.log()).not.toContain('"fromLocalDump"');
+    await waitFor("the run's processes to be gone", async () => ([...stopped.keys()].every((pid) => !existsPid(pid)) ? true : undefined));
+  });
+
+  it("a stopped process goes with its run: canceled, or its runner killed (another runner then restores the stored copy)", async () => {
+    const keeper = await runners.start({ name: "keeper-c", args: KEEPS_STOPPED });
+    const [canceled, moved] = await Promise.all([1, 2].map((n) => trigger(stack, "await-event", { event: "stopped-moved", filter: { n: [n] } })));
+    for (const { id } of [canceled, moved]) await stack.waitForRun(id, (r) => r.status === "SUSPENDED", `run ${id} to suspend`);
+    await waitFor("both runs' processes to be stopped", async () => ((await taskStates()).size >= 4 ? true : undefined));
+
+    expect((await stack.api<{ status: string }>("POST", `/api/v1/runs/${canceled.id}/cancel`)).status).toBe("CANCELED");
+    await waitFor("the canceled run's processes to be gone", async () => ((await taskStates()).size === 2 ? true : undefined));
+
+    await keeper.kill9();
+    await waitFor("the killed runner's stopped processes to be gone", async () => ((await taskProcesses(stack)).length === 0 ? true : undefined), { timeoutMs: 10_000 });
+    const taker = await runners.start({ name: "taker-d" });
+    expect((await sendEvent(stack, "stopped-moved", { n: 2 })).matchedWaitpoints).toBe(1);
+    const run = await waitForFinal(stack, moved.id);
+    expect(run.output).toMatchObject({ received: { payload: { n: 2 } } });
+    expect(run.attemptDetails!.map((a) => [a.status, a.runnerId])).toEqual([["COMPLETED", taker.runnerId]]);
+    expect(restoredLines(taker.log()).get(moved.id)).toMatchObject({ fromLocalDump: false });
+  });
+});
+
+function existsPid(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -46,7 +46,7 @@ interface RestoreLog {
  * The whole platform in this process tree — embedded PostgreSQL, the server, one runner with the
  * process runtime and dir checkpoint store — and the `hold-state` task deployed to it.
  */
-export async function startPlatform(dir: string, options: { localCheckpointBytes?: number; name?: string } = {}) {
+export async function startPlatform(dir: string, options: { localCheckpointBytes?: number; keepStoppedBytes?: number; name?: string } = {}) {
   const suspendLogs: SuspendLog[] = [];
   const slotFreed = new Map<string, number>();
   const finished = new Set<string>();
@@ -65,6 +65,7 @@ export async function startPlatform(dir: string, options: { localCheckpointBytes
     // Its first row is a cold start: no spare process waits for the run.
     warmProcesses: 0,
     localCheckpointBytes: options.localCheckpointBytes,
+    keepStoppedBytes: options.keepStoppedBytes,
     log,
     onRunnerEvent: (event) => {
       if (event.type === "suspended") slotFreed.set(event.runId, Date.now());

@@ -110,6 +110,7 @@ export function registerServeCommands(program: Command): void {
     .option("--workload <kind>", "process: the bundle with this host's Node in a PID namespace; runc: the image's own rootfs under runc with the task's machine limits; container: the image in a container of the host's Podman (its API socket, see --container-socket), with the task's machine limits", "process")
     .option("--container-socket <path>", "container workload: the engine's API socket, Podman's or Docker's (default /run/podman/podman.sock, else /var/run/docker.sock; on Docker, checkpoints need dockerd --experimental)")
     .option("--suspend-threshold <ms>", "waits shorter than this stay in-process (default: the server's setting, else 5000)")
+    .option("--keep-stopped <MiB>", "how much memory the runner may hold in processes of suspended runs, each kept stopped after its dump for up to a minute, so that a resume here continues the process instead of restoring it (default 0: none; counted by dump size; process workload only)", "0")
     .option("--local-checkpoints <MiB>", "how much of its own dumps the runner keeps unencrypted in its work dir (0700), so a resume here skips fetching and unpacking the sealed checkpoint (default 0: none; the dump holds the task's memory, secrets included, while the run waits)", "0")
     .option("--env-file <file>", "host-wide default environment for task processes (each environment's own variables, kept by the server, win over it)")
     .option("--allowed-registries <list>", "where images may come from: host[:port][/prefix], oci-layout:<dir> or oci-layout:*, comma-separated (default STASIS_ALLOWED_REGISTRIES, else STASIS_REGISTRY and local layout dirs)")
@@ -119,12 +120,14 @@ export function registerServeCommands(program: Command): void {
     .option("--drain-finish <ms>", "on SIGTERM, how long runs may finish before the rest are checkpointed and handed over (default: half of --drain-grace)")
     .option("--health-port <port>", "serve /livez, /readyz and /drain (a preStop hook) on this port (default STASIS_RUNNER_HEALTH_PORT; off when unset)")
     .option("--json", "print {\"runnerId\"} when registered")
-    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; containerSocket?: string; suspendThreshold?: string; localCheckpoints: string; envFile?: string; drainGrace: string; drainFinish?: string; healthPort?: string; warmProcesses: string; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
+    .action(async (opts: { serverUrl?: string; name?: string; capacity: string; workDir: string; imageCache: string; checkpointStore?: string; checkpointDir?: string; checkpointRepository?: string; checkpoints: boolean; workload: string; containerSocket?: string; suspendThreshold?: string; localCheckpoints: string; keepStopped: string; envFile?: string; drainGrace: string; drainFinish?: string; healthPort?: string; warmProcesses: string; allowedRegistries?: string; taskUidBase?: string; taskSharedDirs?: string; json?: boolean }) => {
       const { canSandboxTasks, openCheckpointStore, startHealthServer, createImageCache, createProcessRuntime, createRuncRuntime, createContainerRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList } = await import("../../runner/index.ts");
       if (opts.workload !== "process" && opts.workload !== "runc" && opts.workload !== "container") throw new CliError(`--workload must be process, runc or container, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
       const localCheckpointMiB = Number(opts.localCheckpoints);
       if (!Number.isFinite(localCheckpointMiB) || localCheckpointMiB < 0) throw new CliError(`--local-checkpoints must be a number of MiB >= 0, not ${JSON.stringify(opts.localCheckpoints)}`, ExitCode.USAGE);
+      const keepStoppedMiB = Number(opts.keepStopped);
+      if (!Number.isFinite(keepStoppedMiB) || keepStoppedMiB < 0) throw new CliError(`--keep-stopped must be a number of MiB >= 0, not ${JSON.stringify(opts.keepStopped)}`, ExitCode.USAGE);
       const warmProcesses = opts.warmProcesses === "slots" ? "slots" : Number(opts.warmProcesses);
       if (warmProcesses !== "slots" && !(Number.isSafeInteger(warmProcesses) && warmProcesses >= 0)) throw new CliError(`--warm-processes must be a whole number >= 0 or slots, not ${JSON.stringify(opts.warmProcesses)}`, ExitCode.USAGE);
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
@@ -179,6 +182,7 @@ export function registerServeCommands(program: Command): void {
         workDir,
         suspendThresholdMs: opts.suspendThreshold === undefined ? undefined : Number(opts.suspendThreshold),
         localCheckpointBytes: Math.floor(localCheckpointMiB * 2 ** 20),
+        keepStoppedBytes: Math.floor(keepStoppedMiB * 2 ** 20),
         taskEnv: opts.envFile ? readDotEnv(opts.envFile) : {},
         taskSandbox,
         warmProcesses,

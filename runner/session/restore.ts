@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { RESTORED_NOTICE_CALL_ID, type WaitResult } from "../../schemas/index.ts";
 import { taskSandboxFor } from "../task-sandboxes.ts";
+import type { StoppedProcess } from "../stopped-processes.ts";
 import type { RestoreTaskOptions } from "../workload/index.ts";
 import { attach } from "./attach.ts";
 import type { Session } from "./session.ts";
@@ -21,10 +22,35 @@ export async function restoreInto(session: Session, dir: string, callId: number 
   attach(session, restored);
   // Stopped (canceled, lease lost) while it was restored: the process must not run on.
   if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
+  handWaitAnswer(session, callId, result);
+  session.log.info({ runId: session.runId, restoreMs: Date.now() - started, ...fetched, timeline: session.timeline.marks }, "run restored");
+}
+
+/**
+ * Continues the run's own process, which its dump left stopped (stopped-processes.ts), and hands it
+ * the result of the wait it was stopped in: what a restore does, without CRIU rebuilding the process.
+ */
+export async function thawInto(session: Session, stopped: StoppedProcess, result: WaitResult | null): Promise<void> {
+  const started = Date.now();
+  session.state.move("restoring");
+  const { proc, callId } = stopped;
+  session.silenced.delete(proc); // silenced by its dump, which did not end it
+  session.calls.held.push(...stopped.calls.filter((held) => !session.calls.held.includes(held)));
+  // This session's own process (its wait ended while it was being suspended): read by one reader, not two.
+  session.stopReading.forEach((stopReading) => stopReading());
+  attach(session, proc);
+  if (!session.state.tryMove("running")) return void (await proc.kill().catch(() => {}));
+  await proc.thaw!();
+  session.timeline.mark("thawed");
+  handWaitAnswer(session, callId, result);
+  session.log.info({ runId: session.runId, restoreMs: Date.now() - started, thawed: true, timeline: session.timeline.marks }, "run restored");
+}
+
+/** The restored (or thawed) process learns how its wait ended: its result, or, frozen while running, that it was restored. */
+function handWaitAnswer(session: Session, callId: number | null, result: WaitResult | null): void {
   if (callId !== null && result) session.channel!.send({ type: "wait-result", callId, result });
   else session.channel!.send({ type: "reply", callId: RESTORED_NOTICE_CALL_ID, ok: true });
   session.timeline.mark("resultSent");
-  session.log.info({ runId: session.runId, restoreMs: Date.now() - started, ...fetched, timeline: session.timeline.marks }, "run restored");
 }
 
 /** Where the image's rootfs is and the task's machine, when the runtime runs the image itself. */

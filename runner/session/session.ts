@@ -9,6 +9,7 @@ import type { TaskSandboxPolicy } from "../task-sandboxes.ts";
 import type { KeepAlivePool } from "../keep-alive.ts";
 import type { LocalCheckpoints } from "../local-checkpoints.ts";
 import type { StackMapper } from "../stack-mapper.ts";
+import type { StoppedProcesses } from "../stopped-processes.ts";
 import type { WarmPool } from "../warm-pool.ts";
 import type { TaskProcess, WorkloadRuntime } from "../workload/index.ts";
 import { createSessionState, type SessionStateMachine } from "./states.ts";
@@ -21,6 +22,8 @@ export interface RunSessionDeps {
   checkpoints: CheckpointStore | null;
   /** Where this runner keeps its own dumps for a resume here (local-checkpoints.ts); null: it does not. */
   localCheckpoints?: LocalCheckpoints | null;
+  /** Processes of suspended runs this runner keeps stopped for a resume here (stopped-processes.ts); null: it keeps none. */
+  stoppedProcesses?: StoppedProcesses | null;
   /** Resolves a deployment to the directory holding its bundle (the image's app dir). */
   appDirFor(deployment: ClaimedRun["deployment"]): Promise<string>;
   /** The image's unpacked rootfs, for runtimes that run it (runc); tasks then get their `machine` limits too. */

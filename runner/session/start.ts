@@ -9,7 +9,7 @@ import { SANDBOX_ENV, taskSandboxFor } from "../task-sandboxes.ts";
 import { attach, handToProcess } from "./attach.ts";
 import { finish } from "./finish.ts";
 import type { ResumeNote } from "./checkpoint.ts";
-import { placement, restoreInto } from "./restore.ts";
+import { placement, restoreInto, thawInto } from "./restore.ts";
 import { createTimeline } from "./timeline.ts";
 import type { Session } from "./session.ts";
 
@@ -33,6 +33,13 @@ async function begin(session: Session): Promise<void> {
   const appDir = await deps.appDirFor(claim.deployment);
   if (claim.resume) {
     const { checkpointLocation, sha256, key } = claim.resume;
+    // Its own process, kept stopped here since its dump: it goes on from there, and the dump kept beside it is of no use any more.
+    const stopped = deps.stoppedProcesses?.take(checkpointLocation);
+    if (stopped) {
+      session.timeline = createTimeline(performance.now() - (Date.now() - session.startedAt.claimReceived));
+      void deps.localCheckpoints?.discard(checkpointLocation);
+      return await thawInto(session, stopped, claim.resume.result);
+    }
     // The restore dir holds the process's memory in clear for as long as the restore takes: 0700, removed right after.
     const dir = join(deps.workDir, "restores", `${runId}-${Date.now()}`);
     const fetchStarted = Date.now();

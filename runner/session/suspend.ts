@@ -9,7 +9,8 @@ import { WorkloadError } from "../workload/index.ts";
 import { attach } from "./attach.ts";
 import { dumpProcess, prepareCheckpoint, writeResumeNote } from "./checkpoint.ts";
 import { end, finish } from "./finish.ts";
-import { restoreInto, restoreOptions } from "./restore.ts";
+import type { StoppedProcess } from "../stopped-processes.ts";
+import { restoreInto, restoreOptions, thawInto } from "./restore.ts";
 import type { Session } from "./session.ts";
 import { askWaitResult, nextHeldResult, releaseHeld, takeHeld } from "./waits.ts";
 
@@ -37,8 +38,11 @@ export async function suspend(session: Session, verdict?: Promise<boolean>): Pro
   }
   const dir = join(deps.workDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
   let keptLocally = false;
+  // With a budget for them, the dumped process stays, stopped: a resume here continues it instead of restoring the dump.
+  const stopAfter = Boolean(deps.stoppedProcesses && deps.runtime.checkpoints.stops);
+  let keptStopped: string | null = null;
   try {
-    const dumped = await dumpProcess(session, dir, { verdict });
+    const dumped = await dumpProcess(session, dir, { verdict, stopAfter });
     if (dumped instanceof Error) {
       // CRIU leaves a process it could not dump running: the run waits in-process instead. A dump its verdict
       // declined is no failure: the process goes on with the wait's answer.
@@ -49,9 +53,12 @@ export async function suspend(session: Session, verdict?: Promise<boolean>): Pro
     const wait = session.wait.pending!;
     const { dumpMs, sizeBytes } = dumped;
     session.timeline.mark("dumped");
-    await writeResumeNote(session, dir, wait.callId);
+    const stopped: StoppedProcess | null = stopAfter ? { proc: session.proc!, callId: wait.callId, calls: session.calls.held } : null;
+    await writeResumeNote(session, dir, wait.callId, { leftRunning: stopped !== null });
     session.timeline.mark("noteWritten");
-    if (session.wait.held) return await restoreInto(session, dir, wait.callId, takeHeld(session));
+    /** The wait ended after all: the process goes on here, from where the dump left it. */
+    const goOnHere = (result: WaitResult) => (stopped ? thawInto(session, stopped, result) : restoreInto(session, dir, wait.callId, result));
+    if (session.wait.held) return await goOnHere(takeHeld(session));
     session.state.move("storing");
     deps.onSlotFreed?.();
     session.timeline.mark("slotFreed");
@@ -65,17 +72,25 @@ export async function suspend(session: Session, verdict?: Promise<boolean>): Pro
       // on already. Stop storing (its CPU is the restore's) and restore from the dump on disk now.
       stopStoring.abort();
       keptLocally = true; // removed below, once both the restore and the store are done with it
-      const restoring = restoreInto(session, dir, wait.callId, takeHeld(session));
+      const restoring = goOnHere(takeHeld(session));
       void Promise.allSettled([storing.then((done) => deps.checkpoints!.delete(done.location)), restoring]).then(() => rm(dir, { recursive: true, force: true }).catch(() => {}));
       return await restoring;
     }
-    if ("error" in first) return await keepWaitingHere(session, dir, first.error);
+    if ("error" in first) return await keepWaitingHere(session, dir, first.error, stopped);
     const stored = first.done;
     session.timeline.mark("stored");
     log.info({ runId, dumpMs, sizeBytes, storedBytes: stored.sizeBytes, suspendMs: Date.now() - started, timeline: session.timeline.marks, dumpSteps: dumped.steps }, "run suspended");
     // Kept here before the report: a resume claimed here the moment the server has it finds it already.
     const local = deps.localCheckpoints;
-    const keptHere = (await local?.keep(stored.location, dir, sizeBytes).catch(() => false)) ?? false;
+    const keptDump = (await local?.keep(stored.location, dir, sizeBytes).catch(() => false)) ?? false;
+    if (stopped) {
+      // The process is the pool's now: this session stops reading it, and its end (killed there) is not this run's end.
+      session.stopReading.forEach((stopReading) => stopReading());
+      session.proc = null;
+      if (deps.stoppedProcesses!.keep(stored.location, { ...stopped, calls: [...stopped.calls] }, sizeBytes)) keptStopped = stored.location;
+      else await stopped.proc.kill().catch(() => {});
+    }
+    const keptHere = keptDump || keptStopped !== null;
     try {
       await session.report("report the suspend", () => deps.server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes, sha256: stored.sha256, key: seal.key.toString("base64") }, keptLocally: keptHere }));
       // The run's checkpoint is now this one: the one it was restored from is of no use any more.
@@ -86,6 +101,7 @@ export async function suspend(session: Session, verdict?: Promise<boolean>): Pro
         // The server said no to this lease, so it never recorded this checkpoint: nobody will resume from it. When
         // we gave up by our own clock the server may have it (an answer lost on the way): keep it then.
         if (!(error instanceof LeaseGoneError)) await deps.checkpoints!.delete(stored.location).catch(() => {});
+        if (keptStopped) await deps.stoppedProcesses!.drop(keptStopped);
         log.warn({ runId, err: error.message }, "could not report the suspend; the lease is gone");
         return end(session, "lost");
       }
@@ -93,8 +109,11 @@ export async function suspend(session: Session, verdict?: Promise<boolean>): Pro
       // result its continue carries — or, when that poll answer was lost (found by bench/chaos: two runs stuck
       // EXECUTING for good after a server kill), with the result asked of the server again.
       if (!(error instanceof ServerCallError && error.status === 409)) throw error;
-      // The server did not record this checkpoint: the dump kept for a resume here is the session's again.
-      if (keptHere && !(await local!.take(stored.location, dir))) throw new Error("the dump kept for a resume here is gone", { cause: error });
+      // The server did not record this checkpoint: the process or the dump kept for a resume here is the session's again.
+      const back = keptStopped ? deps.stoppedProcesses!.take(keptStopped) : null;
+      keptStopped = null;
+      if (!back && keptDump && !(await local!.take(stored.location, dir))) throw new Error("the dump kept for a resume here is gone", { cause: error });
+      if (!back && !keptDump && stopped) throw new Error("the process kept for a resume here is gone", { cause: error });
       await deps.checkpoints!.delete(stored.location).catch(() => {});
       const asked = session.wait.held ? null : await askWaitResult(session, wait).catch(() => null);
       let result: WaitResult;
@@ -103,12 +122,13 @@ export async function suspend(session: Session, verdict?: Promise<boolean>): Pro
         session.wait.arrived = null;
         session.wait.pending = null;
       } else result = await nextHeldResult(session).then(() => takeHeld(session));
-      await restoreInto(session, dir, wait.callId, result);
+      await (back ? thawInto(session, back, result) : restoreInto(session, dir, wait.callId, result));
     }
   } catch (thrown) {
     const error = thrown instanceof Error ? thrown : new Error(String(thrown));
     log.error({ runId, err: error.message }, "suspend failed");
     if (session.proc) await session.proc.kill().catch(() => {});
+    if (keptStopped) await deps.stoppedProcesses!.drop(keptStopped);
     await finish(session, { ok: false, error: { name: "CheckpointFailed", message: `could not suspend the run: ${error.message}` }, crashed: true });
   } finally {
     if (!keptLocally) await rm(dir, { recursive: true, force: true }).catch(() => {});
@@ -121,16 +141,22 @@ export async function suspend(session: Session, verdict?: Promise<boolean>): Pro
  * CRIU cannot dump it. Failing the attempt instead would run the code since the last checkpoint
  * again (found by bench/chaos: repeats after a completed wait in the full-disk windows).
  */
-async function keepWaitingHere(session: Session, dir: string, storeError: unknown): Promise<void> {
+async function keepWaitingHere(session: Session, dir: string, storeError: unknown, stopped: StoppedProcess | null): Promise<void> {
   const { deps, claim, runId, log } = session;
   const message = (storeError instanceof Error ? storeError.message : String(storeError)).split("\n")[0];
   log.warn({ runId, err: message }, "could not store the checkpoint; restoring the run here to wait in-process");
   const started = Date.now();
   session.state.move("restoring");
-  const restored = await deps.runtime.restore(join(dir, "images"), await restoreOptions(session));
-  session.restored = true;
+  if (stopped) {
+    // Its own process, stopped by the dump: read afresh by this session and continued.
+    session.stopReading.forEach((stopReading) => stopReading());
+    session.silenced.delete(stopped.proc);
+  }
+  const restored = stopped?.proc ?? (await deps.runtime.restore(join(dir, "images"), await restoreOptions(session)));
+  session.restored ||= !stopped;
   attach(session, restored);
   if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
+  if (stopped) await stopped.proc.thaw!();
   session.systemLog("warn", `could not store the checkpoint (${message}); the run stays alive here while it waits`);
   log.info({ runId, restoreMs: Date.now() - started }, "run restored from its unstored dump");
   session.wait.arrived = null;
