@@ -18,6 +18,8 @@ export interface ChaosOptions {
   /** How many of `runners` use the runc workload (tasks in the image's own root). */
   runcRunners?: number;
   capacity: number;
+  /** `--keep-stopped` of the process runners (MiB; 0: off, the default). */
+  keepStoppedMiB?: number;
   /** Runs are triggered over this share of the fault window. */
   spreadShare: number;
   maxWaitMs: number;
@@ -75,7 +77,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   process.env.STASIS_API_TIMEOUT_MS ??= "10000";
   const started = Date.now();
   const ledger = await startLedger();
-  const stack = await startStack({ servers: options.servers, runners: options.runners, runcRunners: options.runcRunners, capacity: options.capacity, checkpointTmpfsMb: options.checkpointTmpfsMb, projectDir: join(import.meta.dirname, "project"), log });
+  const stack = await startStack({ servers: options.servers, runners: options.runners, runcRunners: options.runcRunners, capacity: options.capacity, keepStoppedMiB: options.keepStoppedMiB, checkpointTmpfsMb: options.checkpointTmpfsMb, projectDir: join(import.meta.dirname, "project"), log });
   try {
     const plan = planRuns(createRng(options.seed), ledger.url, { runs: options.runs, spreadMs: Math.round(options.faultMs * options.spreadShare), maxWaitMs: options.maxWaitMs, eventTimeoutSeconds: options.eventTimeoutSeconds, maxEventDelayMs: options.maxEventDelayMs });
     let stopped = false;

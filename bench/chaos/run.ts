@@ -1,4 +1,4 @@
-// npx tsx bench/chaos/run.ts [--runs N] [--minutes M] [--seed S] [--json] [--servers 2] [--runners 3] [--runc-runners 1]
+// npx tsx bench/chaos/run.ts [--runs N] [--minutes M] [--seed S] [--json] [--servers 2] [--runners 3] [--runc-runners 1] [--keep-stopped MiB]
 // Exit 0: every guarantee held; 1: a guarantee broke (runs lost, finished twice, events dropped).
 import { parseArgs } from "node:util";
 import { LONG_RUN_DEFAULTS, runChaos, type ChaosReport } from "./chaos.ts";
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     runners: { type: "string" },
     "runc-runners": { type: "string" },
     capacity: { type: "string" },
+    "keep-stopped": { type: "string" },
     "deadline-minutes": { type: "string" },
     "event-timeout": { type: "string" },
     json: { type: "boolean", default: false },
@@ -28,6 +29,7 @@ const report = await runChaos({
   runners: num(values.runners, LONG_RUN_DEFAULTS.runners),
   runcRunners: num(values["runc-runners"], 0),
   capacity: num(values.capacity, LONG_RUN_DEFAULTS.capacity),
+  keepStoppedMiB: num(values["keep-stopped"], 0),
   deadlineMs: num(values["deadline-minutes"], LONG_RUN_DEFAULTS.deadlineMs / 60_000) * 60_000,
   eventTimeoutSeconds: num(values["event-timeout"], LONG_RUN_DEFAULTS.eventTimeoutSeconds),
 });

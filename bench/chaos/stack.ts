@@ -26,6 +26,8 @@ export interface StackOptions {
   servers: number;
   runners: number;
   capacity: number;
+  /** `--keep-stopped` of the process runners (MiB). */
+  keepStoppedMiB?: number;
   /** How many of the runners run tasks under runc in the image's own root (the last ones); the image then carries Node. */
   runcRunners?: number;
   /** Size of the checkpoint tmpfs in MiB (0: a plain dir on the state disk; the disk-fill fault is then off). */
@@ -225,7 +227,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     };
     const startRunner = async (i: number) => {
       const r = runners[i];
-      const ready = await startDaemon(r, ["runner", "--server-url", apiUrls[i % apiUrls.length], "--name", `chaos-${r.name}`, "--capacity", String(options.capacity), "--work-dir", join(stateDir, r.name), "--image-cache", join(stateDir, "image-cache"), "--checkpoint-dir", checkpointDir, "--drain-grace", "2000", "--workload", r.workload ?? "process", "--json"], { STASIS_RUNNER_TOKEN: RUNNER_TOKEN });
+      const ready = await startDaemon(r, ["runner", "--server-url", apiUrls[i % apiUrls.length], "--name", `chaos-${r.name}`, "--capacity", String(options.capacity), "--work-dir", join(stateDir, r.name), "--image-cache", join(stateDir, "image-cache"), "--checkpoint-dir", checkpointDir, "--drain-grace", "2000", "--workload", r.workload ?? "process", ...((r.workload ?? "process") === "process" && options.keepStoppedMiB ? ["--keep-stopped", String(options.keepStoppedMiB)] : []), "--json"], { STASIS_RUNNER_TOKEN: RUNNER_TOKEN });
       r.runnerId = ready.runnerId;
     };
     const kill = (daemon: Daemon) => {
