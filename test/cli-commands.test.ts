@@ -87,6 +87,19 @@ describe("stasis trigger", () => {
     }
   });
 
+  it("a runner with a bad --local-checkpoints or --keep-stopped exits 2 naming the flag and the value", async () => {
+    for (const flag of ["--local-checkpoints", "--keep-stopped"]) {
+      for (const bad of ["-1", "lots", ""]) {
+        const result = await stasis(["runner", flag, bad, "--work-dir", join(tmpdir(), "stasis-never-made")]);
+        expect(result.code, result.stderr).toBe(2);
+        expect(result.stderr).toContain(`${flag} must be a number of MiB >= 0, not ${JSON.stringify(bad)}`);
+      }
+    }
+    const runc = await stasis(["runner", "--keep-stopped", "64", "--workload", "runc", "--work-dir", join(tmpdir(), "stasis-never-made")]);
+    expect(runc.code, runc.stderr).toBe(2);
+    expect(runc.stderr).toContain("--keep-stopped needs --workload process");
+  });
+
   it("an unknown task exits 1 naming it; a wrong key exits 2; no API at all exits 2", async () => {
     const unknown = await stasis(["trigger", "nope", "--json"]);
     expect(unknown.code).toBe(1);

@@ -124,10 +124,9 @@ export function registerServeCommands(program: Command): void {
       const { canSandboxTasks, openCheckpointStore, startHealthServer, createImageCache, createProcessRuntime, createRuncRuntime, createContainerRuntime, createRunner, DEFAULT_TASK_UID_BASE, pathList } = await import("../../runner/index.ts");
       if (opts.workload !== "process" && opts.workload !== "runc" && opts.workload !== "container") throw new CliError(`--workload must be process, runc or container, not ${JSON.stringify(opts.workload)}`, ExitCode.USAGE);
       const workload = opts.workload;
-      const localCheckpointMiB = Number(opts.localCheckpoints);
-      if (!Number.isFinite(localCheckpointMiB) || localCheckpointMiB < 0) throw new CliError(`--local-checkpoints must be a number of MiB >= 0, not ${JSON.stringify(opts.localCheckpoints)}`, ExitCode.USAGE);
-      const keepStoppedMiB = Number(opts.keepStopped);
-      if (!Number.isFinite(keepStoppedMiB) || keepStoppedMiB < 0) throw new CliError(`--keep-stopped must be a number of MiB >= 0, not ${JSON.stringify(opts.keepStopped)}`, ExitCode.USAGE);
+      const localCheckpointBytes = mibToBytes("--local-checkpoints", opts.localCheckpoints);
+      const keepStoppedBytes = mibToBytes("--keep-stopped", opts.keepStopped);
+      if (keepStoppedBytes > 0 && workload !== "process") throw new CliError(`--keep-stopped needs --workload process (a ${workload} runner restores every resume from its checkpoint)`, ExitCode.USAGE);
       const warmProcesses = opts.warmProcesses === "slots" ? "slots" : Number(opts.warmProcesses);
       if (warmProcesses !== "slots" && !(Number.isSafeInteger(warmProcesses) && warmProcesses >= 0)) throw new CliError(`--warm-processes must be a whole number >= 0 or slots, not ${JSON.stringify(opts.warmProcesses)}`, ExitCode.USAGE);
       const serverUrl = opts.serverUrl ?? requireEnv("STASIS_SERVER_URL");
@@ -181,8 +180,8 @@ export function registerServeCommands(program: Command): void {
         workload,
         workDir,
         suspendThresholdMs: opts.suspendThreshold === undefined ? undefined : Number(opts.suspendThreshold),
-        localCheckpointBytes: Math.floor(localCheckpointMiB * 2 ** 20),
-        keepStoppedBytes: Math.floor(keepStoppedMiB * 2 ** 20),
+        localCheckpointBytes,
+        keepStoppedBytes,
         taskEnv: opts.envFile ? readDotEnv(opts.envFile) : {},
         taskSandbox,
         warmProcesses,
@@ -206,4 +205,11 @@ export function registerServeCommands(program: Command): void {
       process.once("SIGTERM", () => void stop(Number(opts.drainGrace)));
       process.once("SIGINT", () => void stop(Number(opts.drainGrace)));
     });
+}
+
+/** A flag's size in MiB (a number >= 0, fractions allowed) as bytes; a usage error naming the flag and the value otherwise. */
+function mibToBytes(flag: string, value: string): number {
+  const mib = Number(value);
+  if (value.trim() === "" || !Number.isFinite(mib) || mib < 0) throw new CliError(`${flag} must be a number of MiB >= 0, not ${JSON.stringify(value)}`, ExitCode.USAGE);
+  return Math.floor(mib * 2 ** 20);
 }
