@@ -67,7 +67,7 @@ export function createStoppedProcesses(options: StoppedProcessesOptions) {
     take: release,
     /** Kills the kept process of `location`, if any (its checkpoint is deleted: the run ended or moved on). */
     drop: kill,
-    /** How many are kept (tests, the health endpoint). */
+    /** How many are kept. */
     count: () => kept.size,
     /** Kills every kept process (the runner closes: none outlives it). */
     async close(): Promise<void> {
