@@ -55,6 +55,20 @@ describe("local checkpoints (a runner's own dumps kept for a resume here)", () =
     await expect(local.store.get(a.location, path.join(root, "restore-3"), { key: SEAL.key, sha256: "0".repeat(64) })).rejects.toThrow(/does not match/);
   });
 
+  it("hands a kept dump over into a dir that already holds something, entry by entry", async () => {
+    const inner = createDirCheckpointStore(path.join(root, "store-full"));
+    const local = createLocalCheckpoints(inner, { workDir, maxBytes: 1 << 20 });
+    const a = await stored(inner, "full", "memory of full");
+    expect(await local.keep(a.location, a.dir, 100)).toBe(true);
+    const dest = path.join(root, "restore-full");
+    await mkdir(dest);
+    await writeFile(path.join(dest, "already-here"), "x");
+    expect(await local.take(a.location, dest)).toBe(true);
+    expect(await readFile(path.join(dest, "images", "pages-1.img"), "utf8")).toBe("memory of full");
+    expect(await readFile(path.join(dest, "already-here"), "utf8")).toBe("x");
+    expect(await local.take(a.location, path.join(root, "restore-full-2"))).toBe(false);
+  });
+
   it("keeps at most maxBytes, dropping the oldest, and nothing after close", async () => {
     const inner = createDirCheckpointStore(path.join(root, "store"));
     const local = createLocalCheckpoints(inner, { workDir, maxBytes: 250 });

@@ -60,6 +60,16 @@ export function createLocalCheckpoints(inner: CheckpointStore, options: LocalChe
   /** Moves the kept dump of `location` into `destDir` (one rename per entry); false when there is none here (or another runner took it first). */
   async function take(location: string, destDir: string): Promise<boolean> {
     const dir = dirOf(location);
+    // Onto a missing or empty `destDir` in one rename (the usual case, a resume's fresh dir), which also
+    // decides which of the runners sharing the work dir gets it: the others find nothing there any more.
+    const whole = await rename(dir, destDir).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => (error.code === "ENOENT" ? false : null),
+    );
+    if (whole !== null) {
+      if (whole) forget(location);
+      return whole;
+    }
     // Claimed by a rename first: of runners sharing the work dir, one gets it.
     const mine = `${dir}.taken-${process.pid}-${Math.random().toString(36).slice(2)}`;
     if (!(await rename(dir, mine).then(() => true, () => false))) return false;
