@@ -1,10 +1,11 @@
 // A resume goes first to the runner that took the checkpoint when it keeps its dumps (`--local-checkpoints`):
 // it restores its own dump without fetching the sealed copy. When that runner is gone, another one takes
 // the resume; a runner that keeps no dumps (the default) is not waited for at all.
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runnerPool, sendEvent, taskProcesses, trigger, waitForFinal, waitForSuspended } from "./support/e2e-waits.ts";
+import { pidAlive } from "../runner/workload/pid-alive.ts";
+import { namespaceStates } from "./support/processes.ts";
 import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
 
@@ -75,16 +76,8 @@ describe("resumes and the runner holding the dump", () => {
 
 const KEEPS_STOPPED = ["--keep-stopped", "256"];
 
-/** The state letter of each of the stack's task processes inside their namespaces (the `unshare` outside one is left out). */
-async function taskStates(): Promise<Map<number, string>> {
-  const states = new Map<number, string>();
-  for (const pid of await taskProcesses(stack)) {
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-    const state = /\) (\S) /.exec(await readFile(`/proc/${pid}/stat`, "utf8").catch(() => ""))?.[1];
-    if (state && !cmdline.startsWith("unshare\0")) states.set(pid, state);
-  }
-  return states;
-}
+/** The state letter of each of the stack's task processes inside their namespaces. */
+const taskStates = async () => namespaceStates(await taskProcesses(stack));
 
 describe("a runner that keeps suspended runs' processes stopped (--keep-stopped)", () => {
   it("a resume on it continues the very process it stopped, with its state; nothing of it runs while the run waits", async () => {
@@ -106,7 +99,7 @@ describe("a runner that keeps suspended runs' processes stopped (--keep-stopped)
     expect(restoredLines(other.log()).size).toBe(0);
     // The same OS processes went on (a restore makes new ones) and ended with the run.
     expect(keeper.log()).not.toContain('"fromLocalDump"');
-    await waitFor("the run's processes to be gone", async () => ([...stopped.keys()].every((pid) => !existsPid(pid)) ? true : undefined));
+    await waitFor("the run's processes to be gone", async () => ([...stopped.keys()].every((pid) => !pidAlive(pid)) ? true : undefined));
   });
 
   it("a stopped process goes with its run: canceled, or its runner killed (another runner then restores the stored copy)", async () => {
@@ -128,12 +121,3 @@ describe("a runner that keeps suspended runs' processes stopped (--keep-stopped)
     expect(restoredLines(taker.log()).get(moved.id)).toMatchObject({ fromLocalDump: false });
   });
 });
-
-function existsPid(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

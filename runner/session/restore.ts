@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { RESTORED_NOTICE_CALL_ID, type WaitResult } from "../../schemas/index.ts";
 import { taskSandboxFor } from "../task-sandboxes.ts";
 import type { StoppedProcess } from "../stopped-processes.ts";
-import type { RestoreTaskOptions } from "../workload/index.ts";
+import type { RestoreTaskOptions, TaskProcess } from "../workload/index.ts";
 import { attach } from "./attach.ts";
 import type { Session } from "./session.ts";
 
@@ -33,17 +33,28 @@ export async function restoreInto(session: Session, dir: string, callId: number 
 export async function thawInto(session: Session, stopped: StoppedProcess, result: WaitResult | null): Promise<void> {
   const started = Date.now();
   session.state.move("restoring");
-  const { proc, callId } = stopped;
-  session.silenced.delete(proc); // silenced by its dump, which did not end it
   session.calls.held.push(...stopped.calls.filter((held) => !session.calls.held.includes(held)));
+  if (!(await continueStopped(session, stopped.proc))) return;
+  session.timeline.mark("thawed");
+  handWaitAnswer(session, stopped.callId, result);
+  session.log.info({ runId: session.runId, restoreMs: Date.now() - started, thawed: true, timeline: session.timeline.marks }, "run restored");
+}
+
+/**
+ * Makes a process its dump left stopped the session's again (restoring → running) and continues it;
+ * false: the session was stopped meanwhile, and the process is killed instead.
+ */
+export async function continueStopped(session: Session, proc: TaskProcess): Promise<boolean> {
+  session.silenced.delete(proc); // silenced by its dump, which did not end it
   // This session's own process (its wait ended while it was being suspended): read by one reader, not two.
   session.stopReading.forEach((stopReading) => stopReading());
   attach(session, proc);
-  if (!session.state.tryMove("running")) return void (await proc.kill().catch(() => {}));
+  if (!session.state.tryMove("running")) {
+    await proc.kill().catch(() => {});
+    return false;
+  }
   await proc.thaw!();
-  session.timeline.mark("thawed");
-  handWaitAnswer(session, callId, result);
-  session.log.info({ runId: session.runId, restoreMs: Date.now() - started, thawed: true, timeline: session.timeline.marks }, "run restored");
+  return true;
 }
 
 /** The restored (or thawed) process learns how its wait ended: its result, or, frozen while running, that it was restored. */

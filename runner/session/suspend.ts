@@ -10,7 +10,7 @@ import { attach } from "./attach.ts";
 import { dumpProcess, prepareCheckpoint, writeResumeNote } from "./checkpoint.ts";
 import { end, finish } from "./finish.ts";
 import type { StoppedProcess } from "../stopped-processes.ts";
-import { restoreInto, restoreOptions, thawInto } from "./restore.ts";
+import { continueStopped, restoreInto, restoreOptions, thawInto } from "./restore.ts";
 import type { Session } from "./session.ts";
 import { askWaitResult, nextHeldResult, releaseHeld, takeHeld } from "./waits.ts";
 
@@ -148,15 +148,14 @@ async function keepWaitingHere(session: Session, dir: string, storeError: unknow
   const started = Date.now();
   session.state.move("restoring");
   if (stopped) {
-    // Its own process, stopped by the dump: read afresh by this session and continued.
-    session.stopReading.forEach((stopReading) => stopReading());
-    session.silenced.delete(stopped.proc);
+    // Its own process, stopped by the dump: continued, not restored.
+    if (!(await continueStopped(session, stopped.proc))) return;
+  } else {
+    const restored = await deps.runtime.restore(join(dir, "images"), await restoreOptions(session));
+    session.restored = true;
+    attach(session, restored);
+    if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
   }
-  const restored = stopped?.proc ?? (await deps.runtime.restore(join(dir, "images"), await restoreOptions(session)));
-  session.restored ||= !stopped;
-  attach(session, restored);
-  if (!session.state.tryMove("running")) return void (await restored.kill().catch(() => {}));
-  if (stopped) await stopped.proc.thaw!();
   session.systemLog("warn", `could not store the checkpoint (${message}); the run stays alive here while it waits`);
   log.info({ runId, restoreMs: Date.now() - started }, "run restored from its unstored dump");
   session.wait.arrived = null;

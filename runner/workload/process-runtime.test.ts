@@ -13,6 +13,7 @@ import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
 import { startOutsideSocketTask } from "./test-support/outside-socket-task.ts";
+import { namespaceStates, processesMatching } from "../../test/support/processes.ts";
 
 const run = promisify(execFile);
 const runtime = await createProcessRuntime();
@@ -75,20 +76,10 @@ async function waitsForCommand(pid: number): Promise<boolean> {
   return /^0 0x0 /.test(await readFile(`/proc/${pid}/syscall`, "utf8").catch(() => ""));
 }
 
-/** Live (non-zombie) processes whose command line mentions `marker`. */
-/** The state letter (`/proc/PID/stat`) of every process of a task whose command line holds `marker` (its namespace's supervisor and the task, not the `unshare` outside it). */
-async function processStates(marker: string): Promise<string[]> {
-  const states: string[] = [];
-  for (const pid of await readdir("/proc")) {
-    if (!/^\d+$/.test(pid)) continue;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-    const stat = cmdline.includes(marker) && !cmdline.startsWith("unshare\0") ? await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "") : "";
-    const state = /\) (\S) /.exec(stat)?.[1];
-    if (state) states.push(state);
-  }
-  return states;
-}
+/** The state letter of every process of the task whose command line holds `marker`, inside its namespace. */
+const processStates = async (marker: string) => [...(await namespaceStates(await processesMatching(marker))).values()];
 
+/** Live (non-zombie) processes whose command line mentions `marker`. */
 async function processesRunning(marker: string): Promise<number> {
   let count = 0;
   for (const pid of await readdir("/proc")) {

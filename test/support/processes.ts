@@ -21,3 +21,17 @@ export const TASK_BUNDLE_MARK = "/index.mjs";
 export function taskProcesses(stateDir: string): Promise<number[]> {
   return processesMatching(stateDir, TASK_BUNDLE_MARK);
 }
+
+/**
+ * The state letter (`/proc/PID/stat`: `T` stopped, `S` sleeping…) of each of `pids` that belongs to a
+ * task's namespace — its supervisor and the task, not the `unshare` outside it that started them.
+ */
+export async function namespaceStates(pids: number[]): Promise<Map<number, string>> {
+  const states = new Map<number, string>();
+  for (const pid of pids) {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    const state = /\) (\S) /.exec(await readFile(`/proc/${pid}/stat`, "utf8").catch(() => ""))?.[1];
+    if (state && !cmdline.startsWith("unshare\0")) states.set(pid, state);
+  }
+  return states;
+}
