@@ -47,6 +47,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await Promise.all(live.map((p) => p.kill().catch(() => {})));
+  processRuntime.close?.();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -57,7 +57,7 @@ export function describeWorkloadRuntime(name: string, { runtime, another, noTcpE
       expect(dumpMs).toBeGreaterThan(0);
       expect(sizeBytes).toBeGreaterThan(5 * 1024 * 1024);
       expect(await proc.exited).toEqual({ code: null, signal: "SIGKILL" });
-      const restored = f.track(await (await another()).restore(path.join(f.scratch, "moved"), { cwd: f.dir }));
+      const restored = f.track(await f.own(await another()).restore(path.join(f.scratch, "moved"), { cwd: f.dir }));
       const [out, ipc2] = [collect(restored.stdout), createIpcClient(restored.ipc)];
       const after = await ipc2.request({ cmd: "state" });
       expect(after).toMatchObject({ random: before.random, count: 2, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });
@@ -74,7 +74,7 @@ export function describeWorkloadRuntime(name: string, { runtime, another, noTcpE
       const { proc, ipc } = await f.start(runtime, logFile);
       const first = await ipc.request({ cmd: "state" });
       await runtime.checkpoint(proc, path.join(f.scratch, "twice-1"));
-      const other = await another();
+      const other = f.own(await another());
       const again = await other.restore(path.join(f.scratch, "twice-1"), { cwd: f.dir });
       f.track(again);
       const ipc2 = createIpcClient(again.ipc);
@@ -96,7 +96,7 @@ export function describeWorkloadRuntime(name: string, { runtime, another, noTcpE
       expect(dumped.sizeBytes).toBeGreaterThan(0);
       // The original goes on here: the same process, its count moving on.
       expect(await ipc.request({ cmd: "state" })).toMatchObject({ random: first.random, pid: first.pid, count: 2 });
-      const other = await another();
+      const other = f.own(await another());
       const copy = await other.restore(path.join(f.scratch, "left"), { cwd: f.dir });
       f.track(copy);
       // The copy continues from the dump, not from where the original is now.

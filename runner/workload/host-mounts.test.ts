@@ -20,6 +20,7 @@ const run = promisify(execFile);
 const runtime = await createProcessRuntime();
 const netns = `stasis-test-${process.pid}`;
 const f = useTaskFixture();
+f.own(runtime);
 
 async function hostHasNetnsMount(): Promise<boolean> {
   return parseMountinfo(await readFile("/proc/self/mountinfo", "utf8")).some((m) => m.fsType === "nsfs" && m.mountPoint.endsWith(`/netns/${netns}`));
@@ -39,7 +40,7 @@ describe.skipIf(!runtime.checkpoints.available)("a network namespace mounted on 
     const before = await ipc.request({ cmd: "state" });
     await runtime.checkpoint(proc, path.join(f.scratch, "netns"));
     expect(await proc.exited).toEqual({ code: null, signal: "SIGKILL" });
-    const other = await createProcessRuntime();
+    const other = f.own(await createProcessRuntime());
     const restored = f.track(await other.restore(path.join(f.scratch, "netns"), { cwd: f.dir }));
     const ipc2 = createIpcClient(restored.ipc);
     expect(await ipc2.request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2, pid: before.pid });

@@ -21,10 +21,11 @@ const runtime = await createProcessRuntime();
 describeWorkloadRuntime("process", { runtime, another: () => createProcessRuntime({ checkpoints: true }) });
 
 const f = useTaskFixture();
+f.own(runtime);
 
 describe("process runtime without checkpoints", () => {
   it("runs a task, reports its exit code, and refuses to checkpoint with the reason", async () => {
-    const rt = await createProcessRuntime({ checkpoints: false });
+    const rt = f.own(await createProcessRuntime({ checkpoints: false }));
     expect(rt.checkpoints).toEqual({ available: false, reason: "checkpoints turned off" });
     const { proc, ipc } = await f.start(rt);
     const out = collect(proc.stdout);
@@ -36,7 +37,7 @@ describe("process runtime without checkpoints", () => {
   });
 
   it("falls back to a plain process when there is no unshare, and says why it cannot checkpoint", async () => {
-    const rt = await createProcessRuntime({ tools: { unshare: "/nonexistent/unshare" } });
+    const rt = f.own(await createProcessRuntime({ tools: { unshare: "/nonexistent/unshare" } }));
     expect(rt.checkpoints.available).toBe(false);
     expect(rt.checkpoints.reason).toMatch(/no PID namespace for task processes: unshare failed: .*ENOENT/);
     const { proc, ipc } = await f.start(rt);
@@ -122,7 +123,7 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
   // waiting too); each step waits for its guard to wait, and sees that one used.
   it("dumps and restores through a criu guard started ahead: state intact, and a refused dump names why", async () => {
     const workDir = path.join(f.scratch, "guarded-runtime");
-    const rt = await createProcessRuntime({ checkpoints: true, workDir });
+    const rt = f.own(await createProcessRuntime({ checkpoints: true, workDir }));
     const others = new Set<number>();
     const nextGuard = () => pollFor(async () => (await waitingGuards(workDir)).find((pid) => !others.has(pid)), 10_000, "a guard of this runtime waiting for its command");
     try {
@@ -170,7 +171,7 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
   it("holds a dumped task frozen for its verdict: no lets it go on where it was, go ends it as any dump", async () => {
     // A runtime of its own: its criu's action script is told from other dumps' by its work dir.
     const workDir = path.join(f.scratch, "verdict-runtime");
-    const rt = await createProcessRuntime({ checkpoints: true, workDir });
+    const rt = f.own(await createProcessRuntime({ checkpoints: true, workDir }));
     expect(rt.checkpoints.verdicts).toBe(true);
     const waitingForVerdict = () => pollFor(() => postDumpScriptUnder(workDir), 30_000, "criu waiting for the dump's verdict");
     const logFile = path.join(f.dir, "verdict.log");

@@ -23,6 +23,7 @@ const run = promisify(execFile);
 const asRoot = process.getuid?.() === 0;
 const runtime = await createProcessRuntime();
 const f = useTaskFixture();
+f.own(runtime);
 const UID = 1_000_000_000 + 434_343;
 const netns = `stasis-root-test-${process.pid}`;
 

@@ -10,6 +10,7 @@ import type { TaskSandbox } from "./task-sandbox.ts";
 const asRoot = process.getuid?.() === 0;
 const runtime = await createProcessRuntime();
 const f = useTaskFixture();
+f.own(runtime);
 const UID = 1_000_000_000 + 424_242;
 
 describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (process runtime)", () => {

@@ -14,10 +14,13 @@ export interface TaskFixture {
   live: TaskProcess[];
   start(runtime: WorkloadRuntime, logFile?: string): Promise<{ proc: TaskProcess; ipc: ReturnType<typeof createIpcClient> }>;
   track<T extends TaskProcess>(proc: T): T;
+  /** Closes `runtime` after the file's tests (its criu guard waiting for the next dump or restore goes with it). */
+  own<R extends WorkloadRuntime>(runtime: R): R;
 }
 
-/** The stateful task script, a scratch dir for image dirs, and cleanup of every task started. */
+/** The stateful task script, a scratch dir for image dirs, and cleanup of every task started and runtime owned. */
 export function useTaskFixture(): TaskFixture {
+  const runtimes: WorkloadRuntime[] = [];
   const fixture: TaskFixture = {
     dir: "",
     script: "",
@@ -36,6 +39,10 @@ export function useTaskFixture(): TaskFixture {
       fixture.live.push(proc);
       return proc;
     },
+    own<R extends WorkloadRuntime>(runtime: R): R {
+      runtimes.push(runtime);
+      return runtime;
+    },
   };
   beforeAll(async () => {
     Object.assign(fixture, await writeStatefulTask());
@@ -43,6 +50,7 @@ export function useTaskFixture(): TaskFixture {
   });
   afterAll(async () => {
     await Promise.all(fixture.live.map((p) => p.kill()));
+    for (const runtime of runtimes) runtime.close?.();
     await rm(fixture.dir, { recursive: true, force: true });
     await rm(fixture.scratch, { recursive: true, force: true });
   });
