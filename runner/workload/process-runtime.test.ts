@@ -123,7 +123,7 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
   // waiting too); each step waits for its guard to wait, and sees that one used.
   it("dumps and restores through a criu guard started ahead: state intact, and a refused dump names why", async () => {
     const workDir = path.join(f.scratch, "guarded-runtime");
-    const rt = f.own(await createProcessRuntime({ checkpoints: true, workDir }));
+    const rt = await createProcessRuntime({ checkpoints: true, workDir }); // closed below, and its guard seen to end
     const others = new Set<number>();
     const nextGuard = () => pollFor(async () => (await waitingGuards(workDir)).find((pid) => !others.has(pid)), 10_000, "a guard of this runtime waiting for its command");
     try {
