@@ -50,6 +50,9 @@ function hashing(hash: ReturnType<typeof createHash>, count?: { bytes: number })
  * node_modules, 340 MB of tar) it compresses in 5.7 s of CPU against 12.1 s at level 6, for 11 % more
  * bytes (121 against 109 MB) — a build waits on compression, a pull from a registry nearby hardly
  * notices the bytes.
+ *
+ * zlib's output buffer is a MiB (its default, 16 KiB, sent the compression back to the event loop
+ * every 16 KiB it wrote: 26 s against 14 s for node_modules' 530 MB of tar, output identical).
  */
 export async function writeLayer(entries: TarEntry[], options: { blobsDir: string; mtime: number }): Promise<LayerBlob> {
   await mkdir(join(options.blobsDir, "sha256"), { recursive: true });
@@ -61,7 +64,7 @@ export async function writeLayer(entries: TarEntry[], options: { blobsDir: strin
     await pipeline(
       Readable.from(writeTar(entries, options.mtime)),
       hashing(diffHash),
-      createGzip({ level: 1 }),
+      createGzip({ level: 1, chunkSize: 1 << 20 }),
       hashing(blobHash, count),
       createWriteStream(tmp),
     );

@@ -41600,7 +41600,7 @@ var init_oci_types = __esm({
 });
 
 // builder/tar-writer.ts
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 function normalizeTarPath(path) {
   const parts = path.split("/").filter((p2) => p2 !== "" && p2 !== ".");
   if (parts.length === 0 || parts.includes("..")) throw new Error(`bad path in layer: ${JSON.stringify(path)}`);
@@ -41669,7 +41669,16 @@ function* headersFor(name, o) {
   }
   yield header(long ? name.slice(-100) : name, o);
 }
-async function* writeTar(entries, mtime) {
+async function* fileContent(source, size) {
+  let read = 0;
+  const chunks = size <= WHOLE_FILE_BYTES ? [readFileSync(source)] : createReadStream(source, { highWaterMark: WHOLE_FILE_BYTES });
+  for await (const chunk of chunks) {
+    read += chunk.length;
+    yield chunk;
+  }
+  if (read !== size) throw new Error(`${source} changed size while it was being archived`);
+}
+async function* tarPieces(entries, mtime) {
   for (const entry of prepareEntries(entries)) {
     if (entry.type === "dir") {
       yield* headersFor(entry.path + "/", { mode: entry.mode ?? 493, size: 0, mtime, typeflag: "5" });
@@ -41681,23 +41690,34 @@ async function* writeTar(entries, mtime) {
       yield padding(entry.data.length);
     } else {
       yield* headersFor(entry.path, { mode: entry.mode ?? 420, size: entry.size, mtime, typeflag: "0" });
-      let written = 0;
-      for await (const chunk of createReadStream(entry.source)) {
-        written += chunk.length;
-        yield chunk;
-      }
-      if (written !== entry.size) throw new Error(`${entry.source} changed size while it was being archived`);
+      yield* fileContent(entry.source, entry.size);
       yield padding(entry.size);
     }
   }
   yield ZERO;
 }
-var BLOCK, ZERO;
+async function* writeTar(entries, mtime) {
+  let pending = [];
+  let pendingBytes = 0;
+  for await (const piece of tarPieces(entries, mtime)) {
+    pending.push(piece);
+    pendingBytes += piece.length;
+    if (pendingBytes >= OUTPUT_CHUNK_BYTES) {
+      yield pending.length === 1 ? piece : Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
+}
+var BLOCK, ZERO, WHOLE_FILE_BYTES, OUTPUT_CHUNK_BYTES;
 var init_tar_writer = __esm({
   "builder/tar-writer.ts"() {
     "use strict";
     BLOCK = 512;
     ZERO = Buffer.alloc(BLOCK * 2);
+    WHOLE_FILE_BYTES = 1 << 20;
+    OUTPUT_CHUNK_BYTES = 1 << 20;
   }
 });
 
@@ -41731,7 +41751,7 @@ async function writeLayer(entries, options) {
     await pipeline(
       Readable.from(writeTar(entries, options.mtime)),
       hashing(diffHash),
-      createGzip({ level: 1 }),
+      createGzip({ level: 1, chunkSize: 1 << 20 }),
       hashing(blobHash, count),
       createWriteStream(tmp)
     );
@@ -45632,7 +45652,7 @@ var init_sandbox = __esm({
 });
 
 // builder/isolated-build/build-user.ts
-import { readFileSync } from "node:fs";
+import { readFileSync as readFileSync2 } from "node:fs";
 function buildUser(env = process.env) {
   const wanted = env.STASIS_BUILD_USER?.trim() || "nobody";
   const numeric = /^(\d+):(\d+)$/.exec(wanted);
@@ -45641,7 +45661,7 @@ function buildUser(env = process.env) {
     if (user2.uid === 0) throw new BuilderError("BUILD_SANDBOX_FAILED", "STASIS_BUILD_USER must not be root (uid 0): builds run the pushed repository's code");
     return user2;
   }
-  const passwd = readFileSync("/etc/passwd", "utf8").split("\n").map((line) => line.split(":"));
+  const passwd = readFileSync2("/etc/passwd", "utf8").split("\n").map((line) => line.split(":"));
   const row = passwd.find((fields) => fields[0] === wanted);
   if (!row) throw new BuilderError("BUILD_SANDBOX_FAILED", `STASIS_BUILD_USER ${JSON.stringify(wanted)} is not a user in /etc/passwd (create it, or give uid:gid)`);
   const user = { uid: Number(row[2]), gid: Number(row[3]), name: wanted };
@@ -45758,7 +45778,7 @@ var init_protocol = __esm({
 // builder/isolated-build/run-sandboxed.ts
 import { execFile as execFile2, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync as readFileSync2 } from "node:fs";
+import { readdirSync, readFileSync as readFileSync3 } from "node:fs";
 import { chmod as chmod3, chown, lstat as lstat4, mkdir as mkdir8, mkdtemp, readdir as readdir3, realpath as realpath3, rm as rm7 } from "node:fs/promises";
 import { tmpdir as tmpdir2 } from "node:os";
 import { join as join11, resolve as resolve3 } from "node:path";
@@ -45880,7 +45900,7 @@ function killTree(pid) {
 }
 function childrenOf(pid) {
   try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync2(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number));
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => readFileSync3(`/proc/${pid}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number));
   } catch {
     return [];
   }
@@ -47800,11 +47820,11 @@ function explain(error63, via) {
 }
 
 // action/src/environment.ts
-import { readFileSync as readFileSync3 } from "node:fs";
+import { readFileSync as readFileSync4 } from "node:fs";
 function readEventPayload(path) {
   if (!path) return {};
   try {
-    return JSON.parse(readFileSync3(path, "utf8"));
+    return JSON.parse(readFileSync4(path, "utf8"));
   } catch (error63) {
     throw new Error(`cannot read the event payload at GITHUB_EVENT_PATH (${path}): ${error63.message}`);
   }

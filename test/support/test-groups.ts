@@ -13,6 +13,7 @@ export const LIGHT_TEST_FILES = [
   "github-app/**/*.test.ts",
   "action/**/*.test.ts",
   "builder/isolated-build/**/*.test.ts",
+  "builder/layer.test.ts",
   "builder/layout-store.test.ts",
   "builder/registry-store.test.ts",
   "builder/webhook-events/**/*.test.ts",
