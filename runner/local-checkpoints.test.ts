@@ -1,10 +1,11 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createDirCheckpointStore } from "./checkpoint-store/index.ts";
-import { createLocalCheckpoints } from "./local-checkpoints.ts";
+import { createLocalCheckpoints, removeOrphanedDumps } from "./local-checkpoints.ts";
 
 const SEAL = { key: randomBytes(32) };
 
@@ -74,7 +75,8 @@ describe("local checkpoints (a runner's own dumps kept for a resume here)", () =
     const local = createLocalCheckpoints(inner, { workDir, maxBytes: 250 });
     const [a, b, c] = [await stored(inner, "a", "A"), await stored(inner, "b", "B"), await stored(inner, "c", "C")];
     for (const s of [a, b, c]) expect(await local.keep(s.location, s.dir, 100)).toBe(true);
-    expect(await readdir(path.join(workDir, "local-checkpoints"))).toHaveLength(2);
+    // Two dumps, each with the file naming its keeper.
+    expect(await readdir(path.join(workDir, "local-checkpoints"))).toHaveLength(4);
     // Too big to keep at all: the dump stays the caller's.
     const big = await stored(inner, "big", "BIG");
     expect(await local.keep(big.location, big.dir, 1000)).toBe(false);
@@ -109,5 +111,45 @@ describe("local checkpoints (a runner's own dumps kept for a resume here)", () =
     expect(await local.take(b.location, b.dir)).toBe(true);
     expect(await readFile(path.join(b.dir, "images", "pages-1.img"), "utf8")).toBe("B");
     expect(await local.take(b.location, b.dir)).toBe(false);
+  });
+
+  it("a dump kept by a runner killed with SIGKILL is removed when a runner starts on its work dir; a live runner's stays", async () => {
+    const inner = createDirCheckpointStore(path.join(root, "store"));
+    const a = await stored(inner, "a", "kept by a runner that gets killed");
+    const b = await stored(inner, "b", "kept by this one");
+    // Another runner on the same work dir, in its own process: it keeps `a` and waits.
+    const script = `const { createDirCheckpointStore } = await import(${JSON.stringify(path.resolve("runner/checkpoint-store/index.ts"))});
+      const { createLocalCheckpoints } = await import(${JSON.stringify(path.resolve("runner/local-checkpoints.ts"))});
+      const local = createLocalCheckpoints(createDirCheckpointStore(${JSON.stringify(path.join(root, "store"))}), { workDir: ${JSON.stringify(workDir)}, maxBytes: 1 << 20 });
+      console.log(await local.keep(${JSON.stringify(a.location)}, ${JSON.stringify(a.dir)}, 100));
+      setInterval(() => {}, 1000);`;
+    const other = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+    const exited = new Promise((resolve) => other.once("exit", resolve));
+    try {
+      const said = await new Promise<string>((resolve) => other.stdout!.once("data", (chunk: Buffer) => resolve(chunk.toString().trim())));
+      expect(said).toBe("true");
+      const local = createLocalCheckpoints(inner, { workDir, maxBytes: 1 << 20 });
+      expect(await local.keep(b.location, b.dir, 100)).toBe(true);
+      // What an older runner, or a take cut short by a kill, left: no keeper named, or a taker gone.
+      const unnamed = path.join(workDir, "local-checkpoints", "f".repeat(64));
+      const halfTaken = path.join(workDir, "local-checkpoints", `${"e".repeat(64)}.taken-999999999-x`);
+      await mkdir(path.join(unnamed, "images"), { recursive: true });
+      await mkdir(path.join(halfTaken, "images"), { recursive: true });
+
+      // Both keepers alive: only the leftovers go.
+      expect(await removeOrphanedDumps(workDir)).toBe(1);
+      expect(await readdir(path.join(workDir, "local-checkpoints"))).toHaveLength(4);
+
+      other.kill("SIGKILL");
+      await exited;
+      // The killed runner's dump goes; this runner's stays, and is still handed over.
+      expect(await removeOrphanedDumps(workDir)).toBe(1);
+      expect(await readdir(path.join(workDir, "local-checkpoints"))).toHaveLength(2);
+      expect(await local.take(a.location, path.join(root, "restore-a"))).toBe(false);
+      expect(await local.take(b.location, path.join(root, "restore-b"))).toBe(true);
+      expect(await readFile(path.join(root, "restore-b", "images", "pages-1.img"), "utf8")).toBe("kept by this one");
+    } finally {
+      other.kill("SIGKILL");
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readdir, rename, rm, rmdir } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { CheckpointExpectation, CheckpointStore } from "./checkpoint-store/index.ts";
 
@@ -14,6 +14,10 @@ import type { CheckpointExpectation, CheckpointStore } from "./checkpoint-store/
  * each is removed when it is resumed, deleted or pushed out by newer ones (at most `maxBytes` kept
  * by one runner), and the sealed copy in the store stays the run's durable checkpoint — a resume
  * anywhere else, or after this runner is gone, fetches that one.
+ *
+ * Each kept dump names its keeper beside it (`<sha256>.keeper`: its pid and start time), so that a
+ * runner killed with SIGKILL, which cannot remove what it kept, leaves it only until a runner starts
+ * on that work dir (`removeOrphanedDumps`); the dumps of a keeper still running are left alone.
  */
 export interface LocalCheckpoints {
   /** Keeps `dir` (`images/` and `resume.json`, stored at `location`), moved into the local cache by a rename. false: not kept (too big, or another filesystem); `dir` is the caller's still. */
@@ -45,6 +49,8 @@ export function createLocalCheckpoints(inner: CheckpointStore, options: LocalChe
   const kept = new Map<string, number>();
   let keptBytes = 0;
   const dirOf = (location: string) => path.join(root, createHash("sha256").update(location).digest("hex"));
+  const keeperFileOf = (location: string) => dirOf(location) + KEEPER_SUFFIX;
+  let self: Promise<string | null> | undefined;
 
   const forget = (location: string) => {
     const bytes = kept.get(location);
@@ -55,6 +61,13 @@ export function createLocalCheckpoints(inner: CheckpointStore, options: LocalChe
   const drop = async (location: string) => {
     forget(location);
     await rm(dirOf(location), { recursive: true, force: true });
+    await rm(keeperFileOf(location), { force: true });
+  };
+
+  /** The dump of `location` was moved out (by this runner): it is no longer kept, nor its keeper named (not awaited: a resume is waiting). */
+  const taken = (location: string) => {
+    forget(location);
+    void rm(keeperFileOf(location), { force: true }).catch(() => {});
   };
 
   /** Moves the kept dump of `location` into `destDir` (one rename per entry); false when there is none here (or another runner took it first). */
@@ -67,13 +80,13 @@ export function createLocalCheckpoints(inner: CheckpointStore, options: LocalChe
       (error: NodeJS.ErrnoException) => (error.code === "ENOENT" ? false : null),
     );
     if (whole !== null) {
-      if (whole) forget(location);
+      if (whole) taken(location);
       return whole;
     }
     // Claimed by a rename first: of runners sharing the work dir, one gets it.
     const mine = `${dir}.taken-${process.pid}-${Math.random().toString(36).slice(2)}`;
     if (!(await rename(dir, mine).then(() => true, () => false))) return false;
-    forget(location);
+    taken(location);
     try {
       // Into an empty (or missing) `destDir` in one rename; else entry by entry.
       if (await rmdir(destDir).then(() => true, (error: NodeJS.ErrnoException) => error.code === "ENOENT")) {
@@ -96,8 +109,15 @@ export function createLocalCheckpoints(inner: CheckpointStore, options: LocalChe
     async keep(location, dir, sizeBytes) {
       if (sizeBytes > options.maxBytes) return false;
       await mkdir(root, { recursive: true, mode: 0o700 });
+      const identity = await (self ??= processIdentity(process.pid));
+      if (!identity) return false;
+      // The keeper is named before the dump is in place: a dump without one is always an orphan.
+      await writeFile(keeperFileOf(location), identity, { mode: 0o600 });
       const target = dirOf(location);
-      if (!(await rename(dir, target).then(() => true, () => false))) return false;
+      if (!(await rename(dir, target).then(() => true, () => false))) {
+        await rm(keeperFileOf(location), { force: true });
+        return false;
+      }
       kept.set(location, sizeBytes);
       keptBytes += sizeBytes;
       for (const [oldest] of kept) {
@@ -121,4 +141,55 @@ export function createLocalCheckpoints(inner: CheckpointStore, options: LocalChe
       await Promise.all([...kept.keys()].map(drop));
     },
   };
+}
+
+const KEEPER_SUFFIX = ".keeper";
+const DUMP_NAME = /^[0-9a-f]{64}$/;
+const TAKING_NAME = /^[0-9a-f]{64}\.taken-(\d+)-/;
+
+/**
+ * A process as `/proc` shows it: its pid and start time (field 22 of its `stat`, in clock ticks since
+ * boot), which tell it from a later process given the same pid. null: no such process.
+ */
+export async function processIdentity(pid: number): Promise<string | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+  if (stat === null) return null;
+  // The fields after the command name, whose parentheses may hold spaces: state is field 3, start time 22.
+  const startTime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  return startTime ? `${pid} ${startTime}` : null;
+}
+
+async function keeperAlive(keeperFile: string): Promise<boolean> {
+  const keeper = await readFile(keeperFile, "utf8").catch(() => null);
+  if (keeper === null) return false;
+  const pid = Number(keeper.split(" ")[0]);
+  return Number.isSafeInteger(pid) && pid > 0 && (await processIdentity(pid)) === keeper;
+}
+
+/**
+ * Removes the dumps kept under `workDir` by runners that are gone (killed: one that closes removes its
+ * own), and half-taken ones whose taker is gone; returns how many dumps it removed. A runner calls it
+ * as it starts. Runners sharing the work dir must share a PID namespace too (one host's): a keeper
+ * not visible here counts as gone, and its resumes fetch the sealed copy instead.
+ */
+export async function removeOrphanedDumps(workDir: string): Promise<number> {
+  const root = path.join(workDir, "local-checkpoints");
+  const names = await readdir(root).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    const full = path.join(root, name);
+    const taking = TAKING_NAME.exec(name);
+    if (taking) {
+      if (!(await processIdentity(Number(taking[1])))) await rm(full, { recursive: true, force: true });
+    } else if (DUMP_NAME.test(name)) {
+      if (await keeperAlive(full + KEEPER_SUFFIX)) continue;
+      await rm(full, { recursive: true, force: true });
+      await rm(full + KEEPER_SUFFIX, { force: true });
+      removed++;
+    } else if (name.endsWith(KEEPER_SUFFIX) && !names.includes(name.slice(0, -KEEPER_SUFFIX.length))) {
+      // A keeper named without its dump: the dump was taken, or never moved in.
+      if (!(await keeperAlive(full))) await rm(full, { force: true });
+    }
+  }
+  return removed;
 }

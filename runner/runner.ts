@@ -8,7 +8,7 @@ import { createPollLoop } from "./poll-loop.ts";
 import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
 import { createKeepAlivePool } from "./keep-alive.ts";
-import { createLocalCheckpoints } from "./local-checkpoints.ts";
+import { createLocalCheckpoints, removeOrphanedDumps } from "./local-checkpoints.ts";
 import { createStoppedProcesses } from "./stopped-processes.ts";
 import type { TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
@@ -170,6 +170,11 @@ export function createRunner(options: RunnerOptions) {
       return sessions.size;
     },
     async start(): Promise<void> {
+      // Dumps a runner killed on this work dir kept (the task's memory in clear) go before this one takes any work.
+      if (options.checkpoints) {
+        const removed = await removeOrphanedDumps(options.workDir);
+        if (removed > 0) log.info({ removed }, "removed dumps kept by a runner that is gone");
+      }
       const registered = await server.register({
         name: options.name ?? `${hostname()}-${process.pid}`,
         capacity: options.capacity,

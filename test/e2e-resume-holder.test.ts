@@ -1,6 +1,7 @@
 // A resume goes first to the runner that took the checkpoint when it keeps its dumps (`--local-checkpoints`):
 // it restores its own dump without fetching the sealed copy. When that runner is gone, another one takes
 // the resume; a runner that keeps no dumps (the default) is not waited for at all.
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runnerPool, sendEvent, taskProcesses, trigger, waitForFinal, waitForSuspended } from "./support/e2e-waits.ts";
@@ -19,6 +20,11 @@ beforeAll(async () => {
 });
 afterEach(() => runners.killAll());
 afterAll(() => stack?.stop());
+
+/** The dumps kept under a runner's work dir (runner/local-checkpoints.ts). */
+async function keptDumps(workDir: string): Promise<string[]> {
+  return (await readdir(join(workDir, "local-checkpoints")).catch(() => [] as string[])).filter((name) => /^[0-9a-f]{64}$/.test(name));
+}
 
 /** The runner's "run restored" log lines (JSON), by run. */
 function restoredLines(log: string): Map<string, { fromLocalDump?: boolean; thawed?: boolean }> {
@@ -44,13 +50,19 @@ describe("resumes and the runner holding the dump", () => {
     expect(restoredLines(other.log()).size).toBe(0);
   });
 
-  it("when the runner that took the checkpoint is gone, another runner resumes the run from the stored copy", async () => {
-    const holder = await runners.start({ name: "doomed-a", args: KEEPS_DUMPS });
+  it("when the runner that took the checkpoint is killed, the runner restarted on its work dir removes the dump it left and resumes the run from the stored copy", async () => {
+    const workDir = join(stack.stateDir, "host-runner");
+    const holder = await runners.start({ name: "doomed-a", args: [...KEEPS_DUMPS, "--work-dir", workDir] });
     const { id } = await trigger(stack, "await-event", { event: "holder-gone", filter: { n: [1] } });
     await waitForSuspended(stack, id);
     // Killed at once: the server still counts it as seen recently, so the resume is held for it first.
     await holder.kill9();
-    const taker = await runners.start({ name: "taker-b" });
+    // SIGKILL left its dump (the task's memory, in clear) where it kept it.
+    expect(await keptDumps(workDir)).toHaveLength(1);
+    const taker = await runners.start({ name: "taker-b", args: ["--work-dir", workDir] });
+    // Gone before the restarted runner registered.
+    expect(await keptDumps(workDir)).toEqual([]);
+    expect(taker.log()).toContain("removed dumps kept by a runner that is gone");
 
     expect((await sendEvent(stack, "holder-gone", { n: 1 })).matchedWaitpoints).toBe(1);
     const run = await waitForFinal(stack, id);
