@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { CheckpointExpectation, CheckpointStore } from "./checkpoint-store/index.ts";
+import { isAlive, startTime } from "./workload/leftovers.ts";
 
 /**
  * The dumps this runner stored, kept on its own disk in clear for a resume here: a resume claimed
@@ -50,7 +51,7 @@ export function createLocalCheckpoints(inner: CheckpointStore, options: LocalChe
   let keptBytes = 0;
   const dirOf = (location: string) => path.join(root, createHash("sha256").update(location).digest("hex"));
   const keeperFileOf = (location: string) => dirOf(location) + KEEPER_SUFFIX;
-  let self: Promise<string | null> | undefined;
+  let self: Promise<string> | undefined;
 
   const forget = (location: string) => {
     const bytes = kept.get(location);
@@ -109,8 +110,7 @@ export function createLocalCheckpoints(inner: CheckpointStore, options: LocalChe
     async keep(location, dir, sizeBytes) {
       if (sizeBytes > options.maxBytes) return false;
       await mkdir(root, { recursive: true, mode: 0o700 });
-      const identity = await (self ??= processIdentity(process.pid));
-      if (!identity) return false;
+      const identity = await (self ??= startTime(process.pid).then((start) => `${process.pid} ${start}`));
       // The keeper is named before the dump is in place: a dump without one is always an orphan.
       await writeFile(keeperFileOf(location), identity, { mode: 0o600 });
       const target = dirOf(location);
@@ -147,23 +147,9 @@ const KEEPER_SUFFIX = ".keeper";
 const DUMP_NAME = /^[0-9a-f]{64}$/;
 const TAKING_NAME = /^[0-9a-f]{64}\.taken-(\d+)-/;
 
-/**
- * A process as `/proc` shows it: its pid and start time (field 22 of its `stat`, in clock ticks since
- * boot), which tell it from a later process given the same pid. null: no such process.
- */
-export async function processIdentity(pid: number): Promise<string | null> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
-  if (stat === null) return null;
-  // The fields after the command name, whose parentheses may hold spaces: state is field 3, start time 22.
-  const startTime = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  return startTime ? `${pid} ${startTime}` : null;
-}
-
 async function keeperAlive(keeperFile: string): Promise<boolean> {
-  const keeper = await readFile(keeperFile, "utf8").catch(() => null);
-  if (keeper === null) return false;
-  const pid = Number(keeper.split(" ")[0]);
-  return Number.isSafeInteger(pid) && pid > 0 && (await processIdentity(pid)) === keeper;
+  const [pid, start] = (await readFile(keeperFile, "utf8").catch(() => "")).split(" ");
+  return isAlive(Number(pid), start);
 }
 
 /**
@@ -180,7 +166,7 @@ export async function removeOrphanedDumps(workDir: string): Promise<number> {
     const full = path.join(root, name);
     const taking = TAKING_NAME.exec(name);
     if (taking) {
-      if (!(await processIdentity(Number(taking[1])))) await rm(full, { recursive: true, force: true });
+      if ((await startTime(Number(taking[1]))) === "") await rm(full, { recursive: true, force: true });
     } else if (DUMP_NAME.test(name)) {
       if (await keeperAlive(full + KEEPER_SUFFIX)) continue;
       await rm(full, { recursive: true, force: true });

@@ -73,12 +73,13 @@ export function createPidFiles(workDir: string) {
 export type PidFiles = ReturnType<typeof createPidFiles>;
 
 /** Field 22 of /proc/PID/stat (after the parenthesised command, which may hold spaces); "" when gone. */
-async function startTime(pid: number): Promise<string> {
+export async function startTime(pid: number): Promise<string> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
   return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
 }
 
-async function isAlive(pid: number, start: string | undefined): Promise<boolean> {
+/** Whether PID is still the process that had start time `start` (not gone, not a reused PID). */
+export async function isAlive(pid: number, start: string | undefined): Promise<boolean> {
   if (!Number.isInteger(pid) || pid <= 1 || !start) return false;
   const now = await startTime(pid);
   return now !== "" && now === start;
