@@ -9,6 +9,7 @@ import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
 import { createKeepAlivePool } from "./keep-alive.ts";
 import { createLocalCheckpoints, removeOrphanedDumps } from "./local-checkpoints.ts";
+import { ownScratchDir, removeOrphanedScratch } from "./scratch-dir.ts";
 import { createStoppedProcesses } from "./stopped-processes.ts";
 import type { TaskSandboxPolicy } from "./task-sandboxes.ts";
 import { startRunSession, type RunSession } from "./run-session.ts";
@@ -75,6 +76,8 @@ export function createRunner(options: RunnerOptions) {
   let suspendThresholdMs = options.suspendThresholdMs ?? 5000;
   /** Until the register answer says otherwise: the server's default lease. */
   const leases = createLeaseClock(30_000);
+  /** This process's scratch under the work dir (scratch-dir.ts), made by `start()`. */
+  let scratchDir = "";
   const local = options.checkpoints && options.localCheckpointBytes ? createLocalCheckpoints(options.checkpoints, { workDir: options.workDir, maxBytes: options.localCheckpointBytes }) : null;
   const stoppedProcesses = options.checkpoints && options.keepStoppedBytes && options.runtime.checkpoints.stops ? createStoppedProcesses({ maxBytes: options.keepStoppedBytes }) : null;
   const stored = local?.store ?? options.checkpoints;
@@ -115,7 +118,7 @@ export function createRunner(options: RunnerOptions) {
       stoppedProcesses,
       appDirFor: options.appDirFor,
       rootfsFor: options.rootfsFor,
-      workDir: options.workDir,
+      scratchDir,
       suspendThresholdMs,
       taskEnv: options.taskEnv ?? {},
       taskSandbox: options.taskSandbox,
@@ -170,11 +173,13 @@ export function createRunner(options: RunnerOptions) {
       return sessions.size;
     },
     async start(): Promise<void> {
-      // Dumps a runner killed on this work dir kept (the task's memory in clear) go before this one takes any work.
+      // What a runner killed on this work dir left of its tasks' memory in clear (dumps kept, dumps and restores
+      // under way) goes before this one takes any work.
       if (options.checkpoints) {
-        const removed = await removeOrphanedDumps(options.workDir);
-        if (removed > 0) log.info({ removed }, "removed dumps kept by a runner that is gone");
+        const [dumps, scratch] = await Promise.all([removeOrphanedDumps(options.workDir), removeOrphanedScratch(options.workDir)]);
+        if (dumps + scratch > 0) log.info({ dumps, scratch }, "removed dumps left by a runner that is gone");
       }
+      scratchDir = await ownScratchDir(options.workDir);
       const registered = await server.register({
         name: options.name ?? `${hostname()}-${process.pid}`,
         capacity: options.capacity,

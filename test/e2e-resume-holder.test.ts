@@ -5,6 +5,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runnerPool, sendEvent, taskProcesses, trigger, waitForFinal, waitForSuspended } from "./support/e2e-waits.ts";
+import { startTime } from "../runner/workload/leftovers.ts";
 import { pidAlive } from "../runner/workload/pid-alive.ts";
 import { namespaceStates } from "./support/processes.ts";
 import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
@@ -60,9 +61,10 @@ describe("resumes and the runner holding the dump", () => {
     // SIGKILL left its dump (the task's memory, in clear) where it kept it.
     expect(await keptDumps(workDir)).toHaveLength(1);
     const taker = await runners.start({ name: "taker-b", args: ["--work-dir", workDir] });
-    // Gone before the restarted runner registered.
+    // Gone before the restarted runner registered, with the killed one's scratch (dumps and restores under way).
     expect(await keptDumps(workDir)).toEqual([]);
-    expect(taker.log()).toContain("removed dumps kept by a runner that is gone");
+    expect(await readdir(join(workDir, "scratch"))).toEqual([`${taker.child.pid}-${await startTime(taker.child.pid!)}`]);
+    expect(taker.log()).toMatch(/"dumps":1,"scratch":1,.*"msg":"removed dumps left by a runner that is gone"/);
 
     expect((await sendEvent(stack, "holder-gone", { n: 1 })).matchedWaitpoints).toBe(1);
     const run = await waitForFinal(stack, id);

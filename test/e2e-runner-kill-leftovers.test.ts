@@ -1,12 +1,13 @@
 // A runner killed with SIGKILL takes its task processes with it: the namespace init and node of a
 // run it started, of a run it restored from a checkpoint, and any `criu` it was running. And a
 // runner started again on the same work dir ends what an earlier runner of that dir left behind.
-import { readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runnerPool, taskProcesses, trigger, waitForFinal, waitForLog } from "./support/e2e-waits.ts";
-import { processesMatching } from "./support/processes.ts";
+import { startTime } from "../runner/workload/leftovers.ts";
+import { criuProcesses, processesMatching } from "./support/processes.ts";
 import { REPO_ROOT, startTestStack, taskScratchDir, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
 
@@ -56,16 +57,26 @@ describe("a runner killed with SIGKILL", () => {
     });
   });
 
-  it.each([["dump"], ["restore"]])("killed in the middle of a criu %s, it leaves no criu and no task behind, and the run still finishes", async (step) => {
-    const runner = await runners.start({ name: `killed-mid-${step}` });
+  it.each([["dump" as const], ["restore" as const]])("killed in the middle of a criu %s, it leaves no criu and no task behind, and the run still finishes", async (step) => {
+    // One host's runner and the one started after it, on one work dir.
+    const workDir = join(stack.stateDir, `host-mid-${step}`);
+    const runner = await runners.start({ name: `killed-mid-${step}`, args: ["--work-dir", workDir] });
     // A few hundred MB, so that the dump and the restore last long enough to be caught.
     const { id } = await trigger(stack, "ledger-around-wait", { ledger: join(scratch, `mid-${step}.ledger`), seconds: 2, mb: 150 });
-    await waitFor(`criu ${step} to start`, async () => (await processesMatching("criu", step, stack.stateDir)).length > 0, { timeoutMs: 60_000, intervalMs: 1 });
+    await waitFor(`criu ${step} to start`, async () => (await criuProcesses(step, workDir)).length > 0, { timeoutMs: 60_000, intervalMs: 1 });
     await runner.kill9();
     await waitFor("every process of the killed runner to be gone", async () => (await leftovers()).length === 0, { timeoutMs: 15_000 }).catch(async (error: Error) => {
       throw new Error(`${error.message}: still alive:\n${await describeLeftovers()}`);
     });
-    await runners.start({ name: `takes-over-${step}` });
+    // The dump or the restore it had under way (the task's memory, in clear: its dir is made before criu starts) is still on disk…
+    const [killedScratch, ...others] = await readdir(join(workDir, "scratch"));
+    expect(others).toEqual([]);
+    const underWay = (await readdir(join(workDir, "scratch", killedScratch!), { recursive: true })).filter((f) => !f.includes("/images/"));
+    // (The restore caught may be of the first test's run, recovered since its runner was killed.)
+    expect(underWay, underWay.join(", ")).toContainEqual(expect.stringMatching(step === "dump" ? /^checkpoints\/run_[^/]+$/ : /^restores\/run_[^/]+$/));
+    const next = await runners.start({ name: `takes-over-${step}`, args: ["--work-dir", workDir] });
+    // …until a runner starts on that work dir: then only the new runner's own is there.
+    expect(await readdir(join(workDir, "scratch"))).toEqual([`${next.child.pid}-${await startTime(next.child.pid!)}`]);
     await waitForFinal(stack, id, "COMPLETED", 90_000);
   });
 });

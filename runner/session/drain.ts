@@ -45,7 +45,7 @@ async function handOverRunning(session: Session): Promise<boolean> {
   session.systemLog("info", "runner draining: checkpointing the running run to resume it on another runner");
   const prepared = await prepareCheckpoint(session, DRAIN_PREPARE_MS);
   if (!prepared) log.info({ runId }, "the task did not answer prepare-checkpoint in time (busy?); dumping it anyway");
-  const dir = join(deps.workDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
+  const dir = join(deps.scratchDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
   let stored: { location: string } | null = null;
   try {
     const dumped = await dumpProcess(session, dir);

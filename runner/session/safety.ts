@@ -44,7 +44,7 @@ export function startSafetyCheckpoints(session: Session): () => void {
 /** One safety checkpoint: the run pauses for the dump only; storing and registering it happen while it runs on. */
 export async function safetyCheckpoint(session: Session): Promise<void> {
   const { deps, claim, runId, leaseId, log } = session;
-  const dir = join(deps.workDir, "checkpoints", `${runId}-${claim.attempt}-safety-${Date.now()}`);
+  const dir = join(deps.scratchDir, "checkpoints", `${runId}-${claim.attempt}-safety-${Date.now()}`);
   try {
     const prepared = await prepareCheckpoint(session, SAFETY_PREPARE_MS);
     const dumped = await dumpProcess(session, dir, { leaveRunning: true });

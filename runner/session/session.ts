@@ -28,7 +28,8 @@ export interface RunSessionDeps {
   appDirFor(deployment: ClaimedRun["deployment"]): Promise<string>;
   /** The image's unpacked rootfs, for runtimes that run it (runc); tasks then get their `machine` limits too. */
   rootfsFor?(deployment: ClaimedRun["deployment"]): Promise<string>;
-  workDir: string;
+  /** This runner process's own scratch (runner/scratch-dir.ts): dumps and restores under way, the task's memory in clear. */
+  scratchDir: string;
   suspendThresholdMs: number;
   /** Extra environment for task processes (e.g. the project's `.env`). */
   taskEnv: Record<string, string>;

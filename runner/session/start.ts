@@ -41,7 +41,7 @@ async function begin(session: Session): Promise<void> {
       return await thawInto(session, stopped, claim.resume.result);
     }
     // The restore dir holds the process's memory in clear for as long as the restore takes: 0700, removed right after.
-    const dir = join(deps.workDir, "restores", `${runId}-${Date.now()}`);
+    const dir = join(deps.scratchDir, "restores", `${runId}-${Date.now()}`);
     const fetchStarted = Date.now();
     session.timeline = createTimeline(performance.now() - (Date.now() - session.startedAt.claimReceived));
     session.timeline.mark("appDir");

@@ -36,7 +36,7 @@ export async function suspend(session: Session, verdict?: Promise<boolean>): Pro
     if (session.state.tryMove("running")) releaseHeld(session);
     return;
   }
-  const dir = join(deps.workDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
+  const dir = join(deps.scratchDir, "checkpoints", `${runId}-${claim.attempt}-${Date.now()}`);
   let keptLocally = false;
   // With a budget for them, the dumped process stays, stopped: a resume here continues it instead of restoring the dump.
   const stopAfter = Boolean(deps.stoppedProcesses && deps.runtime.checkpoints.stops);

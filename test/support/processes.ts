@@ -14,6 +14,20 @@ export async function processesMatching(...needles: string[]): Promise<number[]>
   return found;
 }
 
+/**
+ * Running `criu <command>` processes whose command line mentions `under`: the program itself (run
+ * through its own loader, as scripts/setup-system.sh installs it), not a script or guard that names it.
+ */
+export async function criuProcesses(command: "dump" | "restore", under: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const pid of await processesMatching("criu", command, under)) {
+    const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    const program = argv.findIndex((arg) => arg.split("/").pop() === "criu");
+    if (program >= 0 && argv[program + 1] === command) found.push(pid);
+  }
+  return found;
+}
+
 /** What every task process's command line holds: the path of its deployment's bundle (`manifest.entry`, the builder's `index.mjs`). */
 export const TASK_BUNDLE_MARK = "/index.mjs";
 

@@ -21,6 +21,7 @@ export const LIGHT_TEST_FILES = [
   "runner/hardware-random.test.ts",
   "runner/health-server.test.ts",
   "runner/local-checkpoints.test.ts",
+  "runner/scratch-dir.test.ts",
   // Plain `sleep` processes, stopped and killed: no task, no mount.
   "runner/stopped-processes.test.ts",
   "runner/workload/container-archive.test.ts",
