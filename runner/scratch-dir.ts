@@ -7,7 +7,9 @@ import { isAlive, startTime } from "./workload/leftovers.ts";
  * restored — the task's memory in clear while it is there. Each run's dir is removed when its dump
  * or restore is done; one runner killed with SIGKILL cannot, so the dir is named after its owner
  * (`<workDir>/scratch/<pid>-<start time>`) and the next runner that starts on the work dir removes
- * those whose owner is gone (`removeOrphanedScratch`), leaving a live runner's alone.
+ * those whose owner is gone (`removeOrphanedScratch`), leaving a live runner's alone. Runners that
+ * share a work dir must share a PID namespace (one host's), as for local-checkpoints.ts: an owner
+ * not visible here counts as gone.
  */
 export async function ownScratchDir(workDir: string): Promise<string> {
   const dir = path.join(workDir, "scratch", `${process.pid}-${await startTime(process.pid)}`);
