@@ -3,7 +3,7 @@
 // runner started again on the same work dir ends what an earlier runner of that dir left behind.
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runnerPool, taskProcesses, trigger, waitForFinal, waitForLog } from "./support/e2e-waits.ts";
 import { startTime } from "../runner/workload/leftovers.ts";
@@ -41,6 +41,23 @@ async function describeLeftovers(): Promise<string> {
   return lines.join("\n");
 }
 
+/** The dir (criu's `-D`, less its `images`) of a `criu <step>` of this stack's run `id`, once that criu is stopped (SIGSTOP) mid-way. */
+async function stopCriu(step: "dump" | "restore", workDir: string, id: string): Promise<string | undefined> {
+  for (const pid of await criuProcesses(step, workDir, id)) {
+    const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    try {
+      process.kill(pid, "SIGSTOP");
+    } catch {
+      continue; // gone meanwhile
+    }
+    // Stopped, not a zombie: it had not finished.
+    const state = /\) (\S) /.exec(await readFile(`/proc/${pid}/stat`, "utf8").catch(() => ""))?.[1];
+    const images = argv[argv.indexOf("-D") + 1];
+    if (state === "T" && images) return dirname(images);
+  }
+  return undefined;
+}
+
 describe("a runner killed with SIGKILL", () => {
   it("leaves no task process, namespace init or criu behind", async () => {
     const runner = await runners.start({ name: "killed" });
@@ -63,17 +80,20 @@ describe("a runner killed with SIGKILL", () => {
     const runner = await runners.start({ name: `killed-mid-${step}`, args: ["--work-dir", workDir] });
     // A few hundred MB, so that the dump and the restore last long enough to be caught.
     const { id } = await trigger(stack, "ledger-around-wait", { ledger: join(scratch, `mid-${step}.ledger`), seconds: 2, mb: 150 });
-    await waitFor(`criu ${step} to start`, async () => (await criuProcesses(step, workDir)).length > 0, { timeoutMs: 60_000, intervalMs: 1 });
+    // This run's own dump or restore (its dir names the run: the first test's runs, recovered since, restore here too, and
+    // in no time), stopped where it is — so that the runner is killed while criu is in the middle of it, however loaded the host.
+    const criuDir = await waitFor(`criu ${step} of ${id} to start`, () => stopCriu(step, workDir, id), { timeoutMs: 60_000, intervalMs: 1 });
     await runner.kill9();
     await waitFor("every process of the killed runner to be gone", async () => (await leftovers()).length === 0, { timeoutMs: 15_000 }).catch(async (error: Error) => {
       throw new Error(`${error.message}: still alive:\n${await describeLeftovers()}`);
     });
-    // The dump or the restore it had under way (the task's memory, in clear: its dir is made before criu starts) is still on disk…
+    // The dump or the restore it had under way (the task's memory, in clear) is still on disk, in the killed runner's scratch…
+    // (A restore reads the dump's own dir when the wait ended before the store was done, else a restore dir of its own.)
     const [killedScratch, ...others] = await readdir(join(workDir, "scratch"));
     expect(others).toEqual([]);
-    const underWay = (await readdir(join(workDir, "scratch", killedScratch!), { recursive: true })).filter((f) => !f.includes("/images/"));
-    // (The restore caught may be of the first test's run, recovered since its runner was killed.)
-    expect(underWay, underWay.join(", ")).toContainEqual(expect.stringMatching(step === "dump" ? /^checkpoints\/run_[^/]+$/ : /^restores\/run_[^/]+$/));
+    const underWay = relative(join(workDir, "scratch", killedScratch!), criuDir);
+    expect(underWay).toMatch(new RegExp(`^${step === "dump" ? "checkpoints" : "(checkpoints|restores)"}/${id}-[^/]+$`));
+    expect((await readdir(criuDir)).length).toBeGreaterThan(0);
     const next = await runners.start({ name: `takes-over-${step}`, args: ["--work-dir", workDir] });
     // …until a runner starts on that work dir: then only the new runner's own is there.
     expect(await readdir(join(workDir, "scratch"))).toEqual([`${next.child.pid}-${await startTime(next.child.pid!)}`]);

@@ -15,13 +15,15 @@ export async function processesMatching(...needles: string[]): Promise<number[]>
 }
 
 /**
- * Running `criu <command>` processes whose command line mentions `under`: the program itself (run
- * through its own loader, as scripts/setup-system.sh installs it), not a script or guard that names it.
+ * Running `criu <command>` processes whose command line mentions every one of `needles`: the program itself
+ * (run through its own loader, as scripts/setup-system.sh installs it), not the guard, wrapper or script
+ * that names it in its arguments.
  */
-export async function criuProcesses(command: "dump" | "restore", under: string): Promise<number[]> {
+export async function criuProcesses(command: "dump" | "restore", ...needles: string[]): Promise<number[]> {
   const found: number[] = [];
-  for (const pid of await processesMatching("criu", command, under)) {
+  for (const pid of await processesMatching("criu", command, ...needles)) {
     const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (!/^(criu|ld-linux[^/]*)$/.test(argv[0]!.split("/").pop()!)) continue;
     const program = argv.findIndex((arg) => arg.split("/").pop() === "criu");
     if (program >= 0 && argv[program + 1] === command) found.push(pid);
   }
