@@ -57,8 +57,13 @@ export interface RunnerOptions {
    * suspended run holds no memory here.
    */
   keepStoppedBytes?: number;
-  /** Called after each poll with what it brought (progress display, tests). */
-  onEvent?: (event: { type: "claimed" | "suspended" | "finished" | "stopped"; runId: string }) => void;
+  /** Called after each poll with what it brought (progress display, tests); logged at debug level too ("run event"). */
+  onEvent?: (event: RunnerEvent) => void;
+}
+
+export interface RunnerEvent {
+  type: "claimed" | "suspended" | "finished" | "stopped";
+  runId: string;
 }
 
 /**
@@ -69,6 +74,11 @@ export interface RunnerOptions {
 export function createRunner(options: RunnerOptions) {
   const server = createServerClient({ serverUrl: options.serverUrl, runnerToken: options.runnerToken });
   const log = options.log;
+  // At debug level also for a runner in a process of its own (bench/suspend-resume reads them from its output).
+  const emit = (event: RunnerEvent) => {
+    log.debug({ runId: event.runId, event: event.type }, "run event");
+    options.onEvent?.(event);
+  };
   const sessions = new Map<string, RunSession>();
   const closing = new AbortController();
   let runnerId = "";
@@ -127,7 +137,7 @@ export function createRunner(options: RunnerOptions) {
       stacks,
       // Reported as soon as the process is gone; storing the checkpoint goes on in the background.
       onSlotFreed: () => {
-        options.onEvent?.({ type: "suspended", runId: claim.runId });
+        emit({ type: "suspended", runId: claim.runId });
         void polls.claimFreedSlots();
       },
       leaseValidUntil: () => leases.reportableUntil(claim.runId),
@@ -136,13 +146,13 @@ export function createRunner(options: RunnerOptions) {
     });
     leases.claimed(claim.runId);
     sessions.set(claim.runId, session);
-    options.onEvent?.({ type: "claimed", runId: claim.runId });
+    emit({ type: "claimed", runId: claim.runId });
     void session.done.then((outcome) => {
       if (sessions.get(claim.runId) === session) {
         sessions.delete(claim.runId);
         leases.forget(claim.runId);
       }
-      if (outcome !== "suspended") options.onEvent?.({ type: outcome === "finished" ? "finished" : "stopped", runId: claim.runId });
+      if (outcome !== "suspended") emit({ type: outcome === "finished" ? "finished" : "stopped", runId: claim.runId });
       void polls.claimFreedSlots();
     });
   }

@@ -1,5 +1,8 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import pino from "pino";
 import { callStasisApi, createLayoutImageStore, deployProject } from "../../builder/index.ts";
 import { startLocalStack, type LocalStack } from "../../cli/local-stack.ts";
@@ -42,37 +45,53 @@ interface RestoreLog {
   timeline: Record<string, number>;
 }
 
+export interface PlatformOptions {
+  localCheckpointBytes?: number;
+  keepStoppedBytes?: number;
+  name?: string;
+  /** The runner as its own `stasis runner` process, as deployed, instead of in this process beside the server. */
+  runnerProcess?: boolean;
+}
+
 /**
  * The whole platform in this process tree — embedded PostgreSQL, the server, one runner with the
  * process runtime and dir checkpoint store — and the `hold-state` task deployed to it.
  */
-export async function startPlatform(dir: string, options: { localCheckpointBytes?: number; keepStoppedBytes?: number; name?: string } = {}) {
+export async function startPlatform(dir: string, options: PlatformOptions = {}) {
   const suspendLogs: SuspendLog[] = [];
   const slotFreed = new Map<string, number>();
   const finished = new Set<string>();
   const claims = new Map<string, number[]>();
   const restoreLogs: RestoreLog[] = [];
-  const log = pino({ level: "info" }, {
-    write: (line: string) => {
-      if (line.includes('"run suspended"')) suspendLogs.push(JSON.parse(line));
-      if (line.includes('"run restored"')) restoreLogs.push(JSON.parse(line));
-    },
-  });
+  const onRunnerEvent = (type: string, runId: string, at: number) => {
+    if (type === "suspended") slotFreed.set(runId, at);
+    else if (type === "claimed") claims.set(runId, [...(claims.get(runId) ?? []), at]);
+    else finished.add(runId);
+  };
+  const onLogLine = (line: string) => {
+    if (line.includes('"run suspended"')) suspendLogs.push(JSON.parse(line));
+    if (line.includes('"run restored"')) restoreLogs.push(JSON.parse(line));
+  };
+  const stateDir = path.join(dir, options.name ?? "platform");
+  const runnerOptions = { localCheckpointBytes: options.localCheckpointBytes, keepStoppedBytes: options.keepStoppedBytes };
   const local: LocalStack = await startLocalStack({
-    stateDir: path.join(dir, options.name ?? "platform"),
-    runners: 1,
+    stateDir,
+    runners: options.runnerProcess ? 0 : 1,
     capacity: 2,
     // Its first row is a cold start: no spare process waits for the run.
     warmProcesses: 0,
-    localCheckpointBytes: options.localCheckpointBytes,
-    keepStoppedBytes: options.keepStoppedBytes,
-    log,
-    onRunnerEvent: (event) => {
-      if (event.type === "suspended") slotFreed.set(event.runId, Date.now());
-      else if (event.type === "claimed") claims.set(event.runId, [...(claims.get(event.runId) ?? []), Date.now()]);
-      else if (event.type !== "claimed") finished.add(event.runId);
-    },
+    ...(options.runnerProcess ? {} : runnerOptions),
+    log: pino({ level: "info" }, { write: onLogLine }),
+    onRunnerEvent: (event) => onRunnerEvent(event.type, event.runId, Date.now()),
   });
+  const runner = options.runnerProcess ? await startRunnerProcess(local, path.join(stateDir, "runner-process"), runnerOptions, (line) => {
+    onLogLine(line);
+    // The runner's events, at the time it logged them (its debug lines).
+    if (line.includes('"run event"')) {
+      const { event, runId, time } = JSON.parse(line) as { event: string; runId: string; time: number };
+      onRunnerEvent(event, runId, time);
+    }
+  }) : null;
   const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(local.apiUrl, local.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
   const apiKey = created.environments.find((e) => e.environment === "development")!.apiKey;
   const api = <T>(method: string, route: string, body?: unknown) => callStasisApi<T>(local.apiUrl, apiKey, method, route, body);
@@ -122,7 +141,39 @@ export async function startPlatform(dir: string, options: { localCheckpointBytes
     };
   }
 
-  return { sample, stop: () => local.stop() };
+  return {
+    sample,
+    async stop() {
+      await runner?.stop();
+      await local.stop();
+    },
+  };
+}
+
+/** `stasis runner` on `local`'s server, image cache and checkpoint dir, its task processes unsandboxed as the in-process runner's; each log line to `onLine`. */
+async function startRunnerProcess(local: LocalStack, workDir: string, options: { localCheckpointBytes?: number; keepStoppedBytes?: number }, onLine: (line: string) => void) {
+  const mib = (bytes = 0) => String(Math.floor(bytes / 2 ** 20));
+  const args = ["runner", "--server-url", local.apiUrl, "--name", "bench", "--capacity", "2", "--work-dir", workDir, "--image-cache", local.dirs.imageCache, "--checkpoint-dir", local.dirs.checkpoints, "--warm-processes", "0", "--local-checkpoints", mib(options.localCheckpointBytes), "--keep-stopped", mib(options.keepStoppedBytes)];
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, "../../cli/bin.mjs"), ...args], {
+    env: { ...process.env, STASIS_RUNNER_TOKEN: local.runnerToken, STASIS_LOG_LEVEL: "debug", STASIS_TASK_SANDBOX: "off" },
+    stdio: ["ignore", "inherit", "pipe"],
+  });
+  const exited = once(child, "exit");
+  const started = new Promise<void>((resolve, reject) => {
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      if (!line.startsWith("{")) return void process.stderr.write(`runner: ${line}\n`);
+      if (line.includes('"runner started"')) resolve();
+      onLine(line);
+    });
+    void exited.then(([code]) => reject(new Error(`the runner exited (${code}) before it started`)));
+  });
+  await started;
+  return {
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
 }
 
 /** The one checkpoint file in the store (the bench holds one suspended run at a time). */
