@@ -164,7 +164,7 @@ export async function createContainerRuntime(options: ContainerRuntimeOptions = 
       } else {
         await proc.exited;
       }
-      return { dumpMs, sizeBytes: engine.kind === "podman" ? (await stat(written)).size : await dirSize(written) };
+      return { dumpMs, sizeBytes: engine.kind === "podman" ? (await stat(written)).size : dirSize(written) };
     },
 
     async restore(imageDir, opts) {

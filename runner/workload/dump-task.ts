@@ -1,14 +1,16 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import { writeCheckpointMeta } from "./checkpoint-meta.ts";
+import { dirSize } from "./dir-size.ts";
 import { runCriu } from "./criu.ts";
 import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
 import { saveRootPrefix } from "./task-root.ts";
 import { verdictScript } from "./dump-verdict.ts";
-import { detachTransientMountsPrefix, externalMountDumpArgs } from "./transient-mounts.ts";
+import { detachTransientMountsPrefix, externalMountDumpArgs, readMountinfo } from "./transient-mounts.ts";
 import type { TaskHandle } from "./task-process.ts";
 import type { CheckpointResult } from "./types.ts";
 
@@ -44,25 +46,28 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
 
   step("sockets");
   const { mounts } = handle.parts;
+  // The task's mounts when it shares the host's mount table (a sandboxed one has its own, listed in `mounts`).
+  const hostMounts = mounts ? null : readMountinfo(pid);
   const imageAbs = path.resolve(imageDir);
-  await mkdir(imageAbs, { recursive: true });
+  // Synchronous, as the /proc reads: a few dirs and a file on the suspend's critical path, each an event-loop hop otherwise.
+  mkdirSync(imageAbs, { recursive: true });
   // Before criu, in its command: a sandboxed task's root is saved; a task on the host's mount table sheds what CRIU cannot dump.
-  const before = mounts ? saveRootPrefix(pid, imageAbs) : await detachTransientMountsPrefix(pid).catch(() => null);
+  const before = hostMounts ? detachTransientMountsPrefix(pid, hostMounts) : saveRootPrefix(pid, imageAbs);
   step("root");
-  await mkdir(options.workDir, { recursive: true });
-  const work = await mkdtemp(path.join(options.workDir, "dump-"));
-  await mkdir(path.join(options.workDir, "criu-run"), { recursive: true, mode: 0o700 });
+  mkdirSync(options.workDir, { recursive: true });
+  const work = mkdtempSync(path.join(options.workDir, "dump-"));
+  mkdirSync(path.join(options.workDir, "criu-run"), { recursive: true, mode: 0o700 });
   const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established", "--file-locks"];
   if (options.leaveRunning || options.stopAfter) args.push("--leave-running");
   let declined = false;
   const verdict = options.verdict ?? (options.stopAfter ? Promise.resolve(true) : undefined);
   if (verdict) {
     void verdict.then((go) => (declined = !go), () => (declined = true));
-    args.push("--action-script", await verdictScript(work, verdict, options.stopAfter ? pid : undefined));
+    args.push("--action-script", verdictScript(work, verdict, options.stopAfter ? pid : undefined));
   }
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
   if (mounts) for (const m of mounts) args.push("--external", `mnt[${m.mountPoint}]:${m.key}`);
-  else args.push(...(await externalMountDumpArgs(pid)));
+  else args.push(...externalMountDumpArgs(hostMounts!));
 
   step("args");
   const started = performance.now();
@@ -88,17 +93,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   step("meta");
   if (!options.leaveRunning && !options.stopAfter) await handle.proc.exited; // CRIU killed the tree; wait until our side has seen it go
   step("exited");
-  const sizeBytes = await dirSize(imageAbs);
+  const sizeBytes = dirSize(imageAbs);
   step("sized");
   return { dumpMs, sizeBytes, steps };
-}
-
-export async function dirSize(dir: string): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) total += await dirSize(full);
-    else if (entry.isFile()) total += (await stat(full)).size;
-  }
-  return total;
 }

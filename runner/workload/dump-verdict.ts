@@ -1,3 +1,4 @@
+import { writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { shellQuote } from "./shell-quote.ts";
@@ -30,12 +31,13 @@ const NO = "verdict-no";
  * remaps by then, as for any task that goes on, and the pending SIGSTOP takes effect the moment criu
  * detaches (what criu's own `--leave-stopped` does, minus leaving those locked).
  */
-export async function verdictScript(workDir: string, verdict: Promise<boolean>, stopTree?: number): Promise<string> {
+export function verdictScript(workDir: string, verdict: Promise<boolean>, stopTree?: number): string {
   const script = path.join(workDir, "post-dump.sh");
   const go = shellQuote(path.join(workDir, GO));
   const no = shellQuote(path.join(workDir, NO));
   const polls = VERDICT_WAIT_S * 200; // a 5 ms sleep each, at least
-  await writeFile(
+  // Synchronous: it is on the dump's critical path, and a small file in the runner's own work dir.
+  writeFileSync(
     script,
     [
       "#!/bin/sh",

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { watch } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, watch } from "node:fs";
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { readCheckpointMeta } from "./checkpoint-meta.ts";
@@ -47,6 +47,15 @@ async function refuseForeignBinds(mounts: ExternalMount[], opts: RestoreTaskOpti
   if (foreign.length > 0) throw new WorkloadError("BAD_CHECKPOINT", `${imageDir} would bind ${foreign.map((m) => m.key).join(", ")} into the task, which its sandbox does not`);
 }
 
+/** The pid file's text, or "" before criu wrote it. */
+function readPidFile(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return "";
+  }
+}
+
 const rootDir = (options: RestoreTaskRuntimeOptions) => options.rootDir ?? path.join(options.workDir, "sandbox-root");
 
 /**
@@ -57,8 +66,9 @@ const rootDir = (options: RestoreTaskRuntimeOptions) => options.rootDir ?? path.
 export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, options: RestoreTaskRuntimeOptions): Promise<TaskHandle> {
   const imageAbs = path.resolve(imageDir);
   const meta = await readCheckpointMeta(imageAbs);
-  await mkdir(options.workDir, { recursive: true });
-  const work = await mkdtemp(path.join(options.workDir, "restore-"));
+  // Synchronous, as the pid file's read below: on the resume's critical path, each an event-loop hop otherwise.
+  mkdirSync(options.workDir, { recursive: true });
+  const work = mkdtempSync(path.join(options.workDir, "restore-"));
   const pidFile = path.join(work, "task.pid");
   const logFile = path.join(work, "restore.log");
   const { stdout, stderr, ipc, status } = meta.sockets;
@@ -113,7 +123,7 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
     pid = await pollFor(
       async () => {
         if (spawnError) throw spawnError;
-        const text = await readFile(pidFile, "utf8").catch(() => "");
+        const text = readPidFile(pidFile);
         if (/^\d+\s*$/.test(text)) return Number(text);
         if (exited) throw new Error(`criu exited (${exited.signal ?? exited.code}) before the task was restored`);
         return undefined;

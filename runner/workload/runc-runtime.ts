@@ -7,7 +7,7 @@ import type { Duplex, Readable } from "node:stream";
 import { promisify } from "node:util";
 import { detectCriu, logSummary } from "./criu.ts";
 import { criuAsTaskUser } from "./criu-user.ts";
-import { dirSize } from "./dump-task.ts";
+import { dirSize } from "./dir-size.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
 import { createTaskCgroup, listTaskCgroups } from "./runc-cgroup.ts";
@@ -165,7 +165,7 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       const withoutEnv = { ...meta.process, env: [] };
       await writeRuncMeta(imageAbs, { format: 1, runtime: "runc", ipcSocket, process: withoutEnv, rootfs: meta.rootfs, machine: container.parts.machine, dumpedAt: new Date().toISOString() });
       if (!dumpOptions?.leaveRunning) await proc.exited;
-      return { dumpMs, sizeBytes: await dirSize(imageAbs) };
+      return { dumpMs, sizeBytes: dirSize(imageAbs) };
     },
 
     async restore(imageDir, opts) {
