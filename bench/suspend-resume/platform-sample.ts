@@ -51,6 +51,8 @@ export interface PlatformOptions {
   name?: string;
   /** The runner as its own `stasis runner` process, as deployed, instead of in this process beside the server. */
   runnerProcess?: boolean;
+  /** Task processes in the runner's sandbox (their own user and root, as a runner started as root gives them by default). */
+  sandbox?: boolean;
 }
 
 /**
@@ -80,11 +82,11 @@ export async function startPlatform(dir: string, options: PlatformOptions = {}) 
     capacity: 2,
     // Its first row is a cold start: no spare process waits for the run.
     warmProcesses: 0,
-    ...(options.runnerProcess ? {} : runnerOptions),
+    ...(options.runnerProcess ? {} : { ...runnerOptions, taskSandbox: options.sandbox ?? false }),
     log: pino({ level: "info" }, { write: onLogLine }),
     onRunnerEvent: (event) => onRunnerEvent(event.type, event.runId, Date.now()),
   });
-  const runner = options.runnerProcess ? await startRunnerProcess(local, path.join(stateDir, "runner-process"), runnerOptions, (line) => {
+  const runner = options.runnerProcess ? await startRunnerProcess(local, path.join(stateDir, "runner-process"), { ...runnerOptions, sandbox: options.sandbox ?? false }, (line) => {
     onLogLine(line);
     // The runner's events, at the time it logged them (its debug lines).
     if (line.includes('"run event"')) {
@@ -126,7 +128,7 @@ export async function startPlatform(dir: string, options: PlatformOptions = {}) 
     if (done.status !== "COMPLETED") throw new Error(`run ${id} ended ${done.status}: ${JSON.stringify(done.error)}`);
     const restored = restoreLogs.find((l) => l.runId === id);
     const out = done.output as { started: number; ready: number; waitCalled: number; resumed: number; rss: number };
-    console.error(`bench: ${options.name ?? "platform"} ${mb} MB suspend steps (ms from the wait's call) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume: event answered after ${posted} ms, claimed after ${claims.get(id)![1]! - sent} ms, then steps (ms from the claim) ${JSON.stringify(restored?.timeline)}, code after the wait at ${out.resumed - sent} ms`);
+    console.error(`bench: ${options.name ?? "platform"} ${mb} MB suspend ${freedAt - out.waitCalled} ms from the task's call, steps (ms from the runner's receipt of it) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume: event answered after ${posted} ms, claimed after ${claims.get(id)![1]! - sent} ms, then steps (ms from the claim) ${JSON.stringify(restored?.timeline)}, code after the wait at ${out.resumed - sent} ms`);
     return {
       coldStartMs: out.started - triggered,
       coldReadyMs: out.ready - triggered,
@@ -150,12 +152,12 @@ export async function startPlatform(dir: string, options: PlatformOptions = {}) 
   };
 }
 
-/** `stasis runner` on `local`'s server, image cache and checkpoint dir, its task processes unsandboxed as the in-process runner's; each log line to `onLine`. */
-async function startRunnerProcess(local: LocalStack, workDir: string, options: { localCheckpointBytes?: number; keepStoppedBytes?: number }, onLine: (line: string) => void) {
+/** `stasis runner` on `local`'s server, image cache and checkpoint dir; each log line to `onLine`. */
+async function startRunnerProcess(local: LocalStack, workDir: string, options: { localCheckpointBytes?: number; keepStoppedBytes?: number; sandbox: boolean }, onLine: (line: string) => void) {
   const mib = (bytes = 0) => String(Math.floor(bytes / 2 ** 20));
   const args = ["runner", "--server-url", local.apiUrl, "--name", "bench", "--capacity", "2", "--work-dir", workDir, "--image-cache", local.dirs.imageCache, "--checkpoint-dir", local.dirs.checkpoints, "--warm-processes", "0", "--local-checkpoints", mib(options.localCheckpointBytes), "--keep-stopped", mib(options.keepStoppedBytes)];
   const child = spawn(process.execPath, [path.join(import.meta.dirname, "../../cli/bin.mjs"), ...args], {
-    env: { ...process.env, STASIS_RUNNER_TOKEN: local.runnerToken, STASIS_LOG_LEVEL: "debug", STASIS_TASK_SANDBOX: "off" },
+    env: { ...process.env, STASIS_RUNNER_TOKEN: local.runnerToken, STASIS_LOG_LEVEL: "debug", STASIS_TASK_SANDBOX: options.sandbox ? "on" : "off" },
     stdio: ["ignore", "inherit", "pipe"],
   });
   const exited = once(child, "exit");

@@ -1,7 +1,8 @@
 // Suspend/resume benchmark: raw CRIU vs the process runtime (+ dir checkpoint store) vs the whole
 // platform (server + runner + task, a real run suspended on an event wait), for ~20 MB and ~200 MB
 // of task state. Usage: npx tsx bench/suspend-resume/run.ts [--runs 3] [--sizes 20,200] [--json] [--runner-process]
-// (--runner-process: each platform's runner as its own `stasis runner` process, as deployed, instead of in this one)
+// [--sandbox] (--runner-process: each platform's runner as its own `stasis runner` process, as deployed, instead of in
+// this one; --sandbox: task processes in the runner's sandbox, their own user and root, as a root runner's are by default)
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -14,8 +15,9 @@ import { rawCriuSample, type RawSample } from "./raw-criu.ts";
 import { runtimeSample, type RuntimeSample } from "./runtime-sample.ts";
 import { medians } from "./medians.ts";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, sizes: { type: "string", default: "20,200" }, json: { type: "boolean", default: false }, "runner-process": { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }, sizes: { type: "string", default: "20,200" }, json: { type: "boolean", default: false }, "runner-process": { type: "boolean", default: false }, sandbox: { type: "boolean", default: false } } });
 const runnerProcess = values["runner-process"];
+const sandbox = values.sandbox;
 const runs = Number(values.runs);
 const sizes = values.sizes.split(",").map(Number);
 if (!Number.isInteger(runs) || runs < 1 || sizes.some((s) => !(s > 0))) {
@@ -39,12 +41,12 @@ const SUSPEND_GOAL = 1.2;
 const RESUME_SLACK_MS = 30;
 const results: Array<{ mb: number; raw: Record<string, number>; runtime: Record<string, number>; platform: Record<string, number>; stored: Record<string, number>; stopped: Record<string, number>; ratios: { suspend: number; resume: number } }> = [];
 console.error("bench: starting the platform (embedded PostgreSQL, server, runner) and deploying the task");
-const platform = await startPlatform(dir, { localCheckpointBytes: 2 * 2 ** 30, runnerProcess });
+const platform = await startPlatform(dir, { localCheckpointBytes: 2 * 2 ** 30, runnerProcess, sandbox });
 // A second platform whose runner keeps no dump of its own: each resume fetches and unpacks the stored copy from
 // the dir store on this disk, as any other runner with the checkpoint on a local disk does.
-const storedOnly = await startPlatform(dir, { localCheckpointBytes: 0, name: "platform-stored", runnerProcess });
+const storedOnly = await startPlatform(dir, { localCheckpointBytes: 0, name: "platform-stored", runnerProcess, sandbox });
 // A third whose runner keeps the dumped process stopped (`--keep-stopped`): a resume there continues it, no restore.
-const keptStopped = await startPlatform(dir, { localCheckpointBytes: 2 * 2 ** 30, keepStoppedBytes: 2 * 2 ** 30, name: "platform-stopped", runnerProcess });
+const keptStopped = await startPlatform(dir, { localCheckpointBytes: 2 * 2 ** 30, keepStoppedBytes: 2 * 2 ** 30, name: "platform-stopped", runnerProcess, sandbox });
 try {
   await platform.sample(1); // warm-up: unpacks the image into the runner's cache
   await storedOnly.sample(1);
@@ -80,7 +82,7 @@ if (values.json) {
   const mib = (v: number) => `${(v / 2 ** 20).toFixed(1)} MiB`;
   const x = (v: number) => `${v.toFixed(2)}×${v <= GOAL ? "" : "  (over the goal)"}`;
   for (const { mb, raw, runtime: r, platform: p, stored: s, stopped: k, ratios } of results) {
-    console.log(`\n~${mb} MB state (median of ${runs}), task RSS ${mib(r.rssBytes)} (platform task ${mib(p.rssBytes)}); the runner ${runnerProcess ? "in its own process, as deployed" : "in the bench's process, beside the server"}`);
+    console.log(`\n~${mb} MB state (median of ${runs}), task RSS ${mib(r.rssBytes)} (platform task ${mib(p.rssBytes)}); the runner ${runnerProcess ? "in its own process, as deployed" : "in the bench's process, beside the server"}, tasks ${sandbox ? "sandboxed" : "unsandboxed"}`);
     console.table({
       "cold start → ready": { raw: ms(raw.readyMs), runtime: ms(r.coldStartMs), platform: `${ms(p.coldReadyMs)} (trigger → run() ${ms(p.coldStartMs)})` },
       "checkpoint (criu dump)": { raw: ms(raw.dumpMs), runtime: `${ms(r.checkpointMs)} (dump ${ms(r.dumpMs)})`, platform: `dump ${ms(p.dumpMs)}` },
