@@ -8,6 +8,12 @@ bash scripts/setup.sh
 # Two vitest processes side by side: "heavy" files (CRIU, runc, tasks, mounts) one at a time, and
 # "light" ones (no mount; no task, or only sandboxed ones: test/support/test-groups.ts) beside them.
 # Light lines are prefixed.
+# A stop of the whole suite (every process of its group stopped at once) is reported, with its sender where
+# the kernel's tracing allows, and continued: scripts/stop-watch.sh, in a process group of its own.
+setsid bash scripts/stop-watch.sh "$(ps -o pgid= $$ | tr -d ' ')" &
+stop_watch=$!
+trap 'kill "$stop_watch" 2>/dev/null || true' EXIT
+
 results_dir="$root/.stasis"
 mkdir -p "$results_dir"
 rm -f "$results_dir"/test-results*.json "$results_dir"/type-check.log

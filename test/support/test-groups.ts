@@ -24,6 +24,7 @@ export const LIGHT_TEST_FILES = [
   "runner/scratch-dir.test.ts",
   // Plain `sleep` processes, stopped and killed: no task, no mount.
   "runner/stopped-processes.test.ts",
+  "test/stop-watch.test.ts",
   "runner/workload/container-archive.test.ts",
   "runner/retry-call.test.ts",
   "runner/http-post.test.ts",
