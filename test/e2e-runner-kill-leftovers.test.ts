@@ -7,7 +7,7 @@ import { dirname, join, relative } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runnerPool, taskProcesses, trigger, waitForFinal, waitForLog } from "./support/e2e-waits.ts";
 import { startTime } from "../runner/workload/leftovers.ts";
-import { criuProcesses, processesMatching } from "./support/processes.ts";
+import { criuProcesses, processesMatching, processStat } from "./support/processes.ts";
 import { REPO_ROOT, startTestStack, taskScratchDir, type TestStack } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
 
@@ -51,9 +51,8 @@ async function stopCriu(step: "dump" | "restore", workDir: string, id: string): 
       continue; // gone meanwhile
     }
     // Stopped, not a zombie: it had not finished.
-    const state = /\) (\S) /.exec(await readFile(`/proc/${pid}/stat`, "utf8").catch(() => ""))?.[1];
     const images = argv[argv.indexOf("-D") + 1];
-    if (state === "T" && images) return dirname(images);
+    if ((await processStat(pid))?.state === "T" && images) return dirname(images);
   }
   return undefined;
 }

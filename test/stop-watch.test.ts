@@ -6,6 +6,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { once } from "node:events";
 import { afterEach, expect, it } from "vitest";
+import { processStat } from "./support/processes.ts";
 import { REPO_ROOT } from "./support/stack.ts";
 import { waitFor } from "./support/wait-for.ts";
 
@@ -29,14 +30,8 @@ afterEach(async () => {
 
 /** The state letters (`T` stopped, `S` sleeping…) of the processes of group `pgid`. */
 async function groupStates(pgid: number): Promise<string[]> {
-  const states: string[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) === pgid) states.push(fields[0]!);
-  }
-  return states;
+  const stats = await Promise.all((await readdir("/proc")).filter((entry) => /^\d+$/.test(entry)).map(processStat));
+  return stats.filter((stat) => stat?.pgid === pgid).map((stat) => stat!.state);
 }
 
 it("continues a process group whose every process was stopped, naming them and who stopped them", async () => {

@@ -1,5 +1,13 @@
 import { readdir, readFile } from "node:fs/promises";
 
+/** A process's state letter (`/proc/PID/stat`: `T` stopped, `S` sleeping, `Z` zombie…) and process group; undefined once it is gone. */
+export async function processStat(pid: number | string): Promise<{ state: string; pgid: number } | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  // After the command name in parentheses (which may hold spaces): state, ppid, pgrp.
+  const [state, , pgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return state ? { state, pgid: Number(pgid) } : undefined;
+}
+
 /** PIDs of live processes whose command line contains every one of `needles` (zombies excluded). */
 export async function processesMatching(...needles: string[]): Promise<number[]> {
   const found: number[] = [];
@@ -7,8 +15,7 @@ export async function processesMatching(...needles: string[]): Promise<number[]>
     if (!/^\d+$/.test(entry)) continue;
     const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
     if (!cmdline || !needles.every((n) => cmdline.includes(n))) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-    if (/\) Z /.test(stat)) continue;
+    if ((await processStat(entry))?.state === "Z") continue;
     found.push(Number(entry));
   }
   return found;
@@ -46,7 +53,7 @@ export async function namespaceStates(pids: number[]): Promise<Map<number, strin
   const states = new Map<number, string>();
   for (const pid of pids) {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-    const state = /\) (\S) /.exec(await readFile(`/proc/${pid}/stat`, "utf8").catch(() => ""))?.[1];
+    const state = (await processStat(pid))?.state;
     if (state && !cmdline.startsWith("unshare\0")) states.set(pid, state);
   }
   return states;
