@@ -2,7 +2,9 @@
 // run and the full claim for the rest (variables, a retry, a resume), mixed in one queue. Each run is
 // handed out once, with its attempt and deadline.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inTransaction } from "../server/db/transaction.ts";
 import { pollRunner } from "../server/engine/runners.ts";
+import { completeWaitpoint } from "../server/engine/waitpoints.ts";
 import { deploy, eventually, FAKE_SEAL, poll, registerRunner, RUNNER_TOKEN, startServerFixture, type ServerFixture } from "./support/server-fixture.ts";
 
 let f: ServerFixture;
@@ -139,5 +141,81 @@ describe("a long poll whose runner hung up", () => {
     } finally {
       db.off("query", onQuery);
     }
+  });
+});
+
+describe("a resume pushed to the long poll of the runner that keeps its dump", () => {
+  beforeAll(async () => {
+    // What earlier tests left queued goes to another runner: each test below claims the run it triggers.
+    await poll(f, await registerRunner(f, "push-sweeper"), { freeSlots: 100 });
+  });
+  /** A run of `runnerId` suspended on `event`, its dump kept by that runner (`keptLocally`). */
+  const suspendKept = async (runnerId: string, event: string) => {
+    const id = await trigger("plain");
+    const [claim] = (await poll(f, runnerId, { freeSlots: 1 })).runs;
+    expect(claim.runId).toBe(id);
+    const wait = await f.call("POST", `/api/v1/runner/runs/${id}/waits`, { key: RUNNER_TOKEN, body: { leaseId: claim.leaseId, spec: { kind: "event", event } } });
+    const body = { leaseId: claim.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: `/ckpt/${id}`, sizeBytes: 1, ...FAKE_SEAL }, keptLocally: true };
+    expect((await f.call("POST", `/api/v1/runner/runs/${id}/suspend`, { key: RUNNER_TOKEN, body })).body.status).toBe("SUSPENDED");
+    return { id, waitpointId: wait.body.waitpointId as string };
+  };
+  const claimStatements = (issued: string[]) => issued.filter((sql) => /stasis_claim_fresh_runs|stasis_lock_claimable_runs/.test(sql));
+  /** A long poll of `runnerId` asleep after its first look (its wake count and its sleep listen). */
+  const asleep = async (runnerId: string, freeSlots: number, claimKey: string) => {
+    const idle = f.server.engine.listener.events.listenerCount("runs");
+    const polling = pollRunner(f.server.engine, { runnerId, freeSlots, waitMs: 20_000, claimKey });
+    await eventually(async () => f.server.engine.listener.events.listenerCount("runs"), (n) => n >= idle + 2);
+    return { polling };
+  };
+
+  it("is claimed by the event's transaction and answered by the poll, with its checkpoint, the event and the poll's claim key; no claim runs", async () => {
+    const runnerId = await registerRunner(f, "push-1");
+    const { id } = await suspendKept(runnerId, "push-go");
+    const { polling } = await asleep(runnerId, 1, "pushkey1");
+    const issued: string[] = [];
+    const onQuery = (q: { sql: string }) => issued.push(q.sql);
+    f.database.db.on("query", onQuery);
+    try {
+      const sent = await f.call("POST", "/api/v1/events", { body: { event: "push-go", payload: { seat: "A1" } } });
+      expect(sent.body.matchedWaitpoints).toBe(1);
+      const { runs } = await polling;
+      expect(runs).toHaveLength(1);
+      expect(runs[0]).toMatchObject({ runId: id, attempt: 1, resume: { checkpointLocation: `/ckpt/${id}`, result: { kind: "event", event: "push-go", payload: { seat: "A1" } } } });
+      expect(runs[0].leaseId).toMatch(/^lease_pushkey1_/);
+      expect(claimStatements(issued)).toEqual([]);
+    } finally {
+      f.database.db.off("query", onQuery);
+    }
+    expect(await f.database.db("runs").where({ id }).first("status", "runner_id", "lease_id")).toMatchObject({ status: "EXECUTING", runner_id: runnerId });
+  });
+
+  it("takes no more runs than the poll has free slots: of two resumes one is pushed, the other waits held for the runner", async () => {
+    const runnerId = await registerRunner(f, "push-2");
+    const a = await suspendKept(runnerId, "push-both");
+    const b = await suspendKept(runnerId, "push-both");
+    const { polling } = await asleep(runnerId, 1, "pushkey2");
+    expect((await f.call("POST", "/api/v1/events", { body: { event: "push-both", payload: null } })).body.matchedWaitpoints).toBe(2);
+    const { runs } = await polling;
+    expect(runs.map((r) => r.runId)).toEqual([a.id]);
+    const other = await f.database.db("runs").where({ id: b.id }).first("status", "resume_runner_id");
+    expect(other).toMatchObject({ status: "QUEUED", resume_runner_id: runnerId });
+    const next = (await poll(f, runnerId, { freeSlots: 1 })).runs;
+    expect(next).toMatchObject([{ runId: b.id, resume: { checkpointLocation: `/ckpt/${b.id}` } }]);
+  });
+
+  it("gives the slot back when the transaction that pushed rolls back: the poll answers only the resume that committed", async () => {
+    const runnerId = await registerRunner(f, "push-3");
+    const { id, waitpointId } = await suspendKept(runnerId, "push-later");
+    const { polling } = await asleep(runnerId, 1, "pushkey3");
+    const rolledBack = inTransaction(f.database.db, async (trx) => {
+      await completeWaitpoint(trx, waitpointId, { kind: "event", id: "evt_rolled_back", event: "push-later", payload: "lost" });
+      throw new Error("rolled back on purpose");
+    });
+    await expect(rolledBack).rejects.toThrow("rolled back on purpose");
+    expect(await f.database.db("runs").where({ id }).first("status")).toMatchObject({ status: "SUSPENDED" });
+    expect((await f.call("POST", "/api/v1/events", { body: { event: "push-later", payload: "kept" } })).body.matchedWaitpoints).toBe(1);
+    const { runs } = await polling;
+    expect(runs).toMatchObject([{ runId: id, resume: { result: { payload: "kept" } } }]);
+    expect(await f.database.db("run_attempts").where({ run_id: id }).select("number")).toEqual([{ number: 1 }]);
   });
 });

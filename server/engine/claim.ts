@@ -126,100 +126,107 @@ async function claimFresh(engine: Engine, runnerId: string, limit: number, claim
 /** The full claim: every case, in one transaction. */
 async function claimFull(engine: Engine, runnerId: string, limit: number, claimKey?: string): Promise<ClaimedRun[]> {
   if (limit <= 0) return [];
-  return await inTransaction(engine.db, async (trx) => {
-    const candidates = await lockClaimableRuns(trx, limit, runnerId);
-    if (candidates.length === 0) return [];
-    const deployments = await deploymentsById(trx, [...new Set(candidates.map((c) => c.target_deployment_id).filter((id): id is string => id !== null))]);
-    const runnable: Array<{ run: ClaimCandidate; deployment: DeploymentRow }> = [];
-    for (const run of candidates) {
-      const deployment = run.target_deployment_id ? deployments.get(run.target_deployment_id) : undefined;
-      if (deployment) runnable.push({ run, deployment });
-      else await transitionRun(trx, run, "PENDING_VERSION", { expires_at: new Date(Date.now() + engine.config.pendingVersionTtlMs) });
-    }
-    // A resumed run whose attempt is still open continues that attempt (the process is restored).
-    const attemptOf = (run: ClaimCandidate) => (run.attempt_open && run.resume ? run.attempt_count : run.attempt_count + 1);
-    const variables = await variablesForClaims(
-      trx,
-      engine.keyring,
-      runnable.map(({ run }) => ({ runId: run.id, projectId: run.project_id, environment: run.environment_slug, attempt: attemptOf(run), resume: run.resume !== null, hasVariables: run.has_variables, hasSnapshot: run.has_snapshot })),
-    );
+  return await inTransaction(engine.db, async (trx) => startClaims(engine, trx, runnerId, await lockClaimableRuns(trx, limit, runnerId), claimKey));
+}
 
-    const starts: AttemptStart[] = [];
-    const prepared: Array<{ run: ClaimCandidate; deployment: DeploymentRow; attempt: number; leaseId: string; deadline: Date | null; env: Record<string, string>; resume: ClaimedResume | null }> = [];
-    const deferred: ClaimCandidate[] = [];
-    for (const { run, deployment } of runnable) {
-      const resume = (run.resume as Resume | null) ?? null;
-      const vars = variables.get(run.id);
-      // A row that does not decrypt (altered, moved, or a key this server lacks) must not stop the
-      // queue: this run waits a minute and the operator reads why.
-      if (!vars || vars instanceof Error) {
-        engine.logger.error({ runId: run.id, err: vars?.message }, "cannot decrypt the environment's variables; the run stays queued");
-        deferred.push(run);
-        continue;
-      }
-      // The checkpoint's key, unwrapped for this claim only; the same rule as the variables when it does not unwrap.
-      const seal = resume
-        ? await sealForResume(trx, engine.keyring, run, resume.checkpointLocation).catch((error: unknown) => {
-            engine.logger.error({ runId: run.id, err: (error as Error).message }, "cannot unwrap the checkpoint's key; the run stays queued");
-            return null;
-          })
-        : null;
-      if (resume && !seal) {
-        deferred.push(run);
-        continue;
-      }
-      if (!canTransition(run.status, "EXECUTING")) throw new StasisError("INVALID_TRANSITION", 409, `run ${run.id} cannot go from ${run.status} to EXECUTING`);
-      const budget = maxDurationMs(run, deployment);
-      const deadline = budget === null ? null : new Date(Date.now() + Math.max(0, budget - Number(run.execution_ms)));
-      const attempt = attemptOf(run);
-      const leaseId = leaseIdFor(claimKey);
-      starts.push({ id: run.id, from: run.status, deployment_id: deployment.id, lease_id: leaseId, attempt_count: attempt, deadline_at: iso(deadline), max_duration_s: budget === null ? null : budget / 1000, new_attempt: attempt !== run.attempt_count });
-      prepared.push({ run, deployment, attempt, leaseId, deadline, env: vars, resume: resume && seal ? { ...resume, sha256: seal.sha256, key: seal.key } : null });
+/**
+ * Moves locked candidates to EXECUTING for `runnerId` in the caller's transaction and answers the
+ * claims to hand out: the full claim's candidates, or a resume pushed to its holder's long poll
+ * (resume-push.ts). A candidate without a deployment goes PENDING_VERSION; one whose variables or
+ * checkpoint key do not decrypt waits a minute.
+ */
+export async function startClaims(engine: Engine, trx: Knex.Transaction, runnerId: string, candidates: ClaimCandidate[], claimKey?: string): Promise<ClaimedRun[]> {
+  if (candidates.length === 0) return [];
+  const deployments = await deploymentsById(trx, [...new Set(candidates.map((c) => c.target_deployment_id).filter((id): id is string => id !== null))]);
+  const runnable: Array<{ run: ClaimCandidate; deployment: DeploymentRow }> = [];
+  for (const run of candidates) {
+    const deployment = run.target_deployment_id ? deployments.get(run.target_deployment_id) : undefined;
+    if (deployment) runnable.push({ run, deployment });
+    else await transitionRun(trx, run, "PENDING_VERSION", { expires_at: new Date(Date.now() + engine.config.pendingVersionTtlMs) });
+  }
+  // A resumed run whose attempt is still open continues that attempt (the process is restored).
+  const attemptOf = (run: ClaimCandidate) => (run.attempt_open && run.resume ? run.attempt_count : run.attempt_count + 1);
+  const variables = await variablesForClaims(
+    trx,
+    engine.keyring,
+    runnable.map(({ run }) => ({ runId: run.id, projectId: run.project_id, environment: run.environment_slug, attempt: attemptOf(run), resume: run.resume !== null, hasVariables: run.has_variables, hasSnapshot: run.has_snapshot })),
+  );
+
+  const starts: AttemptStart[] = [];
+  const prepared: Array<{ run: ClaimCandidate; deployment: DeploymentRow; attempt: number; leaseId: string; deadline: Date | null; env: Record<string, string>; resume: ClaimedResume | null }> = [];
+  const deferred: ClaimCandidate[] = [];
+  for (const { run, deployment } of runnable) {
+    const resume = (run.resume as Resume | null) ?? null;
+    const vars = variables.get(run.id);
+    // A row that does not decrypt (altered, moved, or a key this server lacks) must not stop the
+    // queue: this run waits a minute and the operator reads why.
+    if (!vars || vars instanceof Error) {
+      engine.logger.error({ runId: run.id, err: vars?.message }, "cannot decrypt the environment's variables; the run stays queued");
+      deferred.push(run);
+      continue;
     }
-    if (deferred.length > 0) {
-      await trx("runs")
-        .whereIn("id", deferred.map((r) => r.id))
-        .whereIn("status", ["QUEUED", "DELAYED", "RETRYING"])
-        .update({ available_at: new Date(Date.now() + 60_000) });
+    // The checkpoint's key, unwrapped for this claim only; the same rule as the variables when it does not unwrap.
+    const seal = resume
+      ? await sealForResume(trx, engine.keyring, run, resume.checkpointLocation).catch((error: unknown) => {
+          engine.logger.error({ runId: run.id, err: (error as Error).message }, "cannot unwrap the checkpoint's key; the run stays queued");
+          return null;
+        })
+      : null;
+    if (resume && !seal) {
+      deferred.push(run);
+      continue;
     }
-    const started = await startAttempts(trx, runnerId, engine.config.leaseMs, starts);
-    const claimed: ClaimedRun[] = [];
-    const begun = prepared.filter((p) => started.has(p.run.id));
-    // What the run timeline shows of each resumed wait: when and where it resumed.
-    const resumedWaits = begun.flatMap((p) => ((p.run.resume as Resume | null)?.waitpointId ? [(p.run.resume as Resume).waitpointId!] : []));
-    if (resumedWaits.length > 0) await trx("waitpoints").whereIn("id", resumedWaits).update({ resumed_at: trx.fn.now(), resumed_runner_id: runnerId });
-    for (const p of begun) {
-      claimed.push({
-        runId: p.run.id,
-        leaseId: p.leaseId,
-        attempt: p.attempt,
-        taskId: p.run.task_id,
-        payload: p.run.payload ?? null,
-        environment: p.run.environment_slug,
-        environmentNumber: Number(p.run.environment_number),
-        project: p.run.project_slug,
-        deployment: {
-          id: p.deployment.id,
-          version: p.deployment.version,
-          imageRef: p.deployment.image_ref ?? "",
-          imageDigest: p.deployment.image_digest ?? "",
-          manifest: p.deployment.manifest,
-        },
-        deadline: iso(p.deadline),
-        tags: p.run.tags ?? [],
-        resume: p.resume,
-        // Decrypted here, sent only over the runner API: the runner keeps them in memory for this attempt.
-        env: p.env,
-      });
-    }
-    await notifyRunChanges(trx, begun.map((p) => ({ env: p.run.environment_id, run: p.run.id, what: "EXECUTING" })));
-    // New leases and maxDuration deadlines: the scheduler recomputes if one is due before it would look anyway.
-    if (claimed.length > 0) {
-      const deadlines = begun.filter((p) => p.deadline).map((p) => p.deadline!.getTime());
-      await notify(trx, "scheduler", Math.min(Date.now() + engine.config.leaseMs, ...deadlines));
-    }
-    return claimed;
-  });
+    if (!canTransition(run.status, "EXECUTING")) throw new StasisError("INVALID_TRANSITION", 409, `run ${run.id} cannot go from ${run.status} to EXECUTING`);
+    const budget = maxDurationMs(run, deployment);
+    const deadline = budget === null ? null : new Date(Date.now() + Math.max(0, budget - Number(run.execution_ms)));
+    const attempt = attemptOf(run);
+    const leaseId = leaseIdFor(claimKey);
+    starts.push({ id: run.id, from: run.status, deployment_id: deployment.id, lease_id: leaseId, attempt_count: attempt, deadline_at: iso(deadline), max_duration_s: budget === null ? null : budget / 1000, new_attempt: attempt !== run.attempt_count });
+    prepared.push({ run, deployment, attempt, leaseId, deadline, env: vars, resume: resume && seal ? { ...resume, sha256: seal.sha256, key: seal.key } : null });
+  }
+  if (deferred.length > 0) {
+    await trx("runs")
+      .whereIn("id", deferred.map((r) => r.id))
+      .whereIn("status", ["QUEUED", "DELAYED", "RETRYING"])
+      .update({ available_at: new Date(Date.now() + 60_000) });
+  }
+  const started = await startAttempts(trx, runnerId, engine.config.leaseMs, starts);
+  const claimed: ClaimedRun[] = [];
+  const begun = prepared.filter((p) => started.has(p.run.id));
+  // What the run timeline shows of each resumed wait: when and where it resumed.
+  const resumedWaits = begun.flatMap((p) => ((p.run.resume as Resume | null)?.waitpointId ? [(p.run.resume as Resume).waitpointId!] : []));
+  if (resumedWaits.length > 0) await trx("waitpoints").whereIn("id", resumedWaits).update({ resumed_at: trx.fn.now(), resumed_runner_id: runnerId });
+  for (const p of begun) {
+    claimed.push({
+      runId: p.run.id,
+      leaseId: p.leaseId,
+      attempt: p.attempt,
+      taskId: p.run.task_id,
+      payload: p.run.payload ?? null,
+      environment: p.run.environment_slug,
+      environmentNumber: Number(p.run.environment_number),
+      project: p.run.project_slug,
+      deployment: {
+        id: p.deployment.id,
+        version: p.deployment.version,
+        imageRef: p.deployment.image_ref ?? "",
+        imageDigest: p.deployment.image_digest ?? "",
+        manifest: p.deployment.manifest,
+      },
+      deadline: iso(p.deadline),
+      tags: p.run.tags ?? [],
+      resume: p.resume,
+      // Decrypted here, sent only over the runner API: the runner keeps them in memory for this attempt.
+      env: p.env,
+    });
+  }
+  await notifyRunChanges(trx, begun.map((p) => ({ env: p.run.environment_id, run: p.run.id, what: "EXECUTING" })));
+  // New leases and maxDuration deadlines: the scheduler recomputes if one is due before it would look anyway.
+  if (claimed.length > 0) {
+    const deadlines = begun.filter((p) => p.deadline).map((p) => p.deadline!.getTime());
+    await notify(trx, "scheduler", Math.min(Date.now() + engine.config.leaseMs, ...deadlines));
+  }
+  return claimed;
 }
 
 /** `lease_<claimKey>_<random>`: the runs of one poll can be found by its key when its answer is lost. */

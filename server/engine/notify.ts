@@ -33,7 +33,7 @@ interface LocalWaker {
 const databaseKeys = new WeakMap<object, string>();
 
 /** host:port/database of `db`'s connection (cached per knex config: asked on every trigger and end). */
-function databaseKey(db: Knex | Knex.Transaction): string {
+export function databaseKey(db: Knex | Knex.Transaction): string {
   const config = (db as Knex).client.config as object;
   let key = databaseKeys.get(config);
   if (key === undefined) {
@@ -49,10 +49,10 @@ function databaseKey(db: Knex | Knex.Transaction): string {
   return key;
 }
 
-/** Runs `fn` once the caller's transaction commits (never if it rolls back); at once outside one. */
-function afterCommit(db: Knex | Knex.Transaction, fn: () => void): void {
+/** Runs `fn` once the caller's transaction commits (`onRollback` if it rolls back); at once outside one. */
+export function afterCommit(db: Knex | Knex.Transaction, fn: () => void, onRollback: () => void = () => {}): void {
   const trx = db as Partial<Knex.Transaction>;
-  if (trx.isTransaction && trx.executionPromise) trx.executionPromise.then(fn, () => {});
+  if (trx.isTransaction && trx.executionPromise) trx.executionPromise.then(fn, onRollback);
   else fn();
 }
 

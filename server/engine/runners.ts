@@ -8,6 +8,7 @@ import { claimRuns, returnUnansweredClaims, takeCheckpointDeletions, takeContinu
 import type { Engine } from "./context.ts";
 import { newId } from "./ids.ts";
 import { recoverRun } from "./recover-run.ts";
+import { sleepForPushes } from "./resume-push.ts";
 import type { RunRow } from "./rows.ts";
 
 export async function registerRunner(engine: Engine, body: z.infer<typeof RegisterRunnerRequest>) {
@@ -86,7 +87,14 @@ export async function pollRunner(engine: Engine, body: { runnerId: string; freeS
       if (stops.length || continues.length || runs.length || deleteCheckpoints.length || left <= 0 || signal?.aborted) {
         return { runs, continues, stops, ...(deleteCheckpoints.length ? { deleteCheckpoints } : {}) };
       }
-      if (wakes === seen) await engine.listener.waitFor("runs", left, signal);
+      if (wakes !== seen) continue;
+      // Asleep, a resume whose dump this runner holds may be claimed for it by the transaction that queues it (resume-push.ts).
+      const sleep = sleepForPushes(engine, body.runnerId, Math.min(body.freeSlots, MAX_CLAIM_BATCH), body.claimKey);
+      const nap = new AbortController();
+      await Promise.race([engine.listener.waitFor("runs", left, signal ? AbortSignal.any([signal, nap.signal]) : nap.signal), sleep.pushed]);
+      nap.abort();
+      const pushed = await sleep.wake();
+      if (pushed.length > 0) return { runs: pushed, continues: [], stops: [] };
     }
   } finally {
     engine.listener.events.off("runs", onWake);

@@ -3,6 +3,7 @@ import type { WaitResult } from "../../schemas/index.ts";
 import { completeWaitpointRow } from "../sql/complete-waitpoint.ts";
 import { notify, notifyResumeQueued } from "./notify.ts";
 import { resumeHoldColumns } from "./resume-hold.ts";
+import { pushToHolder } from "./resume-push.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { onRunFinal, transitionRun } from "./transition.ts";
 import { hotQuery } from "../db/prepared.ts";
@@ -18,18 +19,28 @@ export async function completeWaitpoint(trx: Knex.Transaction, id: string, resul
   if (wp.run_id) {
     const run = (await trx("runs").where({ id: wp.run_id }).forUpdate().first()) as RunRow | undefined;
     if (run && run.waitpoint_id === wp.id) {
-      if (run.status === "SUSPENDED") {
-        await transitionRun(trx, run, "QUEUED", {
-          resume: JSON.stringify({ checkpointLocation: run.checkpoint_location, waitpointId: wp.id, result }),
-          available_at: trx.fn.now(),
-          // First for the runner with the dump on its disk (resume-hold.ts).
-          ...(await resumeHoldColumns(trx, run)),
-        });
-        await notifyResumeQueued(trx);
-      } else await notify(trx, "runs");
+      if (run.status === "SUSPENDED") await queueResume(trx, run, wp.id, result);
+      else await notify(trx, "runs");
     }
   }
   return wp;
+}
+
+/**
+ * Queues a suspended run to resume from its checkpoint with its wait's result: straight to the runner
+ * that took the checkpoint when its long poll waits here (resume-push.ts), else for any runner, first
+ * for that one (resume-hold.ts).
+ */
+async function queueResume(trx: Knex.Transaction, run: RunRow, waitpointId: string, result: WaitResult): Promise<void> {
+  const resume = JSON.stringify({ checkpointLocation: run.checkpoint_location, waitpointId, result });
+  const push = run.checkpoint_runner_id ? pushToHolder(trx, run.checkpoint_runner_id) : null;
+  if (push) {
+    await transitionRun(trx, run, "QUEUED", { resume, available_at: trx.fn.now() });
+    if (await push.claim(trx, run.id)) return;
+  } else {
+    await transitionRun(trx, run, "QUEUED", { resume, available_at: trx.fn.now(), ...(await resumeHoldColumns(trx, run)) });
+  }
+  await notifyResumeQueued(trx);
 }
 
 /**

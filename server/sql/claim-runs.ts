@@ -51,8 +51,8 @@ export type ClaimCandidate = RunRow & {
  * the rows to EXECUTING with one compare-and-set statement in the same transaction
  * (start-attempts.ts), so a crash between the two leaves the runs claimable.
  */
-const CLAIM_SQL = `
-  WITH locked AS MATERIALIZED (SELECT * FROM stasis_lock_claimable_runs(?, ?))
+const candidatesOf = (locked: string) => `
+  WITH locked AS MATERIALIZED (${locked})
   SELECT l.*,
          e.slug AS environment_slug,
          e.number AS environment_number,
@@ -68,8 +68,16 @@ const CLAIM_SQL = `
   LEFT JOIN deployments pd ON pd.id = e.promoted_deployment_id
   ORDER BY l.available_at, l.seq
 `;
+const CLAIM_SQL = candidatesOf("SELECT * FROM stasis_lock_claimable_runs(?, ?)");
+/** One QUEUED run the caller's transaction already holds locked (no SKIP LOCKED: the lock is ours). */
+const QUEUED_RUN_SQL = candidatesOf("SELECT * FROM runs WHERE id = ? AND status = 'QUEUED'");
 
 export async function lockClaimableRuns(trx: Knex.Transaction, limit: number, runnerId: string): Promise<ClaimCandidate[]> {
   if (limit <= 0) return [];
   return (await hotQuery<ClaimCandidate>(trx, "stasis_claim_candidates", CLAIM_SQL, [runnerId, limit])).rows;
+}
+
+/** The claim candidate of one QUEUED run this transaction has locked, with what the lock statement reads beside each run; null if it is not QUEUED. */
+export async function queuedRunCandidate(trx: Knex.Transaction, runId: string): Promise<ClaimCandidate | null> {
+  return (await hotQuery<ClaimCandidate>(trx, "stasis_queued_run_candidate", QUEUED_RUN_SQL, [runId])).rows[0] ?? null;
 }
