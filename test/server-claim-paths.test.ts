@@ -203,6 +203,31 @@ describe("a resume pushed to the long poll of the runner that keeps its dump", (
     expect(next).toMatchObject([{ runId: b.id, resume: { checkpointLocation: `/ckpt/${b.id}` } }]);
   });
 
+  it("a run waiting with its process alive gets its continue from the transaction that ends its wait: the poll answers with it and looks for nothing", async () => {
+    const runnerId = await registerRunner(f, "push-4");
+    const id = await trigger("plain");
+    const [claim] = (await poll(f, runnerId, { freeSlots: 1 })).runs;
+    expect(claim.runId).toBe(id);
+    const wait = await f.call("POST", `/api/v1/runner/runs/${id}/waits`, { key: RUNNER_TOKEN, body: { leaseId: claim.leaseId, spec: { kind: "event", event: "push-continue" } } });
+    expect(await f.database.db("runs").where({ id }).first("status")).toMatchObject({ status: "WAITING" });
+    // The runner's slots are all taken (its run waits in-process): it polls with none free, for continues and stops.
+    const { polling } = await asleep(runnerId, 0, "pushkey4");
+    const issued: string[] = [];
+    const onQuery = (q: { sql: string }) => issued.push(q.sql);
+    f.database.db.on("query", onQuery);
+    try {
+      expect((await f.call("POST", "/api/v1/events", { body: { event: "push-continue", payload: { row: 3 } } })).body.matchedWaitpoints).toBe(1);
+      const answer = await polling;
+      expect(answer.runs).toEqual([]);
+      expect(answer.continues).toEqual([{ runId: id, leaseId: claim.leaseId, waitpointId: wait.body.waitpointId, result: { kind: "event", id: expect.any(String), event: "push-continue", payload: { row: 3 } } }]);
+      // Handed by the event's transaction: the poll did not look for pending work again, nor take the continue itself.
+      expect(issued.filter((sql) => /AS continues|FOR UPDATE OF "r" SKIP LOCKED/i.test(sql))).toEqual([]);
+    } finally {
+      f.database.db.off("query", onQuery);
+    }
+    expect(await f.database.db("runs").where({ id }).first("status", "waitpoint_id")).toEqual({ status: "EXECUTING", waitpoint_id: null });
+  });
+
   it("gives the slot back when the transaction that pushed rolls back: the poll answers only the resume that committed", async () => {
     const runnerId = await registerRunner(f, "push-3");
     const { id, waitpointId } = await suspendKept(runnerId, "push-later");

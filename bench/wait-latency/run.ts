@@ -69,7 +69,7 @@ async function measure(checkpoints: boolean) {
     }
     const failed = rows.find((r) => r.status !== "COMPLETED");
     if (failed) throw new Error(`a bench run ended ${failed.status}: ${JSON.stringify(failed.error)}`);
-    const wps = await stack.db("waitpoints").whereIn("run_id", ids).where({ kind: "duration" }).select("run_id", "due_at", "completed_at");
+    const wps = await stack.db("waitpoints").whereIn("run_id", ids).where({ kind: "duration" }).select("run_id", "due_at", "completed_at", "created_at");
     const perRun = ids.map((id, i) => {
       const out = rows.find((r) => r.id === id)!.output!;
       const wp = wps.find((w) => w.run_id === id)!;
@@ -83,6 +83,8 @@ async function measure(checkpoints: boolean) {
       return {
         waitMs: waits[i],
         lateMs: out.after - due,
+        // The task's call → the server created its waitpoint (due `ms` after that).
+        callMs: (wp.created_at as Date).getTime() - out.before,
         // The scheduler completing the waitpoint after its due time (server clock).
         serverNoticeMs: wpCompleted - (wp.due_at as Date).getTime(),
         suspendMs: suspended ? Number(suspended.suspendMs) : null,
@@ -103,6 +105,7 @@ async function measure(checkpoints: boolean) {
       frozen: perRun.filter((r) => r.restoreMs !== null).length,
       localCopies: perRun.filter((r) => r.localCopy).length,
       lateMs: pick("lateMs"),
+      callMs: pick("callMs"),
       serverNoticeMs: pick("serverNoticeMs"),
       suspendMs: pick("suspendMs"),
       claimMs: pick("claimMs"),
@@ -129,7 +132,7 @@ for (const checkpoints of modes) {
 if (values.json) {
   console.log(JSON.stringify({ options: opts, results }, null, 2));
 } else {
-  const keys = ["lateMs", "serverNoticeMs", "suspendMs", "claimMs", "fetchMs", "restoreMs", "continueMs"] as const;
+  const keys = ["lateMs", "callMs", "serverNoticeMs", "suspendMs", "claimMs", "fetchMs", "restoreMs", "continueMs"] as const;
   for (const r of results) {
     console.log(`checkpoints ${r.checkpoints ? "on" : "off"}: ${r.runs} runs, ${r.frozen} frozen (${r.localCopies} restored from the local copy)`);
     for (const [msg, count] of r.warnings) console.log(`  warning ×${count}: ${msg}`);

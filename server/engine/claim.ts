@@ -266,16 +266,19 @@ export async function takeContinues(engine: Engine, runnerId: string): Promise<C
       .select("r.*", "w.result as wait_result", "w.id as wait_id");
     const out: ContinueRun[] = [];
     for (const row of rows as Array<RunRow & { wait_result: WaitResult; wait_id: string }>) {
-      const next = await transitionRun(trx, row, "EXECUTING", {
-        execution_started_at: trx.fn.now(),
-        deadline_at: executionDeadline(row),
-        waitpoint_id: null,
-      });
-      if (next && next.deadline_at) await notify(trx, "scheduler");
-      if (next) out.push({ runId: row.id, leaseId: row.lease_id!, waitpointId: row.wait_id, result: row.wait_result });
+      const continued = await continueRun(trx, row, row.wait_id, row.wait_result);
+      if (continued) out.push(continued);
     }
     return out;
   });
+}
+
+/** A WAITING run (locked) whose waitpoint completed, back to EXECUTING: the continue its runner's process gets; null if it was not WAITING. */
+export async function continueRun(trx: Knex.Transaction, run: RunRow, waitpointId: string, result: WaitResult): Promise<ContinueRun | null> {
+  const next = await transitionRun(trx, run, "EXECUTING", { execution_started_at: trx.fn.now(), deadline_at: executionDeadline(run), waitpoint_id: null });
+  if (!next) return null;
+  if (next.deadline_at) await notify(trx, "scheduler");
+  return { runId: run.id, leaseId: run.lease_id!, waitpointId, result };
 }
 
 /** Runs this runner holds that were canceled or timed out. */

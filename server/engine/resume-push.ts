@@ -1,9 +1,10 @@
 import type { Knex } from "knex";
-import type { ClaimedRun } from "../../schemas/index.ts";
+import type { ClaimedRun, ContinueRun, WaitResult } from "../../schemas/index.ts";
 import { queuedRunCandidate } from "../sql/claim-runs.ts";
-import { startClaims } from "./claim.ts";
+import { continueRun, startClaims } from "./claim.ts";
 import type { Engine } from "./context.ts";
 import { afterCommit, databaseKey } from "./notify.ts";
+import type { RunRow } from "./rows.ts";
 
 /*
  * A resume handed to the runner that holds its dump, in the transaction that queues it. The usual way,
@@ -13,6 +14,10 @@ import { afterCommit, databaseKey } from "./notify.ts";
  * sixteenth round). When the holder's long poll is asleep in this server process with a free slot, the
  * transaction that holds the run's lock claims it for that poll right away, and the poll answers with it
  * once that transaction commits.
+ *
+ * A run that waited with its process alive (WAITING) gets its `continue` the same way: the transaction
+ * that completes its wait moves it back to EXECUTING and the sleeping poll of its runner answers with the
+ * continue, instead of a wake, a look for pending work and a transaction of the poll's own.
  *
  * A poll promises a slot only while it sleeps: its own claims run between sleeps, with the slots left
  * after any push, so a runner never gets more runs than it said it had room for. A push is a claim like
@@ -26,10 +31,15 @@ interface SleepingPoll {
   /** Slots not promised to a push yet. */
   free: number;
   open: boolean;
-  /** Ends of the transactions that promised it a slot. */
+  /** Ends of the transactions that pushed into it. */
   inFlight: Promise<void>[];
-  pushed: ClaimedRun[];
+  pushed: Pushed;
   onPushed: () => void;
+}
+
+export interface Pushed {
+  runs: ClaimedRun[];
+  continues: ContinueRun[];
 }
 
 /** Long polls asleep in this process, by database and runner. */
@@ -39,8 +49,8 @@ const keyOf = (db: Knex | Knex.Transaction, runnerId: string) => `${databaseKey(
 export interface PollAsleep {
   /** Resolves when a push into this poll committed. */
   pushed: Promise<void>;
-  /** Takes no more pushes; answers the runs pushed, once every push begun has committed or rolled back. */
-  wake(): Promise<ClaimedRun[]>;
+  /** Takes no more pushes; answers what was pushed, once every push begun has committed or rolled back. */
+  wake(): Promise<Pushed>;
 }
 
 /** A long poll of `runnerId` going to sleep with `freeSlots`: resumes it holds the dumps of may be pushed into it until `wake`. */
@@ -48,7 +58,7 @@ export function sleepForPushes(engine: Engine, runnerId: string, freeSlots: numb
   const key = keyOf(engine.db, runnerId);
   let onPushed!: () => void;
   const pushed = new Promise<void>((resolve) => (onPushed = resolve));
-  const poll: SleepingPoll = { engine, claimKey, free: freeSlots, open: true, inFlight: [], pushed: [], onPushed };
+  const poll: SleepingPoll = { engine, claimKey, free: freeSlots, open: true, inFlight: [], pushed: { runs: [], continues: [] }, onPushed };
   const polls = asleep.get(key) ?? new Set();
   asleep.set(key, polls.add(poll));
   return {
@@ -74,19 +84,15 @@ export interface ResumePush {
  * when the transaction commits; a rollback gives the slot back.
  */
 export function pushToHolder(trx: Knex.Transaction, holderId: string): ResumePush | null {
-  const poll = [...(asleep.get(keyOf(trx, holderId)) ?? [])].find((p) => p.open && p.free > 0);
+  const poll = sleepingPoll(trx, holderId, (p) => p.free > 0);
   if (!poll) return null;
   poll.free -= 1;
-  let settle!: () => void;
-  poll.inFlight.push(new Promise<void>((resolve) => (settle = resolve)));
   let claimed: ClaimedRun[] = [];
-  const end = (handed: ClaimedRun[]) => {
-    if (handed.length === 0) poll.free += 1;
-    poll.pushed.push(...handed);
-    settle();
-    if (handed.length > 0) poll.onPushed();
-  };
-  afterCommit(trx, () => end(claimed), () => end([]));
+  whenDone(trx, poll, (committed) => {
+    if (committed && claimed.length > 0) poll.pushed.runs.push(...claimed);
+    else poll.free += 1;
+    return committed && claimed.length > 0;
+  });
   return {
     async claim(trx, runId) {
       const candidate = await queuedRunCandidate(trx, runId);
@@ -94,4 +100,37 @@ export function pushToHolder(trx: Knex.Transaction, holderId: string): ResumePus
       return claimed.length > 0;
     },
   };
+}
+
+/**
+ * In the transaction that completes the wait of `run` (locked, WAITING: its process is alive): moves it back
+ * to EXECUTING and hands the continue to its runner's long poll asleep in this process, when that
+ * transaction commits. false: no such poll (the caller wakes the runners; the poll's look takes the continue).
+ */
+export async function pushContinue(trx: Knex.Transaction, run: RunRow, waitpointId: string, result: WaitResult): Promise<boolean> {
+  const poll = run.runner_id ? sleepingPoll(trx, run.runner_id, () => true) : null;
+  if (!poll) return false;
+  let continued: ContinueRun | null = null;
+  whenDone(trx, poll, (committed) => {
+    if (committed && continued) poll.pushed.continues.push(continued);
+    return committed && continued !== null;
+  });
+  continued = await continueRun(trx, run, waitpointId, result);
+  return continued !== null;
+}
+
+function sleepingPoll(db: Knex.Transaction, runnerId: string, fits: (poll: SleepingPoll) => boolean): SleepingPoll | null {
+  return [...(asleep.get(keyOf(db, runnerId)) ?? [])].find((p) => p.open && fits(p)) ?? null;
+}
+
+/** `end(committed)` once `trx` commits or rolls back; the poll waits for it before it answers, and answers at once when it says it handed something. */
+function whenDone(trx: Knex.Transaction, poll: SleepingPoll, end: (committed: boolean) => boolean): void {
+  let settle!: () => void;
+  poll.inFlight.push(new Promise<void>((resolve) => (settle = resolve)));
+  const done = (committed: boolean) => {
+    const handed = end(committed);
+    settle();
+    if (handed) poll.onPushed();
+  };
+  afterCommit(trx, () => done(true), () => done(false));
 }

@@ -88,13 +88,13 @@ export async function pollRunner(engine: Engine, body: { runnerId: string; freeS
         return { runs, continues, stops, ...(deleteCheckpoints.length ? { deleteCheckpoints } : {}) };
       }
       if (wakes !== seen) continue;
-      // Asleep, a resume whose dump this runner holds may be claimed for it by the transaction that queues it (resume-push.ts).
+      // Asleep, the transaction that ends a wait of this runner's may hand it the continue, or the resume whose dump it keeps (resume-push.ts).
       const sleep = sleepForPushes(engine, body.runnerId, Math.min(body.freeSlots, MAX_CLAIM_BATCH), body.claimKey);
       const nap = new AbortController();
       await Promise.race([engine.listener.waitFor("runs", left, signal ? AbortSignal.any([signal, nap.signal]) : nap.signal), sleep.pushed]);
       nap.abort();
       const pushed = await sleep.wake();
-      if (pushed.length > 0) return { runs: pushed, continues: [], stops: [] };
+      if (pushed.runs.length > 0 || pushed.continues.length > 0) return { ...pushed, stops: [] };
     }
   } finally {
     engine.listener.events.off("runs", onWake);

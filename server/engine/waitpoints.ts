@@ -3,14 +3,14 @@ import type { WaitResult } from "../../schemas/index.ts";
 import { completeWaitpointRow } from "../sql/complete-waitpoint.ts";
 import { notify, notifyResumeQueued } from "./notify.ts";
 import { resumeHoldColumns } from "./resume-hold.ts";
-import { pushToHolder } from "./resume-push.ts";
+import { pushContinue, pushToHolder } from "./resume-push.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { onRunFinal, transitionRun } from "./transition.ts";
 import { hotQuery } from "../db/prepared.ts";
 
 /**
  * Completes a waitpoint and wakes whoever waits on it: a WAITING run (process alive) gets a
- * `continue` in its runner's next poll; a SUSPENDED run is QUEUED with `resume` so any runner
+ * `continue` in its runner's next poll (or in the one asleep now, resume-push.ts); a SUSPENDED run is QUEUED with `resume` so any runner
  * restores its checkpoint with the result (first the one that took it, see resume-hold.ts).
  */
 export async function completeWaitpoint(trx: Knex.Transaction, id: string, result: WaitResult, status: "COMPLETED" | "TIMED_OUT" | "CANCELED" = "COMPLETED"): Promise<WaitpointRow | null> {
@@ -20,7 +20,7 @@ export async function completeWaitpoint(trx: Knex.Transaction, id: string, resul
     const run = (await trx("runs").where({ id: wp.run_id }).forUpdate().first()) as RunRow | undefined;
     if (run && run.waitpoint_id === wp.id) {
       if (run.status === "SUSPENDED") await queueResume(trx, run, wp.id, result);
-      else await notify(trx, "runs");
+      else if (!(run.status === "WAITING" && (await pushContinue(trx, run, wp.id, result)))) await notify(trx, "runs");
     }
   }
   return wp;
