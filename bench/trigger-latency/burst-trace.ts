@@ -7,7 +7,7 @@
 // (--runner-process: the runner as its own `stasis runner` process, as deployed, instead of in this one)
 // (--profile: a CPU profile of this process — server, runner and bench — over the burst only)
 import { spawn } from "node:child_process";
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -78,10 +78,10 @@ try {
     }
     stack.db.on("query", countStatement);
     const t0 = Date.now();
-    const [ownCpu0, elu0, cpu0, runnerCpu0] = [process.cpuUsage(), performance.eventLoopUtilization(), sampleCpu(), runnerCpuMs()];
+    const [ownCpu0, elu0, cpu0, runnerCpu0, writes0] = [process.cpuUsage(), performance.eventLoopUtilization(), sampleCpu(), runnerCpuMs(), await writesSoFar(stack.db)];
     const rows = await finished(await trigger(burst));
     const wall = Math.max(...rows.map((r) => r.completed_at.getTime())) - t0;
-    const [ownCpu, elu, cpu, runnerCpu] = [process.cpuUsage(ownCpu0), performance.eventLoopUtilization(elu0), cpuSpent(cpu0, sampleCpu()), runnerCpuMs() - runnerCpu0];
+    const [ownCpu, elu, cpu, runnerCpu, writes] = [process.cpuUsage(ownCpu0), performance.eventLoopUtilization(elu0), cpuSpent(cpu0, sampleCpu()), runnerCpuMs() - runnerCpu0, await writesSoFar(stack.db)];
     stack.db.off("query", countStatement);
     if (profiler) {
       const { profile } = await profiler.post("Profiler.stop");
@@ -95,6 +95,8 @@ try {
     const own = `this process (${separate ? "server, bench" : "server, runner, bench"}) ${perRun((ownCpu.user + ownCpu.system) / 1000)}, its event loop ${(elu.utilization * 100).toFixed(0)} % busy`;
     console.log(`CPU per run: the whole machine ${perRun(cpu.machineMs)}; ${own}${separate ? `; the runner process ${perRun(runnerCpu)}` : ""}`);
     console.log(`CPU per run by program: ${cpu.programs.map(([name, ms]) => `${name} ${perRun(ms)}`).join(", ")}`);
+    const writesPerRun = (key: keyof typeof writes) => ((writes[key] - writes0[key]) / burst).toFixed(2);
+    console.log(`per run: ${writesPerRun("commits")} commits, ${writesPerRun("walSyncs")} WAL fsyncs (PostgreSQL); ${writesPerRun("diskWrites")} writes completed by the machine's disks`);
     for (const [name, list] of Object.entries(steps.steps)) {
       console.log(`${name.padEnd(26)} p50 ${String(percentile(list, 50)).padStart(4)} ms   p90 ${String(percentile(list, 90)).padStart(4)} ms   p99 ${String(percentile(list, 99)).padStart(4)} ms`);
     }
@@ -139,4 +141,16 @@ function stepsPerProcess(rows: BurstRow[]) {
     });
   }
   return { processes: byProcess.size, steps };
+}
+
+/** Counters of what reaches the disk: the database's commits, PostgreSQL's WAL fsyncs, and the disks' completed writes (/proc/diskstats). */
+async function writesSoFar(db: import("knex").Knex): Promise<{ commits: number; walSyncs: number; diskWrites: number }> {
+  await db.raw("SELECT pg_stat_clear_snapshot()");
+  const { rows: [row] } = await db.raw(`SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::float AS commits, (SELECT COALESCE(SUM(fsyncs), 0) FROM pg_stat_io WHERE object = 'wal')::float AS wal_syncs`);
+  const diskWrites = (await readFile("/proc/diskstats", "utf8"))
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter((f) => f.length > 7 && /^(vd[a-z]+|xvd[a-z]+|sd[a-z]+|nvme\d+n\d+)$/.test(f[2]))
+    .reduce((sum, f) => sum + Number(f[7]), 0);
+  return { commits: row.commits, walSyncs: row.wal_syncs, diskWrites };
 }
