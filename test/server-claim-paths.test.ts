@@ -149,15 +149,20 @@ describe("a resume pushed to the long poll of the runner that keeps its dump", (
     // What earlier tests left queued goes to another runner: each test below claims the run it triggers.
     await poll(f, await registerRunner(f, "push-sweeper"), { freeSlots: 100 });
   });
-  /** A run of `runnerId` suspended on `event`, its dump kept by that runner (`keptLocally`). */
-  const suspendKept = async (runnerId: string, event: string) => {
+  /** A run claimed by `runnerId` and waiting on `event`, its process alive (WAITING). */
+  const waitingOn = async (runnerId: string, event: string) => {
     const id = await trigger("plain");
     const [claim] = (await poll(f, runnerId, { freeSlots: 1 })).runs;
     expect(claim.runId).toBe(id);
     const wait = await f.call("POST", `/api/v1/runner/runs/${id}/waits`, { key: RUNNER_TOKEN, body: { leaseId: claim.leaseId, spec: { kind: "event", event } } });
-    const body = { leaseId: claim.leaseId, waitpointId: wait.body.waitpointId, checkpoint: { location: `/ckpt/${id}`, sizeBytes: 1, ...FAKE_SEAL }, keptLocally: true };
+    return { id, leaseId: claim.leaseId as string, waitpointId: wait.body.waitpointId as string };
+  };
+  /** The same run suspended, its dump kept by that runner (`keptLocally`). */
+  const suspendKept = async (runnerId: string, event: string) => {
+    const { id, leaseId, waitpointId } = await waitingOn(runnerId, event);
+    const body = { leaseId, waitpointId, checkpoint: { location: `/ckpt/${id}`, sizeBytes: 1, ...FAKE_SEAL }, keptLocally: true };
     expect((await f.call("POST", `/api/v1/runner/runs/${id}/suspend`, { key: RUNNER_TOKEN, body })).body.status).toBe("SUSPENDED");
-    return { id, waitpointId: wait.body.waitpointId as string };
+    return { id, waitpointId };
   };
   const claimStatements = (issued: string[]) => issued.filter((sql) => /stasis_claim_fresh_runs|stasis_lock_claimable_runs/.test(sql));
   /** A long poll of `runnerId` asleep after its first look (its wake count and its sleep listen). */
@@ -205,10 +210,7 @@ describe("a resume pushed to the long poll of the runner that keeps its dump", (
 
   it("a run waiting with its process alive gets its continue from the transaction that ends its wait: the poll answers with it and looks for nothing", async () => {
     const runnerId = await registerRunner(f, "push-4");
-    const id = await trigger("plain");
-    const [claim] = (await poll(f, runnerId, { freeSlots: 1 })).runs;
-    expect(claim.runId).toBe(id);
-    const wait = await f.call("POST", `/api/v1/runner/runs/${id}/waits`, { key: RUNNER_TOKEN, body: { leaseId: claim.leaseId, spec: { kind: "event", event: "push-continue" } } });
+    const { id, leaseId, waitpointId } = await waitingOn(runnerId, "push-continue");
     expect(await f.database.db("runs").where({ id }).first("status")).toMatchObject({ status: "WAITING" });
     // The runner's slots are all taken (its run waits in-process): it polls with none free, for continues and stops.
     const { polling } = await asleep(runnerId, 0, "pushkey4");
@@ -219,7 +221,7 @@ describe("a resume pushed to the long poll of the runner that keeps its dump", (
       expect((await f.call("POST", "/api/v1/events", { body: { event: "push-continue", payload: { row: 3 } } })).body.matchedWaitpoints).toBe(1);
       const answer = await polling;
       expect(answer.runs).toEqual([]);
-      expect(answer.continues).toEqual([{ runId: id, leaseId: claim.leaseId, waitpointId: wait.body.waitpointId, result: { kind: "event", id: expect.any(String), event: "push-continue", payload: { row: 3 } } }]);
+      expect(answer.continues).toEqual([{ runId: id, leaseId, waitpointId, result: { kind: "event", id: expect.any(String), event: "push-continue", payload: { row: 3 } } }]);
       // Handed by the event's transaction: the poll did not look for pending work again, nor take the continue itself.
       expect(issued.filter((sql) => /AS continues|FOR UPDATE OF "r" SKIP LOCKED/i.test(sql))).toEqual([]);
     } finally {
