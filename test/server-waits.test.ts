@@ -67,6 +67,25 @@ describe("waits", () => {
     expect(await status(usd.runId)).toBe("WAITING");
   });
 
+  it("events: the same id sent several times at once is delivered once; every answer says what it matched", async () => {
+    const a = await startRun();
+    const b = await startRun();
+    await runner(`${a.runId}/waits`, { leaseId: a.leaseId, spec: { kind: "event", event: "race-same-id" } });
+    await runner(`${b.runId}/waits`, { leaseId: b.leaseId, spec: { kind: "event", event: "race-same-id" } });
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => f.call("POST", "/api/v1/events", { body: { event: "race-same-id", payload: { try: i }, id: "evt-race" } })));
+    expect(answers.map((r) => r.status)).toEqual(Array(6).fill(200));
+    expect(answers.filter((r) => !r.body.duplicate)).toHaveLength(1);
+    expect(answers.map((r) => r.body.matchedWaitpoints)).toEqual(Array(6).fill(2));
+    const delivered = answers.find((r) => !r.body.duplicate)!;
+    const payload = (await f.database.db("events").where({ id: "evt-race" }).first("payload")).payload;
+    const continues: Array<{ runId: string; result: unknown }> = [];
+    await eventually(async () => continues.push(...(await poll(f, runnerId, { freeSlots: 0, waitMs: 1000 })).continues), () => continues.length >= 2);
+    expect(continues.map((c) => c.runId).sort()).toEqual([a.runId, b.runId].sort());
+    for (const c of continues) expect(c.result).toEqual({ kind: "event", id: "evt-race", event: "race-same-id", payload });
+    expect(delivered.body).toEqual({ id: "evt-race", duplicate: false, matchedWaitpoints: 2 });
+    expect(await f.database.db("events").where({ id: "evt-race" }).count({ n: "*" })).toEqual([{ n: 1 }]);
+  });
+
   it("event timeout completes with kind timeout", async () => {
     const run = await startRun();
     await runner(`${run.runId}/waits`, { leaseId: run.leaseId, spec: { kind: "event", event: "never", timeoutMs: 200 } });

@@ -17,8 +17,12 @@ export async function sendEvent(engine: Engine, environmentId: string, body: { e
   assertPayloadSize(body.payload);
   const id = body.id ?? newId("evt");
   return await inTransaction(engine.db, async (trx) => {
+    // The waits it matches first, locked, so that the event row is written once with their count. A repeat of
+    // an id finds them completed by the first delivery (or waits for its commit), and then its insert conflicts.
+    const candidates = (await trx("waitpoints").where({ environment_id: environmentId, kind: "event", status: "PENDING", event_name: body.event }).orderBy("created_at").forUpdate()) as WaitpointRow[];
+    const matching = candidates.filter((wp) => matchesFilter(wp.filter as EventFilter | null, body.payload));
     const inserted = await trx("events")
-      .insert({ environment_id: environmentId, id, event: body.event, payload: JSON.stringify(body.payload ?? null) })
+      .insert({ environment_id: environmentId, id, event: body.event, payload: JSON.stringify(body.payload ?? null), matched_waitpoints: matching.length })
       .onConflict(["environment_id", "id"])
       .ignore()
       .returning("id");
@@ -26,13 +30,8 @@ export async function sendEvent(engine: Engine, environmentId: string, body: { e
       const first = (await trx("events").where({ environment_id: environmentId, id }).first("matched_waitpoints")) as { matched_waitpoints: number } | undefined;
       return { id, duplicate: true, matchedWaitpoints: first?.matched_waitpoints ?? 0 };
     }
-    const candidates = (await trx("waitpoints").where({ environment_id: environmentId, kind: "event", status: "PENDING", event_name: body.event }).orderBy("created_at").forUpdate()) as WaitpointRow[];
-    let matched = 0;
-    for (const wp of candidates) {
-      if (!matchesFilter(wp.filter as EventFilter | null, body.payload)) continue;
-      if (await completeWaitpoint(trx, wp.id, { kind: "event", id, event: body.event, payload: body.payload ?? null })) matched++;
-    }
-    await trx("events").where({ environment_id: environmentId, id }).update({ matched_waitpoints: matched });
-    return { id, duplicate: false, matchedWaitpoints: matched };
+    // Each is PENDING and locked by this transaction: each completes.
+    for (const wp of matching) await completeWaitpoint(trx, wp.id, { kind: "event", id, event: body.event, payload: body.payload ?? null });
+    return { id, duplicate: false, matchedWaitpoints: matching.length };
   });
 }
