@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { waitFor } from "../../test/support/wait-for.ts";
-import { guardedCriu, handCommand, standbyGuard } from "./criu-guard.ts";
+import { guardedCriu, handCommand, rootStandbyGuard, standbyGuard } from "./criu-guard.ts";
 
 /** The pids below `pid` (children, grandchildren …), from /proc. */
 async function descendants(pid: number): Promise<number[]> {
@@ -90,6 +90,37 @@ describe("criu guard", () => {
     await waitFor("the guard to wait on its stdin", async () => (/^0 0x0 /.test(await readFile(`/proc/${waiting.pid}/syscall`, "utf8").catch(() => "")) ? true : undefined));
     waiting.kill("SIGTERM");
     expect(await new Promise((resolve) => waiting.once("exit", (code, signal) => resolve(code ?? signal)))).toBe(143);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("for a sandboxed restore: waits in a mount namespace of its own, its root's tmpfs mounted, then fills it read-only and runs the command there; a root it cannot mount ends it at once", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "root-guard-"));
+    try {
+      const [root, skeleton] = [path.join(dir, "root"), path.join(dir, "skeleton")];
+      await mkdir(path.join(skeleton, "etc"), { recursive: true });
+      await writeFile(path.join(skeleton, "etc", "marker"), "saved root\n");
+      await mkdir(root);
+      const archive = path.join(dir, "root.tar");
+      await new Promise((resolve) => spawn("tar", ["--create", "--file", archive, "--directory", skeleton, "."]).once("exit", resolve));
+      const [file, args] = rootStandbyGuard(TOOLS, root, "owner-dir");
+      const guard = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
+      let stdout = "";
+      guard.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+      await waitFor("the root guard to wait on its stdin", async () => (/^0 0x0 /.test(await readFile(`/proc/${guard.pid}/syscall`, "utf8").catch(() => "")) ? true : undefined));
+      expect(await readlink(`/proc/${guard.pid}/ns/mnt`)).not.toBe(await readlink("/proc/self/ns/mnt"));
+      // Nothing of it shows in this namespace: the root dir here stays empty.
+      expect(await readdir(root)).toEqual([]);
+      const exited = new Promise((resolve) => guard.once("exit", resolve));
+      handCommand(guard, "/tmp", [archive, "sh", "-c", `pwd; cat ${root}/etc/marker; touch ${root}/written 2>/dev/null || echo read-only; exit 4`]);
+      expect(await exited).toBe(4);
+      expect(stdout).toBe("/tmp\nsaved root\nread-only\n");
+      expect(await readdir(root)).toEqual([]);
+
+      const [noFile, noArgs] = rootStandbyGuard(TOOLS, path.join(dir, "missing"), "owner-dir");
+      const unmountable = spawn(noFile, noArgs, { stdio: ["pipe", "ignore", "ignore"] });
+      expect(await new Promise((resolve) => unmountable.once("exit", resolve))).toBe(125);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses a command with a NUL byte, writing nothing", () => {

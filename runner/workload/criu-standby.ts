@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
-import { standbyGuard, type CriuGuardTools } from "./criu-guard.ts";
 
 /**
  * One criu guard (criu-guard.ts) started ahead, waiting for its command on stdin, with the pipes a
@@ -19,31 +18,39 @@ export interface GuardStandby {
 /** Why later: a fork of the runner while a restore runs would hold up the restored run's first steps. */
 const REFILL_AFTER_MS = 250;
 
-/** `owner` shows in the waiting guard's command line (the runtime's work dir): whose it is, in `ps`. */
-export function createGuardStandby(tools: CriuGuardTools, extraFds: number, owner = ""): GuardStandby {
+/** A guard that ended while it waited (one that cannot mount its root, say) is started again later each time, up to this. */
+const REFILL_AFTER_EXIT_MAX_MS = 60_000;
+
+/**
+ * `argv`: the guard's command line (criu-guard.ts: `standbyGuard`, `rootStandbyGuard`), whose owner (the
+ * runtime's work dir) shows in `ps`: whose it is.
+ */
+export function createGuardStandby(argv: () => [string, string[]], extraFds: number): GuardStandby {
   let waiting: ChildProcess | null = null;
   let refill: NodeJS.Timeout | null = null;
   let closed = false;
+  let exitsWhileWaiting = 0;
 
   const streams = (child: ChildProcess) => child.stdio.filter((s): s is NonNullable<typeof s> => s !== null) as unknown as Socket[];
   const start = () => {
     refill = null;
     if (closed) return;
-    const [file, argv] = standbyGuard(tools, owner);
-    const child = spawn(file, argv, { stdio: ["pipe", "pipe", "pipe", ...Array.from({ length: extraFds }, () => "pipe" as const)] });
+    const [file, args] = argv();
+    const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe", ...Array.from({ length: extraFds }, () => "pipe" as const)] });
     child.once("error", () => {});
     child.once("exit", () => {
       if (waiting !== child) return;
       waiting = null;
-      schedule();
+      exitsWhileWaiting += 1;
+      schedule(Math.min(REFILL_AFTER_EXIT_MAX_MS, REFILL_AFTER_MS * 2 ** exitsWhileWaiting));
     });
     child.unref();
     for (const stream of streams(child)) stream.unref?.();
     waiting = child;
   };
-  const schedule = () => {
+  const schedule = (afterMs = REFILL_AFTER_MS) => {
     if (closed || refill) return;
-    refill = setTimeout(start, REFILL_AFTER_MS);
+    refill = setTimeout(start, afterMs);
     refill.unref();
   };
   schedule();
@@ -54,6 +61,7 @@ export function createGuardStandby(tools: CriuGuardTools, extraFds: number, owne
       waiting = null;
       schedule();
       if (!child || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return null;
+      exitsWhileWaiting = 0;
       child.ref();
       for (const stream of streams(child)) stream.ref?.();
       return child;

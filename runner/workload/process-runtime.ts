@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { detectCriu } from "./criu.ts";
+import { rootStandbyGuard, standbyGuard, type GuardKind } from "./criu-guard.ts";
 import { createGuardStandby, type GuardStandby } from "./criu-standby.ts";
 import { dumpTask } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
@@ -62,11 +63,13 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   }
 
   const handles = new WeakMap<TaskProcess, TaskHandle>();
-  let standby: GuardStandby | null = null;
   // The first dump or restore starts its guard itself; from then on one waits ready for the next (criu-standby.ts).
-  const takeGuard = () => {
-    const guard = standby?.take() ?? null;
-    standby ??= createGuardStandby(tools, RESTORE_FDS, workDir);
+  // A sandboxed task's restore takes one of its own, waiting in a mount namespace with the root's tmpfs mounted.
+  const standbys: Record<GuardKind, GuardStandby | null> = { plain: null, root: null };
+  const standbyArgv: Record<GuardKind, () => [string, string[]]> = { plain: () => standbyGuard(tools, workDir), root: () => rootStandbyGuard(tools, stage, workDir) };
+  const takeGuard = (kind: GuardKind = "plain") => {
+    const guard = standbys[kind]?.take() ?? null;
+    standbys[kind] ??= createGuardStandby(standbyArgv[kind], RESTORE_FDS);
     return guard;
   };
   const track = (handle: TaskHandle): TaskProcess => {
@@ -128,12 +131,12 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
     async restore(imageDir, opts) {
       requireCheckpoints("restore");
       const id = `restored-${randomUUID()}`;
-      const guard = takeGuard();
-      return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, guard, onPids: (pids) => recordPids(id, pids) }));
+      return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, takeGuard, onPids: (pids) => recordPids(id, pids) }));
     },
 
     close() {
-      standby?.close();
+      standbys.plain?.close();
+      standbys.root?.close();
     },
   };
 }

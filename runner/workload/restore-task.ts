@@ -6,12 +6,12 @@ import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { readCheckpointMeta } from "./checkpoint-meta.ts";
 import { logSummary } from "./criu.ts";
-import { guardedCriu, handCommand } from "./criu-guard.ts";
+import { guardedCriu, handCommand, type GuardKind } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
 import type { TaskUser } from "./criu-user.ts";
-import { APP_MOUNT_KEY, restoreRootPrefix, taskRootOps, type ExternalMount } from "./task-root.ts";
+import { APP_MOUNT_KEY, restoreRootPrefix, ROOT_ARCHIVE, taskRootOps, type ExternalMount } from "./task-root.ts";
 import { externalMountRestoreArgs } from "./transient-mounts.ts";
 import type { RestoreTaskOptions } from "./types.ts";
 import { watchRestoredInit } from "./restored-init-watch.ts";
@@ -27,8 +27,11 @@ export interface RestoreTaskRuntimeOptions {
   rootDir?: string;
   /** Called with the PIDs to end should this runner die before they do (the guard, then the restored init). */
   onPids?: (pids: number[]) => void;
-  /** A guard started ahead with `RESTORE_FDS` extra pipes (criu-standby.ts), handed criu's command instead of a spawn. */
-  guard?: ChildProcess | null;
+  /**
+   * A guard started ahead with `RESTORE_FDS` extra pipes (criu-standby.ts), handed criu's command instead of a
+   * spawn: "root" for a sandboxed task's restore (its root mounted ahead), "plain" for any other; null: none waits.
+   */
+  takeGuard?: (kind: GuardKind) => ChildProcess | null;
 }
 
 /** The pipes a restore gives criu besides stdio: fds 3–6, the task's new stdout, stderr, ipc and status sockets. */
@@ -83,10 +86,13 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
 
   // The guard dies with the runner and kills criu and what it forked, even mid-restore; a restored
   // init also has its own pdeathsig (set by `unshare --kill-child`, restored by CRIU) towards criu.
-  const criu = [...(meta.mounts ? restoreRootPrefix(rootDir(options), imageAbs) : []), options.criuPath, ...args];
+  const rootGuard = meta.mounts ? (options.takeGuard?.("root") ?? null) : null;
+  const guard = rootGuard ?? options.takeGuard?.("plain") ?? null;
+  const criu = [...(meta.mounts && !rootGuard ? restoreRootPrefix(rootDir(options), imageAbs) : []), options.criuPath, ...args];
+  if (rootGuard) handCommand(rootGuard, opts.cwd, [path.join(imageAbs, ROOT_ARCHIVE), ...criu]);
+  else if (guard) handCommand(guard, opts.cwd, criu);
   const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, criu);
-  if (options.guard) handCommand(options.guard, opts.cwd, criu);
-  const child = options.guard ?? spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", ...Array.from({ length: RESTORE_FDS }, () => "pipe" as const)] });
+  const child = guard ?? spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", ...Array.from({ length: RESTORE_FDS }, () => "pipe" as const)] });
   if (child.pid) options.onPids?.([child.pid]);
   let criuOutput = "";
   for (const stream of [child.stdout, child.stderr]) {

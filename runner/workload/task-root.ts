@@ -191,18 +191,16 @@ export function saveRootPrefix(initPid: number, imageDir: string): string[] {
   return ["/bin/sh", "-euc", SAVE_ROOT, "stasis-save-root", path.join(imageDir, ROOT_ARCHIVE), `/proc/${initPid}/root`];
 }
 
+/** A restore's root, in shell (`$root`: the dir; `$archive`: ROOT_ARCHIVE): the tmpfs mounted over it, then filled and made read-only. */
+export const RESTORE_ROOT_MOUNT = 'mount -t tmpfs -o mode=0755,size=16m,nosuid stasis-root "$root"';
+export const RESTORE_ROOT_FILL = ['tar --extract --file "$archive" --directory "$root" --numeric-owner --preserve-permissions', 'mount -o remount,bind,ro,nosuid "$root"'];
+
 /**
  * Runs as the restore's criu command: in a mount namespace of its own, a fresh tmpfs over ROOT
  * (an empty dir of the runner's) gets the saved root back, read-only, and `criu restore --root ROOT`
  * makes it the restored namespace's root. Arguments: `ROOT ARCHIVE criu args…`; fds pass through.
  */
-const RESTORE_ROOT = [
-  'root="$1"; archive="$2"; shift 2',
-  'mount -t tmpfs -o mode=0755,size=16m,nosuid stasis-root "$root"',
-  'tar --extract --file "$archive" --directory "$root" --numeric-owner --preserve-permissions',
-  'mount -o remount,bind,ro,nosuid "$root"',
-  'exec "$@"',
-].join("\n");
+const RESTORE_ROOT = ['root="$1"; archive="$2"; shift 2', RESTORE_ROOT_MOUNT, ...RESTORE_ROOT_FILL, 'exec "$@"'].join("\n");
 
 /** The restore's command line (before criu's own): see RESTORE_ROOT. */
 export function restoreRootPrefix(root: string, imageDir: string): string[] {

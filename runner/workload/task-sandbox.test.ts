@@ -1,6 +1,19 @@
-import { chmod, readdir, readFile } from "node:fs/promises";
+/** Every live process whose real uid is `uid`, with its /proc/PID/status. */
+async function processesOf(uid: number): Promise<Array<{ pid: number; status: string }>> {
+  const found: Array<{ pid: number; status: string }> = [];
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+    if (new RegExp(`^Uid:\\s+${uid}\\s`, "m").test(status) && !/^State:\s+Z/m.test(status)) found.push({ pid: Number(pid), status });
+  }
+  return found;
+}
+
+import { chmod, mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { pollFor } from "./poll.ts";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { createProcessRuntime } from "./index.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
@@ -8,9 +21,12 @@ import { useTaskFixture } from "./test-support/task-fixture.ts";
 import type { TaskSandbox } from "./task-sandbox.ts";
 
 const asRoot = process.getuid?.() === 0;
-const runtime = await createProcessRuntime();
+// A work dir of its own: its guards are told from other runtimes' by it (their command lines name it).
+const workDir = await mkdtemp(path.join(tmpdir(), "sandbox-runtime-"));
+const runtime = await createProcessRuntime({ workDir });
 const f = useTaskFixture();
 f.own(runtime);
+afterAll(() => rm(workDir, { recursive: true, force: true }));
 const UID = 1_000_000_000 + 424_242;
 
 describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (process runtime)", () => {
@@ -38,19 +54,36 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     // The restored task runs as the same user (and holds no capability).
     const tasks = await processesOf(UID);
     expect(tasks.length).toBeGreaterThan(0);
-    for (const status of tasks) expect(status).toMatch(/^CapEff:\s+0+$/m);
-    ipc2.send({ cmd: "exit", code: 5 });
-    expect(await restored.exited).toEqual({ code: 5, signal: null });
+    for (const { status } of tasks) expect(status).toMatch(/^CapEff:\s+0+$/m);
+
+    // That restore started a guard for the next one: in a mount namespace of its own, the root's tmpfs mounted
+    // ahead, waiting for its command. The next restore of a sandboxed task goes through it.
+    const guard = await pollFor(async () => (await waitingRootGuards(workDir))[0], 10_000, "a root guard of this runtime waiting for its command");
+    expect(await readlink(`/proc/${guard}/ns/mnt`)).not.toBe(await readlink("/proc/self/ns/mnt"));
+    expect(await readFile(`/proc/${guard}/mountinfo`, "utf8")).toMatch(/\/sandbox-root rw,nosuid\S* .*- tmpfs stasis-root /);
+    await runtime.checkpoint(restored, path.join(f.scratch, "sandboxed-again"));
+    const again = f.track(await runtime.restore(path.join(f.scratch, "sandboxed-again"), { cwd: f.dir }));
+    // The guard runs criu, which stays the restored tree's parent: alive, no longer reading its stdin.
+    expect(await readFile(`/proc/${guard}/syscall`, "utf8")).not.toMatch(/^0 0x0 /);
+    const ipc3 = createIpcClient(again.ipc);
+    expect(await ipc3.request({ cmd: "state" })).toMatchObject({ random: before.random, count: 3, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });
+    // Its root is the saved one, read-only, as a restore without a guard ahead makes it.
+    const [{ pid: task }] = await processesOf(UID);
+    expect((await readFile(`/proc/${task}/mountinfo`, "utf8")).split("\n").find((line) => line.split(" ")[4] === "/")).toMatch(/^\S+ \S+ \S+ \/ \/ ro,/);
+    expect((await readdir(`/proc/${task}/root/tmp`))).toContain("sandboxed.log");
+    ipc3.send({ cmd: "exit", code: 5 });
+    expect(await again.exited).toEqual({ code: 5, signal: null });
   });
 });
 
-/** /proc/PID/status of every live process whose real uid is `uid`. */
-async function processesOf(uid: number): Promise<string[]> {
-  const found: string[] = [];
+/** Pids of the root guards of the runtime on `workDir` (criu-guard.ts `rootStandbyGuard`) blocked reading their command (x86-64: read(2) on fd 0). */
+async function waitingRootGuards(workDir: string): Promise<number[]> {
+  const found: number[] = [];
   for (const pid of await readdir("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
-    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-    if (new RegExp(`^Uid:\\s+${uid}\\s`, "m").test(status) && !/^State:\s+Z/m.test(status)) found.push(status);
+    const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).replace(/\0$/, "").split("\0");
+    if (argv.slice(-3).join(" ") !== `stasis-criu-root-guard ${workDir} ${path.join(workDir, "sandbox-root")}`) continue;
+    if (/^0 0x0 /.test(await readFile(`/proc/${pid}/syscall`, "utf8").catch(() => ""))) found.push(Number(pid));
   }
   return found;
 }
