@@ -52,6 +52,10 @@ it("stasis github-app --json prints {url} and refuses unsigned and mis-signed we
     expect((await post(`sha256=${createHmac("sha256", secret).update(body).digest("hex")}`)).status).toBe(202);
     expect(stderr).not.toContain(secret);
   } finally {
+    // Gone before the dir is removed: a process still writing to its state dir (the accepted delivery) made rm fail
+    // with ENOTEMPTY in a CI run.
+    const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolveExit) => child.once("exit", resolveExit));
     child.kill("SIGTERM");
+    await exited;
   }
 });
