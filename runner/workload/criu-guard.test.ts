@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { readsStdin } from "../../test/support/processes.ts";
 import { waitFor } from "../../test/support/wait-for.ts";
 import { guardedCriu, handCommand, rootStandbyGuard, standbyGuard } from "./criu-guard.ts";
 
@@ -87,7 +88,7 @@ describe("criu guard", () => {
     expect(await new Promise((resolve) => unused.once("exit", resolve))).toBe(0);
     const waiting = spawn(file, args, { stdio: ["pipe", "ignore", "ignore"] });
     // Its trap is set before it reads: blocked in read(0, …) (syscall 0 on fd 0), a TERM is the runner giving up on it.
-    await waitFor("the guard to wait on its stdin", async () => (/^0 0x0 /.test(await readFile(`/proc/${waiting.pid}/syscall`, "utf8").catch(() => "")) ? true : undefined));
+    await waitFor("the guard to wait on its stdin", async () => ((await readsStdin(waiting.pid!)) ? true : undefined));
     waiting.kill("SIGTERM");
     expect(await new Promise((resolve) => waiting.once("exit", (code, signal) => resolve(code ?? signal)))).toBe(143);
   });
@@ -105,7 +106,7 @@ describe("criu guard", () => {
       const guard = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
       let stdout = "";
       guard.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-      await waitFor("the root guard to wait on its stdin", async () => (/^0 0x0 /.test(await readFile(`/proc/${guard.pid}/syscall`, "utf8").catch(() => "")) ? true : undefined));
+      await waitFor("the root guard to wait on its stdin", async () => ((await readsStdin(guard.pid!)) ? true : undefined));
       expect(await readlink(`/proc/${guard.pid}/ns/mnt`)).not.toBe(await readlink("/proc/self/ns/mnt"));
       // Nothing of it shows in this namespace: the root dir here stays empty.
       expect(await readdir(root)).toEqual([]);

@@ -13,7 +13,7 @@ import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
 import { startOutsideSocketTask } from "./test-support/outside-socket-task.ts";
-import { namespaceStates, processesMatching } from "../../test/support/processes.ts";
+import { namespaceStates, processesMatching, readsStdin } from "../../test/support/processes.ts";
 
 const run = promisify(execFile);
 const runtime = await createProcessRuntime();
@@ -67,15 +67,11 @@ async function waitingGuards(workDir: string): Promise<number[]> {
   const found: number[] = [];
   for (const child of await childrenOf(process.pid).catch(() => [] as number[])) {
     const argv = (await readFile(`/proc/${child}/cmdline`, "utf8").catch(() => "")).replace(/\0$/, "").split("\0");
-    if (argv.slice(-2).join(" ") === `stasis-criu-guard ${workDir}` && (await waitsForCommand(child))) found.push(child);
+    if (argv.slice(-2).join(" ") === `stasis-criu-guard ${workDir}` && (await readsStdin(child))) found.push(child);
   }
   return found;
 }
 
-/** Blocked in read(2) on its stdin (x86-64: syscall 0, fd 0). */
-async function waitsForCommand(pid: number): Promise<boolean> {
-  return /^0 0x0 /.test(await readFile(`/proc/${pid}/syscall`, "utf8").catch(() => ""));
-}
 
 /** The state letter of every process of the task whose command line holds `marker`, inside its namespace. */
 const processStates = async (marker: string) => [...(await namespaceStates(await processesMatching(marker))).values()];
@@ -135,7 +131,7 @@ describe.skipIf(!runtime.checkpoints.available)("process runtime with CRIU", () 
       const restored = f.track(await rt.restore(path.join(f.scratch, "first-dump"), { cwd: f.dir }));
       // That guard now runs criu, which stays the restored tree's parent: alive, no longer reading its stdin.
       expect(await pidRunning(guard)).toBe(true);
-      expect(await waitsForCommand(guard)).toBe(false);
+      expect(await readsStdin(guard)).toBe(false);
       expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });
 
       guard = await nextGuard();

@@ -11,6 +11,7 @@ async function processesOf(uid: number): Promise<Array<{ pid: number; status: st
 
 import { chmod, mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { processesMatching, readsStdin } from "../../test/support/processes.ts";
 import { pollFor } from "./poll.ts";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -64,7 +65,7 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     await runtime.checkpoint(restored, path.join(f.scratch, "sandboxed-again"));
     const again = f.track(await runtime.restore(path.join(f.scratch, "sandboxed-again"), { cwd: f.dir }));
     // The guard runs criu, which stays the restored tree's parent: alive, no longer reading its stdin.
-    expect(await readFile(`/proc/${guard}/syscall`, "utf8")).not.toMatch(/^0 0x0 /);
+    expect(await readsStdin(guard)).toBe(false);
     const ipc3 = createIpcClient(again.ipc);
     expect(await ipc3.request({ cmd: "state" })).toMatchObject({ random: before.random, count: 3, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });
     // Its root is the saved one, read-only, as a restore without a guard ahead makes it.
@@ -76,14 +77,9 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
   });
 });
 
-/** Pids of the root guards of the runtime on `workDir` (criu-guard.ts `rootStandbyGuard`) blocked reading their command (x86-64: read(2) on fd 0). */
+/** Pids of the root guards of the runtime on `workDir` (criu-guard.ts `rootStandbyGuard`) waiting for their command. */
 async function waitingRootGuards(workDir: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const pid of await readdir("/proc")) {
-    if (!/^\d+$/.test(pid)) continue;
-    const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).replace(/\0$/, "").split("\0");
-    if (argv.slice(-3).join(" ") !== `stasis-criu-root-guard ${workDir} ${path.join(workDir, "sandbox-root")}`) continue;
-    if (/^0 0x0 /.test(await readFile(`/proc/${pid}/syscall`, "utf8").catch(() => ""))) found.push(Number(pid));
-  }
-  return found;
+  const guards = await processesMatching("stasis-criu-root-guard", `\0${workDir}\0${path.join(workDir, "sandbox-root")}\0`);
+  const waiting = await Promise.all(guards.map(readsStdin));
+  return guards.filter((_, i) => waiting[i]);
 }

@@ -8,6 +8,11 @@ export async function processStat(pid: number | string): Promise<{ state: string
   return state ? { state, pgid: Number(pgid) } : undefined;
 }
 
+/** Blocked in read(2) on its stdin (x86-64: syscall 0 on fd 0): a guard waiting for its command. */
+export async function readsStdin(pid: number | string): Promise<boolean> {
+  return /^0 0x0 /.test(await readFile(`/proc/${pid}/syscall`, "utf8").catch(() => ""));
+}
+
 /** PIDs of live processes whose command line contains every one of `needles` (zombies excluded). */
 export async function processesMatching(...needles: string[]): Promise<number[]> {
   const found: number[] = [];
