@@ -81,7 +81,11 @@ describe("a runner killed with SIGKILL", () => {
     const { id } = await trigger(stack, "ledger-around-wait", { ledger: join(scratch, `mid-${step}.ledger`), seconds: 2, mb: 150 });
     // This run's own dump or restore (its dir names the run: the first test's runs, recovered since, restore here too, and
     // in no time), stopped where it is — so that the runner is killed while criu is in the middle of it, however loaded the host.
-    const criuDir = await waitFor(`criu ${step} of ${id} to start`, () => stopCriu(step, workDir, id), { timeoutMs: 60_000, intervalMs: 1 });
+    const criuDir = await waitFor(`criu ${step} of ${id} to start`, () => stopCriu(step, workDir, id), { timeoutMs: 60_000, intervalMs: 1 }).catch((error: Error) => {
+      // The run may have gone another way (its process kept alive while it waits…): what the runner said of it.
+      const said = runner.log().split("\n").filter((line) => line.includes(id));
+      throw new Error(`${error.message}; the runner's log of the run:\n${said.join("\n").slice(-4000)}`);
+    });
     await runner.kill9();
     await waitFor("every process of the killed runner to be gone", async () => (await leftovers()).length === 0, { timeoutMs: 15_000 }).catch(async (error: Error) => {
       throw new Error(`${error.message}: still alive:\n${await describeLeftovers()}`);

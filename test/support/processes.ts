@@ -1,29 +1,45 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 
 /** A process's state letter (`/proc/PID/stat`: `T` stopped, `S` sleeping, `Z` zombie…) and process group; undefined once it is gone. */
 export async function processStat(pid: number | string): Promise<{ state: string; pgid: number } | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-  // After the command name in parentheses (which may hold spaces): state, ppid, pgrp.
-  const [state, , pgid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const [state, , pgid] = statFields(stat);
   return state ? { state, pgid: Number(pgid) } : undefined;
 }
+
+/** After the command name in parentheses (which may hold spaces): state, ppid, pgrp… */
+const statFields = (stat: string) => stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+const statState = (stat: string): string | undefined => statFields(stat)[0] || undefined;
 
 /** Blocked in read(2) on its stdin (x86-64: syscall 0 on fd 0): a guard waiting for its command. */
 export async function readsStdin(pid: number | string): Promise<boolean> {
   return /^0 0x0 /.test(await readFile(`/proc/${pid}/syscall`, "utf8").catch(() => ""));
 }
 
-/** PIDs of live processes whose command line contains every one of `needles` (zombies excluded). */
+/**
+ * PIDs of live processes whose command line contains every one of `needles` (zombies excluded).
+ * Read synchronously: a scan of a busy host's /proc then takes milliseconds, not the hundreds an await
+ * per process costs under load, so a test can catch a process that lives a fraction of a second.
+ */
 export async function processesMatching(...needles: string[]): Promise<number[]> {
   const found: number[] = [];
-  for (const entry of await readdir("/proc")) {
+  for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    const cmdline = readOrEmpty(`/proc/${entry}/cmdline`);
     if (!cmdline || !needles.every((n) => cmdline.includes(n))) continue;
-    if ((await processStat(entry))?.state === "Z") continue;
+    if (statState(readOrEmpty(`/proc/${entry}/stat`)) === "Z") continue;
     found.push(Number(entry));
   }
   return found;
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return ""; // gone meanwhile
+  }
 }
 
 /**
