@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readFileSync, statfsSync } from "node:fs";
+import path from "node:path";
 
 export interface TaskUser {
   uid: number;
@@ -44,4 +45,42 @@ export function criuAsTaskUser(user: TaskUser | undefined, runtimeDir?: string):
   // A non-root criu keeps its kernel-feature cache under XDG_RUNTIME_DIR; without one it probes the kernel on every call (~1 s).
   const env = runtimeDir ? ["env", `XDG_RUNTIME_DIR=${runtimeDir}`] : [];
   return { prefix: ["setpriv", `--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", ...keep, "--", ...env], flags: ["--unprivileged"] };
+}
+
+/** Shared by every runner of the host: what criu learns of the kernel is the same for all. */
+export const SHARED_CRIU_RUNTIME_DIR = "/dev/shm/stasis-criu-run";
+const TMPFS_MAGIC = 0x01021994;
+
+/**
+ * The dir a criu run as the task's user (`--unprivileged`) keeps its kernel-probe cache in (its
+ * XDG_RUNTIME_DIR). CRIU writes that cache only on a tmpfs (so that it goes with a reboot), and
+ * without it probes the kernel on every call (~35 ms here: bench/suspend-resume, eighteenth round),
+ * so it is a root-only dir in /dev/shm when one can be had: made here (0700, ours), or found so.
+ * A dir there that is anyone else's, open to others, a symlink or not a tmpfs is left alone:
+ * `<workDir>/criu-run` then, where criu probes each time.
+ */
+export function criuRuntimeDir(workDir: string, shared = SHARED_CRIU_RUNTIME_DIR): string {
+  if (ownTmpfsDir(shared)) return shared;
+  const own = path.join(workDir, "criu-run");
+  mkdirSync(own, { recursive: true, mode: 0o700 });
+  return own;
+}
+
+const checked = new Map<string, boolean>();
+function ownTmpfsDir(dir: string): boolean {
+  let ok = checked.get(dir);
+  if (ok !== undefined) return ok;
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") return false;
+  }
+  try {
+    const st = lstatSync(dir);
+    ok = st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o777) === 0o700 && statfsSync(dir).type === TMPFS_MAGIC;
+  } catch {
+    ok = false;
+  }
+  checked.set(dir, ok);
+  return ok;
 }

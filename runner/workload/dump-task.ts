@@ -5,6 +5,7 @@ import path from "node:path";
 import { writeCheckpointMeta } from "./checkpoint-meta.ts";
 import { dirSize } from "./dir-size.ts";
 import { runCriu } from "./criu.ts";
+import { criuRuntimeDir } from "./criu-user.ts";
 import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
@@ -56,7 +57,6 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   step("root");
   mkdirSync(options.workDir, { recursive: true });
   const work = mkdtempSync(path.join(options.workDir, "dump-"));
-  mkdirSync(path.join(options.workDir, "criu-run"), { recursive: true, mode: 0o700 });
   const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established", "--file-locks"];
   if (options.leaveRunning || options.stopAfter) args.push("--leave-running");
   let declined = false;
@@ -72,7 +72,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   step("args");
   const started = performance.now();
   try {
-    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, path.join(options.workDir, "criu-run"), options.waitingGuard?.(), before ?? []);
+    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, handle.parts.user ? criuRuntimeDir(options.workDir) : undefined, options.waitingGuard?.(), before ?? []);
   } catch (err) {
     if (declined) throw new WorkloadError("DUMP_DECLINED", `the dump of task ${handle.proc.id} was not taken: its verdict said go on`, { cause: err });
     throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });

@@ -6,7 +6,7 @@ import path from "node:path";
 import type { Duplex, Readable } from "node:stream";
 import { promisify } from "node:util";
 import { detectCriu, logSummary } from "./criu.ts";
-import { criuAsTaskUser } from "./criu-user.ts";
+import { criuAsTaskUser, criuRuntimeDir } from "./criu-user.ts";
 import { dirSize } from "./dir-size.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
@@ -146,10 +146,9 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       const work = path.join(bundle, `dump-${Date.now()}`);
       // runc runs criu itself, as root: without CAP_SYS_RESOURCE a root criu cannot read another user's
       // rlimits, so it runs criu through a wrapper as the task's user (criu-user.ts), `--unprivileged`.
-      const asUser = meta.process.user && meta.process.user.uid !== 0 ? criuAsTaskUser(meta.process.user, path.join(workDir, "criu-run")) : { prefix: [], flags: [] };
+      const asUser = meta.process.user && meta.process.user.uid !== 0 ? criuAsTaskUser(meta.process.user, criuRuntimeDir(workDir)) : { prefix: [], flags: [] };
       await writeFile(path.join(bundle, "criu.conf"), `external unix[${ipcSocket}]\n${asUser.flags.map((f) => `${f.replace(/^--/, "")}\n`).join("")}`);
       const dumpArgs = asUser.prefix.length > 0 ? ["--criu", await writeCriuWrapper(bundle, [...asUser.prefix, options.criuPath ?? "criu"])] : globalArgs;
-      if (asUser.prefix.length > 0) await mkdir(path.join(workDir, "criu-run"), { recursive: true, mode: 0o700 });
       const started = performance.now();
       try {
         if (!dumpOptions?.leaveRunning) container.expectKill();

@@ -31,6 +31,8 @@ export const LIGHT_TEST_FILES = [
   "runner/warm-pool.test.ts",
   "runner/stack-mapper.test.ts",
   "runner/workload/criu-guard.test.ts",
+  "runner/workload/criu-user.test.ts",
+  "test/criu-kerndat-cache.test.ts",
   "test/server-*.test.ts",
   "test/connections-*.test.ts",
   "test/fuzz/**/*.test.ts",
