@@ -9,7 +9,8 @@ export const CHECKPOINT_META_FILE = "stasis-workload.json";
 const SocketInode = z.string().regex(/^\d+$/, "a socket inode number");
 
 export const CheckpointMeta = z.object({
-  format: z.literal(1),
+  /** 2: a sandboxed task's /tmp and /dev/shm are external mounts, their content in task-root.ts's SCRATCH_ARCHIVE (1: CRIU's own tmpfs images). */
+  format: z.union([z.literal(1), z.literal(2)]),
   runtime: z.literal("process"),
   /** Inodes of the task's stdio sockets at dump time, handed fresh sockets on restore. */
   sockets: z.object({ stdout: SocketInode, stderr: SocketInode, ipc: SocketInode, status: SocketInode }),

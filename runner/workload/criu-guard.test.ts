@@ -93,30 +93,47 @@ describe("criu guard", () => {
     expect(await new Promise((resolve) => waiting.once("exit", (code, signal) => resolve(code ?? signal)))).toBe(143);
   });
 
-  it.skipIf(process.getuid?.() !== 0)("for a sandboxed restore: waits in a mount namespace of its own, its root's tmpfs mounted, then fills it read-only and runs the command there; a root it cannot mount ends it at once", async () => {
+  it.skipIf(process.getuid?.() !== 0)("for a sandboxed restore: waits in a mount namespace of its own, its root's and scratch's tmpfs mounted, then fills the root read-only and the task's /tmp and /dev/shm at the size handed, and runs the command there; a root it cannot mount ends it at once", async () => {
     const dir = await mkdtemp(path.join(tmpdir(), "root-guard-"));
     try {
-      const [root, skeleton] = [path.join(dir, "root"), path.join(dir, "skeleton")];
+      const [root, skeleton, scratch, saved] = ["root", "skeleton", "scratch", "saved"].map((name) => path.join(dir, name)) as [string, string, string, string];
       await mkdir(path.join(skeleton, "etc"), { recursive: true });
       await writeFile(path.join(skeleton, "etc", "marker"), "saved root\n");
+      for (const d of ["tmp", "shm"]) {
+        await mkdir(path.join(scratch, d), { recursive: true });
+        await mkdir(path.join(saved, d), { recursive: true });
+        await writeFile(path.join(saved, d, "file"), `saved ${d}\n`);
+      }
       await mkdir(root);
       const archive = path.join(dir, "root.tar");
+      const scratchArchive = path.join(dir, "scratch.tar");
       await new Promise((resolve) => spawn("tar", ["--create", "--file", archive, "--directory", skeleton, "."]).once("exit", resolve));
-      const [file, args] = rootStandbyGuard(TOOLS, root, "owner-dir");
+      await new Promise((resolve) => spawn("tar", ["--create", "--file", scratchArchive, "--directory", saved, "./tmp", "./shm"]).once("exit", resolve));
+      const [file, args] = rootStandbyGuard(TOOLS, root, scratch, "4m", "owner-dir");
       const guard = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
       let stdout = "";
       guard.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
       await waitFor("the root guard to wait on its stdin", async () => ((await readsStdin(guard.pid!)) ? true : undefined));
       expect(await readlink(`/proc/${guard.pid}/ns/mnt`)).not.toBe(await readlink("/proc/self/ns/mnt"));
-      // Nothing of it shows in this namespace: the root dir here stays empty.
+      // Nothing of it shows in this namespace: the root and scratch dirs here stay empty.
       expect(await readdir(root)).toEqual([]);
       const exited = new Promise((resolve) => guard.once("exit", resolve));
-      handCommand(guard, "/tmp", [archive, "sh", "-c", `pwd; cat ${root}/etc/marker; touch ${root}/written 2>/dev/null || echo read-only; exit 4`]);
+      const report = [
+        "pwd",
+        `cat ${root}/etc/marker ${scratch}/tmp/file ${scratch}/shm/file`,
+        `touch ${root}/written 2>/dev/null || echo read-only`,
+        `touch ${scratch}/tmp/written && echo tmp-writable`,
+        // The task's /tmp: a tmpfs of the size handed (8m, not the 4m it was mounted with ahead).
+        `grep -F " ${scratch}/tmp " /proc/self/mountinfo | grep -o "tmpfs stasis-tmp [^ ]*size=[0-9]*k"`,
+        "exit 4",
+      ].join("; ");
+      handCommand(guard, "/tmp", [archive, scratchArchive, "8m", "sh", "-c", report]);
       expect(await exited).toBe(4);
-      expect(stdout).toBe("/tmp\nsaved root\nread-only\n");
+      expect(stdout).toMatch(/^\/tmp\nsaved root\nsaved tmp\nsaved shm\nread-only\ntmp-writable\ntmpfs stasis-tmp .*size=8192k\n$/);
       expect(await readdir(root)).toEqual([]);
+      expect(await readdir(path.join(scratch, "tmp"))).toEqual([]);
 
-      const [noFile, noArgs] = rootStandbyGuard(TOOLS, path.join(dir, "missing"), "owner-dir");
+      const [noFile, noArgs] = rootStandbyGuard(TOOLS, path.join(dir, "missing"), scratch, "4m", "owner-dir");
       const unmountable = spawn(noFile, noArgs, { stdio: ["pipe", "ignore", "ignore"] });
       expect(await new Promise((resolve) => unmountable.once("exit", resolve))).toBe(125);
     } finally {

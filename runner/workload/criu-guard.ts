@@ -1,5 +1,5 @@
 import { bashScript } from "./bash-script.ts";
-import { RESTORE_ROOT_FILL, RESTORE_ROOT_MOUNT } from "./task-root.ts";
+import { RESTORE_ROOT_FILL, RESTORE_ROOT_MOUNT, RESTORE_SCRATCH_FILL, RESTORE_SCRATCH_MOUNTS, SCRATCH_MOUNTS } from "./task-root.ts";
 
 /**
  * `criu` under a guard that dies with the runner and takes criu's whole process tree with it.
@@ -62,22 +62,30 @@ const STANDBY_GUARD = [
 /**
  * A standby guard for a sandboxed task's restore, started in a mount namespace of its own with the
  * root's tmpfs already mounted (what restoreRootPrefix's `unshare`, `sh` and first mount do per
- * restore, ~6 ms on a 2-core VM: bench/suspend-resume, seventeenth round). Handed the dir to run in,
- * the root's archive and criu's command line (each ending in a NUL), it fills the root, makes it
- * read-only and runs criu as the guard above. Arguments: `OWNER ROOT`. A root it cannot mount ends
- * it at once (125), before it reads anything.
+ * restore, ~6 ms on a 2-core VM: bench/suspend-resume, seventeenth round), and a tmpfs over each dir
+ * of its scratch for the task's /tmp and /dev/shm, of size `AHEAD` (remounted to the size handed when
+ * that differs). Handed the dir to run in, the root's archive, the scratch's archive (or an empty
+ * field: a checkpoint whose tmpfs mounts CRIU restores itself), the scratch mounts' size and criu's
+ * command line (each ending in a NUL), it fills the root, makes it read-only, fills the scratch and
+ * runs criu as the guard above. Arguments: `OWNER ROOT SCRATCH AHEAD`. A root it cannot mount ends it
+ * at once (125), before it reads anything.
  */
 const ROOT_STANDBY_GUARD = [
   ...GUARD_TRAP,
-  'root="$2"',
+  'root="$2"; scratch="$3"; size="$4"; ahead="$4"',
   `${RESTORE_ROOT_MOUNT} || exit 125`,
+  ...RESTORE_SCRATCH_MOUNTS.map((line) => `${line} || exit 125`),
   "cmd=()",
   "while IFS= read -r -d '' a; do cmd+=(\"$a\"); done",
-  '[ "${#cmd[@]}" -ge 3 ] || exit 0',
+  '[ "${#cmd[@]}" -ge 5 ] || exit 0',
   'cd -- "${cmd[0]}" || exit 127',
-  'archive="${cmd[1]}"',
+  'archive="${cmd[1]}"; scratch_archive="${cmd[2]}"; size="${cmd[3]}"',
   ...RESTORE_ROOT_FILL.map((line) => `${line} || exit 126`),
-  'set -- "${cmd[@]:2}"',
+  'if [ -n "$scratch_archive" ]; then',
+  `  if [ "$size" != "$ahead" ]; then ${SCRATCH_MOUNTS.map((m) => `mount -o "remount,size=$size" "$scratch/${m.dir}" || exit 126`).join("; ")}; fi`,
+  `  ${RESTORE_SCRATCH_FILL} || exit 126`,
+  "fi",
+  'set -- "${cmd[@]:4}"',
   "exec </dev/null",
   ...RUN,
 ].join("\n");
@@ -100,9 +108,13 @@ export function standbyGuard(tools: CriuGuardTools, owner = ""): [string, string
   return [tools.setpriv, ["--pdeathsig", "TERM", ...bashScript(tools.bash, STANDBY_GUARD, ["stasis-criu-guard", owner])]];
 }
 
-/** argv for `spawn` of a guard for sandboxed restores (ROOT_STANDBY_GUARD) that mounts its root at `root` and waits; hand it `[archive, criu…]`. */
-export function rootStandbyGuard(tools: CriuGuardTools, root: string, owner = ""): [string, string[]] {
-  return [tools.setpriv, ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", "private", ...bashScript(tools.bash, ROOT_STANDBY_GUARD, ["stasis-criu-root-guard", owner, root])]];
+/**
+ * argv for `spawn` of a guard for sandboxed restores (ROOT_STANDBY_GUARD) that mounts its root at `root`
+ * and a tmpfs of `aheadSize` over each SCRATCH_MOUNTS dir of `scratch`, and waits; hand it
+ * `[archive, scratchArchive-or-"", size, criu…]`.
+ */
+export function rootStandbyGuard(tools: CriuGuardTools, root: string, scratch: string, aheadSize: string, owner = ""): [string, string[]] {
+  return [tools.setpriv, ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", "private", ...bashScript(tools.bash, ROOT_STANDBY_GUARD, ["stasis-criu-root-guard", owner, root, scratch, aheadSize])]];
 }
 
 /**

@@ -9,8 +9,8 @@ import { criuRuntimeDir } from "./criu-user.ts";
 import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
-import { saveRootPrefix } from "./task-root.ts";
-import { verdictScript } from "./dump-verdict.ts";
+import { saveRootPrefix, saveScratchCommand, SCRATCH_MOUNTS } from "./task-root.ts";
+import { postDumpScript } from "./dump-verdict.ts";
 import { detachTransientMountsPrefix, externalMountDumpArgs, readMountinfo } from "./transient-mounts.ts";
 import type { TaskHandle } from "./task-process.ts";
 import type { CheckpointResult } from "./types.ts";
@@ -61,12 +61,13 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   if (options.leaveRunning || options.stopAfter) args.push("--leave-running");
   let declined = false;
   const verdict = options.verdict ?? (options.stopAfter ? Promise.resolve(true) : undefined);
-  if (verdict) {
-    void verdict.then((go) => (declined = !go), () => (declined = true));
-    args.push("--action-script", verdictScript(work, verdict, options.stopAfter ? pid : undefined));
-  }
+  if (verdict) void verdict.then((go) => (declined = !go), () => (declined = true));
+  // A sandboxed task's /tmp and /dev/shm are saved while criu holds it frozen, as its memory is.
+  const first = mounts ? saveScratchCommand(pid, imageAbs) : undefined;
+  if (verdict || first) args.push("--action-script", postDumpScript(work, { verdict, stopTree: options.stopAfter ? pid : undefined, first }));
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
-  if (mounts) for (const m of mounts) args.push("--external", `mnt[${m.mountPoint}]:${m.key}`);
+  // A sandboxed task's binds, and its /tmp and /dev/shm, whose content saveRootPrefix keeps (CRIU would fork a tar and a gzip for each).
+  if (mounts) for (const m of [...mounts, ...SCRATCH_MOUNTS]) args.push("--external", `mnt[${m.mountPoint}]:${m.key}`);
   else args.push(...externalMountDumpArgs(hostMounts!));
 
   step("args");
@@ -82,7 +83,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   const dumpMs = Math.round(performance.now() - started);
   step("criu");
   await writeCheckpointMeta(imageAbs, {
-    format: 1,
+    format: mounts ? 2 : 1,
     runtime: "process",
     sockets: { stdout, stderr, ipc, status },
     criuVersion: options.criuVersion,

@@ -24,44 +24,50 @@ const NO = "verdict-no";
  * The script waits on a file in criu's own work dir (`workDir`, the runner's alone): criu gives its
  * action scripts neither stdin nor the fds it inherited. It looks before its first sleep, and the
  * runner usually decided long before CRIU finished: most dumps pay one `sh` and a `test`.
- * Returns the script for `--action-script`.
+ * Returns the script for `--action-script`. `first`: a shell command run at post-dump before anything
+ * else (the task frozen, as CRIU left it); its failure fails the dump. Without `verdict` the script
+ * runs only that.
  *
  * With `stopTree` (the dumped tree's root PID, criu run with `--leave-running`), a go stops every
  * process of the tree before criu lets it go: criu has finished with its network locks and link
  * remaps by then, as for any task that goes on, and the pending SIGSTOP takes effect the moment criu
  * detaches (what criu's own `--leave-stopped` does, minus leaving those locked).
  */
-export function verdictScript(workDir: string, verdict: Promise<boolean>, stopTree?: number): string {
+export function postDumpScript(workDir: string, { verdict, stopTree, first }: { verdict?: Promise<boolean>; stopTree?: number; first?: string }): string {
   const script = path.join(workDir, "post-dump.sh");
   const go = shellQuote(path.join(workDir, GO));
   const no = shellQuote(path.join(workDir, NO));
   const polls = VERDICT_WAIT_S * 200; // a 5 ms sleep each, at least
+  const waitForVerdict = [
+    ...(stopTree === undefined
+      ? []
+      : [
+          // Its list is read before the loop: the recursion reusing `$c` does not disturb it.
+          'stop_tree() { kill -STOP "$1" 2>/dev/null; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do stop_tree "$c"; done; }',
+        ]),
+    "i=0",
+    `while [ ! -e ${go} ]; do`,
+    `  [ -e ${no} ] && exit 1`,
+    `  i=$((i + 1)); [ "$i" -gt ${polls} ] && exit 1`,
+    "  sleep 0.005",
+    "done",
+    ...(stopTree === undefined ? [] : [`stop_tree ${stopTree}`]),
+  ];
   // Synchronous: it is on the dump's critical path, and a small file in the runner's own work dir.
   writeFileSync(
     script,
     [
       "#!/bin/sh",
-      // criu runs action scripts at every stage of a dump; only the end of it waits.
+      // criu runs action scripts at every stage of a dump; only the end of it does anything.
       '[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0',
-      ...(stopTree === undefined
-        ? []
-        : [
-            // Its list is read before the loop: the recursion reusing `$c` does not disturb it.
-            'stop_tree() { kill -STOP "$1" 2>/dev/null; for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do stop_tree "$c"; done; }',
-          ]),
-      "i=0",
-      `while [ ! -e ${go} ]; do`,
-      `  [ -e ${no} ] && exit 1`,
-      `  i=$((i + 1)); [ "$i" -gt ${polls} ] && exit 1`,
-      "  sleep 0.005",
-      "done",
-      ...(stopTree === undefined ? [] : [`stop_tree ${stopTree}`]),
+      ...(first === undefined ? [] : [`${first} || exit 1`]),
+      ...(verdict === undefined ? [] : waitForVerdict),
       "",
     ].join("\n"),
     { mode: 0o755 }, // criu may run as the task's user (criu-user.ts): no secret in it
   );
   // The dir may be gone by then (the dump failed early and was cleaned up): nothing waits for the file.
   const decide = (go: boolean) => writeFile(path.join(workDir, go ? GO : NO), "").catch(() => {});
-  void verdict.then(decide, () => decide(false));
+  void verdict?.then(decide, () => decide(false));
   return script;
 }

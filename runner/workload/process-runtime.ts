@@ -13,7 +13,7 @@ import { namespaceArgv, namespaceInitPid, probeNamespaces, type NamespaceTools }
 import { createPidFiles } from "./leftovers.ts";
 import { RESTORE_FDS, restoreTask } from "./restore-task.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
-import { taskRootArgv, taskRootOps } from "./task-root.ts";
+import { SCRATCH_MOUNTS, scratchSize, taskRootArgv, taskRootOps } from "./task-root.ts";
 import type { CheckpointSupport, StartTaskOptions, TaskProcess, WorkloadRuntime } from "./types.ts";
 
 export interface ProcessRuntimeOptions {
@@ -46,6 +46,9 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   // A sandboxed task's root is a tmpfs mounted over this empty dir, in the task's own mount namespace only.
   const stage = path.join(workDir, "sandbox-root");
   await mkdir(stage, { recursive: true, mode: 0o700 });
+  // Its /tmp and /dev/shm after a restore: a tmpfs over each of these, the same way.
+  const scratch = path.join(workDir, "sandbox-scratch");
+  for (const m of SCRATCH_MOUNTS) await mkdir(path.join(scratch, m.dir), { recursive: true, mode: 0o700 });
 
   let checkpoints: CheckpointSupport;
   let criuVersion = "";
@@ -66,7 +69,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   // The first dump or restore starts its guard itself; from then on one waits ready for the next (criu-standby.ts).
   // A sandboxed task's restore takes one of its own, waiting in a mount namespace with the root's tmpfs mounted.
   const standbys: Record<GuardKind, GuardStandby | null> = { plain: null, root: null };
-  const standbyArgv: Record<GuardKind, () => [string, string[]]> = { plain: () => standbyGuard(tools, workDir), root: () => rootStandbyGuard(tools, stage, workDir) };
+  const standbyArgv: Record<GuardKind, () => [string, string[]]> = { plain: () => standbyGuard(tools, workDir), root: () => rootStandbyGuard(tools, stage, scratch, scratchSize(undefined), workDir) };
   const takeGuard = (kind: GuardKind = "plain") => {
     const guard = standbys[kind]?.take() ?? null;
     standbys[kind] ??= createGuardStandby(standbyArgv[kind], RESTORE_FDS);
@@ -131,7 +134,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
     async restore(imageDir, opts) {
       requireCheckpoints("restore");
       const id = `restored-${randomUUID()}`;
-      return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, takeGuard, onPids: (pids) => recordPids(id, pids) }));
+      return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, scratchDir: scratch, takeGuard, onPids: (pids) => recordPids(id, pids) }));
     },
 
     close() {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, watch } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, watch } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import path from "node:path";
@@ -11,7 +11,7 @@ import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
 import type { TaskUser } from "./criu-user.ts";
-import { APP_MOUNT_KEY, restoreRootPrefix, ROOT_ARCHIVE, taskRootOps, type ExternalMount } from "./task-root.ts";
+import { APP_MOUNT_KEY, restoreRootPrefix, ROOT_ARCHIVE, SCRATCH_ARCHIVE, SCRATCH_MOUNTS, scratchSize, taskRootOps, type ExternalMount, type RestoreScratch } from "./task-root.ts";
 import { externalMountRestoreArgs } from "./transient-mounts.ts";
 import type { RestoreTaskOptions } from "./types.ts";
 import { watchRestoredInit } from "./restored-init-watch.ts";
@@ -25,6 +25,8 @@ export interface RestoreTaskRuntimeOptions {
   workDir: string;
   /** An empty dir of the runner's: a sandboxed task's root is rebuilt over it (in criu's own mount namespace). */
   rootDir?: string;
+  /** A dir of the runner's with an empty dir per task-root.ts's SCRATCH_MOUNTS: a sandboxed task's /tmp and /dev/shm are rebuilt over them (the same way). */
+  scratchDir?: string;
   /** Called with the PIDs to end should this runner die before they do (the guard, then the restored init). */
   onPids?: (pids: number[]) => void;
   /**
@@ -60,6 +62,7 @@ function readPidFile(file: string): string {
 }
 
 const rootDir = (options: RestoreTaskRuntimeOptions) => options.rootDir ?? path.join(options.workDir, "sandbox-root");
+const scratchDir = (options: RestoreTaskRuntimeOptions) => options.scratchDir ?? path.join(options.workDir, "sandbox-scratch");
 
 /**
  * `criu restore` in the foreground, under a guard (criu-guard.ts) that is our child: criu stays the
@@ -83,13 +86,20 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
     for (const m of meta.mounts) args.push("--external", `mnt[${m.key}]:${m.key === APP_MOUNT_KEY ? path.resolve(opts.cwd) : m.key}`);
   }
   else args.push(...externalMountRestoreArgs());
+  // A sandboxed task's /tmp and /dev/shm: tmpfs mounts the guard fills from the checkpoint's archive, for criu to bind (format 2).
+  const scratch: RestoreScratch = { archive: "", dir: scratchDir(options), size: scratchSize(opts.sandbox) };
+  if (meta.mounts && meta.format === 2) {
+    scratch.archive = path.join(imageAbs, SCRATCH_ARCHIVE);
+    if (!existsSync(scratch.archive)) throw new WorkloadError("BAD_CHECKPOINT", `${imageAbs} has no ${SCRATCH_ARCHIVE}: the task's /tmp and /dev/shm are not in it`);
+    for (const m of SCRATCH_MOUNTS) args.push("--external", `mnt[${m.key}]:${path.join(scratch.dir, m.dir)}`);
+  }
 
   // The guard dies with the runner and kills criu and what it forked, even mid-restore; a restored
   // init also has its own pdeathsig (set by `unshare --kill-child`, restored by CRIU) towards criu.
   const rootGuard = meta.mounts ? (options.takeGuard?.("root") ?? null) : null;
   const guard = rootGuard ?? options.takeGuard?.("plain") ?? null;
-  const criu = [...(meta.mounts && !rootGuard ? restoreRootPrefix(rootDir(options), imageAbs) : []), options.criuPath, ...args];
-  if (rootGuard) handCommand(rootGuard, opts.cwd, [path.join(imageAbs, ROOT_ARCHIVE), ...criu]);
+  const criu = [...(meta.mounts && !rootGuard ? restoreRootPrefix(rootDir(options), imageAbs, scratch) : []), options.criuPath, ...args];
+  if (rootGuard) handCommand(rootGuard, opts.cwd, [path.join(imageAbs, ROOT_ARCHIVE), scratch.archive, scratch.size, ...criu]);
   else if (guard) handCommand(guard, opts.cwd, criu);
   const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, criu);
   const child = guard ?? spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", ...Array.from({ length: RESTORE_FDS }, () => "pipe" as const)] });

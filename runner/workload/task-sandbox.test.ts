@@ -9,7 +9,7 @@ async function processesOf(uid: number): Promise<Array<{ pid: number; status: st
   return found;
 }
 
-import { chmod, mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { processesMatching, readsStdin } from "../../test/support/processes.ts";
 import { pollFor } from "./poll.ts";
@@ -43,6 +43,9 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     expect(await ipc.next().catch((e: Error) => e.message + err.text())).toMatchObject({ type: "ready" });
     expect((await processesOf(UID)).length).toBeGreaterThan(0);
     const before = await ipc.request({ cmd: "state" });
+    // Something in its /dev/shm too (written from here, as root, through its root).
+    const [{ pid: first }] = await processesOf(UID);
+    await writeFile(`/proc/${first}/root/dev/shm/marker`, "in shm\n");
     const started = performance.now();
     const { dumpMs } = await runtime.checkpoint(proc, path.join(f.scratch, "sandboxed"));
     console.log(`dump ${dumpMs} ms (call ${Math.round(performance.now() - started)} ms)`);
@@ -72,6 +75,16 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     const [{ pid: task }] = await processesOf(UID);
     expect((await readFile(`/proc/${task}/mountinfo`, "utf8")).split("\n").find((line) => line.split(" ")[4] === "/")).toMatch(/^\S+ \S+ \S+ \/ \/ ro,/);
     expect((await readdir(`/proc/${task}/root/tmp`))).toContain("sandboxed.log");
+    expect(await readFile(`/proc/${task}/root/dev/shm/marker`, "utf8")).toBe("in shm\n");
+    // Its /tmp is the one its memory knows: the log it writes a tick to every 20 ms has every tick once, in order, across
+    // both dumps (saved while it was frozen, not before: a tick written in between would be missing from the file).
+    const ticks = (await readFile(`/proc/${task}/root/tmp/sandboxed.log`, "utf8")).trim().split("\n").map((line) => Number(line.split(" ")[1]));
+    expect(ticks).toEqual(ticks.map((_, i) => i + 1));
+    // Its /tmp and /dev/shm are still tmpfs mounts of their own, nosuid and nodev, of the sandbox's size (256 MB by default).
+    const mounts = (await readFile(`/proc/${task}/mountinfo`, "utf8")).split("\n");
+    for (const at of ["/tmp", "/dev/shm"]) {
+      expect(mounts.find((line) => line.split(" ")[4] === at)).toMatch(/ rw,nosuid,nodev\S* (.* )?- tmpfs \S+ rw,.*size=262144k/);
+    }
     ipc3.send({ cmd: "exit", code: 5 });
     expect(await again.exited).toEqual({ code: 5, signal: null });
   });
