@@ -66,7 +66,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   const first = mounts ? saveScratchCommand(pid, imageAbs) : undefined;
   if (verdict || first) args.push("--action-script", postDumpScript(work, { verdict, stopTree: options.stopAfter ? pid : undefined, first }));
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
-  // A sandboxed task's binds, and its /tmp and /dev/shm, whose content saveRootPrefix keeps (CRIU would fork a tar and a gzip for each).
+  // A sandboxed task's binds, and its /tmp and /dev/shm, whose content the post-dump script keeps (CRIU would fork a tar and a gzip for each).
   if (mounts) for (const m of [...mounts, ...SCRATCH_MOUNTS]) args.push("--external", `mnt[${m.mountPoint}]:${m.key}`);
   else args.push(...externalMountDumpArgs(hostMounts!));
 
