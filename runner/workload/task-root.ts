@@ -212,11 +212,14 @@ export function saveRootPrefix(initPid: number, imageDir: string): string[] {
  * The shell command that saves a sandboxed task's /tmp and /dev/shm into SCRATCH_ARCHIVE: run by the
  * dump's post-dump action script (dump-verdict.ts), while criu holds the task frozen, so their content
  * is the one its memory knows (unlike the root, they change while it runs). Each named dir's own file
- * system only (not what the task mounted below it); /dev/shm stored as ./shm (not symlink targets: S).
+ * system only (not what is mounted below it: a dir shared with the task); /dev/shm stored as ./shm (not
+ * symlink targets: S).
  */
 export function saveScratchCommand(initPid: number, imageDir: string): string {
   const dirs = SCRATCH_MOUNTS.map((m) => `.${m.mountPoint}`).join(" ");
-  return `tar --create --file ${shellQuote(path.join(imageDir, SCRATCH_ARCHIVE))} --one-file-system --sparse --numeric-owner --directory /proc/${initPid}/root --transform 's,^\\./dev/shm,./shm,S' ${dirs}`;
+  // Exit 1 is tar's "file changed as we read it": only a dir another file system is mounted on can change now (a
+  // shared dir under /tmp, which other processes write in), and only its entry is stored, never its content.
+  return `{ tar --create --file ${shellQuote(path.join(imageDir, SCRATCH_ARCHIVE))} --one-file-system --sparse --numeric-owner --warning=no-file-changed --directory /proc/${initPid}/root --transform 's,^\\./dev/shm,./shm,S' ${dirs} || [ $? -eq 1 ]; }`;
 }
 
 /** A restore's root, in shell (`$root`: the dir; `$archive`: ROOT_ARCHIVE): the tmpfs mounted over it, then filled and made read-only. */

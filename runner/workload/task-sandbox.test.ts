@@ -9,7 +9,7 @@ async function processesOf(uid: number): Promise<Array<{ pid: number; status: st
   return found;
 }
 
-import { chmod, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { processesMatching, readsStdin } from "../../test/support/processes.ts";
 import { pollFor } from "./poll.ts";
@@ -87,6 +87,45 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     }
     ipc3.send({ cmd: "exit", code: 5 });
     expect(await again.exited).toEqual({ code: 5, signal: null });
+  });
+
+  it("is dumped while a dir shared with it under its /tmp keeps changing (another process writes there), and sees that dir again after its restore", async () => {
+    await chmod(f.dir, 0o755);
+    // A host dir shared with the task at the same path: under /tmp, so the task sees it inside its own /tmp tmpfs.
+    const shared = path.join(await mkdtemp(path.join(tmpdir(), "stasis-shared-")), "shared");
+    await mkdir(shared, { mode: 0o777 });
+    await chmod(shared, 0o777);
+    const sandbox: TaskSandbox = { uid: UID, gid: UID, expose: [path.dirname(process.execPath)], hide: [f.scratch], shared: [shared] };
+    const proc = f.track(await runtime.start({ command: process.execPath, args: [f.script, "/tmp/shared-case.log", String(GRAPH_SIZE)], cwd: f.dir, env: { PATH: process.env.PATH ?? "", HOME: "/tmp" }, sandbox }));
+    const ipc = createIpcClient(proc.ipc);
+    expect(await ipc.next()).toMatchObject({ type: "ready" });
+    // Another process changes the shared dir all the time (its entries, so its mtime and ctime): the dump's tar of the
+    // task's /tmp stores that dir's entry (a mount point), never its content, and must not fail because it changed.
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 0; writing; i++) {
+        await writeFile(path.join(shared, `f${i % 8}`), String(i));
+        await rm(path.join(shared, `f${(i + 4) % 8}`), { force: true });
+      }
+    })();
+    try {
+      for (const round of [1, 2, 3]) {
+        const dir = path.join(f.scratch, `shared-${round}`);
+        await runtime.checkpoint(proc, dir, { leaveRunning: true });
+        expect((await readdir(dir)).sort()).toContain("stasis-scratch.tar");
+      }
+    } finally {
+      writing = false;
+      await writer;
+    }
+    await proc.kill();
+    await proc.exited;
+    const restored = f.track(await runtime.restore(path.join(f.scratch, "shared-3"), { cwd: f.dir, sandbox }));
+    const ipc2 = createIpcClient(restored.ipc);
+    expect(await ipc2.request({ cmd: "state" })).toMatchObject({ graphSum: graphSum(GRAPH_SIZE) });
+    await writeFile(path.join(shared, "after-restore"), "seen\n");
+    const seen = await Promise.any((await processesOf(UID)).map(({ pid }) => readFile(`/proc/${pid}/root${shared}/after-restore`, "utf8")));
+    expect(seen).toBe("seen\n");
   });
 });
 
