@@ -201,7 +201,12 @@ export const SCRATCH_MOUNTS = [
  * files; never what is mounted on it — read-only since the task started) beside the images, then
  * execs criu. Arguments: `ARCHIVE ROOT criu args…`.
  */
-const SAVE_ROOT = ['archive="$1"; root="$2"; shift 2', 'tar --create --file "$archive" --one-file-system --numeric-owner --directory "$root" .', 'exec "$@"'].join("\n");
+const SAVE_ROOT = [
+  'archive="$1"; root="$2"; shift 2',
+  // Exit 1 ("file changed as we read it"): a dir mounted on the read-only root (a shared dir) that another process writes in; its entry alone is stored.
+  'tar --create --file "$archive" --one-file-system --numeric-owner --warning=no-file-changed --directory "$root" . || [ $? -eq 1 ]',
+  'exec "$@"',
+].join("\n");
 
 /** The command line a sandboxed task's criu dump runs behind (see SAVE_ROOT). */
 export function saveRootPrefix(initPid: number, imageDir: string): string[] {

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { processesMatching, readsStdin } from "../../test/support/processes.ts";
 import { pollFor } from "./poll.ts";
 import path from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import { createProcessRuntime } from "./index.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
@@ -89,13 +89,18 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     expect(await again.exited).toEqual({ code: 5, signal: null });
   });
 
-  it("is dumped while a dir shared with it under its /tmp keeps changing (another process writes there), and sees that dir again after its restore", async () => {
+  it("is dumped while dirs shared with it (under its /tmp, and on its root) keep changing (another process writes there), and sees them again after its restore", async () => {
     await chmod(f.dir, 0o755);
-    // A host dir shared with the task at the same path: under /tmp, so the task sees it inside its own /tmp tmpfs.
+    // Host dirs shared with the task at the same path: one under /tmp (inside the task's own /tmp tmpfs), one under
+    // /var/tmp (on its read-only root, whose tar runs before criu).
     const shared = path.join(await mkdtemp(path.join(tmpdir(), "stasis-shared-")), "shared");
-    await mkdir(shared, { mode: 0o777 });
-    await chmod(shared, 0o777);
-    const sandbox: TaskSandbox = { uid: UID, gid: UID, expose: [path.dirname(process.execPath)], hide: [f.scratch], shared: [shared] };
+    const onRoot = path.join(await mkdtemp("/var/tmp/stasis-shared-"), "shared");
+    onTestFinished(() => rm(path.dirname(onRoot), { recursive: true, force: true }));
+    for (const dir of [shared, onRoot]) {
+      await mkdir(dir, { mode: 0o777 });
+      await chmod(dir, 0o777);
+    }
+    const sandbox: TaskSandbox = { uid: UID, gid: UID, expose: [path.dirname(process.execPath)], hide: [f.scratch], shared: [shared, onRoot] };
     const proc = f.track(await runtime.start({ command: process.execPath, args: [f.script, "/tmp/shared-case.log", String(GRAPH_SIZE)], cwd: f.dir, env: { PATH: process.env.PATH ?? "", HOME: "/tmp" }, sandbox }));
     const ipc = createIpcClient(proc.ipc);
     expect(await ipc.next()).toMatchObject({ type: "ready" });
@@ -104,8 +109,10 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     let writing = true;
     const writer = (async () => {
       for (let i = 0; writing; i++) {
-        await writeFile(path.join(shared, `f${i % 8}`), String(i));
-        await rm(path.join(shared, `f${(i + 4) % 8}`), { force: true });
+        for (const dir of [shared, onRoot]) {
+          await writeFile(path.join(dir, `f${i % 8}`), String(i));
+          await rm(path.join(dir, `f${(i + 4) % 8}`), { force: true });
+        }
       }
     })();
     try {
@@ -123,9 +130,11 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     const restored = f.track(await runtime.restore(path.join(f.scratch, "shared-3"), { cwd: f.dir, sandbox }));
     const ipc2 = createIpcClient(restored.ipc);
     expect(await ipc2.request({ cmd: "state" })).toMatchObject({ graphSum: graphSum(GRAPH_SIZE) });
-    await writeFile(path.join(shared, "after-restore"), "seen\n");
-    const seen = await Promise.any((await processesOf(UID)).map(({ pid }) => readFile(`/proc/${pid}/root${shared}/after-restore`, "utf8")));
-    expect(seen).toBe("seen\n");
+    for (const dir of [shared, onRoot]) {
+      await writeFile(path.join(dir, "after-restore"), "seen\n");
+      const seen = await Promise.any((await processesOf(UID)).map(({ pid }) => readFile(`/proc/${pid}/root${dir}/after-restore`, "utf8")));
+      expect(seen).toBe("seen\n");
+    }
   });
 });
 
