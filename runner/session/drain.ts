@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { isLeaseGone, LeaseGoneError } from "../retry-call.ts";
 import { callsSettled, dumpProcess, prepareCheckpoint, storeDump, writeResumeNote } from "./checkpoint.ts";
 import { end } from "./finish.ts";
-import type { Session } from "./session.ts";
+import { LOG_FLUSH_WAIT_MS, within, type Session } from "./session.ts";
 import { suspend } from "./suspend.ts";
 
 /** A draining runner gives a task this long to close its connections; a busy (CPU-bound) task that cannot answer is dumped anyway. */
@@ -55,6 +55,9 @@ async function handOverRunning(session: Session): Promise<boolean> {
       return false;
     }
     await writeResumeNote(session, dir, null);
+    // What the task logged up to its freeze (the last lines read just above) is stored before the run moves on:
+    // this runner may exit as soon as the drain is over, before the shipper's next batch (a CI run lost a line so).
+    await within(session.shipper.flush(), LOG_FLUSH_WAIT_MS);
     session.state.move("storing");
     const { stored: done, key } = await storeDump(session, dir);
     stored = done;

@@ -11,7 +11,7 @@ import { dumpProcess, prepareCheckpoint, writeResumeNote } from "./checkpoint.ts
 import { end, finish } from "./finish.ts";
 import type { StoppedProcess } from "../stopped-processes.ts";
 import { continueStopped, restoreInto, restoreOptions, thawInto } from "./restore.ts";
-import type { Session } from "./session.ts";
+import { LOG_FLUSH_WAIT_MS, within, type Session } from "./session.ts";
 import { askWaitResult, nextHeldResult, releaseHeld, takeHeld } from "./waits.ts";
 
 /**
@@ -91,6 +91,8 @@ export async function suspend(session: Session, verdict?: Promise<boolean>): Pro
       else await stopped.proc.kill().catch(() => {});
     }
     const keptHere = keptDump || keptStopped !== null;
+    // Its lines up to the freeze, before the server hears of the suspend: a resume elsewhere logs after them.
+    await within(session.shipper.flush(), LOG_FLUSH_WAIT_MS);
     try {
       await session.report("report the suspend", () => deps.server.suspend(runId, { leaseId, waitpointId: wait.waitpointId, checkpoint: { location: stored.location, sizeBytes: stored.sizeBytes, sha256: stored.sha256, key: seal.key.toString("base64") }, keptLocally: keptHere }));
       // The run's checkpoint is now this one: the one it was restored from is of no use any more.
