@@ -196,17 +196,20 @@ export const SCRATCH_MOUNTS = [
 ] as const;
 
 /**
+ * `tar --create` (`args`: archive, dir, what to store) of a sandboxed task's files, in shell: each named
+ * dir's own file system only, so a dir mounted below one (a dir shared with the task) is stored as its
+ * entry alone. Another process writing in that shared dir meanwhile changes the entry as tar reads it:
+ * tar's exit 1, "file changed as we read it", is no failure here (CI runs failed dumps on it).
+ */
+const tarCreate = (args: string) => `{ tar --create --one-file-system --numeric-owner --warning=no-file-changed ${args} || [ $? -eq 1 ]; }`;
+
+/**
  * Runs before the dump's criu, in its guarded command (no fork of the runner): saves the root of a
  * sandboxed task (the tmpfs task-root.sh built: dirs and mount points, /dev's nodes, the copied
  * files; never what is mounted on it — read-only since the task started) beside the images, then
  * execs criu. Arguments: `ARCHIVE ROOT criu args…`.
  */
-const SAVE_ROOT = [
-  'archive="$1"; root="$2"; shift 2',
-  // Exit 1 ("file changed as we read it"): a dir mounted on the read-only root (a shared dir) that another process writes in; its entry alone is stored.
-  'tar --create --file "$archive" --one-file-system --numeric-owner --warning=no-file-changed --directory "$root" . || [ $? -eq 1 ]',
-  'exec "$@"',
-].join("\n");
+const SAVE_ROOT = ['archive="$1"; root="$2"; shift 2', tarCreate('--file "$archive" --directory "$root" .'), 'exec "$@"'].join("\n");
 
 /** The command line a sandboxed task's criu dump runs behind (see SAVE_ROOT). */
 export function saveRootPrefix(initPid: number, imageDir: string): string[] {
@@ -216,15 +219,12 @@ export function saveRootPrefix(initPid: number, imageDir: string): string[] {
 /**
  * The shell command that saves a sandboxed task's /tmp and /dev/shm into SCRATCH_ARCHIVE: run by the
  * dump's post-dump action script (dump-verdict.ts), while criu holds the task frozen, so their content
- * is the one its memory knows (unlike the root, they change while it runs). Each named dir's own file
- * system only (not what is mounted below it: a dir shared with the task); /dev/shm stored as ./shm (not
- * symlink targets: S).
+ * is the one its memory knows (unlike the root, they change while it runs). /dev/shm is stored as
+ * ./shm (not symlink targets: S).
  */
 export function saveScratchCommand(initPid: number, imageDir: string): string {
   const dirs = SCRATCH_MOUNTS.map((m) => `.${m.mountPoint}`).join(" ");
-  // Exit 1 is tar's "file changed as we read it": only a dir another file system is mounted on can change now (a
-  // shared dir under /tmp, which other processes write in), and only its entry is stored, never its content.
-  return `{ tar --create --file ${shellQuote(path.join(imageDir, SCRATCH_ARCHIVE))} --one-file-system --sparse --numeric-owner --warning=no-file-changed --directory /proc/${initPid}/root --transform 's,^\\./dev/shm,./shm,S' ${dirs} || [ $? -eq 1 ]; }`;
+  return tarCreate(`--file ${shellQuote(path.join(imageDir, SCRATCH_ARCHIVE))} --sparse --directory /proc/${initPid}/root --transform 's,^\\./dev/shm,./shm,S' ${dirs}`);
 }
 
 /** A restore's root, in shell (`$root`: the dir; `$archive`: ROOT_ARCHIVE): the tmpfs mounted over it, then filled and made read-only. */
