@@ -4,7 +4,7 @@
 #     kernels >= 6.16). It comes from Debian forky (or sid), fetched with a PRIVATE apt config and
 #     an empty dpkg status, unpacked with `dpkg -x` into /opt/stasis/criu/root and run through that
 #     prefix's own dynamic loader, so the host's apt sources and libc are never touched.
-#   - From Debian 12: runc, skopeo, umoci, docker-registry, postgresql, zstd, util-linux, git,
+#   - From Debian 12: runc, skopeo, umoci, docker-registry, postgresql, zstd, util-linux, git, patchelf,
 #     chromium (the dashboard tests drive it with playwright-core; no browser download), podman
 #     (4.3) and docker.io (Docker 20.10 with its containerd): the `--workload container` runtime
 #     talks to either engine's API socket. Neither engine's service is started here (nor at boot):
@@ -19,7 +19,7 @@ CRIU_WRAPPER="${STASIS_CRIU_WRAPPER:-/usr/local/bin/criu}"
 CRIU_SUITES="${STASIS_CRIU_SUITES:-forky sid}"
 DEBIAN_MIRROR="${STASIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
-APT_PACKAGES=(runc skopeo umoci docker-registry postgresql zstd util-linux git chromium podman docker.io)
+APT_PACKAGES=(runc skopeo umoci docker-registry postgresql zstd util-linux git chromium podman docker.io patchelf)
 
 [ "$(id -u)" = 0 ] || die "must run as root (CRIU and apt need it)"
 command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 only"
@@ -165,6 +165,32 @@ keep_kerndat_cache() {
   log "criu keeps its kernel probe's results in $CRIU_KDAT_TO"
 }
 keep_kerndat_cache
+
+# The criu binary names its own dynamic loader and library dir (patchelf: PT_INTERP and DT_RPATH, which,
+# unlike RUNPATH, also serves the libraries' own dependencies), and $CRIU_WRAPPER is a symlink to it: each
+# criu call is one exec, not a shell's and then the loader's (~3–4 ms per dump and per restore on a
+# 2-core VM: bench/suspend-resume, twentieth round). An older install's shell wrapper is replaced.
+criu_runs_directly() {
+  local bin="$CRIU_PREFIX/root/usr/sbin/criu" lib="$CRIU_PREFIX/root/usr/lib/x86_64-linux-gnu"
+  local loader="$lib/ld-linux-x86-64.so.2" rpath="$lib:$CRIU_PREFIX/root/lib/x86_64-linux-gnu"
+  [ -x "$bin" ] && [ -e "$loader" ] || return 0
+  if [ "$(patchelf --print-interpreter "$bin" 2>/dev/null)" != "$loader" ] || [ "$(patchelf --print-rpath "$bin" 2>/dev/null)" != "$rpath" ]; then
+    cp -p "$bin" "$bin.direct"
+    patchelf --set-interpreter "$loader" --force-rpath --set-rpath "$rpath" "$bin.direct"
+    "$bin.direct" --version >/dev/null 2>&1 || { rm -f "$bin.direct"; die "criu does not start after patchelf set its loader to $loader"; }
+    mv "$bin.direct" "$bin"
+    log "criu runs with its own loader and libraries directly (no wrapper script)"
+  fi
+  # Only a wrapper this script wrote (or its symlink) is replaced: a criu of the host's own stays on PATH.
+  if [ -L "$CRIU_WRAPPER" ] && [ "$(readlink "$CRIU_WRAPPER")" = "$bin" ]; then return 0; fi
+  if [ -e "$CRIU_WRAPPER" ] && ! grep -qF "$CRIU_PREFIX/root" "$CRIU_WRAPPER" 2>/dev/null; then return 0; fi
+  mkdir -p "$(dirname "$CRIU_WRAPPER")"
+  ln -sfn "$bin" "$CRIU_WRAPPER.tmp"
+  mv -T "$CRIU_WRAPPER.tmp" "$CRIU_WRAPPER"
+  hash -r
+  log "$CRIU_WRAPPER -> $bin"
+}
+criu_runs_directly
 
 step "running criu check"
 # `criu check` must pass; the RLIMIT_NOFILE / kdat cache lines it prints here are harmless.
