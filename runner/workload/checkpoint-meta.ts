@@ -16,6 +16,8 @@ export const CheckpointMeta = z.object({
   sockets: z.object({ stdout: SocketInode, stderr: SocketInode, ipc: SocketInode, status: SocketInode }),
   criuVersion: z.string(),
   dumpedAt: z.string(),
+  /** This dump's own id: a restore on the runner that took it finds the restore it prepared ahead (prepared-restores.ts). */
+  dumpId: z.string().optional(),
   /** The user a sandboxed task runs as (CRIU gives it back; criu may have to run as it). Absent: the runner's user. */
   user: z.object({ uid: z.number().int().positive(), gid: z.number().int().positive() }).optional(),
   /** A sandboxed task's binds from the host (task-root.ts), bound again on restore. Absent: the task had the host's mount table. */

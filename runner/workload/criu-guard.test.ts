@@ -6,7 +6,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { readsStdin } from "../../test/support/processes.ts";
 import { waitFor } from "../../test/support/wait-for.ts";
-import { guardedCriu, handCommand, rootStandbyGuard, standbyGuard } from "./criu-guard.ts";
+import { guardedCriu, handAhead, handCommand, PREPARED, rootStandbyGuard, standbyGuard } from "./criu-guard.ts";
 
 /** The pids below `pid` (children, grandchildren …), from /proc. */
 async function descendants(pid: number): Promise<number[]> {
@@ -127,9 +127,15 @@ describe("criu guard", () => {
         `grep -F " ${scratch}/tmp " /proc/self/mountinfo | grep -o "tmpfs stasis-tmp [^ ]*size=[0-9]*k"`,
         "exit 4",
       ].join("; ");
-      handCommand(guard, "/tmp", [archive, scratchArchive, "8m", "sh", "-c", report]);
+      // The checkpoint's part first, alone: the guard fills the root and scratch ahead of the restore and says so.
+      handAhead(guard, [archive, scratchArchive, "8m"]);
+      await waitFor("the root guard to have prepared the checkpoint's root", async () => (stdout === `${PREPARED}\n` ? true : undefined));
+      expect(await readFile(`/proc/${guard.pid}/root${root}/etc/marker`, "utf8")).toBe("saved root\n");
+      expect(await readFile(`/proc/${guard.pid}/root${scratch}/tmp/file`, "utf8")).toBe("saved tmp\n");
+      expect(await readsStdin(guard.pid!)).toBe(true);
+      handCommand(guard, "/tmp", ["sh", "-c", report]);
       expect(await exited).toBe(4);
-      expect(stdout).toMatch(/^\/tmp\nsaved root\nsaved tmp\nsaved shm\nread-only\ntmp-writable\ntmpfs stasis-tmp .*size=8192k\n$/);
+      expect(stdout).toMatch(/^prepared\n\/tmp\nsaved root\nsaved tmp\nsaved shm\nread-only\ntmp-writable\ntmpfs stasis-tmp .*size=8192k\n$/);
       expect(await readdir(root)).toEqual([]);
       expect(await readdir(path.join(scratch, "tmp"))).toEqual([]);
 

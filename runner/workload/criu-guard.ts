@@ -59,33 +59,43 @@ const STANDBY_GUARD = [
   ...RUN,
 ].join("\n");
 
+/** What a root standby guard prints once it has filled a checkpoint's root and scratch (ROOT_STANDBY_GUARD). */
+export const PREPARED = "prepared";
+
 /**
  * A standby guard for a sandboxed task's restore, started in a mount namespace of its own with the
  * root's tmpfs already mounted (what restoreRootPrefix's `unshare`, `sh` and first mount do per
  * restore, ~6 ms on a 2-core VM: bench/suspend-resume, seventeenth round), and a tmpfs over each dir
  * of its scratch for the task's /tmp and /dev/shm, of size `AHEAD` (remounted to the size handed when
- * that differs). Handed the dir to run in, the root's archive, the scratch's archive (or an empty
- * field: a checkpoint whose tmpfs mounts CRIU restores itself), the scratch mounts' size and criu's
- * command line (each ending in a NUL), it fills the root, makes it read-only, fills the scratch and
- * runs criu as the guard above. Arguments: `OWNER ROOT SCRATCH AHEAD`. A root it cannot mount ends it
- * at once (125), before it reads anything.
+ * that differs). It is handed two parts, each field ending in a NUL, together or apart:
+ * - the checkpoint's part: the root's archive, the scratch's archive (or an empty field: a checkpoint
+ *   whose tmpfs mounts CRIU restores itself) and the scratch mounts' size. It fills the root, makes it
+ *   read-only and fills the scratch, then prints PREPARED on stdout: a runner may hand this part as soon
+ *   as it has dumped the task, and the restore finds it done (~18–23 ms of `tar`, `mount` and `tar` on a
+ *   2-core VM: bench/suspend-resume, twentieth round);
+ * - the restore's part: the dir to run in and criu's command line, which it runs as the guard above.
+ * Arguments: `OWNER ROOT SCRATCH AHEAD`. A root it cannot mount ends it at once (125), before it reads
+ * anything; stdin closed before a whole part, it exits 0 having run nothing.
  */
 const ROOT_STANDBY_GUARD = [
   ...GUARD_TRAP,
   'root="$2"; scratch="$3"; size="$4"; ahead="$4"',
   `${RESTORE_ROOT_MOUNT} || exit 125`,
   ...RESTORE_SCRATCH_MOUNTS.map((line) => `${line} || exit 125`),
-  "cmd=()",
-  "while IFS= read -r -d '' a; do cmd+=(\"$a\"); done",
-  '[ "${#cmd[@]}" -ge 5 ] || exit 0',
-  'cd -- "${cmd[0]}" || exit 127',
-  'archive="${cmd[1]}"; scratch_archive="${cmd[2]}"; size="${cmd[3]}"',
+  "part=()",
+  "for i in 1 2 3; do IFS= read -r -d '' a || exit 0; part+=(\"$a\"); done",
+  'archive="${part[0]}"; scratch_archive="${part[1]}"; size="${part[2]}"',
   ...RESTORE_ROOT_FILL.map((line) => `${line} || exit 126`),
   'if [ -n "$scratch_archive" ]; then',
   `  if [ "$size" != "$ahead" ]; then ${SCRATCH_MOUNTS.map((m) => `mount -o "remount,size=$size" "$scratch/${m.dir}" || exit 126`).join("; ")}; fi`,
   `  ${RESTORE_SCRATCH_FILL} || exit 126`,
   "fi",
-  'set -- "${cmd[@]:4}"',
+  `echo ${PREPARED}`,
+  "cmd=()",
+  "while IFS= read -r -d '' a; do cmd+=(\"$a\"); done",
+  '[ "${#cmd[@]}" -ge 2 ] || exit 0',
+  'cd -- "${cmd[0]}" || exit 127',
+  'set -- "${cmd[@]:1}"',
   "exec </dev/null",
   ...RUN,
 ].join("\n");
@@ -118,18 +128,36 @@ export function rootStandbyGuard(tools: CriuGuardTools, root: string, scratch: s
 }
 
 /**
- * Hands a standby guard the command it runs, in `cwd`, and closes its stdin. A command it refuses (a NUL
- * in a field) closes its stdin with nothing written: the guard exits having run nothing. A guard that
- * died meanwhile refuses the write (EPIPE, ignored here): its exit is what the caller sees.
+ * Hands a standby guard the command it runs, in `cwd`, and closes its stdin; `ahead`: the fields a
+ * root standby guard reads first (`handAhead`), when they were not handed before. A command it
+ * refuses (a NUL in a field) closes its stdin with nothing written: the guard exits having run nothing.
+ * A guard that died meanwhile refuses the write (EPIPE, ignored here): its exit is what the caller sees.
  */
-export function handCommand(guard: { stdin: NodeJS.WritableStream | null }, cwd: string, command: string[]): void {
+export function handCommand(guard: { stdin: NodeJS.WritableStream | null }, cwd: string, command: string[], ahead: string[] = []): void {
   const stdin = guard.stdin!;
   stdin.on("error", () => {});
-  const fields = [cwd, ...command];
+  const fields = [...ahead, cwd, ...command];
   const bad = fields.find((field) => field.includes("\0"));
   if (bad !== undefined) {
     stdin.end();
     throw new Error(`a command handed to the criu guard cannot hold a NUL byte: ${JSON.stringify(bad)}`);
   }
-  stdin.end(fields.map((field) => `${field}\0`).join(""));
+  stdin.end(nulFields(fields));
 }
+
+/**
+ * Hands a root standby guard a checkpoint's part ahead of the restore (ROOT_STANDBY_GUARD: root archive,
+ * scratch archive or "", size), keeping its stdin open for `handCommand`. A NUL in a field closes it.
+ */
+export function handAhead(guard: { stdin: NodeJS.WritableStream | null }, fields: [string, string, string]): void {
+  const stdin = guard.stdin!;
+  stdin.on("error", () => {});
+  const bad = fields.find((field) => field.includes("\0"));
+  if (bad !== undefined) {
+    stdin.end();
+    throw new Error(`a field handed to the criu guard cannot hold a NUL byte: ${JSON.stringify(bad)}`);
+  }
+  stdin.write(nulFields(fields));
+}
+
+const nulFields = (fields: string[]) => fields.map((field) => `${field}\0`).join("");

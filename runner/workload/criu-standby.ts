@@ -25,7 +25,7 @@ const REFILL_AFTER_EXIT_MAX_MS = 60_000;
  * `argv`: the guard's command line (criu-guard.ts: `standbyGuard`, `rootStandbyGuard`), whose owner (the
  * runtime's work dir) shows in `ps`: whose it is.
  */
-export function createGuardStandby(argv: () => [string, string[]], extraFds: number): GuardStandby {
+export function createGuardStandby(argv: () => [string, string[]], extraFds: number, env?: NodeJS.ProcessEnv): GuardStandby {
   let waiting: ChildProcess | null = null;
   let refill: NodeJS.Timeout | null = null;
   let closed = false;
@@ -36,7 +36,7 @@ export function createGuardStandby(argv: () => [string, string[]], extraFds: num
     refill = null;
     if (closed) return;
     const [file, args] = argv();
-    const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe", ...Array.from({ length: extraFds }, () => "pipe" as const)] });
+    const child = spawn(file, args, { env, stdio: ["pipe", "pipe", "pipe", ...Array.from({ length: extraFds }, () => "pipe" as const)] });
     child.once("error", () => {});
     child.once("exit", () => {
       if (waiting !== child) return;

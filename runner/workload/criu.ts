@@ -40,15 +40,16 @@ export async function detectCriu(criuPath: string): Promise<CriuDetection> {
 
 /**
  * Runs a CRIU command that is expected to finish (dump); rejects with the log's error lines. Under
- * `guard`, criu and everything it forked die with the runner; `waiting` is a guard started ahead
- * (criu-standby.ts) to hand the command to instead of spawning one. `before`: a command line that
- * does its part, then execs the rest (criu's), as the first part of the same command.
+ * `guard`, criu and everything it forked die with the runner. `env`: what it runs with (criu-user.ts's
+ * criuEnvironment); `waiting`: a guard started ahead with that same `env` (criu-standby.ts) to hand the
+ * command to instead of spawning one. `before`: a command line that does its part, then execs the
+ * rest (criu's), as the first part of the same command.
  */
-export async function runCriu(criuPath: string, args: string[], logFile: string, guard?: CriuGuardTools, user?: TaskUser, runtimeDir?: string, waiting?: ChildProcess | null, before: string[] = []): Promise<void> {
-  const command = [...before, ...criuCommand(criuPath, args, user, runtimeDir)];
+export async function runCriu(criuPath: string, args: string[], logFile: string, guard?: CriuGuardTools, user?: TaskUser, env?: NodeJS.ProcessEnv, waiting?: ChildProcess | null, before: string[] = []): Promise<void> {
+  const command = [...before, ...criuCommand(criuPath, args, user)];
   const [file, argv] = guard ? guardedCriu(guard, command) : [command[0]!, command.slice(1)];
   try {
-    await (waiting ? runHanded(waiting, command) : run(file, argv, { maxBuffer: 16 * 1024 * 1024 }));
+    await (waiting ? runHanded(waiting, command) : run(file, argv, { maxBuffer: 16 * 1024 * 1024, env }));
   } catch (err) {
     throw new Error(`criu ${args[0]} failed: ${await logSummary(logFile, err)}`, { cause: err });
   }

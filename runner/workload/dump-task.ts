@@ -5,7 +5,6 @@ import path from "node:path";
 import { writeCheckpointMeta } from "./checkpoint-meta.ts";
 import { dirSize } from "./dir-size.ts";
 import { runCriu } from "./criu.ts";
-import { criuRuntimeDir } from "./criu-user.ts";
 import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
@@ -23,12 +22,16 @@ export interface DumpTaskOptions {
   guard?: CriuGuardTools;
   /** `--leave-running`: the task goes on after the dump (a safety checkpoint). */
   leaveRunning?: boolean;
-  /** A guard started ahead (criu-standby.ts) for criu, or null: `guard` is spawned. */
+  /** The environment criu runs in (criu-user.ts's criuEnvironment). */
+  criuEnv?: NodeJS.ProcessEnv;
+  /** A guard started ahead (criu-standby.ts) with `criuEnv`, or null: `guard` is spawned. */
   waitingGuard?: () => ChildProcess | null;
   /** Whether the dumped task ends (true) or goes on (false), decided while criu runs (dump-verdict.ts). */
   verdict?: Promise<boolean>;
   /** The dumped task stays, stopped, instead of ending (dump-verdict.ts `stopTree`). */
   stopAfter?: boolean;
+  /** Written into the checkpoint's meta (checkpoint-meta.ts `dumpId`). */
+  dumpId?: string;
 }
 
 /**
@@ -73,7 +76,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   step("args");
   const started = performance.now();
   try {
-    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, handle.parts.user ? criuRuntimeDir(options.workDir) : undefined, options.waitingGuard?.(), before ?? []);
+    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, options.criuEnv, options.waitingGuard?.(), before ?? []);
   } catch (err) {
     if (declined) throw new WorkloadError("DUMP_DECLINED", `the dump of task ${handle.proc.id} was not taken: its verdict said go on`, { cause: err });
     throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });
@@ -88,6 +91,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
     sockets: { stdout, stderr, ipc, status },
     criuVersion: options.criuVersion,
     dumpedAt: new Date().toISOString(),
+    ...(options.dumpId ? { dumpId: options.dumpId } : {}),
     ...(handle.parts.user ? { user: handle.parts.user } : {}),
     ...(mounts ? { mounts } : {}),
   });

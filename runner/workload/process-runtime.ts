@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { statSync } from "node:fs";
 import { chmod, mkdir } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -7,13 +8,15 @@ import type { Duplex, Readable } from "node:stream";
 import { detectCriu } from "./criu.ts";
 import { rootStandbyGuard, standbyGuard, type GuardKind } from "./criu-guard.ts";
 import { createGuardStandby, type GuardStandby } from "./criu-standby.ts";
+import { criuEnvironment, criuRuntimeDir } from "./criu-user.ts";
 import { dumpTask } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
 import { namespaceArgv, namespaceInitPid, probeNamespaces, type NamespaceTools } from "./namespace.ts";
 import { createPidFiles } from "./leftovers.ts";
 import { RESTORE_FDS, restoreTask } from "./restore-task.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
-import { SCRATCH_MOUNTS, scratchSize, taskRootArgv, taskRootOps } from "./task-root.ts";
+import { createPreparedRestores } from "./prepared-restores.ts";
+import { ROOT_ARCHIVE, SCRATCH_ARCHIVE, SCRATCH_MOUNTS, scratchSize, taskRootArgv, taskRootOps } from "./task-root.ts";
 import type { CheckpointSupport, StartTaskOptions, TaskProcess, WorkloadRuntime } from "./types.ts";
 
 export interface ProcessRuntimeOptions {
@@ -28,6 +31,9 @@ export interface ProcessRuntimeOptions {
   criuPath?: string;
   tools?: Partial<NamespaceTools>;
 }
+
+/** A checkpoint whose /tmp and /dev/shm archive is bigger is not prepared ahead (prepared-restores.ts). */
+const PREPARE_SCRATCH_MAX_BYTES = 8 * 1024 * 1024;
 
 /**
  * Task processes as plain host processes, each in its own PID namespace (so a restore never
@@ -65,6 +71,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
     throw new WorkloadError("CHECKPOINTS_UNAVAILABLE", `checkpoints were required but are unavailable: ${checkpoints.reason}`);
   }
 
+  const criuEnv = checkpoints.available ? criuEnvironment(criuRuntimeDir(workDir)) : undefined;
   const handles = new WeakMap<TaskProcess, TaskHandle>();
   // The first dump or restore starts its guard itself; from then on one waits ready for the next (criu-standby.ts).
   // A sandboxed task's restore takes one of its own, waiting in a mount namespace with the root's tmpfs mounted.
@@ -72,8 +79,17 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   const standbyArgv: Record<GuardKind, () => [string, string[]]> = { plain: () => standbyGuard(tools, workDir), root: () => rootStandbyGuard(tools, stage, scratch, scratchSize(undefined), workDir) };
   const takeGuard = (kind: GuardKind = "plain") => {
     const guard = standbys[kind]?.take() ?? null;
-    standbys[kind] ??= createGuardStandby(standbyArgv[kind], RESTORE_FDS);
+    standbys[kind] ??= createGuardStandby(standbyArgv[kind], RESTORE_FDS, criuEnv);
     return guard;
+  };
+  // Restores prepared ahead, and each sandboxed task's scratch size (what its next restore's is compared with).
+  const prepared = createPreparedRestores();
+  const scratchSizes = new WeakMap<TaskProcess, string>();
+  const prepareRestore = (dumpId: string, imageAbs: string, size: string) => {
+    // Not for a big /tmp: a prepared restore holds it in memory until the run comes back, or never.
+    if ((statSync(path.join(imageAbs, SCRATCH_ARCHIVE), { throwIfNoEntry: false })?.size ?? Infinity) > PREPARE_SCRATCH_MAX_BYTES) return;
+    const guard = takeGuard("root");
+    if (guard) prepared.prepare(dumpId, guard, [path.join(imageAbs, ROOT_ARCHIVE), path.join(imageAbs, SCRATCH_ARCHIVE), size]);
   };
   const track = (handle: TaskHandle): TaskProcess => {
     handles.set(handle.proc, handle);
@@ -120,6 +136,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
           mounts: root?.externals,
         }),
       );
+      scratchSizes.set(handle, scratchSize(opts.sandbox));
       if (namespaces.ok) void handles.get(handle)!.parts.initPid().then((init) => recordPids(id, [init]), () => {});
       return handle;
     },
@@ -128,16 +145,23 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       requireCheckpoints("checkpoint");
       const handle = handles.get(proc);
       if (!handle) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
-      return dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, guard: tools, leaveRunning: options?.leaveRunning, verdict: options?.verdict, stopAfter: options?.stopAfter, waitingGuard: takeGuard });
+      const dumpId = randomUUID();
+      const dumped = await dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, criuEnv, guard: tools, leaveRunning: options?.leaveRunning, verdict: options?.verdict, stopAfter: options?.stopAfter, waitingGuard: takeGuard, dumpId });
+      // A sandboxed task that ended with its dump: the restore of its wait's end, here, is prepared now.
+      if (handle.parts.mounts && !options?.leaveRunning && !options?.stopAfter) prepareRestore(dumpId, path.resolve(imageDir), scratchSizes.get(proc) ?? scratchSize(undefined));
+      return dumped;
     },
 
     async restore(imageDir, opts) {
       requireCheckpoints("restore");
       const id = `restored-${randomUUID()}`;
-      return track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, scratchDir: scratch, takeGuard, onPids: (pids) => recordPids(id, pids) }));
+      const restored = track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, scratchDir: scratch, takeGuard, takePrepared: prepared.take, onPids: (pids) => recordPids(id, pids) }));
+      scratchSizes.set(restored, scratchSize(opts.sandbox));
+      return restored;
     },
 
     close() {
+      prepared.close();
       standbys.plain?.close();
       standbys.root?.close();
     },

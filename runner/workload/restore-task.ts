@@ -34,6 +34,8 @@ export interface RestoreTaskRuntimeOptions {
    * spawn: "root" for a sandboxed task's restore (its root mounted ahead), "plain" for any other; null: none waits.
    */
   takeGuard?: (kind: GuardKind) => ChildProcess | null;
+  /** A root standby guard this runner handed the checkpoint's part ahead (prepared-restores.ts), for its `dumpId` and scratch size; null: none. */
+  takePrepared?: (dumpId: string | undefined, size: string) => Promise<ChildProcess | null>;
 }
 
 /** The pipes a restore gives criu besides stdio: fds 3–6, the task's new stdout, stderr, ipc and status sockets. */
@@ -96,10 +98,11 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
 
   // The guard dies with the runner and kills criu and what it forked, even mid-restore; a restored
   // init also has its own pdeathsig (set by `unshare --kill-child`, restored by CRIU) towards criu.
-  const rootGuard = meta.mounts ? (options.takeGuard?.("root") ?? null) : null;
+  const prepared = meta.mounts ? ((await options.takePrepared?.(meta.dumpId, scratch.size)) ?? null) : null;
+  const rootGuard = prepared ?? (meta.mounts ? (options.takeGuard?.("root") ?? null) : null);
   const guard = rootGuard ?? options.takeGuard?.("plain") ?? null;
   const criu = [...(meta.mounts && !rootGuard ? restoreRootPrefix(rootDir(options), imageAbs, scratch) : []), options.criuPath, ...args];
-  if (rootGuard) handCommand(rootGuard, opts.cwd, [path.join(imageAbs, ROOT_ARCHIVE), scratch.archive, scratch.size, ...criu]);
+  if (rootGuard && !prepared) handCommand(rootGuard, opts.cwd, criu, [path.join(imageAbs, ROOT_ARCHIVE), scratch.archive, scratch.size]);
   else if (guard) handCommand(guard, opts.cwd, criu);
   const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, criu);
   const child = guard ?? spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", ...Array.from({ length: RESTORE_FDS }, () => "pipe" as const)] });

@@ -146,9 +146,9 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       const work = path.join(bundle, `dump-${Date.now()}`);
       // runc runs criu itself, as root: without CAP_SYS_RESOURCE a root criu cannot read another user's
       // rlimits, so it runs criu through a wrapper as the task's user (criu-user.ts), `--unprivileged`.
-      const asUser = meta.process.user && meta.process.user.uid !== 0 ? criuAsTaskUser(meta.process.user, criuRuntimeDir(workDir)) : { prefix: [], flags: [] };
+      const asUser = meta.process.user && meta.process.user.uid !== 0 ? criuAsTaskUser(meta.process.user) : { prefix: [], flags: [] };
       await writeFile(path.join(bundle, "criu.conf"), `external unix[${ipcSocket}]\n${asUser.flags.map((f) => `${f.replace(/^--/, "")}\n`).join("")}`);
-      const dumpArgs = asUser.prefix.length > 0 ? ["--criu", await writeCriuWrapper(bundle, [...asUser.prefix, options.criuPath ?? "criu"])] : globalArgs;
+      const dumpArgs = asUser.prefix.length > 0 ? ["--criu", await writeCriuWrapper(bundle, [...asUser.prefix, options.criuPath ?? "criu"], criuRuntimeDir(workDir))] : globalArgs;
       const started = performance.now();
       try {
         if (!dumpOptions?.leaveRunning) container.expectKill();
@@ -198,10 +198,11 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
 }
 
 /** A `criu` for `runc --criu`: runs `command` (criu as the task's user) with runc's arguments. */
-async function writeCriuWrapper(bundle: string, command: string[]): Promise<string> {
+async function writeCriuWrapper(bundle: string, command: string[], runtimeDir: string): Promise<string> {
   const file = path.join(bundle, "criu-as-task.sh");
   const quote = (arg: string) => `'${arg.replace(/'/g, "'\\''")}'`;
-  await writeFile(file, `#!/bin/sh\nexec ${command.map(quote).join(" ")} "$@"\n`, { mode: 0o700 });
+  // criu-user.ts's criuEnvironment, for the criu that runc runs through this script.
+  await writeFile(file, `#!/bin/sh\nXDG_RUNTIME_DIR=${quote(runtimeDir)} exec ${command.map(quote).join(" ")} "$@"\n`, { mode: 0o700 });
   return file;
 }
 

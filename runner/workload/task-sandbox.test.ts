@@ -9,13 +9,16 @@ async function processesOf(uid: number): Promise<Array<{ pid: number; status: st
   return found;
 }
 
+import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { processesMatching, readsStdin } from "../../test/support/processes.ts";
 import { pollFor } from "./poll.ts";
+import { pidRunning } from "./pid-alive.ts";
 import path from "node:path";
 import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import { createProcessRuntime } from "./index.ts";
+import { criuDumpsOtherUsers, criuRuntimeDir } from "./criu-user.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
@@ -46,8 +49,15 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     // Something in its /dev/shm too (written from here, as root, through its root).
     const [{ pid: first }] = await processesOf(UID);
     await writeFile(`/proc/${first}/root/dev/shm/marker`, "in shm\n");
+    // Where root lacks CAP_SYS_RESOURCE criu dumps as the task's user, and finds its kernel probe's cache through the
+    // environment the runtime gives it: that cache, removed, is written again by the dump (as by the second one below,
+    // whose guard was started ahead).
+    const kdat = path.join(criuRuntimeDir(workDir), "criu.kdat");
+    const unprivileged = !criuDumpsOtherUsers();
+    if (unprivileged) await rm(kdat, { force: true });
     const started = performance.now();
     const { dumpMs } = await runtime.checkpoint(proc, path.join(f.scratch, "sandboxed"));
+    if (unprivileged) expect(existsSync(kdat)).toBe(true);
     console.log(`dump ${dumpMs} ms (call ${Math.round(performance.now() - started)} ms)`);
     const restoreStarted = performance.now();
     const restored = f.track(await runtime.restore(path.join(f.scratch, "sandboxed"), { cwd: f.dir }));
@@ -65,7 +75,9 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     const guard = await pollFor(async () => (await waitingRootGuards(workDir))[0], 10_000, "a root guard of this runtime waiting for its command");
     expect(await readlink(`/proc/${guard}/ns/mnt`)).not.toBe(await readlink("/proc/self/ns/mnt"));
     expect(await readFile(`/proc/${guard}/mountinfo`, "utf8")).toMatch(/\/sandbox-root rw,nosuid\S* .*- tmpfs stasis-root /);
+    if (unprivileged) await rm(kdat, { force: true });
     await runtime.checkpoint(restored, path.join(f.scratch, "sandboxed-again"));
+    if (unprivileged) expect(existsSync(kdat)).toBe(true);
     const again = f.track(await runtime.restore(path.join(f.scratch, "sandboxed-again"), { cwd: f.dir }));
     // The guard runs criu, which stays the restored tree's parent: alive, no longer reading its stdin.
     expect(await readsStdin(guard)).toBe(false);
@@ -134,6 +146,40 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
       await writeFile(path.join(dir, "after-restore"), "seen\n");
       const seen = await Promise.any((await processesOf(UID)).map(({ pid }) => readFile(`/proc/${pid}/root${dir}/after-restore`, "utf8")));
       expect(seen).toBe("seen\n");
+    }
+  });
+
+  it("is restored, on the runtime that dumped it, by a guard that filled its root and /tmp right after the dump; one prepared for another /tmp size is let go", async () => {
+    await chmod(f.dir, 0o755);
+    // A user of its own: the tasks of the tests above are still alive.
+    const uid = UID + 1;
+    const sandbox: TaskSandbox = { uid, gid: uid, expose: [path.dirname(process.execPath)], hide: [f.scratch], shared: [] };
+    let proc = f.track(await runtime.start({ command: process.execPath, args: [f.script, "/tmp/prepared.log", String(GRAPH_SIZE)], cwd: f.dir, env: { PATH: process.env.PATH ?? "", HOME: "/tmp" }, sandbox }));
+    expect(await createIpcClient(proc.ipc).next()).toMatchObject({ type: "ready" });
+    const stage = path.join(workDir, "sandbox-root");
+    const scratch = path.join(workDir, "sandbox-scratch");
+    for (const round of [1, 2, 3]) {
+      // A root guard waits ahead (the runtime's first restore starts one): the dump hands it this checkpoint.
+      const guard = round === 1 ? undefined : await pollFor(async () => (await waitingRootGuards(workDir))[0], 10_000, "a root guard waiting ahead");
+      const dir = path.join(f.scratch, `prepared-${round}`);
+      await runtime.checkpoint(proc, dir);
+      if (guard) {
+        // Before any restore is asked for, that guard has the task's root (read-only) and its /tmp, with the log in it.
+        await pollFor(async () => (await readFile(`/proc/${guard}/root${scratch}/tmp/prepared.log`, "utf8").catch(() => "")).includes("tick") || undefined, 10_000, "the guard to have filled the checkpoint's /tmp");
+        expect(await readdir(`/proc/${guard}/root${stage}`)).toEqual(expect.arrayContaining(["dev", "proc", "tmp"]));
+        expect((await readFile(`/proc/${guard}/mountinfo`, "utf8")).split("\n").find((line) => line.split(" ")[4] === stage)).toMatch(/ ro,/);
+        expect(await readsStdin(guard)).toBe(true);
+      }
+      // The third restore asks for another /tmp size than the one prepared: that guard is let go, and the restore takes the usual way.
+      const restoreSandbox = round === 3 ? { ...sandbox, tmpMb: 64 } : sandbox;
+      proc = f.track(await runtime.restore(dir, { cwd: f.dir, sandbox: restoreSandbox }));
+      expect(await createIpcClient(proc.ipc).request({ cmd: "state" })).toMatchObject({ count: round, graphSum: graphSum(GRAPH_SIZE) });
+      const [{ pid: task }] = await processesOf(uid);
+      const ticks = (await readFile(`/proc/${task}/root/tmp/prepared.log`, "utf8")).trim().split("\n").map((line) => Number(line.split(" ")[1]));
+      expect(ticks).toEqual(ticks.map((_, i) => i + 1));
+      expect((await readFile(`/proc/${task}/mountinfo`, "utf8")).split("\n").find((line) => line.split(" ")[4] === "/tmp")).toMatch(round === 3 ? /size=65536k/ : /size=262144k/);
+      if (round === 2) expect(await readsStdin(guard!)).toBe(false); // it ran this restore's criu
+      if (round === 3) await pollFor(async () => ((await pidRunning(guard!)) ? undefined : true), 10_000, "the guard prepared for another size to exit");
     }
   });
 });
