@@ -134,15 +134,7 @@ export function rootStandbyGuard(tools: CriuGuardTools, root: string, scratch: s
  * A guard that died meanwhile refuses the write (EPIPE, ignored here): its exit is what the caller sees.
  */
 export function handCommand(guard: { stdin: NodeJS.WritableStream | null }, cwd: string, command: string[], ahead: string[] = []): void {
-  const stdin = guard.stdin!;
-  stdin.on("error", () => {});
-  const fields = [...ahead, cwd, ...command];
-  const bad = fields.find((field) => field.includes("\0"));
-  if (bad !== undefined) {
-    stdin.end();
-    throw new Error(`a command handed to the criu guard cannot hold a NUL byte: ${JSON.stringify(bad)}`);
-  }
-  stdin.end(nulFields(fields));
+  handFields(guard, [...ahead, cwd, ...command], true);
 }
 
 /**
@@ -150,14 +142,19 @@ export function handCommand(guard: { stdin: NodeJS.WritableStream | null }, cwd:
  * scratch archive or "", size), keeping its stdin open for `handCommand`. A NUL in a field closes it.
  */
 export function handAhead(guard: { stdin: NodeJS.WritableStream | null }, fields: [string, string, string]): void {
+  handFields(guard, fields, false);
+}
+
+/** Writes `fields` to a guard's stdin, each ending in a NUL, and closes it when `last`; a field holding a NUL closes it with nothing written. */
+function handFields(guard: { stdin: NodeJS.WritableStream | null }, fields: string[], last: boolean): void {
   const stdin = guard.stdin!;
   stdin.on("error", () => {});
   const bad = fields.find((field) => field.includes("\0"));
   if (bad !== undefined) {
     stdin.end();
-    throw new Error(`a field handed to the criu guard cannot hold a NUL byte: ${JSON.stringify(bad)}`);
+    throw new Error(`a command handed to the criu guard cannot hold a NUL byte: ${JSON.stringify(bad)}`);
   }
-  stdin.write(nulFields(fields));
+  const text = fields.map((field) => `${field}\0`).join("");
+  if (last) stdin.end(text);
+  else stdin.write(text);
 }
-
-const nulFields = (fields: string[]) => fields.map((field) => `${field}\0`).join("");
