@@ -2,8 +2,9 @@
 # Installs the system packages Stasis needs on Debian 12, idempotently (run as root):
 #   - CRIU >= 4.2 (Debian 12's 3.17 fails `criu check`; trixie's 4.1 cannot dump inet sockets on
 #     kernels >= 6.16). It comes from Debian forky (or sid), fetched with a PRIVATE apt config and
-#     an empty dpkg status, unpacked with `dpkg -x` into /opt/stasis/criu/root and run through that
-#     prefix's own dynamic loader, so the host's apt sources and libc are never touched.
+#     an empty dpkg status, unpacked with `dpkg -x` into /opt/stasis/criu/root, its binary set (patchelf)
+#     to run with that prefix's own dynamic loader and libraries, so the host's apt sources and libc
+#     are never touched.
 #   - From Debian 12: runc, skopeo, umoci, docker-registry, postgresql, zstd, util-linux, git, patchelf,
 #     chromium (the dashboard tests drive it with playwright-core; no browser download), podman
 #     (4.3) and docker.io (Docker 20.10 with its containerd): the `--workload container` runtime
@@ -77,6 +78,32 @@ criu_ok() {
   criu check >/dev/null 2>&1
 }
 
+# The criu binary names its own dynamic loader and library dir (patchelf: PT_INTERP and DT_RPATH, which,
+# unlike RUNPATH, also serves the libraries' own dependencies), and $CRIU_WRAPPER is a symlink to it: each
+# criu call is one exec, not a shell's and then the loader's (~3–4 ms per dump and per restore on a
+# 2-core VM: bench/suspend-resume, twentieth round). An older install's shell wrapper is replaced;
+# `installed`: this script just installed criu, and $CRIU_WRAPPER is made the symlink whatever it was.
+criu_runs_directly() {
+  local bin="$CRIU_PREFIX/root/usr/sbin/criu" lib="$CRIU_PREFIX/root/usr/lib/x86_64-linux-gnu"
+  local loader="$lib/ld-linux-x86-64.so.2" rpath="$lib:$CRIU_PREFIX/root/lib/x86_64-linux-gnu"
+  [ -x "$bin" ] && [ -e "$loader" ] || return 0
+  if [ "$(patchelf --print-interpreter "$bin" 2>/dev/null)" != "$loader" ] || [ "$(patchelf --print-rpath "$bin" 2>/dev/null)" != "$rpath" ]; then
+    cp -p "$bin" "$bin.direct"
+    patchelf --set-interpreter "$loader" --force-rpath --set-rpath "$rpath" "$bin.direct"
+    "$bin.direct" --version >/dev/null 2>&1 || { rm -f "$bin.direct"; die "criu does not start after patchelf set its loader to $loader"; }
+    mv "$bin.direct" "$bin"
+    log "criu runs with its own loader and libraries directly (no wrapper script)"
+  fi
+  # Otherwise only a wrapper this script wrote (or its symlink) is replaced: a criu of the host's own stays on PATH.
+  if [ -L "$CRIU_WRAPPER" ] && [ "$(readlink "$CRIU_WRAPPER")" = "$bin" ]; then return 0; fi
+  if [ "${1:-}" != installed ] && [ -e "$CRIU_WRAPPER" ] && ! grep -qF "$CRIU_PREFIX/root" "$CRIU_WRAPPER" 2>/dev/null; then return 0; fi
+  mkdir -p "$(dirname "$CRIU_WRAPPER")"
+  ln -sfn "$bin" "$CRIU_WRAPPER.tmp"
+  mv -T "$CRIU_WRAPPER.tmp" "$CRIU_WRAPPER"
+  hash -r
+  log "$CRIU_WRAPPER -> $bin"
+}
+
 install_criu() {
   local apt_dir="$CRIU_PREFIX/apt" stage="$CRIU_PREFIX/root.new" suite
   [ -r "$KEYRING" ] || die "$KEYRING missing: install debian-archive-keyring"
@@ -113,17 +140,7 @@ install_criu() {
   mv "$stage" "$CRIU_PREFIX/root"
   rm -rf "$CRIU_PREFIX/root.old" "$apt_dir/cache/archives/"*.deb
 
-  local root="$CRIU_PREFIX/root" lib="$CRIU_PREFIX/root/usr/lib/x86_64-linux-gnu"
-  mkdir -p "$(dirname "$CRIU_WRAPPER")"
-  cat > "$CRIU_WRAPPER.tmp" <<EOF
-#!/bin/sh
-# CRIU from Debian $suite, unpacked into $root by scripts/setup-system.sh and run with its own
-# libc through its own dynamic loader (the host's libc stays Debian 12's).
-exec "$lib/ld-linux-x86-64.so.2" --library-path "$lib:$root/lib/x86_64-linux-gnu" "$root/usr/sbin/criu" "\$@"
-EOF
-  chmod 755 "$CRIU_WRAPPER.tmp"
-  mv "$CRIU_WRAPPER.tmp" "$CRIU_WRAPPER"
-  hash -r
+  criu_runs_directly installed
 }
 
 step "checking CRIU"
@@ -165,31 +182,6 @@ keep_kerndat_cache() {
   log "criu keeps its kernel probe's results in $CRIU_KDAT_TO"
 }
 keep_kerndat_cache
-
-# The criu binary names its own dynamic loader and library dir (patchelf: PT_INTERP and DT_RPATH, which,
-# unlike RUNPATH, also serves the libraries' own dependencies), and $CRIU_WRAPPER is a symlink to it: each
-# criu call is one exec, not a shell's and then the loader's (~3–4 ms per dump and per restore on a
-# 2-core VM: bench/suspend-resume, twentieth round). An older install's shell wrapper is replaced.
-criu_runs_directly() {
-  local bin="$CRIU_PREFIX/root/usr/sbin/criu" lib="$CRIU_PREFIX/root/usr/lib/x86_64-linux-gnu"
-  local loader="$lib/ld-linux-x86-64.so.2" rpath="$lib:$CRIU_PREFIX/root/lib/x86_64-linux-gnu"
-  [ -x "$bin" ] && [ -e "$loader" ] || return 0
-  if [ "$(patchelf --print-interpreter "$bin" 2>/dev/null)" != "$loader" ] || [ "$(patchelf --print-rpath "$bin" 2>/dev/null)" != "$rpath" ]; then
-    cp -p "$bin" "$bin.direct"
-    patchelf --set-interpreter "$loader" --force-rpath --set-rpath "$rpath" "$bin.direct"
-    "$bin.direct" --version >/dev/null 2>&1 || { rm -f "$bin.direct"; die "criu does not start after patchelf set its loader to $loader"; }
-    mv "$bin.direct" "$bin"
-    log "criu runs with its own loader and libraries directly (no wrapper script)"
-  fi
-  # Only a wrapper this script wrote (or its symlink) is replaced: a criu of the host's own stays on PATH.
-  if [ -L "$CRIU_WRAPPER" ] && [ "$(readlink "$CRIU_WRAPPER")" = "$bin" ]; then return 0; fi
-  if [ -e "$CRIU_WRAPPER" ] && ! grep -qF "$CRIU_PREFIX/root" "$CRIU_WRAPPER" 2>/dev/null; then return 0; fi
-  mkdir -p "$(dirname "$CRIU_WRAPPER")"
-  ln -sfn "$bin" "$CRIU_WRAPPER.tmp"
-  mv -T "$CRIU_WRAPPER.tmp" "$CRIU_WRAPPER"
-  hash -r
-  log "$CRIU_WRAPPER -> $bin"
-}
 criu_runs_directly
 
 step "running criu check"
