@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readsStdin } from "../../test/support/processes.ts";
 import { waitFor } from "../../test/support/wait-for.ts";
 import { guardedCriu, handAhead, handCommand, PREPARED, rootStandbyGuard, standbyGuard } from "./criu-guard.ts";
@@ -25,6 +25,11 @@ const alive = async (pid: number) => {
 
 const TOOLS = { setpriv: "setpriv", bash: "bash" };
 
+// Where handCommand writes a guard's command file, as a dump's or a restore's own work dir.
+let handDir = "";
+beforeAll(async () => void (handDir = await mkdtemp(path.join(tmpdir(), "guard-hand-"))));
+afterAll(() => rm(handDir, { recursive: true, force: true }));
+
 /**
  * Guards `command` (handed to a guard started ahead, with `standby`), waits until `processes` run below it, sends SIGTERM: the guard exits 143 and none
  * of them is left. `runnerGone`: the guard's stderr is a pipe nobody reads any more, as when its runner died.
@@ -32,7 +37,7 @@ const TOOLS = { setpriv: "setpriv", bash: "bash" };
 async function termEndsTree(command: string[], processes: number, options: { runnerGone?: boolean; standby?: boolean } = {}): Promise<void> {
   const [file, args] = options.standby ? standbyGuard(TOOLS) : guardedCriu(TOOLS, command);
   const guard = spawn(file, args, { stdio: [options.standby ? "pipe" : "ignore", "ignore", options.runnerGone ? "pipe" : "ignore"] });
-  if (options.standby) handCommand(guard, "/", command);
+  if (options.standby) handCommand(guard, handDir, "/", command);
   const exited = new Promise<number | null>((resolve) => guard.once("exit", (code) => resolve(code)));
   const tree = await waitFor("the whole tree to start", async () => {
     const pids = await descendants(guard.pid!);
@@ -75,7 +80,7 @@ describe("criu guard", () => {
     const [stdout, fd3] = [read(1), read(3)];
     const exited = new Promise((resolve) => guard.once("exit", resolve));
     // A field with spaces, quotes and a newline reaches the command as one argument.
-    handCommand(guard, "/tmp", ["bash", "-c", 'pwd; printf "%s|" "$1" >&3; read -t 1 x && echo "stdin not empty"; exit 5', "-", "a b 'c'\nd"]);
+    handCommand(guard, handDir, "/tmp", ["bash", "-c", 'pwd; printf "%s|" "$1" >&3; read -t 1 x && echo "stdin not empty"; exit 5', "-", "a b 'c'\nd"]);
     expect(await exited).toBe(5);
     expect(await stdout).toBe("/tmp\n");
     expect(await fd3).toBe("a b 'c'\nd|");
@@ -133,7 +138,7 @@ describe("criu guard", () => {
       expect(await readFile(`/proc/${guard.pid}/root${root}/etc/marker`, "utf8")).toBe("saved root\n");
       expect(await readFile(`/proc/${guard.pid}/root${scratch}/tmp/file`, "utf8")).toBe("saved tmp\n");
       expect(await readsStdin(guard.pid!)).toBe(true);
-      handCommand(guard, "/tmp", ["sh", "-c", report]);
+      handCommand(guard, handDir, "/tmp", ["sh", "-c", report]);
       expect(await exited).toBe(4);
       expect(stdout).toMatch(/^prepared\n\/tmp\nsaved root\nsaved tmp\nsaved shm\nread-only\ntmp-writable\ntmpfs stasis-tmp .*size=8192k\n$/);
       expect(await readdir(root)).toEqual([]);
@@ -147,11 +152,14 @@ describe("criu guard", () => {
     }
   });
 
-  it("refuses a command with a NUL byte, writing nothing", () => {
+  it("refuses a command with a NUL byte, writing nothing", async () => {
     const written: string[] = [];
     const stdin = { on: () => stdin, end: (chunk?: string) => void (chunk === undefined || written.push(chunk)) } as unknown as NodeJS.WritableStream;
-    expect(() => handCommand({ stdin }, "/", ["criu", "restore\0--evil"])).toThrow(/NUL byte/);
+    const dir = path.join(handDir, "refused");
+    await mkdir(dir);
+    expect(() => handCommand({ stdin }, dir, "/", ["criu", "restore\0--evil"])).toThrow(/NUL byte/);
     expect(written).toEqual([]);
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it("without a signal, exits with the command's own status", async () => {
@@ -171,7 +179,7 @@ describe("criu guard", () => {
       const env = { PATH: process.env.PATH!, HOME: home, SHLVL: "0" };
       const ran = async (file: string, args: string[], command?: string[]) => {
         const guard = spawn(file, args, { stdio: ["pipe", "ignore", "ignore"], env });
-        if (command) handCommand(guard, "/", command);
+        if (command) handCommand(guard, handDir, "/", command);
         else guard.stdin!.end();
         return new Promise((resolve) => guard.once("exit", resolve));
       };

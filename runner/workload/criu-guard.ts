@@ -1,3 +1,5 @@
+import { writeFileSync } from "node:fs";
+import path from "node:path";
 import { bashScript } from "./bash-script.ts";
 import { RESTORE_ROOT_FILL, RESTORE_ROOT_MOUNT, RESTORE_SCRATCH_FILL, RESTORE_SCRATCH_MOUNTS, SCRATCH_MOUNTS } from "./task-root.ts";
 
@@ -44,15 +46,21 @@ const RUN = [
 const GUARD = [...GUARD_TRAP, "set -- \"$0\" \"$@\"", ...RUN].join("\n");
 
 /**
- * The guard started ahead (criu-standby.ts): it waits for its command on stdin — the dir to run it
- * in, then criu's command line, each ending in a NUL — and runs it as the guard above. Its stdin
+ * A standby guard's command (`handCommand`): the path of a file holding it comes on stdin, the file
+ * holds its fields. bash reads a pipe one byte per read(2) (it cannot give back what it read past a
+ * delimiter), ~1.7 µs a byte on a 2-core VM: ~3.5 ms for a dump's ~2 KB command; a file it reads in
+ * blocks. Stdin closed before a path, or a file with less than a dir and a command, it runs nothing.
+ */
+const READ_COMMAND = ["IFS= read -r -d '' f || exit 0", "mapfile -t -d '' cmd < \"$f\" || exit 127", '[ "${#cmd[@]}" -ge 2 ] || exit 0'];
+
+/**
+ * The guard started ahead (criu-standby.ts): it waits for its command (READ_COMMAND: the dir to run
+ * it in, then criu's command line) and runs it as the guard above. Its stdin
  * closed with no command, it exits 0 having run nothing; a TERM while it waits ends it (143).
  */
 const STANDBY_GUARD = [
   ...GUARD_TRAP,
-  "cmd=()",
-  "while IFS= read -r -d '' a; do cmd+=(\"$a\"); done",
-  '[ "${#cmd[@]}" -ge 2 ] || exit 0',
+  ...READ_COMMAND,
   'cd -- "${cmd[0]}" || exit 127',
   'set -- "${cmd[@]:1}"',
   "exec </dev/null",
@@ -73,7 +81,7 @@ export const PREPARED = "prepared";
  *   read-only and fills the scratch, then prints PREPARED on stdout: a runner may hand this part as soon
  *   as it has dumped the task, and the restore finds it done (~18–23 ms of `tar`, `mount` and `tar` on a
  *   2-core VM: bench/suspend-resume, twentieth round);
- * - the restore's part: the dir to run in and criu's command line, which it runs as the guard above.
+ * - the restore's part (READ_COMMAND): the dir to run in and criu's command line, which it runs as the guard above.
  * Arguments: `OWNER ROOT SCRATCH AHEAD`. A root it cannot mount ends it at once (125), before it reads
  * anything; stdin closed before a whole part, it exits 0 having run nothing.
  */
@@ -91,9 +99,7 @@ const ROOT_STANDBY_GUARD = [
   `  ${RESTORE_SCRATCH_FILL} || exit 126`,
   "fi",
   `echo ${PREPARED}`,
-  "cmd=()",
-  "while IFS= read -r -d '' a; do cmd+=(\"$a\"); done",
-  '[ "${#cmd[@]}" -ge 2 ] || exit 0',
+  ...READ_COMMAND,
   'cd -- "${cmd[0]}" || exit 127',
   'set -- "${cmd[@]:1}"',
   "exec </dev/null",
@@ -129,12 +135,19 @@ export function rootStandbyGuard(tools: CriuGuardTools, root: string, scratch: s
 
 /**
  * Hands a standby guard the command it runs, in `cwd`, and closes its stdin; `ahead`: the fields a
- * root standby guard reads first (`handAhead`), when they were not handed before. A command it
- * refuses (a NUL in a field) closes its stdin with nothing written: the guard exits having run nothing.
- * A guard that died meanwhile refuses the write (EPIPE, ignored here): its exit is what the caller sees.
+ * root standby guard reads first (`handAhead`), when they were not handed before. The command goes
+ * through a file in `dir` (READ_COMMAND), which must be the caller's own: a dir of the runner's that
+ * only it writes, removed with the call's other files. A command it refuses (a NUL in a field)
+ * closes its stdin with nothing written: the guard exits having run nothing. A guard that died
+ * meanwhile refuses the write (EPIPE, ignored here): its exit is what the caller sees.
  */
-export function handCommand(guard: { stdin: NodeJS.WritableStream | null }, cwd: string, command: string[], ahead: string[] = []): void {
-  handFields(guard, [...ahead, cwd, ...command], true);
+export function handCommand(guard: { stdin: NodeJS.WritableStream | null }, dir: string, cwd: string, command: string[], ahead: string[] = []): void {
+  const fields = [cwd, ...command];
+  refuseNul(guard, fields);
+  const file = path.join(dir, "guard-command");
+  // Synchronous: a small file on the dump's and the restore's critical path.
+  writeFileSync(file, nulTerminated(fields), { mode: 0o600 });
+  handFields(guard, [...ahead, file], true);
 }
 
 /**
@@ -147,14 +160,20 @@ export function handAhead(guard: { stdin: NodeJS.WritableStream | null }, fields
 
 /** Writes `fields` to a guard's stdin, each ending in a NUL, and closes it when `last`; a field holding a NUL closes it with nothing written. */
 function handFields(guard: { stdin: NodeJS.WritableStream | null }, fields: string[], last: boolean): void {
+  refuseNul(guard, fields);
   const stdin = guard.stdin!;
   stdin.on("error", () => {});
-  const bad = fields.find((field) => field.includes("\0"));
-  if (bad !== undefined) {
-    stdin.end();
-    throw new Error(`a command handed to the criu guard cannot hold a NUL byte: ${JSON.stringify(bad)}`);
-  }
-  const text = fields.map((field) => `${field}\0`).join("");
-  if (last) stdin.end(text);
-  else stdin.write(text);
+  if (last) stdin.end(nulTerminated(fields));
+  else stdin.write(nulTerminated(fields));
 }
+
+/** Throws, with the guard's stdin closed (it then exits having run nothing), when a field holds a NUL. */
+function refuseNul(guard: { stdin: NodeJS.WritableStream | null }, fields: string[]): void {
+  const bad = fields.find((field) => field.includes("\0"));
+  if (bad === undefined) return;
+  guard.stdin!.on("error", () => {});
+  guard.stdin!.end();
+  throw new Error(`a command handed to the criu guard cannot hold a NUL byte: ${JSON.stringify(bad)}`);
+}
+
+const nulTerminated = (fields: string[]) => fields.map((field) => `${field}\0`).join("");

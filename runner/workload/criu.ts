@@ -38,32 +38,42 @@ export async function detectCriu(criuPath: string): Promise<CriuDetection> {
   return { ok: true, path: criuPath, version };
 }
 
-/**
- * Runs a CRIU command that is expected to finish (dump); rejects with the log's error lines. Under
- * `guard`, criu and everything it forked die with the runner. `env`: what it runs with (criu-user.ts's
- * criuEnvironment); `waiting`: a guard started ahead with that same `env` (criu-standby.ts) to hand the
- * command to instead of spawning one. `before`: a command line that does its part, then execs the
- * rest (criu's), as the first part of the same command.
- */
-export async function runCriu(criuPath: string, args: string[], logFile: string, guard?: CriuGuardTools, user?: TaskUser, env?: NodeJS.ProcessEnv, waiting?: ChildProcess | null, before: string[] = []): Promise<void> {
-  const command = [...before, ...criuCommand(criuPath, args, user)];
-  const [file, argv] = guard ? guardedCriu(guard, command) : [command[0]!, command.slice(1)];
+export interface RunCriuOptions {
+  /** criu's log (`-o`, in `-W`), whose error lines a failure reports. */
+  logFile: string;
+  /** The call's own dir of the runner's (criu's `-W`): a waiting guard's command file goes there (criu-guard.ts `handCommand`). */
+  workDir: string;
+  /** criu and everything it forked die with the runner. */
+  guard?: CriuGuardTools;
+  user?: TaskUser;
+  /** What it runs with (criu-user.ts's criuEnvironment). */
+  env?: NodeJS.ProcessEnv;
+  /** A guard started ahead with that same `env` (criu-standby.ts) to hand the command to instead of spawning one. */
+  waiting?: ChildProcess | null;
+  /** A command line that does its part, then execs the rest (criu's), as the first part of the same command. */
+  before?: string[];
+}
+
+/** Runs a CRIU command that is expected to finish (dump); rejects with the log's error lines. */
+export async function runCriu(criuPath: string, args: string[], options: RunCriuOptions): Promise<void> {
+  const command = [...(options.before ?? []), ...criuCommand(criuPath, args, options.user)];
+  const [file, argv] = options.guard ? guardedCriu(options.guard, command) : [command[0]!, command.slice(1)];
   try {
-    await (waiting ? runHanded(waiting, command) : run(file, argv, { maxBuffer: 16 * 1024 * 1024, env }));
+    await (options.waiting ? runHanded(options.waiting, options.workDir, command) : run(file, argv, { maxBuffer: 16 * 1024 * 1024, env: options.env }));
   } catch (err) {
-    throw new Error(`criu ${args[0]} failed: ${await logSummary(logFile, err)}`, { cause: err });
+    throw new Error(`criu ${args[0]} failed: ${await logSummary(options.logFile, err)}`, { cause: err });
   }
 }
 
 /** `command` run by a waiting guard in this process's dir: resolves on exit 0, else rejects with its stderr (as execFile does). */
-async function runHanded(guard: ChildProcess, command: string[]): Promise<void> {
+async function runHanded(guard: ChildProcess, dir: string, command: string[]): Promise<void> {
   // Pipes beyond stdio are a restore's: a dump has no use for them.
   guard.stdio.slice(3).forEach((stream) => stream?.destroy());
   let stderr = "";
   guard.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-16_000)));
   guard.stdout!.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => guard.once("close", (code, signal) => resolve({ code, signal })));
-  handCommand(guard, process.cwd(), command);
+  handCommand(guard, dir, process.cwd(), command);
   const { code, signal } = await exited;
   if (code !== 0) throw Object.assign(new Error(`${command[0]} exited with ${signal ?? code}`), { code, signal, stderr });
 }

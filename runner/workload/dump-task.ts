@@ -76,7 +76,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   step("args");
   const started = performance.now();
   try {
-    await runCriu(options.criuPath, args, path.join(work, "dump.log"), options.guard, handle.parts.user, options.criuEnv, options.waitingGuard?.(), before ?? []);
+    await runCriu(options.criuPath, args, { logFile: path.join(work, "dump.log"), workDir: work, guard: options.guard, user: handle.parts.user, env: options.criuEnv, waiting: options.waitingGuard?.(), before: before ?? undefined });
   } catch (err) {
     if (declined) throw new WorkloadError("DUMP_DECLINED", `the dump of task ${handle.proc.id} was not taken: its verdict said go on`, { cause: err });
     throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });
