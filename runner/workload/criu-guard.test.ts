@@ -37,7 +37,7 @@ afterAll(() => rm(handDir, { recursive: true, force: true }));
 async function termEndsTree(command: string[], processes: number, options: { runnerGone?: boolean; standby?: boolean } = {}): Promise<void> {
   const [file, args] = options.standby ? standbyGuard(TOOLS) : guardedCriu(TOOLS, command);
   const guard = spawn(file, args, { stdio: [options.standby ? "pipe" : "ignore", "ignore", options.runnerGone ? "pipe" : "ignore"] });
-  if (options.standby) handCommand(guard, handDir, "/", command);
+  if (options.standby) handCommand(guard, handDir, { cwd: "/", command });
   const exited = new Promise<number | null>((resolve) => guard.once("exit", (code) => resolve(code)));
   const tree = await waitFor("the whole tree to start", async () => {
     const pids = await descendants(guard.pid!);
@@ -80,7 +80,7 @@ describe("criu guard", () => {
     const [stdout, fd3] = [read(1), read(3)];
     const exited = new Promise((resolve) => guard.once("exit", resolve));
     // A field with spaces, quotes and a newline reaches the command as one argument.
-    handCommand(guard, handDir, "/tmp", ["bash", "-c", 'pwd; printf "%s|" "$1" >&3; read -t 1 x && echo "stdin not empty"; exit 5', "-", "a b 'c'\nd"]);
+    handCommand(guard, handDir, { cwd: "/tmp", command: ["bash", "-c", 'pwd; printf "%s|" "$1" >&3; read -t 1 x && echo "stdin not empty"; exit 5', "-", "a b 'c'\nd"] });
     expect(await exited).toBe(5);
     expect(await stdout).toBe("/tmp\n");
     expect(await fd3).toBe("a b 'c'\nd|");
@@ -138,7 +138,7 @@ describe("criu guard", () => {
       expect(await readFile(`/proc/${guard.pid}/root${root}/etc/marker`, "utf8")).toBe("saved root\n");
       expect(await readFile(`/proc/${guard.pid}/root${scratch}/tmp/file`, "utf8")).toBe("saved tmp\n");
       expect(await readsStdin(guard.pid!)).toBe(true);
-      handCommand(guard, handDir, "/tmp", ["sh", "-c", report]);
+      handCommand(guard, handDir, { cwd: "/tmp", command: ["sh", "-c", report] });
       expect(await exited).toBe(4);
       expect(stdout).toMatch(/^prepared\n\/tmp\nsaved root\nsaved tmp\nsaved shm\nread-only\ntmp-writable\ntmpfs stasis-tmp .*size=8192k\n$/);
       expect(await readdir(root)).toEqual([]);
@@ -157,9 +157,31 @@ describe("criu guard", () => {
     const stdin = { on: () => stdin, end: (chunk?: string) => void (chunk === undefined || written.push(chunk)) } as unknown as NodeJS.WritableStream;
     const dir = path.join(handDir, "refused");
     await mkdir(dir);
-    expect(() => handCommand({ stdin }, dir, "/", ["criu", "restore\0--evil"])).toThrow(/NUL byte/);
+    expect(() => handCommand({ stdin }, dir, { cwd: "/", command: ["criu", "restore\0--evil"] })).toThrow(/NUL byte/);
     expect(written).toEqual([]);
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("runs a shell command beside its command, both at once, and exits when both have ended: with the command's status, or 125 when only the one beside failed", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "guard-beside-"));
+    try {
+      // Each side waits for the other's file: run one after the other, neither would end.
+      const [a, b] = [path.join(dir, "a"), path.join(dir, "b")];
+      const meet = (mine: string, theirs: string, then: string) => `: > ${mine}; while [ ! -e ${theirs} ]; do sleep 0.01; done; ${then}`;
+      const exitOf = (guard: ReturnType<typeof spawn>) => new Promise((resolve) => guard.once("exit", resolve));
+      for (const [beside, main, status] of [["sleep 0.2; : > " + path.join(dir, "late"), "exit 0", 0], ["exit 3", "exit 0", 125], ["exit 0", "exit 6", 6]] as const) {
+        await rm(a, { force: true });
+        await rm(b, { force: true });
+        const spawned = spawn(...guardedCriu(TOOLS, ["sh", "-c", meet(a, b, main)], meet(b, a, beside)), { stdio: "ignore" });
+        const waiting = spawn(...standbyGuard(TOOLS), { stdio: ["pipe", "ignore", "ignore"] });
+        handCommand(waiting, handDir, { cwd: "/", command: ["sh", "-c", `while [ ! -e ${a} ]; do sleep 0.01; done; ${main}`], beside: `: > ${b}; ${beside}` });
+        expect(await Promise.all([exitOf(spawned), exitOf(waiting)])).toEqual([status, status]);
+      }
+      // The guard waited for the command beside to end, although its own command had ended first.
+      expect(existsSync(path.join(dir, "late"))).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("without a signal, exits with the command's own status", async () => {
@@ -179,7 +201,7 @@ describe("criu guard", () => {
       const env = { PATH: process.env.PATH!, HOME: home, SHLVL: "0" };
       const ran = async (file: string, args: string[], command?: string[]) => {
         const guard = spawn(file, args, { stdio: ["pipe", "ignore", "ignore"], env });
-        if (command) handCommand(guard, handDir, "/", command);
+        if (command) handCommand(guard, handDir, { cwd: "/", command });
         else guard.stdin!.end();
         return new Promise((resolve) => guard.once("exit", resolve));
       };

@@ -33,37 +33,50 @@ const GUARD_TRAP = [
   "trap end TERM",
 ];
 
-/** Runs criu (`"$@"`) as the guard's child and exits with its status. */
+/**
+ * Runs criu (`"$@"`) as the guard's child and, when `$beside` is not empty, that shell command beside
+ * it (a dump's root archive, task-root.ts `saveRootBeside`), forked after criu so criu starts first.
+ * Exits with criu's status once both have ended; 125 if criu succeeded and the command beside did not.
+ */
 const RUN = [
   '"$@" &',
   "c=$!",
+  "b=",
+  '[ -z "$beside" ] || { /bin/sh -c "$beside" & b=$!; }',
   'wait "$c"',
   "s=$?",
   // A TERM that lands between fork and wait is handled by the trap; a normal exit reports criu's status.
+  '[ -z "$b" ] || wait "$b" || [ "$s" -ne 0 ] || s=125',
   'exit "$s"',
 ];
 
-const GUARD = [...GUARD_TRAP, "set -- \"$0\" \"$@\"", ...RUN].join("\n");
+const GUARD = [...GUARD_TRAP, 'beside="$0"', ...RUN].join("\n");
 
 /**
  * A standby guard's command (`handCommand`): the path of a file holding it comes on stdin, the file
- * holds its fields. bash reads a pipe one byte per read(2) (it cannot give back what it read past a
+ * holds its fields: the dir to run in, the shell command to run beside (RUN; empty: none), then the
+ * command line. bash reads a pipe one byte per read(2) (it cannot give back what it read past a
  * delimiter), ~1.7 µs a byte on a 2-core VM: ~3.5 ms for a dump's ~2 KB command; a file it reads in
- * blocks. Stdin closed before a path, or a file with less than a dir and a command, it runs nothing.
+ * blocks. Stdin closed before a path, or a file without a command line, it runs nothing.
  */
-const READ_COMMAND = ["IFS= read -r -d '' f || exit 0", "mapfile -t -d '' cmd < \"$f\" || exit 127", '[ "${#cmd[@]}" -ge 2 ] || exit 0'];
+const READ_COMMAND = [
+  "IFS= read -r -d '' f || exit 0",
+  "mapfile -t -d '' cmd < \"$f\" || exit 127",
+  '[ "${#cmd[@]}" -ge 3 ] || exit 0',
+  'cd -- "${cmd[0]}" || exit 127',
+  'beside="${cmd[1]}"',
+  'set -- "${cmd[@]:2}"',
+  "exec </dev/null",
+];
 
 /**
- * The guard started ahead (criu-standby.ts): it waits for its command (READ_COMMAND: the dir to run
- * it in, then criu's command line) and runs it as the guard above. Its stdin
+ * The guard started ahead (criu-standby.ts): it waits for its command (READ_COMMAND) and runs it as
+ * the guard above. Its stdin
  * closed with no command, it exits 0 having run nothing; a TERM while it waits ends it (143).
  */
 const STANDBY_GUARD = [
   ...GUARD_TRAP,
   ...READ_COMMAND,
-  'cd -- "${cmd[0]}" || exit 127',
-  'set -- "${cmd[@]:1}"',
-  "exec </dev/null",
   ...RUN,
 ].join("\n");
 
@@ -100,9 +113,6 @@ const ROOT_STANDBY_GUARD = [
   "fi",
   `echo ${PREPARED}`,
   ...READ_COMMAND,
-  'cd -- "${cmd[0]}" || exit 127',
-  'set -- "${cmd[@]:1}"',
-  "exec </dev/null",
   ...RUN,
 ].join("\n");
 
@@ -114,9 +124,16 @@ export interface CriuGuardTools {
   bash: string;
 }
 
-/** argv for `spawn`/`execFile`: a criu command line (`criu args…`, criu-user.ts's `criuCommand`) under the guard. */
-export function guardedCriu(tools: CriuGuardTools, command: string[]): [string, string[]] {
-  return [tools.setpriv, ["--pdeathsig", "TERM", ...bashScript(tools.bash, GUARD, command)]];
+/** argv for `spawn`/`execFile`: a criu command line (`criu args…`, criu-user.ts's `criuCommand`) under the guard, `beside` it a shell command (RUN). */
+export function guardedCriu(tools: CriuGuardTools, command: string[], beside = ""): [string, string[]] {
+  return [tools.setpriv, ["--pdeathsig", "TERM", ...bashScript(tools.bash, GUARD, [beside, ...command])]];
+}
+
+/** What a guard runs: criu's command line (criu-user.ts's `criuCommand`) in `cwd`, and `beside` it a shell command (RUN). */
+export interface GuardCommand {
+  cwd: string;
+  command: string[];
+  beside?: string;
 }
 
 /** argv for `spawn` of a guard that waits for its command on stdin (`handCommand`); `owner` names whose it is in `ps`. */
@@ -134,15 +151,15 @@ export function rootStandbyGuard(tools: CriuGuardTools, root: string, scratch: s
 }
 
 /**
- * Hands a standby guard the command it runs, in `cwd`, and closes its stdin; `ahead`: the fields a
+ * Hands a standby guard what it runs (GuardCommand) and closes its stdin; `ahead`: the fields a
  * root standby guard reads first (`handAhead`), when they were not handed before. The command goes
  * through a file in `dir` (READ_COMMAND), which must be the caller's own: a dir of the runner's that
  * only it writes, removed with the call's other files. A command it refuses (a NUL in a field)
  * closes its stdin with nothing written: the guard exits having run nothing. A guard that died
  * meanwhile refuses the write (EPIPE, ignored here): its exit is what the caller sees.
  */
-export function handCommand(guard: { stdin: NodeJS.WritableStream | null }, dir: string, cwd: string, command: string[], ahead: string[] = []): void {
-  const fields = [cwd, ...command];
+export function handCommand(guard: { stdin: NodeJS.WritableStream | null }, dir: string, { cwd, command, beside = "" }: GuardCommand, ahead: string[] = []): void {
+  const fields = [cwd, beside, ...command];
   refuseNul(guard, fields);
   const file = path.join(dir, "guard-command");
   // Synchronous: a small file on the dump's and the restore's critical path.

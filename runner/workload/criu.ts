@@ -1,7 +1,7 @@
 import { execFile, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
-import { guardedCriu, handCommand, type CriuGuardTools } from "./criu-guard.ts";
+import { guardedCriu, handCommand, type CriuGuardTools, type GuardCommand } from "./criu-guard.ts";
 import { criuCommand, type TaskUser } from "./criu-user.ts";
 
 const run = promisify(execFile);
@@ -52,30 +52,34 @@ export interface RunCriuOptions {
   waiting?: ChildProcess | null;
   /** A command line that does its part, then execs the rest (criu's), as the first part of the same command. */
   before?: string[];
+  /** A shell command run beside criu, as the one who runs criu's command (criu-guard.ts RUN); its failure fails the call. */
+  beside?: string;
 }
 
 /** Runs a CRIU command that is expected to finish (dump); rejects with the log's error lines. */
 export async function runCriu(criuPath: string, args: string[], options: RunCriuOptions): Promise<void> {
   const command = [...(options.before ?? []), ...criuCommand(criuPath, args, options.user)];
-  const [file, argv] = options.guard ? guardedCriu(options.guard, command) : [command[0]!, command.slice(1)];
+  const beside = options.beside ?? "";
+  const [file, argv] = options.guard ? guardedCriu(options.guard, command, beside) : [command[0]!, command.slice(1)];
+  const unguarded = !options.waiting && !options.guard && beside ? run("/bin/sh", ["-c", beside]) : undefined;
   try {
-    await (options.waiting ? runHanded(options.waiting, options.workDir, command) : run(file, argv, { maxBuffer: 16 * 1024 * 1024, env: options.env }));
+    await Promise.all([options.waiting ? runHanded(options.waiting, options.workDir, { cwd: process.cwd(), command, beside }) : run(file, argv, { maxBuffer: 16 * 1024 * 1024, env: options.env }), unguarded]);
   } catch (err) {
     throw new Error(`criu ${args[0]} failed: ${await logSummary(options.logFile, err)}`, { cause: err });
   }
 }
 
-/** `command` run by a waiting guard in this process's dir: resolves on exit 0, else rejects with its stderr (as execFile does). */
-async function runHanded(guard: ChildProcess, dir: string, command: string[]): Promise<void> {
+/** `job` run by a waiting guard: resolves on exit 0, else rejects with its stderr (as execFile does). */
+async function runHanded(guard: ChildProcess, dir: string, job: GuardCommand): Promise<void> {
   // Pipes beyond stdio are a restore's: a dump has no use for them.
   guard.stdio.slice(3).forEach((stream) => stream?.destroy());
   let stderr = "";
   guard.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-16_000)));
   guard.stdout!.resume();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => guard.once("close", (code, signal) => resolve({ code, signal })));
-  handCommand(guard, dir, process.cwd(), command);
+  handCommand(guard, dir, job);
   const { code, signal } = await exited;
-  if (code !== 0) throw Object.assign(new Error(`${command[0]} exited with ${signal ?? code}`), { code, signal, stderr });
+  if (code !== 0) throw Object.assign(new Error(`${job.command[0]} exited with ${signal ?? code}`), { code, signal, stderr });
 }
 
 /** The error lines of a CRIU log (without the harmless RLIMIT_NOFILE noise), for error messages. */

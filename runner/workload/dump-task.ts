@@ -8,7 +8,7 @@ import { runCriu } from "./criu.ts";
 import type { CriuGuardTools } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { socketInode } from "./namespace.ts";
-import { saveRootPrefix, saveScratchCommand, SCRATCH_MOUNTS } from "./task-root.ts";
+import { awaitRootSaved, saveRootBeside, saveScratchCommand, SCRATCH_MOUNTS } from "./task-root.ts";
 import { postDumpScript } from "./dump-verdict.ts";
 import { detachTransientMountsPrefix, externalMountDumpArgs, readMountinfo } from "./transient-mounts.ts";
 import type { TaskHandle } from "./task-process.ts";
@@ -55,18 +55,19 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   const imageAbs = path.resolve(imageDir);
   // Synchronous, as the /proc reads: a few dirs and a file on the suspend's critical path, each an event-loop hop otherwise.
   mkdirSync(imageAbs, { recursive: true });
-  // Before criu, in its command: a sandboxed task's root is saved; a task on the host's mount table sheds what CRIU cannot dump.
-  const before = hostMounts ? detachTransientMountsPrefix(pid, hostMounts) : saveRootPrefix(pid, imageAbs);
-  step("root");
   mkdirSync(options.workDir, { recursive: true });
   const work = mkdtempSync(path.join(options.workDir, "dump-"));
+  // Before criu, in its command: a task on the host's mount table sheds what CRIU cannot dump. Beside it: a sandboxed task's root is saved.
+  const before = hostMounts ? detachTransientMountsPrefix(pid, hostMounts) : null;
+  const beside = mounts ? saveRootBeside(pid, imageAbs, work) : undefined;
+  step("root");
   const args = ["dump", "-t", String(pid), "-D", imageAbs, "-W", work, "-o", "dump.log", "--tcp-established", "--file-locks"];
   if (options.leaveRunning || options.stopAfter) args.push("--leave-running");
   let declined = false;
   const verdict = options.verdict ?? (options.stopAfter ? Promise.resolve(true) : undefined);
   if (verdict) void verdict.then((go) => (declined = !go), () => (declined = true));
-  // A sandboxed task's /tmp and /dev/shm are saved while criu holds it frozen, as its memory is.
-  const first = mounts ? saveScratchCommand(pid, imageAbs) : undefined;
+  // A sandboxed task's /tmp and /dev/shm are saved while criu holds it frozen, as its memory is, and it is not let go before its root is saved.
+  const first = mounts ? `${saveScratchCommand(pid, imageAbs)} && ${awaitRootSaved(work)}` : undefined;
   if (verdict || first) args.push("--action-script", postDumpScript(work, { verdict, stopTree: options.stopAfter ? pid : undefined, first }));
   for (const ino of new Set([stdout, stderr, ipc, status])) args.push("--external", `unix[${ino}]`);
   // A sandboxed task's binds, and its /tmp and /dev/shm, whose content the post-dump script keeps (CRIU would fork a tar and a gzip for each).
@@ -76,7 +77,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   step("args");
   const started = performance.now();
   try {
-    await runCriu(options.criuPath, args, { logFile: path.join(work, "dump.log"), workDir: work, guard: options.guard, user: handle.parts.user, env: options.criuEnv, waiting: options.waitingGuard?.(), before: before ?? undefined });
+    await runCriu(options.criuPath, args, { logFile: path.join(work, "dump.log"), workDir: work, guard: options.guard, user: handle.parts.user, env: options.criuEnv, waiting: options.waitingGuard?.(), before: before ?? undefined, beside });
   } catch (err) {
     if (declined) throw new WorkloadError("DUMP_DECLINED", `the dump of task ${handle.proc.id} was not taken: its verdict said go on`, { cause: err });
     throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });

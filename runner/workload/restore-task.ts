@@ -102,8 +102,8 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   const rootGuard = prepared ?? (meta.mounts ? (options.takeGuard?.("root") ?? null) : null);
   const guard = rootGuard ?? options.takeGuard?.("plain") ?? null;
   const criu = [...(meta.mounts && !rootGuard ? restoreRootPrefix(rootDir(options), imageAbs, scratch) : []), options.criuPath, ...args];
-  if (rootGuard && !prepared) handCommand(rootGuard, work, opts.cwd, criu, [path.join(imageAbs, ROOT_ARCHIVE), scratch.archive, scratch.size]);
-  else if (guard) handCommand(guard, work, opts.cwd, criu);
+  if (rootGuard && !prepared) handCommand(rootGuard, work, { cwd: opts.cwd, command: criu }, [path.join(imageAbs, ROOT_ARCHIVE), scratch.archive, scratch.size]);
+  else if (guard) handCommand(guard, work, { cwd: opts.cwd, command: criu });
   const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, criu);
   const child = guard ?? spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", ...Array.from({ length: RESTORE_FDS }, () => "pipe" as const)] });
   if (child.pid) options.onPids?.([child.pid]);

@@ -182,6 +182,24 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
       if (round === 3) await pollFor(async () => ((await pidRunning(guard!)) ? undefined : true), 10_000, "the guard prepared for another size to exit");
     }
   });
+
+  it("goes on where it was when its root cannot be saved (its dump fails and says so), and its next dump restores", async () => {
+    await chmod(f.dir, 0o755);
+    const uid = UID + 2;
+    const sandbox: TaskSandbox = { uid, gid: uid, expose: [path.dirname(process.execPath)], hide: [f.scratch], shared: [] };
+    const proc = f.track(await runtime.start({ command: process.execPath, args: [f.script, "/tmp/unsaved.log", String(GRAPH_SIZE)], cwd: f.dir, env: { PATH: process.env.PATH ?? "", HOME: "/tmp" }, sandbox }));
+    const ipc = createIpcClient(proc.ipc);
+    expect(await ipc.next()).toMatchObject({ type: "ready" });
+    // Where the root's archive goes is a dir: the root is saved beside criu, which dumps the task all the same.
+    const unsaved = path.join(f.scratch, "unsaved");
+    await mkdir(path.join(unsaved, "stasis-root.tar"), { recursive: true });
+    await expect(runtime.checkpoint(proc, unsaved)).rejects.toMatchObject({ code: "DUMP_FAILED", message: expect.stringMatching(/saving the task root failed/) });
+    expect(await ipc.request({ cmd: "state" })).toMatchObject({ count: 1, graphSum: graphSum(GRAPH_SIZE) });
+    const saved = path.join(f.scratch, "saved");
+    await runtime.checkpoint(proc, saved);
+    const restored = f.track(await runtime.restore(saved, { cwd: f.dir, sandbox }));
+    expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ count: 2, graphSum: graphSum(GRAPH_SIZE) });
+  });
 });
 
 /** Pids of the root guards of the runtime on `workDir` (criu-guard.ts `rootStandbyGuard`) waiting for their command. */
