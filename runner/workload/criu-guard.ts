@@ -160,7 +160,8 @@ export function rootStandbyGuard(tools: CriuGuardTools, root: string, scratch: s
  */
 export function handCommand(guard: { stdin: NodeJS.WritableStream | null }, dir: string, { cwd, command, beside = "" }: GuardCommand, ahead: string[] = []): void {
   const fields = [cwd, beside, ...command];
-  refuseNul(guard, fields);
+  // All of it, before the file is written: nothing is left of a refused command.
+  refuseNul(guard, [...ahead, ...fields]);
   const file = path.join(dir, "guard-command");
   // Synchronous: a small file on the dump's and the restore's critical path.
   writeFileSync(file, nulTerminated(fields), { mode: 0o600 });

@@ -43,15 +43,15 @@ export interface RunCriuOptions {
   logFile: string;
   /** The call's own dir of the runner's (criu's `-W`): a waiting guard's command file goes there (criu-guard.ts `handCommand`). */
   workDir: string;
-  /** criu and everything it forked die with the runner. */
-  guard?: CriuGuardTools;
+  /** What criu runs under (criu-guard.ts): it and everything it forked die with the runner. */
+  guard: CriuGuardTools;
   user?: TaskUser;
   /** What it runs with (criu-user.ts's criuEnvironment). */
   env?: NodeJS.ProcessEnv;
   /** A guard started ahead with that same `env` (criu-standby.ts) to hand the command to instead of spawning one. */
   waiting?: ChildProcess | null;
   /** A command line that does its part, then execs the rest (criu's), as the first part of the same command. */
-  before?: string[];
+  before?: string[] | null;
   /** A shell command run beside criu, as the one who runs criu's command (criu-guard.ts RUN); its failure fails the call. */
   beside?: string;
 }
@@ -60,10 +60,9 @@ export interface RunCriuOptions {
 export async function runCriu(criuPath: string, args: string[], options: RunCriuOptions): Promise<void> {
   const command = [...(options.before ?? []), ...criuCommand(criuPath, args, options.user)];
   const beside = options.beside ?? "";
-  const [file, argv] = options.guard ? guardedCriu(options.guard, command, beside) : [command[0]!, command.slice(1)];
-  const unguarded = !options.waiting && !options.guard && beside ? run("/bin/sh", ["-c", beside]) : undefined;
   try {
-    await Promise.all([options.waiting ? runHanded(options.waiting, options.workDir, { cwd: process.cwd(), command, beside }) : run(file, argv, { maxBuffer: 16 * 1024 * 1024, env: options.env }), unguarded]);
+    if (options.waiting) await runHanded(options.waiting, options.workDir, { cwd: process.cwd(), command, beside });
+    else await run(...guardedCriu(options.guard, command, beside), { maxBuffer: 16 * 1024 * 1024, env: options.env });
   } catch (err) {
     throw new Error(`criu ${args[0]} failed: ${await logSummary(options.logFile, err)}`, { cause: err });
   }

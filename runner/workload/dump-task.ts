@@ -18,8 +18,8 @@ export interface DumpTaskOptions {
   criuPath: string;
   criuVersion: string;
   workDir: string;
-  /** Run criu so that it dies with the runner. */
-  guard?: CriuGuardTools;
+  /** What criu runs under, so that it dies with the runner. */
+  guard: CriuGuardTools;
   /** `--leave-running`: the task goes on after the dump (a safety checkpoint). */
   leaveRunning?: boolean;
   /** The environment criu runs in (criu-user.ts's criuEnvironment). */
@@ -77,7 +77,7 @@ export async function dumpTask(handle: TaskHandle, imageDir: string, options: Du
   step("args");
   const started = performance.now();
   try {
-    await runCriu(options.criuPath, args, { logFile: path.join(work, "dump.log"), workDir: work, guard: options.guard, user: handle.parts.user, env: options.criuEnv, waiting: options.waitingGuard?.(), before: before ?? undefined, beside });
+    await runCriu(options.criuPath, args, { logFile: path.join(work, "dump.log"), workDir: work, guard: options.guard, user: handle.parts.user, env: options.criuEnv, waiting: options.waitingGuard?.(), before, beside });
   } catch (err) {
     if (declined) throw new WorkloadError("DUMP_DECLINED", `the dump of task ${handle.proc.id} was not taken: its verdict said go on`, { cause: err });
     throw new WorkloadError("DUMP_FAILED", `checkpoint of task ${handle.proc.id} failed: ${(err as Error).message}`, { cause: err });
