@@ -169,16 +169,17 @@ describe("criu guard", () => {
       const [a, b] = [path.join(dir, "a"), path.join(dir, "b")];
       const meet = (mine: string, theirs: string, then: string) => `: > ${mine}; while [ ! -e ${theirs} ]; do sleep 0.01; done; ${then}`;
       const exitOf = (guard: ReturnType<typeof spawn>) => new Promise((resolve) => guard.once("exit", resolve));
-      for (const [beside, main, status] of [["sleep 0.2; : > " + path.join(dir, "late"), "exit 0", 0], ["exit 3", "exit 0", 125], ["exit 0", "exit 6", 6]] as const) {
-        await rm(a, { force: true });
-        await rm(b, { force: true });
-        const spawned = spawn(...guardedCriu(TOOLS, ["sh", "-c", meet(a, b, main)], meet(b, a, beside)), { stdio: "ignore" });
+      // The side beside ends last, 0.2 s after the command, and leaves a file then: the guard's exit finds it there.
+      const late = (guard: string) => path.join(dir, `late-${guard}`);
+      for (const [beside, main, status] of [[(guard: string) => `sleep 0.2; : > ${late(guard)}`, "exit 0", 0], [() => "exit 3", "exit 0", 125], [() => "exit 0", "exit 6", 6]] as const) {
+        for (const file of [a, b, late("spawned"), late("waiting")]) await rm(file, { force: true });
+        const spawned = spawn(...guardedCriu(TOOLS, ["sh", "-c", meet(a, b, main)], meet(b, a, beside("spawned"))), { stdio: "ignore" });
         const waiting = spawn(...standbyGuard(TOOLS), { stdio: ["pipe", "ignore", "ignore"] });
-        handCommand(waiting, handDir, { cwd: "/", command: ["sh", "-c", `while [ ! -e ${a} ]; do sleep 0.01; done; ${main}`], beside: `: > ${b}; ${beside}` });
-        expect(await Promise.all([exitOf(spawned), exitOf(waiting)])).toEqual([status, status]);
+        handCommand(waiting, handDir, { cwd: "/", command: ["sh", "-c", `while [ ! -e ${a} ]; do sleep 0.01; done; ${main}`], beside: `: > ${b}; ${beside("waiting")}` });
+        const exits = [exitOf(spawned).then((code) => [code, existsSync(late("spawned"))]), exitOf(waiting).then((code) => [code, existsSync(late("waiting"))])];
+        const lateLeft = status === 0; // only the first side beside leaves one
+        expect(await Promise.all(exits)).toEqual([[status, lateLeft], [status, lateLeft]]);
       }
-      // The guard waited for the command beside to end, although its own command had ended first.
-      expect(existsSync(path.join(dir, "late"))).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
