@@ -4,6 +4,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { RunTimeline } from "../schemas/index.ts";
 import { runnerPool, sendEvent, taskProcesses, trigger, waitForFinal, waitForSuspended } from "./support/e2e-waits.ts";
 import { startTime } from "../runner/workload/leftovers.ts";
 import { pidAlive } from "../runner/workload/pid-alive.ts";
@@ -47,6 +48,9 @@ describe("resumes and the runner holding the dump", () => {
       expect(run.output).toMatchObject({ received: { payload: { n: i + 1 } } });
       expect(run.attemptDetails!.map((a) => [a.status, a.runnerId])).toEqual([["COMPLETED", holder.runnerId]]);
       expect(restoredLines(holder.log()).get(id)).toMatchObject({ fromLocalDump: true });
+      // The run's timeline says where and when its frozen wait resumed (written by the claim that restored it).
+      const timeline = await stack.api<RunTimeline>("GET", `/api/v1/runs/${id}/timeline`);
+      expect(timeline.waits.map((w) => [w.frozen, w.resumedRunnerId, w.resumedAt !== null && Date.parse(w.resumedAt) >= Date.parse(w.completedAt!)])).toEqual([[true, holder.runnerId, true]]);
     }
     expect(restoredLines(other.log()).size).toBe(0);
   });
@@ -85,6 +89,8 @@ describe("resumes and the runner holding the dump", () => {
     const run = await waitForFinal(stack, id);
     expect(run.attemptDetails!.map((a) => [a.status, a.runnerId])).toEqual([["COMPLETED", taker.runnerId]]);
     expect(restoredLines(taker.log()).get(id)).toMatchObject({ fromLocalDump: false });
+    const timeline = await stack.api<RunTimeline>("GET", `/api/v1/runs/${id}/timeline`);
+    expect(timeline.waits.map((w) => [w.frozen, w.resumedRunnerId])).toEqual([[true, taker.runnerId]]);
   });
 });
 

@@ -2,6 +2,7 @@ import { inTransaction } from "../db/transaction.ts";
 import type { Knex } from "knex";
 import type { ClaimedRun, ContinueRun, WaitResult } from "../../schemas/index.ts";
 import { sealForResume } from "../secrets/checkpoint-seals.ts";
+import type { DataKeyRow } from "../secrets/data-keys.ts";
 import { variablesForClaims } from "../secrets/run-variables.ts";
 import { claimFreshRuns } from "../sql/claim-fresh-runs.ts";
 import { lockClaimableRuns, type ClaimCandidate } from "../sql/claim-runs.ts";
@@ -167,7 +168,7 @@ export async function startClaims(engine: Engine, trx: Knex.Transaction, runnerI
     }
     // The checkpoint's key, unwrapped for this claim only; the same rule as the variables when it does not unwrap.
     const seal = resume
-      ? await sealForResume(trx, engine.keyring, run, resume.checkpointLocation).catch((error: unknown) => {
+      ? await sealForResume(trx, engine.keyring, run, resume.checkpointLocation, dataKeyRowOf(run)).catch((error: unknown) => {
           engine.logger.error({ runId: run.id, err: (error as Error).message }, "cannot unwrap the checkpoint's key; the run stays queued");
           return null;
         })
@@ -181,7 +182,8 @@ export async function startClaims(engine: Engine, trx: Knex.Transaction, runnerI
     const deadline = budget === null ? null : new Date(Date.now() + Math.max(0, budget - Number(run.execution_ms)));
     const attempt = attemptOf(run);
     const leaseId = leaseIdFor(claimKey);
-    starts.push({ id: run.id, from: run.status, deployment_id: deployment.id, lease_id: leaseId, attempt_count: attempt, deadline_at: iso(deadline), max_duration_s: budget === null ? null : budget / 1000, new_attempt: attempt !== run.attempt_count });
+    const resumedWaitpoint = resume?.waitpointId ?? null;
+    starts.push({ id: run.id, from: run.status, deployment_id: deployment.id, lease_id: leaseId, attempt_count: attempt, deadline_at: iso(deadline), max_duration_s: budget === null ? null : budget / 1000, new_attempt: attempt !== run.attempt_count, resumed_waitpoint: resumedWaitpoint });
     prepared.push({ run, deployment, attempt, leaseId, deadline, env: vars, resume: resume && seal ? { ...resume, sha256: seal.sha256, key: seal.key } : null });
   }
   if (deferred.length > 0) {
@@ -193,9 +195,6 @@ export async function startClaims(engine: Engine, trx: Knex.Transaction, runnerI
   const started = await startAttempts(trx, runnerId, engine.config.leaseMs, starts);
   const claimed: ClaimedRun[] = [];
   const begun = prepared.filter((p) => started.has(p.run.id));
-  // What the run timeline shows of each resumed wait: when and where it resumed.
-  const resumedWaits = begun.flatMap((p) => ((p.run.resume as Resume | null)?.waitpointId ? [(p.run.resume as Resume).waitpointId!] : []));
-  if (resumedWaits.length > 0) await trx("waitpoints").whereIn("id", resumedWaits).update({ resumed_at: trx.fn.now(), resumed_runner_id: runnerId });
   for (const p of begun) {
     claimed.push({
       runId: p.run.id,
@@ -294,4 +293,10 @@ export async function takeCheckpointDeletions(engine: Engine, limit = 100): Prom
     [limit],
   );
   return (result.rows as Array<{ location: string }>).map((r) => r.location);
+}
+
+/** The data key row the candidate statement read beside a resume; undefined when that statement did not read it. */
+function dataKeyRowOf(run: ClaimCandidate): DataKeyRow | null | undefined {
+  if (run.data_master_key_id === undefined) return undefined;
+  return run.data_master_key_id && run.data_wrapped_key ? { master_key_id: run.data_master_key_id, wrapped_key: run.data_wrapped_key } : null;
 }

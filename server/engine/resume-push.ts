@@ -1,9 +1,11 @@
 import type { Knex } from "knex";
 import type { ClaimedRun, ContinueRun, WaitResult } from "../../schemas/index.ts";
-import { queuedRunCandidate } from "../sql/claim-runs.ts";
+import { canTransition } from "../../schemas/index.ts";
+import { StasisError } from "../errors.ts";
+import { queueResumeCandidate } from "../sql/claim-runs.ts";
 import { continueRun, startClaims } from "./claim.ts";
 import type { Engine } from "./context.ts";
-import { afterCommit, databaseKey } from "./notify.ts";
+import { afterCommit, databaseKey, notifyRunChanges } from "./notify.ts";
 import type { RunRow } from "./rows.ts";
 
 /*
@@ -74,8 +76,11 @@ export function sleepForPushes(engine: Engine, runnerId: string, freeSlots: numb
 }
 
 export interface ResumePush {
-  /** Claims `runId` (locked by this transaction, QUEUED) for the poll: false when the claim left it queued (a key that does not unwrap). */
-  claim(trx: Knex.Transaction, runId: string): Promise<boolean>;
+  /**
+   * Queues `run` (locked by this transaction, SUSPENDED) to resume with `resume` (its JSON) and claims it for the poll, the
+   * queueing and the claim's read in one statement: false when the claim left it queued (a key that does not unwrap).
+   */
+  queueAndClaim(trx: Knex.Transaction, run: RunRow, resume: string): Promise<boolean>;
 }
 
 /**
@@ -94,9 +99,12 @@ export function pushToHolder(trx: Knex.Transaction, holderId: string): ResumePus
     return committed && claimed.length > 0;
   });
   return {
-    async claim(trx, runId) {
-      const candidate = await queuedRunCandidate(trx, runId);
-      claimed = candidate ? await startClaims(poll.engine, trx, holderId, [candidate], poll.claimKey) : [];
+    async queueAndClaim(trx, run, resume) {
+      if (!canTransition(run.status, "QUEUED")) throw new StasisError("INVALID_TRANSITION", 409, `run ${run.id} cannot go from ${run.status} to QUEUED`);
+      const candidate = await queueResumeCandidate(trx, run.id, resume);
+      if (!candidate) throw new StasisError("INVALID_TRANSITION", 409, `run ${run.id} was not SUSPENDED when its resume was queued`);
+      await notifyRunChanges(trx, [{ env: candidate.environment_id, run: run.id, what: "QUEUED" }]);
+      claimed = await startClaims(poll.engine, trx, holderId, [candidate], poll.claimKey);
       return claimed.length > 0;
     },
   };

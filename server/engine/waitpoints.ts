@@ -35,8 +35,7 @@ async function queueResume(trx: Knex.Transaction, run: RunRow, waitpointId: stri
   const resume = JSON.stringify({ checkpointLocation: run.checkpoint_location, waitpointId, result });
   const push = run.checkpoint_runner_id ? pushToHolder(trx, run.checkpoint_runner_id) : null;
   if (push) {
-    await transitionRun(trx, run, "QUEUED", { resume, available_at: trx.fn.now() });
-    if (await push.claim(trx, run.id)) return;
+    if (await push.queueAndClaim(trx, run, resume)) return;
   } else {
     await transitionRun(trx, run, "QUEUED", { resume, available_at: trx.fn.now(), ...(await resumeHoldColumns(trx, run)) });
   }

@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 import { StasisError } from "../errors.ts";
 import { unwrapCheckpointKey, wrapCheckpointKey, KEY_BYTES } from "./crypto.ts";
-import { dataKeyFor } from "./data-keys.ts";
+import { dataKeyFor, unwrapDataKeyRow, type DataKeyRow } from "./data-keys.ts";
 import type { Keyring } from "./keyring.ts";
 
 /*
@@ -46,10 +46,12 @@ export async function sealForResume(
   keyring: Keyring | null | undefined,
   run: { id: string; project_id: string; checkpoint_location: string | null; checkpoint_sha256: string | null; checkpoint_key: Buffer | null },
   location: string,
+  /** The project's data key row when the caller read it already (the claim's candidate statement); undefined: read here. */
+  dataKeyRow?: DataKeyRow | null,
 ): Promise<{ sha256: string | null; key: string | null }> {
   if (run.checkpoint_location !== location || !run.checkpoint_sha256 || !run.checkpoint_key) return { sha256: null, key: null };
   const projectId = run.project_id;
-  const dataKey = await dataKeyFor(trx, keyring, projectId, { create: false });
+  const dataKey = dataKeyRow === undefined ? await dataKeyFor(trx, keyring, projectId, { create: false }) : dataKeyRow && unwrapDataKeyRow(keyring, projectId, dataKeyRow);
   if (!dataKey) throw new StasisError("ENCRYPTION_KEY_UNKNOWN", 500, `project ${projectId} has no data key to unwrap the key of checkpoint ${location}`);
   const key = unwrapCheckpointKey(dataKey, { projectId, runId: run.id, location }, run.checkpoint_key);
   return { sha256: run.checkpoint_sha256, key: key.toString("base64") };

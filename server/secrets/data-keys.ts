@@ -22,7 +22,18 @@ export async function dataKeyFor(db: Knex | Knex.Transaction, keyring: Keyring |
       .ignore();
     row = await db("project_data_keys").where({ project_id: projectId }).first("master_key_id", "wrapped_key");
   }
-  if (!row) return null;
+  return row ? unwrapDataKeyRow(keyring, projectId, row) : null;
+}
+
+/** A project's `project_data_keys` row, as read beside something else (a resume's claim). */
+export interface DataKeyRow {
+  master_key_id: string;
+  wrapped_key: Buffer;
+}
+
+/** The project's data key from its row, unwrapped by the master key that wrapped it. */
+export function unwrapDataKeyRow(keyring: Keyring | null | undefined, projectId: string, row: DataKeyRow): Buffer {
+  if (!keyring) throw encryptionNotConfigured();
   const master = keyring.byId(row.master_key_id);
   if (!master) {
     throw new StasisError("ENCRYPTION_KEY_UNKNOWN", 500, `the data key of project ${projectId} is wrapped by master key ${row.master_key_id}, which this server does not hold`);

@@ -16,6 +16,9 @@ export type ClaimCandidate = RunRow & {
   attempt_open: boolean;
   /** A resume whose run has a variables snapshot (what its process was started with). */
   has_snapshot: boolean;
+  /** A resume's project data key row (its checkpoint's key is wrapped by that key); null when it is no resume or the project has none. Absent: not read. */
+  data_master_key_id?: string | null;
+  data_wrapped_key?: Buffer | null;
 };
 
 /**
@@ -44,8 +47,9 @@ export type ClaimCandidate = RunRow & {
  * Likewise a resume held for the runner that has its dump on disk (engine/resume-hold.ts, for about
  * a second) is skipped by the others until the hold ends.
  *
- * For a resume, whether its attempt is still open and whether its run kept a variables snapshot come
- * along too (each an index probe): two round trips fewer between an event and the restore's claim.
+ * For a resume, whether its attempt is still open, whether its run kept a variables snapshot and its
+ * project's wrapped data key come along too (each an index probe): three round trips fewer between an
+ * event and the restore's claim.
  *
  * Only the lock is taken here; the caller decides per row (PENDING_VERSION, new attempt) and moves
  * the rows to EXECUTING with one compare-and-set statement in the same transaction
@@ -61,23 +65,30 @@ const candidatesOf = (locked: string) => `
          COALESCE(l.deployment_id, CASE WHEN l.task_id = ANY(pd.tasks) THEN pd.id END) AS target_deployment_id,
          EXISTS (SELECT 1 FROM environment_variables v WHERE v.project_id = p.id AND (v.scope = e.slug OR (e.slug LIKE 'preview/%' AND v.scope = 'preview'))) AS has_variables,
          (l.resume IS NOT NULL AND EXISTS (SELECT 1 FROM run_attempts a WHERE a.run_id = l.id AND a.number = l.attempt_count AND a.status = 'EXECUTING')) AS attempt_open,
-         (l.resume IS NOT NULL AND EXISTS (SELECT 1 FROM run_variables rv WHERE rv.run_id = l.id)) AS has_snapshot
+         (l.resume IS NOT NULL AND EXISTS (SELECT 1 FROM run_variables rv WHERE rv.run_id = l.id)) AS has_snapshot,
+         dk.master_key_id AS data_master_key_id,
+         dk.wrapped_key AS data_wrapped_key
   FROM locked l
   JOIN environments e ON e.id = l.environment_id
   JOIN projects p ON p.id = e.project_id
   LEFT JOIN deployments pd ON pd.id = e.promoted_deployment_id
+  LEFT JOIN project_data_keys dk ON l.resume IS NOT NULL AND dk.project_id = p.id
   ORDER BY l.available_at, l.seq
 `;
 const CLAIM_SQL = candidatesOf("SELECT * FROM stasis_lock_claimable_runs(?, ?)");
-/** One QUEUED run the caller's transaction already holds locked (no SKIP LOCKED: the lock is ours). */
-const QUEUED_RUN_SQL = candidatesOf("SELECT * FROM runs WHERE id = ? AND status = 'QUEUED'");
+/** One SUSPENDED run the caller's transaction holds locked, queued to resume (compare-and-set) and read as a candidate in the same statement. */
+const QUEUE_RESUME_SQL = candidatesOf("UPDATE runs SET status = 'QUEUED', resume = ?::jsonb, available_at = now() WHERE id = ? AND status = 'SUSPENDED' RETURNING *");
 
 export async function lockClaimableRuns(trx: Knex.Transaction, limit: number, runnerId: string): Promise<ClaimCandidate[]> {
   if (limit <= 0) return [];
   return (await hotQuery<ClaimCandidate>(trx, "stasis_claim_candidates", CLAIM_SQL, [runnerId, limit])).rows;
 }
 
-/** The claim candidate of one QUEUED run this transaction has locked, with what the lock statement reads beside each run; null if it is not QUEUED. */
-export async function queuedRunCandidate(trx: Knex.Transaction, runId: string): Promise<ClaimCandidate | null> {
-  return (await hotQuery<ClaimCandidate>(trx, "stasis_queued_run_candidate", QUEUED_RUN_SQL, [runId])).rows[0] ?? null;
+/**
+ * Queues the SUSPENDED run `runId` (locked by this transaction) to resume with `resume` (its JSON) and
+ * reads its claim candidate, in one round trip: the resume pushed to the runner holding its dump
+ * (resume-push.ts) is claimed in the same transaction. null: the run was not SUSPENDED.
+ */
+export async function queueResumeCandidate(trx: Knex.Transaction, runId: string, resume: string): Promise<ClaimCandidate | null> {
+  return (await hotQuery<ClaimCandidate>(trx, "stasis_queue_resume_candidate", QUEUE_RESUME_SQL, [resume, runId])).rows[0] ?? null;
 }
