@@ -1,8 +1,12 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
-import { createOpenStream, createSealStream } from "./sealed-stream.ts";
+import { afterAll } from "vitest";
+import { createOpenStream, createSealStream, openSealedFiles } from "./sealed-stream.ts";
 
 const MiB = 1 << 20;
 
@@ -16,6 +20,27 @@ async function through(transform: NodeJS.ReadWriteStream, data: Buffer, piece = 
   return Buffer.concat(out);
 }
 
+const scratch = await mkdtemp(path.join(tmpdir(), "sealed-files-"));
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+let written = 0;
+
+/** `data` stored as files cut at `cuts` (a checkpoint in several blobs), opened by `openSealedFiles`: the plaintext and the sha256 of the bytes read. */
+async function throughFiles(key: Buffer, data: Buffer, cuts: number[] = []): Promise<{ plain: Buffer; sha256: string }> {
+  const bounds = [0, ...cuts.filter((c) => c > 0 && c < data.length), data.length];
+  const files: string[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const file = path.join(scratch, `blob-${written++}`);
+    await writeFile(file, data.subarray(bounds[i], bounds[i + 1]));
+    files.push(file);
+  }
+  const out = path.join(scratch, `opened-${written++}`);
+  const hash = createHash("sha256");
+  await openSealedFiles(files, out, key, hash);
+  return { plain: await readFile(out), sha256: hash.digest("hex") };
+}
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
 describe("sealed checkpoint stream", () => {
   const key = randomBytes(32);
 
@@ -25,6 +50,12 @@ describe("sealed checkpoint stream", () => {
       const sealed = await through(createSealStream(key), plain);
       if (size >= 17) expect(sealed.includes("marker-0123456789")).toBe(false);
       expect((await through(createOpenStream(key), sealed, 7_777)).equals(plain), `size ${size}`).toBe(true);
+      // The same bytes as files, whole and cut into blobs across record boundaries (inside a header, a body, a tag).
+      for (const cuts of [[], [3, 8 + 2, 8 + 4 + 100, MiB + 8 + 4 + 10]]) {
+        const opened = await throughFiles(key, sealed, cuts);
+        expect(opened.plain.equals(plain), `size ${size} cut at ${cuts.join(",")}`).toBe(true);
+        expect(opened.sha256, "the hash saw every byte read").toBe(sha256(sealed));
+      }
     }
   });
 
@@ -41,8 +72,21 @@ describe("sealed checkpoint stream", () => {
       ["records swapped", Buffer.concat([sealed.subarray(0, 8), sealed.subarray(8 + record, 8 + 2 * record), sealed.subarray(8, 8 + record), sealed.subarray(8 + 2 * record)])],
       ["not sealed at all", plain],
     ];
+    cases.push(["too short", sealed.subarray(0, 5)], ["a length no record holds", Buffer.concat([sealed.subarray(0, 8), Buffer.from([0, 0x20, 0, 0]), sealed.subarray(12)])]);
+    const expected: Record<string, RegExp> = {
+      "wrong key": /record 0 failed GCM authentication/,
+      "flipped byte": /record 0 failed GCM authentication/,
+      "last record dropped": /its last record is missing/,
+      "cut inside a record": /cut off inside a record/,
+      "extra bytes": /bytes after the checkpoint's last record/,
+      "records swapped": /record 0 failed GCM authentication/,
+      "not sealed at all": /not a sealed Stasis checkpoint \(bad magic\)/,
+      "too short": /not a sealed Stasis checkpoint \(too short\)/,
+      "a length no record holds": /record 0 claims 2097152 bytes, more than a record holds/,
+    };
     for (const [what, bytes, otherKey] of cases) {
-      await expect(through(createOpenStream(otherKey ?? key), bytes), what).rejects.toThrow(/GCM authentication|cut off|after the checkpoint's last record|not a sealed|more than a record holds/);
+      await expect(through(createOpenStream(otherKey ?? key), bytes), what).rejects.toThrow(expected[what]);
+      await expect(throughFiles(otherKey ?? key, bytes, [8 + 4 + 1000]), `${what}, from files`).rejects.toThrow(expected[what]);
     }
   });
 });

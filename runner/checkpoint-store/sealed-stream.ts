@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv } from "node:crypto";
+import { createCipheriv, createDecipheriv, type Hash } from "node:crypto";
+import { open, type FileHandle } from "node:fs/promises";
 import { Transform, type TransformCallback } from "node:stream";
 
 /**
@@ -84,16 +85,58 @@ export function createSealStream(key: Buffer): Transform {
   });
 }
 
+/**
+ * What opening records checks, for the stream and the file reader alike: each record's length, that
+ * nothing follows the last one, and each record's GCM tag under its index and last-record flag.
+ */
+function recordOpener(key: Buffer) {
+  let index = 0;
+  let sawLast = false;
+  return {
+    get sawLast() {
+      return sawLast;
+    },
+    /** A record's header announced `length` bytes: refused after the last record, or beyond what a record holds. */
+    checkLength(length: number): void {
+      if (sawLast) throw new SealedCheckpointError("bytes after the checkpoint's last record");
+      if (length > CHUNK_BYTES) throw new SealedCheckpointError(`record ${index} claims ${length} bytes, more than a record holds`);
+    },
+    /** The record's plaintext, once its tag authenticated it. */
+    open(body: Buffer, tag: Buffer): Buffer {
+      // A record is last iff its flag says so; try the flag a full record would have first.
+      for (const last of body.length === CHUNK_BYTES ? [false, true] : [true, false]) {
+        const decipher = createDecipheriv("aes-256-gcm", key, ivFor(index));
+        decipher.setAAD(aadFor(index, last));
+        decipher.setAuthTag(tag);
+        try {
+          const plain = decipher.update(body);
+          const rest = decipher.final();
+          index++;
+          sawLast = last;
+          return rest.length ? Buffer.concat([plain, rest]) : plain;
+        } catch {
+          // try the other flag
+        }
+      }
+      throw new SealedCheckpointError(`record ${index} failed GCM authentication: wrong key, or the checkpoint was altered`);
+    },
+  };
+}
+
+const tooShort = () => new SealedCheckpointError("not a sealed Stasis checkpoint (too short)");
+const badMagic = () => new SealedCheckpointError("not a sealed Stasis checkpoint (bad magic)");
+const cutInside = () => new SealedCheckpointError("the checkpoint is cut off inside a record");
+const lastMissing = () => new SealedCheckpointError("the checkpoint is cut off: its last record is missing");
+
 /** Sealed records in, plaintext out; any altered, missing, reordered or extra byte fails the stream. */
 export function createOpenStream(key: Buffer): Transform {
   checkKey(key);
+  const records = recordOpener(key);
   // Pieces received but not yet opened; joined only once a whole record is there (no copy per piece).
   let parts: Buffer[] = [];
   let partsBytes = 0;
   let wanted = MAGIC.length;
-  let index = 0;
   let sawMagic = false;
-  let sawLast = false;
 
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
@@ -104,20 +147,19 @@ export function createOpenStream(key: Buffer): Transform {
       try {
         if (!sawMagic) {
           if (buffered.length < MAGIC.length) return callback();
-          if (!buffered.subarray(0, MAGIC.length).equals(MAGIC)) throw new SealedCheckpointError("not a sealed Stasis checkpoint (bad magic)");
+          if (!buffered.subarray(0, MAGIC.length).equals(MAGIC)) throw badMagic();
           sawMagic = true;
           buffered = buffered.subarray(MAGIC.length);
         }
         while (buffered.length >= HEADER_BYTES) {
-          if (sawLast) throw new SealedCheckpointError("bytes after the checkpoint's last record");
           const length = buffered.readUInt32BE(0);
-          if (length > CHUNK_BYTES) throw new SealedCheckpointError(`record ${index} claims ${length} bytes, more than a record holds`);
+          records.checkLength(length);
           const total = HEADER_BYTES + length + TAG_BYTES;
           if (buffered.length < total) {
             wanted = total;
             break;
           }
-          this.push(openRecord(buffered.subarray(HEADER_BYTES, HEADER_BYTES + length), buffered.subarray(HEADER_BYTES + length, total)));
+          this.push(records.open(buffered.subarray(HEADER_BYTES, HEADER_BYTES + length), buffered.subarray(HEADER_BYTES + length, total)));
           buffered = buffered.subarray(total);
           wanted = HEADER_BYTES;
         }
@@ -129,28 +171,76 @@ export function createOpenStream(key: Buffer): Transform {
       }
     },
     flush(callback: TransformCallback) {
-      if (!sawMagic) return callback(new SealedCheckpointError("not a sealed Stasis checkpoint (too short)"));
-      if (partsBytes > 0) return callback(new SealedCheckpointError(sawLast ? "bytes after the checkpoint's last record" : "the checkpoint is cut off inside a record"));
-      if (!sawLast) return callback(new SealedCheckpointError("the checkpoint is cut off: its last record is missing"));
+      if (!sawMagic) return callback(tooShort());
+      if (partsBytes > 0) return callback(records.sawLast ? new SealedCheckpointError("bytes after the checkpoint's last record") : cutInside());
+      if (!records.sawLast) return callback(lastMissing());
       callback();
     },
   });
+}
 
-  function openRecord(body: Buffer, tag: Buffer): Buffer {
-    // A record is last iff its flag says so; try the flag a full record would have first.
-    for (const last of body.length === CHUNK_BYTES ? [false, true] : [true, false]) {
-      const decipher = createDecipheriv("aes-256-gcm", key, ivFor(index));
-      decipher.setAAD(aadFor(index, last));
-      decipher.setAuthTag(tag);
-      try {
-        const plain = Buffer.concat([decipher.update(body), decipher.final()]);
-        index++;
-        sawLast = last;
-        return plain;
-      } catch {
-        // try the other flag
-      }
+/**
+ * Opens the sealed checkpoint stored as the concatenation of `files` into the new file `out`, with the
+ * stream's checks; `hash` sees every byte read. One read buffer for all records, not a fresh buffer per
+ * piece read and per record joined as through streams: on a VM each fresh page costs a fault, and
+ * a ~15 MB checkpoint took 50–150 ms to open that way against ~15 ms this way (bench/suspend-resume,
+ * twenty-second round). What it wrote is unauthenticated only past the first failing record: the
+ * caller uses `out` only once this resolves.
+ */
+export async function openSealedFiles(files: string[], out: string, key: Buffer, hash?: Hash): Promise<void> {
+  checkKey(key);
+  const records = recordOpener(key);
+  const input = concatenatedReader(files, hash);
+  const buffer = Buffer.allocUnsafe(HEADER_BYTES + CHUNK_BYTES + TAG_BYTES);
+  const output = await open(out, "wx", 0o600);
+  try {
+    const magic = await input.read(buffer, MAGIC.length);
+    if (magic < MAGIC.length) throw tooShort();
+    if (!buffer.subarray(0, MAGIC.length).equals(MAGIC)) throw badMagic();
+    for (;;) {
+      const header = await input.read(buffer, HEADER_BYTES);
+      if (header === 0) break;
+      if (records.sawLast) throw new SealedCheckpointError("bytes after the checkpoint's last record");
+      if (header < HEADER_BYTES) throw cutInside();
+      const length = buffer.readUInt32BE(0);
+      records.checkLength(length);
+      if ((await input.read(buffer, length + TAG_BYTES)) < length + TAG_BYTES) throw cutInside();
+      const plain = records.open(buffer.subarray(0, length), buffer.subarray(length, length + TAG_BYTES));
+      for (let at = 0; at < plain.length; ) at += (await output.write(plain, at, plain.length - at)).bytesWritten;
     }
-    throw new SealedCheckpointError(`record ${index} failed GCM authentication: wrong key, or the checkpoint was altered`);
+    if (!records.sawLast) throw lastMissing();
+  } finally {
+    await Promise.allSettled([output.close(), input.close()]);
   }
+}
+
+/** Reads `files` one after the other as one sequence of bytes, into the caller's buffer. */
+function concatenatedReader(files: string[], hash?: Hash) {
+  let next = 0;
+  let current: FileHandle | null = null;
+  return {
+    /** Fills `buffer[0, length)` as far as the files go: fewer bytes only at their end. */
+    async read(buffer: Buffer, length: number): Promise<number> {
+      let filled = 0;
+      while (filled < length) {
+        if (!current) {
+          if (next === files.length) break;
+          current = await open(files[next++]!, "r");
+        }
+        const { bytesRead } = await current.read(buffer, filled, length - filled, null);
+        if (bytesRead === 0) {
+          await current.close();
+          current = null;
+          continue;
+        }
+        hash?.update(buffer.subarray(filled, filled + bytesRead));
+        filled += bytesRead;
+      }
+      return filled;
+    },
+    async close(): Promise<void> {
+      await current?.close();
+      current = null;
+    },
+  };
 }

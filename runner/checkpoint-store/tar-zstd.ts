@@ -4,7 +4,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createOpenStream, createSealStream } from "./sealed-stream.ts";
+import { createSealStream, openSealedFiles } from "./sealed-stream.ts";
 
 /**
  * `tar -C dir -cf - . | zstd -1 | seal(key) > file`: CRIU images shrink to about 30 % at zstd's fastest level,
@@ -74,7 +74,6 @@ export async function unpackFile(file: string, dir: string, key: Buffer): Promis
   return { sha256: hash.digest("hex") };
 }
 
-const READ_CHUNK_BYTES = 1 << 20;
 const UNPACK_SHELL = "bash";
 /**
  * One spawn for both (a fork of this large process costs 10–20 ms each); pipefail: either one failing fails it.
@@ -85,18 +84,14 @@ const UNPACK_SCRIPT = 'set -o pipefail; zstd -d -q -c -- "$1" | tar -b 2048 -C "
 
 /**
  * `unpackFile` over the concatenation of `files` (a checkpoint stored as several verified blobs); `hash` sees every byte read.
- * The opened stream goes to a file beside `dir` first, not down a pipe into zstd: fed by this process through a 64 KiB
+ * The opened checkpoint goes to a file beside `dir` first, not down a pipe into zstd: fed by this process through a 64 KiB
  * pipe, zstd waited on each refill, and a ~40 MiB checkpoint took 245–280 ms to unpack against 185–235 ms this way
  * (bench/suspend-resume, "Tenth round").
  */
 export async function unpackFiles(files: string[], dir: string, key: Buffer, hash?: ReturnType<typeof createHash>): Promise<void> {
   const opened = `${dir}.${randomUUID()}.zst`;
-  const concatenated = Readable.from((async function* () {
-    for (const file of files) yield* createReadStream(file, { highWaterMark: READ_CHUNK_BYTES });
-  })());
   try {
-    const steps: Array<NodeJS.ReadableStream | NodeJS.WritableStream> = [concatenated, ...(hash ? [tap(hash)] : []), createOpenStream(key), createWriteStream(opened, { mode: 0o600 })];
-    await pipeline(steps);
+    await openSealedFiles(files, opened, key, hash);
     await finished(spawn(UNPACK_SHELL, ["-c", UNPACK_SCRIPT, "unpack", opened, dir], { stdio: ["ignore", "ignore", "pipe"] }), "zstd -d | tar -x");
   } finally {
     await rm(opened, { force: true });
