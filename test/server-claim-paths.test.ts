@@ -80,7 +80,7 @@ describe("claim paths", () => {
     expect(attempts.filter((x) => x.run_id === later).map((x) => x.number)).toEqual([1]);
   });
 
-  it("a long poll woken by the event a suspended run waits for hands the resume over with its checkpoint and the event, in one full claim", async () => {
+  it("a resume no runner keeps the dump of is claimed for a long poll asleep here by the event's transaction, with its checkpoint and the event: the poll runs no claim", async () => {
     const runnerId = await registerRunner(f, "paths-3");
     const suspended = await trigger("plain");
     const [claim] = (await poll(f, runnerId, { freeSlots: 1 })).runs;
@@ -104,9 +104,9 @@ describe("claim paths", () => {
       const { runs } = await polling;
       expect(runs).toHaveLength(1);
       expect(runs[0]).toMatchObject({ runId: suspended, attempt: 1, resume: { checkpointLocation: "/ckpt/paths-3", result: { kind: "event", event: "paths-resume", payload: { seat: "F7" } } } });
-      // The one-statement claim cannot take a resume: the wake that says "resume" skips it.
-      const claims = issued.filter((sql) => /stasis_claim_fresh_runs|stasis_lock_claimable_runs/.test(sql));
-      expect(claims.map((sql) => (/fresh/.test(sql) ? "one-statement" : "full"))).toEqual(["full"]);
+      // Neither claim looked for it: the event's transaction queued it and claimed it for the sleeping poll.
+      expect(issued.filter((sql) => /stasis_claim_fresh_runs|stasis_lock_claimable_runs/.test(sql))).toEqual([]);
+      expect(issued.filter((sql) => /stasis_queue_resume_candidate|UPDATE runs SET status = 'QUEUED', resume/.test(sql))).toHaveLength(1);
     } finally {
       db.off("query", onQuery);
     }
@@ -228,6 +228,56 @@ describe("a resume pushed to the long poll of the runner that keeps its dump", (
       f.database.db.off("query", onQuery);
     }
     expect(await f.database.db("runs").where({ id }).first("status", "waitpoint_id")).toEqual({ status: "EXECUTING", waitpoint_id: null });
+  });
+
+  it("a resume no runner keeps the dump of goes to exactly one poll asleep here whose runner can restore it: not a runc runner's for a process checkpoint, nor one that cannot checkpoint", async () => {
+    const register = async (name: string, workload: string, checkpoints = true) =>
+      (await f.call("POST", "/api/v1/runner/register", { key: RUNNER_TOKEN, body: { name, capacity: 4, checkpoints, workload } })).body.runnerId as string;
+    const takers = [await registerRunner(f, "any-a"), await registerRunner(f, "any-b")];
+    const runc = await register("any-runc", "runc");
+    const cannot = await register("any-cannot", "process", false);
+    // Suspended by a process runner that keeps no dump: nobody is held for.
+    const { id, leaseId, waitpointId } = await waitingOn(await registerRunner(f, "any-suspender"), "any-go");
+    const body = { leaseId, waitpointId, checkpoint: { location: `/ckpt/${id}`, sizeBytes: 1, ...FAKE_SEAL } };
+    expect((await f.call("POST", `/api/v1/runner/runs/${id}/suspend`, { key: RUNNER_TOKEN, body })).body.status).toBe("SUSPENDED");
+    const sleepers = new Map<string, { polling: ReturnType<typeof pollRunner>; hangUp: AbortController }>();
+    // The ones that must be passed over have the most free slots: the poll with the most is the one taken.
+    for (const [runnerId, freeSlots] of [[takers[0]!, 1], [takers[1]!, 1], [runc, 3], [cannot, 2]] as const) {
+      const idle = f.server.engine.listener.events.listenerCount("runs");
+      const hangUp = new AbortController();
+      sleepers.set(runnerId, { polling: pollRunner(f.server.engine, { runnerId, freeSlots, waitMs: 20_000 }, hangUp.signal), hangUp });
+      await eventually(async () => f.server.engine.listener.events.listenerCount("runs"), (n) => n >= idle + 2);
+    }
+    expect((await f.call("POST", "/api/v1/events", { body: { event: "any-go", payload: null } })).body.matchedWaitpoints).toBe(1);
+    const { runnerId: taker } = await Promise.race(takers.map((runnerId) => sleepers.get(runnerId)!.polling.then(() => ({ runnerId }))));
+    const answer = await sleepers.get(taker)!.polling;
+    expect(answer.runs).toMatchObject([{ runId: id, attempt: 1, resume: { checkpointLocation: `/ckpt/${id}` } }]);
+    // The others were passed over: hung up, they answer nothing.
+    for (const [runnerId, sleeper] of sleepers) {
+      if (runnerId === taker) continue;
+      sleeper.hangUp.abort();
+      expect((await sleeper.polling).runs, runnerId).toEqual([]);
+    }
+    expect(await f.database.db("run_attempts").where({ run_id: id }).select("number", "runner_id")).toEqual([{ number: 1, runner_id: taker }]);
+  });
+
+  it("a runc checkpoint no runner keeps goes to the runc runner's poll asleep here, not to a process runner's", async () => {
+    const proc = await registerRunner(f, "runc-check-proc");
+    const runc = (await f.call("POST", "/api/v1/runner/register", { key: RUNNER_TOKEN, body: { name: "runc-check-runc", capacity: 4, checkpoints: true, workload: "runc" } })).body.runnerId as string;
+    const { id, leaseId, waitpointId } = await waitingOn(runc, "runc-go");
+    const body = { leaseId, waitpointId, checkpoint: { location: `/ckpt/${id}`, sizeBytes: 1, ...FAKE_SEAL } };
+    expect((await f.call("POST", `/api/v1/runner/runs/${id}/suspend`, { key: RUNNER_TOKEN, body })).body.status).toBe("SUSPENDED");
+    const procHangUp = new AbortController();
+    let idle = f.server.engine.listener.events.listenerCount("runs");
+    const procPolling = pollRunner(f.server.engine, { runnerId: proc, freeSlots: 4, waitMs: 20_000 }, procHangUp.signal);
+    await eventually(async () => f.server.engine.listener.events.listenerCount("runs"), (n) => n >= idle + 2);
+    idle = f.server.engine.listener.events.listenerCount("runs");
+    const runcPolling = pollRunner(f.server.engine, { runnerId: runc, freeSlots: 1, waitMs: 20_000 });
+    await eventually(async () => f.server.engine.listener.events.listenerCount("runs"), (n) => n >= idle + 2);
+    expect((await f.call("POST", "/api/v1/events", { body: { event: "runc-go", payload: null } })).body.matchedWaitpoints).toBe(1);
+    expect((await runcPolling).runs).toMatchObject([{ runId: id, resume: { checkpointLocation: `/ckpt/${id}` } }]);
+    procHangUp.abort();
+    expect((await procPolling).runs).toEqual([]);
   });
 
   it("gives the slot back when the transaction that pushed rolls back: the poll answers only the resume that committed", async () => {

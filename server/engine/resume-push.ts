@@ -29,6 +29,7 @@ import type { RunRow } from "./rows.ts";
 
 interface SleepingPoll {
   engine: Engine;
+  runnerId: string;
   claimKey: string | undefined;
   /** Slots not promised to a push yet. */
   free: number;
@@ -60,7 +61,7 @@ export function sleepForPushes(engine: Engine, runnerId: string, freeSlots: numb
   const key = keyOf(engine.db, runnerId);
   let onPushed!: () => void;
   const pushed = new Promise<void>((resolve) => (onPushed = resolve));
-  const poll: SleepingPoll = { engine, claimKey, free: freeSlots, open: true, inFlight: [], pushed: { runs: [], continues: [] }, onPushed };
+  const poll: SleepingPoll = { engine, runnerId, claimKey, free: freeSlots, open: true, inFlight: [], pushed: { runs: [], continues: [] }, onPushed };
   const polls = asleep.get(key) ?? new Set();
   asleep.set(key, polls.add(poll));
   return {
@@ -90,7 +91,31 @@ export interface ResumePush {
  */
 export function pushToHolder(trx: Knex.Transaction, holderId: string): ResumePush | null {
   const poll = sleepingPoll(trx, holderId, (p) => p.free > 0);
-  if (!poll) return null;
+  return poll ? pushInto(trx, poll) : null;
+}
+
+/**
+ * For a resume no runner is held for (none kept its dump, or the one that did is gone): a slot of any long poll
+ * asleep in this process whose runner restores checkpoints of `workload` (the claim's own rule: a process runner
+ * cannot restore a runc checkpoint; and it said it can restore at all), the one with the most free slots. A poll
+ * asleep found nothing to claim when it last looked, so the resume passes no run that waited longer. null: none.
+ */
+export async function pushToAnyPoll(trx: Knex.Transaction, workload: string | null): Promise<ResumePush | null> {
+  const prefix = `${databaseKey(trx)}|`;
+  const polls = [...asleep].flatMap(([key, set]) => (key.startsWith(prefix) ? [...set] : [])).filter((p) => p.open && p.free > 0);
+  if (polls.length === 0) return null;
+  const runners = (await trx("runners")
+    .whereIn("id", [...new Set(polls.map((p) => p.runnerId))])
+    .select("id", "workload", "checkpoints")) as Array<{ id: string; workload: string | null; checkpoints: boolean }>;
+  const restorers = new Set(runners.filter((r) => r.checkpoints && (workload === null || (r.workload ?? "process") === workload)).map((r) => r.id));
+  // Asleep when looked at, maybe not once the runners were read: taken only if it still has a slot.
+  const poll = polls.filter((p) => restorers.has(p.runnerId) && p.open && p.free > 0).sort((a, b) => b.free - a.free)[0];
+  return poll ? pushInto(trx, poll) : null;
+}
+
+/** A slot of `poll` promised to the resume `trx` queues: the poll answers with it once `trx` commits; a rollback gives the slot back. */
+function pushInto(trx: Knex.Transaction, poll: SleepingPoll): ResumePush {
+  const holderId = poll.runnerId;
   poll.free -= 1;
   let claimed: ClaimedRun[] = [];
   whenDone(trx, poll, (committed) => {

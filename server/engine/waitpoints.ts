@@ -3,7 +3,7 @@ import type { WaitResult } from "../../schemas/index.ts";
 import { completeWaitpointRow } from "../sql/complete-waitpoint.ts";
 import { notify, notifyResumeQueued } from "./notify.ts";
 import { resumeHoldColumns } from "./resume-hold.ts";
-import { pushContinue, pushToHolder } from "./resume-push.ts";
+import { pushContinue, pushToAnyPoll, pushToHolder } from "./resume-push.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { onRunFinal, transitionRun } from "./transition.ts";
 import { hotQuery } from "../db/prepared.ts";
@@ -29,15 +29,18 @@ export async function completeWaitpoint(trx: Knex.Transaction, id: string, resul
 /**
  * Queues a suspended run to resume from its checkpoint with its wait's result: straight to the runner
  * that took the checkpoint when its long poll waits here (resume-push.ts), else for any runner, first
- * for that one (resume-hold.ts).
+ * for that one (resume-hold.ts); with no runner to hold it for, straight to any runner's poll asleep here.
  */
 async function queueResume(trx: Knex.Transaction, run: RunRow, waitpointId: string, result: WaitResult): Promise<void> {
   const resume = JSON.stringify({ checkpointLocation: run.checkpoint_location, waitpointId, result });
-  const push = run.checkpoint_runner_id ? pushToHolder(trx, run.checkpoint_runner_id) : null;
+  const toHolder = run.checkpoint_runner_id ? pushToHolder(trx, run.checkpoint_runner_id) : null;
+  const hold = toHolder ? null : await resumeHoldColumns(trx, run);
+  // Held for its holder (around, but not asleep here with a slot): it waits for that runner. Held for none: any poll asleep here may take it now.
+  const push = toHolder ?? (hold?.resume_runner_id ? null : await pushToAnyPoll(trx, run.checkpoint_workload));
   if (push) {
     if (await push.queueAndClaim(trx, run, resume)) return;
   } else {
-    await transitionRun(trx, run, "QUEUED", { resume, available_at: trx.fn.now(), ...(await resumeHoldColumns(trx, run)) });
+    await transitionRun(trx, run, "QUEUED", { resume, available_at: trx.fn.now(), ...hold });
   }
   await notifyResumeQueued(trx);
 }
