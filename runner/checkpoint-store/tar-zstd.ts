@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
+import { handCommand, standbyGuard } from "../workload/criu-guard.ts";
+import { createGuardStandby, type GuardStandby } from "../workload/criu-standby.ts";
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createSealStream, openSealedFiles } from "./sealed-stream.ts";
@@ -89,14 +91,31 @@ const UNPACK_SCRIPT = 'set -o pipefail; zstd -d -q -c -- "$1" | tar -b 2048 -C "
  * (bench/suspend-resume, "Tenth round").
  */
 export async function unpackFiles(files: string[], dir: string, key: Buffer, hash?: ReturnType<typeof createHash>): Promise<void> {
-  const opened = `${dir}.${randomUUID()}.zst`;
+  const base = `${dir}.${randomUUID()}`;
+  const opened = `${base}.zst`;
   try {
     await openSealedFiles(files, opened, key, hash);
-    await finished(spawn(UNPACK_SHELL, ["-c", UNPACK_SCRIPT, "unpack", opened, dir], { stdio: ["ignore", "ignore", "pipe"] }), "zstd -d | tar -x");
+    const command = [UNPACK_SHELL, "-c", UNPACK_SCRIPT, "unpack", opened, dir];
+    const waiting = unpackShells().take();
+    if (waiting) {
+      // Its command goes through a file of ours, in a dir beside the one it unpacks into (not in it: that one is the checkpoint's).
+      await mkdir(`${base}.command`, { mode: 0o700 });
+      handCommand(waiting, `${base}.command`, { cwd: "/", command });
+    }
+    await finished(waiting ?? spawn(command[0]!, command.slice(1), { stdio: ["ignore", "ignore", "pipe"] }), "zstd -d | tar -x");
   } finally {
-    await rm(opened, { force: true });
+    await Promise.all([rm(opened, { force: true }), rm(`${base}.command`, { recursive: true, force: true })]);
   }
 }
+
+/**
+ * A shell started ahead for the next unpack (criu-standby.ts, the guard that runs a handed command): the
+ * unpack on a resume's path then forks nothing. A fork of the runner blocks it 10–20 ms here, and every
+ * page it writes afterwards faults once more (bench/suspend-resume, twenty-second round). Started at the
+ * first unpack of this process, again after each; it dies with the process.
+ */
+let shells: GuardStandby | null = null;
+const unpackShells = () => (shells ??= createGuardStandby(() => standbyGuard({ setpriv: "setpriv", bash: UNPACK_SHELL }, "checkpoint-unpack"), 0));
 
 function tap(hash: ReturnType<typeof createHash>): Transform {
   return new Transform({
