@@ -15,7 +15,8 @@ import type { RunRow } from "./rows.ts";
  * (about half of the 20–30 ms from the event's call to the runner holding its claim: bench/suspend-resume,
  * sixteenth round). When the holder's long poll is asleep in this server process with a free slot, the
  * transaction that holds the run's lock claims it for that poll right away, and the poll answers with it
- * once that transaction commits.
+ * once that transaction commits. A resume held for no runner goes the same way to any poll asleep here
+ * whose runner can restore it (bench/suspend-resume, twenty-second round).
  *
  * A run that waited with its process alive (WAITING) gets its `continue` the same way: the transaction
  * that completes its wait moves it back to EXECUTING and the sleeping poll of its runner answers with the
@@ -115,7 +116,6 @@ export async function pushToAnyPoll(trx: Knex.Transaction, workload: string | nu
 
 /** A slot of `poll` promised to the resume `trx` queues: the poll answers with it once `trx` commits; a rollback gives the slot back. */
 function pushInto(trx: Knex.Transaction, poll: SleepingPoll): ResumePush {
-  const holderId = poll.runnerId;
   poll.free -= 1;
   let claimed: ClaimedRun[] = [];
   whenDone(trx, poll, (committed) => {
@@ -129,7 +129,7 @@ function pushInto(trx: Knex.Transaction, poll: SleepingPoll): ResumePush {
       const candidate = await queueResumeCandidate(trx, run.id, resume);
       if (!candidate) throw new StasisError("INVALID_TRANSITION", 409, `run ${run.id} was not SUSPENDED when its resume was queued`);
       await notifyRunChanges(trx, [{ env: candidate.environment_id, run: run.id, what: "QUEUED" }]);
-      claimed = await startClaims(poll.engine, trx, holderId, [candidate], poll.claimKey);
+      claimed = await startClaims(poll.engine, trx, poll.runnerId, [candidate], poll.claimKey);
       return claimed.length > 0;
     },
   };
