@@ -99,7 +99,10 @@ export async function unpackFiles(files: string[], dir: string, key: Buffer, has
     const waiting = unpackShells().take();
     if (waiting) {
       // Its command goes through a file of ours, in a dir beside the one it unpacks into (not in it: that one is the checkpoint's).
-      await mkdir(`${base}.command`, { mode: 0o700 });
+      await mkdir(`${base}.command`, { mode: 0o700 }).catch((error: unknown) => {
+        waiting.stdin?.end(); // it ends, having run nothing
+        throw error;
+      });
       handCommand(waiting, `${base}.command`, { cwd: "/", command });
     }
     await finished(waiting ?? spawn(command[0]!, command.slice(1), { stdio: ["ignore", "ignore", "pipe"] }), "zstd -d | tar -x");
