@@ -183,7 +183,7 @@ export function createOpenStream(key: Buffer): Transform {
  * Opens the sealed checkpoint stored as the concatenation of `files` into the new file `out`, with the
  * stream's checks; `hash` sees every byte read. One read buffer for all records, not a fresh buffer per
  * piece read and per record joined as through streams: on a VM each fresh page costs a fault, and
- * a ~15 MB checkpoint took 50–150 ms to open that way against ~15 ms this way (bench/suspend-resume,
+ * a ~15 MB checkpoint took 20–150 ms to open that way against 15–40 ms this way (bench/suspend-resume,
  * twenty-second round). What it wrote is unauthenticated only past the first failing record: the
  * caller uses `out` only once this resolves.
  */
