@@ -1,13 +1,12 @@
-// A checkpoint's pack on a suspend's path and its unpack on a resume's fork nothing: a shell started ahead runs `tar | zstd` or `zstd -d | tar -x`.
+// A checkpoint's unpack on a resume's path forks nothing: a shell started ahead runs `zstd -d | tar -x`.
 import { randomBytes } from "node:crypto";
-import { Writable } from "node:stream";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../test/support/wait-for.ts";
 import { pidAlive } from "../workload/pid-alive.ts";
-import { packDir, packDirInto, unpackFile } from "./tar-zstd.ts";
+import { packDir, unpackFile } from "./tar-zstd.ts";
 
 const scratch = await mkdtemp(path.join(tmpdir(), "tar-zstd-"));
 afterAll(() => rm(scratch, { recursive: true, force: true }));
@@ -17,7 +16,7 @@ const key = randomBytes(32);
 async function waitingShells(): Promise<number[]> {
   const children = (await readFile(`/proc/${process.pid}/task/${process.pid}/children`, "utf8").catch(() => "")).trim().split(/\s+/).filter(Boolean).map(Number);
   const shells: number[] = [];
-  for (const pid of children) if ((await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).includes("checkpoint-shell")) shells.push(pid);
+  for (const pid of children) if ((await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).includes("checkpoint-unpack")) shells.push(pid);
   return shells;
 }
 
@@ -32,42 +31,6 @@ async function expectUnpacked(dir: string, files: Record<string, Buffer>): Promi
   expect((await readdir(dir)).sort()).toEqual(Object.keys(files).sort());
   for (const [name, data] of Object.entries(files)) expect((await readFile(path.join(dir, name))).equals(data), name).toBe(true);
 }
-
-/** Processes whose command line names `dir` (a pack's tar, say). */
-async function processesNaming(dir: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    const argv = (await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "")).split("\0");
-    if (argv[0] !== "bash" && argv.includes(dir)) found.push(Number(entry));
-  }
-  return found;
-}
-
-describe("packing a checkpoint", () => {
-  it("goes through the shell started ahead once there is one: it ran the pack, and what it packed unpacks whole", async () => {
-    const { dir, files } = await checkpointFiles();
-    // Any pack or unpack of this process starts one for the next.
-    await packDir(dir, path.join(scratch, "warm.tar.zst.sealed"), key);
-    const waiting = await waitFor("a shell waiting to pack", async () => (await waitingShells())[0]);
-    const sealed = path.join(scratch, "packed.tar.zst.sealed");
-    await packDir(dir, sealed, key);
-    expect(pidAlive(waiting)).toBe(false);
-    await mkdir(path.join(scratch, "packed-out"));
-    await unpackFile(sealed, path.join(scratch, "packed-out"), key);
-    await expectUnpacked(path.join(scratch, "packed-out"), files);
-  });
-
-  it("aborted mid-stream, ends its tar and zstd and rejects", async () => {
-    const { dir } = await checkpointFiles();
-    await writeFile(path.join(dir, "pages-2.img"), randomBytes(48 * 2 ** 20));
-    await waitFor("a shell waiting to pack", async () => (await waitingShells())[0]);
-    const stop = new AbortController();
-    const sink = new Writable({ write: (_chunk, _encoding, done) => (stop.abort(), done()) });
-    await expect(packDirInto(dir, sink, key, stop.signal)).rejects.toThrow(/abort/i);
-    await waitFor("no tar or zstd of the pack left", async () => (await processesNaming(dir)).length === 0 || undefined);
-  });
-});
 
 describe("unpacking a stored checkpoint", () => {
   it("goes through the shell started ahead once there is one, and another waits after it", async () => {

@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { guardedCriu, handCommand, standbyGuard } from "../workload/criu-guard.ts";
+import { mkdir, rm } from "node:fs/promises";
+import { handCommand, standbyGuard } from "../workload/criu-guard.ts";
 import { createGuardStandby, type GuardStandby } from "../workload/criu-standby.ts";
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -13,35 +11,42 @@ import { createSealStream, openSealedFiles } from "./sealed-stream.ts";
 /**
  * `tar -C dir -cf - . | zstd -1 | seal(key) > file`: CRIU images shrink to about 30 % at zstd's fastest level,
  * then are sealed with the checkpoint's own key as a stream. Resolves with the sha256 of the file as written.
- * Aborting `signal` ends `tar | zstd` and stops the write.
+ * Aborting `signal` kills both children and stops the write.
  */
 export async function packDir(dir: string, file: string, key: Buffer, signal?: AbortSignal): Promise<{ sha256: string }> {
+  const tar = spawn("tar", ["-C", dir, "--numeric-owner", "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+  const zstd = spawn("zstd", ["-1", "-T0", "-q", "-c"], { stdio: [tar.stdout as Readable, "pipe", "pipe"] });
+  tar.stdout?.destroy(); // zstd holds its own copy; ours must not read (or keep tar alive if zstd dies)
+  const abort = () => [tar, zstd].forEach((child) => child.kill("SIGKILL"));
+  signal?.addEventListener("abort", abort, { once: true });
+  if (signal?.aborted) abort();
   const hash = createHash("sha256");
-  await pack(dir, signal, (compressed) => pipeline(compressed, createSealStream(key), tap(hash), createWriteStream(file, { mode: 0o600 }), { signal }));
+  try {
+    await Promise.all([
+      finished(tar, "tar"),
+      finished(zstd, "zstd"),
+      pipeline(zstd.stdout as Readable, createSealStream(key), tap(hash), createWriteStream(file, { mode: 0o600 }), { signal }),
+    ]);
+  } finally {
+    signal?.removeEventListener("abort", abort);
+  }
   return { sha256: hash.digest("hex") };
 }
 
 /**
  * `tar -C dir -cf - . | zstd -1 | seal(key)` into `sink` (a store's upload); resolves once every byte
- * reached the sink. Aborting `signal` ends `tar | zstd` and fails the pipeline.
+ * reached the sink. Aborting `signal` kills both children and fails the pipeline.
  */
 export async function packDirInto(dir: string, sink: Writable, key: Buffer, signal?: AbortSignal): Promise<void> {
-  await pack(dir, signal, (compressed) => pipeline(compressed, createSealStream(key), sink, { signal }));
-}
-
-/** pipefail: tar or zstd failing fails it. */
-const PACK_SCRIPT = 'set -o pipefail; tar -C "$1" --numeric-owner -cf - . | zstd -1 -T0 -q -c';
-
-/** `tar | zstd` of `dir` (a shell of ours runs it: runShell), its output through `consume`; the first failure is the one thrown. */
-async function pack(dir: string, signal: AbortSignal | undefined, consume: (compressed: Readable) => Promise<void>): Promise<void> {
-  const { child, cleanup } = await runShell([SHELL, "-c", PACK_SCRIPT, "pack", dir]);
-  // TERM: the shell's guard ends tar and zstd with it (criu-guard.ts).
-  const abort = () => child.kill("SIGTERM");
+  const tar = spawn("tar", ["-C", dir, "--numeric-owner", "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+  const zstd = spawn("zstd", ["-1", "-T0", "-q", "-c"], { stdio: [tar.stdout as Readable, "pipe", "pipe"] });
+  tar.stdout?.destroy();
+  const abort = () => [tar, zstd].forEach((child) => child.kill("SIGKILL"));
   signal?.addEventListener("abort", abort, { once: true });
   if (signal?.aborted) abort();
   try {
-    const results = await Promise.allSettled([consume(child.stdout as Readable), finished(child, "tar | zstd")]);
-    // The consumer's own failure first (a full disk, an upload refused): tar and zstd then die of SIGPIPE, which says nothing.
+    const results = await Promise.allSettled([pipeline(zstd.stdout as Readable, createSealStream(key), sink, { signal }), finished(tar, "tar"), finished(zstd, "zstd")]);
+    // The sink's own failure first: the children then die of SIGPIPE, which says nothing.
     const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failure) {
       abort();
@@ -49,7 +54,6 @@ async function pack(dir: string, signal: AbortSignal | undefined, consume: (comp
     }
   } finally {
     signal?.removeEventListener("abort", abort);
-    await cleanup();
   }
 }
 
@@ -72,9 +76,9 @@ export async function unpackFile(file: string, dir: string, key: Buffer): Promis
   return { sha256: hash.digest("hex") };
 }
 
-const SHELL = "bash";
+const UNPACK_SHELL = "bash";
 /**
- * One shell for both; pipefail: either one failing fails it.
+ * One spawn for both (a fork of this large process costs 10–20 ms each); pipefail: either one failing fails it.
  * `-b 2048`: tar reads 1 MiB records, not 10 KiB ones (any archive's blocking reads this way): a ~40 MiB
  * checkpoint unpacked in 121–124 ms p50 against 135–140 ms (bench/suspend-resume, twelfth round).
  */
@@ -87,42 +91,34 @@ const UNPACK_SCRIPT = 'set -o pipefail; zstd -d -q -c -- "$1" | tar -b 2048 -C "
  * (bench/suspend-resume, "Tenth round").
  */
 export async function unpackFiles(files: string[], dir: string, key: Buffer, hash?: ReturnType<typeof createHash>): Promise<void> {
-  const opened = `${dir}.${randomUUID()}.zst`;
+  const base = `${dir}.${randomUUID()}`;
+  const opened = `${base}.zst`;
   try {
     await openSealedFiles(files, opened, key, hash);
-    const { child, cleanup } = await runShell([SHELL, "-c", UNPACK_SCRIPT, "unpack", opened, dir]);
-    child.stdout?.resume(); // neither writes there
-    await finished(child, "zstd -d | tar -x").finally(cleanup);
+    const command = [UNPACK_SHELL, "-c", UNPACK_SCRIPT, "unpack", opened, dir];
+    const waiting = unpackShells().take();
+    if (waiting) {
+      // Its command goes through a file of ours, in a dir beside the one it unpacks into (not in it: that one is the checkpoint's).
+      await mkdir(`${base}.command`, { mode: 0o700 }).catch((error: unknown) => {
+        waiting.stdin?.end(); // it ends, having run nothing
+        throw error;
+      });
+      handCommand(waiting, `${base}.command`, { cwd: "/", command });
+    }
+    await finished(waiting ?? spawn(command[0]!, command.slice(1), { stdio: ["ignore", "ignore", "pipe"] }), "zstd -d | tar -x");
   } finally {
-    await rm(opened, { force: true });
+    await Promise.all([rm(opened, { force: true }), rm(`${base}.command`, { recursive: true, force: true })]);
   }
 }
 
 /**
- * Runs `command` (stdin /dev/null; stdout and stderr piped to us) under a guard that ends all it started when
- * killed with TERM (criu-guard.ts): the one waiting ahead when there is one, else a new one. The waiting one
- * keeps a fork of this process off a run's path (pack on a suspend, unpack on a resume): a fork of the runner
- * blocks it 10–20 ms here, and every page it writes afterwards faults once more (bench/suspend-resume,
- * twenty-second round). Its command goes through a file in a dir of ours, which `cleanup` removes.
+ * A shell started ahead for the next unpack (criu-standby.ts, the guard that runs a handed command): the
+ * unpack on a resume's path then forks nothing. A fork of the runner blocks it 10–20 ms here, and every
+ * page it writes afterwards faults once more (bench/suspend-resume, twenty-second round). Started at the
+ * first unpack of this process, again after each; it dies with the process.
  */
-async function runShell(command: string[]): Promise<{ child: ChildProcess; cleanup: () => Promise<void> }> {
-  const waiting = shells().take();
-  if (!waiting) {
-    const [file, args] = guardedCriu(SHELL_TOOLS, command);
-    return { child: spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] }), cleanup: async () => {} };
-  }
-  const dir = await mkdtemp(path.join(tmpdir(), "stasis-shell-")).catch((error: unknown) => {
-    waiting.stdin?.end(); // it ends, having run nothing
-    throw error;
-  });
-  handCommand(waiting, dir, { cwd: "/", command });
-  return { child: waiting, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
-
-const SHELL_TOOLS = { setpriv: "setpriv", bash: SHELL };
-/** The shell waiting for the next pack or unpack (criu-standby.ts): started at this process's first, again after each; it dies with the process. */
-let waitingShells: GuardStandby | null = null;
-const shells = () => (waitingShells ??= createGuardStandby(() => standbyGuard(SHELL_TOOLS, "checkpoint-shell"), 0));
+let shells: GuardStandby | null = null;
+const unpackShells = () => (shells ??= createGuardStandby(() => standbyGuard({ setpriv: "setpriv", bash: UNPACK_SHELL }, "checkpoint-unpack"), 0));
 
 function tap(hash: ReturnType<typeof createHash>): Transform {
   return new Transform({
