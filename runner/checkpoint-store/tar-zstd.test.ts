@@ -1,12 +1,13 @@
 // A checkpoint's unpack on a resume's path forks nothing: a shell started ahead runs `zstd -d | tar -x`.
 import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { waitFor } from "../../test/support/wait-for.ts";
 import { pidAlive } from "../workload/pid-alive.ts";
-import { packDir, unpackFile } from "./tar-zstd.ts";
+import { packDir, packDirInto, unpackFile } from "./tar-zstd.ts";
 
 const scratch = await mkdtemp(path.join(tmpdir(), "tar-zstd-"));
 afterAll(() => rm(scratch, { recursive: true, force: true }));
@@ -31,6 +32,28 @@ async function expectUnpacked(dir: string, files: Record<string, Buffer>): Promi
   expect((await readdir(dir)).sort()).toEqual(Object.keys(files).sort());
   for (const [name, data] of Object.entries(files)) expect((await readFile(path.join(dir, name))).equals(data), name).toBe(true);
 }
+
+/** Processes whose command line names `dir` (a pack's tar, say). */
+async function processesNaming(dir: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const argv = (await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (argv.includes(dir)) found.push(Number(entry));
+  }
+  return found;
+}
+
+describe("packing a checkpoint", () => {
+  it("aborted mid-stream (the wait ended while it was stored), ends its tar and zstd and rejects", async () => {
+    const { dir } = await checkpointFiles();
+    await writeFile(path.join(dir, "pages-2.img"), randomBytes(48 * 2 ** 20));
+    const stop = new AbortController();
+    const sink = new Writable({ write: (_chunk, _encoding, done) => (stop.abort(), done()) });
+    await expect(packDirInto(dir, sink, key, stop.signal)).rejects.toThrow(/abort/i);
+    await waitFor("no tar or zstd of the pack left", async () => (await processesNaming(dir)).length === 0 || undefined);
+  });
+});
 
 describe("unpacking a stored checkpoint", () => {
   it("goes through the shell started ahead once there is one, and another waits after it", async () => {
