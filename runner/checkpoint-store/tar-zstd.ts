@@ -114,13 +114,11 @@ export async function unpackFiles(files: string[], dir: string, key: Buffer, has
 /**
  * A shell started ahead for the next unpack (criu-standby.ts, the guard that runs a handed command): the
  * unpack on a resume's path then forks nothing. A fork of the runner blocks it 10–20 ms here, and every
- * page it writes afterwards faults once more (bench/suspend-resume, twenty-second round). Started a
- * second after this process's first unpack, again a second after each; it dies with the process.
+ * page it writes afterwards faults once more (bench/suspend-resume, twenty-second round). Started at the
+ * first unpack of this process, again after each; it dies with the process.
  */
 let shells: GuardStandby | null = null;
-const unpackShells = () => (shells ??= createGuardStandby(() => standbyGuard({ setpriv: "setpriv", bash: UNPACK_SHELL }, "checkpoint-unpack"), 0, undefined, REFILL_AFTER_UNPACK_MS));
-/** After the restore that follows the unpack (~0.2 s for a 20 MB task here), not during it: the refill forks the runner. */
-const REFILL_AFTER_UNPACK_MS = 1000;
+const unpackShells = () => (shells ??= createGuardStandby(() => standbyGuard({ setpriv: "setpriv", bash: UNPACK_SHELL }, "checkpoint-unpack"), 0));
 
 function tap(hash: ReturnType<typeof createHash>): Transform {
   return new Transform({

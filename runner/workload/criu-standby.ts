@@ -23,9 +23,9 @@ const REFILL_AFTER_EXIT_MAX_MS = 60_000;
 
 /**
  * `argv`: the guard's command line (criu-guard.ts: `standbyGuard`, `rootStandbyGuard`), whose owner (the
- * runtime's work dir) shows in `ps`: whose it is. `refillAfterMs`: how long after a take the next one starts.
+ * runtime's work dir) shows in `ps`: whose it is.
  */
-export function createGuardStandby(argv: () => [string, string[]], extraFds: number, env?: NodeJS.ProcessEnv, refillAfterMs = REFILL_AFTER_MS): GuardStandby {
+export function createGuardStandby(argv: () => [string, string[]], extraFds: number, env?: NodeJS.ProcessEnv): GuardStandby {
   let waiting: ChildProcess | null = null;
   let refill: NodeJS.Timeout | null = null;
   let closed = false;
@@ -42,13 +42,13 @@ export function createGuardStandby(argv: () => [string, string[]], extraFds: num
       if (waiting !== child) return;
       waiting = null;
       exitsWhileWaiting += 1;
-      schedule(Math.min(REFILL_AFTER_EXIT_MAX_MS, refillAfterMs * 2 ** exitsWhileWaiting));
+      schedule(Math.min(REFILL_AFTER_EXIT_MAX_MS, REFILL_AFTER_MS * 2 ** exitsWhileWaiting));
     });
     child.unref();
     for (const stream of streams(child)) stream.unref?.();
     waiting = child;
   };
-  const schedule = (afterMs = refillAfterMs) => {
+  const schedule = (afterMs = REFILL_AFTER_MS) => {
     if (closed || refill) return;
     refill = setTimeout(start, afterMs);
     refill.unref();
