@@ -98,7 +98,7 @@ function recordOpener(key: Buffer) {
     },
     /** A record's header announced `length` bytes: refused after the last record, or beyond what a record holds. */
     checkLength(length: number): void {
-      if (sawLast) throw new SealedCheckpointError("bytes after the checkpoint's last record");
+      if (sawLast) throw afterLast();
       if (length > CHUNK_BYTES) throw new SealedCheckpointError(`record ${index} claims ${length} bytes, more than a record holds`);
     },
     /** The record's plaintext, once its tag authenticated it. */
@@ -127,6 +127,7 @@ const tooShort = () => new SealedCheckpointError("not a sealed Stasis checkpoint
 const badMagic = () => new SealedCheckpointError("not a sealed Stasis checkpoint (bad magic)");
 const cutInside = () => new SealedCheckpointError("the checkpoint is cut off inside a record");
 const lastMissing = () => new SealedCheckpointError("the checkpoint is cut off: its last record is missing");
+const afterLast = () => new SealedCheckpointError("bytes after the checkpoint's last record");
 
 /** Sealed records in, plaintext out; any altered, missing, reordered or extra byte fails the stream. */
 export function createOpenStream(key: Buffer): Transform {
@@ -172,7 +173,7 @@ export function createOpenStream(key: Buffer): Transform {
     },
     flush(callback: TransformCallback) {
       if (!sawMagic) return callback(tooShort());
-      if (partsBytes > 0) return callback(records.sawLast ? new SealedCheckpointError("bytes after the checkpoint's last record") : cutInside());
+      if (partsBytes > 0) return callback(records.sawLast ? afterLast() : cutInside());
       if (!records.sawLast) return callback(lastMissing());
       callback();
     },
@@ -200,8 +201,7 @@ export async function openSealedFiles(files: string[], out: string, key: Buffer,
     for (;;) {
       const header = await input.read(buffer, HEADER_BYTES);
       if (header === 0) break;
-      if (records.sawLast) throw new SealedCheckpointError("bytes after the checkpoint's last record");
-      if (header < HEADER_BYTES) throw cutInside();
+      if (header < HEADER_BYTES) throw records.sawLast ? afterLast() : cutInside();
       const length = buffer.readUInt32BE(0);
       records.checkLength(length);
       if ((await input.read(buffer, length + TAG_BYTES)) < length + TAG_BYTES) throw cutInside();

@@ -167,12 +167,14 @@ export async function startClaims(engine: Engine, trx: Knex.Transaction, runnerI
       continue;
     }
     // The checkpoint's key, unwrapped for this claim only; the same rule as the variables when it does not unwrap.
-    const seal = resume
-      ? await sealForResume(trx, engine.keyring, run, resume.checkpointLocation, dataKeyRowOf(run)).catch((error: unknown) => {
-          engine.logger.error({ runId: run.id, err: (error as Error).message }, "cannot unwrap the checkpoint's key; the run stays queued");
-          return null;
-        })
-      : null;
+    let seal: ReturnType<typeof sealForResume> | null = null;
+    if (resume) {
+      try {
+        seal = sealForResume(engine.keyring, run, resume.checkpointLocation, dataKeyRowOf(run));
+      } catch (error) {
+        engine.logger.error({ runId: run.id, err: (error as Error).message }, "cannot unwrap the checkpoint's key; the run stays queued");
+      }
+    }
     if (resume && !seal) {
       deferred.push(run);
       continue;
@@ -295,8 +297,7 @@ export async function takeCheckpointDeletions(engine: Engine, limit = 100): Prom
   return (result.rows as Array<{ location: string }>).map((r) => r.location);
 }
 
-/** The data key row the candidate statement read beside a resume; undefined when that statement did not read it. */
-function dataKeyRowOf(run: ClaimCandidate): DataKeyRow | null | undefined {
-  if (run.data_master_key_id === undefined) return undefined;
+/** The project's data key row the candidate statement read beside a resume; null when the project has none. */
+function dataKeyRowOf(run: ClaimCandidate): DataKeyRow | null {
   return run.data_master_key_id && run.data_wrapped_key ? { master_key_id: run.data_master_key_id, wrapped_key: run.data_wrapped_key } : null;
 }

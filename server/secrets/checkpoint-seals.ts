@@ -39,20 +39,18 @@ export async function sealColumnsFor(trx: Knex.Transaction, keyring: Keyring | n
 
 /**
  * The sha256 and the unwrapped key a resume claim carries, for the run's recorded checkpoint at
- * `location`. Nulls for a checkpoint recorded before seals were (the runner then refuses it).
+ * `location`, with the project's data key row its claim read beside it (claim-runs.ts). Nulls for a
+ * checkpoint recorded before seals were (the runner then refuses it).
  */
-export async function sealForResume(
-  trx: Knex.Transaction,
+export function sealForResume(
   keyring: Keyring | null | undefined,
   run: { id: string; project_id: string; checkpoint_location: string | null; checkpoint_sha256: string | null; checkpoint_key: Buffer | null },
   location: string,
-  /** The project's data key row when the caller read it already (the claim's candidate statement); undefined: read here. */
-  dataKeyRow?: DataKeyRow | null,
-): Promise<{ sha256: string | null; key: string | null }> {
+  dataKeyRow: DataKeyRow | null,
+): { sha256: string | null; key: string | null } {
   if (run.checkpoint_location !== location || !run.checkpoint_sha256 || !run.checkpoint_key) return { sha256: null, key: null };
   const projectId = run.project_id;
-  const dataKey = dataKeyRow === undefined ? await dataKeyFor(trx, keyring, projectId, { create: false }) : dataKeyRow && unwrapDataKeyRow(keyring, projectId, dataKeyRow);
-  if (!dataKey) throw new StasisError("ENCRYPTION_KEY_UNKNOWN", 500, `project ${projectId} has no data key to unwrap the key of checkpoint ${location}`);
-  const key = unwrapCheckpointKey(dataKey, { projectId, runId: run.id, location }, run.checkpoint_key);
+  if (!dataKeyRow) throw new StasisError("ENCRYPTION_KEY_UNKNOWN", 500, `project ${projectId} has no data key to unwrap the key of checkpoint ${location}`);
+  const key = unwrapCheckpointKey(unwrapDataKeyRow(keyring, projectId, dataKeyRow), { projectId, runId: run.id, location }, run.checkpoint_key);
   return { sha256: run.checkpoint_sha256, key: key.toString("base64") };
 }

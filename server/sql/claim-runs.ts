@@ -16,9 +16,9 @@ export type ClaimCandidate = RunRow & {
   attempt_open: boolean;
   /** A resume whose run has a variables snapshot (what its process was started with). */
   has_snapshot: boolean;
-  /** A resume's project data key row (its checkpoint's key is wrapped by that key); null when it is no resume or the project has none. Absent: not read. */
-  data_master_key_id?: string | null;
-  data_wrapped_key?: Buffer | null;
+  /** A resume's project data key row (its checkpoint's key is wrapped by that key); null when it is no resume or the project has none. */
+  data_master_key_id: string | null;
+  data_wrapped_key: Buffer | null;
 };
 
 /**
