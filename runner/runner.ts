@@ -9,6 +9,7 @@ import { retryCall } from "./retry-call.ts";
 import { createWarmPool } from "./warm-pool.ts";
 import { createKeepAlivePool } from "./keep-alive.ts";
 import { createLocalCheckpoints, removeOrphanedDumps } from "./local-checkpoints.ts";
+import { checkpointSite } from "./checkpoint-site.ts";
 import { ownScratchDir, removeOrphanedScratch } from "./scratch-dir.ts";
 import { createStoppedProcesses } from "./stopped-processes.ts";
 import type { TaskSandboxPolicy } from "./task-sandboxes.ts";
@@ -190,11 +191,14 @@ export function createRunner(options: RunnerOptions) {
         if (dumps + scratch > 0) log.info({ dumps, scratch }, "removed dumps left by a runner that is gone");
       }
       scratchDir = await ownScratchDir(options.workDir);
+      // Keeping dumps, it says where: a resume its holder has no slot for may come to a runner beside it.
+      const site = local ? await checkpointSite(options.workDir) : null;
       const registered = await server.register({
         name: options.name ?? `${hostname()}-${process.pid}`,
         capacity: options.capacity,
         checkpoints: Boolean(options.checkpoints && options.runtime.checkpoints.available),
         workload: options.workload ?? "process",
+        ...(site ? { checkpointSite: site } : {}),
       });
       runnerId = registered.runnerId;
       leases.leaseMs = registered.leaseMs;

@@ -12,6 +12,9 @@ export const CheckpointKey = z
   .string()
   .regex(/^[A-Za-z0-9+/]{43}=$/, "a checkpoint key: 32 bytes as base64 (44 characters)");
 
+/** The id the runners keeping their dumps under one work dir share (runner/checkpoint-site.ts): 16 random bytes as hex. */
+export const CheckpointSite = z.string().regex(/^[0-9a-f]{32}$/, "a checkpoint site: 32 lower-case hex characters");
+
 /** Runner ↔ server. Every call carries the runner token; per-run calls carry the lease id (a fencing token). */
 export const RegisterRunnerRequest = z
   .object({
@@ -19,6 +22,8 @@ export const RegisterRunnerRequest = z
     capacity: z.number().int().min(1).max(1000),
     checkpoints: z.boolean(),
     workload: z.enum(["process", "runc", "container"]).default("process"),
+    /** The runners keeping their dumps under one work dir share it (runner/checkpoint-site.ts): each can restore a dump another kept. */
+    checkpointSite: CheckpointSite.optional(),
   })
   .strict();
 export const RegisterRunnerResponse = z.object({

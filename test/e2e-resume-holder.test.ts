@@ -1,5 +1,6 @@
 // A resume goes first to the runner that took the checkpoint when it keeps its dumps (`--local-checkpoints`):
-// it restores its own dump without fetching the sealed copy. When that runner is gone, another one takes
+// it restores its own dump without fetching the sealed copy; when it has no free slot, a runner keeping its
+// dumps on the same work dir restores that dump just as well. When that runner is gone, another one takes
 // the resume; a runner that keeps no dumps (the default) is not waited for at all.
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -7,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { RunTimeline } from "../schemas/index.ts";
 import { runnerPool, sendEvent, taskProcesses, trigger, waitForFinal, waitForSuspended } from "./support/e2e-waits.ts";
 import { startTime } from "../runner/workload/leftovers.ts";
+import { RESUME_HOLD_MS } from "../server/engine/resume-hold.ts";
 import { pidAlive } from "../runner/workload/pid-alive.ts";
 import { namespaceStates } from "./support/processes.ts";
 import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
@@ -53,6 +55,34 @@ describe("resumes and the runner holding the dump", () => {
       expect(timeline.waits.map((w) => [w.frozen, w.resumedRunnerId, w.resumedAt !== null && Date.parse(w.resumedAt) >= Date.parse(w.completedAt!)])).toEqual([[true, holder.runnerId, true]]);
     }
     expect(restoredLines(other.log()).size).toBe(0);
+  });
+
+  it("a resume whose holder has no free slot goes at once to a runner keeping its dumps on the same work dir, which restores the holder's dump; a runner elsewhere gets none", async () => {
+    const workDir = join(stack.stateDir, "site-host");
+    const holder = await runners.start({ name: "site-holder", capacity: 1, args: [...KEEPS_DUMPS, "--work-dir", workDir] });
+    const { id } = await trigger(stack, "await-event", { event: "site-busy", filter: { n: [1] } });
+    await waitForSuspended(stack, id);
+    // Its one slot taken by a run that waits in-process (each wait below the suspend threshold), for as long as the test needs.
+    const blocker = await trigger(stack, "sleep-for", { ms: 500, times: 120 });
+    await stack.waitForRun(blocker.id, (r) => r.status === "WAITING", `run ${blocker.id} to wait on the holder`);
+    const beside = await runners.start({ name: "site-beside", args: [...KEEPS_DUMPS, "--work-dir", workDir] });
+    const elsewhere = await runners.start({ name: "site-elsewhere", capacity: 10 });
+
+    expect((await sendEvent(stack, "site-busy", { n: 1 })).matchedWaitpoints).toBe(1);
+    const run = await waitForFinal(stack, id);
+    expect(run.output).toMatchObject({ received: { payload: { n: 1 } } });
+    expect(run.attemptDetails!.map((a) => [a.status, a.runnerId])).toEqual([["COMPLETED", beside.runnerId]]);
+    // The dump the holder kept, taken by a rename: no fetch of the sealed copy.
+    expect(restoredLines(beside.log()).get(id)).toMatchObject({ fromLocalDump: true });
+    expect(await keptDumps(workDir)).toEqual([]);
+    expect(restoredLines(elsewhere.log()).size).toBe(0);
+    expect(restoredLines(holder.log()).size).toBe(0);
+    // Not after the second it would have been held for the busy holder: resumed (by the database's clock) before that ended.
+    const timeline = await stack.api<RunTimeline>("GET", `/api/v1/runs/${id}/timeline`);
+    const [wait] = timeline.waits;
+    expect(wait).toMatchObject({ frozen: true, resumedRunnerId: beside.runnerId });
+    expect(Date.parse(wait.resumedAt!) - Date.parse(wait.completedAt!)).toBeLessThan(RESUME_HOLD_MS);
+    expect((await stack.api<{ status: string }>("POST", `/api/v1/runs/${blocker.id}/cancel`)).status).toBe("CANCELED");
   });
 
   it("when the runner that took the checkpoint is killed, the runner restarted on its work dir removes the dump it left and resumes the run from the stored copy", async () => {

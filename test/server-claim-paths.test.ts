@@ -261,6 +261,63 @@ describe("a resume pushed to the long poll of the runner that keeps its dump", (
     expect(await f.database.db("run_attempts").where({ run_id: id }).select("number", "runner_id")).toEqual([{ number: 1, runner_id: taker }]);
   });
 
+  /** A runner that keeps its dumps in checkpoint site `site` (runner/checkpoint-site.ts), or none. */
+  const registerAt = async (name: string, site?: string) => {
+    const res = await f.call("POST", "/api/v1/runner/register", { key: RUNNER_TOKEN, body: { name, capacity: 4, checkpoints: true, ...(site ? { checkpointSite: site } : {}) } });
+    expect(res.status).toBe(200);
+    return res.body.runnerId as string;
+  };
+
+  it("a resume whose holder has no poll asleep goes to the poll of a runner on the holder's checkpoint site, not to another with more free slots", async () => {
+    const site = "0123456789abcdef0123456789abcdef";
+    const holder = await registerAt("site-holder", site);
+    const { id } = await suspendKept(holder, "site-go");
+    const beside = await registerAt("site-beside", site);
+    const elsewhere = await registerAt("site-elsewhere", "fedcba9876543210fedcba9876543210");
+    const plain = await registerAt("site-none");
+    const sleepers = new Map<string, { polling: ReturnType<typeof pollRunner>; hangUp: AbortController }>();
+    // The holder is busy (no poll); the ones to pass over have more free slots.
+    for (const [runnerId, freeSlots] of [[beside, 1], [elsewhere, 3], [plain, 2]] as const) {
+      const idle = f.server.engine.listener.events.listenerCount("runs");
+      const hangUp = new AbortController();
+      sleepers.set(runnerId, { polling: pollRunner(f.server.engine, { runnerId, freeSlots, waitMs: 20_000 }, hangUp.signal), hangUp });
+      await eventually(async () => f.server.engine.listener.events.listenerCount("runs"), (n) => n >= idle + 2);
+    }
+    const issued: string[] = [];
+    const onQuery = (q: { sql: string }) => issued.push(q.sql);
+    f.database.db.on("query", onQuery);
+    try {
+      expect((await f.call("POST", "/api/v1/events", { body: { event: "site-go", payload: null } })).body.matchedWaitpoints).toBe(1);
+      expect((await sleepers.get(beside)!.polling).runs).toMatchObject([{ runId: id, attempt: 1, resume: { checkpointLocation: `/ckpt/${id}` } }]);
+      // Pushed by the event's transaction: no poll was woken to claim it.
+      expect(claimStatements(issued)).toEqual([]);
+    } finally {
+      f.database.db.off("query", onQuery);
+    }
+    for (const runnerId of [elsewhere, plain]) {
+      sleepers.get(runnerId)!.hangUp.abort();
+      expect((await sleepers.get(runnerId)!.polling).runs, runnerId).toEqual([]);
+    }
+    expect(await f.database.db("run_attempts").where({ run_id: id }).select("number", "runner_id")).toEqual([{ number: 1, runner_id: beside }]);
+  });
+
+  it("held for its holder, a resume is claimed by a runner of the holder's site, never by another; a malformed site is refused naming it", async () => {
+    const bad = await f.call("POST", "/api/v1/runner/register", { key: RUNNER_TOKEN, body: { name: "site-bad", capacity: 4, checkpoints: true, checkpointSite: "../../etc" } });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toMatch(/checkpointSite.*checkpoint site: 32 lower-case hex characters/);
+    const site = "00000000000000000000000000000abc";
+    const holder = await registerAt("held-holder", site);
+    const { id } = await suspendKept(holder, "held-site-go");
+    const beside = await registerAt("held-beside", site);
+    const elsewhere = await registerAt("held-elsewhere", "00000000000000000000000000000def");
+    expect((await f.call("POST", "/api/v1/events", { body: { event: "held-site-go", payload: null } })).body.matchedWaitpoints).toBe(1);
+    // No poll was asleep: it waits, held for the holder.
+    expect(await f.database.db("runs").where({ id }).first("status", "resume_runner_id")).toEqual({ status: "QUEUED", resume_runner_id: holder });
+    expect((await poll(f, elsewhere, { freeSlots: 4 })).runs).toEqual([]);
+    expect((await poll(f, beside, { freeSlots: 4 })).runs).toMatchObject([{ runId: id, attempt: 1, resume: { checkpointLocation: `/ckpt/${id}` } }]);
+    expect(await f.database.db("run_attempts").where({ run_id: id }).select("number", "runner_id")).toEqual([{ number: 1, runner_id: beside }]);
+  });
+
   it("a runc checkpoint no runner keeps goes to the runc runner's poll asleep here, not to a process runner's", async () => {
     const proc = await registerRunner(f, "runc-check-proc");
     const runc = (await f.call("POST", "/api/v1/runner/register", { key: RUNNER_TOKEN, body: { name: "runc-check-runc", capacity: 4, checkpoints: true, workload: "runc" } })).body.runnerId as string;

@@ -40259,7 +40259,7 @@ var init_connections = __esm({
 });
 
 // schemas/runner-api.ts
-var Sha256Hex, CheckpointKey, RegisterRunnerRequest, RegisterRunnerResponse, ClaimKey, PollRequest, ClaimedRun, ContinueRun, PollResponse, HeartbeatRequest, HeartbeatResponse, LeaseBody, CompleteAttemptRequest, CompleteAttemptResponse, MAX_COMPLETIONS_PER_CALL, CompleteAttemptsRequest, CompleteAttemptsResponse, AppendLogsRequest, WaitKey, CreateWaitRequest, CreateWaitResponse, CreateRequestTokenRequest, CreateRequestTokenResponse, SuspendRequest, SuspendResponse, ReportedCheckpoint, HandOverRequest, HandOverResponse, SafetyCheckpointRequest, SafetyCheckpointResponse, RunnerTriggerRequest, RunnerTriggerResponse, RunnerSendEventRequest, RunnerConnectionTokenRequest, ReleaseRequest, ReleaseResponse;
+var Sha256Hex, CheckpointKey, CheckpointSite, RegisterRunnerRequest, RegisterRunnerResponse, ClaimKey, PollRequest, ClaimedRun, ContinueRun, PollResponse, HeartbeatRequest, HeartbeatResponse, LeaseBody, CompleteAttemptRequest, CompleteAttemptResponse, MAX_COMPLETIONS_PER_CALL, CompleteAttemptsRequest, CompleteAttemptsResponse, AppendLogsRequest, WaitKey, CreateWaitRequest, CreateWaitResponse, CreateRequestTokenRequest, CreateRequestTokenResponse, SuspendRequest, SuspendResponse, ReportedCheckpoint, HandOverRequest, HandOverResponse, SafetyCheckpointRequest, SafetyCheckpointResponse, RunnerTriggerRequest, RunnerTriggerResponse, RunnerSendEventRequest, RunnerConnectionTokenRequest, ReleaseRequest, ReleaseResponse;
 var init_runner_api = __esm({
   "schemas/runner-api.ts"() {
     "use strict";
@@ -40271,11 +40271,14 @@ var init_runner_api = __esm({
     init_connections();
     Sha256Hex = external_exports.string().regex(/^[0-9a-f]{64}$/, "a sha256 digest: 64 lower-case hex characters");
     CheckpointKey = external_exports.string().regex(/^[A-Za-z0-9+/]{43}=$/, "a checkpoint key: 32 bytes as base64 (44 characters)");
+    CheckpointSite = external_exports.string().regex(/^[0-9a-f]{32}$/, "a checkpoint site: 32 lower-case hex characters");
     RegisterRunnerRequest = external_exports.object({
       name: external_exports.string().min(1).max(200),
       capacity: external_exports.number().int().min(1).max(1e3),
       checkpoints: external_exports.boolean(),
-      workload: external_exports.enum(["process", "runc", "container"]).default("process")
+      workload: external_exports.enum(["process", "runc", "container"]).default("process"),
+      /** The runners keeping their dumps under one work dir share it (runner/checkpoint-site.ts): each can restore a dump another kept. */
+      checkpointSite: CheckpointSite.optional()
     }).strict();
     RegisterRunnerResponse = external_exports.object({
       runnerId: external_exports.string(),

@@ -15,6 +15,7 @@ import * as webhookSubscriptions from "../migrations/014-webhook-subscriptions.t
 import * as claimFreshRuns from "../migrations/015-claim-fresh-runs.ts";
 import * as resumeHolder from "../migrations/017-resume-holder.ts";
 import * as claimLockFunction from "../migrations/018-claim-lock-function.ts";
+import * as checkpointSites from "../migrations/019-checkpoint-sites.ts";
 
 interface Migration {
   id: number;
@@ -40,6 +41,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { id: 15, name: "claim-fresh-runs", up: claimFreshRuns.up },
   { id: 17, name: "resume-holder", up: resumeHolder.up },
   { id: 18, name: "claim-lock-function", up: claimLockFunction.up },
+  { id: 19, name: "checkpoint-sites", up: checkpointSites.up },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].id;

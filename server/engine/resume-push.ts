@@ -15,8 +15,10 @@ import type { RunRow } from "./rows.ts";
  * (about half of the 20–30 ms from the event's call to the runner holding its claim: bench/suspend-resume,
  * sixteenth round). When the holder's long poll is asleep in this server process with a free slot, the
  * transaction that holds the run's lock claims it for that poll right away, and the poll answers with it
- * once that transaction commits. A resume held for no runner goes the same way to any poll asleep here
- * whose runner can restore it (bench/suspend-resume, twenty-second round).
+ * once that transaction commits. When the holder's poll is not asleep here with a slot, a poll of a runner
+ * keeping its dumps on the holder's work dir (its checkpoint site) takes it, restoring the same dump. A
+ * resume held for no runner goes the same way to any poll asleep here whose runner can restore it
+ * (bench/suspend-resume, twenty-second round).
  *
  * A run that waited with its process alive (WAITING) gets its `continue` the same way: the transaction
  * that completes its wait moves it back to EXECUTING and the sleeping poll of its runner answers with the
@@ -101,14 +103,37 @@ export function pushToHolder(trx: Knex.Transaction, holderId: string): ResumePus
  * cannot restore a runc checkpoint; and it said it can restore at all), the one with the most free slots. A poll
  * asleep found nothing to claim when it last looked, so the resume passes no run that waited longer. null: none.
  */
-export async function pushToAnyPoll(trx: Knex.Transaction, workload: string | null): Promise<ResumePush | null> {
+export function pushToAnyPoll(trx: Knex.Transaction, workload: string | null): Promise<ResumePush | null> {
+  return pushToRestorer(trx, workload);
+}
+
+/**
+ * For a resume whose holder has no long poll asleep here with a free slot: a slot of a poll asleep here of a
+ * runner that keeps its dumps where the holder does (its checkpoint site, runner/checkpoint-site.ts), which
+ * takes the holder's dump by a rename and restores it as the holder would. null: none (the resume is held for
+ * the holder; a runner of its site may claim it meanwhile, migration 019).
+ */
+export function pushToHolderSite(trx: Knex.Transaction, holderId: string, workload: string | null): Promise<ResumePush | null> {
+  return pushToRestorer(trx, workload, holderId);
+}
+
+/**
+ * A slot of the poll asleep here with the most free slots whose runner restores checkpoints of `workload` and,
+ * with `siteOf`, keeps its dumps where that runner does (not that runner itself); null: none.
+ */
+async function pushToRestorer(trx: Knex.Transaction, workload: string | null, siteOf?: string): Promise<ResumePush | null> {
   const prefix = `${databaseKey(trx)}|`;
-  const polls = [...asleep].flatMap(([key, set]) => (key.startsWith(prefix) ? [...set] : [])).filter((p) => p.open && p.free > 0);
+  const polls = [...asleep].flatMap(([key, set]) => (key.startsWith(prefix) ? [...set] : [])).filter((p) => p.open && p.free > 0 && p.runnerId !== siteOf);
   if (polls.length === 0) return null;
+  const ids = new Set(polls.map((p) => p.runnerId));
   const runners = (await trx("runners")
-    .whereIn("id", [...new Set(polls.map((p) => p.runnerId))])
-    .select("id", "workload", "checkpoints")) as Array<{ id: string; workload: string | null; checkpoints: boolean }>;
-  const restorers = new Set(runners.filter((r) => r.checkpoints && (workload === null || (r.workload ?? "process") === workload)).map((r) => r.id));
+    .whereIn("id", siteOf ? [...ids, siteOf] : [...ids])
+    .select("id", "workload", "checkpoints", "checkpoint_site")) as Array<{ id: string; workload: string | null; checkpoints: boolean; checkpoint_site: string | null }>;
+  const site = siteOf ? runners.find((r) => r.id === siteOf)?.checkpoint_site : undefined;
+  if (siteOf && !site) return null;
+  const restorers = new Set(
+    runners.filter((r) => ids.has(r.id) && r.checkpoints && (workload === null || (r.workload ?? "process") === workload) && (!site || r.checkpoint_site === site)).map((r) => r.id),
+  );
   // Asleep when looked at, maybe not once the runners were read: taken only if it still has a slot.
   const poll = polls.filter((p) => restorers.has(p.runnerId) && p.open && p.free > 0).sort((a, b) => b.free - a.free)[0];
   return poll ? pushInto(trx, poll) : null;

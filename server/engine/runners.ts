@@ -13,7 +13,7 @@ import type { RunRow } from "./rows.ts";
 
 export async function registerRunner(engine: Engine, body: z.infer<typeof RegisterRunnerRequest>) {
   const runnerId = newId("runner");
-  await engine.db("runners").insert({ id: runnerId, name: body.name, capacity: body.capacity, checkpoints: body.checkpoints, workload: body.workload });
+  await engine.db("runners").insert({ id: runnerId, name: body.name, capacity: body.capacity, checkpoints: body.checkpoints, workload: body.workload, checkpoint_site: body.checkpointSite ?? null });
   const threshold = engine.config.suspendThresholdMs;
   return { runnerId, heartbeatIntervalMs: engine.config.heartbeatIntervalMs, leaseMs: engine.config.leaseMs, ...(threshold !== undefined ? { suspendThresholdMs: threshold } : {}) };
 }

@@ -3,7 +3,7 @@ import type { WaitResult } from "../../schemas/index.ts";
 import { completeWaitpointRow } from "../sql/complete-waitpoint.ts";
 import { notify, notifyResumeQueued } from "./notify.ts";
 import { resumeHoldColumns } from "./resume-hold.ts";
-import { pushContinue, pushToAnyPoll, pushToHolder } from "./resume-push.ts";
+import { pushContinue, pushToAnyPoll, pushToHolder, pushToHolderSite } from "./resume-push.ts";
 import type { RunRow, WaitpointRow } from "./rows.ts";
 import { onRunFinal, transitionRun } from "./transition.ts";
 import { hotQuery } from "../db/prepared.ts";
@@ -28,12 +28,15 @@ export async function completeWaitpoint(trx: Knex.Transaction, id: string, resul
 
 /**
  * Queues a suspended run to resume from its checkpoint with its wait's result: straight to the runner
- * that took the checkpoint when its long poll waits here (resume-push.ts), else for any runner, first
- * for that one (resume-hold.ts); with no runner to hold it for, straight to any runner's poll asleep here.
+ * that took the checkpoint when its long poll waits here (resume-push.ts), or to one keeping its dumps
+ * beside it (its checkpoint site), else for any runner, first for that one and its site (resume-hold.ts);
+ * with no runner to hold it for, straight to any runner's poll asleep here.
  */
 async function queueResume(trx: Knex.Transaction, run: RunRow, waitpointId: string, result: WaitResult): Promise<void> {
   const resume = JSON.stringify({ checkpointLocation: run.checkpoint_location, waitpointId, result });
-  const toHolder = run.checkpoint_runner_id ? pushToHolder(trx, run.checkpoint_runner_id) : null;
+  const holder = run.checkpoint_runner_id;
+  // The holder's own poll first; else one of a runner beside it that restores the dump it kept just as well.
+  const toHolder = holder ? (pushToHolder(trx, holder) ?? (await pushToHolderSite(trx, holder, run.checkpoint_workload))) : null;
   const hold = toHolder ? null : await resumeHoldColumns(trx, run);
   // Held for its holder (around, but not asleep here with a slot): it waits for that runner. Held for none: any poll asleep here may take it now.
   const push = toHolder ?? (hold?.resume_runner_id ? null : await pushToAnyPoll(trx, run.checkpoint_workload));
