@@ -53,6 +53,12 @@ export interface PlatformOptions {
   runnerProcess?: boolean;
   /** Task processes in the runner's sandbox (their own user and root, as a runner started as root gives them by default). */
   sandbox?: boolean;
+  /**
+   * The resume on another runner with the dump already on its disk: two runner processes of one slot each on one
+   * work dir (one checkpoint site); once the run has suspended, the one holding its dump is kept busy by a
+   * `keep-running` run, and the resume goes to the other one, which takes that dump by a rename.
+   */
+  resumeBeside?: boolean;
 }
 
 /**
@@ -78,22 +84,28 @@ export async function startPlatform(dir: string, options: PlatformOptions = {}) 
   const runnerOptions = { localCheckpointBytes: options.localCheckpointBytes, keepStoppedBytes: options.keepStoppedBytes };
   const local: LocalStack = await startLocalStack({
     stateDir,
-    runners: options.runnerProcess ? 0 : 1,
+    runners: options.runnerProcess || options.resumeBeside ? 0 : 1,
     capacity: 2,
     // Its first row is a cold start: no spare process waits for the run.
     warmProcesses: 0,
-    ...(options.runnerProcess ? {} : { ...runnerOptions, taskSandbox: options.sandbox ?? false }),
+    ...(options.runnerProcess || options.resumeBeside ? {} : { ...runnerOptions, taskSandbox: options.sandbox ?? false }),
     log: pino({ level: "info" }, { write: onLogLine }),
     onRunnerEvent: (event) => onRunnerEvent(event.type, event.runId, Date.now()),
   });
-  const runner = options.runnerProcess ? await startRunnerProcess(local, path.join(stateDir, "runner-process"), { ...runnerOptions, sandbox: options.sandbox ?? false }, (line) => {
+  const onRunnerLine = (line: string) => {
     onLogLine(line);
     // The runner's events, at the time it logged them (its debug lines).
     if (line.includes('"run event"')) {
       const { event, runId, time } = JSON.parse(line) as { event: string; runId: string; time: number };
       onRunnerEvent(event, runId, time);
     }
-  }) : null;
+  };
+  const runnerWorkDir = path.join(stateDir, "runner-process");
+  const runnerProcessOptions = { ...runnerOptions, sandbox: options.sandbox ?? false, capacity: options.resumeBeside ? 1 : 2 };
+  const runner = options.runnerProcess || options.resumeBeside ? await startRunnerProcess(local, runnerWorkDir, runnerProcessOptions, onRunnerLine) : null;
+  // A second runner on the same work dir (one checkpoint site), started once: warm, as a runner beside another is.
+  const besideRunner = options.resumeBeside ? await startRunnerProcess(local, runnerWorkDir, { ...runnerProcessOptions, name: "bench-beside" }, onRunnerLine) : null;
+  const runnerIds = [runner?.runnerId, besideRunner?.runnerId].filter((id): id is string => id !== undefined);
   const created = await callStasisApi<{ environments: Array<{ environment: string; apiKey: string }> }>(local.apiUrl, local.adminToken, "POST", "/api/v1/admin/projects", { slug: "bench" });
   const apiKey = created.environments.find((e) => e.environment === "development")!.apiKey;
   const api = <T>(method: string, route: string, body?: unknown) => callStasisApi<T>(local.apiUrl, apiKey, method, route, body);
@@ -116,6 +128,7 @@ export async function startPlatform(dir: string, options: PlatformOptions = {}) 
     const suspended = suspendLogs.find((l) => l.runId === id)!;
     const checkpoint = await onlyFile(local.dirs.checkpoints);
 
+    const beside = options.resumeBeside ? await busyHolder(id) : null;
     const sent = Date.now();
     await api("POST", "/api/v1/events", { event: "bench.go", payload: { runId: id } });
     const posted = Date.now() - sent;
@@ -125,7 +138,10 @@ export async function startPlatform(dir: string, options: PlatformOptions = {}) 
       const view = await api<RunView>("GET", `/api/v1/runs/${id}`);
       return ["COMPLETED", "FAILED", "CANCELED"].includes(view.status) ? view : undefined;
     }, 120_000, `run ${id}'s end to be recorded`);
+    await beside?.stop();
     if (done.status !== "COMPLETED") throw new Error(`run ${id} ended ${done.status}: ${JSON.stringify(done.error)}`);
+    const resumedBy = done.attemptDetails?.at(-1)?.runnerId;
+    if (beside && resumedBy !== beside.runnerId) throw new Error(`run ${id} was resumed by ${resumedBy}, not by the runner beside its holder (${beside.runnerId})`);
     const restored = restoreLogs.find((l) => l.runId === id);
     const out = done.output as { started: number; ready: number; waitCalled: number; resumed: number; rss: number };
     console.error(`bench: ${options.name ?? "platform"} ${mb} MB suspend ${freedAt - out.waitCalled} ms from the task's call, steps (ms from the runner's receipt of it) ${JSON.stringify(suspended.timeline)}, dump steps ${JSON.stringify(suspended.dumpSteps)}; resume: event answered after ${posted} ms, claimed after ${claims.get(id)![1]! - sent} ms, then steps (ms from the claim) ${JSON.stringify(restored?.timeline)}, code after the wait at ${out.resumed - sent} ms`);
@@ -143,9 +159,37 @@ export async function startPlatform(dir: string, options: PlatformOptions = {}) 
     };
   }
 
+  /**
+   * The holder of `runId`'s dump made busy (its one slot taken by a `keep-running` run) while the other runner on its
+   * work dir has its slot free: blockers are triggered until one runs on the holder, and any that went to the other
+   * runner are canceled and seen to end there. `stop` cancels the holder's.
+   */
+  async function busyHolder(runId: string) {
+    const runnerOf = async (id: string) => (await api<RunView>("GET", `/api/v1/runs/${id}`)).attemptDetails?.at(-1)?.runnerId;
+    const holder = await runnerOf(runId);
+    const blockers: Array<{ id: string; runnerId: string }> = [];
+    while (!blockers.some((b) => b.runnerId === holder)) {
+      const { id } = await api<{ id: string }>("POST", "/api/v1/tasks/keep-running/trigger", { payload: { mb: 1, seconds: 300 } });
+      const runnerId = await pollFor(async () => ((await api<RunView>("GET", `/api/v1/runs/${id}`)).status === "EXECUTING" ? runnerOf(id) : undefined), 60_000, `run ${id} to take a slot`);
+      blockers.push({ id, runnerId: runnerId! });
+    }
+    for (const b of blockers.filter((b) => b.runnerId !== holder)) {
+      await api("POST", `/api/v1/runs/${b.id}/cancel`);
+      await pollFor(async () => finished.has(b.id) || undefined, 60_000, `run ${b.id} to end on the runner beside the holder`);
+    }
+    const other = [...runnerIds].find((id) => id !== holder)!;
+    return {
+      runnerId: other,
+      async stop() {
+        for (const b of blockers.filter((b) => b.runnerId === holder)) await api("POST", `/api/v1/runs/${b.id}/cancel`);
+      },
+    };
+  }
+
   return {
     sample,
     async stop() {
+      await besideRunner?.stop();
       await runner?.stop();
       await local.stop();
     },
@@ -153,24 +197,25 @@ export async function startPlatform(dir: string, options: PlatformOptions = {}) 
 }
 
 /** `stasis runner` on `local`'s server, image cache and checkpoint dir; each log line to `onLine`. */
-async function startRunnerProcess(local: LocalStack, workDir: string, options: { localCheckpointBytes?: number; keepStoppedBytes?: number; sandbox: boolean }, onLine: (line: string) => void) {
+async function startRunnerProcess(local: LocalStack, workDir: string, options: { localCheckpointBytes?: number; keepStoppedBytes?: number; sandbox: boolean; capacity: number; name?: string }, onLine: (line: string) => void) {
   const mib = (bytes = 0) => String(Math.floor(bytes / 2 ** 20));
-  const args = ["runner", "--server-url", local.apiUrl, "--name", "bench", "--capacity", "2", "--work-dir", workDir, "--image-cache", local.dirs.imageCache, "--checkpoint-dir", local.dirs.checkpoints, "--warm-processes", "0", "--local-checkpoints", mib(options.localCheckpointBytes), "--keep-stopped", mib(options.keepStoppedBytes)];
+  const args = ["runner", "--server-url", local.apiUrl, "--name", options.name ?? "bench", "--capacity", String(options.capacity), "--work-dir", workDir, "--image-cache", local.dirs.imageCache, "--checkpoint-dir", local.dirs.checkpoints, "--warm-processes", "0", "--local-checkpoints", mib(options.localCheckpointBytes), "--keep-stopped", mib(options.keepStoppedBytes)];
   const child = spawn(process.execPath, [path.join(import.meta.dirname, "../../cli/bin.mjs"), ...args], {
     env: { ...process.env, STASIS_RUNNER_TOKEN: local.runnerToken, STASIS_LOG_LEVEL: "debug", STASIS_TASK_SANDBOX: options.sandbox ? "on" : "off" },
     stdio: ["ignore", "inherit", "pipe"],
   });
   const exited = once(child, "exit");
-  const started = new Promise<void>((resolve, reject) => {
+  const started = new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stderr! }).on("line", (line) => {
       if (!line.startsWith("{")) return void process.stderr.write(`runner: ${line}\n`);
-      if (line.includes('"runner started"')) resolve();
+      if (line.includes('"runner started"')) resolve((JSON.parse(line) as { runnerId: string }).runnerId);
       onLine(line);
     });
     void exited.then(([code]) => reject(new Error(`the runner exited (${code}) before it started`)));
   });
-  await started;
+  const runnerId = await started;
   return {
+    runnerId,
     async stop() {
       child.kill("SIGTERM");
       await exited;

@@ -39,7 +39,7 @@ const GOAL = 1.5;
 /** Issue 14's goals: suspend ≤ 1.2× raw `criu dump`; resume ≤ raw `criu restore` + 30 ms. */
 const SUSPEND_GOAL = 1.2;
 const RESUME_SLACK_MS = 30;
-const results: Array<{ mb: number; raw: Record<string, number>; runtime: Record<string, number>; platform: Record<string, number>; stored: Record<string, number>; stopped: Record<string, number>; ratios: { suspend: number; resume: number } }> = [];
+const results: Array<{ mb: number; raw: Record<string, number>; runtime: Record<string, number>; platform: Record<string, number>; stored: Record<string, number>; stopped: Record<string, number>; beside: Record<string, number>; ratios: { suspend: number; resume: number } }> = [];
 console.error("bench: starting the platform (embedded PostgreSQL, server, runner) and deploying the task");
 const platform = await startPlatform(dir, { localCheckpointBytes: 2 * 2 ** 30, runnerProcess, sandbox });
 // A second platform whose runner keeps no dump of its own: each resume fetches and unpacks the stored copy from
@@ -47,16 +47,21 @@ const platform = await startPlatform(dir, { localCheckpointBytes: 2 * 2 ** 30, r
 const storedOnly = await startPlatform(dir, { localCheckpointBytes: 0, name: "platform-stored", runnerProcess, sandbox });
 // A third whose runner keeps the dumped process stopped (`--keep-stopped`): a resume there continues it, no restore.
 const keptStopped = await startPlatform(dir, { localCheckpointBytes: 2 * 2 ** 30, keepStoppedBytes: 2 * 2 ** 30, name: "platform-stopped", runnerProcess, sandbox });
+// A fourth whose runner (its own process) is busy when the event comes: a second runner process on its work dir
+// resumes the run from the dump the first one kept there (their checkpoint site), as another runner of one host does.
+const besideHolder = await startPlatform(dir, { localCheckpointBytes: 2 * 2 ** 30, name: "platform-beside", runnerProcess: true, sandbox, resumeBeside: true });
 try {
   await platform.sample(1); // warm-up: unpacks the image into the runner's cache
   await storedOnly.sample(1);
   await keptStopped.sample(1);
+  await besideHolder.sample(1);
   for (const mb of sizes) {
     const raw: RawSample[] = [];
     const rt: RuntimeSample[] = [];
     const pf: PlatformSample[] = [];
     const st: PlatformSample[] = [];
     const sp: PlatformSample[] = [];
+    const bs: PlatformSample[] = [];
     for (let i = 0; i < runs; i++) {
       console.error(`bench: ${mb} MB, run ${i + 1}/${runs}`);
       raw.push(await rawCriuSample(script, mb, dir));
@@ -64,14 +69,16 @@ try {
       pf.push(await platform.sample(mb));
       st.push(await storedOnly.sample(mb));
       sp.push(await keptStopped.sample(mb));
+      bs.push(await besideHolder.sample(mb));
     }
     const [r, p] = [medians(raw), medians(pf)];
-    results.push({ mb, raw: r, runtime: medians(rt), platform: p, stored: medians(st), stopped: medians(sp), ratios: { suspend: p.suspendMs! / r.dumpMs!, resume: p.resumeMs! / r.restoreMs! } });
+    results.push({ mb, raw: r, runtime: medians(rt), platform: p, stored: medians(st), stopped: medians(sp), beside: medians(bs), ratios: { suspend: p.suspendMs! / r.dumpMs!, resume: p.resumeMs! / r.restoreMs! } });
   }
 } finally {
   await platform.stop().catch((error: Error) => console.error(`bench: stopping the platform failed: ${error.message}`));
   await storedOnly.stop().catch((error: Error) => console.error(`bench: stopping the second platform failed: ${error.message}`));
   await keptStopped.stop().catch((error: Error) => console.error(`bench: stopping the third platform failed: ${error.message}`));
+  await besideHolder.stop().catch((error: Error) => console.error(`bench: stopping the fourth platform failed: ${error.message}`));
   await rm(dir, { recursive: true, force: true });
 }
 
@@ -81,7 +88,7 @@ if (values.json) {
   const ms = (v: number) => `${v.toFixed(0)} ms`;
   const mib = (v: number) => `${(v / 2 ** 20).toFixed(1)} MiB`;
   const x = (v: number) => `${v.toFixed(2)}×${v <= GOAL ? "" : "  (over the goal)"}`;
-  for (const { mb, raw, runtime: r, platform: p, stored: s, stopped: k, ratios } of results) {
+  for (const { mb, raw, runtime: r, platform: p, stored: s, stopped: k, beside: b, ratios } of results) {
     console.log(`\n~${mb} MB state (median of ${runs}), task RSS ${mib(r.rssBytes)} (platform task ${mib(p.rssBytes)}); the runner ${runnerProcess ? "in its own process, as deployed" : "in the bench's process, beside the server"}, tasks ${sandbox ? "sandboxed" : "unsandboxed"}`);
     console.table({
       "cold start → ready": { raw: ms(raw.readyMs), runtime: ms(r.coldStartMs), platform: `${ms(p.coldReadyMs)} (trigger → run() ${ms(p.coldStartMs)})` },
@@ -96,6 +103,7 @@ if (values.json) {
       "resume: waitpoint completed → code after the wait": { raw: "-", runtime: "-", platform: `${ms(p.resumeMs)} (→ claimed ${ms(p.claimMs)})` },
       "resume, runner without the dump (stored copy on local disk)": { raw: "-", runtime: "-", platform: `${ms(s.resumeMs)} (→ claimed ${ms(s.claimMs)})` },
       "resume, process kept stopped on its runner (--keep-stopped)": { raw: "-", runtime: "-", platform: `${ms(k.resumeMs)} (→ claimed ${ms(k.claimMs)})` },
+      "resume on another runner, the dump on its disk (same work dir)": { raw: "-", runtime: "-", platform: `${ms(b.resumeMs)} (→ claimed ${ms(b.claimMs)})` },
     });
     console.log(`platform vs raw CRIU (goal ≤ ${GOAL}×): suspend / raw dump ${x(ratios.suspend)}, resume / raw restore ${x(ratios.resume)}`);
     const resumeOver = p.resumeMs! - raw.restoreMs!;
@@ -105,6 +113,8 @@ if (values.json) {
     );
     const otherOver = s.resumeMs! - raw.restoreMs!;
     console.log(`issue 14 goals: resume on a runner without the dump (stored copy on local disk) ${ms(s.resumeMs!)} = raw restore + ${ms(otherOver)} (goal ≤ + ${RESUME_SLACK_MS} ms${otherOver <= RESUME_SLACK_MS ? ", met" : ", not met"}); its suspend ${ms(s.suspendMs!)} = ${(s.suspendMs! / raw.dumpMs!).toFixed(2)}× raw dump`);
+    const besideOver = b.resumeMs! - raw.restoreMs!;
+    console.log(`issue 14 goals: resume on another runner with the dump already on its disk (one work dir, its holder busy) ${ms(b.resumeMs!)} = raw restore + ${ms(besideOver)} (goal ≤ + ${RESUME_SLACK_MS} ms${besideOver <= RESUME_SLACK_MS ? ", met" : ", not met"}); its suspend ${ms(b.suspendMs!)} = ${(b.suspendMs! / raw.dumpMs!).toFixed(2)}× raw dump`);
     const stoppedOver = k.resumeMs! - raw.restoreMs!;
     console.log(`issue 14 goals: resume of a process kept stopped on its runner (--keep-stopped) ${ms(k.resumeMs!)} = raw restore ${stoppedOver < 0 ? "-" : "+"} ${ms(Math.abs(stoppedOver))} (goal ≤ + ${RESUME_SLACK_MS} ms${stoppedOver <= RESUME_SLACK_MS ? ", met" : ", not met"}); its suspend ${ms(k.suspendMs!)} = ${(k.suspendMs! / raw.dumpMs!).toFixed(2)}× raw dump`);
   }
