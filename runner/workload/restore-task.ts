@@ -11,7 +11,7 @@ import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
 import type { TaskUser } from "./criu-user.ts";
-import { APP_MOUNT_KEY, restoreRootPrefix, ROOT_ARCHIVE, SCRATCH_ARCHIVE, SCRATCH_MOUNTS, scratchSize, taskRootOps, type ExternalMount, type RestoreScratch } from "./task-root.ts";
+import { APP_MOUNT_KEY, restoreRootPrefix, ROOT_ARCHIVE, SCRATCH_ARCHIVE, SCRATCH_MOUNTS, scratchSize, recentTaskRootOps, type ExternalMount, type RestoreScratch } from "./task-root.ts";
 import { externalMountRestoreArgs } from "./transient-mounts.ts";
 import type { RestoreTaskOptions } from "./types.ts";
 import { watchRestoredInit } from "./restored-init-watch.ts";
@@ -49,7 +49,7 @@ const RESTORE_TIMEOUT_MS = 60_000;
  */
 async function refuseForeignBinds(mounts: ExternalMount[], opts: RestoreTaskOptions, user: TaskUser | undefined, imageDir: string): Promise<void> {
   const sandbox = opts.sandbox ?? { uid: user?.uid ?? 0, gid: user?.gid ?? 0, expose: [], hide: [], shared: [] };
-  const allowed = new Set((await taskRootOps(sandbox, opts.cwd)).externals.map((m) => m.key));
+  const allowed = new Set((await recentTaskRootOps(sandbox, opts.cwd)).externals.map((m) => m.key));
   const foreign = mounts.filter((m) => !allowed.has(m.key));
   if (foreign.length > 0) throw new WorkloadError("BAD_CHECKPOINT", `${imageDir} would bind ${foreign.map((m) => m.key).join(", ")} into the task, which its sandbox does not`);
 }

@@ -10,12 +10,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { gunzipSync } from "node:zlib";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from "vitest";
 import { CHECKPOINT_META_FILE, createProcessRuntime } from "./index.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { GRAPH_SIZE, graphSum } from "./test-support/stateful-task.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
-import { APP_MOUNT_KEY, taskRootEarlyFstab, taskRootFstab, taskRootOps } from "./task-root.ts";
+import { APP_MOUNT_KEY, recentTaskRootOps, TASK_ROOT_REUSE_MS, taskRootEarlyFstab, taskRootFstab, taskRootOps, type TaskRoot } from "./task-root.ts";
 import { parseMountinfo } from "./transient-mounts.ts";
 import type { TaskSandbox } from "./task-sandbox.ts";
 
@@ -193,6 +193,26 @@ describe("taskRootOps", () => {
     } finally {
       await rm(base, { recursive: true, force: true });
     }
+  });
+
+  it("is reused for one sandbox and app dir for a while (a restore's binds check skips the walk), and looked at again after: a dir made since is bound then", async () => {
+    const base = await mkdtemp(path.join(tmpdir(), "stasis-root-recent-"));
+    onTestFinished(() => rm(base, { recursive: true, force: true }));
+    onTestFinished(() => void vi.useRealTimers());
+    vi.useFakeTimers({ toFake: ["Date"] });
+    const later = path.join(base, "later");
+    const sandbox: TaskSandbox = { uid: UID, gid: UID, expose: [], hide: [], shared: [later] };
+    const bound = async (root: Promise<TaskRoot>) => (await root).externals.some((m) => m.mountPoint === later);
+    const first = recentTaskRootOps(sandbox, base);
+    expect(await bound(first)).toBe(false);
+    await mkdir(later);
+    expect(recentTaskRootOps(sandbox, base)).toBe(first);
+    // Another sandbox is its own: walked now, it binds the new dir.
+    expect(await bound(recentTaskRootOps({ ...sandbox, uid: UID + 1, gid: UID + 1 }, base))).toBe(true);
+    vi.setSystemTime(Date.now() + TASK_ROOT_REUSE_MS);
+    const again = recentTaskRootOps(sandbox, base);
+    expect(again).not.toBe(first);
+    expect(await bound(again)).toBe(true);
   });
 
   it("writes every mount as one fstab line, /proc first, with white space and backslashes in paths escaped", () => {

@@ -143,6 +143,29 @@ export async function taskRootOps(sandbox: TaskSandbox, cwd: string, files: stri
   return { copies, ops, mounts, externals };
 }
 
+/** How long `recentTaskRootOps` reuses a root's ops: a host path that changes kind (a file made a link) is seen after that. */
+export const TASK_ROOT_REUSE_MS = 10_000;
+const recentRoots = new Map<string, { at: number; root: Promise<TaskRoot> }>();
+
+/**
+ * `taskRootOps` of the same sandbox, app dir and files, reused for TASK_ROOT_REUSE_MS: a restore's
+ * binds check (restore-task.ts) walks ~50 host paths for the binds its sandbox allows, 3–16 ms on a
+ * busy 2-core VM on a resume's critical path (bench/suspend-resume, twenty-third round). Not for a
+ * start, which builds the root from the ops: a hidden path made since must be covered at once.
+ */
+export function recentTaskRootOps(sandbox: TaskSandbox, cwd: string, files: string[] = []): Promise<TaskRoot> {
+  const key = JSON.stringify([sandbox, path.resolve(cwd), files]);
+  const now = Date.now();
+  const recent = recentRoots.get(key);
+  if (recent && now - recent.at < TASK_ROOT_REUSE_MS) return recent.root;
+  for (const [k, r] of recentRoots) if (now - r.at >= TASK_ROOT_REUSE_MS) recentRoots.delete(k);
+  const root = taskRootOps(sandbox, cwd, files);
+  recentRoots.set(key, { at: now, root });
+  // A failure is not kept: the next call looks again.
+  root.catch(() => recentRoots.get(key)?.root === root && recentRoots.delete(key));
+  return root;
+}
+
 /** A path as an fstab(5) field: white space and backslashes octal-escaped. */
 const fstabField = (p: string) => p.replace(/[\\\s]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
 
