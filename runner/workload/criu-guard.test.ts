@@ -152,6 +152,66 @@ describe("criu guard", () => {
     }
   });
 
+  it.skipIf(process.getuid?.() !== 0)("started with a template root, fills it read-only before any part; a part with an empty root field keeps it, one with an archive gets a fresh root from that; with neither it exits 126", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "root-guard-template-"));
+    try {
+      const [root, scratch, saved] = ["root", "scratch", "saved"].map((name) => path.join(dir, name)) as [string, string, string];
+      const archiveOf = async (name: string, marker: string) => {
+        const skeleton = path.join(dir, `skeleton-${name}`);
+        await mkdir(path.join(skeleton, "etc"), { recursive: true });
+        await writeFile(path.join(skeleton, "etc", "marker"), marker);
+        const archive = path.join(dir, `${name}.tar`);
+        await new Promise((resolve) => spawn("tar", ["--create", "--file", archive, "--directory", skeleton, "."]).once("exit", resolve));
+        return archive;
+      };
+      const template = await archiveOf("template", "template root\n");
+      const other = await archiveOf("other", "other root\n");
+      for (const d of ["tmp", "shm"]) {
+        await mkdir(path.join(scratch, d), { recursive: true });
+        await mkdir(path.join(saved, d), { recursive: true });
+      }
+      await mkdir(root);
+      const scratchArchive = path.join(dir, "scratch.tar");
+      await new Promise((resolve) => spawn("tar", ["--create", "--file", scratchArchive, "--directory", saved, "./tmp", "./shm"]).once("exit", resolve));
+      const start = async (withTemplate: boolean) => {
+        const [file, args] = rootStandbyGuard(TOOLS, root, scratch, "4m", "owner-dir", withTemplate ? template : undefined);
+        const guard = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        guard.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+        const exited = new Promise((resolve) => guard.once("exit", resolve));
+        await waitFor("the root guard to wait on its stdin", async () => ((await readsStdin(guard.pid!)) ? true : undefined));
+        return { guard, exited, stdout: () => stdout };
+      };
+      const rootOf = (pid: number) => readFile(`/proc/${pid}/root${root}/etc/marker`, "utf8");
+      const report = [`cat ${root}/etc/marker`, `touch ${root}/written 2>/dev/null || echo read-only`, "exit 5"].join("; ");
+
+      const keeps = await start(true);
+      // Filled before it was handed anything, and read-only already.
+      expect(await rootOf(keeps.guard.pid!)).toBe("template root\n");
+      expect((await readFile(`/proc/${keeps.guard.pid}/mountinfo`, "utf8")).split("\n").find((line) => line.split(" ")[4] === root)).toMatch(/ ro,/);
+      handAhead(keeps.guard, ["", scratchArchive, "8m"]);
+      await waitFor("the guard to have prepared", async () => (keeps.stdout() === `${PREPARED}\n` ? true : undefined));
+      handCommand(keeps.guard, handDir, { cwd: "/tmp", command: ["sh", "-c", report] });
+      expect(await keeps.exited).toBe(5);
+      expect(keeps.stdout()).toBe(`${PREPARED}\ntemplate root\nread-only\n`);
+
+      const replaces = await start(true);
+      handAhead(replaces.guard, [other, scratchArchive, "8m"]);
+      await waitFor("the guard to have prepared", async () => (replaces.stdout() === `${PREPARED}\n` ? true : undefined));
+      // Only the other root's files: a fresh tmpfs, not the template's with the other archive over it.
+      expect(await readdir(`/proc/${replaces.guard.pid}/root${root}/etc`)).toEqual(["marker"]);
+      handCommand(replaces.guard, handDir, { cwd: "/tmp", command: ["sh", "-c", report] });
+      expect(await replaces.exited).toBe(5);
+      expect(replaces.stdout()).toBe(`${PREPARED}\nother root\nread-only\n`);
+
+      const neither = await start(false);
+      handAhead(neither.guard, ["", scratchArchive, "8m"]);
+      expect(await neither.exited).toBe(126);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a command with a NUL byte, writing nothing", async () => {
     const written: string[] = [];
     const stdin = { on: () => stdin, end: (chunk?: string) => void (chunk === undefined || written.push(chunk)) } as unknown as NodeJS.WritableStream;

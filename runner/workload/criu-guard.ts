@@ -95,18 +95,27 @@ export const PREPARED = "prepared";
  *   as it has dumped the task, and the restore finds it done (~18–23 ms of `tar`, `mount` and `tar` on a
  *   2-core VM: bench/suspend-resume, twentieth round);
  * - the restore's part (READ_COMMAND): the dir to run in and criu's command line, which it runs as the guard above.
- * Arguments: `OWNER ROOT SCRATCH AHEAD`. A root it cannot mount ends it at once (125), before it reads
- * anything; stdin closed before a whole part, it exits 0 having run nothing.
+ * Arguments: `OWNER ROOT SCRATCH AHEAD [TEMPLATE]`. With TEMPLATE (a root archive, root-templates.ts) it
+ * fills its root from it and makes it read-only before it reads anything; a part whose root archive is an
+ * empty field then keeps that root (the runtime hands it so when the checkpoint's root archive is the same),
+ * one with an archive gets a fresh root from it. A root it cannot mount or fill ahead ends it at once (125),
+ * before it reads anything; stdin closed before a whole part, it exits 0 having run nothing.
  */
 const ROOT_STANDBY_GUARD = [
   ...GUARD_TRAP,
-  'root="$2"; scratch="$3"; size="$4"; ahead="$4"',
+  'root="$2"; scratch="$3"; size="$4"; ahead="$4"; template="$5"',
   `${RESTORE_ROOT_MOUNT} || exit 125`,
   ...RESTORE_SCRATCH_MOUNTS.map((line) => `${line} || exit 125`),
+  // A template (root-templates.ts), filled ahead: a part whose root archive field is empty keeps it.
+  `if [ -n "$template" ]; then archive="$template"; ${RESTORE_ROOT_FILL.map((line) => `${line} || exit 125`).join("; ")}; fi`,
   "part=()",
   "for i in 1 2 3; do IFS= read -r -d '' a || exit 0; part+=(\"$a\"); done",
   'archive="${part[0]}"; scratch_archive="${part[1]}"; size="${part[2]}"',
-  ...RESTORE_ROOT_FILL.map((line) => `${line} || exit 126`),
+  // Another root than the template's: a fresh tmpfs for it. No template and no archive: nothing to restore into.
+  'if [ -z "$archive" ]; then [ -n "$template" ] || exit 126; else',
+  `  if [ -n "$template" ]; then umount "$root" && ${RESTORE_ROOT_MOUNT} || exit 126; fi`,
+  ...RESTORE_ROOT_FILL.map((line) => `  ${line} || exit 126`),
+  "fi",
   'if [ -n "$scratch_archive" ]; then',
   `  if [ "$size" != "$ahead" ]; then ${SCRATCH_MOUNTS.map((m) => `mount -o "remount,size=$size" "$scratch/${m.dir}" || exit 126`).join("; ")}; fi`,
   `  ${RESTORE_SCRATCH_FILL} || exit 126`,
@@ -146,8 +155,8 @@ export function standbyGuard(tools: CriuGuardTools, owner = ""): [string, string
  * and a tmpfs of `aheadSize` over each SCRATCH_MOUNTS dir of `scratch`, and waits; hand it
  * `[archive, scratchArchive-or-"", size, criu…]`.
  */
-export function rootStandbyGuard(tools: CriuGuardTools, root: string, scratch: string, aheadSize: string, owner = ""): [string, string[]] {
-  return [tools.setpriv, ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", "private", ...bashScript(tools.bash, ROOT_STANDBY_GUARD, ["stasis-criu-root-guard", owner, root, scratch, aheadSize])]];
+export function rootStandbyGuard(tools: CriuGuardTools, root: string, scratch: string, aheadSize: string, owner = "", template?: string): [string, string[]] {
+  return [tools.setpriv, ["--pdeathsig", "TERM", "unshare", "--mount", "--propagation", "private", ...bashScript(tools.bash, ROOT_STANDBY_GUARD, ["stasis-criu-root-guard", owner, root, scratch, aheadSize, ...(template ? [template] : [])])]];
 }
 
 /**

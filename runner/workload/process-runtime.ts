@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { chmod, mkdir } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -16,6 +16,7 @@ import { createPidFiles } from "./leftovers.ts";
 import { RESTORE_FDS, restoreTask } from "./restore-task.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
 import { createPreparedRestores } from "./prepared-restores.ts";
+import { createRootTemplates, rootArchiveField } from "./root-templates.ts";
 import { ROOT_ARCHIVE, SCRATCH_ARCHIVE, SCRATCH_MOUNTS, scratchSize, taskRootArgv, taskRootOps } from "./task-root.ts";
 import type { CheckpointSupport, StartTaskOptions, TaskProcess, WorkloadRuntime } from "./types.ts";
 
@@ -76,7 +77,21 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   // The first dump or restore starts its guard itself; from then on one waits ready for the next (criu-standby.ts).
   // A sandboxed task's restore takes one of its own, waiting in a mount namespace with the root's tmpfs mounted.
   const standbys: Record<GuardKind, GuardStandby | null> = { plain: null, root: null };
-  const standbyArgv: Record<GuardKind, () => [string, string[]]> = { plain: () => standbyGuard(tools, workDir), root: () => rootStandbyGuard(tools, stage, scratch, scratchSize(undefined), workDir) };
+  // A root guard started ahead fills its root from the newest sandboxed checkpoint's here: the next of that sandbox finds it done.
+  const rootTemplates = createRootTemplates(path.join(workDir, "root-templates"));
+  const standbyArgv: Record<GuardKind, () => [string, string[]]> = {
+    plain: () => standbyGuard(tools, workDir),
+    root: () => rootStandbyGuard(tools, stage, scratch, scratchSize(undefined), workDir, rootTemplates.newest()),
+  };
+  const noteRoot = (imageAbs: string) => {
+    const archive = path.join(imageAbs, ROOT_ARCHIVE);
+    if (!existsSync(archive)) return;
+    try {
+      rootTemplates.note(archive);
+    } catch {
+      // No template: the next restore fills its root as it would without one.
+    }
+  };
   const takeGuard = (kind: GuardKind = "plain") => {
     const guard = standbys[kind]?.take() ?? null;
     standbys[kind] ??= createGuardStandby(standbyArgv[kind], RESTORE_FDS, criuEnv);
@@ -89,7 +104,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
     // Not for a big /tmp: a prepared restore holds it in memory until the run comes back, or never.
     if ((statSync(path.join(imageAbs, SCRATCH_ARCHIVE), { throwIfNoEntry: false })?.size ?? Infinity) > PREPARE_SCRATCH_MAX_BYTES) return;
     const guard = takeGuard("root");
-    if (guard) prepared.prepare(dumpId, guard, [path.join(imageAbs, ROOT_ARCHIVE), path.join(imageAbs, SCRATCH_ARCHIVE), size]);
+    if (guard) prepared.prepare(dumpId, guard, [rootArchiveField(guard, path.join(imageAbs, ROOT_ARCHIVE)), path.join(imageAbs, SCRATCH_ARCHIVE), size]);
   };
   const track = (handle: TaskHandle): TaskProcess => {
     handles.set(handle.proc, handle);
@@ -147,6 +162,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       if (!handle) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
       const dumpId = randomUUID();
       const dumped = await dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, criuEnv, guard: tools, leaveRunning: options?.leaveRunning, verdict: options?.verdict, stopAfter: options?.stopAfter, waitingGuard: takeGuard, dumpId });
+      if (handle.parts.mounts) noteRoot(path.resolve(imageDir));
       // A sandboxed task that ended with its dump: the restore of its wait's end, here, is prepared now.
       if (handle.parts.mounts && !options?.leaveRunning && !options?.stopAfter) prepareRestore(dumpId, path.resolve(imageDir), scratchSizes.get(proc) ?? scratchSize(undefined));
       return dumped;
@@ -156,6 +172,7 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       requireCheckpoints("restore");
       const id = `restored-${randomUUID()}`;
       const restored = track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, scratchDir: scratch, takeGuard, takePrepared: prepared.take, onPids: (pids) => recordPids(id, pids) }));
+      noteRoot(path.resolve(imageDir));
       scratchSizes.set(restored, scratchSize(opts.sandbox));
       return restored;
     },

@@ -11,6 +11,7 @@ import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
 import type { TaskUser } from "./criu-user.ts";
+import { rootArchiveField } from "./root-templates.ts";
 import { APP_MOUNT_KEY, restoreRootPrefix, ROOT_ARCHIVE, SCRATCH_ARCHIVE, SCRATCH_MOUNTS, scratchSize, recentTaskRootOps, type ExternalMount, type RestoreScratch } from "./task-root.ts";
 import { externalMountRestoreArgs } from "./transient-mounts.ts";
 import type { RestoreTaskOptions } from "./types.ts";
@@ -102,7 +103,7 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   const rootGuard = prepared ?? (meta.mounts ? (options.takeGuard?.("root") ?? null) : null);
   const guard = rootGuard ?? options.takeGuard?.("plain") ?? null;
   const criu = [...(meta.mounts && !rootGuard ? restoreRootPrefix(rootDir(options), imageAbs, scratch) : []), options.criuPath, ...args];
-  if (rootGuard && !prepared) handCommand(rootGuard, work, { cwd: opts.cwd, command: criu }, [path.join(imageAbs, ROOT_ARCHIVE), scratch.archive, scratch.size]);
+  if (rootGuard && !prepared) handCommand(rootGuard, work, { cwd: opts.cwd, command: criu }, [rootArchiveField(rootGuard, path.join(imageAbs, ROOT_ARCHIVE)), scratch.archive, scratch.size]);
   else if (guard) handCommand(guard, work, { cwd: opts.cwd, command: criu });
   const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, criu);
   const child = guard ?? spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", ...Array.from({ length: RESTORE_FDS }, () => "pipe" as const)] });

@@ -71,10 +71,12 @@ describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (pr
     for (const { status } of tasks) expect(status).toMatch(/^CapEff:\s+0+$/m);
 
     // That restore started a guard for the next one: in a mount namespace of its own, the root's tmpfs mounted
-    // ahead, waiting for its command. The next restore of a sandboxed task goes through it.
+    // ahead and filled, read-only, from this task's root archive (root-templates.ts), waiting for its command. The
+    // next restore of a sandboxed task goes through it, and keeps that root when its own archive is the same.
     const guard = await pollFor(async () => (await waitingRootGuards(workDir))[0], 10_000, "a root guard of this runtime waiting for its command");
     expect(await readlink(`/proc/${guard}/ns/mnt`)).not.toBe(await readlink("/proc/self/ns/mnt"));
-    expect(await readFile(`/proc/${guard}/mountinfo`, "utf8")).toMatch(/\/sandbox-root rw,nosuid\S* .*- tmpfs stasis-root /);
+    expect(await readFile(`/proc/${guard}/mountinfo`, "utf8")).toMatch(/\/sandbox-root ro,nosuid\S* .*- tmpfs stasis-root /);
+    expect(await readFile(`/proc/${guard}/root${path.join(workDir, "sandbox-root")}/etc/passwd`, "utf8")).toContain(`:${UID}:${UID}:`);
     if (unprivileged) await rm(kdat, { force: true });
     await runtime.checkpoint(restored, path.join(f.scratch, "sandboxed-again"));
     if (unprivileged) expect(existsSync(kdat)).toBe(true);
