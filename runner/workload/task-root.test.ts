@@ -24,7 +24,8 @@ const asRoot = process.getuid?.() === 0;
 const runtime = await createProcessRuntime();
 const f = useTaskFixture();
 f.own(runtime);
-const UID = 1_000_000_000 + 434_343;
+// Its own uids per run (a few, from UID): another run of these tests at the same time, on this host, looks for its tasks by theirs.
+const UID = 1_000_000_000 + 500_000 + (process.pid % 10_000) * 10;
 const netns = `stasis-root-test-${process.pid}`;
 
 /** What the probe task reports about its world, then exits. */

@@ -31,7 +31,8 @@ const runtime = await createProcessRuntime({ workDir });
 const f = useTaskFixture();
 f.own(runtime);
 afterAll(() => rm(workDir, { recursive: true, force: true }));
-const UID = 1_000_000_000 + 424_242;
+// Its own uids per run (UID to UID + 9): another run of these tests at the same time, on this host, looks for its tasks by theirs.
+const UID = 1_000_000_000 + 400_000 + (process.pid % 10_000) * 10;
 
 describe.skipIf(!asRoot || !runtime.checkpoints.available)("a sandboxed task (process runtime)", () => {
   it("runs as its user, is dumped and restored by CRIU, and keeps its user, state and /tmp", async () => {
