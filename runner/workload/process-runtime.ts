@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { chmod, mkdir } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -83,15 +83,8 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
     plain: () => standbyGuard(tools, workDir),
     root: () => rootStandbyGuard(tools, stage, scratch, scratchSize(undefined), workDir, rootTemplates.newest()),
   };
-  const noteRoot = (imageAbs: string) => {
-    const archive = path.join(imageAbs, ROOT_ARCHIVE);
-    if (!existsSync(archive)) return;
-    try {
-      rootTemplates.note(archive);
-    } catch {
-      // No template: the next restore fills its root as it would without one.
-    }
-  };
+  /** Notes a sandboxed checkpoint's root as the newest template; its content key, read once per checkpoint. */
+  const noteRoot = (imageAbs: string) => rootTemplates.note(path.join(imageAbs, ROOT_ARCHIVE));
   const takeGuard = (kind: GuardKind = "plain") => {
     const guard = standbys[kind]?.take() ?? null;
     standbys[kind] ??= createGuardStandby(standbyArgv[kind], RESTORE_FDS, criuEnv);
@@ -100,11 +93,11 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
   // Restores prepared ahead, and each sandboxed task's scratch size (what its next restore's is compared with).
   const prepared = createPreparedRestores();
   const scratchSizes = new WeakMap<TaskProcess, string>();
-  const prepareRestore = (dumpId: string, imageAbs: string, size: string) => {
+  const prepareRestore = (dumpId: string, imageAbs: string, size: string, rootKey: string | undefined) => {
     // Not for a big /tmp: a prepared restore holds it in memory until the run comes back, or never.
     if ((statSync(path.join(imageAbs, SCRATCH_ARCHIVE), { throwIfNoEntry: false })?.size ?? Infinity) > PREPARE_SCRATCH_MAX_BYTES) return;
     const guard = takeGuard("root");
-    if (guard) prepared.prepare(dumpId, guard, [rootArchiveField(guard, path.join(imageAbs, ROOT_ARCHIVE)), path.join(imageAbs, SCRATCH_ARCHIVE), size]);
+    if (guard) prepared.prepare(dumpId, guard, [rootArchiveField(guard, path.join(imageAbs, ROOT_ARCHIVE), rootKey), path.join(imageAbs, SCRATCH_ARCHIVE), size]);
   };
   const track = (handle: TaskHandle): TaskProcess => {
     handles.set(handle.proc, handle);
@@ -162,17 +155,16 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       if (!handle) throw new WorkloadError("UNKNOWN_PROCESS", `task ${proc.id} was not started or restored by this runtime`);
       const dumpId = randomUUID();
       const dumped = await dumpTask(handle, imageDir, { criuPath, criuVersion, workDir, criuEnv, guard: tools, leaveRunning: options?.leaveRunning, verdict: options?.verdict, stopAfter: options?.stopAfter, waitingGuard: takeGuard, dumpId });
-      if (handle.parts.mounts) noteRoot(path.resolve(imageDir));
+      const rootKey = handle.parts.mounts ? noteRoot(path.resolve(imageDir)) : undefined;
       // A sandboxed task that ended with its dump: the restore of its wait's end, here, is prepared now.
-      if (handle.parts.mounts && !options?.leaveRunning && !options?.stopAfter) prepareRestore(dumpId, path.resolve(imageDir), scratchSizes.get(proc) ?? scratchSize(undefined));
+      if (handle.parts.mounts && !options?.leaveRunning && !options?.stopAfter) prepareRestore(dumpId, path.resolve(imageDir), scratchSizes.get(proc) ?? scratchSize(undefined), rootKey);
       return dumped;
     },
 
     async restore(imageDir, opts) {
       requireCheckpoints("restore");
       const id = `restored-${randomUUID()}`;
-      const restored = track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, scratchDir: scratch, takeGuard, takePrepared: prepared.take, onPids: (pids) => recordPids(id, pids) }));
-      noteRoot(path.resolve(imageDir));
+      const restored = track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, scratchDir: scratch, takeGuard, takePrepared: prepared.take, noteRoot, onPids: (pids) => recordPids(id, pids) }));
       scratchSizes.set(restored, scratchSize(opts.sandbox));
       return restored;
     },

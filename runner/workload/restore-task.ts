@@ -37,6 +37,8 @@ export interface RestoreTaskRuntimeOptions {
   takeGuard?: (kind: GuardKind) => ChildProcess | null;
   /** A root standby guard this runner handed the checkpoint's part ahead (prepared-restores.ts), for its `dumpId` and scratch size; null: none. */
   takePrepared?: (dumpId: string | undefined, size: string) => Promise<ChildProcess | null>;
+  /** Notes a sandboxed checkpoint's root (its image dir) as the runtime's newest template (root-templates.ts); its content key. */
+  noteRoot?: (imageDir: string) => string | undefined;
 }
 
 /** The pipes a restore gives criu besides stdio: fds 3–6, the task's new stdout, stderr, ipc and status sockets. */
@@ -103,7 +105,8 @@ export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, op
   const rootGuard = prepared ?? (meta.mounts ? (options.takeGuard?.("root") ?? null) : null);
   const guard = rootGuard ?? options.takeGuard?.("plain") ?? null;
   const criu = [...(meta.mounts && !rootGuard ? restoreRootPrefix(rootDir(options), imageAbs, scratch) : []), options.criuPath, ...args];
-  if (rootGuard && !prepared) handCommand(rootGuard, work, { cwd: opts.cwd, command: criu }, [rootArchiveField(rootGuard, path.join(imageAbs, ROOT_ARCHIVE)), scratch.archive, scratch.size]);
+  const rootKey = meta.mounts ? options.noteRoot?.(imageAbs) : undefined;
+  if (rootGuard && !prepared) handCommand(rootGuard, work, { cwd: opts.cwd, command: criu }, [rootArchiveField(rootGuard, path.join(imageAbs, ROOT_ARCHIVE), rootKey), scratch.archive, scratch.size]);
   else if (guard) handCommand(guard, work, { cwd: opts.cwd, command: criu });
   const [file, argv] = guardedCriu({ setpriv: options.setprivPath, bash: options.bashPath }, criu);
   const child = guard ?? spawn(file, argv, { cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe", ...Array.from({ length: RESTORE_FDS }, () => "pipe" as const)] });

@@ -37,8 +37,11 @@ export function rootContentKey(archive: Buffer): string {
  * copies of /etc files, a passwd naming the task's user, and the mount points of what is bound.
  */
 export interface RootTemplates {
-  /** Notes the root archive of a checkpoint just taken or restored here: it becomes the newest template. */
-  note(archive: string): void;
+  /**
+   * Notes the root archive of a checkpoint just taken or restored here: it becomes the newest template.
+   * Returns its content key (for `rootArchiveField`), or undefined when it cannot be read as one.
+   */
+  note(archive: string): string | undefined;
   /** The newest template's path, for the next root standby guard; undefined: none yet. */
   newest(): string | undefined;
 }
@@ -46,45 +49,42 @@ export interface RootTemplates {
 export function createRootTemplates(dir: string, keep = 3): RootTemplates {
   /** Content keys, oldest first. A guard starting reads the newest; the older ones stay a while for guards starting meanwhile. */
   const kept: string[] = [];
-  const fileOf = (sha: string) => path.join(dir, sha + SUFFIX);
+  const fileOf = (key: string) => path.join(dir, key + SUFFIX);
   return {
     note(archive) {
-      // Synchronous: a ~160 KB file, read once.
-      const data = readFileSync(archive);
-      const sha = rootContentKey(data);
-      if (kept.at(-1) === sha) return;
-      const at = kept.indexOf(sha);
+      let data: Buffer;
+      let key: string;
+      try {
+        // Synchronous: a ~160 KB file, read once per checkpoint.
+        data = readFileSync(archive);
+        key = rootContentKey(data);
+      } catch {
+        return undefined; // no template from it: the next restore fills its root as it would without one
+      }
+      if (kept.at(-1) === key) return key;
+      const at = kept.indexOf(key);
       if (at >= 0) kept.splice(at, 1);
       else {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
-        writeFileSync(fileOf(sha), data, { mode: 0o600 });
+        writeFileSync(fileOf(key), data, { mode: 0o600 });
       }
-      kept.push(sha);
+      kept.push(key);
       while (kept.length > keep) rmSync(fileOf(kept.shift()!), { force: true });
+      return key;
     },
     newest() {
-      const sha = kept.at(-1);
-      return sha ? fileOf(sha) : undefined;
+      const key = kept.at(-1);
+      return key ? fileOf(key) : undefined;
     },
   };
 }
 
 /**
  * The root archive field of the part handed to a root standby `guard`: "" when the guard filled its
- * root ahead from a template with the same content as `archive` (it keeps that root), else `archive`.
+ * root ahead from a template whose content key is `key` (the checkpoint's root archive's, from `note`:
+ * it keeps that root), else `archive`.
  */
-export function rootArchiveField(guard: ChildProcess, archive: string): string {
+export function rootArchiveField(guard: ChildProcess, archive: string, key: string | undefined): string {
   const template = guard.spawnargs.at(-1) ?? "";
-  if (!template.endsWith(SUFFIX)) return archive;
-  let data: Buffer;
-  try {
-    data = readFileSync(archive);
-  } catch {
-    return archive; // the guard's `tar` says what is wrong with it
-  }
-  try {
-    return rootContentKey(data) === path.basename(template, SUFFIX) ? "" : archive;
-  } catch {
-    return archive;
-  }
+  return key !== undefined && template.endsWith(SUFFIX) && path.basename(template, SUFFIX) === key ? "" : archive;
 }
