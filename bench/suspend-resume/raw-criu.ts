@@ -1,7 +1,9 @@
 import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
+import { populateDumpedMemory } from "../../runner/workload/populate-dumped-memory.ts";
 import { dirSize, pollFor } from "./util.ts";
 
 const run = promisify(execFile);
@@ -10,6 +12,8 @@ export interface RawSample {
   readyMs: number;
   dumpMs: number;
   restoreMs: number;
+  /** The same images restored again, marked as a runner's restore marks them (populate-dumped-memory.ts). */
+  restorePopulatedMs: number;
   imageBytes: number;
 }
 
@@ -34,11 +38,22 @@ export async function rawCriuSample(script: string, mb: number, dir: string): Pr
   const imageBytes = await dirSize(images);
   await gone;
 
-  t = performance.now();
-  await run("criu", ["restore", "-d", "-D", images, "-o", "restore.log", "--shell-job", "--pidfile", path.join(images, "restored.pid")]);
-  const restoreMs = performance.now() - t;
-  const restoredPid = Number(await readFile(path.join(images, "restored.pid"), "utf8"));
-  process.kill(restoredPid, "SIGKILL");
+  const restoreMs = await restoreAndKill(images);
+  populateDumpedMemory(images);
+  const restorePopulatedMs = await restoreAndKill(images);
   await rm(images, { recursive: true, force: true });
-  return { readyMs, dumpMs, restoreMs, imageBytes };
+  return { readyMs, dumpMs, restoreMs, restorePopulatedMs, imageBytes };
+}
+
+/** `criu restore` of the images, timed; the restored process is killed and gone (its PID free for the next restore) on return. */
+async function restoreAndKill(images: string): Promise<number> {
+  const pidFile = path.join(images, "restored.pid");
+  await rm(pidFile, { force: true });
+  const t = performance.now();
+  await run("criu", ["restore", "-d", "-D", images, "-o", "restore.log", "--shell-job", "--pidfile", pidFile]);
+  const restoreMs = performance.now() - t;
+  const restoredPid = Number(await readFile(pidFile, "utf8"));
+  process.kill(restoredPid, "SIGKILL");
+  await pollFor(async () => (existsSync(`/proc/${restoredPid}`) ? undefined : true), 10_000, `restored process ${restoredPid} to be gone`);
+  return restoreMs;
 }

@@ -9,6 +9,7 @@ import { logSummary } from "./criu.ts";
 import { guardedCriu, handCommand, type GuardKind } from "./criu-guard.ts";
 import { WorkloadError } from "./errors.ts";
 import { pollFor } from "./poll.ts";
+import { populateDumpedMemory } from "./populate-dumped-memory.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
 import type { TaskUser } from "./criu-user.ts";
 import { rootArchiveField } from "./root-templates.ts";
@@ -77,6 +78,7 @@ const scratchDir = (options: RestoreTaskRuntimeOptions) => options.scratchDir ??
 export async function restoreTask(imageDir: string, opts: RestoreTaskOptions, options: RestoreTaskRuntimeOptions): Promise<TaskHandle> {
   const imageAbs = path.resolve(imageDir);
   const meta = await readCheckpointMeta(imageAbs);
+  populateDumpedMemory(imageAbs);
   // Synchronous, as the pid file's read below: on the resume's critical path, each an event-loop hop otherwise.
   mkdirSync(options.workDir, { recursive: true });
   const work = mkdtempSync(path.join(options.workDir, "restore-"));

@@ -17,6 +17,7 @@ import { readRuncMeta, writeRuncMeta } from "./runc-meta.ts";
 import { bundleSpec, containerProcess, type ContainerProcess } from "./runc-spec.ts";
 import type { CheckpointSupport, MachineLimits, TaskProcess, WorkloadRuntime } from "./types.ts";
 import { pidAlive } from "./pid-alive.ts";
+import { populateDumpedMemory } from "./populate-dumped-memory.ts";
 
 const run = promisify(execFile);
 
@@ -171,6 +172,7 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       requireCheckpoints("restore");
       const imageAbs = path.resolve(imageDir);
       const meta = await readRuncMeta(imageAbs);
+      populateDumpedMemory(imageAbs);
       const rootfs = await rootfsOf(opts.rootfs, meta.rootfs);
       const machine = opts.machine ?? meta.machine;
       const { fifo: _none, ...prepared } = await prepare(rootfs, meta.process, machine);
