@@ -62,6 +62,9 @@ export async function suspend(session: Session, verdict?: Promise<boolean>): Pro
     session.state.move("storing");
     deps.onSlotFreed?.();
     session.timeline.mark("slotFreed");
+    // Before the store reads the images (and a resume here restores them): the restore's part it need not do then.
+    deps.runtime.settleDump?.(join(dir, "images"));
+    session.timeline.mark("settled");
     const stopStoring = new AbortController();
     // A fresh key per checkpoint: the server keeps it wrapped by the project's data key and gives it back only to the runner that resumes this run.
     const seal = { key: randomBytes(CHECKPOINT_KEY_BYTES) };

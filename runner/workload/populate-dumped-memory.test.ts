@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import protobuf from "protobufjs/minimal.js";
@@ -115,6 +115,7 @@ describe("populateDumpedMemory", () => {
   });
 
   it("leaves an image it cannot read as it was, says which and why, and still marks the tree's other tasks", () => {
+    expect(populateDumpedMemory(path.join(f.scratch, "no-such-dump")).skipped).toEqual([expect.stringMatching(/no-such-dump: ENOENT/)]);
     const dir = path.join(f.scratch, "broken");
     const vmas = [{ start: at(1), pages: 16, ...ANON }];
     const dumped = [{ vaddr: at(1), pages: 16, flags: 4 }];
@@ -146,10 +147,15 @@ describe.skipIf(!runtime.checkpoints.available)("populateDumpedMemory on a real 
     const imageDir = path.join(f.scratch, "real");
     await runtime.checkpoint(proc, imageDir);
 
-    const marks = populateDumpedMemory(imageDir);
+    const copy = path.join(f.scratch, "real-copy");
+    cpSync(imageDir, copy, { recursive: true });
+    const marks = populateDumpedMemory(copy);
     expect(marks.skipped).toEqual([]);
     // The stateful task's graph is 15–20 MB of heap: most of it in areas the dump holds whole.
     expect(marks.pages * PAGE).toBeGreaterThan(8 * 2 ** 20);
+    // What a runner does once the task's slot is free: the same marks, so the restore finds nothing left to mark.
+    runtime.settleDump!(imageDir);
+    expect(populateDumpedMemory(imageDir)).toEqual({ vmas: 0, pages: 0, skipped: [] });
     const restored = f.track(await runtime.restore(imageDir, { cwd: f.dir }));
     expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });
     await restored.kill();

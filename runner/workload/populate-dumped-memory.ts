@@ -53,7 +53,14 @@ export interface PopulateMarks {
  */
 export function populateDumpedMemory(imageDir: string): PopulateMarks {
   const marks: PopulateMarks = { vmas: 0, pages: 0, skipped: [] };
-  for (const name of readdirSync(imageDir)) {
+  let names: string[];
+  try {
+    names = readdirSync(imageDir);
+  } catch (error) {
+    marks.skipped.push(`${imageDir}: ${error instanceof Error ? error.message : String(error)}`);
+    return marks;
+  }
+  for (const name of names) {
     const pid = /^mm-(\d+)\.img$/.exec(name)?.[1];
     if (!pid) continue;
     try {
@@ -146,7 +153,7 @@ function readFields(buffer: Uint8Array): Field[] {
     const wire = tag & 7;
     let value: number | undefined;
     let body: Uint8Array | undefined;
-    if (wire === 0) value = Number(reader.uint64().toString());
+    if (wire === 0) value = unsigned(reader.uint64());
     else if (wire === 2) body = reader.bytes();
     else reader.skipType(wire);
     fields.push({ no: tag >>> 3, raw: buffer.subarray(at, reader.pos), value, body });
@@ -154,6 +161,8 @@ function readFields(buffer: Uint8Array): Field[] {
   return fields;
 }
 
+/** protobufjs reads a uint64 as a Long where the `long` package is installed, else as a number. */
+const unsigned = (value: number | { low: number; high: number }) => (typeof value === "number" ? value : (value.high >>> 0) * 2 ** 32 + (value.low >>> 0));
 const varintField = (no: number, value: number) => protobuf.Writer.create().uint32(no << 3).uint32(value).finish();
 const concat = (parts: Uint8Array[]) => Buffer.concat(parts);
 

@@ -13,6 +13,7 @@ import { dumpTask } from "./dump-task.ts";
 import { WorkloadError } from "./errors.ts";
 import { namespaceArgv, namespaceInitPid, probeNamespaces, type NamespaceTools } from "./namespace.ts";
 import { createPidFiles } from "./leftovers.ts";
+import { populateDumpedMemory } from "./populate-dumped-memory.ts";
 import { RESTORE_FDS, restoreTask } from "./restore-task.ts";
 import { createTaskHandle, type TaskHandle } from "./task-process.ts";
 import { createPreparedRestores } from "./prepared-restores.ts";
@@ -167,6 +168,10 @@ export async function createProcessRuntime(options: ProcessRuntimeOptions = {}):
       const restored = track(await restoreTask(imageDir, opts, { id, criuPath, setprivPath: tools.setpriv, bashPath: tools.bash, workDir, rootDir: stage, scratchDir: scratch, takeGuard, takePrepared: prepared.take, noteRoot, onPids: (pids) => recordPids(id, pids) }));
       scratchSizes.set(restored, scratchSize(opts.sandbox));
       return restored;
+    },
+
+    settleDump(imageDir) {
+      populateDumpedMemory(path.resolve(imageDir));
     },
 
     close() {

@@ -168,6 +168,10 @@ export async function createRuncRuntime(options: RuncRuntimeOptions = {}): Promi
       return { dumpMs, sizeBytes: dirSize(imageAbs) };
     },
 
+    settleDump(imageDir) {
+      populateDumpedMemory(path.resolve(imageDir));
+    },
+
     async restore(imageDir, opts) {
       requireCheckpoints("restore");
       const imageAbs = path.resolve(imageDir);

@@ -109,6 +109,12 @@ export interface WorkloadRuntime {
   checkpoint(proc: TaskProcess, imageDir: string, options?: CheckpointOptions): Promise<CheckpointResult>;
   /** Restores a checkpoint written by any runtime instance, with fresh stdout/stderr/ipc pipes. */
   restore(imageDir: string, opts: RestoreTaskOptions): Promise<TaskProcess>;
+  /**
+   * What a dump's images get once the task's slot is free, before they are stored or restored (process and runc:
+   * its memory marked to be allocated at once by the restore, populate-dumped-memory.ts); a restore does it too,
+   * for a dump that did not get it. Optional.
+   */
+  settleDump?(imageDir: string): void;
   /** Ends what the runtime keeps ready for the next restore (the process runtime: a criu guard). Optional; tasks are not touched. */
   close?(): void;
 }
