@@ -1,4 +1,5 @@
-import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, cpSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import path from "node:path";
 import protobuf from "protobufjs/minimal.js";
 import { describe, expect, it } from "vitest";
@@ -106,8 +107,11 @@ describe("populateDumpedMemory", () => {
     expect(stat.mode & 0o777).toBe(0o640);
     if (owner) expect({ uid: stat.uid, gid: stat.gid }).toEqual(owner);
 
-    // A restore of the same dump again (a retry, the holder's second try) finds it marked and changes nothing.
+    // A restore of the same dump again (a retry, the holder's second try) finds it marked and changes nothing,
+    // told so by the file beside the images or, without it, by the marks themselves.
     const once = readFileSync(mm);
+    expect(populateDumpedMemory(dir)).toEqual({ vmas: 0, pages: 0, skipped: [] });
+    rmSync(path.join(dir, "stasis-populated"));
     expect(populateDumpedMemory(dir)).toEqual({ vmas: 0, pages: 0, skipped: [] });
     expect(readFileSync(mm)).toEqual(once);
   });
@@ -153,6 +157,7 @@ describe.skipIf(!runtime.checkpoints.available)("populateDumpedMemory on a real 
     expect(marks.pages * PAGE).toBeGreaterThan(8 * 2 ** 20);
     // What a runner does once the task's slot is free: the same marks, so the restore finds nothing left to mark.
     runtime.settleDump!(imageDir);
+    for (const name of (await readdir(copy)).filter((n) => n.startsWith("mm-"))) expect(readFileSync(path.join(imageDir, name))).toEqual(readFileSync(path.join(copy, name)));
     expect(populateDumpedMemory(imageDir)).toEqual({ vmas: 0, pages: 0, skipped: [] });
     const restored = f.track(await runtime.restore(imageDir, { cwd: f.dir }));
     expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });

@@ -8,7 +8,7 @@
 // premap_private_vma), so MAP_POPULATE set there has the kernel allocate the area's pages at once.
 // Only areas the dump holds nearly all pages of are marked: allocating an area's holes costs memory
 // the task did not have.
-import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import path from "node:path";
 import protobuf from "protobufjs/minimal.js";
 
@@ -32,6 +32,8 @@ const VMA = { start: 1, end: 2, prot: 5, flags: 6, status: 7 } as const;
 /** pagemap_entry's fields (images/pagemap.proto). */
 const PAGEMAP = { vaddr: 1, compatNrPages: 2, inParent: 3, flags: 4, nrPages: 5 } as const;
 
+/** Beside the images once they are marked (criu reads only the files it knows); it goes with them into the stored copy. */
+const MARKED = "stasis-populated";
 /** An area counts when the dump holds at least this share of its pages. */
 const MIN_DUMPED_SHARE = 7 / 8;
 /** Image files this reads are a few KiB; anything far larger is not one criu wrote for a task. */
@@ -53,6 +55,8 @@ export interface PopulateMarks {
  */
 export function populateDumpedMemory(imageDir: string): PopulateMarks {
   const marks: PopulateMarks = { vmas: 0, pages: 0, skipped: [] };
+  // Marked already (settleDump, then the restore): reading the images again would find nothing to mark.
+  if (existsSync(path.join(imageDir, MARKED))) return marks;
   let names: string[];
   try {
     names = readdirSync(imageDir);
@@ -71,6 +75,7 @@ export function populateDumpedMemory(imageDir: string): PopulateMarks {
       marks.skipped.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
+  writeFileSync(path.join(imageDir, MARKED), "");
   return marks;
 }
 
@@ -80,23 +85,42 @@ function markTask(mmFile: string, pagemapFile: string): { vmas: number; pages: n
   if (mm.entries.length !== 1) throw new Error(`holds ${mm.entries.length} entries, not one mm_entry`);
   let vmas = 0;
   let pages = 0;
-  const fields = readFields(mm.entries[0]!).map((field) => {
-    if (field.no !== MM_VMAS || !field.body) return field.raw;
-    const vma = readFields(field.body);
-    const value = (no: number) => vma.find((f) => f.no === no)?.value;
-    const [start, end, prot, flags, status] = [value(VMA.start), value(VMA.end), value(VMA.prot), value(VMA.flags), value(VMA.status)];
-    if (start === undefined || end === undefined || prot === undefined || flags === undefined || status === undefined) throw new Error("a vma_entry lacks a required field");
-    let held = 0;
-    for (let i = firstEndingAfter(dumped, start); i < dumped.length && dumped[i]![0] < end; i++) held += Math.min(end, dumped[i]![1]) - Math.max(start, dumped[i]![0]);
-    const size = end - start;
-    if (!populatable(prot, flags, status) || held < size * MIN_DUMPED_SHARE) return field.raw;
+  // The entry again, as slices of the old one with each marked area's flags in between: one copy at the end.
+  const pieces: Uint8Array[] = [];
+  for (const field of readFields(mm.entries[0]!)) {
+    const marked = field.no === MM_VMAS && field.body ? markVma(field.body, dumped) : null;
+    if (!marked) {
+      pieces.push(field.raw);
+      continue;
+    }
     vmas += 1;
-    pages += size / PAGE_SIZE;
-    const body = concat(vma.map((f) => (f.no === VMA.flags ? varintField(VMA.flags, flags | MAP_POPULATE) : f.raw)));
-    return protobuf.Writer.create().uint32((MM_VMAS << 3) | 2).bytes(body).finish();
-  });
-  if (vmas > 0) writeImage(mmFile, mm.length, mm.head, [concat(fields)]);
+    pages += marked.pages;
+    const body = field.body!;
+    const flags = varintField(VMA.flags, marked.flags);
+    const length = body.length - (marked.old.end - marked.old.at) + flags.length;
+    pieces.push(protobuf.Writer.create().uint32((MM_VMAS << 3) | 2).uint32(length).finish(), body.subarray(0, marked.old.at), flags, body.subarray(marked.old.end));
+  }
+  if (vmas > 0) writeImage(mmFile, mm.length, mm.head, pieces);
   return { vmas, pages };
+}
+
+/** A vma_entry's flags with MAP_POPULATE, where its old flags field was, and its pages; null: not an area to mark. */
+function markVma(body: Uint8Array, dumped: Array<[number, number]>): { flags: number; old: Field; pages: number } | null {
+  let start, end, prot, flags, status: Field | undefined;
+  for (const field of readFields(body)) {
+    if (field.no === VMA.start) start = field;
+    else if (field.no === VMA.end) end = field;
+    else if (field.no === VMA.prot) prot = field;
+    else if (field.no === VMA.flags) flags = field;
+    else if (field.no === VMA.status) status = field;
+  }
+  if (start?.value === undefined || end?.value === undefined || prot?.value === undefined || flags?.value === undefined || status?.value === undefined) throw new Error("a vma_entry lacks a required field");
+  if (!populatable(prot.value, flags.value, status.value)) return null;
+  const [from, to] = [start.value, end.value];
+  let held = 0;
+  for (let i = firstEndingAfter(dumped, from); i < dumped.length && dumped[i]![0] < to; i++) held += Math.min(to, dumped[i]![1]) - Math.max(from, dumped[i]![0]);
+  if (held < (to - from) * MIN_DUMPED_SHARE) return null;
+  return { flags: flags.value | MAP_POPULATE, old: flags, pages: (to - from) / PAGE_SIZE };
 }
 
 /** A private anonymous writable area of plain memory (the heap's included), not a stack nor huge pages, not marked already. */
@@ -121,8 +145,9 @@ function firstEndingAfter(ranges: Array<[number, number]>, at: number): number {
 function dumpedRanges(entries: Uint8Array[]): Array<[number, number]> {
   const ranges: Array<[number, number]> = [];
   for (const entry of entries) {
-    const fields = readFields(entry);
-    const value = (no: number) => fields.find((f) => f.no === no)?.value;
+    const values: Array<number | undefined> = [];
+    for (const field of readFields(entry)) values[field.no] = field.value;
+    const value = (no: number) => values[no];
     const vaddr = value(PAGEMAP.vaddr);
     const count = value(PAGEMAP.nrPages) ?? value(PAGEMAP.compatNrPages);
     if (vaddr === undefined || count === undefined) throw new Error("a pagemap_entry lacks its address or page count");
@@ -136,6 +161,9 @@ function dumpedRanges(entries: Uint8Array[]): Array<[number, number]> {
 
 interface Field {
   no: number;
+  /** Where the field starts and ends in the message read. */
+  at: number;
+  end: number;
   /** The whole field as it was encoded, its tag included: what an unchanged field is written back as. */
   raw: Uint8Array;
   /** A varint's value (a number: the addresses and flags read here are below 2^53). */
@@ -153,18 +181,29 @@ function readFields(buffer: Uint8Array): Field[] {
     const wire = tag & 7;
     let value: number | undefined;
     let body: Uint8Array | undefined;
-    if (wire === 0) value = unsigned(reader.uint64());
+    if (wire === 0) value = readVarint(reader);
     else if (wire === 2) body = reader.bytes();
     else reader.skipType(wire);
-    fields.push({ no: tag >>> 3, raw: buffer.subarray(at, reader.pos), value, body });
+    fields.push({ no: tag >>> 3, at, end: reader.pos, raw: buffer.subarray(at, reader.pos), value, body });
   }
   return fields;
 }
 
-/** protobufjs reads a uint64 as a Long where the `long` package is installed, else as a number. */
-const unsigned = (value: number | { low: number; high: number }) => (typeof value === "number" ? value : (value.high >>> 0) * 2 ** 32 + (value.low >>> 0));
+/**
+ * A varint as a number, exact below 2^53 (the addresses, sizes and flags read here are). protobufjs's `uint64()` gives
+ * a Long where the `long` package happens to be installed and a number where not: this is the same either way.
+ */
+function readVarint(reader: protobuf.Reader): number {
+  let value = 0;
+  for (let shift = 1; ; shift *= 128) {
+    if (reader.pos >= reader.len) throw new Error("a varint runs past its message");
+    const byte = reader.buf[reader.pos++]!;
+    value += (byte & 0x7f) * shift;
+    if (byte < 0x80) return value;
+    if (shift > 2 ** 63) throw new Error("a varint longer than ten bytes");
+  }
+}
 const varintField = (no: number, value: number) => protobuf.Writer.create().uint32(no << 3).uint32(value).finish();
-const concat = (parts: Uint8Array[]) => Buffer.concat(parts);
 
 /** An image file: criu's two magic numbers, then entries, each a little-endian u32 size and a protobuf message. */
 function readImage(file: string): { head: Buffer; entries: Buffer[]; length: number } {
@@ -196,8 +235,10 @@ function readImage(file: string): { head: Buffer; entries: Buffer[]; length: num
  * ~1 ms in place. Nothing reads the images meanwhile (the store reads them after, a restore after that); should the
  * runner die mid-write, the dump was not stored yet and its local copy goes with the runner's next start.
  */
-function writeImage(file: string, length: number, head: Buffer, entries: Uint8Array[]): void {
-  const bytes = Buffer.concat([head, ...entries.flatMap((entry) => [sizeOf(entry), entry])]);
+function writeImage(file: string, length: number, head: Buffer, entry: Uint8Array[]): void {
+  const size = Buffer.alloc(4);
+  size.writeUInt32LE(entry.reduce((sum, piece) => sum + piece.length, 0));
+  const bytes = Buffer.concat([head, size, ...entry]);
   if (bytes.length < length) throw new Error(`${path.basename(file)} would get shorter (${bytes.length} < ${length} bytes)`);
   const fd = openSync(file, constants.O_WRONLY | constants.O_NOFOLLOW);
   try {
@@ -207,8 +248,3 @@ function writeImage(file: string, length: number, head: Buffer, entries: Uint8Ar
   }
 }
 
-function sizeOf(entry: Uint8Array): Buffer {
-  const size = Buffer.alloc(4);
-  size.writeUInt32LE(entry.length);
-  return size;
-}
