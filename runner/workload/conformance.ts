@@ -1,8 +1,9 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { pollFor } from "./poll.ts";
+import { populateDumpedMemory } from "./populate-dumped-memory.ts";
 import { collect, createIpcClient } from "./test-support/ipc-client.ts";
 import { useTaskFixture } from "./test-support/task-fixture.ts";
 import { startOutsideSocketTask } from "./test-support/outside-socket-task.ts";
@@ -67,6 +68,25 @@ export function describeWorkloadRuntime(name: string, { runtime, another, noTcpE
       expect(out.text()).toBe("back\n");
       const lines = (await readFile(logFile, "utf8")).trim().split("\n");
       expect(lines.every((line, i) => line === `tick ${i + 1}`)).toBe(true); // O_APPEND log, unbroken
+    });
+
+    // What a runner does with a dump once the task's slot is free, before it stores it (runner/session/suspend.ts).
+    it.skipIf(!runtime.settleDump)("a dump settled for storing has its memory marked, and restores in another instance with its state", async () => {
+      const { proc, ipc } = await f.start(runtime, path.join(f.dir, "settled.log"));
+      const before = await ipc.request({ cmd: "state" });
+      const dir = path.join(f.scratch, "settled");
+      await runtime.checkpoint(proc, dir);
+      const unsettled = path.join(f.scratch, "settled-copy");
+      await cp(dir, unsettled, { recursive: true });
+      runtime.settleDump!(dir);
+      // The same marks as marking the copy, and they cover the task's heap (15–20 MB of graph).
+      expect(populateDumpedMemory(unsettled).pages * 4096).toBeGreaterThan(8 * 2 ** 20);
+      const images = (await readdir(unsettled)).filter((name) => /^mm-\d+\.img$/.test(name));
+      expect(images.length).toBeGreaterThan(0);
+      for (const name of images) expect(await readFile(path.join(dir, name))).toEqual(await readFile(path.join(unsettled, name)));
+      const restored = f.track(await f.own(await another()).restore(dir, { cwd: f.dir }));
+      expect(await createIpcClient(restored.ipc).request({ cmd: "state" })).toMatchObject({ random: before.random, count: 2, graphSum: graphSum(GRAPH_SIZE), pid: before.pid });
+      await restored.kill();
     });
 
     it("checkpoints a restored task again and restores it once more", async () => {
