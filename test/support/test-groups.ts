@@ -32,6 +32,7 @@ export const LIGHT_TEST_FILES = [
   "runner/stack-mapper.test.ts",
   "runner/workload/criu-guard.test.ts",
   "runner/workload/criu-user.test.ts",
+  "runner/workload/populate-dumped-memory.test.ts",
   "test/criu-kerndat-cache.test.ts",
   "test/server-*.test.ts",
   "test/connections-*.test.ts",
