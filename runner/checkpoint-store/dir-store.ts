@@ -58,7 +58,7 @@ export function createDirCheckpointStore(rootDir: string): CheckpointStore {
       const tmp = `${dest}.${randomUUID()}.partial`;
       try {
         await mkdir(tmp, { recursive: true });
-        // Hashed as it is read and unpacked into a dir of its own (one pass over the file, not two: a resume's time);
+        // Hashed (on another thread) while it is opened and unpacked into a dir of its own;
         // only bytes the GCM tags authenticated reach tar, and nothing reaches `destDir` unless the digest matches.
         const { sha256: actual } = await unpackFile(file, tmp, expect.key).catch(async (error: unknown) => {
           // A file that does not open may be a swapped one: say so by its digest when it is not the recorded one.

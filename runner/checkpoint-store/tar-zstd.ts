@@ -6,6 +6,7 @@ import { handCommand, standbyGuard } from "../workload/criu-guard.ts";
 import { createGuardStandby, type GuardStandby } from "../workload/criu-standby.ts";
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { sha256OffThread } from "./file-digest.ts";
 import { createSealStream, openSealedFiles } from "./sealed-stream.ts";
 
 /**
@@ -65,15 +66,16 @@ export async function sha256OfFile(file: string): Promise<string> {
 }
 
 /**
- * `open(key) < file > plain; zstd -d plain | tar -C dir -xf -`, hashing the file's bytes as they are
- * read (one read, not a hashing pass first): resolves with their sha256, which the caller compares
- * with the expected digest before anything unpacked is used. tar starts only once every record has
- * passed the seal's authentication under the checkpoint's own key.
+ * `open(key) < file > plain; zstd -d plain | tar -C dir -xf -`, and the sha256 of the file's bytes,
+ * hashed on a worker thread while this one opens the seal (file-digest.ts): the caller compares it with
+ * the expected digest before anything unpacked is used. tar starts only once every record has passed
+ * the seal's authentication under the checkpoint's own key.
  */
 export async function unpackFile(file: string, dir: string, key: Buffer): Promise<{ sha256: string }> {
-  const hash = createHash("sha256");
-  await unpackFiles([file], dir, key, hash);
-  return { sha256: hash.digest("hex") };
+  const digest = sha256OffThread([file]);
+  digest.catch(() => {}); // an unpack that fails first is what the caller hears of
+  await unpackFiles([file], dir, key);
+  return { sha256: await digest };
 }
 
 const UNPACK_SHELL = "bash";
@@ -85,16 +87,16 @@ const UNPACK_SHELL = "bash";
 const UNPACK_SCRIPT = 'set -o pipefail; zstd -d -q -c -- "$1" | tar -b 2048 -C "$2" --numeric-owner -xf -';
 
 /**
- * `unpackFile` over the concatenation of `files` (a checkpoint stored as several verified blobs); `hash` sees every byte read.
+ * `open(key) | zstd -d | tar -x` over the concatenation of `files` (a checkpoint stored as several verified blobs).
  * The opened checkpoint goes to a file beside `dir` first, not down a pipe into zstd: fed by this process through a 64 KiB
  * pipe, zstd waited on each refill, and a ~40 MiB checkpoint took 245–280 ms to unpack against 185–235 ms this way
  * (bench/suspend-resume, "Tenth round").
  */
-export async function unpackFiles(files: string[], dir: string, key: Buffer, hash?: ReturnType<typeof createHash>): Promise<void> {
+export async function unpackFiles(files: string[], dir: string, key: Buffer): Promise<void> {
   const base = `${dir}.${randomUUID()}`;
   const opened = `${base}.zst`;
   try {
-    await openSealedFiles(files, opened, key, hash);
+    await openSealedFiles(files, opened, key);
     const command = [UNPACK_SHELL, "-c", UNPACK_SCRIPT, "unpack", opened, dir];
     const waiting = unpackShells().take();
     if (waiting) {
