@@ -79,12 +79,8 @@ try {
       bs.push(await besideHolder.sample(mb));
     }
     const [r, p] = [medians(raw), medians(pf)];
-    const perRun: PerRun = {
-      suspendRatio: pf.map((sample, i) => sample.suspendMs / raw[i]!.dumpMs),
-      resumeOver: pf.map((sample, i) => sample.resumeMs - raw[i]!.restoreMs),
-      storedOver: st.map((sample, i) => sample.resumeMs - raw[i]!.restoreMs),
-      besideOver: bs.map((sample, i) => sample.resumeMs - raw[i]!.restoreMs),
-    };
+    const overRaw = (samples: PlatformSample[]) => samples.map((sample, i) => sample.resumeMs - raw[i]!.restoreMs);
+    const perRun: PerRun = { suspendRatio: pf.map((sample, i) => sample.suspendMs / raw[i]!.dumpMs), resumeOver: overRaw(pf), storedOver: overRaw(st), besideOver: overRaw(bs) };
     results.push({ mb, raw: r, runtime: medians(rt), platform: p, stored: medians(st), stopped: medians(sp), beside: medians(bs), ratios: { suspend: p.suspendMs! / r.dumpMs!, resume: p.resumeMs! / r.restoreMs! }, perRun });
   }
 } finally {
@@ -101,6 +97,8 @@ if (values.json) {
   const ms = (v: number) => `${v.toFixed(0)} ms`;
   const mib = (v: number) => `${(v / 2 ** 20).toFixed(1)} MiB`;
   const x = (v: number) => `${v.toFixed(2)}×${v <= GOAL ? "" : "  (over the goal)"}`;
+  /** Milliseconds over (or under) a baseline, signed: "+ 18", "- 24". */
+  const over = (v: number) => `${v < 0 ? "-" : "+"} ${Math.abs(v).toFixed(0)}`;
   for (const { mb, raw, runtime: r, platform: p, stored: s, stopped: k, beside: b, ratios, perRun } of results) {
     console.log(`\n~${mb} MB state (median of ${runs}), task RSS ${mib(r.rssBytes)} (platform task ${mib(p.rssBytes)}); the runner ${runnerProcess ? "in its own process, as deployed" : "in the bench's process, beside the server"}, tasks ${sandbox ? "sandboxed" : "unsandboxed"}`);
     console.table({
@@ -131,9 +129,8 @@ if (values.json) {
     const besideOver = b.resumeMs! - raw.restoreMs!;
     console.log(`issue 14 goals: resume on another runner with the dump already on its disk (one work dir, its holder busy) ${ms(b.resumeMs!)} = raw restore + ${ms(besideOver)} (goal ≤ + ${RESUME_SLACK_MS} ms${besideOver <= RESUME_SLACK_MS ? ", met" : ", not met"}); its suspend ${ms(b.suspendMs!)} = ${(b.suspendMs! / raw.dumpMs!).toFixed(2)}× raw dump`);
     const stoppedOver = k.resumeMs! - raw.restoreMs!;
-    console.log(`issue 14 goals: resume of a process kept stopped on its runner (--keep-stopped) ${ms(k.resumeMs!)} = raw restore ${stoppedOver < 0 ? "-" : "+"} ${ms(Math.abs(stoppedOver))} (goal ≤ + ${RESUME_SLACK_MS} ms${stoppedOver <= RESUME_SLACK_MS ? ", met" : ", not met"}); its suspend ${ms(k.suspendMs!)} = ${(k.suspendMs! / raw.dumpMs!).toFixed(2)}× raw dump`);
+    console.log(`issue 14 goals: resume of a process kept stopped on its runner (--keep-stopped) ${ms(k.resumeMs!)} = raw restore ${over(stoppedOver)} ms (goal ≤ + ${RESUME_SLACK_MS} ms${stoppedOver <= RESUME_SLACK_MS ? ", met" : ", not met"}); its suspend ${ms(k.suspendMs!)} = ${(k.suspendMs! / raw.dumpMs!).toFixed(2)}× raw dump`);
     const each = (values: number[], show: (v: number) => string, met: (v: number) => boolean) => `${values.map(show).join(", ")} (met in ${values.filter(met).length} of ${values.length})`;
-    const over = (v: number) => `${v < 0 ? "-" : "+"} ${Math.abs(v).toFixed(0)}`;
     console.log(
       `each run against the raw CRIU of the same run: suspend ${each(perRun.suspendRatio, (v) => `${v.toFixed(2)}×`, (v) => v <= SUSPEND_GOAL)}; ` +
         `resume ${each(perRun.resumeOver, over, (v) => v <= RESUME_SLACK_MS)}; stored copy ${each(perRun.storedOver, over, (v) => v <= RESUME_SLACK_MS)}; ` +
