@@ -1,4 +1,4 @@
-import { cp, readFile } from "node:fs/promises";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
@@ -7,7 +7,8 @@ import { removeContainerdCopy } from "./containerd-leftovers.ts";
 
 /** The name a restore gives the copied checkpoint in the container's own dir. */
 const CHECKPOINT_ID = "stasis";
-const RESTORE_ATTEMPTS = 3;
+/** A file in that copy naming the container it restores into. */
+const RESTORE_MARK = "stasis-restore";
 
 /**
  * Docker (20.10 and later) through its Engine API. It is handed `docker save` archives (20.10 loads
@@ -78,21 +79,19 @@ export function createDockerEngine(docker: Docker, version: string) {
     /**
      * A new container from `spec`, started from CRIU's images in `images`. Docker restores only from
      * the container's own checkpoint dir (it refuses a custom one on start), so they are copied
-     * there first; a start right after a dump can fail once with containerd's "already exists".
+     * there first. Docker hands containerd a tar of that dir, whose times are whole seconds: copied
+     * in the second the dump was written, it is byte for byte the dump's own tar, which containerd
+     * keeps until its next collection and so refuses as "already exists". A file naming the new
+     * container (CRIU reads only the images it knows) makes every restore's tar its own.
      */
     async restore(images: string, spec: CreateContainerSpec): Promise<Docker.Container> {
       const container = await createContainer(docker, spec);
       const root = ((await docker.info()) as { DockerRootDir: string }).DockerRootDir;
       const { Id: id } = await container.inspect();
-      await cp(images, path.join(root, "containers", id, "checkpoints", CHECKPOINT_ID), { recursive: true });
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await dial<unknown>(docker, `/containers/${id}/start`, { checkpoint: CHECKPOINT_ID });
-          break;
-        } catch (err) {
-          if (attempt >= RESTORE_ATTEMPTS || !/already exists/.test((err as Error).message)) throw err;
-        }
-      }
+      const copy = path.join(root, "containers", id, "checkpoints", CHECKPOINT_ID);
+      await cp(images, copy, { recursive: true });
+      await writeFile(path.join(copy, RESTORE_MARK), `${id}\n`);
+      await dial<unknown>(docker, `/containers/${id}/start`, { checkpoint: CHECKPOINT_ID });
       // The task runs by now: a copy that cannot be removed must not fail its restore (nor leave the container behind).
       await removeContainerdCopy(images).catch(() => []);
       return container;
