@@ -65,15 +65,7 @@ if (available.ok) {
   describe("container runtime on Docker: the container's own files", () => {
     it("refuses to checkpoint a task that changed files in its container (Docker leaves them out), which goes on", async () => {
       const scratch = await mkdtemp(path.join(tmpdir(), "stasis-docker-files-"));
-      const script = path.join(scratch, "files.mjs");
-      await writeFile(script, [
-        'import fs from "node:fs";',
-        'import net from "node:net";',
-        'fs.writeFileSync("/tmp/scratch.txt", "kept in the container");',
-        "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });",
-        "ipc.on('data', () => ipc.write(JSON.stringify({ type: 'alive' }) + '\\n'));",
-        'ipc.write(JSON.stringify({ type: "ready" }) + "\\n");',
-      ].join("\n"));
+      const script = await writeAnsweringTask(scratch, ['import fs from "node:fs";', 'fs.writeFileSync("/tmp/scratch.txt", "kept in the container");']);
       try {
         const proc = await runtime.start({ command: process.execPath, args: [script], cwd: scratch, env: {} });
         const ipc = createIpcClient(proc.ipc);
@@ -128,13 +120,7 @@ if (available.ok) {
   describe("container runtime on Docker: a restore in the second of its dump", () => {
     it("restores although containerd still holds the dump's own tar, which a copy made in that second would match byte for byte", async () => {
       const scratch = await mkdtemp(path.join(tmpdir(), "stasis-docker-second-"));
-      const script = path.join(scratch, "alive.mjs");
-      await writeFile(script, [
-        'import net from "node:net";',
-        "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });",
-        "ipc.on('data', () => ipc.write(JSON.stringify({ type: 'alive' }) + '\\n'));",
-        'ipc.write(JSON.stringify({ type: "ready" }) + "\\n");',
-      ].join("\n"));
+      const script = await writeAnsweringTask(scratch);
       try {
         // The tar's times are whole seconds: the dump starts early in a second, and the restore is asked for in the second all its files were written in (else once more).
         let inSecond = false;
@@ -168,4 +154,17 @@ if (available.ok) {
   describe.skip(`container workload on Docker (${available.reason})`, () => {
     it("needs dockerd", () => {});
   });
+}
+
+/** A task script that says it is ready, then answers every message with "alive"; `first` runs before. */
+async function writeAnsweringTask(dir: string, first: string[] = []): Promise<string> {
+  const script = path.join(dir, "answering.mjs");
+  await writeFile(script, [
+    ...first,
+    'import net from "node:net";',
+    "const ipc = new net.Socket({ fd: 3, readable: true, writable: true });",
+    "ipc.on('data', () => ipc.write(JSON.stringify({ type: 'alive' }) + '\\n'));",
+    'ipc.write(JSON.stringify({ type: "ready" }) + "\\n");',
+  ].join("\n"));
+  return script;
 }
