@@ -13,7 +13,7 @@ import { createRegistryCheckpointStore } from "../runner/index.ts";
 import type { z } from "zod";
 import type { CheckpointsGcOutput, CheckpointsListOutput, RunView } from "../schemas/index.ts";
 import { runCli } from "./support/cli.ts";
-import { runLogs, trigger, waitForFinal, waitForLog, waitForSuspended } from "./support/e2e-waits.ts";
+import { runLogs, runStory, trigger, waitForFinal, waitForLog, waitForSuspended } from "./support/e2e-waits.ts";
 import { createTestNetwork, startHost, type TestHost, type TestNetwork } from "./support/hosts.ts";
 import { startRegistry, type TestRegistry } from "./support/registry.ts";
 import { REPO_ROOT, startTestStack, type TestStack } from "./support/stack.ts";
@@ -188,8 +188,9 @@ describe("hosts that share nothing but the server and the registry", () => {
     console.log(`drain of 2 running runs: host A exited after ${drainMs} ms; both ran on host B ${elsewhereMs} ms after the SIGTERM`);
     for (const id of ids) {
       const run = await waitForFinal(stack, id, "COMPLETED", 120_000);
-      expect(run.output).toEqual({ counter: STEPS, startedAttempt: 1 });
-      expect(run.attemptDetails!.map((a) => [a.number, a.status, a.runnerId])).toEqual([[1, "COMPLETED", hostB.runnerId]]);
+      const story = await runStory(stack, run);
+      expect(run.attemptDetails!.map((a) => [a.number, a.status, a.runnerId]), story).toEqual([[1, "COMPLETED", hostB.runnerId]]);
+      expect(run.output, story).toEqual({ counter: STEPS, startedAttempt: 1 });
       const messages = (await runLogs(stack, id)).map((l) => l.message);
       expect(messages.filter((m) => m === "counting from zero")).toHaveLength(1);
       expect(messages.some((m) => m.includes("checkpointing the running run"))).toBe(true);
@@ -223,8 +224,9 @@ describe("hosts that share nothing but the server and the registry", () => {
     const newIds = new Set(second.map((h) => h.runnerId));
     for (const id of ids) {
       const run = await waitForFinal(stack, id, "COMPLETED", 120_000);
-      expect(run.output).toEqual({ counter: 40, startedAttempt: 1 });
-      expect(run.attemptDetails).toHaveLength(1);
+      const story = await runStory(stack, run);
+      expect(run.attemptDetails, story).toHaveLength(1);
+      expect(run.output, story).toEqual({ counter: 40, startedAttempt: 1 });
       expect(newIds.has(run.attemptDetails![0]!.runnerId!) || run.attemptDetails![0]!.runnerId === first[1]!.runnerId).toBe(true);
       const messages = (await runLogs(stack, id)).map((l) => l.message);
       expect(messages.filter((m) => m === "counting from zero")).toHaveLength(1);

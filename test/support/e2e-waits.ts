@@ -75,6 +75,13 @@ export async function waitForFinal(stack: TestStack, runId: string, status = "CO
   return run;
 }
 
+/** What a failed assertion on a run should show: its attempts, and its log lines but the task's `skip` ones. */
+export async function runStory(stack: TestStack, run: RunView, skip = "counted"): Promise<string> {
+  const attempts = (run.attemptDetails ?? []).map((a) => `  attempt ${a.number} ${a.status} on ${a.runnerId}${a.error ? `: ${a.error.message}` : ""}`);
+  const lines = (await runLogs(stack, run.id)).filter((l) => l.message !== skip).map((l) => `  [${l.attempt}] ${l.level} ${l.message}`);
+  return `run ${run.id}:\n${attempts.join("\n")}\nlog:\n${lines.join("\n")}`;
+}
+
 /** GET a run with its attempts. */
 export function getRun(stack: TestStack, runId: string): Promise<RunView> {
   return stack.api<RunView>("GET", `/api/v1/runs/${runId}`);
