@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import { mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { CheckpointIntegrityError, CheckpointStoreError, checkKey } from "./errors.ts";
-import { packDir, sha256OfFile, unpackFile } from "./tar-zstd.ts";
+import { sha256OffThread } from "./file-digest.ts";
+import { packDir, unpackFile } from "./tar-zstd.ts";
 import type { CheckpointStore } from "./types.ts";
 
 const PREFIX = "dir:";
@@ -62,7 +63,7 @@ export function createDirCheckpointStore(rootDir: string): CheckpointStore {
         // only bytes the GCM tags authenticated reach tar, and nothing reaches `destDir` unless the digest matches.
         const { sha256: actual } = await unpackFile(file, tmp, expect.key).catch(async (error: unknown) => {
           // A file that does not open may be a swapped one: say so by its digest when it is not the recorded one.
-          const digest = await sha256OfFile(file).catch(() => expect.sha256);
+          const digest = await sha256OffThread([file]).catch(() => expect.sha256);
           if (digest !== expect.sha256) throw integrityError(location, digest, expect.sha256);
           throw error;
         });

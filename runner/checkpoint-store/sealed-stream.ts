@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, type Hash } from "node:crypto";
+import { createCipheriv, createDecipheriv } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import { Transform, type TransformCallback } from "node:stream";
 
@@ -182,16 +182,16 @@ export function createOpenStream(key: Buffer): Transform {
 
 /**
  * Opens the sealed checkpoint stored as the concatenation of `files` into the new file `out`, with the
- * stream's checks; `hash` sees every byte read. One read buffer for all records, not a fresh buffer per
+ * stream's checks. One read buffer for all records, not a fresh buffer per
  * piece read and per record joined as through streams: on a VM each fresh page costs a fault, and
  * a ~15 MB checkpoint took 20–150 ms to open that way against 15–40 ms this way (bench/suspend-resume,
  * twenty-second round). What it wrote is unauthenticated only past the first failing record: the
  * caller uses `out` only once this resolves.
  */
-export async function openSealedFiles(files: string[], out: string, key: Buffer, hash?: Hash): Promise<void> {
+export async function openSealedFiles(files: string[], out: string, key: Buffer): Promise<void> {
   checkKey(key);
   const records = recordOpener(key);
-  const input = concatenatedReader(files, hash);
+  const input = concatenatedReader(files);
   const buffer = Buffer.allocUnsafe(HEADER_BYTES + CHUNK_BYTES + TAG_BYTES);
   const output = await open(out, "wx", 0o600);
   try {
@@ -215,7 +215,7 @@ export async function openSealedFiles(files: string[], out: string, key: Buffer,
 }
 
 /** Reads `files` one after the other as one sequence of bytes, into the caller's buffer. */
-function concatenatedReader(files: string[], hash?: Hash) {
+function concatenatedReader(files: string[]) {
   let next = 0;
   let current: FileHandle | null = null;
   return {
@@ -233,7 +233,6 @@ function concatenatedReader(files: string[], hash?: Hash) {
           current = null;
           continue;
         }
-        hash?.update(buffer.subarray(filled, filled + bytesRead));
         filled += bytesRead;
       }
       return filled;

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { handCommand, standbyGuard } from "../workload/criu-guard.ts";
 import { createGuardStandby, type GuardStandby } from "../workload/criu-standby.ts";
@@ -56,13 +56,6 @@ export async function packDirInto(dir: string, sink: Writable, key: Buffer, sign
   } finally {
     signal?.removeEventListener("abort", abort);
   }
-}
-
-/** The sha256 of a file, read as a stream. */
-export async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  await pipeline(createReadStream(file), tap(hash), devNull());
-  return hash.digest("hex");
 }
 
 /**
@@ -131,9 +124,6 @@ function tap(hash: ReturnType<typeof createHash>): Transform {
   });
 }
 
-function devNull(): Writable {
-  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
-}
 
 function finished(child: ChildProcess, name: string): Promise<void> {
   let stderr = "";
